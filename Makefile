@@ -1,0 +1,57 @@
+# Sealpost developer commands. Everything installs into ./.venv on demand;
+# nothing assumes a global install beyond Python 3.11+, make and a C compiler.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+BUF    := node_modules/.bin/buf
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test test-unit test-integration lint proto bench clean
+
+help: ## Show the commands.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: no python3 found; install Python 3.11 or newer" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
+		{ echo "error: $(PYTHON) is older than 3.11; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" "setuptools>=69,<81"
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## Create .venv and install Sealpost with its development tools.
+
+demo: $(STAMP) ## Start OpenBao and the gateway on loopback and play the scripted day.
+	$(BIN)/sealpost demo
+
+test: $(STAMP) ## Run every test (unit and integration against real servers).
+	$(BIN)/python -m pytest
+
+test-unit: $(STAMP) ## Run the unit tests only (no servers).
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: $(STAMP) ## Run the integration tests only.
+	$(BIN)/python -m pytest tests/integration
+
+$(BUF): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm not found: buf (proto lint) needs Node.js and npm" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint: $(STAMP) $(BUF) ## ruff, mypy --strict and buf lint; fails on any finding.
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	cd proto && ../$(BUF) lint
+
+proto: $(STAMP) ## Regenerate sealpost/v1 from proto/.
+	$(BIN)/python proto/generate.py
+
+bench: $(STAMP) ## Run the benchmarks; figures go to the terminal and bench/results.json.
+	$(BIN)/python -m bench
+
+clean: ## Remove the virtual environment, node_modules and caches.
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info

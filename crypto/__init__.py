@@ -1,0 +1,1 @@
+"""Envelope and key-record recipes: pure functions over bytes, no I/O."""

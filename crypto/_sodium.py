@@ -1,0 +1,109 @@
+"""The one place Sealpost calls libsodium (through PyNaCl).
+
+Everything else in Sealpost uses the recipes built on these functions
+(envelope, key records, log). Inputs and outputs are plain bytes; every
+authentication failure surfaces as ``crypto.errors.DecryptionError`` or
+``crypto.errors.SignatureError`` and nothing more specific, so that a failure
+tells an attacker nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import nacl.bindings as _b
+import nacl.exceptions
+import nacl.utils
+
+from sealpost.crypto.errors import DecryptionError, SignatureError
+
+#: A source of random bytes; tests inject a deterministic one.
+Random = Callable[[int], bytes]
+
+SHA256_BYTES: Final = 32
+ED25519_SEED_BYTES: Final = 32
+ED25519_PUBLIC_BYTES: Final = 32
+ED25519_SIGNATURE_BYTES: Final = 64
+X25519_SECRET_BYTES: Final = 32
+X25519_PUBLIC_BYTES: Final = 32
+SEALED_BOX_OVERHEAD: Final = _b.crypto_box_SEALBYTES  # 48: ephemeral key + tag
+AEAD_KEY_BYTES: Final = _b.crypto_aead_xchacha20poly1305_ietf_KEYBYTES  # 32
+AEAD_NONCE_BYTES: Final = _b.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES  # 24
+AEAD_TAG_BYTES: Final = _b.crypto_aead_xchacha20poly1305_ietf_ABYTES  # 16
+
+
+def random_bytes(size: int) -> bytes:
+    """Cryptographically secure random bytes (randombytes_buf)."""
+    return nacl.utils.random(size)
+
+
+def sha256(data: bytes) -> bytes:
+    """SHA-256 (crypto_hash_sha256)."""
+    return _b.crypto_hash_sha256(data)
+
+
+def blake2b(data: bytes, *, size: int = 32, key: bytes = b"", person: bytes = b"") -> bytes:
+    """BLAKE2b (crypto_generichash), optionally keyed and personalised (16-byte ``person``)."""
+    if person:
+        return _b.crypto_generichash_blake2b_salt_personal(
+            data, digest_size=size, key=key, person=person.ljust(16, b"\0")
+        )
+    return _b.crypto_generichash(data, digest_size=size, key=key)
+
+
+def ed25519_public_from_seed(seed: bytes) -> bytes:
+    """The Ed25519 public key of a 32-byte seed."""
+    public, _secret = _b.crypto_sign_seed_keypair(seed)
+    return public
+
+
+def ed25519_sign(seed: bytes, message: bytes) -> bytes:
+    """Detached Ed25519 signature (64 bytes) of ``message`` under the key of ``seed``."""
+    _public, secret = _b.crypto_sign_seed_keypair(seed)
+    signed = _b.crypto_sign(message, secret)
+    return signed[:ED25519_SIGNATURE_BYTES]
+
+
+def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> None:
+    """Raise SignatureError unless ``signature`` is valid for ``message`` under ``public``."""
+    if len(public) != ED25519_PUBLIC_BYTES or len(signature) != ED25519_SIGNATURE_BYTES:
+        raise SignatureError("malformed key or signature")
+    try:
+        _b.crypto_sign_open(signature + message, public)
+    except nacl.exceptions.BadSignatureError as exc:
+        raise SignatureError("signature does not verify") from exc
+
+
+def x25519_public_from_secret(secret: bytes) -> bytes:
+    """The X25519 public key of a 32-byte secret key."""
+    return _b.crypto_scalarmult_base(secret)
+
+
+def seal(recipient_public: bytes, plaintext: bytes) -> bytes:
+    """Anonymous sealed box (crypto_box_seal) of ``plaintext`` to an X25519 public key."""
+    if len(recipient_public) != X25519_PUBLIC_BYTES:
+        raise DecryptionError("malformed recipient key")
+    return _b.crypto_box_seal(plaintext, recipient_public)
+
+
+def seal_open(recipient_secret: bytes, sealed: bytes) -> bytes:
+    """Open a sealed box; DecryptionError on any failure."""
+    public = x25519_public_from_secret(recipient_secret)
+    try:
+        return _b.crypto_box_seal_open(sealed, public, recipient_secret)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+        raise DecryptionError("cannot open") from exc
+
+
+def aead_encrypt(key: bytes, nonce: bytes, plaintext: bytes, associated: bytes) -> bytes:
+    """XChaCha20-Poly1305 (IETF) encryption; the 16-byte tag is appended."""
+    return _b.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, associated, nonce, key)
+
+
+def aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, associated: bytes) -> bytes:
+    """XChaCha20-Poly1305 (IETF) decryption; DecryptionError on any failure."""
+    try:
+        return _b.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, associated, nonce, key)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+        raise DecryptionError("cannot open") from exc

@@ -1,0 +1,1 @@
+"""The key-server boundary: a typed wrapper around hvac for OpenBao and Vault."""

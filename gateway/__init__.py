@@ -1,0 +1,1 @@
+"""The gateway: gRPC services, authentication, policy, storage and the transparency log."""

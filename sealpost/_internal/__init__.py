@@ -1,0 +1,1 @@
+"""Internal helpers shared by the parts of Sealpost; not a public API."""

@@ -1,0 +1,1 @@
+"""Generated from proto/sealpost/v1 by `make proto`."""

@@ -1,0 +1,172 @@
+"""The gateway process over real gRPC on loopback: health, reflection, UNIMPLEMENTED, shutdown."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from sealpost._internal.devservers import GatewayProcess
+from sealpost._internal.logs import ALLOWED_FIELDS
+from sealpost.v1 import audit_pb2, audit_pb2_grpc, relative_pb2, relative_pb2_grpc
+
+pytestmark = pytest.mark.integration
+
+API_SERVICES = {
+    "sealpost.v1.RelativeService",
+    "sealpost.v1.TerminalService",
+    "sealpost.v1.ReviewService",
+    "sealpost.v1.AdminService",
+    "sealpost.v1.AuditService",
+}
+
+
+def test_health_reports_serving_for_server_and_each_service(gateway: GatewayProcess) -> None:
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in ["", *sorted(API_SERVICES)]:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=5)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_reflection_lists_every_api_service(gateway: GatewayProcess) -> None:
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        responses = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    names = {s.name for s in responses[0].list_services_response.service}
+    assert names >= API_SERVICES | {"grpc.health.v1.Health"}
+
+
+def test_reflection_serves_file_descriptors(gateway: GatewayProcess) -> None:
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(
+            file_containing_symbol="sealpost.v1.RelativeService"
+        )
+        (response,) = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    assert response.file_descriptor_response.file_descriptor_proto
+
+
+def test_unimplemented_methods_answer_unimplemented(gateway: GatewayProcess) -> None:
+    with grpc.insecure_channel(gateway.address) as channel:
+        relative = relative_pb2_grpc.RelativeServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as unary:
+            relative.GetDirectory(relative_pb2.GetDirectoryRequest(), timeout=5)
+        assert unary.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        with pytest.raises(grpc.RpcError) as stream:
+            list(relative.StreamInbox(relative_pb2.StreamInboxRequest(), timeout=5))
+        assert stream.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        audit = audit_pb2_grpc.AuditServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as other:
+            audit.GetTreeHead(audit_pb2.GetTreeHeadRequest(), timeout=5)
+        assert other.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_unknown_method_answers_unimplemented(gateway: GatewayProcess) -> None:
+    with grpc.insecure_channel(gateway.address) as channel:
+        method: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+            "/sealpost.v1.RelativeService/NoSuchMethod"
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            method(b"", timeout=5)
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_request_id_is_returned_and_logged(gateway: GatewayProcess) -> None:
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        call: grpc.Call
+        _reply, call = stub.Check.with_call(
+            health_pb2.HealthCheckRequest(),
+            metadata=(("x-request-id", "test-request-0001"),),
+            timeout=5,
+        )
+        trailing = dict(call.trailing_metadata() or ())
+        _reply, call = stub.Check.with_call(
+            health_pb2.HealthCheckRequest(),
+            metadata=(("x-request-id", "bad id with spaces"),),
+            timeout=5,
+        )
+        generated = dict(call.trailing_metadata() or ())
+    assert trailing["x-request-id"] == "test-request-0001"
+    assert generated["x-request-id"] != "bad id with spaces"
+    assert len(generated["x-request-id"]) == 16
+    assert gateway.stop() == 0
+    records = [json.loads(line) for line in gateway.log_file.read_text().splitlines()]
+    finished = [r for r in records if r["event"] == "rpc.finished"]
+    assert any(r["request_id"] == "test-request-0001" for r in finished)
+    assert all(r["method"] == "/grpc.health.v1.Health/Check" for r in finished)
+    for record in records:
+        assert set(record) <= ALLOWED_FIELDS, record
+
+
+def test_sigterm_shuts_down_gracefully(gateway: GatewayProcess) -> None:
+    process = gateway.process
+    assert gateway.stop() == 0
+    assert process.returncode == 0
+    events = [json.loads(line)["event"] for line in gateway.log_file.read_text().splitlines()]
+    assert events[-2:] == ["gateway.stopping", "gateway.stopped"]
+
+
+def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sealpost", "gateway", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (["--port", "http"], {}, "--port: expected an integer from 0 to 65535, got 'http'"),
+        ([], {"SEALPOST_PORT": "99999"}, "SEALPOST_PORT: expected an integer from 0 to 65535"),
+        (["--host", "example.org"], {}, "--host: expected an IP address"),
+        (["--log-level", "loud"], {}, "--log-level: expected one of debug, info, warning, error"),
+        ([], {"SEALPOST_GRACE_SECONDS": "-1"}, "SEALPOST_GRACE_SECONDS: expected a number"),
+    ],
+)
+def test_bad_configuration_fails_with_a_readable_message(
+    args: list[str], env: dict[str, str], expected: str
+) -> None:
+    result = _serve(*args, env=env)
+    assert result.returncode == 2
+    assert "invalid configuration" in result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_configuration_problem_is_reported_at_once() -> None:
+    result = _serve("--port", "x", env={"SEALPOST_LOG_LEVEL": "loud"})
+    assert result.returncode == 2
+    assert "--port" in result.stderr
+    assert "SEALPOST_LOG_LEVEL" in result.stderr
+
+
+def test_flag_overrides_environment(tmp_path: Path) -> None:
+    # A bad environment value is ignored when the flag gives a good one.
+    process = GatewayProcess(tmp_path, env={"SEALPOST_PORT": "not-a-port"})
+    process.start()
+    try:
+        assert process.port > 0
+    finally:
+        assert process.stop() == 0
+
+
+def test_port_in_use_fails_clearly(gateway: GatewayProcess) -> None:
+    result = _serve("--port", str(gateway.port))
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{gateway.port}" in result.stderr
