@@ -36,9 +36,11 @@ test-unit: $(STAMP) ## Run the unit tests only (no servers).
 test-integration: $(STAMP) ## Run the integration tests only.
 	$(BIN)/python -m pytest tests/integration
 
-$(BUF): package.json package-lock.json
+# buf's version is pinned exactly in package.json. No lock file: npm 11 writes one that
+# `npm ci` then rejects for buf's per-platform optional packages.
+$(BUF): package.json
 	@command -v npm >/dev/null 2>&1 || { echo "error: npm not found: buf (proto lint) needs Node.js and npm" >&2; exit 1; }
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-package-lock --no-audit --no-fund --loglevel=error
 	@touch $@
 
 lint: $(STAMP) $(BUF) ## ruff, mypy --strict and buf lint; fails on any finding.

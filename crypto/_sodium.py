@@ -45,11 +45,10 @@ def sha256(data: bytes) -> bytes:
 
 def blake2b(data: bytes, *, size: int = 32, key: bytes = b"", person: bytes = b"") -> bytes:
     """BLAKE2b (crypto_generichash), optionally keyed and personalised (16-byte ``person``)."""
-    if person:
-        return _b.crypto_generichash_blake2b_salt_personal(
-            data, digest_size=size, key=key, person=person.ljust(16, b"\0")
-        )
-    return _b.crypto_generichash(data, digest_size=size, key=key)
+    # An all-zero personalisation is BLAKE2b's default, so unpersonalised calls are plain BLAKE2b.
+    return _b.crypto_generichash_blake2b_salt_personal(
+        data, digest_size=size, key=key, person=person.ljust(16, b"\0")
+    )
 
 
 def ed25519_public_from_seed(seed: bytes) -> bytes:
