@@ -106,3 +106,61 @@ def aead_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, associated: bytes)
         return _b.crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, associated, nonce, key)
     except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
         raise DecryptionError("cannot open") from exc
+
+
+def seal_with_ephemeral(
+    recipient_public: bytes, plaintext: bytes, ephemeral_secret: bytes
+) -> bytes:
+    """crypto_box_seal with a caller-drawn ephemeral secret, so that randomness can be injected.
+
+    Byte for byte libsodium's construction, opened by ``seal_open``:
+    epk || crypto_box_easy(plaintext, BLAKE2b-192(epk || pk), pk, esk).
+    """
+    if len(recipient_public) != X25519_PUBLIC_BYTES or len(ephemeral_secret) != X25519_SECRET_BYTES:
+        raise DecryptionError("malformed key")
+    ephemeral_public = _b.crypto_scalarmult_base(ephemeral_secret)
+    nonce = blake2b(ephemeral_public + recipient_public, size=_b.crypto_box_NONCEBYTES)
+    try:
+        boxed = _b.crypto_box_easy(plaintext, nonce, recipient_public, ephemeral_secret)
+    except nacl.exceptions.CryptoError as exc:  # a low-order key gives an all-zero secret
+        raise DecryptionError("cannot seal to this key") from exc
+    return ephemeral_public + boxed
+
+
+def x25519_is_low_order(public: bytes) -> bool:
+    """True when an X25519 public key has small order (every shared secret with it is known)."""
+    if len(public) != X25519_PUBLIC_BYTES:
+        return True
+    try:
+        # Clamping makes the scalar a multiple of 8, so only small-order points map to zero,
+        # which libsodium refuses.
+        _b.crypto_scalarmult(b"\x01" * X25519_SECRET_BYTES, public)
+    except nacl.exceptions.CryptoError:
+        return True
+    return False
+
+
+def ed25519_public_is_valid(public: bytes) -> bool:
+    """True for a canonical Ed25519 point in the main subgroup that is not of small order."""
+    return len(public) == ED25519_PUBLIC_BYTES and bool(
+        _b.crypto_core_ed25519_is_valid_point(public)
+    )
+
+
+def ed25519_expand_seed(seed: bytes) -> bytes:
+    """The 64-byte libsodium Ed25519 secret key (seed || public), for signing repeatedly."""
+    _public, secret = _b.crypto_sign_seed_keypair(seed)
+    return secret
+
+
+def ed25519_sign_expanded(secret_key: bytes, message: bytes) -> bytes:
+    """Detached Ed25519 signature with an expanded secret key; same bytes as ``ed25519_sign``."""
+    return _b.crypto_sign(message, secret_key)[:ED25519_SIGNATURE_BYTES]
+
+
+def seal_open_with_public(recipient_secret: bytes, recipient_public: bytes, sealed: bytes) -> bytes:
+    """``seal_open`` for a caller that already holds the public key; DecryptionError on failure."""
+    try:
+        return _b.crypto_box_seal_open(sealed, recipient_public, recipient_secret)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+        raise DecryptionError("cannot open") from exc

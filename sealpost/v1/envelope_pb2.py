@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asealpost/v1/envelope.proto\x12\x0bsealpost.v1\"\x85\x01\n\x08\x45nvelope\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0e\n\x06header\x18\x02 \x01(\x0c\x12\x18\n\x10part_ciphertexts\x18\x03 \x03(\x0c\x12+\n\x0bsealed_keys\x18\x04 \x03(\x0b\x32\x16.sealpost.v1.SealedKey\x12\x11\n\tsignature\x18\x05 \x01(\x0c\"\xc0\x01\n\x0e\x45nvelopeHeader\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x12\n\nmessage_id\x18\x02 \x01(\x0c\x12\x15\n\rsender_key_id\x18\x03 \x01(\x0c\x12\x19\n\x11recipient_key_ids\x18\x04 \x03(\x0c\x12\x15\n\rcreated_at_ms\x18\x05 \x01(\x03\x12(\n\x05parts\x18\x06 \x03(\x0b\x32\x19.sealpost.v1.PartMetadata\x12\x16\n\x0ekey_commitment\x18\x07 \x01(\x0c\"S\n\x0cPartMetadata\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\r\n\x05nonce\x18\x04 \x01(\x0c\"/\n\tSealedKey\x12\x0e\n\x06key_id\x18\x01 \x01(\x0c\x12\x12\n\nsealed_dek\x18\x02 \x01(\x0c\"Z\n\nEscrowBlob\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x12\n\nmessage_id\x18\x02 \x01(\x0c\x12\x12\n\nciphertext\x18\x03 \x01(\t\x12\x13\n\x0bkey_version\x18\x04 \x01(\rb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asealpost/v1/envelope.proto\x12\x0bsealpost.v1\"\x85\x01\n\x08\x45nvelope\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0e\n\x06header\x18\x02 \x01(\x0c\x12\x18\n\x10part_ciphertexts\x18\x03 \x03(\x0c\x12+\n\x0bsealed_keys\x18\x04 \x03(\x0b\x32\x16.sealpost.v1.SealedKey\x12\x11\n\tsignature\x18\x05 \x01(\x0c\"\xc0\x01\n\x0e\x45nvelopeHeader\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x12\n\nmessage_id\x18\x02 \x01(\x0c\x12\x15\n\rsender_key_id\x18\x03 \x01(\x0c\x12\x19\n\x11recipient_key_ids\x18\x04 \x03(\x0c\x12\x15\n\rcreated_at_ms\x18\x05 \x01(\x03\x12(\n\x05parts\x18\x06 \x03(\x0b\x32\x19.sealpost.v1.PartMetadata\x12\x16\n\x0ekey_commitment\x18\x07 \x01(\x0c\"Q\n\x0cPartMetadata\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\r\n\x05nonce\x18\x04 \x01(\x0cJ\x04\x08\x02\x10\x03R\x08\x66ilename\"/\n\tSealedKey\x12\x0e\n\x06key_id\x18\x01 \x01(\x0c\x12\x12\n\nsealed_dek\x18\x02 \x01(\x0c\"Z\n\nEscrowBlob\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x12\n\nmessage_id\x18\x02 \x01(\x0c\x12\x12\n\nciphertext\x18\x03 \x01(\t\x12\x13\n\x0bkey_version\x18\x04 \x01(\rb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,9 +36,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENVELOPEHEADER']._serialized_start=180
   _globals['_ENVELOPEHEADER']._serialized_end=372
   _globals['_PARTMETADATA']._serialized_start=374
-  _globals['_PARTMETADATA']._serialized_end=457
-  _globals['_SEALEDKEY']._serialized_start=459
-  _globals['_SEALEDKEY']._serialized_end=506
-  _globals['_ESCROWBLOB']._serialized_start=508
-  _globals['_ESCROWBLOB']._serialized_end=598
+  _globals['_PARTMETADATA']._serialized_end=455
+  _globals['_SEALEDKEY']._serialized_start=457
+  _globals['_SEALEDKEY']._serialized_end=504
+  _globals['_ESCROWBLOB']._serialized_start=506
+  _globals['_ESCROWBLOB']._serialized_end=596
 # @@protoc_insertion_point(module_scope)

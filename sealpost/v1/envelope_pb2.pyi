@@ -43,13 +43,14 @@ class Envelope(_message.Message):
     """Ed25519 signature by the sender's signing key (docs/protocol.md, "Signature")."""
     @_builtins.property
     def part_ciphertexts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
-        """One ciphertext per header part, in the same order:
-        XChaCha20-Poly1305 (IETF) of the part's plaintext, with its 16-byte tag.
+        """One ciphertext per header part, in the same order: XChaCha20-Poly1305 (IETF) of the
+        part's plaintext with its 16-byte tag; the associated data binds it to the header
+        bytes and its index (docs/protocol.md, "Part encryption").
         """
 
     @_builtins.property
     def sealed_keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___SealedKey]:
-        """The DEK sealed to every recipient key and to the sender's own key."""
+        """The DEK sealed to every recipient key, in header order, then to the sender's own key."""
 
     def __init__(
         self,
@@ -93,7 +94,9 @@ class EnvelopeHeader(_message.Message):
     """Key commitment: binds the DEK to message_id (docs/protocol.md, "Key commitment")."""
     @_builtins.property
     def recipient_key_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
-        """Ids of the recipients' key records (32 bytes each); the sender's own copy is not listed."""
+        """Ids of the recipients' key records (32 bytes each, distinct); the sender's own copy
+        is not listed.
+        """
 
     @_builtins.property
     def parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartMetadata]:
@@ -120,33 +123,33 @@ Global___EnvelopeHeader: _TypeAlias = EnvelopeHeader  # noqa: Y015
 
 @_typing.final
 class PartMetadata(_message.Message):
-    """What is known about one part before it is decrypted."""
+    """What is known about one part before it is decrypted. The file name is not here: it
+    travels encrypted, inside the part (docs/protocol.md, "Part encryption").
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
-    FILENAME_FIELD_NUMBER: _builtins.int
     SIZE_FIELD_NUMBER: _builtins.int
     NONCE_FIELD_NUMBER: _builtins.int
     content_type: _builtins.str
     """A MIME type such as "text/plain; charset=utf-8", "image/jpeg", "application/pdf"."""
-    filename: _builtins.str
-    """Optional file name shown to the reader; empty for the text body."""
     size: _builtins.int
-    """Plaintext length in bytes."""
+    """Length in bytes of the part's encrypted plaintext: the 8-byte file name length, the
+    file name and the content (docs/protocol.md, "Part encryption").
+    """
     nonce: _builtins.bytes
     """The 24-byte XChaCha20-Poly1305 nonce of this part."""
     def __init__(
         self,
         *,
         content_type: _builtins.str = ...,
-        filename: _builtins.str = ...,
         size: _builtins.int = ...,
         nonce: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "filename", b"filename", "nonce", b"nonce", "size", b"size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "nonce", b"nonce", "size", b"size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -163,7 +166,9 @@ class SealedKey(_message.Message):
     key_id: _builtins.bytes
     """Id of the key record whose X25519 key this is sealed to."""
     sealed_dek: _builtins.bytes
-    """crypto_box_seal output: 32-byte ephemeral key, then 32-byte DEK and 16-byte tag."""
+    """crypto_box_seal output, 80 bytes: the 32-byte ephemeral public key, the 16-byte tag,
+    then the encrypted 32-byte DEK.
+    """
     def __init__(
         self,
         *,

@@ -140,8 +140,11 @@ class KeyRevocation(_message.Message):
     SIGNATURE_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     body: _builtins.bytes
-    """A serialised KeyRevocationBody."""
+    """A serialised KeyRevocationBody, exactly the bytes the directory signed."""
     signature: _builtins.bytes
+    """Ed25519 signature of the directory key over the revocation digest
+    (docs/protocol.md, "Revocations").
+    """
     def __init__(
         self,
         *,
@@ -167,11 +170,15 @@ class KeyRevocationBody(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     ISSUER_KEY_ID_FIELD_NUMBER: _builtins.int
     version: _builtins.int
+    """Must equal KeyRevocation.version."""
     key_id: _builtins.bytes
+    """Id of the revoked key record (32 bytes)."""
     revoked_at: _builtins.int
     """Seconds since the Unix epoch from which the key is no longer valid."""
     reason: _builtins.str
+    """Free text for operators, at most 512 UTF-8 bytes."""
     issuer_key_id: _builtins.bytes
+    """Id of the directory record that signs this revocation (32 bytes)."""
     def __init__(
         self,
         *,

@@ -1,0 +1,43 @@
+"""Every domain-separation string Sealpost hashes or signs under (docs/protocol.md, "Domains").
+
+Each is ASCII and enters its input as the first, length-prefixed item, and each serves
+exactly one purpose, so a digest or signature made for one use is never valid for another.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Associated data of each part's XChaCha20-Poly1305 encryption.
+ENVELOPE_PART_AD: Final = b"sealpost/v1/envelope/part"
+#: Key commitment: BLAKE2b keyed with the DEK over the message id.
+ENVELOPE_KEY_COMMITMENT: Final = b"sealpost/v1/envelope/key-commitment"
+#: The digest the sender's Ed25519 key signs: header, ciphertexts, sealed keys.
+ENVELOPE_SIGNATURE: Final = b"sealpost/v1/envelope/signature"
+#: The envelope digest quoted in receipts and the transparency log.
+ENVELOPE_DIGEST: Final = b"sealpost/v1/envelope/digest"
+#: A key record's id, a digest of its body.
+KEY_RECORD_ID: Final = b"sealpost/v1/key-record/id"
+#: The digest the directory key signs for a key record.
+KEY_RECORD_SIGNATURE: Final = b"sealpost/v1/key-record/signature"
+#: The digest the directory key signs for a revocation.
+KEY_REVOCATION_SIGNATURE: Final = b"sealpost/v1/key-revocation/signature"
+#: Proof of possession of a signing key when registering it.
+REGISTRATION: Final = b"sealpost/v1/registration"
+#: Login: a device key signs a one-time challenge.
+LOGIN: Final = b"sealpost/v1/login"
+#: The mailbox secret keys, sealed to an institution key.
+MAILBOX_SECRET: Final = b"sealpost/v1/mailbox-secret"
+
+ALL: Final = (
+    ENVELOPE_PART_AD,
+    ENVELOPE_KEY_COMMITMENT,
+    ENVELOPE_SIGNATURE,
+    ENVELOPE_DIGEST,
+    KEY_RECORD_ID,
+    KEY_RECORD_SIGNATURE,
+    KEY_REVOCATION_SIGNATURE,
+    REGISTRATION,
+    LOGIN,
+    MAILBOX_SECRET,
+)

@@ -1,0 +1,380 @@
+"""Key records: directory-signed public keys, their ids, validity and revocation.
+
+docs/protocol.md, "Key records" and "Revocations". A client pins the directory's Ed25519
+key and trusts every other key only through a record the directory signed; nothing is
+trusted by name. Verification is pure: bytes, a pin or a verified directory, and a time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final, TypeAlias
+
+from sealpost.crypto import _sodium, domains
+from sealpost.crypto._framing import framed_sha256
+from sealpost.crypto._wire import (
+    CURRENT_VERSION,
+    canonical_bytes,
+    check_version,
+    parse,
+    parse_canonical,
+    reject_unknown_fields,
+)
+from sealpost.crypto.errors import FormatError, KeyRecordError, LimitError
+from sealpost.crypto.keys import PrivateKeys
+from sealpost.v1 import keys_pb2
+
+KeyPurpose: TypeAlias = keys_pb2.KeyPurpose.ValueType
+
+KEY_RECORD_VERSION: Final = CURRENT_VERSION
+KEY_REVOCATION_VERSION: Final = CURRENT_VERSION
+#: A key id is a SHA-256 digest.
+KEY_ID_BYTES: Final = 32
+#: UTF-8 bytes of a record's subject (an opaque account, detainee or institution id).
+MAX_SUBJECT_BYTES: Final = 128
+#: UTF-8 bytes of a revocation's reason.
+MAX_REASON_BYTES: Final = 512
+#: Bytes of a serialised KeyRecord or KeyRevocation, checked before parsing.
+MAX_RECORD_BYTES: Final = 2048
+
+DIRECTORY: Final = keys_pb2.KEY_PURPOSE_DIRECTORY
+RELATIVE_DEVICE: Final = keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE
+MAILBOX: Final = keys_pb2.KEY_PURPOSE_MAILBOX
+INSTITUTION: Final = keys_pb2.KEY_PURPOSE_INSTITUTION
+LOG: Final = keys_pb2.KEY_PURPOSE_LOG
+
+#: Purposes whose records carry an X25519 encryption key; the others carry none.
+PURPOSES_WITH_ENCRYPTION: Final = frozenset({RELATIVE_DEVICE, MAILBOX, INSTITUTION})
+_KNOWN_PURPOSES: Final = frozenset({DIRECTORY, RELATIVE_DEVICE, MAILBOX, INSTITUTION, LOG})
+
+
+@dataclass(frozen=True)
+class DirectoryPin:
+    """The directory's Ed25519 public key as a client pins it (shipped with the SDK)."""
+
+    signing_key: bytes
+
+
+@dataclass(frozen=True)
+class VerifiedKey:
+    """A key record that verified: signed by the directory, in its window, not revoked."""
+
+    id: bytes
+    purpose: KeyPurpose
+    subject: str
+    #: X25519 public key; empty for directory and log keys.
+    encryption_key: bytes
+    #: Ed25519 public key.
+    signing_key: bytes
+    #: Validity window in seconds since the Unix epoch: not_before <= t < not_after.
+    not_before: int
+    not_after: int
+    #: Id of the directory record that signed this one; empty for the directory itself.
+    issuer_key_id: bytes
+
+    def valid_at(self, time_ms: int) -> bool:
+        """True when ``time_ms`` (milliseconds since the epoch) lies in the validity window."""
+        return self.not_before * 1000 <= time_ms < self.not_after * 1000
+
+
+@dataclass(frozen=True)
+class VerifiedRevocation:
+    """A revocation the directory signed."""
+
+    key_id: bytes
+    #: Seconds since the Unix epoch from which the key is no longer valid.
+    revoked_at: int
+    reason: str
+    issuer_key_id: bytes
+
+
+def key_record_id(body: bytes) -> bytes:
+    """A record's id: SHA-256 of the domain and the exact body bytes."""
+    return framed_sha256(domains.KEY_RECORD_ID, [body])
+
+
+def key_record_signed_digest(body: bytes) -> bytes:
+    """What the directory key signs for a record."""
+    return framed_sha256(domains.KEY_RECORD_SIGNATURE, [body])
+
+
+def key_revocation_signed_digest(body: bytes) -> bytes:
+    """What the directory key signs for a revocation."""
+    return framed_sha256(domains.KEY_REVOCATION_SIGNATURE, [body])
+
+
+def _check_text(value: str, what: str, max_bytes: int, *, allow_empty: bool) -> None:
+    size = len(value.encode("utf-8"))
+    if size == 0 and not allow_empty:
+        raise FormatError(f"{what} is empty")
+    if size > max_bytes:
+        raise FormatError(f"{what} is longer than {max_bytes} bytes")
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise FormatError(f"{what} contains control characters")
+
+
+def _check_body(body: keys_pb2.KeyRecordBody) -> None:
+    """Shape rules of docs/protocol.md, "Key records"; FormatError on the first broken one."""
+    check_version(body.version, "key record body")
+    if body.purpose not in _KNOWN_PURPOSES:
+        raise FormatError(f"key record purpose {body.purpose} is not known")
+    _check_text(body.subject, "key record subject", MAX_SUBJECT_BYTES, allow_empty=False)
+    if not _sodium.ed25519_public_is_valid(body.signing_key):
+        raise FormatError("key record signing key is not a valid Ed25519 public key")
+    if body.purpose in PURPOSES_WITH_ENCRYPTION:
+        if len(body.encryption_key) != _sodium.X25519_PUBLIC_BYTES:
+            raise FormatError("key record encryption key is not 32 bytes")
+        if _sodium.x25519_is_low_order(body.encryption_key):
+            raise FormatError("key record encryption key has small order")
+    elif body.encryption_key:
+        raise FormatError("directory and log records carry no encryption key")
+    if not 0 <= body.not_before < body.not_after:
+        raise FormatError("key record validity window is empty or negative")
+    if body.purpose == DIRECTORY:
+        if body.issuer_key_id:
+            raise FormatError("a directory record is self-signed and names no issuer")
+    elif len(body.issuer_key_id) != KEY_ID_BYTES:
+        raise FormatError("key record issuer id is not 32 bytes")
+
+
+def _check_size(data_size: int, what: str) -> None:
+    if data_size > MAX_RECORD_BYTES:
+        raise LimitError(f"{what} is larger than {MAX_RECORD_BYTES} bytes")
+
+
+def _sign_record(body: keys_pb2.KeyRecordBody, signer: PrivateKeys) -> keys_pb2.KeyRecord:
+    _check_body(body)
+    body_bytes = canonical_bytes(body)
+    _check_size(len(body_bytes), "key record body")
+    return keys_pb2.KeyRecord(
+        version=KEY_RECORD_VERSION,
+        body=body_bytes,
+        signature=signer.sign(key_record_signed_digest(body_bytes)),
+    )
+
+
+def issue_directory_record(
+    directory_keys: PrivateKeys, *, subject: str, not_before: int, not_after: int
+) -> keys_pb2.KeyRecord:
+    """A self-signed directory record (times in seconds since the epoch)."""
+    body = keys_pb2.KeyRecordBody(
+        version=KEY_RECORD_VERSION,
+        purpose=DIRECTORY,
+        subject=subject,
+        signing_key=directory_keys.signing_key,
+        not_before=not_before,
+        not_after=not_after,
+    )
+    return _sign_record(body, directory_keys)
+
+
+def issue_key_record(
+    *,
+    purpose: KeyPurpose,
+    subject: str,
+    encryption_key: bytes,
+    signing_key: bytes,
+    not_before: int,
+    not_after: int,
+    directory_keys: PrivateKeys,
+    directory_key_id: bytes,
+) -> keys_pb2.KeyRecord:
+    """A record for a device, mailbox, institution or log key, signed by the directory."""
+    if purpose == DIRECTORY:
+        raise FormatError("directory records are self-signed: use issue_directory_record")
+    body = keys_pb2.KeyRecordBody(
+        version=KEY_RECORD_VERSION,
+        purpose=purpose,
+        subject=subject,
+        encryption_key=encryption_key,
+        signing_key=signing_key,
+        not_before=not_before,
+        not_after=not_after,
+        issuer_key_id=directory_key_id,
+    )
+    return _sign_record(body, directory_keys)
+
+
+def issue_revocation(
+    *,
+    key_id: bytes,
+    revoked_at: int,
+    reason: str,
+    directory_keys: PrivateKeys,
+    directory_key_id: bytes,
+) -> keys_pb2.KeyRevocation:
+    """A directory-signed statement that ``key_id`` is invalid from ``revoked_at`` (seconds)."""
+    body = keys_pb2.KeyRevocationBody(
+        version=KEY_REVOCATION_VERSION,
+        key_id=key_id,
+        revoked_at=revoked_at,
+        reason=reason,
+        issuer_key_id=directory_key_id,
+    )
+    _check_revocation_body(body)
+    body_bytes = canonical_bytes(body)
+    return keys_pb2.KeyRevocation(
+        version=KEY_REVOCATION_VERSION,
+        body=body_bytes,
+        signature=directory_keys.sign(key_revocation_signed_digest(body_bytes)),
+    )
+
+
+def parse_key_record(data: bytes) -> keys_pb2.KeyRecord:
+    """Parse a serialised KeyRecord (not verified); FormatError or LimitError for bad bytes."""
+    _check_size(len(data), "key record")
+    record = parse(keys_pb2.KeyRecord, data, "key record")
+    check_version(record.version, "key record")
+    reject_unknown_fields(record, "key record")
+    return record
+
+
+def parse_key_revocation(data: bytes) -> keys_pb2.KeyRevocation:
+    """Parse a serialised KeyRevocation (not verified)."""
+    _check_size(len(data), "key revocation")
+    revocation = parse(keys_pb2.KeyRevocation, data, "key revocation")
+    check_version(revocation.version, "key revocation")
+    reject_unknown_fields(revocation, "key revocation")
+    return revocation
+
+
+def _read_record(record: keys_pb2.KeyRecord) -> tuple[bytes, keys_pb2.KeyRecordBody]:
+    """Version, size and shape checks; returns the body bytes and the parsed body."""
+    check_version(record.version, "key record")
+    reject_unknown_fields(record, "key record")
+    _check_size(len(record.body), "key record body")
+    body = parse_canonical(keys_pb2.KeyRecordBody, record.body, "key record body")
+    _check_body(body)
+    if body.version != record.version:
+        raise FormatError("key record body version differs from the record version")
+    if len(record.signature) != _sodium.ED25519_SIGNATURE_BYTES:
+        raise FormatError("key record signature is not 64 bytes")
+    return record.body, body
+
+
+def _check_revocation_body(body: keys_pb2.KeyRevocationBody) -> None:
+    check_version(body.version, "key revocation body")
+    if len(body.key_id) != KEY_ID_BYTES:
+        raise FormatError("revoked key id is not 32 bytes")
+    if body.revoked_at < 0:
+        raise FormatError("revocation time is negative")
+    _check_text(body.reason, "revocation reason", MAX_REASON_BYTES, allow_empty=True)
+    if len(body.issuer_key_id) != KEY_ID_BYTES:
+        raise FormatError("revocation issuer id is not 32 bytes")
+
+
+def _read_revocation(revocation: keys_pb2.KeyRevocation) -> keys_pb2.KeyRevocationBody:
+    check_version(revocation.version, "key revocation")
+    reject_unknown_fields(revocation, "key revocation")
+    _check_size(len(revocation.body), "key revocation body")
+    body = parse_canonical(keys_pb2.KeyRevocationBody, revocation.body, "key revocation body")
+    _check_revocation_body(body)
+    if body.version != revocation.version:
+        raise FormatError("key revocation body version differs from the revocation version")
+    if len(revocation.signature) != _sodium.ED25519_SIGNATURE_BYTES:
+        raise FormatError("key revocation signature is not 64 bytes")
+    return body
+
+
+def _verify_revocation(
+    revocation: keys_pb2.KeyRevocation, issuer_id: bytes, issuer_signing_key: bytes
+) -> VerifiedRevocation:
+    body = _read_revocation(revocation)
+    if not hmac.compare_digest(body.issuer_key_id, issuer_id):
+        raise KeyRecordError("revocation is not issued by this directory")
+    _sodium.ed25519_verify(
+        issuer_signing_key, key_revocation_signed_digest(revocation.body), revocation.signature
+    )
+    return VerifiedRevocation(
+        key_id=body.key_id,
+        revoked_at=body.revoked_at,
+        reason=body.reason,
+        issuer_key_id=body.issuer_key_id,
+    )
+
+
+def verify_revocation(
+    revocation: keys_pb2.KeyRevocation, directory: VerifiedKey
+) -> VerifiedRevocation:
+    """Check a revocation's version, shape and the directory's signature; raise otherwise."""
+    if directory.purpose != DIRECTORY:
+        raise KeyRecordError("revocations are verified against the directory record")
+    return _verify_revocation(revocation, directory.id, directory.signing_key)
+
+
+def _check_revocations(
+    record_id: bytes,
+    revocations: Iterable[keys_pb2.KeyRevocation],
+    issuer_id: bytes,
+    issuer_signing_key: bytes,
+    now_ms: int,
+) -> None:
+    for revocation in revocations:
+        body = _read_revocation(revocation)
+        if not hmac.compare_digest(body.key_id, record_id):
+            continue  # about another key: not this record's business
+        verified = _verify_revocation(revocation, issuer_id, issuer_signing_key)
+        if verified.revoked_at * 1000 <= now_ms:
+            raise KeyRecordError("key record is revoked")
+
+
+def verify_key_record(
+    record: keys_pb2.KeyRecord,
+    directory: VerifiedKey | DirectoryPin,
+    *,
+    now_ms: int,
+    revocations: Iterable[keys_pb2.KeyRevocation] = (),
+    purpose: KeyPurpose,
+) -> VerifiedKey:
+    """Verify a record in the order of docs/protocol.md, "Verifying a key record".
+
+    A directory record is checked against the pinned key (``DirectoryPin``); any other
+    record against the verified directory record. Raises on the first failing check.
+    """
+    body_bytes, body = _read_record(record)
+    if body.purpose != purpose:
+        raise KeyRecordError("key record has the wrong purpose for this use")
+    record_id = key_record_id(body_bytes)
+    if body.purpose == DIRECTORY:
+        if not isinstance(directory, DirectoryPin):
+            raise KeyRecordError("a directory record is verified against the pinned key")
+        if not hmac.compare_digest(body.signing_key, directory.signing_key):
+            raise KeyRecordError("directory record does not carry the pinned key")
+        issuer_id, issuer_signing_key = record_id, body.signing_key
+    else:
+        if not isinstance(directory, VerifiedKey) or directory.purpose != DIRECTORY:
+            raise KeyRecordError("a key record is verified against the verified directory record")
+        if not hmac.compare_digest(body.issuer_key_id, directory.id):
+            raise KeyRecordError("key record is not issued by this directory")
+        issuer_id, issuer_signing_key = directory.id, directory.signing_key
+    signed = key_record_signed_digest(body_bytes)
+    _sodium.ed25519_verify(issuer_signing_key, signed, record.signature)
+    if now_ms < body.not_before * 1000:
+        raise KeyRecordError("key record is not yet valid")
+    if now_ms >= body.not_after * 1000:
+        raise KeyRecordError("key record has expired")
+    _check_revocations(record_id, revocations, issuer_id, issuer_signing_key, now_ms)
+    return VerifiedKey(
+        id=record_id,
+        purpose=body.purpose,
+        subject=body.subject,
+        encryption_key=body.encryption_key,
+        signing_key=body.signing_key,
+        not_before=body.not_before,
+        not_after=body.not_after,
+        issuer_key_id=body.issuer_key_id,
+    )
+
+
+def verify_directory_record(
+    record: keys_pb2.KeyRecord,
+    pin: DirectoryPin,
+    *,
+    now_ms: int,
+    revocations: Iterable[keys_pb2.KeyRevocation] = (),
+) -> VerifiedKey:
+    """Verify the self-signed directory record against the pinned key."""
+    return verify_key_record(record, pin, now_ms=now_ms, revocations=revocations, purpose=DIRECTORY)
