@@ -1,0 +1,545 @@
+"""Bring a key server to the state Sealpost expects; safe to run again (idempotent).
+
+With an administrator (or root) token: a dedicated transit mount whose audit
+entries carry the derivation context in clear, the derived aes256-gcm96 escrow
+key (not exportable, no plaintext backup, rotated on a schedule), the
+least-privilege policies of deploy/openbao/policies/, a token role for
+terminals, userpass logins for staff, and an EdDSA identity-token role whose
+claims carry staff roles and institutions. An existing key or mount that does
+not match is reported, never silently reused or replaced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from string import Template
+from typing import Any, Final
+
+from sealpost._internal.logs import get_logger
+from sealpost.escrow._transport import (
+    Connection,
+    KeyServerConfig,
+    data_of,
+    get_int,
+    get_str,
+)
+from sealpost.escrow.client import EscrowKeyRef, KeyInfo, parse_key_info
+from sealpost.escrow.errors import BootstrapError, InvalidRequestError, NotFoundError
+from sealpost.escrow.identity import (
+    DEFAULT_USERPASS_MOUNT,
+    INSTITUTION_ID,
+    StaffRole,
+    discover,
+    valid_institution_scope,
+)
+
+_log = get_logger("sealpost.escrow.bootstrap")
+
+#: deploy/openbao/policies, next to the package (sealpost/escrow -> escrow -> repository).
+POLICY_DIR: Final = Path(__file__).resolve().parent.parent / "deploy" / "openbao" / "policies"
+
+#: One policy file per key-server role; the file stem is the role.
+POLICY_ROLES: Final = (
+    "terminal",
+    "screener",
+    "key-administrator",
+    "gateway",
+    "auditor",
+    "staff",
+)
+
+#: Key-server policies each staff role receives (all staff may issue their identity token).
+STAFF_ROLE_POLICIES: Final[dict[StaffRole, tuple[str, ...]]] = {
+    StaffRole.SCREENER: ("staff", "screener"),
+    StaffRole.APPROVER: ("staff",),
+    StaffRole.ADMINISTRATOR: ("staff", "key-administrator"),
+    StaffRole.AUDITOR: ("staff", "auditor"),
+}
+
+#: Claims of staff identity tokens, filled from the entity (OpenBao token template syntax).
+IDENTITY_TEMPLATE: Final = (
+    '{"name": {{identity.entity.name}}, '
+    '"roles": {{identity.entity.metadata.roles}}, '
+    '"institutions": {{identity.entity.metadata.institutions}}}'
+)
+
+ESCROW_KEY_TYPE: Final = "aes256-gcm96"
+IDENTITY_KEY_ALGORITHM: Final = "EdDSA"
+
+_PREFIX = re.compile(r"[a-z][a-z0-9-]{0,30}")
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_MIN_PASSWORD = 12
+
+
+def _seconds(period: timedelta) -> int:
+    return int(period.total_seconds())
+
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    """Names and lifetimes; every name derives from ``prefix`` ("sealpost-transit", ...)."""
+
+    prefix: str = "sealpost"
+    policy_dir: Path = POLICY_DIR
+    #: ``iss`` of identity tokens; None keeps the server's own (its api_addr).
+    issuer: str | None = None
+    #: Each rotation starts a new key version, the unit that retention can shred.
+    auto_rotate_period: timedelta = timedelta(days=30)
+    identity_token_ttl: timedelta = timedelta(minutes=15)
+    identity_key_rotation: timedelta = timedelta(hours=24)
+    staff_login_ttl: timedelta = timedelta(hours=1)
+    staff_login_max_ttl: timedelta = timedelta(hours=8)
+    terminal_token_period: timedelta = timedelta(hours=24)
+    userpass_mount: str = DEFAULT_USERPASS_MOUNT
+
+    def __post_init__(self) -> None:
+        if not _PREFIX.fullmatch(self.prefix):
+            raise ValueError("prefix: lower-case letters, digits and '-', starting with a letter")
+
+    @property
+    def escrow_key(self) -> EscrowKeyRef:
+        """The transit mount and key name of the escrow key."""
+        return EscrowKeyRef(mount=f"{self.prefix}-transit", name=f"{self.prefix}-escrow")
+
+    @property
+    def identity_role(self) -> str:
+        """The identity/oidc role (and named key) for staff tokens."""
+        return f"{self.prefix}-staff"
+
+    @property
+    def audience(self) -> str:
+        """The identity role's client_id: the ``aud`` the gateway checks."""
+        return f"{self.prefix}-gateway"
+
+    @property
+    def terminal_token_role(self) -> str:
+        """The token role that terminal tokens are created through."""
+        return f"{self.prefix}-terminal"
+
+    def policy_name(self, role: str) -> str:
+        """Key-server policy name for a policy role ("terminal" -> "sealpost-terminal")."""
+        return f"{self.prefix}-{role}"
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """What the gateway and the clients need to be configured, and what this run changed."""
+
+    escrow_key: EscrowKeyRef
+    key: KeyInfo
+    policies: tuple[str, ...]
+    issuer: str
+    audience: str
+    jwks_uri: str
+    identity_role: str
+    userpass_mount: str
+    terminal_token_role: str
+    #: Created or changed by this run; empty when the server was already in shape.
+    changes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    """A staff login and its identity entity."""
+
+    username: str
+    entity_id: str
+    roles: frozenset[StaffRole]
+    institutions: frozenset[str]
+    policies: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ServiceToken:
+    """A token for a machine (terminal, gateway); revocable by accessor."""
+
+    name: str
+    token: str = field(repr=False)
+    accessor: str
+    policies: tuple[str, ...]
+    ttl_seconds: int
+    institution_id: str | None = None
+
+
+def render_policies(settings: BootstrapSettings) -> dict[str, str]:
+    """Policy name -> HCL text, from one file per role in ``settings.policy_dir``."""
+    found = {p.stem for p in settings.policy_dir.glob("*.hcl")}
+    missing = set(POLICY_ROLES) - found
+    unknown = found - set(POLICY_ROLES)
+    if missing or unknown:
+        raise BootstrapError(
+            f"policy files must be exactly {', '.join(POLICY_ROLES)} "
+            f"(missing {sorted(missing)}, unknown {sorted(unknown)})"
+        )
+    values = {
+        "transit_mount": settings.escrow_key.mount,
+        "escrow_key": settings.escrow_key.name,
+        "oidc_role": settings.identity_role,
+        "policy_prefix": settings.prefix,
+    }
+    out: dict[str, str] = {}
+    for role in POLICY_ROLES:
+        text = (settings.policy_dir / f"{role}.hcl").read_text(encoding="utf-8")
+        try:
+            out[settings.policy_name(role)] = Template(text).substitute(values)
+        except (KeyError, ValueError) as exc:
+            raise BootstrapError(f"policy {role}.hcl has an unknown placeholder: {exc}") from None
+    return out
+
+
+class KeyServerBootstrap:
+    """Bootstrap and provisioning with an administrator token (never used by the services)."""
+
+    def __init__(
+        self,
+        config: KeyServerConfig,
+        admin_token: str,
+        settings: BootstrapSettings = BootstrapSettings(),
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self._conn = Connection(config, admin_token)
+        self._changes: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"KeyServerBootstrap(prefix={self.settings.prefix!r})"
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._conn.close()
+
+    # --- requests ----------------------------------------------------------------------------
+
+    def _get(self, operation: str, path: str) -> dict[str, Any] | None:
+        """GET ``path``; None on 404."""
+        try:
+            answer = self._conn.call(operation, lambda c: c.adapter.get(path))
+        except NotFoundError:
+            return None
+        return answer if isinstance(answer, dict) else None
+
+    def _post(self, operation: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self._conn.call(operation, lambda c: c.adapter.post(path, json=body or {}))
+
+    def _changed(self, what: str) -> None:
+        self._changes.append(what)
+        _log.info("key server changed", reason=what)
+
+    # --- bootstrap ---------------------------------------------------------------------------
+
+    def run(self) -> BootstrapResult:
+        """Create or check everything; report what changed."""
+        self._changes = []
+        s = self.settings
+        self._ensure_mount(s.escrow_key.mount, "transit", "sys/mounts", "Sealpost escrow key")
+        self._ensure_context_in_clear()
+        key = self._ensure_escrow_key()
+        policies = self._ensure_policies()
+        self._ensure_mount(s.userpass_mount, "userpass", "sys/auth", "Sealpost staff logins")
+        self._ensure_terminal_role()
+        self._ensure_identity()
+        found = discover(self.config)
+        return BootstrapResult(
+            escrow_key=s.escrow_key,
+            key=key,
+            policies=tuple(policies),
+            issuer=found.issuer,
+            audience=s.audience,
+            jwks_uri=found.jwks_uri,
+            identity_role=s.identity_role,
+            userpass_mount=s.userpass_mount,
+            terminal_token_role=s.terminal_token_role,
+            changes=tuple(self._changes),
+        )
+
+    def _ensure_mount(self, path: str, kind: str, base: str, description: str) -> None:
+        mounts = data_of(self._read_mounts(base), base)
+        existing = mounts.get(f"{path}/")
+        if existing is None:
+            self._post(
+                f"enable {kind}", f"/v1/{base}/{path}", {"type": kind, "description": description}
+            )
+            self._changed(f"enabled {kind} at {path}/")
+        elif not isinstance(existing, dict) or existing.get("type") != kind:
+            raise BootstrapError(f"{path}/ is mounted but is not {kind}")
+
+    def _read_mounts(self, base: str) -> Any:
+        return self._conn.call(f"read {base}", lambda c: c.adapter.get(f"/v1/{base}"))
+
+    def _ensure_context_in_clear(self) -> None:
+        """Audit entries of the escrow mount show the context (message id) unhashed (spec P6)."""
+        mount = self.settings.escrow_key.mount
+        tune = data_of(self._get("read mount tuning", f"/v1/sys/mounts/{mount}/tune"), "tune")
+        keys = tune.get("audit_non_hmac_request_keys") or []
+        if not isinstance(keys, list):
+            raise BootstrapError("unexpected audit_non_hmac_request_keys on the escrow mount")
+        if "context" not in keys:
+            self._post(
+                "tune mount",
+                f"/v1/sys/mounts/{mount}/tune",
+                {"audit_non_hmac_request_keys": [*keys, "context"]},
+            )
+            self._changed(f"{mount}/ logs the derivation context in clear")
+
+    def _ensure_escrow_key(self) -> KeyInfo:
+        ref = self.settings.escrow_key
+        operation = "read escrow key"
+        answer = self._get(operation, ref.key_path)
+        if answer is None:
+            self._post(
+                "create escrow key",
+                ref.key_path,
+                {
+                    "type": ESCROW_KEY_TYPE,
+                    "derived": True,
+                    "exportable": False,
+                    "allow_plaintext_backup": False,
+                },
+            )
+            self._changed(f"created escrow key {ref.mount}/{ref.name}")
+            answer = self._get(operation, ref.key_path)
+        data = data_of(answer, operation)
+        info = parse_key_info(data, operation)
+        unsafe = [
+            what
+            for what, bad in (
+                (f"type is not {ESCROW_KEY_TYPE}", info.key_type != ESCROW_KEY_TYPE),
+                ("not derived", not info.derived),
+                ("exportable", info.exportable),
+                ("plaintext backup allowed", info.allow_plaintext_backup),
+                ("deletion allowed", info.deletion_allowed),
+                ("convergent encryption", data.get("convergent_encryption") is True),
+            )
+            if bad
+        ]
+        if unsafe:
+            raise BootstrapError(f"existing escrow key refused: {', '.join(unsafe)}")
+        wanted = self.settings.auto_rotate_period
+        if info.auto_rotate_period != wanted:
+            self._post(
+                "configure escrow key",
+                f"{ref.key_path}/config",
+                {"auto_rotate_period": f"{_seconds(wanted)}s"},
+            )
+            self._changed(f"escrow key rotates every {_seconds(wanted)}s")
+            info = parse_key_info(data_of(self._get(operation, ref.key_path), operation), operation)
+        return info
+
+    def _ensure_policies(self) -> list[str]:
+        names = []
+        for name, text in render_policies(self.settings).items():
+            current = self._get("read policy", f"/v1/sys/policies/acl/{name}")
+            current_text = current.get("data", {}).get("policy") if current else None
+            if current_text != text:
+                self._post("write policy", f"/v1/sys/policies/acl/{name}", {"policy": text})
+                self._changed(f"policy {name} written")
+            names.append(name)
+        return names
+
+    def _ensure_same(
+        self,
+        operation: str,
+        path: str,
+        wanted: dict[str, Any],
+        normalise: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        current = self._get(f"read {operation}", path)
+        if current is None or normalise(data_of(current, operation)) != normalise(wanted):
+            self._post(operation, path, wanted)
+            self._changed(f"{operation} {path.removeprefix('/v1/')}")
+
+    def _ensure_terminal_role(self) -> None:
+        s = self.settings
+        policy = s.policy_name("terminal")
+        wanted = {
+            "allowed_policies": [policy],
+            "orphan": True,
+            "renewable": True,
+            "token_type": "service",
+            "token_period": _seconds(s.terminal_token_period),
+            "token_no_default_policy": True,
+        }
+        self._ensure_same(
+            "token role",
+            f"/v1/auth/token/roles/{s.terminal_token_role}",
+            wanted,
+            lambda d: {k: d.get(k) for k in wanted},
+        )
+
+    def _ensure_identity(self) -> None:
+        s = self.settings
+        if s.issuer is not None:
+            current = self._get("read identity config", "/v1/identity/oidc/config")
+            if current is None or data_of(current, "identity config").get("issuer") != s.issuer:
+                self._post("identity config", "/v1/identity/oidc/config", {"issuer": s.issuer})
+                self._changed("identity token issuer set")
+        key = {
+            "algorithm": IDENTITY_KEY_ALGORITHM,
+            "allowed_client_ids": [s.audience],
+            "rotation_period": _seconds(s.identity_key_rotation),
+            "verification_ttl": _seconds(s.identity_key_rotation),
+        }
+        self._ensure_same(
+            "identity key",
+            f"/v1/identity/oidc/key/{s.identity_role}",
+            key,
+            lambda d: {k: d.get(k) for k in key},
+        )
+        role = {
+            "key": s.identity_role,
+            "client_id": s.audience,
+            "template": IDENTITY_TEMPLATE,
+            "ttl": _seconds(s.identity_token_ttl),
+        }
+        self._ensure_same(
+            "identity role",
+            f"/v1/identity/oidc/role/{s.identity_role}",
+            role,
+            lambda d: {k: d.get(k) for k in role},
+        )
+
+    # --- provisioning --------------------------------------------------------------------------
+
+    def create_staff_user(
+        self,
+        username: str,
+        password: str,
+        roles: Iterable[StaffRole | str],
+        institutions: Iterable[str],
+    ) -> StaffUser:
+        """Create or update a staff login, its entity (roles, institutions) and its policies.
+
+        Policies sit on the entity, so changing a person's roles changes both their
+        key-server capabilities and their identity-token claims. Screener and auditor
+        are never combined: who checks the decrypts must not make them.
+        """
+        s = self.settings
+        if not _USERNAME.fullmatch(username):
+            raise InvalidRequestError("user name: lower-case letters, digits, '.', '_', '-'")
+        if len(password) < _MIN_PASSWORD:
+            raise InvalidRequestError(f"passwords have at least {_MIN_PASSWORD} characters")
+        try:
+            role_set = frozenset(StaffRole(r) for r in roles)
+        except ValueError:
+            raise InvalidRequestError("unknown staff role") from None
+        if not role_set:
+            raise InvalidRequestError("a staff member has at least one role")
+        if {StaffRole.SCREENER, StaffRole.AUDITOR} <= role_set:
+            raise InvalidRequestError("screener and auditor roles are never combined")
+        institution_set = frozenset(institutions)
+        if not all(valid_institution_scope(i) for i in institution_set):
+            raise InvalidRequestError("malformed institution id")
+        policies = tuple(
+            sorted({s.policy_name(p) for r in role_set for p in STAFF_ROLE_POLICIES[r]})
+        )
+        self._post(
+            "write staff login",
+            f"/v1/auth/{s.userpass_mount}/users/{username}",
+            {
+                "password": password,
+                "token_policies": [],
+                "token_no_default_policy": True,
+                "token_ttl": _seconds(s.staff_login_ttl),
+                "token_max_ttl": _seconds(s.staff_login_max_ttl),
+            },
+        )
+        self._post(
+            "write staff entity",
+            f"/v1/identity/entity/name/{username}",
+            {
+                "metadata": {
+                    "roles": ",".join(sorted(r.value for r in role_set)),
+                    "institutions": ",".join(sorted(institution_set)),
+                },
+                "policies": list(policies),
+            },
+        )
+        operation = "read staff entity"
+        entity = data_of(self._get(operation, f"/v1/identity/entity/name/{username}"), operation)
+        entity_id = get_str(entity, "id", operation)
+        accessor = self._auth_accessor(s.userpass_mount)
+        aliases = entity.get("aliases") or []
+        if not any(isinstance(a, dict) and a.get("mount_accessor") == accessor for a in aliases):
+            self._post(
+                "write staff alias",
+                "/v1/identity/entity-alias",
+                {"name": username, "canonical_id": entity_id, "mount_accessor": accessor},
+            )
+        return StaffUser(username, entity_id, role_set, institution_set, policies)
+
+    def _auth_accessor(self, mount: str) -> str:
+        mounts = data_of(self._read_mounts("sys/auth"), "sys/auth")
+        entry = mounts.get(f"{mount}/")
+        if not isinstance(entry, dict):
+            raise BootstrapError(f"auth method {mount}/ is not enabled; run the bootstrap first")
+        return get_str(entry, "accessor", "sys/auth")
+
+    def create_terminal_token(self, institution_id: str) -> ServiceToken:
+        """A periodic, orphan token with the terminal policy, named after its institution."""
+        if not INSTITUTION_ID.fullmatch(institution_id):
+            raise InvalidRequestError("malformed institution id")
+        s = self.settings
+        policy = s.policy_name("terminal")
+        answer = self._post(
+            "create terminal token",
+            f"/v1/auth/token/create/{s.terminal_token_role}",
+            {
+                "policies": [policy],
+                "display_name": f"terminal-{institution_id}",
+                "meta": {"institution_id": institution_id},
+            },
+        )
+        return self._service_token(answer, f"terminal-{institution_id}", institution_id)
+
+    def create_gateway_token(self, ttl: timedelta = timedelta(hours=24)) -> ServiceToken:
+        """An orphan token with only the gateway policy (which denies the escrow key)."""
+        answer = self._post(
+            "create gateway token",
+            "/v1/auth/token/create-orphan",
+            {
+                "policies": [self.settings.policy_name("gateway")],
+                "no_default_policy": True,
+                "display_name": "gateway",
+                "ttl": f"{_seconds(ttl)}s",
+            },
+        )
+        return self._service_token(answer, "gateway", None)
+
+    def revoke_token(self, accessor: str) -> None:
+        """Revoke a token by its accessor (a lost terminal, a retired gateway)."""
+        self._post("revoke token", "/v1/auth/token/revoke-accessor", {"accessor": accessor})
+
+    @staticmethod
+    def _service_token(answer: Any, name: str, institution_id: str | None) -> ServiceToken:
+        operation = f"create {name} token"
+        auth = answer.get("auth") if isinstance(answer, dict) else None
+        if not isinstance(auth, dict):
+            raise BootstrapError(f"{operation}: the answer has no auth")
+        policies = auth.get("policies")
+        return ServiceToken(
+            name=name,
+            token=get_str(auth, "client_token", operation),
+            accessor=get_str(auth, "accessor", operation),
+            policies=tuple(p for p in policies if isinstance(p, str))
+            if isinstance(policies, list)
+            else (),
+            ttl_seconds=get_int(auth, "lease_duration", operation),
+            institution_id=institution_id,
+        )
+
+
+def bootstrap(
+    config: KeyServerConfig,
+    admin_token: str,
+    settings: BootstrapSettings = BootstrapSettings(),
+) -> BootstrapResult:
+    """Run the bootstrap once and close the connection."""
+    runner = KeyServerBootstrap(config, admin_token, settings)
+    try:
+        return runner.run()
+    finally:
+        runner.close()
