@@ -54,7 +54,11 @@ def run(
         )
         say("starting the gateway ...")
         gateway.start()
-        say(f"gateway is up at {gateway.address}: health {gateway_health(gateway.address)}")
+        say(
+            f"gateway is up: relatives and staff at {gateway.address} (TLS), terminals at "
+            f"{gateway.terminal_address} (mutual TLS); health "
+            f"{gateway_health(gateway.address, gateway.ca_pem)}"
+        )
         if hold:
             say("both servers are running; press Ctrl-C to stop them")
             while True:

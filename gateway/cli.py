@@ -1,4 +1,4 @@
-"""``sealpost gateway``: run the gateway server."""
+"""``sealpost gateway``: prepare the state folder and database, and run the gateway."""
 
 from __future__ import annotations
 
@@ -17,6 +17,81 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+StateDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Folder with keys and TLS material (env SEALPOST_STATE_DIR, default ./sealpost-state)."
+    ),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="SQLAlchemy URL (env SEALPOST_DATABASE_URL, default SQLite in the state folder)."
+    ),
+]
+
+
+def _fail(command: str, exc: ConfigError) -> typer.Exit:
+    typer.echo(f"sealpost gateway {command}: {exc.explain()}", err=True)
+    return typer.Exit(2)
+
+
+def _load(command: str, flags: dict[str, str | None]) -> GatewayConfig:
+    try:
+        return GatewayConfig.load(flags)
+    except ConfigError as exc:
+        raise _fail(command, exc) from exc
+
+
+@app.command()
+def init(
+    state_dir: StateDir = None,
+    database_url: DatabaseUrl = None,
+    host: Annotated[
+        list[str] | None,
+        typer.Option("--tls-host", help="Name or address in the TLS certificate (repeatable)."),
+    ] = None,
+) -> None:
+    """Create the state folder (keys, CA, TLS certificate) and migrate the database."""
+    from sealpost.gateway import keystore  # noqa: PLC0415
+    from sealpost.gateway.storage import database  # noqa: PLC0415
+
+    config = _load(
+        "init",
+        {"state_dir": str(state_dir) if state_dir else None, "database_url": database_url},
+    )
+    created = keystore.init_state(config.state_dir, host or ["127.0.0.1", "localhost"])
+    for path in created:
+        typer.echo(f"created {path}")
+    if not created:
+        typer.echo(f"{config.state_dir} is complete; nothing created")
+    try:
+        engine = database.create_database_engine(config.database)
+        database.migrate(engine)
+        engine.dispose()
+    except ConfigError as exc:
+        raise _fail("init", exc) from exc
+    typer.echo(f"database is at schema {database.head_revision()}")
+
+
+@app.command()
+def migrate(state_dir: StateDir = None, database_url: DatabaseUrl = None) -> None:
+    """Upgrade the database schema to the newest revision."""
+    from sealpost.gateway.storage import database  # noqa: PLC0415
+
+    config = _load(
+        "migrate",
+        {"state_dir": str(state_dir) if state_dir else None, "database_url": database_url},
+    )
+    try:
+        engine = database.create_database_engine(config.database)
+        before = database.current_revision(engine)
+        database.migrate(engine)
+        engine.dispose()
+    except ConfigError as exc:
+        raise _fail("migrate", exc) from exc
+    typer.echo(f"database schema: {before or 'empty'} -> {database.head_revision()}")
+
 
 @app.command()
 def serve(
@@ -26,7 +101,35 @@ def serve(
     ] = None,
     port: Annotated[
         str | None,
-        typer.Option(help="Port; 0 picks a free one (env SEALPOST_PORT, default 50051)."),
+        typer.Option(
+            help="Port for relatives and staff; 0: any free one (env SEALPOST_PORT, 50051)."
+        ),
+    ] = None,
+    terminal_port: Annotated[
+        str | None,
+        typer.Option(
+            help="Port for terminals, mutual TLS (env SEALPOST_TERMINAL_PORT, default 50052)."
+        ),
+    ] = None,
+    state_dir: StateDir = None,
+    database_url: DatabaseUrl = None,
+    key_server_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Key server URL, for staff identity tokens (env SEALPOST_KEY_SERVER_ADDRESS)."
+        ),
+    ] = None,
+    oidc_issuer: Annotated[
+        str | None, typer.Option(help="Expected staff token issuer (env SEALPOST_OIDC_ISSUER).")
+    ] = None,
+    oidc_audience: Annotated[
+        str | None, typer.Option(help="Expected staff token audience (env SEALPOST_OIDC_AUDIENCE).")
+    ] = None,
+    send_rate_per_minute: Annotated[
+        str | None,
+        typer.Option(
+            help="Sends per minute per account (env SEALPOST_SEND_RATE_PER_MINUTE, default 120)."
+        ),
     ] = None,
     log_level: Annotated[
         str | None,
@@ -41,7 +144,7 @@ def serve(
     port_file: Annotated[
         Path | None,
         typer.Option(
-            help="Write the bound port to this file once serving (env SEALPOST_PORT_FILE)."
+            help="Write the bound ports as JSON to this file once serving (env SEALPOST_PORT_FILE)."
         ),
     ] = None,
 ) -> None:
@@ -49,18 +152,23 @@ def serve(
     flags = {
         "host": host,
         "port": port,
+        "terminal_port": terminal_port,
+        "state_dir": str(state_dir) if state_dir else None,
+        "database_url": database_url,
+        "key_server_address": key_server_address,
+        "oidc_issuer": oidc_issuer,
+        "oidc_audience": oidc_audience,
+        "send_rate_per_minute": send_rate_per_minute,
         "log_level": log_level,
         "grace_seconds": grace_seconds,
         "port_file": str(port_file) if port_file is not None else None,
     }
-    try:
-        config = GatewayConfig.load(flags)
-    except ConfigError as exc:
-        typer.echo(f"sealpost gateway serve: {exc.explain()}", err=True)
-        raise typer.Exit(2) from exc
+    config = _load("serve", flags)
     logs.configure(config.log_level)
     try:
         asyncio.run(serve_forever(config))
+    except ConfigError as exc:
+        raise _fail("serve", exc) from exc
     except OSError as exc:
         typer.echo(f"sealpost gateway serve: cannot listen on {config.address}: {exc}", err=True)
         raise typer.Exit(1) from exc

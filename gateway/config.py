@@ -51,6 +51,25 @@ def _path(raw: str) -> Path:
     return Path(raw)
 
 
+def _text(raw: str) -> str:
+    if not raw or len(raw) > 2000:
+        raise ValueError
+    return raw
+
+
+def _url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError
+    return raw.rstrip("/")
+
+
+def _count(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 1_000_000:
+        raise ValueError
+    return value
+
+
 def _meta(env: str, parse: Callable[[str], Any], expect: str) -> dict[str, Any]:
     """Where a setting comes from in the environment, how to parse it, what is expected."""
     return {"env": ENV_PREFIX + env, "parse": parse, "expect": expect}
@@ -64,8 +83,30 @@ class GatewayConfig:
     host: str = field(
         default="127.0.0.1", metadata=_meta("HOST", _host, "an IP address such as 127.0.0.1")
     )
-    #: Port to listen on; 0 picks a free one.
+    #: Port for relatives and staff (TLS); 0 picks a free one.
     port: int = field(default=50051, metadata=_meta("PORT", _port, "an integer from 0 to 65535"))
+    #: Port for institution terminals (mutual TLS, client certificate required); 0 picks one.
+    terminal_port: int = field(
+        default=50052, metadata=_meta("TERMINAL_PORT", _port, "an integer from 0 to 65535")
+    )
+    #: Folder with the gateway's keys and TLS material (`sealpost gateway init` creates it).
+    state_dir: Path = field(
+        default=Path("sealpost-state"), metadata=_meta("STATE_DIR", _path, "a folder path")
+    )
+    #: SQLAlchemy URL; empty means a SQLite file in the state folder.
+    database_url: str = field(default="", metadata=_meta("DATABASE_URL", _text, "a database URL"))
+    #: The key server (OpenBao or Vault), whose identity tokens staff present.
+    key_server_address: str = field(
+        default="", metadata=_meta("KEY_SERVER_ADDRESS", _url, "an http(s) URL")
+    )
+    #: Expected issuer (``iss``) of staff identity tokens.
+    oidc_issuer: str = field(default="", metadata=_meta("OIDC_ISSUER", _url, "an http(s) URL"))
+    #: Expected audience (``aud``) of staff identity tokens: the key server's role client id.
+    oidc_audience: str = field(default="", metadata=_meta("OIDC_AUDIENCE", _text, "a client id"))
+    #: Sends per minute per account before RESOURCE_EXHAUSTED (a flood guard, not a cap).
+    send_rate_per_minute: int = field(
+        default=120, metadata=_meta("SEND_RATE_PER_MINUTE", _count, "a whole number from 1")
+    )
     #: Lowest level logged.
     log_level: str = field(
         default="info", metadata=_meta("LOG_LEVEL", _level, f"one of {', '.join(LEVELS)}")
@@ -80,9 +121,27 @@ class GatewayConfig:
 
     @property
     def address(self) -> str:
-        """The listen address in gRPC's host:port form."""
+        """The public listen address in gRPC's host:port form."""
+        return self._join(self.port)
+
+    @property
+    def terminal_address(self) -> str:
+        """The terminals' listen address in gRPC's host:port form."""
+        return self._join(self.terminal_port)
+
+    def _join(self, port: int) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return f"{host}:{port}"
+
+    @property
+    def database(self) -> str:
+        """The database URL, defaulting to sealpost.db in the state folder."""
+        return self.database_url or f"sqlite:///{self.state_dir.resolve() / 'sealpost.db'}"
+
+    @property
+    def staff_auth_enabled(self) -> bool:
+        """True when staff identity tokens can be verified."""
+        return bool(self.key_server_address and self.oidc_issuer and self.oidc_audience)
 
     @classmethod
     def load(
@@ -104,6 +163,12 @@ class GatewayConfig:
                 values[f.name] = f.metadata["parse"](raw)
             except ValueError:
                 problems.append(f"{source}: expected {f.metadata['expect']}, got {raw!r}")
+        staff = [values.get(k) for k in ("key_server_address", "oidc_issuer", "oidc_audience")]
+        if any(staff) and not all(staff):
+            problems.append(
+                "staff sign-in needs all of SEALPOST_KEY_SERVER_ADDRESS, SEALPOST_OIDC_ISSUER "
+                "and SEALPOST_OIDC_AUDIENCE (or none of them)"
+            )
         if problems:
             raise ConfigError(problems)
         return cls(**values)

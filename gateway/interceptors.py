@@ -1,30 +1,49 @@
-"""The one place where every call is tagged, timed and logged.
+"""The one place every call passes: request id, authentication, authorisation, errors, logging.
 
-Each call gets a request id (the caller's ``x-request-id`` if it is a
-well-formed one, else a fresh random one), bound into the log context for the
-duration of the call and returned in the trailing metadata. The finishing
-record carries method, status code and duration: never request or response
-content, never metadata values other than the request id.
+Each call gets a request id (the caller's ``x-request-id`` if well formed,
+else a fresh one), bound into the log context and returned in the trailing
+metadata. For API methods the caller is authenticated (gateway/auth.py) and
+authorised against the table in gateway/authz.py before the handler runs.
+Errors are mapped to gRPC status codes by the table in gateway/errors.py; an
+unexpected exception is a bug and answers INTERNAL without detail. The
+finishing log record carries method, status code, role and duration: never
+request or response content, never a credential.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import grpc
 import structlog
 from grpc import aio
 
 from sealpost._internal.logs import get_logger
+from sealpost.errors import SealpostError
+from sealpost.gateway.authz import RULES
+from sealpost.gateway.errors import ResourceExhausted, status_for
+from sealpost.gateway.principals import Principal
 
 REQUEST_ID_KEY: Final = "x-request-id"
+RETRY_AFTER_KEY: Final = "retry-after-seconds"
 _REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 _log = get_logger("sealpost.gateway.rpc")
+
+
+class Guard(Protocol):
+    """Authenticates and authorises API calls (gateway/guard.py)."""
+
+    async def admit(
+        self, method: str, request: Any, context: aio.ServicerContext[Any, Any]
+    ) -> Principal:
+        """The caller, if allowed to make this call; raises otherwise."""
+        ...
 
 
 def request_id_from(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:
@@ -35,34 +54,44 @@ def request_id_from(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str
     return secrets.token_hex(8)
 
 
-class _CallRecord:
-    """Start time and identity of one call, for its finishing log record."""
+class _Call:
+    """One call's bookkeeping: start time, request id, outcome."""
 
-    def __init__(self, method: str, request_id: str) -> None:
+    def __init__(self, method: str, context: aio.ServicerContext[Any, Any]) -> None:
         self.method = method
-        self.request_id = request_id
+        self.context = context
         self.started = time.perf_counter()
+        request_id = request_id_from(context.invocation_metadata())  # type: ignore[arg-type]
+        structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
+        self.trailing: list[tuple[str, str]] = [(REQUEST_ID_KEY, request_id)]
+        context.set_trailing_metadata(tuple(self.trailing))
+        self.role = ""
 
-    def finish(self, context: aio.ServicerContext[Any, Any], error: BaseException | None) -> None:
-        code: grpc.StatusCode | None = context.code()  # None until a handler sets one
+    async def fail(self, error: BaseException) -> None:
+        """Answer with the status the error maps to; bugs become INTERNAL."""
+        code = status_for(error)
+        if isinstance(error, ResourceExhausted):
+            self.trailing.append((RETRY_AFTER_KEY, f"{error.retry_after_seconds:.1f}"))
+            self.context.set_trailing_metadata(tuple(self.trailing))
+        if code is None:
+            _log.error("rpc.bug", error_type=type(error).__name__)
+            await self.context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        message = error.explain() if isinstance(error, SealpostError) else str(error)
+        await self.context.abort(code, message)
+
+    def finish(self, error: BaseException | None) -> None:
+        """Log the outcome of the call."""
+        code: grpc.StatusCode | None = self.context.code()  # None until a handler sets one
         if code is None:
             code = grpc.StatusCode.UNKNOWN if error is not None else grpc.StatusCode.OK
         fields: dict[str, Any] = {
             "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
             "code": code.name,
         }
-        if error is not None and not isinstance(error, aio.AbortError):
-            fields["error_type"] = type(error).__name__
-            _log.error("rpc.failed", **fields)
-        else:
-            _log.info("rpc.finished", **fields)
-
-
-def _begin(method: str, context: aio.ServicerContext[Any, Any]) -> _CallRecord:
-    request_id = request_id_from(context.invocation_metadata())  # type: ignore[arg-type]
-    structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
-    context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
-    return _CallRecord(method, request_id)
+        if self.role:
+            fields["role"] = self.role
+        _log.info("rpc.finished", **fields)
+        structlog.contextvars.clear_contextvars()
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -71,58 +100,70 @@ async def _maybe_await(value: Any) -> Any:
     return value
 
 
-async def _unimplemented(context: aio.ServicerContext[Any, Any]) -> None:
-    await context.abort(grpc.StatusCode.UNIMPLEMENTED, "method not implemented in this gateway")
-
-
-def _wrap_unary(
-    method: str, behaviour: Callable[..., Any]
-) -> Callable[[Any, aio.ServicerContext[Any, Any]], Awaitable[Any]]:
-    async def wrapped(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-        record = _begin(method, context)
-        error: BaseException | None = None
-        try:
-            return await _maybe_await(behaviour(request, context))
-        except NotImplementedError:
-            await _unimplemented(context)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            record.finish(context, error)
-            structlog.contextvars.clear_contextvars()
-
-    return wrapped
-
-
-def _wrap_stream(
-    method: str, behaviour: Callable[..., Any]
-) -> Callable[[Any, aio.ServicerContext[Any, Any]], AsyncIterator[Any]]:
-    async def wrapped(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        record = _begin(method, context)
-        error: BaseException | None = None
-        try:
-            result = behaviour(request, context)
-            if hasattr(result, "__aiter__"):
-                async for item in result:
-                    yield item
-            else:
-                for item in await _maybe_await(result):
-                    yield item
-        except NotImplementedError:
-            await _unimplemented(context)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            record.finish(context, error)
-            structlog.contextvars.clear_contextvars()
-
-    return wrapped
-
-
 class RequestContextInterceptor(aio.ServerInterceptor):
-    """Binds a request id to each call and logs its outcome."""
+    """Tags, guards, maps errors and logs every call."""
+
+    def __init__(self, guard: Guard | None = None) -> None:
+        """``guard`` admits API calls; without one, API calls are refused."""
+        self.guard = guard
+
+    async def _admit(self, method: str, request: Any, call: _Call) -> None:
+        if method not in RULES:
+            return  # health checking and reflection are not part of the API
+        if self.guard is None:
+            from sealpost.gateway.errors import Unavailable  # noqa: PLC0415
+
+            raise Unavailable("this gateway is not ready to serve the API")
+        principal = await self.guard.admit(method, request, call.context)
+        call.role = ",".join(sorted(r.value for r in principal.roles))
+
+    def _unary(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+        async def wrapped(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+            call = _Call(method, context)
+            error: BaseException | None = None
+            try:
+                await self._admit(method, request, call)
+                return await _maybe_await(behaviour(request, context))
+            except NotImplementedError as exc:
+                error = exc
+                await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not implemented yet")
+            except (aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # every error is answered; bugs as INTERNAL
+                error = exc
+                await call.fail(exc)
+            finally:
+                call.finish(error)
+
+        return wrapped
+
+    def _stream(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+        async def wrapped(
+            request: Any, context: aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            call = _Call(method, context)
+            error: BaseException | None = None
+            try:
+                await self._admit(method, request, call)
+                result = behaviour(request, context)
+                if hasattr(result, "__aiter__"):
+                    async for item in result:
+                        yield item
+                else:
+                    for item in await _maybe_await(result):
+                        yield item
+            except NotImplementedError as exc:
+                error = exc
+                await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not implemented yet")
+            except (aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # every error is answered; bugs as INTERNAL
+                error = exc
+                await call.fail(exc)
+            finally:
+                call.finish(error)
+
+        return wrapped
 
     async def intercept_service(
         self,
@@ -131,21 +172,22 @@ class RequestContextInterceptor(aio.ServerInterceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """Wrap the handler of every unary and server-streaming method."""
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary),
+                self._unary(method, handler.unary_unary),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(method, handler.unary_stream),
+                self._stream(method, handler.unary_stream),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        # Client-streaming methods: the API v1 has none; pass through untouched.
+        # Client-streaming methods (only reflection uses them) pass through untouched.
         return handler

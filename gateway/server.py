@@ -1,27 +1,43 @@
-"""The gateway process: a gRPC server with health checking, reflection and graceful shutdown.
+"""The gateway process: two TLS ports, health checking, reflection and graceful shutdown.
 
-``serve`` builds the server from a ``GatewayConfig``, marks every service
-SERVING once the port is bound, and on SIGTERM or SIGINT marks them
-NOT_SERVING, lets in-flight calls finish within the grace period and stops.
+Relatives and staff connect to the public port (server TLS); institution
+terminals to the terminal port, which requires a client certificate signed by
+the gateway's CA (mutual TLS). ``serve`` marks every service SERVING once
+both ports are bound, reports NOT_SERVING while the database is unreachable,
+and on SIGTERM or SIGINT lets in-flight calls finish within the grace period.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from sqlalchemy import Connection
 
 from sealpost import __version__
 from sealpost._internal.logs import get_logger
+from sealpost.crypto.limits import DEFAULT_LIMITS
+from sealpost.gateway import directory, keystore, store
+from sealpost.gateway.auth import JwksCache, StaffVerifier
 from sealpost.gateway.config import GatewayConfig
+from sealpost.gateway.guard import Guard
 from sealpost.gateway.interceptors import RequestContextInterceptor
+from sealpost.gateway.services.admin import AdminService
+from sealpost.gateway.services.audit import AuditService
+from sealpost.gateway.services.context import Context, RateLimiter, wall_clock_ms
+from sealpost.gateway.services.relative import RelativeService
+from sealpost.gateway.services.terminal import TerminalService
+from sealpost.gateway.storage.database import Database
 from sealpost.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -37,9 +53,10 @@ from sealpost.v1 import (
 
 _log = get_logger("sealpost.gateway")
 
-#: Largest request the server accepts; an envelope's own limits are tighter
-#: (see crypto's limits), this only bounds what is parsed at all.
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: Largest request the server parses at all; an envelope's own limits are tighter.
+MAX_MESSAGE_BYTES = DEFAULT_LIMITS.max_envelope_bytes + 1024 * 1024
+#: Seconds between database health probes.
+HEALTH_PROBE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -51,49 +68,85 @@ class ServiceBinding:
     register: Callable[[Any, aio.Server], None]
 
 
-def default_services() -> list[ServiceBinding]:
-    """The API v1 services. Methods not yet implemented answer UNIMPLEMENTED.
+def _name(module: Any, service: str) -> str:
+    full_name: str = module.DESCRIPTOR.services_by_name[service].full_name
+    return full_name
 
-    The generated servicer base classes answer UNIMPLEMENTED for every method;
-    their typing stubs declare them abstract, hence the ignores below.
-    """
+
+def build_services(ctx: Context, ca: Any) -> list[ServiceBinding]:
+    """The API v1 services over ``ctx``."""
     return [
         ServiceBinding(
-            relative_pb2.DESCRIPTOR.services_by_name["RelativeService"].full_name,
-            relative_pb2_grpc.RelativeServiceServicer(),  # type: ignore[abstract]
+            _name(relative_pb2, "RelativeService"),
+            RelativeService(ctx),
             relative_pb2_grpc.add_RelativeServiceServicer_to_server,
         ),
         ServiceBinding(
-            terminal_pb2.DESCRIPTOR.services_by_name["TerminalService"].full_name,
-            terminal_pb2_grpc.TerminalServiceServicer(),  # type: ignore[abstract]
+            _name(terminal_pb2, "TerminalService"),
+            TerminalService(ctx),
             terminal_pb2_grpc.add_TerminalServiceServicer_to_server,
         ),
         ServiceBinding(
-            review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name,
-            review_pb2_grpc.ReviewServiceServicer(),  # type: ignore[abstract]
+            _name(review_pb2, "ReviewService"),
+            review_pb2_grpc.ReviewServiceServicer(),  # type: ignore[abstract]  # UNIMPLEMENTED
             review_pb2_grpc.add_ReviewServiceServicer_to_server,
         ),
         ServiceBinding(
-            admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
-            admin_pb2_grpc.AdminServiceServicer(),  # type: ignore[abstract]
+            _name(admin_pb2, "AdminService"),
+            AdminService(ctx, ca),
             admin_pb2_grpc.add_AdminServiceServicer_to_server,
         ),
         ServiceBinding(
-            audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
-            audit_pb2_grpc.AuditServiceServicer(),  # type: ignore[abstract]
+            _name(audit_pb2, "AuditService"),
+            AuditService(ctx),
             audit_pb2_grpc.add_AuditServiceServicer_to_server,
         ),
     ]
 
 
+def build_context(config: GatewayConfig) -> tuple[Context, keystore.TlsFiles]:
+    """Open the database, load the keys, and make the shared context."""
+    keys = keystore.load_keys(config.state_dir)
+    tls = keystore.load_tls(config.state_dir)
+    db = Database(config.database)
+    db.check_schema()
+    now = wall_clock_ms()
+
+    def prepare(connection: Connection) -> directory.Directory:
+        store.ensure_default_regimes(connection, now)
+        return directory.load_or_create(connection, keys, now)
+
+    gateway_directory = db.write(prepare)
+    staff = None
+    if config.staff_auth_enabled:
+        staff = StaffVerifier(
+            JwksCache(config.key_server_address), config.oidc_issuer, config.oidc_audience
+        )
+    ctx = Context(
+        db=db,
+        directory=gateway_directory,
+        rate=RateLimiter(config.send_rate_per_minute),
+        staff=staff,
+    )
+    return ctx, tls
+
+
 class Gateway:
     """A built, not yet started, gateway server."""
 
-    def __init__(self, config: GatewayConfig, services: Sequence[ServiceBinding]) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        ctx: Context,
+        tls: keystore.TlsFiles,
+        services: Sequence[ServiceBinding] | None = None,
+    ) -> None:
         self.config = config
-        self.services = list(services)
+        self.ctx = ctx
+        self.tls = tls
+        self.services = list(services or build_services(ctx, tls.ca_pair()))
         self.server = aio.server(
-            interceptors=[RequestContextInterceptor()],
+            interceptors=[RequestContextInterceptor(Guard(ctx))],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -105,48 +158,84 @@ class Gateway:
         for binding in self.services:
             binding.register(binding.servicer, self.server)
         names = [b.name for b in self.services]
+        health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
         reflection.enable_server_reflection(
-            [
-                *names,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ],
-            self.server,
+            [*names, health_name, reflection.SERVICE_NAME], self.server
         )
         self.port = 0
+        self.terminal_port = 0
+        self._serving: bool | None = None
 
-    async def start(self) -> int:
-        """Bind and start; returns the bound port and marks every service SERVING."""
+    def _credentials(self, *, client_auth: bool) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials(
+            [(self.tls.server_key.read_bytes(), self.tls.server.read_bytes())],
+            root_certificates=self.tls.ca.read_bytes() if client_auth else None,
+            require_client_auth=client_auth,
+        )
+
+    async def start(self) -> tuple[int, int]:
+        """Bind both ports and start; returns (public port, terminal port)."""
         try:
-            self.port = self.server.add_insecure_port(self.config.address)
+            self.port = self.server.add_secure_port(
+                self.config.address, self._credentials(client_auth=False)
+            )
+            self.terminal_port = self.server.add_secure_port(
+                self.config.terminal_address, self._credentials(client_auth=True)
+            )
         except RuntimeError as exc:  # grpc's way of saying the bind failed
             raise OSError("the address is in use or not available") from exc
         await self.server.start()
-        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
-        return self.port
+        await self.set_health(serving=True)
+        return self.port, self.terminal_port
 
     async def stop(self) -> None:
         """Mark NOT_SERVING, then let in-flight calls finish within the grace period."""
-        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.set_health(serving=False)
         await self.server.stop(self.config.grace_seconds)
+        self.ctx.db.dispose()
 
-    async def _set_health(self, status: int) -> None:
+    async def set_health(self, *, serving: bool) -> None:
+        """Report every service SERVING or NOT_SERVING."""
+        if serving == self._serving:
+            return
+        self._serving = serving
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         await self.health.set("", status)
         for binding in self.services:
             await self.health.set(binding.name, status)
 
+    async def watch_database(self) -> None:
+        """Report NOT_SERVING while the database does not answer, SERVING when it does."""
+        while True:
+            await asyncio.sleep(HEALTH_PROBE_SECONDS)
+            up = await asyncio.to_thread(self.ctx.db.ping)
+            if up != self._serving:
+                _log.warning("gateway.database", status="up" if up else "down")
+            await self.set_health(serving=up)
 
-async def serve(config: GatewayConfig, services: Sequence[ServiceBinding] | None = None) -> None:
+
+async def serve(config: GatewayConfig) -> None:
     """Run the gateway until SIGTERM or SIGINT, then shut down gracefully."""
-    gateway = Gateway(config, default_services() if services is None else services)
-    port = await gateway.start()
+    ctx, tls = await asyncio.to_thread(build_context, config)
+    gateway = Gateway(config, ctx, tls)
+    port, terminal_port = await gateway.start()
     if config.port_file is not None:
         tmp = config.port_file.with_name(config.port_file.name + ".tmp")
-        tmp.write_text(f"{port}\n")
-        tmp.replace(config.port_file)  # atomic: readers never see a half-written port
+        tmp.write_text(json.dumps({"port": port, "terminal_port": terminal_port}) + "\n")
+        tmp.replace(config.port_file)  # atomic: readers never see a half-written file
     _log.info(
-        "gateway.serving", address=config.host, port=port, pid=os.getpid(), version=__version__
+        "gateway.serving",
+        address=config.host,
+        port=port,
+        pid=os.getpid(),
+        version=__version__,
+        database=ctx.db.dialect,
     )
+    watcher = asyncio.create_task(gateway.watch_database())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     received: list[str] = []
@@ -159,5 +248,8 @@ async def serve(config: GatewayConfig, services: Sequence[ServiceBinding] | None
         loop.add_signal_handler(sig, on_signal, sig)
     await stop.wait()
     _log.info("gateway.stopping", signal=received[0], grace_seconds=config.grace_seconds)
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
     await gateway.stop()
     _log.info("gateway.stopped")

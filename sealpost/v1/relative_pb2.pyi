@@ -417,9 +417,12 @@ class StreamInboxResponse(_message.Message):
     ENVELOPE_FIELD_NUMBER: _builtins.int
     SENDER_KEY_FIELD_NUMBER: _builtins.int
     DETAINEE_ID_FIELD_NUMBER: _builtins.int
+    ACCEPTED_AT_MS_FIELD_NUMBER: _builtins.int
     cursor: _builtins.str
     """Opaque position of this item; pass it back as after_cursor to resume."""
     detainee_id: _builtins.str
+    accepted_at_ms: _builtins.int
+    """When the gateway accepted the reply: the reference time for verifying it later."""
     @_builtins.property
     def envelope(self) -> _envelope_pb2.Envelope: ...
     @_builtins.property
@@ -433,10 +436,11 @@ class StreamInboxResponse(_message.Message):
         envelope: _envelope_pb2.Envelope | None = ...,
         sender_key: _keys_pb2.KeyRecord | None = ...,
         detainee_id: _builtins.str = ...,
+        accepted_at_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["envelope", b"envelope", "sender_key", b"sender_key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "detainee_id", b"detainee_id", "envelope", b"envelope", "sender_key", b"sender_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at_ms", b"accepted_at_ms", "cursor", b"cursor", "detainee_id", b"detainee_id", "envelope", b"envelope", "sender_key", b"sender_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -155,11 +155,14 @@ class GrantAccessResponse(_message.Message):
     SENDER_DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     DETAINEE_ID_FIELD_NUMBER: _builtins.int
     DIRECTION_FIELD_NUMBER: _builtins.int
+    ACCEPTED_AT_MS_FIELD_NUMBER: _builtins.int
     grant_id: _builtins.str
     legal_basis: _common_pb2.LegalBasis.ValueType
     sender_display_name: _builtins.str
     detainee_id: _builtins.str
     direction: _common_pb2.Direction.ValueType
+    accepted_at_ms: _builtins.int
+    """When the gateway accepted the message: the reference time for verifying it."""
     @_builtins.property
     def envelope(self) -> _envelope_pb2.Envelope: ...
     @_builtins.property
@@ -188,10 +191,11 @@ class GrantAccessResponse(_message.Message):
         sender_display_name: _builtins.str = ...,
         detainee_id: _builtins.str = ...,
         direction: _common_pb2.Direction.ValueType = ...,
+        accepted_at_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["envelope", b"envelope", "escrow", b"escrow", "grant_entry", b"grant_entry", "inclusion_proof", b"inclusion_proof", "sender_key", b"sender_key", "tree_head", b"tree_head"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["detainee_id", b"detainee_id", "direction", b"direction", "envelope", b"envelope", "escrow", b"escrow", "grant_entry", b"grant_entry", "grant_id", b"grant_id", "inclusion_proof", b"inclusion_proof", "legal_basis", b"legal_basis", "sender_display_name", b"sender_display_name", "sender_key", b"sender_key", "tree_head", b"tree_head"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at_ms", b"accepted_at_ms", "detainee_id", b"detainee_id", "direction", b"direction", "envelope", b"envelope", "escrow", b"escrow", "grant_entry", b"grant_entry", "grant_id", b"grant_id", "inclusion_proof", b"inclusion_proof", "legal_basis", b"legal_basis", "sender_display_name", b"sender_display_name", "sender_key", b"sender_key", "tree_head", b"tree_head"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

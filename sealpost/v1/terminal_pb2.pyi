@@ -374,11 +374,14 @@ class StreamIntakeResponse(_message.Message):
     SENDER_KEY_FIELD_NUMBER: _builtins.int
     SENDER_DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     PRIVILEGED_FIELD_NUMBER: _builtins.int
+    ACCEPTED_AT_MS_FIELD_NUMBER: _builtins.int
     cursor: _builtins.str
     detainee_id: _builtins.str
     sender_display_name: _builtins.str
     privileged: _builtins.bool
     """Decided by the gateway from the verified sender; privileged messages carry no escrow."""
+    accepted_at_ms: _builtins.int
+    """When the gateway accepted the message: the reference time for verifying it later."""
     @_builtins.property
     def envelope(self) -> _envelope_pb2.Envelope: ...
     @_builtins.property
@@ -392,10 +395,11 @@ class StreamIntakeResponse(_message.Message):
         sender_key: _keys_pb2.KeyRecord | None = ...,
         sender_display_name: _builtins.str = ...,
         privileged: _builtins.bool = ...,
+        accepted_at_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["envelope", b"envelope", "sender_key", b"sender_key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "detainee_id", b"detainee_id", "envelope", b"envelope", "privileged", b"privileged", "sender_display_name", b"sender_display_name", "sender_key", b"sender_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at_ms", b"accepted_at_ms", "cursor", b"cursor", "detainee_id", b"detainee_id", "envelope", b"envelope", "privileged", b"privileged", "sender_display_name", b"sender_display_name", "sender_key", b"sender_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -12,7 +12,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from sealpost._internal.devservers import GatewayProcess
+from sealpost._internal.devservers import GatewayProcess, gateway_channel
 from sealpost._internal.logs import ALLOWED_FIELDS
 from sealpost.v1 import audit_pb2, audit_pb2_grpc, relative_pb2, relative_pb2_grpc
 
@@ -28,7 +28,7 @@ API_SERVICES = {
 
 
 def test_health_reports_serving_for_server_and_each_service(gateway: GatewayProcess) -> None:
-    with grpc.insecure_channel(gateway.address) as channel:
+    with gateway_channel(gateway.address, gateway.ca_pem) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         for service in ["", *sorted(API_SERVICES)]:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
@@ -39,7 +39,7 @@ def test_health_reports_serving_for_server_and_each_service(gateway: GatewayProc
 
 
 def test_reflection_lists_every_api_service(gateway: GatewayProcess) -> None:
-    with grpc.insecure_channel(gateway.address) as channel:
+    with gateway_channel(gateway.address, gateway.ca_pem) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         request = reflection_pb2.ServerReflectionRequest(list_services="")
         responses = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
@@ -48,7 +48,7 @@ def test_reflection_lists_every_api_service(gateway: GatewayProcess) -> None:
 
 
 def test_reflection_serves_file_descriptors(gateway: GatewayProcess) -> None:
-    with grpc.insecure_channel(gateway.address) as channel:
+    with gateway_channel(gateway.address, gateway.ca_pem) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         request = reflection_pb2.ServerReflectionRequest(
             file_containing_symbol="sealpost.v1.RelativeService"
@@ -57,23 +57,38 @@ def test_reflection_serves_file_descriptors(gateway: GatewayProcess) -> None:
     assert response.file_descriptor_response.file_descriptor_proto
 
 
-def test_unimplemented_methods_answer_unimplemented(gateway: GatewayProcess) -> None:
-    with grpc.insecure_channel(gateway.address) as channel:
+def test_api_calls_without_credentials_are_unauthenticated(gateway: GatewayProcess) -> None:
+    with gateway_channel(gateway.address, gateway.ca_pem) as channel:
         relative = relative_pb2_grpc.RelativeServiceStub(channel)
-        with pytest.raises(grpc.RpcError) as unary:
-            relative.GetDirectory(relative_pb2.GetDirectoryRequest(), timeout=5)
-        assert unary.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        directory = relative.GetDirectory(relative_pb2.GetDirectoryRequest(), timeout=5)
+        assert directory.directory_key.body  # public: the SDK fetches it before signing in
         with pytest.raises(grpc.RpcError) as stream:
             list(relative.StreamInbox(relative_pb2.StreamInboxRequest(), timeout=5))
-        assert stream.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert stream.value.code() == grpc.StatusCode.UNAUTHENTICATED
         audit = audit_pb2_grpc.AuditServiceStub(channel)
         with pytest.raises(grpc.RpcError) as other:
             audit.GetTreeHead(audit_pb2.GetTreeHeadRequest(), timeout=5)
-        assert other.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert other.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_plaintext_connections_are_refused(gateway: GatewayProcess) -> None:
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_terminal_port_requires_a_client_certificate(gateway: GatewayProcess) -> None:
+    with gateway_channel(gateway.terminal_address, gateway.ca_pem) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 def test_unknown_method_answers_unimplemented(gateway: GatewayProcess) -> None:
-    with grpc.insecure_channel(gateway.address) as channel:
+    with gateway_channel(gateway.address, gateway.ca_pem) as channel:
         method: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
             "/sealpost.v1.RelativeService/NoSuchMethod"
         )
@@ -83,7 +98,7 @@ def test_unknown_method_answers_unimplemented(gateway: GatewayProcess) -> None:
 
 
 def test_request_id_is_returned_and_logged(gateway: GatewayProcess) -> None:
-    with grpc.insecure_channel(gateway.address) as channel:
+    with gateway_channel(gateway.address, gateway.ca_pem) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         call: grpc.Call
         _reply, call = stub.Check.with_call(
@@ -105,7 +120,7 @@ def test_request_id_is_returned_and_logged(gateway: GatewayProcess) -> None:
     records = [json.loads(line) for line in gateway.log_file.read_text().splitlines()]
     finished = [r for r in records if r["event"] == "rpc.finished"]
     assert any(r["request_id"] == "test-request-0001" for r in finished)
-    assert all(r["method"] == "/grpc.health.v1.Health/Check" for r in finished)
+    assert {r["method"] for r in finished} == {"/grpc.health.v1.Health/Check"}
     for record in records:
         assert set(record) <= ALLOWED_FIELDS, record
 
@@ -158,7 +173,7 @@ def test_every_configuration_problem_is_reported_at_once() -> None:
 
 def test_flag_overrides_environment(tmp_path: Path) -> None:
     # A bad environment value is ignored when the flag gives a good one.
-    process = GatewayProcess(tmp_path, env={"SEALPOST_PORT": "not-a-port"})
+    process = GatewayProcess(tmp_path, env={"SEALPOST_TERMINAL_PORT": "not-a-port"})
     process.start()
     try:
         assert process.port > 0
@@ -167,6 +182,36 @@ def test_flag_overrides_environment(tmp_path: Path) -> None:
 
 
 def test_port_in_use_fails_clearly(gateway: GatewayProcess) -> None:
-    result = _serve("--port", str(gateway.port))
+    result = _serve(
+        "--port",
+        str(gateway.port),
+        "--state-dir",
+        str(gateway.state_dir),
+        "--database-url",
+        gateway.database_url,
+    )
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{gateway.port}" in result.stderr
+
+
+def test_missing_state_tells_how_to_create_it(tmp_path: Path) -> None:
+    result = _serve("--port", "0", "--terminal-port", "0", "--state-dir", str(tmp_path / "none"))
+    assert result.returncode == 2
+    assert "run `sealpost gateway init" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unmigrated_database_tells_how_to_migrate(gateway: GatewayProcess, tmp_path: Path) -> None:
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = _serve(
+        "--port",
+        "0",
+        "--terminal-port",
+        "0",
+        "--state-dir",
+        str(gateway.state_dir),
+        "--database-url",
+        empty,
+    )
+    assert result.returncode == 2
+    assert "sealpost gateway migrate" in result.stderr

@@ -1,0 +1,1 @@
+"""The institution terminal: intake, escrow, the delivery desk and detainee replies."""

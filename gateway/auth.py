@@ -1,0 +1,178 @@
+"""Authentication: turn a call's credentials into a Principal.
+
+Three kinds of credentials (SPEC section 2):
+
+- relatives sign a one-time challenge with their device key and receive a
+  short-lived session token (``sp1.`` prefix), authenticated with the
+  gateway's token key (keyed BLAKE2b), carried as ``authorization: Bearer``;
+- institution terminals present a client certificate on the terminal port
+  (mutual TLS); the certificate's fingerprint must be a registered, unrevoked
+  terminal, which binds the call to one institution;
+- staff present an identity token (EdDSA JWT) issued by the key server's
+  identity/oidc, verified against its published keys (JWKS).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import struct
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sealpost.crypto import _sodium
+from sealpost.escrow import identity
+from sealpost.escrow.errors import EscrowError, TokenSignatureError
+from sealpost.gateway import principals
+from sealpost.gateway.errors import Unauthenticated, Unavailable
+from sealpost.gateway.principals import Principal, Role
+
+TOKEN_PREFIX: Final = "sp1."  # noqa: S105 - a format marker, not a secret
+TOKEN_VERSION: Final = 1
+#: Personalisation of the token MAC (BLAKE2b person, 16 bytes): domain separation.
+TOKEN_MAC_PERSON: Final = b"sealpost-token1"
+TOKEN_TTL_MS: Final = 15 * 60 * 1000
+_TOKEN_HEAD = struct.Struct(">BQ32s")  # version, expires_at_ms, key_id
+_MAC_BYTES: Final = 32
+
+STAFF_ROLE_MAP: Final = {
+    identity.StaffRole.SCREENER: Role.SCREENER,
+    identity.StaffRole.APPROVER: Role.APPROVER,
+    identity.StaffRole.ADMINISTRATOR: Role.ADMINISTRATOR,
+    identity.StaffRole.AUDITOR: Role.AUDITOR,
+}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, TypeError) as exc:
+        raise Unauthenticated("malformed session token") from exc
+
+
+@dataclass(frozen=True)
+class SessionToken:
+    """What a relative's session token says."""
+
+    account_id: str
+    key_id: bytes
+    expires_at_ms: int
+
+
+def issue_session_token(token_key: bytes, session: SessionToken) -> str:
+    """A bearer token for ``session``, authenticated with the gateway's token key."""
+    payload = _TOKEN_HEAD.pack(TOKEN_VERSION, session.expires_at_ms, session.key_id)
+    payload += session.account_id.encode()
+    mac = _sodium.blake2b(payload, size=_MAC_BYTES, key=token_key, person=TOKEN_MAC_PERSON)
+    return f"{TOKEN_PREFIX}{_b64(payload)}.{_b64(mac)}"
+
+
+def verify_session_token(token_key: bytes, token: str, now_ms: int) -> SessionToken:
+    """The session of a valid, unexpired token; Unauthenticated otherwise."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 512:
+        raise Unauthenticated("not a session token")
+    body, _, mac_text = token[len(TOKEN_PREFIX) :].partition(".")
+    payload, mac = _unb64(body), _unb64(mac_text)
+    expected = _sodium.blake2b(payload, size=_MAC_BYTES, key=token_key, person=TOKEN_MAC_PERSON)
+    if not hmac.compare_digest(mac, expected):
+        raise Unauthenticated("session token does not verify")
+    if len(payload) <= _TOKEN_HEAD.size:
+        raise Unauthenticated("malformed session token")
+    version, expires_at_ms, key_id = _TOKEN_HEAD.unpack_from(payload)
+    if version != TOKEN_VERSION:
+        raise Unauthenticated("unsupported session token version")
+    if now_ms >= expires_at_ms:
+        raise Unauthenticated("session expired: sign in again")
+    return SessionToken(payload[_TOKEN_HEAD.size :].decode(), key_id, expires_at_ms)
+
+
+class JwksCache:
+    """The key server's published identity-token keys, refreshed when stale or on a new kid."""
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        max_age_seconds: float = 300.0,
+        fetch: Callable[[str], Mapping[str, object]] | None = None,
+    ) -> None:
+        """Fetch from ``address``/v1/identity/oidc/.well-known/keys (no credentials needed)."""
+        self._url = f"{address}/v1/identity/oidc/.well-known/keys"
+        self._max_age = max_age_seconds
+        self._fetch = fetch or self._http_fetch
+        self._keys: Mapping[str, object] | None = None
+        self._fetched_at = 0.0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _http_fetch(url: str) -> Mapping[str, object]:
+        import json  # noqa: PLC0415
+
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - configured URL
+                document: Mapping[str, object] = json.load(response)
+                return document
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            raise Unavailable("the key server's identity keys cannot be fetched") from exc
+
+    def keys(self, *, refresh: bool = False) -> Mapping[str, object]:
+        """The JWKS document; refetched when older than the maximum age or on request."""
+        with self._lock:
+            stale = time.monotonic() - self._fetched_at > self._max_age
+            # A refresh for an unknown kid is allowed at most every few seconds.
+            throttled = refresh and time.monotonic() - self._fetched_at < 5
+            if self._keys is None or stale or (refresh and not throttled):
+                self._keys = self._fetch(self._url)
+                self._fetched_at = time.monotonic()
+            return self._keys
+
+
+@dataclass(frozen=True)
+class StaffVerifier:
+    """Verifies staff identity tokens against the key server's JWKS."""
+
+    jwks: JwksCache
+    issuer: str
+    audience: str
+
+    def principal(self, token: str, now_s: int) -> Principal:
+        """The staff principal of a valid token; Unauthenticated otherwise."""
+        try:
+            verified = identity.verify_staff_token(
+                token, self.jwks.keys(), self.issuer, self.audience, now_s
+            )
+        except TokenSignatureError:
+            # Perhaps the key server rotated its signing key: fetch the keys again (throttled).
+            verified = self._retry_with_fresh_keys(token, now_s)
+        except EscrowError as exc:
+            raise Unauthenticated(f"staff token refused: {exc.explain()}") from exc
+        roles = frozenset(STAFF_ROLE_MAP[r] for r in verified.roles)
+        return principals.staff(verified.name, roles, verified.institutions)
+
+    def _retry_with_fresh_keys(self, token: str, now_s: int) -> identity.StaffIdentity:
+        try:
+            return identity.verify_staff_token(
+                token, self.jwks.keys(refresh=True), self.issuer, self.audience, now_s
+            )
+        except EscrowError as exc:
+            raise Unauthenticated(f"staff token refused: {exc.explain()}") from exc
+
+
+def bearer_token(metadata: Mapping[str, Any]) -> str | None:
+    """The token of an ``authorization: Bearer <token>`` header, if present."""
+    value = metadata.get("authorization")
+    if not isinstance(value, str):
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("authorization must be 'Bearer <token>'")
+    return token.strip()

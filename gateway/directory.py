@@ -1,0 +1,167 @@
+"""The gateway's key directory: it signs key records and revocations with the directory key.
+
+The directory record is self-signed and published by GetDirectory; the SDK
+pins its key. Every other record the gateway hands out is signed by it and
+also recorded in the transparency log, so a substituted key would be visible
+to anyone who checks the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import Connection, insert, select
+
+from sealpost.crypto import keyrecords
+from sealpost.crypto.errors import KeyRecordError
+from sealpost.crypto.keyrecords import VerifiedKey
+from sealpost.gateway.keystore import GatewayKeys
+from sealpost.gateway.storage.schema import key_records
+from sealpost.v1 import keys_pb2
+
+DIRECTORY_SUBJECT: Final = "sealpost-directory"
+LOG_SUBJECT: Final = "sealpost-log"
+_DAY_S: Final = 24 * 3600
+#: How long records stay valid, by purpose (seconds).
+VALIDITY_S: Final[dict[keys_pb2.KeyPurpose.ValueType, int]] = {
+    keys_pb2.KEY_PURPOSE_DIRECTORY: 20 * 365 * _DAY_S,
+    keys_pb2.KEY_PURPOSE_LOG: 20 * 365 * _DAY_S,
+    keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE: 2 * 365 * _DAY_S,
+    keys_pb2.KEY_PURPOSE_MAILBOX: 5 * 365 * _DAY_S,
+    keys_pb2.KEY_PURPOSE_INSTITUTION: 2 * 365 * _DAY_S,
+}
+#: Records are valid from a little before their issue, to allow for clock differences.
+BACKDATE_S: Final = 300
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The verified directory and log records, and the keys to issue more."""
+
+    keys: GatewayKeys
+    directory_record: keys_pb2.KeyRecord
+    directory: VerifiedKey
+    log_record: keys_pb2.KeyRecord
+    log: VerifiedKey
+
+    def issue(
+        self,
+        *,
+        purpose: keys_pb2.KeyPurpose.ValueType,
+        subject: str,
+        encryption_key: bytes,
+        signing_key: bytes,
+        now_ms: int,
+    ) -> tuple[keys_pb2.KeyRecord, VerifiedKey]:
+        """A new record signed by the directory, and its verified form."""
+        now_s = now_ms // 1000
+        record = keyrecords.issue_key_record(
+            purpose=purpose,
+            subject=subject,
+            encryption_key=encryption_key,
+            signing_key=signing_key,
+            not_before=now_s - BACKDATE_S,
+            not_after=now_s + VALIDITY_S[purpose],
+            directory_keys=self.keys.directory,
+            directory_key_id=self.directory.id,
+        )
+        return record, self.verify(record, purpose=purpose, now_ms=now_ms)
+
+    def verify(
+        self,
+        record: keys_pb2.KeyRecord,
+        *,
+        purpose: keys_pb2.KeyPurpose.ValueType,
+        now_ms: int,
+        revocations: list[keys_pb2.KeyRevocation] | None = None,
+    ) -> VerifiedKey:
+        """Verify a record against this directory (raises crypto errors)."""
+        return keyrecords.verify_key_record(
+            record,
+            self.directory,
+            now_ms=now_ms,
+            revocations=revocations or (),
+            purpose=purpose,
+        )
+
+    def revoke(self, key_id: bytes, reason: str, now_ms: int) -> keys_pb2.KeyRevocation:
+        """A signed revocation of ``key_id`` effective now."""
+        return keyrecords.issue_revocation(
+            key_id=key_id,
+            revoked_at=now_ms // 1000,
+            reason=reason,
+            directory_keys=self.keys.directory,
+            directory_key_id=self.directory.id,
+        )
+
+
+def store_record(
+    connection: Connection, record: keys_pb2.KeyRecord, verified: VerifiedKey, now_ms: int
+) -> None:
+    """Insert a record (its id is a digest, so the same record is never stored twice)."""
+    connection.execute(
+        insert(key_records).values(
+            id=verified.id,
+            purpose=verified.purpose,
+            subject=verified.subject,
+            record=record.SerializeToString(deterministic=True),
+            not_before=verified.not_before,
+            not_after=verified.not_after,
+            created_at_ms=now_ms,
+        )
+    )
+
+
+def _own_record(
+    connection: Connection, purpose: keys_pb2.KeyPurpose.ValueType, subject: str
+) -> keys_pb2.KeyRecord | None:
+    raw = connection.execute(
+        select(key_records.c.record)
+        .where(key_records.c.purpose == purpose, key_records.c.subject == subject)
+        .order_by(key_records.c.created_at_ms.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if raw is None else keys_pb2.KeyRecord.FromString(raw)
+
+
+def load_or_create(connection: Connection, keys: GatewayKeys, now_ms: int) -> Directory:
+    """The directory and log records for ``keys``, created on first start."""
+    now_s = now_ms // 1000
+    pin = keyrecords.DirectoryPin(keys.directory.signing_key)
+    record = _own_record(connection, keys_pb2.KEY_PURPOSE_DIRECTORY, DIRECTORY_SUBJECT)
+    directory: VerifiedKey | None = None
+    if record is not None:
+        try:
+            directory = keyrecords.verify_directory_record(record, pin, now_ms=now_ms)
+        except KeyRecordError:
+            directory = None  # another key, or expired: issue a new one below
+    if record is None or directory is None:
+        record = keyrecords.issue_directory_record(
+            keys.directory,
+            subject=DIRECTORY_SUBJECT,
+            not_before=now_s - BACKDATE_S,
+            not_after=now_s + VALIDITY_S[keys_pb2.KEY_PURPOSE_DIRECTORY],
+        )
+        directory = keyrecords.verify_directory_record(record, pin, now_ms=now_ms)
+        store_record(connection, record, directory, now_ms)
+    partial = Directory(keys, record, directory, record, directory)
+    log_record = _own_record(connection, keys_pb2.KEY_PURPOSE_LOG, LOG_SUBJECT)
+    log: VerifiedKey | None = None
+    if log_record is not None:
+        try:
+            log = partial.verify(log_record, purpose=keys_pb2.KEY_PURPOSE_LOG, now_ms=now_ms)
+        except KeyRecordError:
+            log = None
+        if log is not None and log.signing_key != keys.log.signing_key:
+            log = None
+    if log_record is None or log is None:
+        log_record, log = partial.issue(
+            purpose=keys_pb2.KEY_PURPOSE_LOG,
+            subject=LOG_SUBJECT,
+            encryption_key=b"",
+            signing_key=keys.log.signing_key,
+            now_ms=now_ms,
+        )
+        store_record(connection, log_record, log, now_ms)
+    return Directory(keys, record, directory, log_record, log)

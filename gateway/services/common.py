@@ -1,0 +1,198 @@
+"""Helpers the services share: checking request fields, building API messages, streaming feeds."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Row
+
+from sealpost.crypto import keyrecords
+from sealpost.crypto.keyrecords import VerifiedKey
+from sealpost.gateway import store, translog
+from sealpost.gateway.errors import InvalidArgument, NotFound
+from sealpost.gateway.services.context import Context, timestamp
+from sealpost.v1 import common_pb2, keys_pb2, log_pb2
+
+T = TypeVar("T")
+
+MESSAGE_ID_BYTES = 16
+KEY_ID_BYTES = 32
+PUBLIC_KEY_BYTES = 32
+
+
+def text(value: str, what: str, *, max_chars: int = 200, required: bool = True) -> str:
+    """A user-supplied text: any script, no control characters, bounded, trimmed."""
+    value = value.strip()
+    if required and not value:
+        raise InvalidArgument(f"{what} is required")
+    if len(value) > max_chars:
+        raise InvalidArgument(f"{what} is longer than {max_chars} characters")
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise InvalidArgument(f"{what} contains control characters")
+    return value
+
+
+def identifier(value: str, what: str) -> str:
+    """An opaque id: 1-64 characters of letters, digits, '-', '_', '.' or ':'."""
+    if not value:
+        raise InvalidArgument(f"{what} is required")
+    if len(value) > 64 or not all(ch.isascii() and (ch.isalnum() or ch in "-_.:") for ch in value):
+        raise InvalidArgument(f"{what} is not a valid id")
+    return value
+
+
+def message_id(value: bytes) -> bytes:
+    """A 16-byte message id."""
+    if len(value) != MESSAGE_ID_BYTES:
+        raise InvalidArgument("message_id must be 16 bytes")
+    return value
+
+
+def key_id(value: bytes, what: str = "key_id") -> bytes:
+    """A 32-byte key record id."""
+    if len(value) != KEY_ID_BYTES:
+        raise InvalidArgument(f"{what} must be 32 bytes")
+    return value
+
+
+def public_key(value: bytes, what: str) -> bytes:
+    """A 32-byte public key."""
+    if len(value) != PUBLIC_KEY_BYTES:
+        raise InvalidArgument(f"{what} must be 32 bytes")
+    return value
+
+
+def enum_value(value: int, enum: Any, what: str, allowed: Sequence[int] | None = None) -> int:
+    """A set, known enum value (UNSPECIFIED is always refused)."""
+    if value == 0 or value not in enum.values():
+        raise InvalidArgument(f"{what} must be set to a known value")
+    if allowed is not None and value not in allowed:
+        raise InvalidArgument(f"{what} {enum.Name(value)} is not allowed here")
+    return value
+
+
+def record_of(row: Row[Any]) -> keys_pb2.KeyRecord:
+    """The KeyRecord stored in a key_records row."""
+    return keys_pb2.KeyRecord.FromString(row.record)
+
+
+def verified_record(
+    ctx: Context,
+    connection: Connection,
+    key: bytes,
+    purpose: keys_pb2.KeyPurpose.ValueType,
+    now_ms: int,
+) -> tuple[keys_pb2.KeyRecord, VerifiedKey]:
+    """A stored, unrevoked record of ``purpose``, verified against the directory."""
+    row = store.key_record(connection, key)
+    if row is None or row.purpose != purpose:
+        raise NotFound("no such key")
+    if row.revoked_at_ms is not None:
+        raise InvalidArgument("this key has been revoked")
+    record = record_of(row)
+    return record, ctx.directory.verify(record, purpose=purpose, now_ms=now_ms)
+
+
+def revocation_messages(connection: Connection) -> list[keys_pb2.KeyRevocation]:
+    """Every signed revocation."""
+    return [keyrecords.parse_key_revocation(raw) for raw in store.revocations(connection)]
+
+
+def detainee_message(row: Row[Any], mailbox_key_id: bytes) -> common_pb2.Detainee:
+    """The staff/terminal view of a detainee."""
+    return common_pb2.Detainee(
+        detainee_id=row.id,
+        institution_id=row.institution_id,
+        regime=row.regime,
+        status=row.status,
+        mailbox_key_id=mailbox_key_id,
+        updated_at=timestamp(row.updated_at_ms),
+    )
+
+
+def receipt(new: store.NewMessage, appended: translog.Appended) -> log_pb2.Receipt:
+    """A receipt for a freshly accepted message (the proof is fetched later)."""
+    return log_pb2.Receipt(
+        message_id=new.message_id,
+        envelope_digest=new.envelope_digest,
+        accepted_at_ms=new.accepted_at_ms,
+        entry=appended.entry(),
+    )
+
+
+def head_covering(ctx: Context, index: int) -> log_pb2.SignedTreeHead:
+    """The newest signed tree head, or a fresh one if the newest does not cover ``index``."""
+
+    def latest(connection: Connection) -> log_pb2.SignedTreeHead | None:
+        return translog.latest_head(connection)
+
+    head = ctx.db.read(latest)
+    if head is not None and log_pb2.TreeHead.FromString(head.tree_head).tree_size > index:
+        return head
+
+    def sign(connection: Connection) -> log_pb2.SignedTreeHead:
+        return translog.sign_head(
+            connection, ctx.directory.keys.log, ctx.directory.log.id, ctx.clock()
+        )
+
+    return ctx.db.write(sign)
+
+
+def proof_for(ctx: Context, index: int) -> tuple[log_pb2.SignedTreeHead, log_pb2.InclusionProof]:
+    """A signed head covering leaf ``index`` and the inclusion proof against it."""
+    head = head_covering(ctx, index)
+    size = log_pb2.TreeHead.FromString(head.tree_head).tree_size
+
+    def prove(connection: Connection) -> log_pb2.InclusionProof:
+        return translog.inclusion_proof(connection, index, size)
+
+    return head, ctx.db.read(prove)
+
+
+def parse_cursor(cursor: str) -> int:
+    """The feed position a stream cursor stands for."""
+    if not cursor:
+        return 0
+    try:
+        value = int(cursor)
+    except ValueError as exc:
+        raise InvalidArgument("after_cursor is not a cursor this gateway issued") from exc
+    if value < 0:
+        raise InvalidArgument("after_cursor is not a cursor this gateway issued")
+    return value
+
+
+def _feed_page(connection: Connection, *, audience: str, after: int, limit: int) -> list[Row[Any]]:
+    return store.feed_after(connection, audience, after, limit)
+
+
+async def follow_feed(
+    ctx: Context,
+    audience: str,
+    after: int,
+    *,
+    follow: bool,
+    convert: Callable[[Row[Any]], T | None],
+    batch: int = 100,
+) -> AsyncIterator[T]:
+    """Yield feed items after ``after`` in order; with ``follow`` keep waiting for more.
+
+    Resumable: each item carries its feed position as the cursor, so a client that
+    resumes after the last cursor it received gets neither a gap nor a duplicate.
+    """
+    cursor = after
+    while True:
+        rows = await ctx.db.aread(partial(_feed_page, audience=audience, after=cursor, limit=batch))
+        for row in rows:
+            cursor = row.seq
+            item = convert(row)
+            if item is not None:
+                yield item
+        if len(rows) == batch:
+            continue
+        if not follow:
+            return
+        await ctx.notifier.wait(audience, ctx.poll_seconds)

@@ -1,0 +1,132 @@
+"""What every service needs: database, directory, clock, limits, rate limiter, stream wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from sealpost.crypto.limits import DEFAULT_LIMITS, Limits
+from sealpost.gateway.auth import StaffVerifier
+from sealpost.gateway.directory import Directory
+from sealpost.gateway.errors import InvalidArgument, ResourceExhausted
+from sealpost.gateway.principals import ANONYMOUS, Principal
+from sealpost.gateway.storage.database import Database
+
+Clock = Callable[[], int]
+
+#: The authenticated caller of the current call, set by the interceptor before any handler.
+CALLER: contextvars.ContextVar[Principal] = contextvars.ContextVar("caller", default=ANONYMOUS)
+
+MAX_PAGE: int = 500
+DEFAULT_PAGE: int = 100
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the Unix epoch."""
+    return time.time_ns() // 1_000_000
+
+
+def timestamp(ms: int | None) -> Timestamp | None:
+    """A protobuf Timestamp for milliseconds since the epoch (None stays None)."""
+    if ms is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromMilliseconds(ms)
+    return stamp
+
+
+def millis(stamp: Timestamp, what: str) -> int:
+    """Milliseconds of a required Timestamp field."""
+    if stamp.seconds == 0 and stamp.nanos == 0:
+        raise InvalidArgument(f"{what} is required")
+    return stamp.ToMilliseconds()
+
+
+def page_size(requested: int) -> int:
+    """The page size to use for a request's page_size (0 means the default)."""
+    if requested == 0:
+        return DEFAULT_PAGE
+    return min(requested, MAX_PAGE)
+
+
+def page_after(token: str) -> int:
+    """The sequence number a page token stands for."""
+    if not token:
+        return 0
+    try:
+        value = int(token)
+    except ValueError as exc:
+        raise InvalidArgument("page_token is not one this gateway issued") from exc
+    if value < 0:
+        raise InvalidArgument("page_token is not one this gateway issued")
+    return value
+
+
+class RateLimiter:
+    """A token bucket per account: a flood guard, not a cap on correspondence."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        """``per_minute`` sends, in bursts of at most that many."""
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> None:
+        """Use one token, or raise ResourceExhausted with the wait until the next one."""
+        now = self._clock()
+        tokens, last = self._buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            wait = (1.0 - tokens) / self.rate
+            raise ResourceExhausted("too many messages in a short time; slow down", wait)
+        self._buckets[key] = (tokens - 1.0, now)
+
+
+class Notifier:
+    """Wakes streams of an audience when something is added to its feed (this process only).
+
+    Streams also poll, so changes made by another gateway process arrive too, a little later.
+    """
+
+    def __init__(self) -> None:
+        """No waiters yet."""
+        self._events: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+
+    def notify(self, audience: str) -> None:
+        """Wake every stream waiting on ``audience``."""
+        for event in list(self._events.get(audience, ())):
+            event.set()
+
+    async def wait(self, audience: str, timeout: float) -> None:
+        """Return when ``audience`` is notified or after ``timeout`` seconds."""
+        event = asyncio.Event()
+        self._events[audience].add(event)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self._events[audience].discard(event)
+
+
+@dataclass
+class Context:
+    """Shared by every service of one gateway process."""
+
+    db: Database
+    directory: Directory
+    clock: Clock = wall_clock_ms
+    limits: Limits = DEFAULT_LIMITS
+    rate: RateLimiter = field(default_factory=lambda: RateLimiter(120))
+    notifier: Notifier = field(default_factory=Notifier)
+    staff: StaffVerifier | None = None
+    #: Seconds a following stream waits before polling the database again.
+    poll_seconds: float = 1.0

@@ -1,0 +1,418 @@
+"""RelativeService: devices, sign-in, contacts, sending, the inbox, status and receipts.
+
+Nothing returned here names an institution, a unit or another detainee (SPEC
+P11); tests/unit/test_minimisation.py inspects every response type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from sealpost.crypto import _sodium
+from sealpost.crypto import auth as crypto_auth
+from sealpost.crypto import envelope as crypto_envelope
+from sealpost.crypto.errors import CryptoError
+from sealpost.crypto.logentry import LogAction
+from sealpost.gateway import auth, directory, policy, states, store, translog
+from sealpost.gateway.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from sealpost.gateway.services import common
+from sealpost.gateway.services.context import CALLER, Context, timestamp
+from sealpost.v1 import (
+    common_pb2,
+    envelope_pb2,
+    keys_pb2,
+    log_pb2,
+    relative_pb2,
+    relative_pb2_grpc,
+)
+
+CHALLENGE_TTL_MS = 2 * 60 * 1000
+RELATIVE_VISIBLE_PURPOSES = frozenset(
+    {
+        keys_pb2.KEY_PURPOSE_DIRECTORY,
+        keys_pb2.KEY_PURPOSE_LOG,
+        keys_pb2.KEY_PURPOSE_MAILBOX,
+        keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE,
+    }
+)
+
+
+class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
+    """The relative-facing API."""
+
+    def __init__(self, ctx: Context) -> None:
+        """Serve with the shared context."""
+        self.ctx = ctx
+
+    # ----------------------------------------------------------------- directory and sign-in
+
+    async def GetDirectory(  # noqa: N802 - gRPC method name
+        self, request: relative_pb2.GetDirectoryRequest, context: Any
+    ) -> relative_pb2.GetDirectoryResponse:
+        """The directory and log records and every revocation."""
+        revocations = await self.ctx.db.aread(common.revocation_messages)
+        return relative_pb2.GetDirectoryResponse(
+            directory_key=self.ctx.directory.directory_record,
+            log_key=self.ctx.directory.log_record,
+            revocations=revocations,
+        )
+
+    async def RegisterDevice(  # noqa: N802
+        self, request: relative_pb2.RegisterDeviceRequest, context: Any
+    ) -> relative_pb2.RegisterDeviceResponse:
+        """A new account with its first device, or another device for the caller's account."""
+        name = common.text(request.display_name, "display_name")
+        encryption_key = common.public_key(request.encryption_key, "encryption_key")
+        signing_key = common.public_key(request.signing_key, "signing_key")
+        crypto_auth.verify_registration(
+            request.proof,
+            purpose=keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE,
+            label=name,
+            encryption_key=encryption_key,
+            signing_key=signing_key,
+        )
+        caller = CALLER.get()
+        now = self.ctx.clock()
+
+        def register(connection: Connection) -> tuple[str, keys_pb2.KeyRecord]:
+            account_id = caller.account_id or store.create_account(connection, name, now)
+            record, verified = self.ctx.directory.issue(
+                purpose=keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE,
+                subject=account_id,
+                encryption_key=encryption_key,
+                signing_key=signing_key,
+                now_ms=now,
+            )
+            directory.store_record(connection, record, verified, now)
+            store.log(
+                connection,
+                LogAction.KEY_RECORD_PUBLISHED,
+                f"relative:{account_id}",
+                now,
+                [("account", account_id), ("key", verified.id.hex())],
+                purpose="relative_device",
+            )
+            return account_id, record
+
+        try:
+            account_id, record = await self.ctx.db.awrite(register)
+        except IntegrityError as exc:
+            raise AlreadyExists("this device key is registered already") from exc
+        return relative_pb2.RegisterDeviceResponse(account_id=account_id, key_record=record)
+
+    async def CreateChallenge(  # noqa: N802
+        self, request: relative_pb2.CreateChallengeRequest, context: Any
+    ) -> relative_pb2.CreateChallengeResponse:
+        """A one-time challenge for ``Login``; valid for two minutes."""
+        key = common.key_id(request.key_id)
+        challenge = _sodium.random_bytes(crypto_auth.CHALLENGE_BYTES)
+        expires = self.ctx.clock() + CHALLENGE_TTL_MS
+        await self.ctx.db.awrite(lambda c: store.add_challenge(c, challenge, key, expires))
+        return relative_pb2.CreateChallengeResponse(
+            challenge=challenge, expires_at=timestamp(expires)
+        )
+
+    async def Login(  # noqa: N802
+        self, request: relative_pb2.LoginRequest, context: Any
+    ) -> relative_pb2.LoginResponse:
+        """A session token for a correctly signed, unused, unexpired challenge."""
+        key = common.key_id(request.key_id)
+        now = self.ctx.clock()
+
+        def login(connection: Connection) -> str:
+            if not store.take_challenge(connection, request.challenge, key, now):
+                raise Unauthenticated("unknown, used or expired challenge")
+            try:
+                _record, verified = common.verified_record(
+                    self.ctx, connection, key, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, now
+                )
+            except (NotFound, InvalidArgument) as exc:
+                raise Unauthenticated("this device key cannot sign in") from exc
+            crypto_auth.verify_login(
+                request.signature, record=verified, challenge=request.challenge
+            )
+            return verified.subject
+
+        try:
+            account_id = await self.ctx.db.awrite(login)
+        except CryptoError as exc:
+            raise Unauthenticated("the challenge signature does not verify") from exc
+        expires = now + auth.TOKEN_TTL_MS
+        token = auth.issue_session_token(
+            self.ctx.directory.keys.token_key, auth.SessionToken(account_id, key, expires)
+        )
+        return relative_pb2.LoginResponse(
+            access_token=token, expires_at=timestamp(expires), account_id=account_id
+        )
+
+    # ----------------------------------------------------------------- contacts
+
+    def _contact(self, connection: Connection, row: Row[Any], now_ms: int) -> relative_pb2.Contact:
+        contact = relative_pb2.Contact(
+            contact_id=row.id,
+            detainee_id=row.detainee_id,
+            status=row.status,
+            privileged=store.is_privileged(connection, row.account_id),
+            deliverable=row.detainee_status != policy.RELEASED_DETAINEE,
+        )
+        if row.status == common_pb2.CONTACT_STATUS_APPROVED:
+            mailbox = store.current_key(
+                connection, keys_pb2.KEY_PURPOSE_MAILBOX, row.detainee_id, now_ms // 1000
+            )
+            if mailbox is not None:
+                contact.mailbox_key.CopyFrom(common.record_of(mailbox))
+        return contact
+
+    async def RequestContact(  # noqa: N802
+        self, request: relative_pb2.RequestContactRequest, context: Any
+    ) -> relative_pb2.RequestContactResponse:
+        """Ask the detainee's institution to approve correspondence."""
+        detainee_id = common.identifier(request.detainee_id, "detainee_id")
+        relationship = common.text(request.relationship, "relationship", required=False)
+        caller = CALLER.get()
+        now = self.ctx.clock()
+
+        def request_contact(connection: Connection) -> relative_pb2.Contact:
+            detainee = store.detainee(connection, detainee_id)
+            if detainee.status == policy.RELEASED_DETAINEE:
+                raise FailedPrecondition("the detainee's mailbox is closed")
+            row = store.request_contact(
+                connection, caller.account_id, detainee_id, relationship, now
+            )
+            (full,) = [
+                r
+                for r in store.contacts_of_account(connection, caller.account_id)
+                if r.id == row.id
+            ]
+            return self._contact(connection, full, now)
+
+        contact = await self.ctx.db.awrite(request_contact)
+        return relative_pb2.RequestContactResponse(contact=contact)
+
+    async def ListContacts(  # noqa: N802
+        self, request: relative_pb2.ListContactsRequest, context: Any
+    ) -> relative_pb2.ListContactsResponse:
+        """The caller's contacts, with the mailbox key of each approved one."""
+        caller = CALLER.get()
+        now = self.ctx.clock()
+
+        def list_contacts(connection: Connection) -> list[relative_pb2.Contact]:
+            rows = store.contacts_of_account(connection, caller.account_id)
+            return [self._contact(connection, row, now) for row in rows]
+
+        return relative_pb2.ListContactsResponse(contacts=await self.ctx.db.aread(list_contacts))
+
+    # ----------------------------------------------------------------- sending
+
+    async def SendMessage(  # noqa: N802
+        self, request: relative_pb2.SendMessageRequest, context: Any
+    ) -> relative_pb2.SendMessageResponse:
+        """Verify and store a sealed envelope; idempotent by message id."""
+        caller = CALLER.get()
+        self.ctx.rate.take(caller.account_id)
+        envelope = request.envelope
+        header = crypto_envelope.parse_header(envelope.header, self.ctx.limits)
+        if header.sender_key_id != caller.key_id:
+            raise PermissionDenied("the envelope must be signed by your signed-in device")
+        if len(header.recipient_key_ids) != 1:
+            raise InvalidArgument("a message goes to exactly one detainee mailbox")
+        now = self.ctx.clock()
+        new = await self.ctx.db.aread(lambda c: self._check_send(c, envelope, header, now))
+
+        def accept(connection: Connection) -> log_pb2.Receipt:
+            if store.message_exists(connection, new.message_id):
+                raise AlreadyExists("a message with this id was accepted already")
+            appended = store.log(
+                connection,
+                LogAction.MESSAGE_ACCEPTED,
+                caller.actor,
+                now,
+                [("message", new.message_id.hex()), ("detainee", new.detainee_id)],
+                envelope_digest=new.envelope_digest.hex(),
+                direction="inbound",
+            )
+            store.insert_message(connection, new, appended.index)
+            store.add_feed(
+                connection, store.institution_audience(new.institution_id), new.message_id
+            )
+            return common.receipt(new, appended)
+
+        try:
+            receipt = await self.ctx.db.awrite(accept)
+        except IntegrityError as exc:  # a concurrent replay won the race
+            raise AlreadyExists("a message with this id was accepted already") from exc
+        self.ctx.notifier.notify(store.institution_audience(new.institution_id))
+        return relative_pb2.SendMessageResponse(receipt=receipt)
+
+    def _check_send(
+        self,
+        connection: Connection,
+        envelope: envelope_pb2.Envelope,
+        header: crypto_envelope.Header,
+        now: int,
+    ) -> store.NewMessage:
+        caller = CALLER.get()
+        _record, sender = common.verified_record(
+            self.ctx, connection, caller.key_id, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, now
+        )
+        recipient_id = header.recipient_key_ids[0]
+        detainee_id = store.mailbox_key_owner(connection, recipient_id)
+        if detainee_id is None:
+            raise InvalidArgument("the recipient is not a detainee's mailbox key")
+        current = store.current_key(
+            connection, keys_pb2.KEY_PURPOSE_MAILBOX, detainee_id, now // 1000
+        )
+        if current is None or current.id != recipient_id:
+            raise FailedPrecondition(
+                "the recipient's mailbox key has changed: list your contacts and send again"
+            )
+        verified = crypto_envelope.verify_envelope(
+            envelope, sender, now_ms=now, limits=self.ctx.limits
+        )
+        detainee = store.detainee(connection, detainee_id)
+        contact = store.contact_between(connection, caller.account_id, detainee_id)
+        privileged = store.is_privileged(connection, caller.account_id)
+        policy.check_send(
+            detainee_status=detainee.status,
+            regime_policy=detainee.policy,
+            contact_status=None if contact is None else contact.status,
+            privileged=privileged,
+        )
+        return store.NewMessage(
+            message_id=header.message_id,
+            direction=policy.INBOUND,
+            detainee_id=detainee_id,
+            institution_id=detainee.institution_id,
+            account_id=caller.account_id,
+            sender_key_id=sender.id,
+            envelope=envelope.SerializeToString(deterministic=True),
+            envelope_digest=verified.digest,
+            privileged=privileged,
+            state=states.ACCEPTED,
+            accepted_at_ms=now,
+        )
+
+    # ----------------------------------------------------------------- inbox and status
+
+    async def StreamInbox(  # noqa: N802
+        self, request: relative_pb2.StreamInboxRequest, context: Any
+    ) -> AsyncIterator[relative_pb2.StreamInboxResponse]:
+        """Replies to the caller, in order, resumable from a cursor."""
+        caller = CALLER.get()
+        after = common.parse_cursor(request.after_cursor)
+
+        def convert(row: Row[Any]) -> relative_pb2.StreamInboxResponse | None:
+            if row.account_id != caller.account_id or row.direction != policy.OUTBOUND:
+                return None
+            return relative_pb2.StreamInboxResponse(
+                cursor=str(row.seq),
+                envelope=envelope_pb2.Envelope.FromString(row.envelope),
+                sender_key=keys_pb2.KeyRecord.FromString(row.sender_record),
+                detainee_id=row.detainee_id,
+                accepted_at_ms=row.accepted_at_ms,
+            )
+
+        audience = store.account_audience(caller.account_id)
+        async for item in common.follow_feed(
+            self.ctx, audience, after, follow=request.follow, convert=convert
+        ):
+            yield item
+
+    async def AcknowledgeMessage(  # noqa: N802
+        self, request: relative_pb2.AcknowledgeMessageRequest, context: Any
+    ) -> relative_pb2.AcknowledgeMessageResponse:
+        """A reply reached the caller's device: it is delivered."""
+        caller = CALLER.get()
+        message_id = common.message_id(request.message_id)
+        now = self.ctx.clock()
+
+        def acknowledge(connection: Connection) -> None:
+            row = store.message_of_account(connection, message_id, caller.account_id)
+            if row.direction != policy.OUTBOUND:
+                raise NotFound("no such reply")
+            if row.state == states.DELIVERED:
+                return
+            store.set_state(connection, row, states.DELIVERED, now, delivered_at_ms=now)
+            store.log(
+                connection,
+                LogAction.MESSAGE_DELIVERED,
+                caller.actor,
+                now,
+                [("message", message_id.hex())],
+            )
+
+        await self.ctx.db.awrite(acknowledge)
+        return relative_pb2.AcknowledgeMessageResponse()
+
+    async def GetMessageStatus(  # noqa: N802
+        self, request: relative_pb2.GetMessageStatusRequest, context: Any
+    ) -> relative_pb2.GetMessageStatusResponse:
+        """Pending, delivered or not delivered; never why."""
+        caller = CALLER.get()
+        message_id = common.message_id(request.message_id)
+        row = await self.ctx.db.aread(
+            lambda c: store.message_of_account(c, message_id, caller.account_id)
+        )
+        return relative_pb2.GetMessageStatusResponse(
+            message_id=message_id,
+            status=states.delivery_status(row.state),
+            updated_at=timestamp(row.state_changed_at_ms),
+        )
+
+    async def GetReceiptProof(  # noqa: N802
+        self, request: relative_pb2.GetReceiptProofRequest, context: Any
+    ) -> relative_pb2.GetReceiptProofResponse:
+        """The acceptance entry of one of the caller's messages, a head covering it, the proof."""
+        caller = CALLER.get()
+        message_id = common.message_id(request.message_id)
+        row = await self.ctx.db.aread(
+            lambda c: store.message_of_account(c, message_id, caller.account_id)
+        )
+        if row.direction != policy.INBOUND:
+            raise NotFound("receipts are for messages you sent")
+        head, proof = await asyncio.to_thread(common.proof_for, self.ctx, row.log_index)
+        (entry,) = await self.ctx.db.aread(
+            lambda c: translog.entries(c, row.log_index, row.log_index + 1)
+        )
+        return relative_pb2.GetReceiptProofResponse(
+            receipt=log_pb2.Receipt(
+                message_id=message_id,
+                envelope_digest=row.envelope_digest,
+                accepted_at_ms=row.accepted_at_ms,
+                entry=entry,
+                tree_head=head,
+                inclusion_proof=proof,
+            )
+        )
+
+    async def GetKeyRecords(  # noqa: N802
+        self, request: relative_pb2.GetKeyRecordsRequest, context: Any
+    ) -> relative_pb2.GetKeyRecordsResponse:
+        """Key records by id; relatives see no institution keys (SPEC P11)."""
+        if len(request.key_ids) > 100:
+            raise InvalidArgument("at most 100 key ids per call")
+        ids = [common.key_id(k, "key_ids") for k in request.key_ids]
+        caller = CALLER.get()
+
+        def lookup(connection: Connection) -> relative_pb2.GetKeyRecordsResponse:
+            rows = store.key_records_by_id(connection, ids)
+            if caller.account_id:
+                rows = [r for r in rows if r.purpose in RELATIVE_VISIBLE_PURPOSES]
+            return relative_pb2.GetKeyRecordsResponse(
+                key_records=[common.record_of(r) for r in rows],
+                revocations=common.revocation_messages(connection),
+            )
+
+        return await self.ctx.db.aread(lookup)

@@ -1,0 +1,616 @@
+"""TerminalService: an institution's terminals take in, escrow, deliver and reply.
+
+Every call is scoped to the caller's one institution by the authorisation
+interceptor; queries filter on it again, so a terminal of another
+institution sees nothing (SPEC section 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from sealpost.crypto import auth as crypto_auth
+from sealpost.crypto import envelope as crypto_envelope
+from sealpost.crypto.keyrecords import key_record_id
+from sealpost.crypto.logentry import LogAction
+from sealpost.escrow.blob import EscrowedKey
+from sealpost.escrow.errors import EscrowError
+from sealpost.gateway import directory, policy, states, store
+from sealpost.gateway.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+)
+from sealpost.gateway.principals import Principal
+from sealpost.gateway.services import common
+from sealpost.gateway.services.context import CALLER, Context, page_after, page_size, timestamp
+from sealpost.v1 import envelope_pb2, keys_pb2, log_pb2, terminal_pb2, terminal_pb2_grpc
+
+#: The key server refuses much larger batch bodies; SubmitEscrow matches its batch size.
+MAX_ESCROW_BATCH = 200
+
+
+def _institution(caller: Principal) -> str:
+    return caller.institution_id
+
+
+def check_escrow_blob(blob: envelope_pb2.EscrowBlob, message_id: bytes) -> bytes:
+    """The serialised blob if it is a valid escrow blob for ``message_id``; InvalidArgument if not.
+
+    The gateway cannot check that the blob holds the right key (it never sees keys);
+    the review tool checks the key commitment after the key server decrypts.
+    """
+    try:
+        escrowed = EscrowedKey.from_proto(blob)
+    except EscrowError as exc:
+        raise InvalidArgument(f"escrow blob: {exc.explain()}") from exc
+    if escrowed.message_id != message_id:
+        raise InvalidArgument("escrow blob is for another message")
+    return escrowed.to_bytes()
+
+
+def route_escrowed(
+    connection: Connection, row: Row[Any], escrow: bytes, actor: str, now: int
+) -> states.State:
+    """ACCEPTED -> ESCROWED -> QUEUED or RELEASED by policy; logged. Returns the new state."""
+    message_hex = row.message_id.hex()
+    subjects = [("message", message_hex), ("detainee", row.detainee_id)]
+    store.set_state(connection, row, states.ESCROWED, now, escrow=escrow)
+    store.log(connection, LogAction.MESSAGE_ESCROWED, actor, now, subjects)
+    detainee = store.detainee(connection, row.detainee_id)
+    target = policy.route_after_escrow(
+        regime_policy=detainee.policy,
+        direction=row.direction,
+        accepted_at_ms=row.accepted_at_ms,
+        orders=store.order_windows(connection, row.detainee_id),
+    )
+    escrowed = store.message(connection, row.message_id)
+    store.set_state(connection, escrowed, target, now)
+    action = LogAction.MESSAGE_QUEUED if target == states.QUEUED else LogAction.MESSAGE_RELEASED
+    store.log(connection, action, actor, now, subjects)
+    if target == states.RELEASED and row.direction == policy.OUTBOUND:
+        store.add_feed(connection, store.account_audience(row.account_id), row.message_id)
+    return target
+
+
+class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
+    """The institution-terminal API."""
+
+    def __init__(self, ctx: Context) -> None:
+        """Serve with the shared context."""
+        self.ctx = ctx
+
+    async def RegisterInstitutionKey(  # noqa: N802 - gRPC method name
+        self, request: terminal_pb2.RegisterInstitutionKeyRequest, context: Any
+    ) -> terminal_pb2.RegisterInstitutionKeyResponse:
+        """Publish the institution's key (the one mailbox secrets are wrapped to)."""
+        caller = CALLER.get()
+        institution = _institution(caller)
+        encryption_key = common.public_key(request.encryption_key, "encryption_key")
+        signing_key = common.public_key(request.signing_key, "signing_key")
+        crypto_auth.verify_registration(
+            request.proof,
+            purpose=keys_pb2.KEY_PURPOSE_INSTITUTION,
+            label=institution,
+            encryption_key=encryption_key,
+            signing_key=signing_key,
+        )
+        now = self.ctx.clock()
+
+        def register(connection: Connection) -> keys_pb2.KeyRecord:
+            record, verified = self.ctx.directory.issue(
+                purpose=keys_pb2.KEY_PURPOSE_INSTITUTION,
+                subject=institution,
+                encryption_key=encryption_key,
+                signing_key=signing_key,
+                now_ms=now,
+            )
+            directory.store_record(connection, record, verified, now)
+            store.log(
+                connection,
+                LogAction.KEY_RECORD_PUBLISHED,
+                caller.actor,
+                now,
+                [("institution", institution), ("key", verified.id.hex())],
+                purpose="institution",
+            )
+            return record
+
+        try:
+            record = await self.ctx.db.awrite(register)
+        except IntegrityError as exc:
+            raise AlreadyExists("this institution key is registered already") from exc
+        return terminal_pb2.RegisterInstitutionKeyResponse(key_record=record)
+
+    async def ListHeldDetainees(  # noqa: N802
+        self, request: terminal_pb2.ListHeldDetaineesRequest, context: Any
+    ) -> terminal_pb2.ListHeldDetaineesResponse:
+        """Detainees held at this institution, with their current mailbox key id."""
+        institution = _institution(CALLER.get())
+        limit = page_size(request.page.page_size)
+        after = request.page.page_token
+        now_s = self.ctx.clock() // 1000
+
+        def list_held(connection: Connection) -> terminal_pb2.ListHeldDetaineesResponse:
+            rows = store.list_detainees(connection, frozenset({institution}), after, limit)
+            out = []
+            for row in rows:
+                key = store.current_key(connection, keys_pb2.KEY_PURPOSE_MAILBOX, row.id, now_s)
+                held = key is not None and key.id in store.held_mailbox_key_ids(
+                    connection, institution, row.id
+                )
+                out.append(common.detainee_message(row, key.id if held and key else b""))
+            token = rows[-1].id if len(rows) == limit else ""
+            return terminal_pb2.ListHeldDetaineesResponse(detainees=out, next_page_token=token)
+
+        return await self.ctx.db.aread(list_held)
+
+    async def ProvisionMailbox(  # noqa: N802
+        self, request: terminal_pb2.ProvisionMailboxRequest, context: Any
+    ) -> terminal_pb2.ProvisionMailboxResponse:
+        """Publish a new mailbox key for a detainee held here; its secret stays wrapped."""
+        caller = CALLER.get()
+        institution = _institution(caller)
+        detainee_id = common.identifier(request.detainee_id, "detainee_id")
+        encryption_key = common.public_key(request.encryption_key, "encryption_key")
+        signing_key = common.public_key(request.signing_key, "signing_key")
+        if not request.wrapped_secret or len(request.wrapped_secret) > 1024:
+            raise InvalidArgument("wrapped_secret is required (at most 1024 bytes)")
+        crypto_auth.verify_registration(
+            request.proof,
+            purpose=keys_pb2.KEY_PURPOSE_MAILBOX,
+            label=detainee_id,
+            encryption_key=encryption_key,
+            signing_key=signing_key,
+        )
+        now = self.ctx.clock()
+
+        def provision(connection: Connection) -> keys_pb2.KeyRecord:
+            detainee = store.detainee(connection, detainee_id)
+            if detainee.status == policy.RELEASED_DETAINEE:
+                raise FailedPrecondition("the detainee has been released")
+            wrapped_to = store.current_key(
+                connection, keys_pb2.KEY_PURPOSE_INSTITUTION, institution, now // 1000
+            )
+            if wrapped_to is None:
+                raise FailedPrecondition("register the institution key first")
+            record, verified = self.ctx.directory.issue(
+                purpose=keys_pb2.KEY_PURPOSE_MAILBOX,
+                subject=detainee_id,
+                encryption_key=encryption_key,
+                signing_key=signing_key,
+                now_ms=now,
+            )
+            directory.store_record(connection, record, verified, now)
+            store.add_mailbox_key(
+                connection,
+                verified.id,
+                detainee_id,
+                institution,
+                request.wrapped_secret,
+                wrapped_to.id,
+                now,
+            )
+            store.log(
+                connection,
+                LogAction.KEY_RECORD_PUBLISHED,
+                caller.actor,
+                now,
+                [("detainee", detainee_id), ("key", verified.id.hex())],
+                purpose="mailbox",
+            )
+            return record
+
+        try:
+            record = await self.ctx.db.awrite(provision)
+        except IntegrityError as exc:
+            raise AlreadyExists("this mailbox key is registered already") from exc
+        return terminal_pb2.ProvisionMailboxResponse(key_record=record)
+
+    async def GetMailboxKeys(  # noqa: N802
+        self, request: terminal_pb2.GetMailboxKeysRequest, context: Any
+    ) -> terminal_pb2.GetMailboxKeysResponse:
+        """The wrapped mailbox secrets this institution holds for detainees held here."""
+        institution = _institution(CALLER.get())
+        rows = await self.ctx.db.aread(
+            lambda c: store.mailbox_keys_for(c, institution, request.detainee_id)
+        )
+        return terminal_pb2.GetMailboxKeysResponse(
+            mailbox_keys=[
+                terminal_pb2.MailboxKey(
+                    detainee_id=row.detainee_id,
+                    key_record=keys_pb2.KeyRecord.FromString(row.record),
+                    wrapped_secret=row.wrapped_secret,
+                    wrapped_to_key_id=row.wrapped_to_key_id,
+                )
+                for row in rows
+            ]
+        )
+
+    async def ListHandovers(  # noqa: N802
+        self, request: terminal_pb2.ListHandoversRequest, context: Any
+    ) -> terminal_pb2.ListHandoversResponse:
+        """Mailboxes of detainees who moved away, to re-wrap for their new institution."""
+        institution = _institution(CALLER.get())
+        now_s = self.ctx.clock() // 1000
+
+        def list_handovers(connection: Connection) -> list[terminal_pb2.Handover]:
+            out = []
+            for row in store.pending_handovers(connection, institution):
+                target = store.current_key(
+                    connection, keys_pb2.KEY_PURPOSE_INSTITUTION, row.to_institution_id, now_s
+                )
+                if target is None:
+                    continue  # the new institution has no key yet; the handover waits
+                out.append(
+                    terminal_pb2.Handover(
+                        detainee_id=row.detainee_id,
+                        to_institution_key=common.record_of(target),
+                        mailbox_key_ids=store.held_mailbox_key_ids(
+                            connection, institution, row.detainee_id
+                        ),
+                    )
+                )
+            return out
+
+        return terminal_pb2.ListHandoversResponse(handovers=await self.ctx.db.aread(list_handovers))
+
+    async def CompleteHandover(  # noqa: N802
+        self, request: terminal_pb2.CompleteHandoverRequest, context: Any
+    ) -> terminal_pb2.CompleteHandoverResponse:
+        """Store the mailbox secrets re-wrapped for the detainee's new institution."""
+        caller = CALLER.get()
+        institution = _institution(caller)
+        detainee_id = common.identifier(request.detainee_id, "detainee_id")
+        now = self.ctx.clock()
+
+        def complete(connection: Connection) -> None:
+            detainee = store.detainee(connection, detainee_id)
+            target = store.current_key(
+                connection, keys_pb2.KEY_PURPOSE_INSTITUTION, detainee.institution_id, now // 1000
+            )
+            if target is None:
+                raise FailedPrecondition("the new institution has no key yet")
+            held = set(store.held_mailbox_key_ids(connection, institution, detainee_id))
+            given = {_key_id_of(k) for k in request.wrapped_keys}
+            if held - given:
+                raise InvalidArgument("every mailbox key held here must be handed over")
+            for item in request.wrapped_keys:
+                key = _key_id_of(item)
+                if key not in held:
+                    raise PermissionDenied("a key that is not held here cannot be handed over")
+                if item.wrapped_to_key_id != target.id:
+                    raise InvalidArgument("keys must be wrapped to the new institution's key")
+                if not item.wrapped_secret or len(item.wrapped_secret) > 1024:
+                    raise InvalidArgument("wrapped_secret is required (at most 1024 bytes)")
+                store.add_mailbox_key(
+                    connection,
+                    key,
+                    detainee_id,
+                    detainee.institution_id,
+                    item.wrapped_secret,
+                    target.id,
+                    now,
+                )
+            store.complete_handovers(connection, detainee_id, institution, now)
+            store.log(
+                connection,
+                LogAction.ADMIN_ACTION,
+                caller.actor,
+                now,
+                [("detainee", detainee_id), ("institution", detainee.institution_id)],
+                kind="mailbox_handover",
+                keys=str(len(request.wrapped_keys)),
+            )
+
+        await self.ctx.db.awrite(complete)
+        return terminal_pb2.CompleteHandoverResponse()
+
+    async def StreamIntake(  # noqa: N802
+        self, request: terminal_pb2.StreamIntakeRequest, context: Any
+    ) -> AsyncIterator[terminal_pb2.StreamIntakeResponse]:
+        """New inbound messages for detainees held here, in order, resumable from a cursor."""
+        institution = _institution(CALLER.get())
+        after = common.parse_cursor(request.after_cursor)
+
+        def convert(row: Row[Any]) -> terminal_pb2.StreamIntakeResponse | None:
+            # Skip what moved on meanwhile: taken in already, or the detainee moved away.
+            if row.institution_id != institution or row.state != states.ACCEPTED:
+                return None
+            return terminal_pb2.StreamIntakeResponse(
+                cursor=str(row.seq),
+                envelope=envelope_pb2.Envelope.FromString(row.envelope),
+                detainee_id=row.detainee_id,
+                sender_key=keys_pb2.KeyRecord.FromString(row.sender_record),
+                sender_display_name=row.display_name,
+                privileged=row.privileged,
+                accepted_at_ms=row.accepted_at_ms,
+            )
+
+        audience = store.institution_audience(institution)
+        async for item in common.follow_feed(
+            self.ctx, audience, after, follow=request.follow, convert=convert
+        ):
+            yield item
+
+    async def SubmitEscrow(  # noqa: N802
+        self, request: terminal_pb2.SubmitEscrowRequest, context: Any
+    ) -> terminal_pb2.SubmitEscrowResponse:
+        """Record escrowed keys and move each message on by policy, in one transaction."""
+        caller = CALLER.get()
+        institution = _institution(caller)
+        if not request.submissions:
+            raise InvalidArgument("submissions is empty")
+        if len(request.submissions) > MAX_ESCROW_BATCH:
+            raise InvalidArgument(f"at most {MAX_ESCROW_BATCH} submissions per call")
+        ids = [common.message_id(s.message_id) for s in request.submissions]
+        if len(set(ids)) != len(ids):
+            raise InvalidArgument("a message appears twice in one batch")
+        now = self.ctx.clock()
+
+        def submit(connection: Connection) -> list[terminal_pb2.EscrowResult]:
+            results = []
+            for submission in request.submissions:
+                row = store.message(connection, submission.message_id)
+                if row.institution_id != institution:
+                    raise PermissionDenied("a message of another institution")
+                if row.state != states.ACCEPTED:
+                    # Taken in already (perhaps by another terminal): report, change nothing.
+                    results.append(
+                        terminal_pb2.EscrowResult(message_id=row.message_id, state=row.state)
+                    )
+                    continue
+                results.append(self._take_in(connection, row, submission, caller, now))
+            return results
+
+        results = await self.ctx.db.awrite(submit)
+        return terminal_pb2.SubmitEscrowResponse(results=results)
+
+    def _take_in(
+        self,
+        connection: Connection,
+        row: Row[Any],
+        submission: terminal_pb2.EscrowSubmission,
+        caller: Principal,
+        now: int,
+    ) -> terminal_pb2.EscrowResult:
+        subjects = [("message", row.message_id.hex()), ("detainee", row.detainee_id)]
+        if row.privileged:
+            # SPEC P4: privileged correspondence carries no escrow and is never screened.
+            if submission.HasField("escrow"):
+                raise InvalidArgument("privileged messages are not escrowed")
+            store.set_state(connection, row, states.RELEASED, now)
+            store.log(
+                connection,
+                LogAction.MESSAGE_RELEASED,
+                caller.actor,
+                now,
+                subjects,
+                basis="privileged",
+            )
+            return terminal_pb2.EscrowResult(message_id=row.message_id, state=states.RELEASED)
+        if not submission.HasField("escrow"):
+            raise InvalidArgument("a non-privileged message needs its escrow blob")
+        blob = check_escrow_blob(submission.escrow, row.message_id)
+        target = route_escrowed(connection, row, blob, caller.actor, now)
+        return terminal_pb2.EscrowResult(message_id=row.message_id, state=target)
+
+    async def ListDeliveries(  # noqa: N802
+        self, request: terminal_pb2.ListDeliveriesRequest, context: Any
+    ) -> terminal_pb2.ListDeliveriesResponse:
+        """Messages released for delivery to detainees held here."""
+        institution = _institution(CALLER.get())
+        limit = page_size(request.page.page_size)
+        after = page_after(request.page.page_token)
+
+        def list_deliveries(connection: Connection) -> terminal_pb2.ListDeliveriesResponse:
+            rows = store.deliveries(connection, institution, request.detainee_id, after, limit)
+            keys = {
+                r.id: common.record_of(r)
+                for r in store.key_records_by_id(connection, [r.sender_key_id for r in rows])
+            }
+            return terminal_pb2.ListDeliveriesResponse(
+                deliveries=[
+                    terminal_pb2.Delivery(
+                        message_id=r.message_id,
+                        detainee_id=r.detainee_id,
+                        envelope=envelope_pb2.Envelope.FromString(r.envelope),
+                        sender_key=keys[r.sender_key_id],
+                        sender_display_name=r.display_name,
+                        accepted_at=timestamp(r.accepted_at_ms),
+                        privileged=r.privileged,
+                    )
+                    for r in rows
+                ],
+                next_page_token=str(rows[-1].seq) if len(rows) == limit else "",
+            )
+
+        return await self.ctx.db.aread(list_deliveries)
+
+    async def AcknowledgeDelivery(  # noqa: N802
+        self, request: terminal_pb2.AcknowledgeDeliveryRequest, context: Any
+    ) -> terminal_pb2.AcknowledgeDeliveryResponse:
+        """The detainee received the message (on screen or on paper)."""
+        caller = CALLER.get()
+        message_id = common.message_id(request.message_id)
+        reference = common.text(request.delivery_reference, "delivery_reference")
+        now = self.ctx.clock()
+
+        def acknowledge(connection: Connection) -> int:
+            row = store.message(connection, message_id)
+            if row.direction != policy.INBOUND:
+                raise InvalidArgument("replies are acknowledged by the relative's device")
+            if row.state == states.DELIVERED:
+                return states.DELIVERED
+            store.set_state(
+                connection,
+                row,
+                states.DELIVERED,
+                now,
+                delivered_at_ms=now,
+                delivery_reference=reference,
+            )
+            store.log(
+                connection,
+                LogAction.MESSAGE_DELIVERED,
+                caller.actor,
+                now,
+                [("message", message_id.hex()), ("detainee", row.detainee_id)],
+                delivery_reference=reference,
+            )
+            return states.DELIVERED
+
+        state = await self.ctx.db.awrite(acknowledge)
+        return terminal_pb2.AcknowledgeDeliveryResponse(state=state)  # type: ignore[arg-type]
+
+    async def ListDetaineeContacts(  # noqa: N802
+        self, request: terminal_pb2.ListDetaineeContactsRequest, context: Any
+    ) -> terminal_pb2.ListDetaineeContactsResponse:
+        """Approved contacts of a detainee held here, with their device keys."""
+        detainee_id = common.identifier(request.detainee_id, "detainee_id")
+        now_s = self.ctx.clock() // 1000
+
+        def list_contacts(connection: Connection) -> list[terminal_pb2.DetaineeContact]:
+            out = []
+            for row in store.approved_contacts_of_detainee(connection, detainee_id):
+                devices = store.keys_of(
+                    connection, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, row.account_id, now_s
+                )
+                out.append(
+                    terminal_pb2.DetaineeContact(
+                        contact_id=row.id,
+                        account_id=row.account_id,
+                        display_name=row.display_name,
+                        privileged=store.is_privileged(connection, row.account_id),
+                        device_keys=[common.record_of(d) for d in devices],
+                    )
+                )
+            return out
+
+        contacts = await self.ctx.db.aread(list_contacts)
+        return terminal_pb2.ListDetaineeContactsResponse(contacts=contacts)
+
+    async def SendReply(  # noqa: N802
+        self, request: terminal_pb2.SendReplyRequest, context: Any
+    ) -> terminal_pb2.SendReplyResponse:
+        """A detainee's reply: signed by the mailbox key, escrowed at creation, then routed."""
+        caller = CALLER.get()
+        institution = _institution(caller)
+        detainee_id = common.identifier(request.detainee_id, "detainee_id")
+        envelope = request.envelope
+        header = crypto_envelope.parse_header(envelope.header, self.ctx.limits)
+        if not header.recipient_key_ids:
+            raise InvalidArgument("a reply needs at least one recipient device")
+        now = self.ctx.clock()
+
+        def send(connection: Connection) -> tuple[log_pb2.Receipt, str]:
+            if store.message_exists(connection, header.message_id):
+                raise AlreadyExists("a message with this id was accepted already")
+            new, escrow = self._check_reply(connection, request, header, institution, now)
+            appended = store.log(
+                connection,
+                LogAction.MESSAGE_ACCEPTED,
+                caller.actor,
+                now,
+                [("message", new.message_id.hex()), ("detainee", detainee_id)],
+                envelope_digest=new.envelope_digest.hex(),
+                direction="outbound",
+            )
+            store.insert_message(connection, new, appended.index)
+            row = store.message(connection, new.message_id)
+            subjects = [("message", new.message_id.hex()), ("detainee", detainee_id)]
+            if new.privileged:
+                store.set_state(connection, row, states.RELEASED, now)
+                store.log(
+                    connection,
+                    LogAction.MESSAGE_RELEASED,
+                    caller.actor,
+                    now,
+                    subjects,
+                    basis="privileged",
+                )
+                store.add_feed(connection, store.account_audience(new.account_id), new.message_id)
+            else:
+                assert escrow is not None
+                route_escrowed(connection, row, escrow, caller.actor, now)
+            return common.receipt(new, appended), new.account_id
+
+        try:
+            receipt, account_id = await self.ctx.db.awrite(send)
+        except IntegrityError as exc:
+            raise AlreadyExists("a message with this id was accepted already") from exc
+        self.ctx.notifier.notify(store.account_audience(account_id))
+        return terminal_pb2.SendReplyResponse(receipt=receipt)
+
+    def _check_reply(
+        self,
+        connection: Connection,
+        request: terminal_pb2.SendReplyRequest,
+        header: crypto_envelope.Header,
+        institution: str,
+        now: int,
+    ) -> tuple[store.NewMessage, bytes | None]:
+        detainee_id = request.detainee_id
+        detainee = store.detainee(connection, detainee_id)
+        if detainee.institution_id != institution:
+            raise PermissionDenied("the detainee is not held here")
+        if header.sender_key_id not in store.held_mailbox_key_ids(
+            connection, institution, detainee_id
+        ):
+            raise PermissionDenied("a reply is signed by the detainee's mailbox key held here")
+        _record, sender = common.verified_record(
+            self.ctx, connection, header.sender_key_id, keys_pb2.KEY_PURPOSE_MAILBOX, now
+        )
+        if sender.subject != detainee_id:
+            raise PermissionDenied("the mailbox key is another detainee's")
+        accounts = set()
+        for key in header.recipient_key_ids:
+            _rec, device = common.verified_record(
+                self.ctx, connection, key, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, now
+            )
+            accounts.add(device.subject)
+        if len(accounts) != 1:
+            raise InvalidArgument("a reply goes to the devices of exactly one contact")
+        (account_id,) = accounts
+        verified = crypto_envelope.verify_envelope(
+            request.envelope, sender, now_ms=now, limits=self.ctx.limits
+        )
+        contact = store.contact_between(connection, account_id, detainee_id)
+        privileged = store.is_privileged(connection, account_id)
+        policy.check_send(
+            detainee_status=detainee.status,
+            regime_policy=detainee.policy,
+            contact_status=None if contact is None else contact.status,
+            privileged=privileged,
+        )
+        escrow: bytes | None = None
+        if privileged:
+            if request.HasField("escrow"):
+                raise InvalidArgument("privileged replies are not escrowed")
+        else:
+            if not request.HasField("escrow"):
+                raise InvalidArgument("a reply is escrowed at creation: the escrow blob is missing")
+            escrow = check_escrow_blob(request.escrow, header.message_id)
+        new = store.NewMessage(
+            message_id=header.message_id,
+            direction=policy.OUTBOUND,
+            detainee_id=detainee_id,
+            institution_id=institution,
+            account_id=account_id,
+            sender_key_id=sender.id,
+            envelope=request.envelope.SerializeToString(deterministic=True),
+            envelope_digest=verified.digest,
+            privileged=privileged,
+            state=states.ACCEPTED,
+            accepted_at_ms=now,
+        )
+        return new, escrow
+
+
+def _key_id_of(item: terminal_pb2.MailboxKey) -> bytes:
+    return key_record_id(item.key_record.body)

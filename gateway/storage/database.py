@@ -1,0 +1,191 @@
+"""Database engines and schema migrations.
+
+SQLite is the embedded default and runs in WAL mode with ``synchronous=FULL``
+so that an acknowledged write survives a crash or power loss; PostgreSQL runs
+with synchronous commit. The schema is managed only by Alembic migrations
+(gateway/storage/migrations), never by ``create_all``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from sealpost.gateway.errors import ConfigError, Unavailable
+
+MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
+
+#: How long a SQLite writer waits for another to finish before failing.
+SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Take the write lock at BEGIN: two writers can then never deadlock on upgrade,
+    # and read-then-write sequences (the log's size, then its next leaf) are serialised.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_deferred_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def create_database_engine(url: str, *, pool_size: int = 10, writer: bool = True) -> Engine:
+    """An engine for ``url`` (sqlite:///path or postgresql+psycopg://...), durable settings on.
+
+    For SQLite a ``writer`` engine takes the write lock at BEGIN; a reader engine
+    begins deferred, so reads proceed alongside a writer (WAL).
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError([f"database URL: cannot parse {url!r}"]) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise ConfigError(["database URL: SQLite needs a file path, not memory"])
+        engine = create_engine(
+            parsed,
+            poolclass=NullPool if pool_size == 0 else None,
+            connect_args={"check_same_thread": False, "isolation_level": None},
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin if writer else _sqlite_deferred_begin)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args={"options": "-c synchronous_commit=on"},
+        )
+    raise ConfigError([f"database URL: unsupported database {backend!r} (sqlite or postgresql)"])
+
+
+def alembic_config(engine: Engine) -> Config:
+    """An Alembic configuration bound to ``engine``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the schema to ``revision`` (default: the newest)."""
+    command.upgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at, or None when empty."""
+    with engine.connect() as connection:
+        revision: str | None = MigrationContext.configure(connection).get_current_revision()
+        return revision
+
+
+def head_revision() -> str:
+    """The newest schema revision this code knows."""
+    head = ScriptDirectory.from_config(alembic_config_for_scripts()).get_current_head()
+    assert head is not None
+    return head
+
+
+def alembic_config_for_scripts() -> Config:
+    """An Alembic configuration for reading the migration scripts only."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+T = TypeVar("T")
+
+
+class Database:
+    """The gateway's database: transactions for writes and for reads, run off the event loop."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        """Engines for ``url``; SQLite gets a separate, deferred-begin reader engine."""
+        self.url = url
+        self.writer = create_database_engine(url, pool_size=pool_size)
+        if self.writer.dialect.name == "sqlite":
+            self.reader = create_database_engine(url, pool_size=pool_size, writer=False)
+        else:
+            self.reader = self.writer
+
+    @property
+    def dialect(self) -> str:
+        """The SQL dialect: ``sqlite`` or ``postgresql``."""
+        return self.writer.dialect.name
+
+    def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one write transaction; commit if it returns, roll back if it raises."""
+        try:
+            with self.writer.begin() as connection:
+                return fn(connection)
+        except OperationalError as exc:
+            raise Unavailable("the database is unavailable; try again") from exc
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one read transaction."""
+        try:
+            with self.reader.begin() as connection:
+                return fn(connection)
+        except OperationalError as exc:
+            raise Unavailable("the database is unavailable; try again") from exc
+
+    async def awrite(self, fn: Callable[[Connection], T]) -> T:
+        """``write`` in a worker thread."""
+        return await asyncio.to_thread(self.write, fn)
+
+    async def aread(self, fn: Callable[[Connection], T]) -> T:
+        """``read`` in a worker thread."""
+        return await asyncio.to_thread(self.read, fn)
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            with self.reader.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except OperationalError:
+            return False
+        return True
+
+    def check_schema(self) -> None:
+        """ConfigError unless the schema is at the newest revision."""
+        current = current_revision(self.writer)
+        if current != head_revision():
+            raise ConfigError(
+                [
+                    f"the database schema is at {current or 'nothing'}, this gateway needs "
+                    f"{head_revision()}: run `sealpost gateway migrate`"
+                ]
+            )
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.writer.dispose()
+        if self.reader is not self.writer:
+            self.reader.dispose()

@@ -1,0 +1,1042 @@
+"""The gateway's queries: one function per question or change, each within a caller's transaction.
+
+Services open a transaction (``Database.write`` or ``Database.read``), call
+these functions and log what changed in the same transaction (translog), so a
+change and its log entry commit together or not at all. Nothing here decides
+policy (gateway/policy.py) or formats API messages (gateway/services).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from sealpost.crypto.logentry import LogAction, LogEvent
+from sealpost.gateway import policy, states, translog
+from sealpost.gateway.errors import AlreadyExists, FailedPrecondition, NotFound
+from sealpost.gateway.storage.schema import (
+    accounts,
+    challenges,
+    contacts,
+    correspondents,
+    detainees,
+    feed,
+    handovers,
+    institutions,
+    key_records,
+    mailbox_keys,
+    messages,
+    regimes,
+    retrospective_requests,
+    screening_orders,
+    terminals,
+)
+from sealpost.v1 import common_pb2, keys_pb2
+
+
+def new_id(prefix: str) -> str:
+    """A random opaque id such as ``acct-3f9c...`` (64 bits of randomness, hex)."""
+    return f"{prefix}-{secrets.token_hex(8)}"
+
+
+def log(
+    connection: Connection,
+    action: LogAction,
+    actor: str,
+    now_ms: int,
+    subjects: Sequence[tuple[str, str]] = (),
+    **extra: str,
+) -> translog.Appended:
+    """Append one event to the transparency log in the current transaction."""
+    event = LogEvent(action=action, actor=actor, time_ms=now_ms, subjects=subjects, extra=extra)
+    return translog.append(connection, [event])[0]
+
+
+# --------------------------------------------------------------------------- scope lookups
+
+
+class Scopes:
+    """authz.ScopeResolver over the database (one read transaction)."""
+
+    def __init__(self, connection: Connection) -> None:
+        """Look up through ``connection``."""
+        self._c = connection
+
+    def _one(self, query: Any) -> str | None:
+        value = self._c.execute(query).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    def institution_of_detainee(self, detainee_id: str) -> str | None:
+        """The detainee's current institution."""
+        return self._one(select(detainees.c.institution_id).where(detainees.c.id == detainee_id))
+
+    def institution_of_message(self, message_id: bytes) -> str | None:
+        """The institution that currently holds the message's detainee side."""
+        return self._one(
+            select(messages.c.institution_id).where(messages.c.message_id == message_id)
+        )
+
+    def institution_of_contact(self, contact_id: str) -> str | None:
+        """The institution of the contact's detainee."""
+        return self._one(
+            select(detainees.c.institution_id)
+            .join(contacts, contacts.c.detainee_id == detainees.c.id)
+            .where(contacts.c.id == contact_id)
+        )
+
+    def institution_of_order(self, order_id: str) -> str | None:
+        """The institution of the order's detainee."""
+        return self._one(
+            select(detainees.c.institution_id)
+            .join(screening_orders, screening_orders.c.detainee_id == detainees.c.id)
+            .where(screening_orders.c.id == order_id)
+        )
+
+    def institution_of_terminal(self, terminal_id: str) -> str | None:
+        """The terminal's institution."""
+        return self._one(select(terminals.c.institution_id).where(terminals.c.id == terminal_id))
+
+    def institution_of_retrospective(self, request_id: str) -> str | None:
+        """The institution a retrospective request was filed at."""
+        return self._one(
+            select(retrospective_requests.c.institution_id).where(
+                retrospective_requests.c.id == request_id
+            )
+        )
+
+    def handover_sources(self, detainee_id: str) -> frozenset[str]:
+        """Institutions that still owe a handover of this detainee's mailbox keys."""
+        rows = self._c.execute(
+            select(handovers.c.from_institution_id).where(
+                handovers.c.detainee_id == detainee_id, handovers.c.completed_at_ms.is_(None)
+            )
+        ).scalars()
+        return frozenset(rows)
+
+
+# --------------------------------------------------------------------------- key records
+
+
+def key_record(connection: Connection, key_id: bytes) -> Row[Any] | None:
+    """A stored key record row (record bytes, purpose, subject, revocation)."""
+    return connection.execute(select(key_records).where(key_records.c.id == key_id)).first()
+
+
+def key_records_by_id(connection: Connection, key_ids: Sequence[bytes]) -> list[Row[Any]]:
+    """Stored records among ``key_ids``."""
+    if not key_ids:
+        return []
+    return list(connection.execute(select(key_records).where(key_records.c.id.in_(key_ids))))
+
+
+def current_key(
+    connection: Connection, purpose: keys_pb2.KeyPurpose.ValueType, subject: str, now_s: int
+) -> Row[Any] | None:
+    """The newest unrevoked, unexpired record of ``purpose`` for ``subject``."""
+    return connection.execute(
+        select(key_records)
+        .where(
+            key_records.c.purpose == purpose,
+            key_records.c.subject == subject,
+            key_records.c.revoked_at_ms.is_(None),
+            key_records.c.not_after > now_s,
+        )
+        .order_by(key_records.c.created_at_ms.desc(), key_records.c.id)
+        .limit(1)
+    ).first()
+
+
+def keys_of(
+    connection: Connection, purpose: keys_pb2.KeyPurpose.ValueType, subject: str, now_s: int
+) -> list[Row[Any]]:
+    """Every unrevoked, unexpired record of ``purpose`` for ``subject``."""
+    return list(
+        connection.execute(
+            select(key_records).where(
+                key_records.c.purpose == purpose,
+                key_records.c.subject == subject,
+                key_records.c.revoked_at_ms.is_(None),
+                key_records.c.not_after > now_s,
+            )
+        )
+    )
+
+
+def revoke_key(connection: Connection, key_id: bytes, revocation: bytes, now_ms: int) -> None:
+    """Mark a record revoked and keep the signed revocation."""
+    result = connection.execute(
+        update(key_records)
+        .where(key_records.c.id == key_id, key_records.c.revoked_at_ms.is_(None))
+        .values(revoked_at_ms=now_ms, revocation=revocation)
+    )
+    if result.rowcount != 1:
+        raise NotFound("no such unrevoked key")
+
+
+def revocations(connection: Connection) -> list[bytes]:
+    """Every signed revocation."""
+    return list(
+        connection.execute(
+            select(key_records.c.revocation).where(key_records.c.revocation.is_not(None))
+        ).scalars()
+    )
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+def create_account(connection: Connection, display_name: str, now_ms: int) -> str:
+    """A new relative or correspondent account."""
+    account_id = new_id("acct")
+    connection.execute(
+        insert(accounts).values(id=account_id, display_name=display_name, created_at_ms=now_ms)
+    )
+    return account_id
+
+
+def account(connection: Connection, account_id: str) -> Row[Any]:
+    """An account; NotFound if absent."""
+    row = connection.execute(select(accounts).where(accounts.c.id == account_id)).first()
+    if row is None:
+        raise NotFound("no such account")
+    return row
+
+
+def add_challenge(connection: Connection, challenge: bytes, key_id: bytes, expires: int) -> None:
+    """Remember a login challenge until it is used or expires."""
+    connection.execute(delete(challenges).where(challenges.c.expires_at_ms < expires - 3_600_000))
+    connection.execute(
+        insert(challenges).values(challenge=challenge, key_id=key_id, expires_at_ms=expires)
+    )
+
+
+def take_challenge(connection: Connection, challenge: bytes, key_id: bytes, now_ms: int) -> bool:
+    """Consume a challenge: True once if it was issued for ``key_id`` and is unexpired."""
+    result = connection.execute(
+        delete(challenges).where(
+            challenges.c.challenge == challenge,
+            challenges.c.key_id == key_id,
+            challenges.c.expires_at_ms > now_ms,
+        )
+    )
+    return result.rowcount == 1
+
+
+def is_privileged(connection: Connection, account_id: str) -> bool:
+    """True when the account is a verified, unrevoked privileged correspondent."""
+    row = connection.execute(
+        select(correspondents.c.account_id).where(
+            correspondents.c.account_id == account_id, correspondents.c.revoked_at_ms.is_(None)
+        )
+    ).first()
+    return row is not None
+
+
+def correspondent(connection: Connection, account_id: str) -> Row[Any] | None:
+    """The correspondent row of an account, if it was ever verified."""
+    return connection.execute(
+        select(correspondents).where(correspondents.c.account_id == account_id)
+    ).first()
+
+
+def verify_correspondent(
+    connection: Connection, account_id: str, kind: str, evidence: str, officer: str, now_ms: int
+) -> None:
+    """Record (or renew) a verification by an administrator."""
+    account(connection, account_id)
+    values = {
+        "kind": kind,
+        "evidence_reference": evidence,
+        "verified_by": officer,
+        "verified_at_ms": now_ms,
+        "revoked_at_ms": None,
+        "revoked_by": None,
+    }
+    if correspondent(connection, account_id) is None:
+        connection.execute(insert(correspondents).values(account_id=account_id, **values))
+    else:
+        connection.execute(
+            update(correspondents).where(correspondents.c.account_id == account_id).values(**values)
+        )
+
+
+def revoke_correspondent(
+    connection: Connection, account_id: str, officer: str, now_ms: int
+) -> None:
+    """End an account's privileged status."""
+    result = connection.execute(
+        update(correspondents)
+        .where(correspondents.c.account_id == account_id, correspondents.c.revoked_at_ms.is_(None))
+        .values(revoked_at_ms=now_ms, revoked_by=officer)
+    )
+    if result.rowcount != 1:
+        raise NotFound("no verified correspondent with this account")
+
+
+# --------------------------------------------------------------------------- institutions
+
+
+def create_institution(connection: Connection, institution_id: str, name: str, now_ms: int) -> None:
+    """A new institution; AlreadyExists if the id is taken."""
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(institutions).values(id=institution_id, name=name, created_at_ms=now_ms)
+            )
+    except IntegrityError as exc:
+        raise AlreadyExists(f"institution {institution_id!r} exists already") from exc
+
+
+def institution(connection: Connection, institution_id: str) -> Row[Any]:
+    """An institution; NotFound if absent."""
+    row = connection.execute(
+        select(institutions).where(institutions.c.id == institution_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no institution {institution_id!r}")
+    return row
+
+
+def list_institutions(connection: Connection, only: frozenset[str] | None) -> list[Row[Any]]:
+    """Institutions, all or those in ``only``."""
+    query = select(institutions).order_by(institutions.c.id)
+    if only is not None:
+        query = query.where(institutions.c.id.in_(only))
+    return list(connection.execute(query))
+
+
+# --------------------------------------------------------------------------- regimes
+
+
+def ensure_default_regimes(connection: Connection, now_ms: int) -> None:
+    """Insert the default regimes that do not exist yet (never overwrites a change)."""
+    existing = set(connection.execute(select(regimes.c.name)).scalars())
+    for regime in policy.DEFAULT_REGIMES:
+        if regime.name not in existing:
+            connection.execute(
+                insert(regimes).values(
+                    name=regime.name,
+                    policy=regime.policy,
+                    description=regime.description,
+                    updated_at_ms=now_ms,
+                )
+            )
+
+
+def regime(connection: Connection, name: str) -> Row[Any]:
+    """A regime; NotFound if absent."""
+    row = connection.execute(select(regimes).where(regimes.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"no regime {name!r}")
+    return row
+
+
+def set_regime(
+    connection: Connection, name: str, policy_value: int, description: str, now_ms: int
+) -> None:
+    """Create or change a regime's policy."""
+    values = {"policy": policy_value, "description": description, "updated_at_ms": now_ms}
+    result = connection.execute(update(regimes).where(regimes.c.name == name).values(**values))
+    if result.rowcount == 0:
+        connection.execute(insert(regimes).values(name=name, **values))
+
+
+def list_regimes(connection: Connection) -> list[Row[Any]]:
+    """Every regime."""
+    return list(connection.execute(select(regimes).order_by(regimes.c.name)))
+
+
+# --------------------------------------------------------------------------- detainees
+
+
+def detainee(connection: Connection, detainee_id: str) -> Row[Any]:
+    """A detainee with its regime's policy; NotFound if absent."""
+    row = connection.execute(
+        select(detainees, regimes.c.policy)
+        .join(regimes, regimes.c.name == detainees.c.regime)
+        .where(detainees.c.id == detainee_id)
+    ).first()
+    if row is None:
+        raise NotFound("no such detainee")
+    return row
+
+
+def intake_detainee(
+    connection: Connection, detainee_id: str, institution_id: str, regime_name: str, now_ms: int
+) -> None:
+    """Register a detainee at an institution."""
+    institution(connection, institution_id)
+    regime(connection, regime_name)
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(detainees).values(
+                    id=detainee_id,
+                    institution_id=institution_id,
+                    regime=regime_name,
+                    status=policy.HELD,
+                    created_at_ms=now_ms,
+                    updated_at_ms=now_ms,
+                )
+            )
+    except IntegrityError as exc:
+        raise AlreadyExists("a detainee with this id exists already") from exc
+
+
+def list_detainees(
+    connection: Connection, institution_ids: frozenset[str] | None, after: str, limit: int
+) -> list[Row[Any]]:
+    """Detainees ordered by id, after ``after``, optionally within institutions."""
+    query = select(detainees).where(detainees.c.id > after).order_by(detainees.c.id).limit(limit)
+    if institution_ids is not None:
+        query = query.where(detainees.c.institution_id.in_(institution_ids))
+    return list(connection.execute(query))
+
+
+def set_detainee_regime(connection: Connection, detainee_id: str, name: str, now_ms: int) -> None:
+    """Move a detainee to another regime."""
+    regime(connection, name)
+    connection.execute(
+        update(detainees)
+        .where(detainees.c.id == detainee_id)
+        .values(regime=name, updated_at_ms=now_ms)
+    )
+
+
+def transfer_detainee(
+    connection: Connection, detainee_id: str, to_institution: str, now_ms: int
+) -> str:
+    """Move a detainee and its undelivered messages; returns the institution it left.
+
+    Messages not yet taken in are fed to the new institution's intake stream; the
+    old institution's mailbox keys must be handed over (a handover row) before the
+    new one can open them.
+    """
+    current = detainee(connection, detainee_id)
+    if current.status == policy.RELEASED_DETAINEE:
+        raise FailedPrecondition("the detainee has been released")
+    source = str(current.institution_id)
+    if source == to_institution:
+        raise FailedPrecondition("the detainee is held there already")
+    institution(connection, to_institution)
+    connection.execute(
+        update(detainees)
+        .where(detainees.c.id == detainee_id)
+        .values(
+            institution_id=to_institution,
+            status=policy.TRANSFERRED,
+            updated_at_ms=now_ms,
+        )
+    )
+    open_states = [states.ACCEPTED, states.ESCROWED, states.QUEUED, states.RELEASED]
+    pending = list(
+        connection.execute(
+            select(messages.c.message_id, messages.c.state).where(
+                messages.c.detainee_id == detainee_id,
+                messages.c.state.in_(open_states),
+                messages.c.direction == policy.INBOUND,
+            )
+        )
+    )
+    connection.execute(
+        update(messages)
+        .where(messages.c.detainee_id == detainee_id, messages.c.state.in_(open_states))
+        .values(institution_id=to_institution)
+    )
+    for row in pending:
+        if row.state == states.ACCEPTED:
+            add_feed(connection, institution_audience(to_institution), row.message_id)
+    connection.execute(
+        insert(handovers).values(
+            detainee_id=detainee_id,
+            from_institution_id=source,
+            to_institution_id=to_institution,
+            created_at_ms=now_ms,
+        )
+    )
+    return source
+
+
+def release_detainee(connection: Connection, detainee_id: str, now_ms: int) -> list[bytes]:
+    """Close the mailbox; undelivered messages become REJECTED. Returns their ids."""
+    current = detainee(connection, detainee_id)
+    if current.status == policy.RELEASED_DETAINEE:
+        raise FailedPrecondition("the detainee has been released already")
+    connection.execute(
+        update(detainees)
+        .where(detainees.c.id == detainee_id)
+        .values(status=policy.RELEASED_DETAINEE, updated_at_ms=now_ms)
+    )
+    open_rows = list(
+        connection.execute(
+            select(messages.c.message_id, messages.c.state, messages.c.privileged).where(
+                messages.c.detainee_id == detainee_id,
+                messages.c.state.not_in(list(states.FINAL)),
+            )
+        )
+    )
+    for row in open_rows:
+        states.transition(row.state, states.REJECTED, privileged=row.privileged)
+    if open_rows:
+        connection.execute(
+            update(messages)
+            .where(messages.c.message_id.in_([r.message_id for r in open_rows]))
+            .values(state=states.REJECTED, state_changed_at_ms=now_ms)
+        )
+    return [r.message_id for r in open_rows]
+
+
+# --------------------------------------------------------------------------- contacts
+
+
+def request_contact(
+    connection: Connection, account_id: str, detainee_id: str, relationship: str, now_ms: int
+) -> Row[Any]:
+    """A contact request (idempotent while requested or approved)."""
+    existing = contact_between(connection, account_id, detainee_id)
+    if existing is not None:
+        if existing.status in (
+            common_pb2.CONTACT_STATUS_REQUESTED,
+            common_pb2.CONTACT_STATUS_APPROVED,
+        ):
+            return existing
+        raise FailedPrecondition("this contact was refused or revoked by the institution")
+    connection.execute(
+        insert(contacts).values(
+            id=new_id("ct"),
+            account_id=account_id,
+            detainee_id=detainee_id,
+            relationship=relationship,
+            status=common_pb2.CONTACT_STATUS_REQUESTED,
+            requested_at_ms=now_ms,
+        )
+    )
+    found = contact_between(connection, account_id, detainee_id)
+    assert found is not None
+    return found
+
+
+def contact_between(connection: Connection, account_id: str, detainee_id: str) -> Row[Any] | None:
+    """The contact of an account with a detainee, if any."""
+    return connection.execute(
+        select(contacts).where(
+            contacts.c.account_id == account_id, contacts.c.detainee_id == detainee_id
+        )
+    ).first()
+
+
+def contact(connection: Connection, contact_id: str) -> Row[Any]:
+    """A contact with the account's display name; NotFound if absent."""
+    row = connection.execute(
+        select(contacts, accounts.c.display_name)
+        .join(accounts, accounts.c.id == contacts.c.account_id)
+        .where(contacts.c.id == contact_id)
+    ).first()
+    if row is None:
+        raise NotFound("no such contact")
+    return row
+
+
+def contacts_of_account(connection: Connection, account_id: str) -> list[Row[Any]]:
+    """An account's contacts with each detainee's status."""
+    return list(
+        connection.execute(
+            select(contacts, detainees.c.status.label("detainee_status"))
+            .join(detainees, detainees.c.id == contacts.c.detainee_id)
+            .where(contacts.c.account_id == account_id)
+            .order_by(contacts.c.requested_at_ms)
+        )
+    )
+
+
+def contact_requests(
+    connection: Connection, institution_ids: frozenset[str] | None, status: int
+) -> list[Row[Any]]:
+    """Contacts of detainees in ``institution_ids`` (None: all), optionally by status."""
+    query = (
+        select(contacts, accounts.c.display_name)
+        .join(accounts, accounts.c.id == contacts.c.account_id)
+        .join(detainees, detainees.c.id == contacts.c.detainee_id)
+        .order_by(contacts.c.requested_at_ms)
+    )
+    if institution_ids is not None:
+        query = query.where(detainees.c.institution_id.in_(institution_ids))
+    if status:
+        query = query.where(contacts.c.status == status)
+    return list(connection.execute(query))
+
+
+def decide_contact(
+    connection: Connection, contact_id: str, decision: int, officer: str, note: str, now_ms: int
+) -> None:
+    """Approve, reject or revoke a contact."""
+    current = contact(connection, contact_id)
+    allowed: dict[int, set[int]] = {
+        common_pb2.CONTACT_STATUS_APPROVED: {common_pb2.CONTACT_STATUS_REQUESTED},
+        common_pb2.CONTACT_STATUS_REJECTED: {common_pb2.CONTACT_STATUS_REQUESTED},
+        common_pb2.CONTACT_STATUS_REVOKED: {common_pb2.CONTACT_STATUS_APPROVED},
+    }
+    if current.status not in allowed.get(decision, set()):
+        raise FailedPrecondition("this decision does not apply to the contact's current status")
+    connection.execute(
+        update(contacts)
+        .where(contacts.c.id == contact_id)
+        .values(status=decision, decided_by=officer, decided_at_ms=now_ms, note=note)
+    )
+
+
+def approved_contacts_of_detainee(connection: Connection, detainee_id: str) -> list[Row[Any]]:
+    """Approved contacts of a detainee with the accounts' names."""
+    return list(
+        connection.execute(
+            select(contacts, accounts.c.display_name)
+            .join(accounts, accounts.c.id == contacts.c.account_id)
+            .where(
+                contacts.c.detainee_id == detainee_id,
+                contacts.c.status == common_pb2.CONTACT_STATUS_APPROVED,
+            )
+        )
+    )
+
+
+# --------------------------------------------------------------------------- mailbox keys
+
+
+def add_mailbox_key(
+    connection: Connection,
+    key_id: bytes,
+    detainee_id: str,
+    institution_id: str,
+    wrapped: bytes,
+    wrapped_to: bytes,
+    now_ms: int,
+) -> None:
+    """Keep a mailbox secret wrapped to an institution key."""
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(mailbox_keys).values(
+                    key_id=key_id,
+                    institution_id=institution_id,
+                    detainee_id=detainee_id,
+                    wrapped_secret=wrapped,
+                    wrapped_to_key_id=wrapped_to,
+                    created_at_ms=now_ms,
+                )
+            )
+    except IntegrityError as exc:
+        raise AlreadyExists("this mailbox key is already held by the institution") from exc
+
+
+def mailbox_keys_for(
+    connection: Connection, institution_id: str, detainee_id: str
+) -> list[Row[Any]]:
+    """Wrapped mailbox secrets the institution holds (for one detainee, or all held there)."""
+    query = (
+        select(mailbox_keys, key_records.c.record)
+        .join(key_records, key_records.c.id == mailbox_keys.c.key_id)
+        .join(detainees, detainees.c.id == mailbox_keys.c.detainee_id)
+        .where(
+            mailbox_keys.c.institution_id == institution_id,
+            detainees.c.institution_id == institution_id,
+        )
+        .order_by(mailbox_keys.c.created_at_ms)
+    )
+    if detainee_id:
+        query = query.where(mailbox_keys.c.detainee_id == detainee_id)
+    return list(connection.execute(query))
+
+
+def mailbox_key_owner(connection: Connection, key_id: bytes) -> str | None:
+    """The detainee whose mailbox key this is."""
+    row = connection.execute(
+        select(key_records.c.subject).where(
+            key_records.c.id == key_id, key_records.c.purpose == keys_pb2.KEY_PURPOSE_MAILBOX
+        )
+    ).scalar_one_or_none()
+    return None if row is None else str(row)
+
+
+def pending_handovers(connection: Connection, institution_id: str) -> list[Row[Any]]:
+    """Handovers this institution owes."""
+    return list(
+        connection.execute(
+            select(handovers).where(
+                handovers.c.from_institution_id == institution_id,
+                handovers.c.completed_at_ms.is_(None),
+            )
+        )
+    )
+
+
+def complete_handovers(
+    connection: Connection, detainee_id: str, from_institution: str, now_ms: int
+) -> None:
+    """Mark this institution's handovers of a detainee done."""
+    connection.execute(
+        update(handovers)
+        .where(
+            handovers.c.detainee_id == detainee_id,
+            handovers.c.from_institution_id == from_institution,
+            handovers.c.completed_at_ms.is_(None),
+        )
+        .values(completed_at_ms=now_ms)
+    )
+
+
+def held_mailbox_key_ids(
+    connection: Connection, institution_id: str, detainee_id: str
+) -> list[bytes]:
+    """Ids of the mailbox keys of ``detainee_id`` wrapped for ``institution_id``."""
+    return list(
+        connection.execute(
+            select(mailbox_keys.c.key_id).where(
+                mailbox_keys.c.institution_id == institution_id,
+                mailbox_keys.c.detainee_id == detainee_id,
+            )
+        ).scalars()
+    )
+
+
+# --------------------------------------------------------------------------- screening orders
+
+
+def create_order(
+    connection: Connection,
+    detainee_id: str,
+    legal_ground: int,
+    direction: int,
+    starts_at_ms: int,
+    ends_at_ms: int,
+    ordered_by: str,
+    note: str,
+    now_ms: int,
+) -> str:
+    """Record a screening order; returns its id."""
+    order_id = new_id("so")
+    connection.execute(
+        insert(screening_orders).values(
+            id=order_id,
+            detainee_id=detainee_id,
+            legal_ground=legal_ground,
+            direction=direction,
+            starts_at_ms=starts_at_ms,
+            ends_at_ms=ends_at_ms,
+            ordered_by=ordered_by,
+            note=note,
+            created_at_ms=now_ms,
+        )
+    )
+    return order_id
+
+
+def order(connection: Connection, order_id: str) -> Row[Any]:
+    """A screening order; NotFound if absent."""
+    row = connection.execute(
+        select(screening_orders).where(screening_orders.c.id == order_id)
+    ).first()
+    if row is None:
+        raise NotFound("no such screening order")
+    return row
+
+
+def end_order(connection: Connection, order_id: str, now_ms: int) -> None:
+    """End an order before its planned end."""
+    current = order(connection, order_id)
+    if current.ended_early_at_ms is not None or current.ends_at_ms <= now_ms:
+        raise FailedPrecondition("the order has ended already")
+    connection.execute(
+        update(screening_orders)
+        .where(screening_orders.c.id == order_id)
+        .values(ended_early_at_ms=now_ms)
+    )
+
+
+def orders_of(
+    connection: Connection,
+    detainee_id: str,
+    institution_ids: frozenset[str] | None,
+    include_ended: bool,
+    now_ms: int,
+) -> list[Row[Any]]:
+    """Orders of one detainee, or of every detainee in the institutions."""
+    query = (
+        select(screening_orders)
+        .join(detainees, detainees.c.id == screening_orders.c.detainee_id)
+        .order_by(screening_orders.c.starts_at_ms)
+    )
+    if detainee_id:
+        query = query.where(screening_orders.c.detainee_id == detainee_id)
+    if institution_ids is not None:
+        query = query.where(detainees.c.institution_id.in_(institution_ids))
+    if not include_ended:
+        query = query.where(
+            screening_orders.c.ends_at_ms > now_ms, screening_orders.c.ended_early_at_ms.is_(None)
+        )
+    return list(connection.execute(query))
+
+
+def order_windows(connection: Connection, detainee_id: str) -> list[policy.OrderWindow]:
+    """Every order of a detainee as the policy sees it."""
+    rows = connection.execute(
+        select(screening_orders).where(screening_orders.c.detainee_id == detainee_id)
+    )
+    return [
+        policy.OrderWindow(r.direction, r.starts_at_ms, r.ends_at_ms, r.ended_early_at_ms)
+        for r in rows
+    ]
+
+
+# --------------------------------------------------------------------------- messages and feeds
+
+
+def institution_audience(institution_id: str) -> str:
+    """The feed of an institution's intake stream."""
+    return f"institution:{institution_id}"
+
+
+def account_audience(account_id: str) -> str:
+    """The feed of a relative's inbox stream."""
+    return f"account:{account_id}"
+
+
+def add_feed(connection: Connection, audience: str, message_id: bytes) -> None:
+    """Make a message appear on a stream."""
+    connection.execute(insert(feed).values(audience=audience, message_id=message_id))
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message the gateway has verified and is about to store."""
+
+    message_id: bytes
+    direction: int
+    detainee_id: str
+    institution_id: str
+    account_id: str
+    sender_key_id: bytes
+    envelope: bytes
+    envelope_digest: bytes
+    privileged: bool
+    state: int
+    accepted_at_ms: int
+    escrow: bytes | None = None
+
+
+def message_exists(connection: Connection, message_id: bytes) -> bool:
+    """True when a message with this id is stored."""
+    row = connection.execute(
+        select(messages.c.seq).where(messages.c.message_id == message_id)
+    ).first()
+    return row is not None
+
+
+def insert_message(connection: Connection, new: NewMessage, log_index: int) -> None:
+    """Store a message; AlreadyExists for a replayed id (nothing new is stored)."""
+    values = {
+        "message_id": new.message_id,
+        "direction": new.direction,
+        "detainee_id": new.detainee_id,
+        "institution_id": new.institution_id,
+        "account_id": new.account_id,
+        "sender_key_id": new.sender_key_id,
+        "envelope": new.envelope,
+        "envelope_digest": new.envelope_digest,
+        "privileged": new.privileged,
+        "state": new.state,
+        "accepted_at_ms": new.accepted_at_ms,
+        "state_changed_at_ms": new.accepted_at_ms,
+        "queued_at_ms": new.accepted_at_ms if new.state == states.QUEUED else None,
+        "escrow": new.escrow,
+        "log_index": log_index,
+    }
+    connection.execute(insert(messages).values(**values))
+
+
+def message(connection: Connection, message_id: bytes) -> Row[Any]:
+    """A stored message; NotFound if absent."""
+    row = connection.execute(select(messages).where(messages.c.message_id == message_id)).first()
+    if row is None:
+        raise NotFound("no such message")
+    return row
+
+
+def message_of_account(connection: Connection, message_id: bytes, account_id: str) -> Row[Any]:
+    """A message of this account's correspondence; NotFound otherwise (no existence leak)."""
+    row = connection.execute(
+        select(messages).where(
+            messages.c.message_id == message_id, messages.c.account_id == account_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such message")
+    return row
+
+
+def set_state(
+    connection: Connection, row: Row[Any], target: states.State, now_ms: int, **values: Any
+) -> None:
+    """Move a message on, checked by the state machine, guarded against concurrent moves."""
+    states.transition(row.state, target, privileged=row.privileged)
+    extra: dict[str, Any] = dict(values)
+    if target == states.QUEUED:
+        extra["queued_at_ms"] = now_ms
+    result = connection.execute(
+        update(messages)
+        .where(messages.c.message_id == row.message_id, messages.c.state == row.state)
+        .values(state=target, state_changed_at_ms=now_ms, **extra)
+    )
+    if result.rowcount != 1:
+        raise FailedPrecondition("the message changed meanwhile; try again")
+
+
+def feed_after(connection: Connection, audience: str, after_seq: int, limit: int) -> list[Row[Any]]:
+    """Messages on a stream after ``after_seq``, with the sender's name and key record."""
+    return list(
+        connection.execute(
+            select(
+                feed.c.seq,
+                messages,
+                accounts.c.display_name,
+                key_records.c.record.label("sender_record"),
+            )
+            .join(messages, messages.c.message_id == feed.c.message_id)
+            .join(accounts, accounts.c.id == messages.c.account_id)
+            .join(key_records, key_records.c.id == messages.c.sender_key_id)
+            .where(feed.c.audience == audience, feed.c.seq > after_seq)
+            .order_by(feed.c.seq)
+            .limit(limit)
+        )
+    )
+
+
+def deliveries(
+    connection: Connection, institution_id: str, detainee_id: str, after_seq: int, limit: int
+) -> list[Row[Any]]:
+    """Inbound messages released for delivery at an institution."""
+    query = (
+        select(messages, accounts.c.display_name)
+        .join(accounts, accounts.c.id == messages.c.account_id)
+        .where(
+            messages.c.institution_id == institution_id,
+            messages.c.state == states.RELEASED,
+            messages.c.direction == policy.INBOUND,
+            messages.c.seq > after_seq,
+        )
+        .order_by(messages.c.seq)
+        .limit(limit)
+    )
+    if detainee_id:
+        query = query.where(messages.c.detainee_id == detainee_id)
+    return list(connection.execute(query))
+
+
+def queue(
+    connection: Connection,
+    institution_ids: frozenset[str] | None,
+    detainee_id: str,
+    limit: int,
+    after_seq: int,
+) -> list[Row[Any]]:
+    """The screening queue, oldest first."""
+    query = (
+        select(messages)
+        .where(messages.c.state == states.QUEUED, messages.c.seq > after_seq)
+        .order_by(messages.c.queued_at_ms, messages.c.seq)
+        .limit(limit)
+    )
+    if institution_ids is not None:
+        query = query.where(messages.c.institution_id.in_(institution_ids))
+    if detainee_id:
+        query = query.where(messages.c.detainee_id == detainee_id)
+    return list(connection.execute(query))
+
+
+def count_by_state(connection: Connection, institution_id: str) -> dict[int, int]:
+    """How many messages of an institution are in each state."""
+    rows = connection.execute(
+        select(messages.c.state, func.count())
+        .where(messages.c.institution_id == institution_id)
+        .group_by(messages.c.state)
+    )
+    return {int(state): int(count) for state, count in rows}
+
+
+def terminal_by_fingerprint(connection: Connection, fingerprint: str) -> Row[Any] | None:
+    """A registered terminal by its certificate fingerprint."""
+    return connection.execute(
+        select(terminals).where(terminals.c.fingerprint == fingerprint)
+    ).first()
+
+
+def add_terminal(
+    connection: Connection,
+    terminal_id: str,
+    institution_id: str,
+    fingerprint: str,
+    certificate: str,
+    now_ms: int,
+    expires_ms: int,
+) -> None:
+    """Register a terminal's certificate."""
+    connection.execute(
+        insert(terminals).values(
+            id=terminal_id,
+            institution_id=institution_id,
+            fingerprint=fingerprint,
+            certificate=certificate,
+            issued_at_ms=now_ms,
+            expires_at_ms=expires_ms,
+        )
+    )
+
+
+def terminal(connection: Connection, terminal_id: str) -> Row[Any]:
+    """A terminal; NotFound if absent."""
+    row = connection.execute(select(terminals).where(terminals.c.id == terminal_id)).first()
+    if row is None:
+        raise NotFound("no such terminal")
+    return row
+
+
+def revoke_terminal(connection: Connection, terminal_id: str, now_ms: int) -> None:
+    """Revoke a terminal's certificate: its next call is refused."""
+    result = connection.execute(
+        update(terminals)
+        .where(terminals.c.id == terminal_id, terminals.c.revoked_at_ms.is_(None))
+        .values(revoked_at_ms=now_ms)
+    )
+    if result.rowcount != 1:
+        raise FailedPrecondition("the terminal is revoked already")
+
+
+def list_terminals(
+    connection: Connection, institution_ids: frozenset[str] | None
+) -> list[Row[Any]]:
+    """Terminals, optionally within institutions."""
+    query = select(terminals).order_by(terminals.c.issued_at_ms)
+    if institution_ids is not None:
+        query = query.where(terminals.c.institution_id.in_(institution_ids))
+    return list(connection.execute(query))
+
+
+def retrospective_windows(
+    connection: Connection, request_id: str, detainee_id: str
+) -> policy.RetrospectiveWindow | None:
+    """A retrospective request as the policy sees it, if it concerns ``detainee_id``."""
+    row = connection.execute(
+        select(retrospective_requests).where(
+            retrospective_requests.c.id == request_id,
+            retrospective_requests.c.detainee_id == detainee_id,
+        )
+    ).first()
+    if row is None:
+        return None
+    return policy.RetrospectiveWindow(
+        row.status, row.direction, row.period_start_ms, row.period_end_ms, row.valid_until_ms
+    )

@@ -1,0 +1,170 @@
+"""The transparency log as the gateway keeps it: leaves, perfect-subtree nodes and tree heads.
+
+Pure hashing and proofs come from sealpost.crypto.merkle (RFC 9162); this
+module stores them in the gateway's database, in the same transaction as the
+change they record, so that a state change and its log entry commit together
+or not at all. One writer at a time: the ``log_size`` row is locked (SQLite
+takes the write lock at BEGIN) while leaves are appended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, tuple_, update
+
+from sealpost.crypto import logentry, merkle
+from sealpost.crypto.keys import PrivateKeys
+from sealpost.crypto.logentry import LogEvent
+from sealpost.gateway.errors import InvalidArgument
+from sealpost.gateway.storage.schema import gateway_state, log_leaves, log_nodes, tree_heads
+from sealpost.v1 import log_pb2
+
+LOG_SIZE = "log_size"
+#: Largest number of node keys fetched in one query.
+_FETCH_CHUNK = 400
+
+
+class SqlNodeStore:
+    """merkle.NodeStore over the ``log_nodes`` table, within one connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        """Read and write nodes through ``connection`` (its transaction)."""
+        self._connection = connection
+
+    def get_many(self, keys: Sequence[merkle.NodeKey]) -> list[bytes]:
+        """The hashes of ``keys`` in order; KeyError for an absent node."""
+        found: dict[tuple[int, int], bytes] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _FETCH_CHUNK):
+            chunk = unique[start : start + _FETCH_CHUNK]
+            rows = self._connection.execute(
+                select(log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash).where(
+                    tuple_(log_nodes.c.level, log_nodes.c.idx).in_(chunk)
+                )
+            )
+            found.update({(row.level, row.idx): row.hash for row in rows})
+        try:
+            return [found[key] for key in keys]
+        except KeyError as exc:
+            raise KeyError(f"log node {exc.args[0]} is missing") from exc
+
+    def put_many(self, runs: Sequence[merkle.NodeRun]) -> None:
+        """Insert the new nodes; an existing node makes the insert fail (append-only)."""
+        rows = [{"level": lvl, "idx": idx, "hash": h} for run in runs for lvl, idx, h in run.rows()]
+        if rows:
+            self._connection.execute(insert(log_nodes), rows)
+
+
+@dataclass(frozen=True)
+class Appended:
+    """A leaf as appended: its index and canonical bytes."""
+
+    index: int
+    leaf: bytes
+
+    def entry(self) -> log_pb2.LogEntry:
+        """The API form."""
+        return log_pb2.LogEntry(index=self.index, leaf=self.leaf)
+
+
+def size(connection: Connection, *, for_update: bool = False) -> int:
+    """The number of leaves; with ``for_update`` the row stays locked until commit."""
+    query = select(gateway_state.c.value).where(gateway_state.c.name == LOG_SIZE)
+    if for_update:
+        query = query.with_for_update()
+    value = connection.execute(query).scalar_one_or_none()
+    if value is None:
+        connection.execute(insert(gateway_state).values(name=LOG_SIZE, value=0))
+        return 0
+    return int(value)
+
+
+def append(connection: Connection, events: Sequence[LogEvent]) -> list[Appended]:
+    """Append events in order, in the caller's transaction; returns their indices and leaves."""
+    if not events:
+        return []
+    start = size(connection, for_update=True)
+    leaves = [logentry.encode_event(event) for event in events]
+    merkle.MerkleTree(SqlNodeStore(connection), start).append_many(leaves)
+    connection.execute(
+        insert(log_leaves), [{"idx": start + i, "leaf": leaf} for i, leaf in enumerate(leaves)]
+    )
+    connection.execute(
+        update(gateway_state)
+        .where(gateway_state.c.name == LOG_SIZE)
+        .values(value=start + len(leaves))
+    )
+    return [Appended(start + i, leaf) for i, leaf in enumerate(leaves)]
+
+
+def root(connection: Connection, tree_size: int) -> bytes:
+    """The root hash of the first ``tree_size`` leaves."""
+    current = size(connection)
+    return merkle.MerkleTree(SqlNodeStore(connection), current).root(tree_size)
+
+
+def sign_head(
+    connection: Connection, log_keys: PrivateKeys, log_key_id: bytes, now_ms: int
+) -> log_pb2.SignedTreeHead:
+    """Sign and store a head covering every leaf committed so far."""
+    tree_size = size(connection)
+    root_hash = merkle.MerkleTree(SqlNodeStore(connection), tree_size).root()
+    head = logentry.sign_tree_head(tree_size, root_hash, now_ms, log_key_id, log_keys.ed25519_seed)
+    connection.execute(
+        insert(tree_heads).values(
+            tree_size=tree_size,
+            root_hash=root_hash,
+            timestamp_ms=now_ms,
+            signed=head.SerializeToString(deterministic=True),
+        )
+    )
+    return head
+
+
+def latest_head(connection: Connection) -> log_pb2.SignedTreeHead | None:
+    """The most recently stored signed tree head."""
+    row = connection.execute(
+        select(tree_heads.c.signed).order_by(tree_heads.c.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    return None if row is None else log_pb2.SignedTreeHead.FromString(row)
+
+
+def heads(connection: Connection, min_tree_size: int, limit: int) -> list[log_pb2.SignedTreeHead]:
+    """Stored signed tree heads in the order they were made."""
+    rows = connection.execute(
+        select(tree_heads.c.signed)
+        .where(tree_heads.c.tree_size >= min_tree_size)
+        .order_by(tree_heads.c.id)
+        .limit(limit)
+    ).scalars()
+    return [log_pb2.SignedTreeHead.FromString(row) for row in rows]
+
+
+def inclusion_proof(connection: Connection, index: int, tree_size: int) -> log_pb2.InclusionProof:
+    """RFC 9162 section 2.1.3 proof for ``index`` in the tree of ``tree_size``."""
+    current = size(connection)
+    if not 0 <= index < tree_size <= current:
+        raise InvalidArgument(f"need 0 <= leaf_index < tree_size <= {current}")
+    path = merkle.MerkleTree(SqlNodeStore(connection), current).inclusion_proof(index, tree_size)
+    return log_pb2.InclusionProof(leaf_index=index, tree_size=tree_size, path=path)
+
+
+def consistency_proof(connection: Connection, first: int, second: int) -> log_pb2.ConsistencyProof:
+    """RFC 9162 section 2.1.4 proof that ``first`` is a prefix of ``second``."""
+    current = size(connection)
+    if not 0 <= first <= second <= current:
+        raise InvalidArgument(f"need 0 <= first_size <= second_size <= {current}")
+    path = merkle.MerkleTree(SqlNodeStore(connection), current).consistency_proof(first, second)
+    return log_pb2.ConsistencyProof(first_size=first, second_size=second, path=path)
+
+
+def entries(connection: Connection, start: int, end: int) -> list[log_pb2.LogEntry]:
+    """Stored leaves in [start, end)."""
+    rows = connection.execute(
+        select(log_leaves.c.idx, log_leaves.c.leaf)
+        .where(log_leaves.c.idx >= start, log_leaves.c.idx < end)
+        .order_by(log_leaves.c.idx)
+    )
+    return [log_pb2.LogEntry(index=row.idx, leaf=row.leaf) for row in rows]

@@ -1,0 +1,225 @@
+"""A running Sealpost for integration tests: real OpenBao, real gateway, real database.
+
+``Stack`` starts the gateway (on SQLite or PostgreSQL) against the session's
+OpenBao, and makes the actors of SPEC section 2 on demand: staff with
+identity tokens from the key server, relatives with registered devices,
+terminals with client certificates the gateway's CA issued.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sealpost._internal.devservers import GatewayProcess, OpenBaoDevServer, gateway_directory_pin
+from sealpost.clients._grpc import Endpoint
+from sealpost.clients.relative.sdk import RelativeClient
+from sealpost.clients.staff import StaffClient
+from sealpost.clients.terminal.client import Escrow, TerminalClient
+from sealpost.crypto.keyrecords import DirectoryPin
+from sealpost.escrow import identity
+from sealpost.escrow._transport import KeyServerConfig
+from sealpost.escrow.bootstrap import BootstrapResult, BootstrapSettings, KeyServerBootstrap
+from sealpost.escrow.client import EscrowClient
+from sealpost.gateway import pki
+from sealpost.v1 import admin_pb2, common_pb2, envelope_pb2
+
+_names = itertools.count()
+
+
+def bootstrap_openbao(server: OpenBaoDevServer, prefix: str = "sealpost") -> BootstrapResult:
+    """Bootstrap the key server for Sealpost (idempotent)."""
+    runner = KeyServerBootstrap(
+        KeyServerConfig(server.address), server.root_token, BootstrapSettings(prefix=prefix)
+    )
+    try:
+        return runner.run()
+    finally:
+        runner.close()
+
+
+@dataclass
+class Stack:
+    """The gateway and the key server, and factories for actors."""
+
+    openbao: OpenBaoDevServer
+    keyserver: BootstrapResult
+    gateway: GatewayProcess
+    prefix: str = "sealpost"
+    _closers: list[object] = field(default_factory=list)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The public port."""
+        return Endpoint(self.gateway.address, self.gateway.ca_pem)
+
+    @property
+    def terminal_endpoint(self) -> Endpoint:
+        """The terminals' mutual-TLS port."""
+        return Endpoint(self.gateway.terminal_address, self.gateway.ca_pem)
+
+    @property
+    def pin(self) -> DirectoryPin:
+        """The directory key, pinned as the SDK ships it."""
+        return DirectoryPin(gateway_directory_pin(self.gateway.state_dir))
+
+    def close(self) -> None:
+        """Close every client made."""
+        for client in self._closers:
+            client.close()  # type: ignore[attr-defined]
+
+    # ----------------------------------------------------------------- key server
+
+    def _admin(self) -> KeyServerBootstrap:
+        return KeyServerBootstrap(
+            KeyServerConfig(self.openbao.address),
+            self.openbao.root_token,
+            BootstrapSettings(prefix=self.prefix),
+        )
+
+    def staff_token(self, roles: Sequence[str], institutions: Sequence[str]) -> tuple[str, str]:
+        """A fresh staff member's (name, identity token)."""
+        name = f"staff-{next(_names)}-{secrets.token_hex(3)}"
+        password = secrets.token_urlsafe(18)
+        admin = self._admin()
+        try:
+            admin.create_staff_user(name, password, roles, institutions)
+        finally:
+            admin.close()
+        config = KeyServerConfig(self.openbao.address)
+        session = identity.login_staff(config, name, password)
+        token = identity.issue_identity_token(
+            config, session.token, role=self.keyserver.identity_role
+        )
+        return name, token
+
+    def staff(self, roles: Sequence[str], institutions: Sequence[str]) -> StaffClient:
+        """A staff client with the given roles and institution scope."""
+        _name, token = self.staff_token(roles, institutions)
+        client = StaffClient(self.endpoint, token)
+        self._closers.append(client)
+        return client
+
+    def escrow_for(self, institution_id: str) -> Escrow:
+        """The terminal's escrow step: transit encrypt with an encrypt-only token."""
+        admin = self._admin()
+        try:
+            token = admin.create_terminal_token(institution_id)
+        finally:
+            admin.close()
+        client = EscrowClient(
+            KeyServerConfig(self.openbao.address),
+            token.token,
+            key=BootstrapSettings(prefix=self.prefix).escrow_key,
+        )
+        self._closers.append(client)
+
+        def escrow(items: Sequence[tuple[bytes, bytes]]) -> list[envelope_pb2.EscrowBlob]:
+            return [k.to_proto() for k in client.escrow_batch(list(items))] if items else []
+
+        return escrow
+
+    # ----------------------------------------------------------------- actors
+
+    def relative(self, name: str = "Relative") -> RelativeClient:
+        """A relative with a registered device, signed in."""
+        client = RelativeClient(self.endpoint, self.pin)
+        client.register(name)
+        client.login()
+        self._closers.append(client)
+        return client
+
+    def terminal(
+        self, admin: StaffClient, institution_id: str, *, register_key: bool = True
+    ) -> TerminalClient:
+        """A terminal of ``institution_id`` with a certificate issued through ``admin``."""
+        csr, key = pki.make_csr("terminal")
+        issued = admin.call(
+            "admin",
+            "IssueTerminalCertificate",
+            admin_pb2.IssueTerminalCertificateRequest(
+                institution_id=institution_id, csr_pem=csr.decode()
+            ),
+        )
+        client = TerminalClient(
+            self.terminal_endpoint, self.pin, key, issued.certificate_pem.encode()
+        )
+        client.terminal_id = issued.terminal.terminal_id  # type: ignore[attr-defined]
+        if register_key:
+            client.register_institution_key(institution_id)
+        self._closers.append(client)
+        return client
+
+
+def start_gateway(
+    workdir: Path,
+    openbao: OpenBaoDevServer,
+    keyserver: BootstrapResult,
+    database_url: str,
+    extra_env: dict[str, str] | None = None,
+) -> GatewayProcess:
+    """A gateway configured to accept the key server's staff identity tokens."""
+    gateway = GatewayProcess(
+        workdir,
+        database_url=database_url,
+        env={
+            "SEALPOST_KEY_SERVER_ADDRESS": openbao.address,
+            "SEALPOST_OIDC_ISSUER": keyserver.issuer,
+            "SEALPOST_OIDC_AUDIENCE": keyserver.audience,
+            **(extra_env or {}),
+        },
+    )
+    gateway.start()
+    return gateway
+
+
+def setup_institutions(
+    stack: Stack, detainees: Sequence[tuple[str, str, str]]
+) -> tuple[StaffClient, dict[str, TerminalClient]]:
+    """A national administrator, the institutions and detainees named, one terminal each.
+
+    ``detainees``: (detainee id, institution id, regime); every detainee gets a mailbox key.
+    """
+    admin = stack.staff(["administrator"], ["*"])
+    terminals: dict[str, TerminalClient] = {}
+    for _detainee, institution, _regime in detainees:
+        if institution not in terminals:
+            admin.call(
+                "admin",
+                "CreateInstitution",
+                admin_pb2.CreateInstitutionRequest(institution_id=institution, name=institution),
+            )
+            terminals[institution] = stack.terminal(admin, institution)
+    for detainee, institution, regime in detainees:
+        admin.call(
+            "admin",
+            "IntakeDetainee",
+            admin_pb2.IntakeDetaineeRequest(
+                detainee_id=detainee, institution_id=institution, regime=regime
+            ),
+        )
+        terminals[institution].provision_mailbox(detainee)
+    return admin, terminals
+
+
+def approve_all(admin: StaffClient, institution_id: str) -> int:
+    """Approve every requested contact of an institution; returns how many."""
+    pending = admin.call(
+        "admin",
+        "ListContactRequests",
+        admin_pb2.ListContactRequestsRequest(
+            institution_id=institution_id, status=common_pb2.CONTACT_STATUS_REQUESTED
+        ),
+    )
+    for request in pending.requests:
+        admin.call(
+            "admin",
+            "DecideContact",
+            admin_pb2.DecideContactRequest(
+                contact_id=request.contact_id, decision=common_pb2.CONTACT_STATUS_APPROVED
+            ),
+        )
+    return len(pending.requests)

@@ -1,0 +1,229 @@
+"""The gateway core end to end over real gRPC: register, approve, send, take in, deliver, reply.
+
+Runs on SQLite and on PostgreSQL (the ``stack`` fixture is parametrised), with
+a real OpenBao issuing staff identity tokens and escrowing data keys.
+"""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from sealpost.clients._grpc import ClientError
+from sealpost.clients.staff import StaffClient
+from sealpost.clients.terminal.client import TerminalClient
+from sealpost.crypto import envelope as crypto_envelope
+from sealpost.v1 import admin_pb2, common_pb2, relative_pb2, relative_pb2_grpc, terminal_pb2
+from tests.integration.stack import Stack, approve_all
+
+pytestmark = pytest.mark.integration
+
+A, B = "pi-alpha", "pi-beta"
+
+
+def _setup(stack: Stack) -> tuple[StaffClient, TerminalClient, TerminalClient]:
+    admin = stack.staff(["administrator"], ["*"])
+    for institution, name in ((A, "PI Alpha"), (B, "PI Beta")):
+        admin.call(
+            "admin",
+            "CreateInstitution",
+            admin_pb2.CreateInstitutionRequest(institution_id=institution, name=name),
+        )
+    for detainee, institution, regime in (
+        ("d-regular", A, "regular"),
+        ("d-ebi", A, "ebi"),
+        ("d-beta", B, "regular"),
+    ):
+        admin.call(
+            "admin",
+            "IntakeDetainee",
+            admin_pb2.IntakeDetaineeRequest(
+                detainee_id=detainee, institution_id=institution, regime=regime
+            ),
+        )
+    term_a = stack.terminal(admin, A)
+    term_b = stack.terminal(admin, B)
+    term_a.provision_mailbox("d-regular")
+    term_a.provision_mailbox("d-ebi")
+    term_b.provision_mailbox("d-beta")
+    return admin, term_a, term_b
+
+
+def _code(error: pytest.ExceptionInfo[ClientError]) -> grpc.StatusCode:
+    return error.value.code
+
+
+def test_message_flow_and_refusals(stack: Stack) -> None:
+    admin, term_a, term_b = _setup(stack)
+    relative = stack.relative("Fatima El Amrani")
+    contact = relative.request_contact("d-regular", "daughter")
+    assert contact.status == common_pb2.CONTACT_STATUS_REQUESTED
+    assert contact.mailbox is None  # no key before the institution approves
+    relative.request_contact("d-ebi", "daughter")
+    assert approve_all(admin, A) == 2
+    assert relative.contact("d-regular").mailbox is not None
+
+    # Send; the receipt names the message and its log entry.
+    request = relative.seal("d-regular", "Hallo papa, مرحبا, 你好 — tot zondag!")
+    receipt = relative.send_sealed(request)
+    header = crypto_envelope.parse_header(request.envelope.header)
+    assert receipt.message_id == header.message_id
+    assert receipt.envelope_digest == crypto_envelope.envelope_digest(request.envelope)
+    assert relative.status(receipt.message_id) == common_pb2.DELIVERY_STATUS_PENDING
+
+    # A replay with the same id stores nothing new.
+    with pytest.raises(ClientError) as replay:
+        relative.send_sealed(request)
+    assert _code(replay) == grpc.StatusCode.ALREADY_EXISTS
+
+    # Only the detainee's own institution sees it.
+    assert term_b.intake() == []
+    (item,) = term_a.intake()
+    assert item.message_id == receipt.message_id
+    assert item.detainee_id == "d-regular"
+    assert item.sender_display_name == "Fatima El Amrani"
+    assert not item.privileged
+
+    # Another institution's terminal cannot take it in or deliver it.
+    with pytest.raises(ClientError) as foreign:
+        term_b.take_in([item], stack.escrow_for(B))
+    assert _code(foreign) in (
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    with pytest.raises(ClientError) as foreign_ack:
+        term_b.acknowledge(item.message_id, "B-1")
+    assert _code(foreign_ack) == grpc.StatusCode.PERMISSION_DENIED
+
+    # Escrow with the real key server; no screening order, so it is released.
+    states = term_a.take_in([item], stack.escrow_for(A))
+    assert states == {item.message_id: common_pb2.MESSAGE_STATE_RELEASED}
+    # A second take-in (another terminal, say) changes nothing.
+    assert term_a.take_in([item], stack.escrow_for(A)) == states
+    (delivery,) = term_a.deliveries("d-regular")
+    opened = term_a.open_delivery(delivery)
+    assert opened.parts[0].data.decode() == "Hallo papa, مرحبا, 你好 — tot zondag!"
+    assert (
+        term_a.acknowledge(item.message_id, "PI-A/2026/0001") == common_pb2.MESSAGE_STATE_DELIVERED
+    )
+    assert relative.status(receipt.message_id) == common_pb2.DELIVERY_STATUS_DELIVERED
+    assert term_b.deliveries() == []
+
+    # Blocked regime: refused with a clear status.
+    with pytest.raises(ClientError) as blocked:
+        relative.send("d-ebi", "Mag dit?")
+    assert _code(blocked) == grpc.StatusCode.FAILED_PRECONDITION
+
+    # The detainee replies; the relative reads it.
+    term_a.reply("d-regular", relative.account_id, "Dank je, tot zondag.", stack.escrow_for(A))
+    (reply,) = list(relative.inbox())
+    assert reply.text == "Dank je, tot zondag."
+    assert reply.detainee_id == "d-regular"
+
+
+def test_tampered_and_unapproved_messages_are_refused(stack: Stack) -> None:
+    admin, term_a, _term_b = _setup(stack)
+    sender = stack.relative("Approved")
+    sender.request_contact("d-regular")
+    approve_all(admin, A)
+    stranger = stack.relative("Not approved")
+    stranger.request_contact("d-regular")
+
+    # Tampering: one flipped bit in a ciphertext.
+    request = sender.seal("d-regular", "echt")
+    tampered = relative_pb2.SendMessageRequest()
+    tampered.CopyFrom(request)
+    ciphertext = bytearray(tampered.envelope.part_ciphertexts[0])
+    ciphertext[0] ^= 1
+    tampered.envelope.part_ciphertexts[0] = bytes(ciphertext)
+    with pytest.raises(ClientError) as bad_signature:
+        sender.send_sealed(tampered)
+    assert _code(bad_signature) == grpc.StatusCode.INVALID_ARGUMENT
+
+    # Signed by someone else's device: the signed-in device must be the signer.
+    with pytest.raises(ClientError) as not_mine:
+        stranger.send_sealed(request)
+    assert _code(not_mine) == grpc.StatusCode.PERMISSION_DENIED
+
+    # An unapproved contact, using the mailbox key it learned elsewhere.
+    mailbox = sender.contact("d-regular").mailbox
+    assert mailbox is not None
+    envelope = crypto_envelope.seal_envelope(
+        [crypto_envelope.Part("text/plain; charset=utf-8", b"hoi")],
+        sender_keys=stranger.keys,
+        sender_key_id=stranger.key_id,
+        recipients=[mailbox],
+        now_ms=_now(),
+    )
+    with pytest.raises(ClientError) as unapproved:
+        stranger.send_sealed(relative_pb2.SendMessageRequest(envelope=envelope))
+    assert _code(unapproved) == grpc.StatusCode.FAILED_PRECONDITION
+    assert term_a.intake() == []  # nothing refused was stored
+
+
+def test_roles_and_scopes_are_enforced(stack: Stack) -> None:
+    admin, _term_a, _term_b = _setup(stack)
+    relative = stack.relative()
+    relative.request_contact("d-regular")
+    beta_admin = stack.staff(["administrator"], [B])
+    pending = admin.call(
+        "admin",
+        "ListContactRequests",
+        admin_pb2.ListContactRequestsRequest(institution_id=A),
+    ).requests
+    contact_id = pending[0].contact_id
+    decide = admin_pb2.DecideContactRequest(
+        contact_id=contact_id, decision=common_pb2.CONTACT_STATUS_APPROVED
+    )
+    with pytest.raises(ClientError) as out_of_scope:
+        beta_admin.call("admin", "DecideContact", decide)
+    assert _code(out_of_scope) == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(ClientError) as listing:
+        beta_admin.call(
+            "admin", "ListContactRequests", admin_pb2.ListContactRequestsRequest(institution_id=A)
+        )
+    assert _code(listing) == grpc.StatusCode.PERMISSION_DENIED
+
+    screener = stack.staff(["screener"], [A])
+    with pytest.raises(ClientError) as wrong_role:
+        screener.call("admin", "DecideContact", decide)
+    assert _code(wrong_role) == grpc.StatusCode.PERMISSION_DENIED
+
+    # A relative's session token does not open staff services.
+    as_relative = StaffClient(stack.endpoint, relative.token)
+    with pytest.raises(ClientError) as relative_on_admin:
+        as_relative.call("admin", "DecideContact", decide)
+    assert _code(relative_on_admin) == grpc.StatusCode.PERMISSION_DENIED
+    as_relative.close()
+
+    # No credentials at all.
+    with stack.endpoint.channel() as channel:
+        stub = relative_pb2_grpc.RelativeServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as anonymous:
+            stub.ListContacts(relative_pb2.ListContactsRequest(), timeout=10)
+        assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as forged:
+            stub.ListContacts(
+                relative_pb2.ListContactsRequest(),
+                metadata=(("authorization", "Bearer sp1.AAAA.BBBB"),),
+                timeout=10,
+            )
+        assert forged.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    # A terminal port needs a registered certificate; a revoked one is refused at once.
+    terminal = stack.terminal(admin, A, register_key=False)
+    terminal.stub.ListHeldDetainees(terminal_pb2.ListHeldDetaineesRequest(), timeout=10)
+    admin.call(
+        "admin",
+        "RevokeTerminal",
+        admin_pb2.RevokeTerminalRequest(terminal_id=terminal.terminal_id),  # type: ignore[attr-defined]
+    )
+    with pytest.raises(grpc.RpcError) as revoked:
+        terminal.stub.ListHeldDetainees(terminal_pb2.ListHeldDetaineesRequest(), timeout=10)
+    assert revoked.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def _now() -> int:
+    from sealpost.gateway.services.context import wall_clock_ms  # noqa: PLC0415
+
+    return wall_clock_ms()
