@@ -28,6 +28,8 @@ REGISTRATION: Final = b"sealpost/v1/registration"
 LOGIN: Final = b"sealpost/v1/login"
 #: The mailbox secret keys, sealed to an institution key.
 MAILBOX_SECRET: Final = b"sealpost/v1/mailbox-secret"
+#: The digest the log key signs for a tree head (docs/transparency-log.md).
+LOG_TREE_HEAD: Final = b"sealpost/v1/log/tree-head"
 
 ALL: Final = (
     ENVELOPE_PART_AD,
@@ -40,4 +42,5 @@ ALL: Final = (
     REGISTRATION,
     LOGIN,
     MAILBOX_SECRET,
+    LOG_TREE_HEAD,
 )

@@ -20,7 +20,7 @@ from typing import Final, NamedTuple
 
 from google.protobuf.message import DecodeError
 
-from sealpost.crypto import merkle
+from sealpost.crypto import domains, merkle
 from sealpost.crypto._framing import framed_sha256
 from sealpost.crypto._sodium import (
     ED25519_SEED_BYTES,
@@ -359,7 +359,7 @@ TREE_HEAD_VERSION: Final = 1
 MIN_TREE_HEAD_VERSION: Final = 1
 #: Domain of the tree-head signature: Ed25519 signs SHA-256(LP(domain) || LP(TreeHead bytes)),
 #: framed like every other Sealpost digest (crypto/_framing.py).
-TREE_HEAD_SIGNATURE_DOMAIN: Final = b"sealpost/v1/log/tree-head"
+TREE_HEAD_SIGNATURE_DOMAIN: Final = domains.LOG_TREE_HEAD
 #: Key ids are SHA-256 digests of a key record body (proto/sealpost/v1/keys.proto).
 LOG_KEY_ID_BYTES: Final = 32
 

@@ -264,3 +264,18 @@ def authorize(method: str, principal: Principal, request: Any, resolver: ScopeRe
     # A staff member must cover every touched institution; a terminal must be of it.
     if principal.has(Role.TERMINAL) or principal.roles & STAFF_ROLES:
         _check_scope(principal, touched)
+
+
+def markdown_table() -> str:
+    """The table as Markdown, for docs/gateway.md (a test keeps the two the same)."""
+    lines = ["| method | roles | scope |", "|---|---|---|"]
+    for method, rule in RULES.items():
+        roles = ", ".join(sorted(r.value for r in rule.roles))
+        if rule.roles == EVERYONE:
+            roles = "everyone (no sign-in needed)"
+        elif rule.roles == SIGNED_IN:
+            roles = "anyone signed in"
+        lines.append(
+            f"| `{method.removeprefix('/sealpost.v1.')}` | {roles} | {rule.target.value} |"
+        )
+    return "\n".join(lines)

@@ -6,6 +6,7 @@ import typer
 
 from sealpost import __version__
 from sealpost.clients import demo
+from sealpost.clients.admin import cli as admin_cli
 from sealpost.gateway import cli as gateway_cli
 
 app = typer.Typer(
@@ -47,15 +48,11 @@ _group(
     "Decrypts with the screener's own key-server identity; every grant is logged.",
 )
 _group(
-    "admin",
-    "Administrators: institutions, detainees, regimes, orders, contacts, terminals, keys.",
-    "Administrators manage who may talk to whom and never read content.",
-)
-_group(
     "audit",
     "Auditors: verify the transparency log, reconcile it with the key server, report.",
     "Needs read access only.",
 )
+app.add_typer(admin_cli.app, name="admin")
 app.add_typer(demo.app, name="demo")
 
 

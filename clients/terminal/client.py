@@ -272,7 +272,8 @@ class TerminalClient:
         """Open, escrow (non-privileged only) and report a batch; returns message id -> state."""
         submissions = []
         to_escrow = [(i.message_id, self.open_dek(i)) for i in items if not i.privileged]
-        blobs = dict(zip([m for m, _ in to_escrow], escrow(to_escrow), strict=True))
+        escrowed = escrow(to_escrow) if to_escrow else []
+        blobs = dict(zip([m for m, _ in to_escrow], escrowed, strict=True))
         for item in items:
             submission = terminal_pb2.EscrowSubmission(message_id=item.message_id)
             if not item.privileged:

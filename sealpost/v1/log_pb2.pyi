@@ -63,7 +63,7 @@ class SignedTreeHead(_message.Message):
     tree_head: _builtins.bytes
     """A serialised TreeHead."""
     signature: _builtins.bytes
-    """Ed25519 signature of the log key (docs/protocol.md, "Tree heads")."""
+    """Ed25519 signature of the log key (docs/transparency-log.md, "Tree heads")."""
     def __init__(
         self,
         *,
@@ -144,7 +144,7 @@ class LogEntry(_message.Message):
     LEAF_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     leaf: _builtins.bytes
-    """The versioned canonical leaf encoding (docs/protocol.md, "Log leaves")."""
+    """The versioned canonical leaf encoding (docs/transparency-log.md, "Leaf encoding")."""
     def __init__(
         self,
         *,

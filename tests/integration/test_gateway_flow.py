@@ -227,3 +227,65 @@ def _now() -> int:
     from sealpost.gateway.services.context import wall_clock_ms  # noqa: PLC0415
 
     return wall_clock_ms()
+
+
+def test_privileged_correspondence_skips_escrow_and_is_decided_by_the_gateway(
+    stack: Stack,
+) -> None:
+    admin, term_a, _term_b = _setup(stack)
+    lawyer = stack.relative("Mr. J. de Vries, advocaat")
+    lawyer.request_contact("d-ebi", "lawyer")
+    lawyer.request_contact("d-regular", "lawyer")
+    approve_all(admin, A)
+
+    # Before verification the lawyer is an ordinary correspondent: the EBI is blocked.
+    with pytest.raises(ClientError) as blocked:
+        lawyer.send("d-ebi", "Voor verificatie")
+    assert _code(blocked) == grpc.StatusCode.FAILED_PRECONDITION
+
+    # Only a national administrator verifies; the officer and date are recorded.
+    local_admin = stack.staff(["administrator"], [A])
+    verify = admin_pb2.VerifyCorrespondentRequest(
+        account_id=lawyer.account_id, kind="lawyer", evidence_reference="NOvA 12345"
+    )
+    with pytest.raises(ClientError) as local:
+        local_admin.call("admin", "VerifyCorrespondent", verify)
+    assert _code(local) == grpc.StatusCode.PERMISSION_DENIED
+    verified = admin.call("admin", "VerifyCorrespondent", verify).correspondent
+    assert verified.verified_by.startswith("staff:")
+    assert verified.HasField("verified_at")
+    assert lawyer.contact("d-ebi").privileged
+
+    # Privileged mail goes through even in a blocked regime, carries no escrow, is released.
+    receipt = lawyer.send("d-ebi", "Vertrouwelijk: uw zaak")
+    (item,) = [i for i in term_a.intake() if i.message_id == receipt.message_id]
+    assert item.privileged
+
+    def no_escrow(_items: object) -> list[object]:
+        raise AssertionError("privileged messages must not be escrowed")
+
+    assert term_a.take_in([item], no_escrow) == {  # type: ignore[arg-type]
+        item.message_id: common_pb2.MESSAGE_STATE_RELEASED
+    }
+
+    # A terminal that tries to escrow a privileged message anyway is refused.
+    second = lawyer.send("d-regular", "Nog een vertrouwelijk bericht")
+    (other,) = [i for i in term_a.intake() if i.message_id == second.message_id]
+    submission = terminal_pb2.EscrowSubmission(message_id=other.message_id)
+    submission.escrow.CopyFrom(stack.escrow_for(A)([(other.message_id, term_a.open_dek(other))])[0])
+    with pytest.raises(grpc.RpcError) as escrowed:
+        term_a.stub.SubmitEscrow(
+            terminal_pb2.SubmitEscrowRequest(submissions=[submission]), timeout=10
+        )
+    assert escrowed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    # Revoking the verification ends the privilege for new messages.
+    admin.call(
+        "admin",
+        "RevokeCorrespondent",
+        admin_pb2.RevokeCorrespondentRequest(account_id=lawyer.account_id),
+    )
+    assert not lawyer.contact("d-ebi").privileged
+    with pytest.raises(ClientError) as after:
+        lawyer.send("d-ebi", "Na intrekking")
+    assert _code(after) == grpc.StatusCode.FAILED_PRECONDITION

@@ -1,0 +1,1 @@
+"""``sealpost admin``: the administrators' command line."""
