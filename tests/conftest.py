@@ -78,8 +78,10 @@ _database_counter = itertools.count()
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    # Tests may narrow this with @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True).
-    """An empty database of each kind: a SQLite file, and a fresh PostgreSQL database."""
+    """An empty database of each kind: a SQLite file, and a fresh PostgreSQL database.
+
+    A test narrows it with ``@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)``.
+    """
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'sealpost.db'}"
     server: PostgresServer = request.getfixturevalue("postgres")

@@ -67,7 +67,8 @@ def test_issue_list_revoke_terminal(stack: Stack, tmp_path: Path) -> None:
     client.stub.ListHeldDetainees(terminal_pb2.ListHeldDetaineesRequest(), timeout=10)
 
     listed = _admin(stack, token, "terminal", "list")
-    assert terminal_id in listed.stdout and "active" in listed.stdout
+    assert terminal_id in listed.stdout
+    assert "active" in listed.stdout
 
     # Another institution's administrator cannot revoke it.
     _other, other_token = stack.staff_token(["administrator"], ["pi-elsewhere"])
