@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from sealpost.clients._grpc import ClientError, Endpoint
 from sealpost.clients.staff import StaffClient
 from sealpost.errors import SealpostError
+from sealpost.escrow._transport import KeyServerConfig
 
 T = TypeVar("T")
 
@@ -53,6 +54,7 @@ class StaffOptions:
     key_server: str
     user: str
     json: bool = False
+    _session: tuple[str, str] | None = field(default=None, repr=False)
 
     def endpoint(self) -> Endpoint:
         """The gateway's public port and CA."""
@@ -61,13 +63,11 @@ class StaffOptions:
         except OSError as exc:
             raise typer.BadParameter(f"cannot read the CA file {self.ca_file}: {exc}") from exc
 
-    def token(self) -> str:
-        """An identity token: SEALPOST_STAFF_TOKEN, or a fresh one after signing in."""
-        given = os.environ.get("SEALPOST_STAFF_TOKEN")
-        if given:
-            return given
+    def _sign_in(self) -> tuple[str, str]:
+        """(key-server token, identity token) after signing in with user name and password."""
+        if self._session is not None:
+            return self._session
         from sealpost.escrow import identity  # noqa: PLC0415
-        from sealpost.escrow._transport import KeyServerConfig  # noqa: PLC0415
 
         if not self.key_server or not self.user:
             raise typer.BadParameter(
@@ -76,9 +76,24 @@ class StaffOptions:
         password = os.environ.get("SEALPOST_PASSWORD") or typer.prompt(
             f"Password for {self.user}", hide_input=True
         )
-        config = KeyServerConfig(self.key_server)
+        config = self.key_server_config()
         session = identity.login_staff(config, self.user, password)
-        return identity.issue_identity_token(config, session.token)
+        self._session = (session.token, identity.issue_identity_token(config, session.token))
+        return self._session
+
+    def key_server_config(self) -> KeyServerConfig:
+        """Where the key server is."""
+        if not self.key_server:
+            raise typer.BadParameter("--key-server (or SEALPOST_KEY_SERVER_ADDRESS) is needed")
+        return KeyServerConfig(self.key_server)
+
+    def token(self) -> str:
+        """An identity token for the gateway: SEALPOST_STAFF_TOKEN, or one after signing in."""
+        return os.environ.get("SEALPOST_STAFF_TOKEN") or self._sign_in()[1]
+
+    def key_server_token(self) -> str:
+        """Your own key-server token: SEALPOST_KEY_SERVER_TOKEN, or one after signing in."""
+        return os.environ.get("SEALPOST_KEY_SERVER_TOKEN") or self._sign_in()[0]
 
     def client(self) -> StaffClient:
         """A signed-in staff client."""

@@ -131,6 +131,28 @@ class KeyInfo:
     available_versions: tuple[int, ...]
     #: 0 when automatic rotation is off.
     auto_rotate_period: timedelta
+    #: When each available version was created, seconds since the epoch (transit reports it
+    #: for symmetric keys); retention retires a version once its successor is old enough.
+    created_at: tuple[tuple[int, int], ...] = ()
+
+    def created(self, version: int) -> int | None:
+        """Creation time of ``version`` in seconds since the epoch, if known."""
+        return dict(self.created_at).get(version)
+
+    def retirable_below(self, cutoff_s: int) -> int:
+        """The lowest version to keep: every older one was superseded before ``cutoff_s``.
+
+        A version is still needed while messages escrowed under it are inside the
+        retention period, which is until its successor was created. The latest
+        version is always kept.
+        """
+        keep = self.min_decryption_version
+        for version in self.available_versions:
+            successor = self.created(version + 1)
+            if version >= self.latest_version or successor is None or successor >= cutoff_s:
+                break
+            keep = version + 1
+        return keep
 
 
 @dataclass(frozen=True)
@@ -476,6 +498,11 @@ def parse_key_info(data: dict[str, Any], operation: str) -> KeyInfo:
         min_available_version=get_int(data, "min_available_version", operation),
         available_versions=versions,
         auto_rotate_period=timedelta(seconds=get_int(data, "auto_rotate_period", operation)),
+        created_at=tuple(
+            (int(version), created)
+            for version, created in sorted(keys.items(), key=lambda item: int(item[0]))
+            if isinstance(created, int) and not isinstance(created, bool)
+        ),
     )
 
 

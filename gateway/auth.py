@@ -156,7 +156,7 @@ class StaffVerifier:
         except EscrowError as exc:
             raise Unauthenticated(f"staff token refused: {exc.explain()}") from exc
         roles = frozenset(STAFF_ROLE_MAP[r] for r in verified.roles)
-        return principals.staff(verified.name, roles, verified.institutions)
+        return principals.staff(verified.name, roles, verified.institutions, verified.subject)
 
     def _retry_with_fresh_keys(self, token: str, now_s: int) -> identity.StaffIdentity:
         try:

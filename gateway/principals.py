@@ -43,6 +43,9 @@ class Principal:
     institutions: frozenset[str] = field(default_factory=frozenset)
     #: A staff member's name as the key server knows it (for the record).
     staff_name: str = ""
+    #: The key server's entity id of a staff member (the ``sub`` of the identity token):
+    #: what its audit log names, so grants and decrypts can be matched.
+    staff_subject: str = ""
 
     def has(self, role: Role) -> bool:
         """True when the caller holds ``role``."""
@@ -88,8 +91,16 @@ def terminal(terminal_id: str, institution_id: str) -> Principal:
     )
 
 
-def staff(name: str, roles: frozenset[Role], institutions: frozenset[str]) -> Principal:
+def staff(
+    name: str, roles: frozenset[Role], institutions: frozenset[str], subject: str = ""
+) -> Principal:
     """A staff member authenticated by a key-server identity token."""
     if not roles or not roles <= STAFF_ROLES:
         raise ValueError("staff roles only")
-    return Principal(roles=roles, actor=f"staff:{name}", institutions=institutions, staff_name=name)
+    return Principal(
+        roles=roles,
+        actor=f"staff:{name}",
+        institutions=institutions,
+        staff_name=name,
+        staff_subject=subject,
+    )

@@ -27,6 +27,9 @@ from sqlalchemy import Connection
 from sealpost import __version__
 from sealpost._internal.logs import get_logger
 from sealpost.crypto.limits import DEFAULT_LIMITS
+from sealpost.escrow import client as escrow_client
+from sealpost.escrow._transport import KeyServerConfig
+from sealpost.escrow.errors import EscrowError
 from sealpost.gateway import directory, keystore, store
 from sealpost.gateway.auth import JwksCache, StaffVerifier
 from sealpost.gateway.config import GatewayConfig
@@ -36,6 +39,7 @@ from sealpost.gateway.services.admin import AdminService
 from sealpost.gateway.services.audit import AuditService
 from sealpost.gateway.services.context import Context, RateLimiter, wall_clock_ms
 from sealpost.gateway.services.relative import RelativeService
+from sealpost.gateway.services.review import ReviewService
 from sealpost.gateway.services.terminal import TerminalService
 from sealpost.gateway.storage.database import Database
 from sealpost.v1 import (
@@ -55,8 +59,11 @@ _log = get_logger("sealpost.gateway")
 
 #: Largest request the server parses at all; an envelope's own limits are tighter.
 MAX_MESSAGE_BYTES = DEFAULT_LIMITS.max_envelope_bytes + 1024 * 1024
-#: Seconds between database health probes.
+#: Seconds between health probes of the database and the key server.
 HEALTH_PROBE_SECONDS = 2.0
+#: The health-check name under which the key server's state is reported. The gateway
+#: itself stays SERVING while the key server is down: messages wait, nothing slips through.
+KEY_SERVER_HEALTH = "sealpost.KeyServer"
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ def build_services(ctx: Context, ca: Any) -> list[ServiceBinding]:
         ),
         ServiceBinding(
             _name(review_pb2, "ReviewService"),
-            review_pb2_grpc.ReviewServiceServicer(),  # type: ignore[abstract]  # UNIMPLEMENTED
+            ReviewService(ctx),
             review_pb2_grpc.add_ReviewServiceServicer_to_server,
         ),
         ServiceBinding(
@@ -217,6 +224,28 @@ class Gateway:
                 _log.warning("gateway.database", status="up" if up else "down")
             await self.set_health(serving=up)
 
+    async def watch_key_server(self, address: str) -> None:
+        """Report the key server's state (reachable, unsealed) under KEY_SERVER_HEALTH."""
+        config = KeyServerConfig(address, timeout=HEALTH_PROBE_SECONDS)
+        last: str | None = None
+        while True:
+            try:
+                state = await asyncio.to_thread(escrow_client.health, config)
+                status = "ready" if state.ready else ("sealed" if state.sealed else "uninitialised")
+            except EscrowError:
+                status = "unreachable"
+            if status != last:
+                log = _log.info if status == "ready" else _log.warning
+                log("gateway.key_server", status=status)
+                serving = (
+                    health_pb2.HealthCheckResponse.SERVING
+                    if status == "ready"
+                    else health_pb2.HealthCheckResponse.NOT_SERVING
+                )
+                await self.health.set(KEY_SERVER_HEALTH, serving)
+                last = status
+            await asyncio.sleep(HEALTH_PROBE_SECONDS)
+
 
 async def serve(config: GatewayConfig) -> None:
     """Run the gateway until SIGTERM or SIGINT, then shut down gracefully."""
@@ -235,7 +264,9 @@ async def serve(config: GatewayConfig) -> None:
         version=__version__,
         database=ctx.db.dialect,
     )
-    watcher = asyncio.create_task(gateway.watch_database())
+    watchers = [asyncio.create_task(gateway.watch_database())]
+    if config.key_server_address:
+        watchers.append(asyncio.create_task(gateway.watch_key_server(config.key_server_address)))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     received: list[str] = []
@@ -248,8 +279,9 @@ async def serve(config: GatewayConfig) -> None:
         loop.add_signal_handler(sig, on_signal, sig)
     await stop.wait()
     _log.info("gateway.stopping", signal=received[0], grace_seconds=config.grace_seconds)
-    watcher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await watcher
+    for watcher in watchers:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
     await gateway.stop()
     _log.info("gateway.stopped")

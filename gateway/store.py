@@ -26,6 +26,7 @@ from sealpost.gateway.storage.schema import (
     correspondents,
     detainees,
     feed,
+    grants,
     handovers,
     institutions,
     key_records,
@@ -1039,4 +1040,158 @@ def retrospective_windows(
         return None
     return policy.RetrospectiveWindow(
         row.status, row.direction, row.period_start_ms, row.period_end_ms, row.valid_until_ms
+    )
+
+
+# --------------------------------------------------------------------------- review
+
+
+def add_grant(
+    connection: Connection,
+    message_id: bytes,
+    staff: str,
+    legal_basis: int,
+    retrospective_request_id: str | None,
+    now_ms: int,
+    log_index: int,
+    grant_id: str,
+) -> None:
+    """Record that a screener was granted access to one message."""
+    connection.execute(
+        insert(grants).values(
+            id=grant_id,
+            message_id=message_id,
+            staff=staff,
+            legal_basis=legal_basis,
+            retrospective_request_id=retrospective_request_id,
+            granted_at_ms=now_ms,
+            log_index=log_index,
+        )
+    )
+
+
+def has_grant(connection: Connection, message_id: bytes, staff: str) -> bool:
+    """True when ``staff`` was granted access to the message."""
+    row = connection.execute(
+        select(grants.c.id).where(grants.c.message_id == message_id, grants.c.staff == staff)
+    ).first()
+    return row is not None
+
+
+def file_retrospective(
+    connection: Connection,
+    detainee_id: str,
+    institution_id: str,
+    direction: int,
+    period_start_ms: int,
+    period_end_ms: int,
+    case_reference: str,
+    reason: str,
+    requested_by: str,
+    now_ms: int,
+) -> str:
+    """A pending retrospective request; returns its id."""
+    request_id = new_id("rr")
+    connection.execute(
+        insert(retrospective_requests).values(
+            id=request_id,
+            detainee_id=detainee_id,
+            institution_id=institution_id,
+            direction=direction,
+            period_start_ms=period_start_ms,
+            period_end_ms=period_end_ms,
+            case_reference=case_reference,
+            reason=reason,
+            requested_by=requested_by,
+            status=common_pb2.RETROSPECTIVE_STATUS_PENDING,
+            created_at_ms=now_ms,
+        )
+    )
+    return request_id
+
+
+def retrospective(connection: Connection, request_id: str) -> Row[Any]:
+    """A retrospective request; NotFound if absent."""
+    row = connection.execute(
+        select(retrospective_requests).where(retrospective_requests.c.id == request_id)
+    ).first()
+    if row is None:
+        raise NotFound("no such retrospective request")
+    return row
+
+
+def decide_retrospective(
+    connection: Connection,
+    request_id: str,
+    status: int,
+    decided_by: str,
+    valid_until_ms: int | None,
+    note: str,
+    now_ms: int,
+) -> None:
+    """Approve or reject a pending request."""
+    result = connection.execute(
+        update(retrospective_requests)
+        .where(
+            retrospective_requests.c.id == request_id,
+            retrospective_requests.c.status == common_pb2.RETROSPECTIVE_STATUS_PENDING,
+        )
+        .values(
+            status=status,
+            decided_by=decided_by,
+            decided_at_ms=now_ms,
+            valid_until_ms=valid_until_ms,
+            note=note,
+        )
+    )
+    if result.rowcount != 1:
+        raise FailedPrecondition("the request has been decided already")
+
+
+def retrospectives(
+    connection: Connection,
+    institution_ids: frozenset[str] | None,
+    status: int,
+    limit: int,
+    after: str,
+) -> list[Row[Any]]:
+    """Retrospective requests in the institutions, optionally by status."""
+    query = (
+        select(retrospective_requests)
+        .where(retrospective_requests.c.id > after)
+        .order_by(retrospective_requests.c.id)
+        .limit(limit)
+    )
+    if institution_ids is not None:
+        query = query.where(retrospective_requests.c.institution_id.in_(institution_ids))
+    if status:
+        query = query.where(retrospective_requests.c.status == status)
+    return list(connection.execute(query))
+
+
+def messages_in_period(
+    connection: Connection,
+    detainee_id: str,
+    directions: Sequence[int],
+    start_ms: int,
+    end_ms: int,
+    after_seq: int,
+    limit: int,
+) -> list[Row[Any]]:
+    """Non-privileged, escrowed messages of a detainee accepted in [start, end)."""
+    return list(
+        connection.execute(
+            select(messages)
+            .where(
+                messages.c.detainee_id == detainee_id,
+                messages.c.direction.in_(directions),
+                messages.c.accepted_at_ms >= start_ms,
+                messages.c.accepted_at_ms < end_ms,
+                messages.c.privileged.is_(False),
+                messages.c.escrow.is_not(None),
+                messages.c.seq > after_seq,
+            )
+            .order_by(messages.c.seq)
+            .limit(limit)
+        )
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -126,3 +126,126 @@ def terminal_revoke(
         )
     )
     emit(options, reply.terminal, f"terminal {terminal_id} revoked")
+
+
+key_app = typer.Typer(
+    help="The escrow key at the key server: versions, rotation, retention.", no_args_is_help=True
+)
+app.add_typer(key_app, name="key")
+
+
+def _key_admin(options: StaffOptions) -> Any:
+    from sealpost.escrow.bootstrap import BootstrapSettings  # noqa: PLC0415
+    from sealpost.escrow.client import KeyAdminClient  # noqa: PLC0415
+
+    prefix = os.environ.get("SEALPOST_KEY_PREFIX", "sealpost")
+    return KeyAdminClient(
+        options.key_server_config(),
+        options.key_server_token(),
+        key=BootstrapSettings(prefix=prefix).escrow_key,
+    )
+
+
+def _key_line(info: Any) -> str:
+    versions = ", ".join(f"v{v} ({_day(info.created(v))})" for v in info.available_versions)
+    return (
+        f"escrow key {info.name}: latest v{info.latest_version}, decrypts from "
+        f"v{info.min_decryption_version}; versions {versions}; rotates every "
+        f"{info.auto_rotate_period.days or info.auto_rotate_period} days"
+    )
+
+
+def _day(seconds: int | None) -> str:
+    import datetime as dt  # noqa: PLC0415
+
+    if seconds is None:
+        return "?"
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d")
+
+
+def _key_json(info: Any) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "latestVersion": info.latest_version,
+        "minDecryptionVersion": info.min_decryption_version,
+        "availableVersions": list(info.available_versions),
+        "autoRotateSeconds": int(info.auto_rotate_period.total_seconds()),
+    }
+
+
+def _record(options: StaffOptions, kind: int, version: int, note: str) -> None:
+    options.client().call(
+        "admin",
+        "RecordKeyEvent",
+        admin_pb2.RecordKeyEventRequest(kind=kind, key_version=version, note=note),  # type: ignore[arg-type]
+    )
+
+
+@key_app.command("info")
+def key_info(ctx: typer.Context) -> None:
+    """Show the escrow key's versions, which still decrypt, and the rotation schedule."""
+    options: StaffOptions = ctx.obj
+    info = run(lambda: _key_admin(options).key_info())
+    emit(options, _key_json(info), _key_line(info))
+
+
+@key_app.command("rotate")
+def key_rotate(ctx: typer.Context) -> None:
+    """Start a new escrow key version now; older ones still decrypt. Logged at the gateway."""
+    options: StaffOptions = ctx.obj
+
+    def rotate() -> Any:
+        info = _key_admin(options).rotate()
+        _record(options, admin_pb2.KEY_EVENT_KIND_ROTATION, info.latest_version, "manual rotation")
+        return info
+
+    info = run(rotate)
+    emit(options, _key_json(info), f"rotated: new escrow key version v{info.latest_version}")
+
+
+@app.command("retention")
+def retention(
+    ctx: typer.Context,
+    keep_days: Annotated[
+        int, typer.Option(help="Keep messages escrowed in the last this many days readable.")
+    ] = 0,
+    retire_below: Annotated[
+        int, typer.Option(help="Instead of --keep-days: retire every version below this one.")
+    ] = 0,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Crypto-shred: retire escrow key versions whose messages are all older than --keep-days.
+
+    Irreversible: nobody, not the key server's operators either, can decrypt them afterwards.
+    """
+    import time  # noqa: PLC0415
+
+    options: StaffOptions = ctx.obj
+    if (keep_days < 1) == (retire_below < 1):
+        raise typer.BadParameter("give either --keep-days (at least 1) or --retire-below")
+    admin = run(lambda: _key_admin(options))
+    info = run(admin.key_info)
+    keep = retire_below or info.retirable_below(int(time.time()) - keep_days * 86_400)
+    if keep <= info.min_decryption_version:
+        emit(options, _key_json(info), "nothing to retire: every version is still needed")
+        return
+    retired = [v for v in info.available_versions if v < keep]
+    if not yes:
+        typer.confirm(
+            f"Retire escrow key versions {retired}? Messages escrowed under them can never "
+            "be decrypted again.",
+            abort=True,
+        )
+
+    def apply() -> Any:
+        after = admin.apply_retention(keep)
+        why = f"keep {keep_days} days" if keep_days else f"retire below v{keep}"
+        _record(options, admin_pb2.KEY_EVENT_KIND_RETENTION, keep, why)
+        return after
+
+    after = run(apply)
+    emit(
+        options,
+        _key_json(after),
+        f"retired versions {retired}: escrow made with them is unreadable; decrypts from v{keep}",
+    )

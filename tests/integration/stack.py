@@ -17,6 +17,7 @@ from pathlib import Path
 from sealpost._internal.devservers import GatewayProcess, OpenBaoDevServer, gateway_directory_pin
 from sealpost.clients._grpc import Endpoint
 from sealpost.clients.relative.sdk import RelativeClient
+from sealpost.clients.review.client import ReviewClient
 from sealpost.clients.staff import StaffClient
 from sealpost.clients.terminal.client import Escrow, TerminalClient
 from sealpost.crypto.keyrecords import DirectoryPin
@@ -82,6 +83,13 @@ class Stack:
 
     def staff_token(self, roles: Sequence[str], institutions: Sequence[str]) -> tuple[str, str]:
         """A fresh staff member's (name, identity token)."""
+        name, _session, token = self.staff_login(roles, institutions)
+        return name, token
+
+    def staff_login(
+        self, roles: Sequence[str], institutions: Sequence[str]
+    ) -> tuple[str, identity.StaffSession, str]:
+        """A fresh staff member: (name, key-server session, gateway identity token)."""
         name = f"staff-{next(_names)}-{secrets.token_hex(3)}"
         password = secrets.token_urlsafe(18)
         admin = self._admin()
@@ -94,7 +102,19 @@ class Stack:
         token = identity.issue_identity_token(
             config, session.token, role=self.keyserver.identity_role
         )
-        return name, token
+        return name, session, token
+
+    def reviewer(self, roles: Sequence[str], institutions: Sequence[str]) -> ReviewClient:
+        """A screener or approver with the review tool: gateway token and own key-server token."""
+        _name, session, token = self.staff_login(roles, institutions)
+        staff = StaffClient(self.endpoint, token)
+        escrow = EscrowClient(
+            KeyServerConfig(self.openbao.address),
+            session.token,
+            key=BootstrapSettings(prefix=self.prefix).escrow_key,
+        )
+        self._closers += [staff, escrow]
+        return ReviewClient(staff, self.pin, escrow)
 
     def staff(self, roles: Sequence[str], institutions: Sequence[str]) -> StaffClient:
         """A staff client with the given roles and institution scope."""

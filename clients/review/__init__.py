@@ -1,0 +1,1 @@
+"""The escrow review tool: the screening queue, lawful review, verdicts and evidence."""
