@@ -859,9 +859,12 @@ def insert_message(connection: Connection, new: NewMessage, log_index: int) -> N
     connection.execute(insert(messages).values(**values))
 
 
-def message(connection: Connection, message_id: bytes) -> Row[Any]:
-    """A stored message; NotFound if absent."""
-    row = connection.execute(select(messages).where(messages.c.message_id == message_id)).first()
+def message(connection: Connection, message_id: bytes, *, for_update: bool = False) -> Row[Any]:
+    """A stored message; NotFound if absent. ``for_update`` locks it until commit."""
+    query = select(messages).where(messages.c.message_id == message_id)
+    if for_update:
+        query = query.with_for_update()
+    row = connection.execute(query).first()
     if row is None:
         raise NotFound("no such message")
     return row

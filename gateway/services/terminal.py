@@ -356,7 +356,8 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         def submit(connection: Connection) -> list[terminal_pb2.EscrowResult]:
             results = []
             for submission in request.submissions:
-                row = store.message(connection, submission.message_id)
+                # Locked: a second terminal taking in the same message waits, then sees it taken.
+                row = store.message(connection, submission.message_id, for_update=True)
                 if row.institution_id != institution:
                     raise PermissionDenied("a message of another institution")
                 if row.state != states.ACCEPTED:

@@ -218,7 +218,10 @@ def gateway_health(address: str, ca_pem: bytes, timeout: float = 2.0, service: s
 
 
 class GatewayProcess:
-    """``sealpost gateway init`` then ``serve`` as a child process on free loopback ports."""
+    """``sealpost gateway init`` then ``serve`` as a child process on free loopback ports.
+
+    A restart (``start`` after ``stop`` or ``kill``) keeps the same ports, as a real one would.
+    """
 
     def __init__(
         self,
@@ -309,9 +312,9 @@ class GatewayProcess:
             "--host",
             "127.0.0.1",
             "--port",
-            "0",
+            str(self.port),
             "--terminal-port",
-            "0",
+            str(self.terminal_port),
             "--state-dir",
             str(self.state_dir),
             "--database-url",

@@ -1,0 +1,193 @@
+"""Reliability under faults (SPEC section 4, P10): crashes, database restarts, competing terminals.
+
+Each test is bounded in time and traffic and runs on loopback only.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Any
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from sealpost._internal.devservers import PostgresServer, gateway_health
+from sealpost.clients._grpc import ClientError
+from sealpost.clients.relative.sdk import RelativeClient
+from sealpost.crypto import envelope as crypto_envelope
+from sealpost.crypto.logentry import LogAction, decode_event
+from sealpost.gateway.storage.schema import log_leaves, messages
+from sealpost.v1 import common_pb2, relative_pb2
+from tests.integration.stack import Stack, approve_all, setup_institutions
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+A = "pi-faults"
+SENDERS = 8
+PER_SENDER = 25
+
+
+def _message_ids(url: str) -> list[bytes]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(sa.select(messages.c.message_id)).scalars())
+    finally:
+        engine.dispose()
+
+
+def _senders(stack: Stack) -> list[RelativeClient]:
+    admin, _terminals = setup_institutions(stack, [("d-load", A, "regular")])
+    senders = [stack.relative(f"sender {i}") for i in range(SENDERS)]
+    for sender in senders:
+        sender.request_contact("d-load")
+    approve_all(admin, A)
+    return senders
+
+
+def _sealed(senders: list[RelativeClient]) -> dict[int, list[relative_pb2.SendMessageRequest]]:
+    return {
+        i: [sender.seal("d-load", f"bericht {i}.{n} " + "x" * 1000) for n in range(PER_SENDER)]
+        for i, sender in enumerate(senders)
+    }
+
+
+def _send_all(
+    senders: list[RelativeClient],
+    sealed: dict[int, list[relative_pb2.SendMessageRequest]],
+    acked: set[bytes],
+    stop_on_error: bool,
+) -> None:
+    lock = threading.Lock()
+
+    def run(i: int) -> None:
+        for request in sealed[i]:
+            try:
+                receipt = senders[i].send_sealed(request)
+            except ClientError:
+                if stop_on_error:
+                    return
+                continue
+            with lock:
+                acked.add(receipt.message_id)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(senders))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+
+def test_acknowledged_sends_survive_a_crash_and_resends_never_duplicate(stack: Stack) -> None:
+    senders = _senders(stack)
+    sealed = _sealed(senders)
+    acked: set[bytes] = set()
+    sending = threading.Thread(target=_send_all, args=(senders, sealed, acked, True))
+    sending.start()
+    time.sleep(random.uniform(0.3, 1.5))  # noqa: S311 - a random moment, not a secret
+    stack.gateway.kill()  # kill -9: no shutdown, no flush beyond what was committed
+    sending.join(120)
+    assert not sending.is_alive()
+    before_restart = set(acked)
+
+    stack.gateway.start()
+    stored = _message_ids(stack.gateway.database_url)
+    assert len(stored) == len(set(stored))  # exactly once
+    assert before_restart <= set(stored)  # nothing acknowledged was lost
+
+    # Resend every envelope by its id: nothing is stored twice.
+    replays = 0
+    for i, requests in sealed.items():
+        for request in requests:
+            try:
+                senders[i].send_sealed(request)
+            except ClientError as exc:
+                assert exc.code == grpc.StatusCode.ALREADY_EXISTS
+                replays += 1
+    assert replays >= len(before_restart)
+    final = _message_ids(stack.gateway.database_url)
+    assert len(final) == len(set(final)) == SENDERS * PER_SENDER
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_database_restart_under_load(stack: Stack, postgres: PostgresServer) -> None:
+    senders = _senders(stack)
+    sealed = _sealed(senders)
+    acked: set[bytes] = set()
+    first_half = {i: requests[: PER_SENDER // 2] for i, requests in sealed.items()}
+    second_half = {i: requests[PER_SENDER // 2 :] for i, requests in sealed.items()}
+    _send_all(senders, first_half, acked, stop_on_error=False)
+    assert len(acked) == SENDERS * (PER_SENDER // 2)
+
+    postgres.stop()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if gateway_health(stack.gateway.address, stack.gateway.ca_pem) == "NOT_SERVING":
+                break
+            time.sleep(0.2)
+        assert gateway_health(stack.gateway.address, stack.gateway.ca_pem) == "NOT_SERVING"
+        with pytest.raises(ClientError) as down:
+            senders[0].send_sealed(second_half[0][0])
+        assert down.value.code == grpc.StatusCode.UNAVAILABLE
+    finally:
+        postgres.start()
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if gateway_health(stack.gateway.address, stack.gateway.ca_pem) == "SERVING":
+            break
+        time.sleep(0.2)
+    assert gateway_health(stack.gateway.address, stack.gateway.ca_pem) == "SERVING"
+    _send_all(senders, second_half, acked, stop_on_error=False)
+    stored = _message_ids(stack.gateway.database_url)
+    assert acked <= set(stored)
+    assert len(stored) == len(set(stored)) == SENDERS * PER_SENDER
+
+
+def test_two_terminals_taking_in_the_same_stream_do_not_escrow_twice(stack: Stack) -> None:
+    admin, terminals = setup_institutions(stack, [("d-twin", A, "regular")])
+    first = terminals[A]
+    second = stack.terminal(admin, A, register_key=False)
+    second.institution_keys = first.institution_keys
+    second.institution_key_id = first.institution_key_id
+    relative = stack.relative()
+    relative.request_contact("d-twin")
+    approve_all(admin, A)
+    for n in range(30):
+        relative.send("d-twin", f"tweeling {n}")
+    results: list[dict[bytes, int]] = []
+    errors: list[BaseException] = []
+
+    def take_in(terminal: Any) -> None:
+        try:
+            items = terminal.intake()
+            results.append(terminal.take_in(items, stack.escrow_for(A)))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=take_in, args=(t,)) for t in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert len(results) == 2
+    for outcome in results:
+        assert set(outcome.values()) == {common_pb2.MESSAGE_STATE_RELEASED}
+
+    engine = sa.create_engine(stack.gateway.database_url)
+    with engine.connect() as connection:
+        leaves = connection.execute(sa.select(log_leaves.c.leaf)).scalars().all()
+    engine.dispose()
+    escrowed = [decode_event(leaf) for leaf in leaves]
+    escrowed_ids = [e.message_id() for e in escrowed if e.action is LogAction.MESSAGE_ESCROWED]
+    assert len(escrowed_ids) == 30
+    assert len(set(escrowed_ids)) == 30
+    deliveries = first.deliveries("d-twin")
+    assert len(deliveries) == 30
+    header_ids = {crypto_envelope.parse_header(d.envelope.header).message_id for d in deliveries}
+    assert len(header_ids) == 30
