@@ -99,15 +99,16 @@ def test_acknowledged_sends_survive_a_crash_and_resends_never_duplicate(stack: S
     assert before_restart <= set(stored)  # nothing acknowledged was lost
 
     # Resend every envelope by its id: nothing is stored twice.
-    replays = 0
+    outcomes: list[grpc.StatusCode] = []
     for i, requests in sealed.items():
         for request in requests:
             try:
                 senders[i].send_sealed(request)
+                outcomes.append(grpc.StatusCode.OK)
             except ClientError as exc:
-                assert exc.code == grpc.StatusCode.ALREADY_EXISTS
-                replays += 1
-    assert replays >= len(before_restart)
+                outcomes.append(exc.code)
+    assert set(outcomes) <= {grpc.StatusCode.OK, grpc.StatusCode.ALREADY_EXISTS}
+    assert outcomes.count(grpc.StatusCode.ALREADY_EXISTS) >= len(before_restart)
     final = _message_ids(stack.gateway.database_url)
     assert len(final) == len(set(final)) == SENDERS * PER_SENDER
 
@@ -166,7 +167,7 @@ def test_two_terminals_taking_in_the_same_stream_do_not_escrow_twice(stack: Stac
         try:
             items = terminal.intake()
             results.append(terminal.take_in(items, stack.escrow_for(A)))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=take_in, args=(t,)) for t in (first, second)]
