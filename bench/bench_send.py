@@ -1,0 +1,186 @@
+"""The send path against a bare gRPC echo, measured in the same run with the same client.
+
+Send path = SDK seal (1 KiB) + gRPC over TLS + gateway verify + store + log, 8 concurrent
+senders, each its own account. Reference = the same 8-way client calling a bare grpcio
+unary echo server (its own process) with a 1 KiB payload. Reports throughput, the ratio
+(target at least 0.6) and p50/p99 latency, for SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import grpc
+from grpc import aio
+
+from bench import Result
+from sealpost._internal.devservers import OpenBaoDevServer, PostgresServer
+from sealpost.clients._grpc import bearer
+from sealpost.crypto import envelope as crypto_envelope
+from sealpost.crypto.envelope import Part
+from sealpost.gateway.services.context import wall_clock_ms
+from sealpost.v1 import relative_pb2, relative_pb2_grpc
+from tests.integration.stack import (
+    Stack,
+    approve_all,
+    bootstrap_openbao,
+    setup_institutions,
+    start_gateway,
+)
+
+SENDERS = 8
+PAYLOAD = 1024
+
+
+async def _drive(
+    calls: list[Callable[[], Awaitable[object]]], seconds: float
+) -> tuple[float, list[float]]:
+    """Run each caller in a loop for ``seconds``; returns (calls per second, latencies)."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def loop(call: Callable[[], Awaitable[object]]) -> int:
+        n = 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - started)
+            n += 1
+        return n
+
+    started = time.perf_counter()
+    counts = await asyncio.gather(*(loop(c) for c in calls))
+    return sum(counts) / (time.perf_counter() - started), latencies
+
+
+async def _echo_rate(seconds: float) -> tuple[float, list[float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = Path(tmp) / "port"
+        server = subprocess.Popen([sys.executable, "-m", "bench.echo_server", str(port_file)])
+        try:
+            while not port_file.exists() or not port_file.read_text():
+                await asyncio.sleep(0.05)
+            address = f"127.0.0.1:{port_file.read_text()}"
+            body = b"x" * PAYLOAD
+            async with aio.insecure_channel(address) as channel:
+                echo = channel.unary_unary(
+                    "/bench.Echo/Echo",
+                    request_serializer=lambda b: b,
+                    response_deserializer=lambda b: b,
+                )
+                await echo(body)
+                return await _drive([lambda: echo(body) for _ in range(SENDERS)], seconds)
+        finally:
+            server.kill()
+            server.wait()
+
+
+async def _send_rate(stack: Stack, seconds: float) -> tuple[float, list[float]]:
+    admin, _terminals = setup_institutions(stack, [("d-bench", "pi-bench", "regular")])
+    senders = [stack.relative(f"bench {i}") for i in range(SENDERS)]
+    for sender in senders:
+        sender.request_contact("d-bench")
+    approve_all(admin, "pi-bench")
+    for sender in senders:
+        sender.contact("d-bench")  # warm: verified mailbox key
+    body = b"x" * PAYLOAD
+    credentials = grpc.ssl_channel_credentials(stack.gateway.ca_pem)
+    async with aio.secure_channel(stack.gateway.address, credentials) as channel:
+        stub = relative_pb2_grpc.RelativeServiceStub(channel)
+
+        def caller(index: int) -> Callable[[], Awaitable[object]]:
+            sender = senders[index]
+            mailbox = sender.contact("d-bench").mailbox
+            assert mailbox is not None
+            metadata = bearer(sender.token)
+
+            async def call() -> object:
+                envelope = crypto_envelope.seal_envelope(
+                    [Part("text/plain; charset=utf-8", body)],
+                    sender_keys=sender.keys,
+                    sender_key_id=sender.key_id,
+                    recipients=[mailbox],
+                    now_ms=wall_clock_ms(),
+                )
+                request = relative_pb2.SendMessageRequest(envelope=envelope)
+                return await stub.SendMessage(request, metadata=metadata, timeout=30)
+
+            return call
+
+        calls = [caller(i) for i in range(SENDERS)]
+        await calls[0]()
+        return await _drive(calls, seconds)
+
+
+def _measure(database: str, seconds: float) -> tuple[float, list[float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        postgres = None
+        if database == "postgresql":
+            postgres = PostgresServer()
+            postgres.start()
+            url = postgres.create_database("bench")
+        else:
+            url = f"sqlite:///{root / 'bench.db'}"
+        openbao = OpenBaoDevServer(root / "openbao")
+        openbao.start()
+        try:
+            keyserver = bootstrap_openbao(openbao)
+            gateway = start_gateway(
+                root / "gateway",
+                openbao,
+                keyserver,
+                url,
+                extra_env={
+                    "SEALPOST_SEND_RATE_PER_MINUTE": "1000000",
+                    "SEALPOST_LOG_LEVEL": "warning",
+                },
+            )
+            stack = Stack(openbao, keyserver, gateway)
+            try:
+                return asyncio.run(_send_rate(stack, seconds))
+            finally:
+                stack.close()
+                gateway.stop()
+        finally:
+            openbao.stop()
+            if postgres is not None:
+                postgres.stop()
+                postgres.remove()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def run(quick: bool) -> list[Result]:
+    """Echo reference, then the send path on SQLite and on PostgreSQL."""
+    seconds = 3.0 if quick else 10.0
+    echo, echo_latencies = asyncio.run(_echo_rate(seconds))
+    results = [
+        Result("send", "bare grpcio echo, 1 KiB, 8 senders", echo, "calls/s"),
+        Result("send", "echo p50", _percentile(echo_latencies, 0.5), "ms"),
+    ]
+    for database in ("sqlite", "postgresql"):
+        rate, latencies = _measure(database, seconds)
+        results += [
+            Result(
+                "send",
+                f"send path ({database}), 1 KiB, 8 senders",
+                rate,
+                "messages/s",
+                reference=echo,
+                reference_label="echo calls/s",
+                target="ratio >= 0.6",
+            ),
+            Result("send", f"send p50 ({database})", _percentile(latencies, 0.5), "ms"),
+            Result("send", f"send p99 ({database})", _percentile(latencies, 0.99), "ms"),
+        ]
+    return results
