@@ -42,6 +42,7 @@ from sealpost.gateway.services.relative import RelativeService
 from sealpost.gateway.services.review import ReviewService
 from sealpost.gateway.services.terminal import TerminalService
 from sealpost.gateway.storage.database import Database
+from sealpost.gateway.storage.groupcommit import GroupCommit
 from sealpost.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -134,6 +135,7 @@ def build_context(config: GatewayConfig) -> tuple[Context, keystore.TlsFiles]:
         directory=gateway_directory,
         rate=RateLimiter(config.send_rate_per_minute),
         staff=staff,
+        group_commit=GroupCommit(db),
     )
     return ctx, tls
 
@@ -199,6 +201,8 @@ class Gateway:
         """Mark NOT_SERVING, then let in-flight calls finish within the grace period."""
         await self.set_health(serving=False)
         await self.server.stop(self.config.grace_seconds)
+        if self.ctx.group_commit is not None:
+            await asyncio.to_thread(self.ctx.group_commit.close)
         self.ctx.db.dispose()
 
     async def set_health(self, *, serving: bool) -> None:

@@ -60,7 +60,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 [("institution", request.institution_id)],
             )
 
-        await self.ctx.db.awrite(create)
+        await self.ctx.write(create)
         return admin_pb2.CreateInstitutionResponse(
             institution=admin_pb2.Institution(
                 institution_id=request.institution_id, name=name, created_at=timestamp(now)
@@ -116,7 +116,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             )
             return self._detainee(connection, detainee_id)
 
-        return admin_pb2.IntakeDetaineeResponse(detainee=await self.ctx.db.awrite(intake))
+        return admin_pb2.IntakeDetaineeResponse(detainee=await self.ctx.write(intake))
 
     async def TransferDetainee(  # noqa: N802
         self, request: admin_pb2.TransferDetaineeRequest, context: Any
@@ -140,7 +140,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             )
             return self._detainee(connection, detainee_id)
 
-        return admin_pb2.TransferDetaineeResponse(detainee=await self.ctx.db.awrite(transfer))
+        return admin_pb2.TransferDetaineeResponse(detainee=await self.ctx.write(transfer))
 
     async def ReleaseDetainee(  # noqa: N802
         self, request: admin_pb2.ReleaseDetaineeRequest, context: Any
@@ -171,7 +171,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 )
             return self._detainee(connection, detainee_id)
 
-        return admin_pb2.ReleaseDetaineeResponse(detainee=await self.ctx.db.awrite(release))
+        return admin_pb2.ReleaseDetaineeResponse(detainee=await self.ctx.write(release))
 
     async def ListDetainees(  # noqa: N802
         self, request: admin_pb2.ListDetaineesRequest, context: Any
@@ -215,7 +215,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 policy=common_pb2.RegimePolicy.Name(regime.policy),
             )
 
-        await self.ctx.db.awrite(set_regime)
+        await self.ctx.write(set_regime)
         return admin_pb2.SetRegimeResponse(
             regime=admin_pb2.Regime(name=regime.name, policy=regime.policy, description=description)
         )
@@ -253,7 +253,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             )
             return self._detainee(connection, detainee_id)
 
-        return admin_pb2.SetDetaineeRegimeResponse(detainee=await self.ctx.db.awrite(set_regime))
+        return admin_pb2.SetDetaineeRegimeResponse(detainee=await self.ctx.write(set_regime))
 
     # ----------------------------------------------------------------- screening orders
 
@@ -306,7 +306,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             )
             return self._order(store.order(connection, order_id))
 
-        return admin_pb2.CreateScreeningOrderResponse(order=await self.ctx.db.awrite(create))
+        return admin_pb2.CreateScreeningOrderResponse(order=await self.ctx.write(create))
 
     async def EndScreeningOrder(  # noqa: N802
         self, request: admin_pb2.EndScreeningOrderRequest, context: Any
@@ -328,7 +328,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             )
             return self._order(row)
 
-        return admin_pb2.EndScreeningOrderResponse(order=await self.ctx.db.awrite(end))
+        return admin_pb2.EndScreeningOrderResponse(order=await self.ctx.write(end))
 
     async def ListScreeningOrders(  # noqa: N802
         self, request: admin_pb2.ListScreeningOrdersRequest, context: Any
@@ -406,7 +406,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             )
             return self._contact(row)
 
-        return admin_pb2.DecideContactResponse(contact=await self.ctx.db.awrite(decide))
+        return admin_pb2.DecideContactResponse(contact=await self.ctx.write(decide))
 
     # ----------------------------------------------------------------- correspondents
 
@@ -445,7 +445,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             assert row is not None
             return self._correspondent(row)
 
-        return admin_pb2.VerifyCorrespondentResponse(correspondent=await self.ctx.db.awrite(verify))
+        return admin_pb2.VerifyCorrespondentResponse(correspondent=await self.ctx.write(verify))
 
     async def RevokeCorrespondent(  # noqa: N802
         self, request: admin_pb2.RevokeCorrespondentRequest, context: Any
@@ -468,7 +468,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             assert row is not None
             return self._correspondent(row)
 
-        return admin_pb2.RevokeCorrespondentResponse(correspondent=await self.ctx.db.awrite(revoke))
+        return admin_pb2.RevokeCorrespondentResponse(correspondent=await self.ctx.write(revoke))
 
     # ----------------------------------------------------------------- terminals and keys
 
@@ -522,7 +522,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             )
             return self._terminal(store.terminal(connection, terminal_id))
 
-        terminal = await self.ctx.db.awrite(issue)
+        terminal = await self.ctx.write(issue)
         return admin_pb2.IssueTerminalCertificateResponse(
             terminal=terminal,
             certificate_pem=certificate.decode(),
@@ -549,7 +549,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             )
             return self._terminal(row)
 
-        return admin_pb2.RevokeTerminalResponse(terminal=await self.ctx.db.awrite(revoke))
+        return admin_pb2.RevokeTerminalResponse(terminal=await self.ctx.write(revoke))
 
     async def ListTerminals(  # noqa: N802
         self, request: admin_pb2.ListTerminalsRequest, context: Any
@@ -586,7 +586,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 reason=reason,
             )
 
-        await self.ctx.db.awrite(revoke)
+        await self.ctx.write(revoke)
         return admin_pb2.RevokeKeyResponse()
 
     async def RecordKeyEvent(  # noqa: N802
@@ -604,7 +604,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             else LogAction.RETENTION_APPLIED
         )
         now = self.ctx.clock()
-        await self.ctx.db.awrite(
+        await self.ctx.write(
             lambda c: store.log(
                 c,
                 action,

@@ -38,7 +38,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         """The newest signed head, or a fresh one on request (or when none exists yet)."""
         head = None if request.fresh else await self.ctx.db.aread(translog.latest_head)
         if head is None:
-            head = await self.ctx.db.awrite(
+            head = await self.ctx.write(
                 lambda c: translog.sign_head(
                     c, self.ctx.directory.keys.log, self.ctx.directory.log.id, self.ctx.clock()
                 )

@@ -21,6 +21,8 @@ T = TypeVar("T")
 MESSAGE_ID_BYTES = 16
 KEY_ID_BYTES = 32
 PUBLIC_KEY_BYTES = 32
+#: Verified key records kept in memory (cleared when full; a miss only costs a verification).
+VERIFIED_CACHE_SIZE = 100_000
 
 
 def text(value: str, what: str, *, max_chars: int = 200, required: bool = True) -> str:
@@ -93,7 +95,16 @@ def verified_record(
     if row.revoked_at_ms is not None:
         raise InvalidArgument("this key has been revoked")
     record = record_of(row)
-    return record, ctx.directory.verify(record, purpose=purpose, now_ms=now_ms)
+    # A record's id is the digest of its body, so a record verified once stays verified;
+    # only its validity window (checked here) and revocation (checked above) can change.
+    cached = ctx.verified_keys.get(key)
+    if cached is not None and cached.purpose == purpose and cached.valid_at(now_ms):
+        return record, cached
+    verified = ctx.directory.verify(record, purpose=purpose, now_ms=now_ms)
+    if len(ctx.verified_keys) > VERIFIED_CACHE_SIZE:
+        ctx.verified_keys.clear()
+    ctx.verified_keys[key] = verified
+    return record, verified
 
 
 def revocation_messages(connection: Connection) -> list[keys_pb2.KeyRevocation]:

@@ -7,18 +7,23 @@ import contextvars
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from typing import TypeVar
 from dataclasses import dataclass, field
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import Connection
 
+from sealpost.crypto.keyrecords import VerifiedKey
 from sealpost.crypto.limits import DEFAULT_LIMITS, Limits
 from sealpost.gateway.auth import StaffVerifier
 from sealpost.gateway.directory import Directory
 from sealpost.gateway.errors import InvalidArgument, ResourceExhausted
 from sealpost.gateway.principals import ANONYMOUS, Principal
 from sealpost.gateway.storage.database import Database
+from sealpost.gateway.storage.groupcommit import GroupCommit
 
 Clock = Callable[[], int]
+T = TypeVar("T")
 
 #: The authenticated caller of the current call, set by the interceptor before any handler.
 CALLER: contextvars.ContextVar[Principal] = contextvars.ContextVar("caller", default=ANONYMOUS)
@@ -130,3 +135,13 @@ class Context:
     staff: StaffVerifier | None = None
     #: Seconds a following stream waits before polling the database again.
     poll_seconds: float = 1.0
+    #: Batches concurrent writes into one transaction (None: one transaction per write).
+    group_commit: GroupCommit | None = None
+    #: Key records whose directory signature was verified, by record id.
+    verified_keys: dict[bytes, VerifiedKey] = field(default_factory=dict)
+
+    async def write(self, job: Callable[[Connection], T]) -> T:
+        """Run ``job`` in a write transaction; returns once it is committed (durable)."""
+        if self.group_commit is not None:
+            return await self.group_commit.run(job)
+        return await self.db.awrite(job)

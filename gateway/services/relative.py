@@ -107,7 +107,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
             return account_id, record
 
         try:
-            account_id, record = await self.ctx.db.awrite(register)
+            account_id, record = await self.ctx.write(register)
         except IntegrityError as exc:
             raise AlreadyExists("this device key is registered already") from exc
         return relative_pb2.RegisterDeviceResponse(account_id=account_id, key_record=record)
@@ -119,7 +119,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         key = common.key_id(request.key_id)
         challenge = _sodium.random_bytes(crypto_auth.CHALLENGE_BYTES)
         expires = self.ctx.clock() + CHALLENGE_TTL_MS
-        await self.ctx.db.awrite(lambda c: store.add_challenge(c, challenge, key, expires))
+        await self.ctx.write(lambda c: store.add_challenge(c, challenge, key, expires))
         return relative_pb2.CreateChallengeResponse(
             challenge=challenge, expires_at=timestamp(expires)
         )
@@ -146,7 +146,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
             return verified.subject
 
         try:
-            account_id = await self.ctx.db.awrite(login)
+            account_id = await self.ctx.write(login)
         except CryptoError as exc:
             raise Unauthenticated("the challenge signature does not verify") from exc
         expires = now + auth.TOKEN_TTL_MS
@@ -198,7 +198,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
             ]
             return self._contact(connection, full, now)
 
-        contact = await self.ctx.db.awrite(request_contact)
+        contact = await self.ctx.write(request_contact)
         return relative_pb2.RequestContactResponse(contact=contact)
 
     async def ListContacts(  # noqa: N802
@@ -250,7 +250,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
             return common.receipt(new, appended)
 
         try:
-            receipt = await self.ctx.db.awrite(accept)
+            receipt = await self.ctx.write(accept)
         except IntegrityError as exc:  # a concurrent replay won the race
             raise AlreadyExists("a message with this id was accepted already") from exc
         self.ctx.notifier.notify(store.institution_audience(new.institution_id))
@@ -353,7 +353,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
                 [("message", message_id.hex())],
             )
 
-        await self.ctx.db.awrite(acknowledge)
+        await self.ctx.write(acknowledge)
         return relative_pb2.AcknowledgeMessageResponse()
 
     async def GetMessageStatus(  # noqa: N802

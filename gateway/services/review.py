@@ -181,7 +181,7 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
                 accepted_at_ms=row.accepted_at_ms,
             )
 
-        return await self.ctx.db.awrite(grant)
+        return await self.ctx.write(grant)
 
     async def RecordVerdict(  # noqa: N802
         self, request: review_pb2.RecordVerdictRequest, context: Any
@@ -229,7 +229,7 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
                 store.add_feed(connection, store.account_audience(row.account_id), message_id)
             return target
 
-        state = await self.ctx.db.awrite(record)
+        state = await self.ctx.write(record)
         return review_pb2.RecordVerdictResponse(state=state)  # type: ignore[arg-type]
 
     # ----------------------------------------------------------------- retrospective access
@@ -291,7 +291,7 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
             )
             return self._request(store.retrospective(connection, request_id))
 
-        return review_pb2.FileRetrospectiveRequestResponse(request=await self.ctx.db.awrite(file))
+        return review_pb2.FileRetrospectiveRequestResponse(request=await self.ctx.write(file))
 
     async def ListRetrospectiveRequests(  # noqa: N802
         self, request: review_pb2.ListRetrospectiveRequestsRequest, context: Any
@@ -349,9 +349,7 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
             )
             return self._request(store.retrospective(connection, request_id))
 
-        return review_pb2.DecideRetrospectiveRequestResponse(
-            request=await self.ctx.db.awrite(decide)
-        )
+        return review_pb2.DecideRetrospectiveRequestResponse(request=await self.ctx.write(decide))
 
     async def ListRetrospectiveMessages(  # noqa: N802
         self, request: review_pb2.ListRetrospectiveMessagesRequest, context: Any

@@ -122,7 +122,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
             return record
 
         try:
-            record = await self.ctx.db.awrite(register)
+            record = await self.ctx.write(register)
         except IntegrityError as exc:
             raise AlreadyExists("this institution key is registered already") from exc
         return terminal_pb2.RegisterInstitutionKeyResponse(key_record=record)
@@ -207,7 +207,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
             return record
 
         try:
-            record = await self.ctx.db.awrite(provision)
+            record = await self.ctx.write(provision)
         except IntegrityError as exc:
             raise AlreadyExists("this mailbox key is registered already") from exc
         return terminal_pb2.ProvisionMailboxResponse(key_record=record)
@@ -308,7 +308,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
                 keys=str(len(request.wrapped_keys)),
             )
 
-        await self.ctx.db.awrite(complete)
+        await self.ctx.write(complete)
         return terminal_pb2.CompleteHandoverResponse()
 
     async def StreamIntake(  # noqa: N802
@@ -369,7 +369,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
                 results.append(self._take_in(connection, row, submission, caller, now))
             return results
 
-        results = await self.ctx.db.awrite(submit)
+        results = await self.ctx.write(submit)
         return terminal_pb2.SubmitEscrowResponse(results=results)
 
     def _take_in(
@@ -466,7 +466,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
             )
             return states.DELIVERED
 
-        state = await self.ctx.db.awrite(acknowledge)
+        state = await self.ctx.write(acknowledge)
         return terminal_pb2.AcknowledgeDeliveryResponse(state=state)  # type: ignore[arg-type]
 
     async def ListDetaineeContacts(  # noqa: N802
@@ -542,7 +542,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
             return common.receipt(new, appended), new.account_id
 
         try:
-            receipt, account_id = await self.ctx.db.awrite(send)
+            receipt, account_id = await self.ctx.write(send)
         except IntegrityError as exc:
             raise AlreadyExists("a message with this id was accepted already") from exc
         self.ctx.notifier.notify(store.account_audience(account_id))

@@ -1,0 +1,118 @@
+"""Group commit: many small write transactions become one, with one fsync.
+
+Every acknowledged send must be durable (SQLite ``synchronous=FULL``,
+PostgreSQL synchronous commit), and a durable commit costs an fsync. Sending
+each message in its own transaction makes the fsync the bottleneck and, on
+SQLite, makes concurrent writers queue on the file lock. A single writer
+thread instead takes whatever jobs are waiting, runs each in its own
+SAVEPOINT (so one job's error undoes only that job) inside one transaction,
+commits once, and then answers every caller. Nobody is answered before the
+commit, so an acknowledgement still means "on disk".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from sealpost._internal.logs import get_logger
+from sealpost.gateway.errors import Unavailable
+from sealpost.gateway.storage.database import Database
+
+T = TypeVar("T")
+
+#: Most jobs in one transaction; bounds the time a batch holds the write lock.
+MAX_BATCH: Final = 256
+
+_log = get_logger("sealpost.gateway.groupcommit")
+
+
+@dataclass
+class _Job:
+    run: Callable[[Connection], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _resolve(job: _Job, result: Any, error: BaseException | None) -> None:
+    if job.future.done():
+        return
+    if error is None:
+        job.future.set_result(result)
+    else:
+        job.future.set_exception(error)
+
+
+class GroupCommit:
+    """A writer thread that commits queued jobs in batches."""
+
+    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
+        """Start the writer thread for ``db``."""
+        self._db = db
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="group-commit", daemon=True)
+        self._thread.start()
+
+    async def run(self, job: Callable[[Connection], T]) -> T:
+        """Run ``job`` in the next batch; returns its result after the batch committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(job, future, loop))
+        return await future
+
+    def close(self) -> None:
+        """Finish the queued jobs and stop the writer thread."""
+        self._queue.put(None)
+        self._thread.join(30)
+
+    def _work(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                batch.append(job)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Job]) -> None:
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        try:
+            with self._db.writer.begin() as connection:
+                for job in batch:
+                    try:
+                        with connection.begin_nested():
+                            outcomes.append((job.run(connection), None))
+                    except (OperationalError, DBAPIError) as exc:
+                        if isinstance(exc, OperationalError):
+                            raise  # the database is gone: fail the whole batch
+                        outcomes.append((None, exc))
+                    except Exception as exc:  # a job's own refusal, undone by its savepoint
+                        outcomes.append((None, exc))
+        except Exception as exc:
+            _log.warning("groupcommit.failed", error_type=type(exc).__name__, count=len(batch))
+            failure = Unavailable("the database is unavailable; try again")
+            failure.__cause__ = exc
+            for job in batch:
+                job.loop.call_soon_threadsafe(_resolve, job, None, failure)
+            return
+        for job, (result, error) in zip(batch, outcomes, strict=True):
+            job.loop.call_soon_threadsafe(_resolve, job, result, error)
