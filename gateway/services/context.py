@@ -7,8 +7,8 @@ import contextvars
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from typing import TypeVar
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Connection

@@ -30,7 +30,11 @@ def _stamp(when: dt.datetime) -> Timestamp:
     return stamp
 
 
-def _order(admin: object, detainee: str, direction: int = common_pb2.DIRECTION_BOTH) -> None:
+def _order(
+    admin: object,
+    detainee: str,
+    direction: common_pb2.Direction.ValueType = common_pb2.DIRECTION_BOTH,
+) -> None:
     now = dt.datetime.now(dt.UTC)
     admin.call(  # type: ignore[attr-defined]
         "admin",
