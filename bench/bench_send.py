@@ -21,18 +21,18 @@ from grpc import aio
 
 from bench import Result
 from sealpost._internal.devservers import OpenBaoDevServer, PostgresServer
-from sealpost.clients._grpc import bearer
-from sealpost.crypto import envelope as crypto_envelope
-from sealpost.crypto.envelope import Part
-from sealpost.gateway.services.context import wall_clock_ms
-from sealpost.v1 import relative_pb2, relative_pb2_grpc
-from tests.integration.stack import (
+from sealpost._internal.stack import (
     Stack,
     approve_all,
     bootstrap_openbao,
     setup_institutions,
     start_gateway,
 )
+from sealpost.clients._grpc import bearer
+from sealpost.crypto import envelope as crypto_envelope
+from sealpost.crypto.envelope import Part
+from sealpost.gateway.services.context import wall_clock_ms
+from sealpost.v1 import relative_pb2, relative_pb2_grpc
 
 SENDERS = 8
 PAYLOAD = 1024

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from sealpost._internal.stack import Stack
     from sealpost.escrow.bootstrap import BootstrapResult
-    from tests.integration.stack import Stack
 
 from sealpost._internal.devservers import GatewayProcess, OpenBaoDevServer, PostgresServer
 
@@ -91,7 +91,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def keyserver(openbao: OpenBaoDevServer) -> BootstrapResult:
     """The session's OpenBao, bootstrapped for Sealpost."""
-    from tests.integration.stack import bootstrap_openbao  # noqa: PLC0415
+    from sealpost._internal.stack import bootstrap_openbao  # noqa: PLC0415
 
     return bootstrap_openbao(openbao)
 
@@ -101,7 +101,7 @@ def stack(
     tmp_path: Path, openbao: OpenBaoDevServer, keyserver: BootstrapResult, database_url: str
 ) -> Iterator[Stack]:
     """OpenBao, a gateway on each database, and actor factories."""
-    from tests.integration.stack import Stack, start_gateway  # noqa: PLC0415
+    from sealpost._internal.stack import Stack, start_gateway  # noqa: PLC0415
 
     gateway = start_gateway(tmp_path / "gateway", openbao, keyserver, database_url)
     running = Stack(openbao, keyserver, gateway)

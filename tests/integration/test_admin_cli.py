@@ -11,9 +11,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from sealpost._internal.stack import Stack
 from sealpost.clients.terminal.client import TerminalClient
 from sealpost.v1 import admin_pb2, terminal_pb2
-from tests.integration.stack import Stack
 
 pytestmark = pytest.mark.integration
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from sealpost._internal.stack import Stack, approve_all
 from sealpost.clients._grpc import ClientError
 from sealpost.clients.staff import StaffClient
 from sealpost.clients.terminal.client import TerminalClient
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.v1 import admin_pb2, common_pb2, relative_pb2, relative_pb2_grpc, terminal_pb2
-from tests.integration.stack import Stack, approve_all
 
 pytestmark = pytest.mark.integration
 

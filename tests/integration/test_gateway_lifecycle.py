@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from sealpost._internal.devservers import OpenBaoDevServer
+from sealpost._internal.stack import Stack, approve_all, setup_institutions, start_gateway
 from sealpost.clients._grpc import ClientError
 from sealpost.crypto.envelope import Part
 from sealpost.escrow.bootstrap import BootstrapResult
@@ -19,7 +20,6 @@ from sealpost.v1 import (
     relative_pb2,
     terminal_pb2,
 )
-from tests.integration.stack import Stack, approve_all, setup_institutions, start_gateway
 
 pytestmark = pytest.mark.integration
 

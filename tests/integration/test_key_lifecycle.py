@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 
 from sealpost._internal.devservers import OpenBaoDevServer, gateway_health
-from sealpost.crypto.logentry import LogAction, decode_event
-from sealpost.escrow.errors import EscrowError
-from sealpost.v1 import admin_pb2, audit_pb2, common_pb2, log_pb2
-from tests.integration.stack import (
+from sealpost._internal.stack import (
     Stack,
     approve_all,
     bootstrap_openbao,
     setup_institutions,
     start_gateway,
 )
+from sealpost.crypto.logentry import LogAction, decode_event
+from sealpost.escrow.errors import EscrowError
+from sealpost.v1 import admin_pb2, audit_pb2, common_pb2, log_pb2
 
 pytestmark = pytest.mark.integration
 

@@ -15,13 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 from sealpost._internal.devservers import PostgresServer, gateway_health
+from sealpost._internal.stack import Stack, approve_all, setup_institutions
 from sealpost.clients._grpc import ClientError
 from sealpost.clients.relative.sdk import RelativeClient
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto.logentry import LogAction, decode_event
 from sealpost.gateway.storage.schema import log_leaves, messages
 from sealpost.v1 import common_pb2, relative_pb2
-from tests.integration.stack import Stack, approve_all, setup_institutions
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

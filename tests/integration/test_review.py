@@ -11,13 +11,13 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from sealpost._internal.stack import Stack, approve_all, setup_institutions
 from sealpost.clients._grpc import ClientError
 from sealpost.clients.review.client import ReviewClient
 from sealpost.crypto.envelope import Part
 from sealpost.crypto.logentry import decode_event
 from sealpost.escrow.auditlog import read_audit_log
 from sealpost.v1 import admin_pb2, common_pb2, review_pb2
-from tests.integration.stack import Stack, approve_all, setup_institutions
 
 pytestmark = pytest.mark.integration
 

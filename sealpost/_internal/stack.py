@@ -1,4 +1,6 @@
-"""A running Sealpost for integration tests: real OpenBao, real gateway, real database.
+"""A running Sealpost on this machine: real OpenBao, real gateway, real database.
+
+Used by the integration tests and by `sealpost demo`.
 
 ``Stack`` starts the gateway (on SQLite or PostgreSQL) against the session's
 OpenBao, and makes the actors of SPEC section 2 on demand: staff with
@@ -81,16 +83,21 @@ class Stack:
             BootstrapSettings(prefix=self.prefix),
         )
 
-    def staff_token(self, roles: Sequence[str], institutions: Sequence[str]) -> tuple[str, str]:
+    def staff_token(
+        self, roles: Sequence[str], institutions: Sequence[str], name: str = ""
+    ) -> tuple[str, str]:
         """A fresh staff member's (name, identity token)."""
-        name, _session, token = self.staff_login(roles, institutions)
+        name, _session, token = self.staff_login(roles, institutions, name)
         return name, token
 
     def staff_login(
-        self, roles: Sequence[str], institutions: Sequence[str]
+        self, roles: Sequence[str], institutions: Sequence[str], name: str = ""
     ) -> tuple[str, identity.StaffSession, str]:
-        """A fresh staff member: (name, key-server session, gateway identity token)."""
-        name = f"staff-{next(_names)}-{secrets.token_hex(3)}"
+        """A fresh staff member: (name, key-server session, gateway identity token).
+
+        ``name`` is the key-server user name; a unique one is made when it is empty.
+        """
+        name = name or f"staff-{next(_names)}-{secrets.token_hex(3)}"
         password = secrets.token_urlsafe(18)
         admin = self._admin()
         try:
@@ -104,9 +111,11 @@ class Stack:
         )
         return name, session, token
 
-    def reviewer(self, roles: Sequence[str], institutions: Sequence[str]) -> ReviewClient:
+    def reviewer(
+        self, roles: Sequence[str], institutions: Sequence[str], name: str = ""
+    ) -> ReviewClient:
         """A screener or approver with the review tool: gateway token and own key-server token."""
-        _name, session, token = self.staff_login(roles, institutions)
+        _name, session, token = self.staff_login(roles, institutions, name)
         staff = StaffClient(self.endpoint, token)
         escrow = EscrowClient(
             KeyServerConfig(self.openbao.address),
@@ -116,9 +125,11 @@ class Stack:
         self._closers += [staff, escrow]
         return ReviewClient(staff, self.pin, escrow)
 
-    def staff(self, roles: Sequence[str], institutions: Sequence[str]) -> StaffClient:
+    def staff(
+        self, roles: Sequence[str], institutions: Sequence[str], name: str = ""
+    ) -> StaffClient:
         """A staff client with the given roles and institution scope."""
-        _name, token = self.staff_token(roles, institutions)
+        _name, token = self.staff_token(roles, institutions, name)
         client = StaffClient(self.endpoint, token)
         self._closers.append(client)
         return client
