@@ -164,3 +164,39 @@ def seal_open_with_public(recipient_secret: bytes, recipient_public: bytes, seal
         return _b.crypto_box_seal_open(sealed, recipient_public, recipient_secret)
     except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
         raise DecryptionError("cannot open") from exc
+
+
+# --- Passphrase-protected storage (the relative's profile on disk) ---
+
+ARGON2ID_SALT_BYTES: Final = _b.crypto_pwhash_SALTBYTES  # 16
+ARGON2ID_OPSLIMIT_INTERACTIVE: Final = _b.crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE  # 2
+ARGON2ID_MEMLIMIT_INTERACTIVE: Final = _b.crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE  # 64 MiB
+ARGON2ID_OPSLIMIT_MODERATE: Final = _b.crypto_pwhash_argon2id_OPSLIMIT_MODERATE  # 3
+ARGON2ID_MEMLIMIT_MODERATE: Final = _b.crypto_pwhash_argon2id_MEMLIMIT_MODERATE  # 256 MiB
+ARGON2ID_OPSLIMIT_SENSITIVE: Final = _b.crypto_pwhash_argon2id_OPSLIMIT_SENSITIVE  # 4
+ARGON2ID_MEMLIMIT_SENSITIVE: Final = _b.crypto_pwhash_argon2id_MEMLIMIT_SENSITIVE  # 1 GiB
+SECRETBOX_KEY_BYTES: Final = _b.crypto_secretbox_KEYBYTES  # 32
+SECRETBOX_NONCE_BYTES: Final = _b.crypto_secretbox_NONCEBYTES  # 24
+SECRETBOX_MAC_BYTES: Final = _b.crypto_secretbox_MACBYTES  # 16
+
+
+def argon2id_kdf(
+    password: bytes, salt: bytes, *, opslimit: int, memlimit: int, size: int = SECRETBOX_KEY_BYTES
+) -> bytes:
+    """A key from a passphrase with Argon2id v1.3 (crypto_pwhash, as nacl.pwhash.argon2id.kdf)."""
+    return _b.crypto_pwhash_alg(
+        size, password, salt, opslimit, memlimit, _b.crypto_pwhash_ALG_ARGON2ID13
+    )
+
+
+def secretbox_encrypt(key: bytes, nonce: bytes, plaintext: bytes) -> bytes:
+    """XSalsa20-Poly1305 (crypto_secretbox_easy); the 16-byte tag comes first."""
+    return _b.crypto_secretbox_easy(plaintext, nonce, key)
+
+
+def secretbox_decrypt(key: bytes, nonce: bytes, ciphertext: bytes) -> bytes:
+    """Open crypto_secretbox_easy output; DecryptionError on any failure."""
+    try:
+        return _b.crypto_secretbox_open_easy(ciphertext, nonce, key)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+        raise DecryptionError("cannot open") from exc

@@ -1,1 +1,52 @@
-"""The relative SDK and CLI: register a device, request contacts, send and read messages."""
+"""The relative SDK and CLI: register a device, request contacts, send and read messages.
+
+Start with ``register`` (a new device and profile) or ``connect`` (an existing profile);
+both return a signed-in ``RelativeClient``. docs/relatives.md has a worked example.
+"""
+
+from sealpost.clients.relative.errors import (
+    AttachmentError,
+    DirectoryMismatchError,
+    MessageError,
+    ProfileError,
+    ReceiptError,
+    RelativeError,
+    WrongPassphraseError,
+)
+from sealpost.clients.relative.keystore import KDF_INTERACTIVE, KDF_MODERATE, KdfParams, SentRecord
+from sealpost.clients.relative.notice import REVIEW_NOTICE
+from sealpost.clients.relative.receipts import VerifiedReceipt
+from sealpost.clients.relative.sdk import (
+    Contact,
+    ContactStatus,
+    DeliveryStatus,
+    InboxMessage,
+    ReceiptCheck,
+    RelativeClient,
+    connect,
+    register,
+)
+
+__all__ = [
+    "KDF_INTERACTIVE",
+    "KDF_MODERATE",
+    "REVIEW_NOTICE",
+    "AttachmentError",
+    "Contact",
+    "ContactStatus",
+    "DeliveryStatus",
+    "DirectoryMismatchError",
+    "InboxMessage",
+    "KdfParams",
+    "MessageError",
+    "ProfileError",
+    "ReceiptCheck",
+    "ReceiptError",
+    "RelativeClient",
+    "RelativeError",
+    "SentRecord",
+    "VerifiedReceipt",
+    "WrongPassphraseError",
+    "connect",
+    "register",
+]
