@@ -8,6 +8,7 @@ from sealpost import __version__
 from sealpost.clients import demo
 from sealpost.clients.admin import cli as admin_cli
 from sealpost.clients.relative import cli as relative_cli
+from sealpost.clients.terminal import cli as terminal_cli
 from sealpost.gateway import cli as gateway_cli
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
 
 app.add_typer(gateway_cli.app, name="gateway")
 app.add_typer(relative_cli.app, name="relative")
+app.add_typer(terminal_cli.app, name="terminal")
 # An outsider checks an exported evidence bundle with the auditor's tools as well.
 audit_cli.app.command("verify-evidence", help=review_cli.verify_evidence_command.__doc__)(
     review_cli.verify_evidence_command

@@ -4,24 +4,32 @@ Private keys live only here (the institution key and the unwrapped mailbox
 secrets); the gateway sees public keys, wrapped secrets and ciphertext. The
 escrow step is injected: in production the key server's transit engine
 through ``sealpost.escrow.client.EscrowClient`` with an encrypt-only token.
+Key records are verified against the pinned directory; batch operations fetch
+the directory once and pass it on (``Trust``). The intake loop, the delivery
+desk and replies are built on this client (intake.py, desk.py, reply.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hmac
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import grpc
 
 from sealpost.clients._grpc import ClientError, Endpoint
+from sealpost.clients.terminal.errors import NoMailboxKeyError
 from sealpost.crypto import auth as crypto_auth
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto import keyrecords, mailbox
 from sealpost.crypto.envelope import OpenedMessage, Part
+from sealpost.crypto.errors import CryptoError
 from sealpost.crypto.keyrecords import DirectoryPin, VerifiedKey
 from sealpost.crypto.keys import PrivateKeys
-from sealpost.gateway.services.context import wall_clock_ms
 from sealpost.v1 import (
+    common_pb2,
     envelope_pb2,
     keys_pb2,
     log_pb2,
@@ -31,9 +39,21 @@ from sealpost.v1 import (
     terminal_pb2_grpc,
 )
 
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the Unix epoch: the reference time for verifying key records."""
+    return time.time_ns() // 1_000_000
+
+
 #: Escrows (message id, data key) pairs; returns one blob per pair, in order.
 Escrow = Callable[[Sequence[tuple[bytes, bytes]]], list[envelope_pb2.EscrowBlob]]
+#: The directory record verified against the pin, and the directory's revocations.
+Trust = tuple[VerifiedKey, list[keys_pb2.KeyRevocation]]
 TEXT_PLAIN = "text/plain; charset=utf-8"
+#: SubmitEscrow takes at most this many submissions per call (the key server's batch size).
+SUBMIT_BATCH = 200
+#: Page size asked for when listing detainees and deliveries.
+PAGE_SIZE = 200
 
 
 @dataclass(frozen=True)
@@ -50,18 +70,34 @@ class Intake:
     accepted_at_ms: int
 
 
+class IntakeCall(Protocol):
+    """A running StreamIntake call: iterate for items, cancel to hang up."""
+
+    def __iter__(self) -> Iterator[terminal_pb2.StreamIntakeResponse]:
+        """The items, in feed order."""
+        ...
+
+    def cancel(self) -> bool:
+        """Hang up the stream."""
+        ...
+
+
 @dataclass
 class TerminalClient:
     """One terminal of one institution."""
 
     endpoint: Endpoint
     pin: DirectoryPin
-    key_pem: bytes
-    certificate_pem: bytes
+    key_pem: bytes = field(repr=False)
+    certificate_pem: bytes = field(repr=False)
     institution_keys: PrivateKeys = field(default_factory=PrivateKeys.generate)
     institution_key_id: bytes = b""
     _channel: grpc.Channel | None = None
-    _mailboxes: dict[bytes, tuple[VerifiedKey, PrivateKeys]] = field(default_factory=dict)
+    _mailboxes: dict[bytes, tuple[VerifiedKey, PrivateKeys]] = field(
+        default_factory=dict, repr=False
+    )
+    #: Mailbox keys the last load could not verify or unwrap.
+    mailbox_problems: int = 0
 
     @property
     def channel(self) -> grpc.Channel:
@@ -87,7 +123,7 @@ class TerminalClient:
         except grpc.RpcError as exc:
             raise ClientError.of(exc) from exc
 
-    def directory(self) -> tuple[VerifiedKey, list[keys_pb2.KeyRevocation]]:
+    def directory(self) -> Trust:
         """The directory record, verified against the pinned key, and the revocations."""
         stub = relative_pb2_grpc.RelativeServiceStub(self.channel)
         try:
@@ -100,9 +136,16 @@ class TerminalClient:
         )
         return directory, revocations
 
-    def verify(self, record: keys_pb2.KeyRecord, purpose: int, now_ms: int) -> VerifiedKey:
-        """A key record verified against the directory at ``now_ms``."""
-        directory, revocations = self.directory()
+    def verify(
+        self,
+        record: keys_pb2.KeyRecord,
+        purpose: int,
+        now_ms: int,
+        *,
+        trust: Trust | None = None,
+    ) -> VerifiedKey:
+        """A key record verified against the directory (fetched unless ``trust`` is given)."""
+        directory, revocations = trust if trust is not None else self.directory()
         return keyrecords.verify_key_record(
             record,
             directory,
@@ -130,6 +173,19 @@ class TerminalClient:
         self.institution_key_id = verified.id
         return verified
 
+    def institution_key_revoked(self, trust: Trust | None = None) -> bool:
+        """True when the directory has revoked this terminal's institution key."""
+        directory, revocations = trust if trust is not None else self.directory()
+        now = wall_clock_ms()
+        for revocation in revocations:
+            verified = keyrecords.verify_revocation(revocation, directory)
+            if (
+                hmac.compare_digest(verified.key_id, self.institution_key_id)
+                and verified.revoked_at * 1000 <= now
+            ):
+                return True
+        return False
+
     def _institution_record(self) -> VerifiedKey:
         directory, _revocations = self.directory()
         now = wall_clock_ms()
@@ -143,6 +199,22 @@ class TerminalClient:
             not_after=now // 1000 + 3600,
             issuer_key_id=directory.id,
         )
+
+    def held_detainees(self) -> list[common_pb2.Detainee]:
+        """Every detainee held at this institution, with the current mailbox key id."""
+        out: list[common_pb2.Detainee] = []
+        token = ""
+        while True:
+            reply: terminal_pb2.ListHeldDetaineesResponse = self._call(  # type: ignore[assignment]
+                "ListHeldDetainees",
+                terminal_pb2.ListHeldDetaineesRequest(
+                    page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token)
+                ),
+            )
+            out.extend(reply.detainees)
+            token = reply.next_page_token
+            if not token:
+                return out
 
     def provision_mailbox(self, detainee_id: str) -> VerifiedKey:
         """Make a mailbox key for a detainee held here; the secret goes up wrapped."""
@@ -167,106 +239,196 @@ class TerminalClient:
         self._mailboxes[verified.id] = (verified, keys)
         return verified
 
+    def provision_missing_mailboxes(self) -> list[str]:
+        """Give a mailbox key to every detainee held here who has none held here; their ids.
+
+        A detainee transferred in gets a fresh key at once, so that new mail is sealed to a
+        key the previous institution never held (SPEC section 3, step 8).
+        """
+        done = []
+        for detainee in self.held_detainees():
+            if detainee.status == common_pb2.DETAINEE_STATUS_RELEASED or detainee.mailbox_key_id:
+                continue
+            self.provision_mailbox(detainee.detainee_id)
+            done.append(detainee.detainee_id)
+        return done
+
+    def mailbox_key_count(self) -> int:
+        """How many wrapped mailbox secrets the institution holds (to any institution key)."""
+        reply: terminal_pb2.GetMailboxKeysResponse = self._call(  # type: ignore[assignment]
+            "GetMailboxKeys", terminal_pb2.GetMailboxKeysRequest()
+        )
+        return len(reply.mailbox_keys)
+
     def load_mailboxes(self) -> int:
         """Unwrap every mailbox secret the institution holds; returns how many."""
         reply: terminal_pb2.GetMailboxKeysResponse = self._call(  # type: ignore[assignment]
             "GetMailboxKeys", terminal_pb2.GetMailboxKeysRequest()
         )
+        trust: Trust | None = None
+        problems = 0
         for item in reply.mailbox_keys:
             if item.wrapped_to_key_id != self.institution_key_id:
                 continue
-            record = self.verify(item.key_record, keys_pb2.KEY_PURPOSE_MAILBOX, wall_clock_ms())
-            keys = mailbox.unwrap_mailbox_secret(
-                item.wrapped_secret, institution_keys=self.institution_keys, mailbox=record
-            )
+            trust = trust or self.directory()
+            try:
+                record = self.verify(
+                    item.key_record, keys_pb2.KEY_PURPOSE_MAILBOX, wall_clock_ms(), trust=trust
+                )
+                if record.id in self._mailboxes:
+                    continue
+                keys = mailbox.unwrap_mailbox_secret(
+                    item.wrapped_secret, institution_keys=self.institution_keys, mailbox=record
+                )
+            except CryptoError:
+                # One bad record or wrapped secret must not hide the others: messages sealed
+                # to it stay unopened (and are reported), the rest open.
+                problems += 1
+                continue
             self._mailboxes[record.id] = (record, keys)
+        self.mailbox_problems = problems
         return len(self._mailboxes)
 
     def hand_over(self) -> int:
-        """Re-wrap the mailboxes of detainees who left for their new institution."""
+        """Re-wrap the mailboxes of detainees who left for their new institution; how many."""
         reply: terminal_pb2.ListHandoversResponse = self._call(  # type: ignore[assignment]
             "ListHandovers", terminal_pb2.ListHandoversRequest()
         )
+        if not reply.handovers:
+            return 0
         self.load_mailboxes()
+        trust = self.directory()
+        done = 0
         for handover in reply.handovers:
             target = self.verify(
-                handover.to_institution_key, keys_pb2.KEY_PURPOSE_INSTITUTION, wall_clock_ms()
+                handover.to_institution_key,
+                keys_pb2.KEY_PURPOSE_INSTITUTION,
+                wall_clock_ms(),
+                trust=trust,
             )
-            wrapped = []
-            for key_id in handover.mailbox_key_ids:
-                _record, keys = self._mailboxes[key_id]
-                wrapped.append(
-                    terminal_pb2.MailboxKey(
+            missing = [k for k in handover.mailbox_key_ids if k not in self._mailboxes]
+            if missing:
+                # Wrapped to another institution key than this terminal's: another terminal
+                # of this institution (holding that key) must hand these over.
+                continue
+            records = self.key_records(list(handover.mailbox_key_ids))
+            wrapped = [
+                terminal_pb2.MailboxKey(
+                    detainee_id=handover.detainee_id,
+                    key_record=records[key_id],
+                    wrapped_secret=mailbox.wrap_mailbox_secret(
+                        self._mailboxes[key_id][1],
                         detainee_id=handover.detainee_id,
-                        key_record=self._record_bytes(key_id),
-                        wrapped_secret=mailbox.wrap_mailbox_secret(
-                            keys, detainee_id=handover.detainee_id, institution=target
-                        ),
-                        wrapped_to_key_id=target.id,
-                    )
+                        institution=target,
+                    ),
+                    wrapped_to_key_id=target.id,
                 )
+                for key_id in handover.mailbox_key_ids
+            ]
             self._call(
                 "CompleteHandover",
                 terminal_pb2.CompleteHandoverRequest(
                     detainee_id=handover.detainee_id, wrapped_keys=wrapped
                 ),
             )
-        return len(reply.handovers)
+            done += 1
+        return done
 
-    def _record_bytes(self, key_id: bytes) -> keys_pb2.KeyRecord:
+    def key_records(self, key_ids: list[bytes]) -> dict[bytes, keys_pb2.KeyRecord]:
+        """Published key records by id (unverified; verify before use)."""
+        if not key_ids:
+            return {}
         stub = relative_pb2_grpc.RelativeServiceStub(self.channel)
-        reply = stub.GetKeyRecords(relative_pb2.GetKeyRecordsRequest(key_ids=[key_id]), timeout=30)
-        (record,) = reply.key_records
-        return record
+        try:
+            reply = stub.GetKeyRecords(
+                relative_pb2.GetKeyRecordsRequest(key_ids=key_ids), timeout=30
+            )
+        except grpc.RpcError as exc:
+            raise ClientError.of(exc) from exc
+        return {keyrecords.key_record_id(r.body): r for r in reply.key_records}
 
     # ----------------------------------------------------------------- intake
 
+    def open_intake_stream(self, after_cursor: str = "", *, follow: bool = False) -> IntakeCall:
+        """The raw StreamIntake call from ``after_cursor``; ``follow`` keeps it open for more.
+
+        Errors surface as ``grpc.RpcError`` while iterating; wrap them with ClientError.of.
+        """
+        request = terminal_pb2.StreamIntakeRequest(after_cursor=after_cursor, follow=follow)
+        return self.stub.StreamIntake(request)
+
+    def to_intake(self, item: terminal_pb2.StreamIntakeResponse, trust: Trust) -> Intake:
+        """One streamed item with its sender's key record verified at acceptance time.
+
+        Raises CryptoError when the header or the sender's record does not check out.
+        """
+        sender = self.verify(
+            item.sender_key, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, item.accepted_at_ms, trust=trust
+        )
+        header = crypto_envelope.parse_header(item.envelope.header)
+        return Intake(
+            item.cursor,
+            header.message_id,
+            item.detainee_id,
+            item.envelope,
+            sender,
+            item.sender_display_name,
+            item.privileged,
+            item.accepted_at_ms,
+        )
+
     def intake(self, after_cursor: str = "") -> list[Intake]:
         """New messages after ``after_cursor`` (no waiting), sender records verified."""
-        request = terminal_pb2.StreamIntakeRequest(after_cursor=after_cursor)
         try:
-            items = list(self.stub.StreamIntake(request, timeout=60))
+            items = list(self.open_intake_stream(after_cursor))
         except grpc.RpcError as exc:
             raise ClientError.of(exc) from exc
-        out = []
-        for item in items:
-            sender = self.verify(
-                item.sender_key, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, item.accepted_at_ms
-            )
-            header = crypto_envelope.parse_header(item.envelope.header)
-            out.append(
-                Intake(
-                    item.cursor,
-                    header.message_id,
-                    item.detainee_id,
-                    item.envelope,
-                    sender,
-                    item.sender_display_name,
-                    item.privileged,
-                    item.accepted_at_ms,
-                )
-            )
-        return out
+        if not items:
+            return []
+        trust = self.directory()
+        return [self.to_intake(item, trust) for item in items]
 
-    def _mailbox_for(self, envelope: envelope_pb2.Envelope) -> tuple[VerifiedKey, PrivateKeys]:
+    def _mailbox_for(
+        self, envelope: envelope_pb2.Envelope, *, reload: bool = True
+    ) -> tuple[VerifiedKey, PrivateKeys]:
         header = crypto_envelope.parse_header(envelope.header)
         for key_id in (*header.recipient_key_ids, header.sender_key_id):
             if key_id in self._mailboxes:
                 return self._mailboxes[key_id]
+        if not reload:
+            raise NoMailboxKeyError()
         self.load_mailboxes()
         for key_id in (*header.recipient_key_ids, header.sender_key_id):
             if key_id in self._mailboxes:
                 return self._mailboxes[key_id]
-        raise ClientError(
-            grpc.StatusCode.FAILED_PRECONDITION, "no mailbox key held for this message"
-        )
+        raise NoMailboxKeyError()
 
-    def open_dek(self, item: Intake) -> bytes:
-        """Verify the envelope and open its data key with the detainee's mailbox key."""
-        record, keys = self._mailbox_for(item.envelope)
+    def open_dek(self, item: Intake, *, reload: bool = True) -> bytes:
+        """Verify the envelope and open its data key with the detainee's mailbox key.
+
+        NoMailboxKeyError when no mailbox secret held here opens it (yet), after asking the
+        gateway for newly wrapped ones unless ``reload`` is False; CryptoError when the
+        envelope does not verify or its data key does not open.
+        """
+        record, keys = self._mailbox_for(item.envelope, reload=reload)
         return crypto_envelope.open_dek(
             item.envelope, keys, record.id, item.sender, now_ms=item.accepted_at_ms
         )
+
+    def submit_escrow(
+        self, submissions: Sequence[terminal_pb2.EscrowSubmission]
+    ) -> dict[bytes, int]:
+        """Report escrow blobs (and privileged messages, without) in calls of SUBMIT_BATCH."""
+        results: dict[bytes, int] = {}
+        for start in range(0, len(submissions), SUBMIT_BATCH):
+            reply: terminal_pb2.SubmitEscrowResponse = self._call(  # type: ignore[assignment]
+                "SubmitEscrow",
+                terminal_pb2.SubmitEscrowRequest(
+                    submissions=submissions[start : start + SUBMIT_BATCH]
+                ),
+            )
+            results.update({r.message_id: r.state for r in reply.results})
+        return results
 
     def take_in(self, items: Sequence[Intake], escrow: Escrow) -> dict[bytes, int]:
         """Open, escrow (non-privileged only) and report a batch; returns message id -> state."""
@@ -274,19 +436,13 @@ class TerminalClient:
         to_escrow = [(i.message_id, self.open_dek(i)) for i in items if not i.privileged]
         escrowed = escrow(to_escrow) if to_escrow else []
         blobs = dict(zip([m for m, _ in to_escrow], escrowed, strict=True))
+        del to_escrow  # the data keys: held no longer than the escrow call
         for item in items:
             submission = terminal_pb2.EscrowSubmission(message_id=item.message_id)
             if not item.privileged:
                 submission.escrow.CopyFrom(blobs[item.message_id])
             submissions.append(submission)
-        results: dict[bytes, int] = {}
-        for start in range(0, len(submissions), 200):
-            reply: terminal_pb2.SubmitEscrowResponse = self._call(  # type: ignore[assignment]
-                "SubmitEscrow",
-                terminal_pb2.SubmitEscrowRequest(submissions=submissions[start : start + 200]),
-            )
-            results.update({r.message_id: r.state for r in reply.results})
-        return results
+        return self.submit_escrow(submissions)
 
     # ----------------------------------------------------------------- delivery and replies
 
@@ -296,6 +452,22 @@ class TerminalClient:
             "ListDeliveries", terminal_pb2.ListDeliveriesRequest(detainee_id=detainee_id)
         )
         return list(reply.deliveries)
+
+    def all_deliveries(self, detainee_id: str = "") -> Iterator[terminal_pb2.Delivery]:
+        """Every message released for delivery, page by page."""
+        token = ""
+        while True:
+            reply: terminal_pb2.ListDeliveriesResponse = self._call(  # type: ignore[assignment]
+                "ListDeliveries",
+                terminal_pb2.ListDeliveriesRequest(
+                    detainee_id=detainee_id,
+                    page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
+                ),
+            )
+            yield from reply.deliveries
+            token = reply.next_page_token
+            if not token:
+                return
 
     def open_delivery(self, delivery: terminal_pb2.Delivery) -> OpenedMessage:
         """Verify and decrypt a released message for the detainee."""
@@ -316,6 +488,14 @@ class TerminalClient:
         )
         return reply.state
 
+    def contacts(self, detainee_id: str) -> list[terminal_pb2.DetaineeContact]:
+        """The approved contacts of a detainee held here, with their device keys."""
+        reply: terminal_pb2.ListDetaineeContactsResponse = self._call(  # type: ignore[assignment]
+            "ListDetaineeContacts",
+            terminal_pb2.ListDetaineeContactsRequest(detainee_id=detainee_id),
+        )
+        return list(reply.contacts)
+
     def reply(
         self,
         detainee_id: str,
@@ -325,19 +505,20 @@ class TerminalClient:
         attachments: Sequence[Part] = (),
     ) -> log_pb2.Receipt:
         """Seal a detainee's reply to a contact's devices, escrow it at creation and send."""
-        contacts: terminal_pb2.ListDetaineeContactsResponse = self._call(  # type: ignore[assignment]
-            "ListDetaineeContacts",
-            terminal_pb2.ListDetaineeContactsRequest(detainee_id=detainee_id),
-        )
-        matches = [c for c in contacts.contacts if c.account_id == account_id]
+        matches = [c for c in self.contacts(detainee_id) if c.account_id == account_id]
         if not matches:
             raise ClientError(grpc.StatusCode.NOT_FOUND, "no approved contact with this account")
         contact = matches[0]
         now = wall_clock_ms()
+        trust = self.directory()
         devices = [
-            self.verify(record, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, now)
+            self.verify(record, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, now, trust=trust)
             for record in contact.device_keys
         ]
+        if not devices:
+            raise ClientError(
+                grpc.StatusCode.FAILED_PRECONDITION, "the contact has no registered device"
+            )
         self.load_mailboxes()
         current = [
             (record, keys)
@@ -345,7 +526,7 @@ class TerminalClient:
             if record.subject == detainee_id
         ]
         if not current:
-            raise ClientError(grpc.StatusCode.FAILED_PRECONDITION, "no mailbox key for detainee")
+            raise NoMailboxKeyError("no mailbox key held for this detainee")
         record, keys = max(current, key=lambda pair: pair[0].not_before)
         envelope = crypto_envelope.seal_envelope(
             [Part(TEXT_PLAIN, text.encode("utf-8")), *attachments],
@@ -356,9 +537,11 @@ class TerminalClient:
         )
         request = terminal_pb2.SendReplyRequest(detainee_id=detainee_id, envelope=envelope)
         if not contact.privileged:
+            # SPEC section 3, step 7: a reply is escrowed at creation, before it leaves.
             header = crypto_envelope.parse_header(envelope.header)
             dek = crypto_envelope.open_dek(envelope, keys, record.id, record, now_ms=now)
             (blob,) = escrow([(header.message_id, dek)])
+            del dek
             request.escrow.CopyFrom(blob)
         reply: terminal_pb2.SendReplyResponse = self._call("SendReply", request)  # type: ignore[assignment]
         return reply.receipt

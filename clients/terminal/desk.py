@@ -1,0 +1,217 @@
+"""The delivery desk: released messages per detainee, shown or printed, then acknowledged.
+
+This is the one place the terminal decrypts message bodies (SPEC section 3, step 6).
+Plaintext exists in this process's memory while a message is shown or printed, in the
+PDF the officer asked for, and in attachment files only when the officer asks for them
+to be saved; docs/terminal.md tabulates where and for how long.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sealpost.clients.relative import attachments as _attachments
+from sealpost.clients.terminal.client import TerminalClient
+from sealpost.clients.terminal.errors import DeliveryError
+from sealpost.clients.terminal.pdf import DeliverySlip, render_slip
+from sealpost.crypto import envelope as crypto_envelope
+from sealpost.crypto.envelope import Part
+from sealpost.crypto.errors import CryptoError
+from sealpost.v1 import terminal_pb2
+
+#: Characters of the message id in a delivery reference.
+REFERENCE_ID_CHARS = 8
+TEXT = "text/plain"
+
+
+def _utc(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+
+def delivery_reference(institution_id: str, message_id: bytes, when: dt.datetime) -> str:
+    """The institution's reference for a delivery: "<institution>-<yyyymmdd>-<short id>".
+
+    Derived from the message, so printing the same message again on the same day gives
+    the same reference (acknowledging twice changes nothing).
+    """
+    day = when.astimezone().strftime("%Y%m%d")
+    return f"{institution_id}-{day}-{message_id.hex()[:REFERENCE_ID_CHARS]}"
+
+
+@dataclass(frozen=True)
+class DeliveryItem:
+    """One released message as the desk lists it: who, when, how big; no content."""
+
+    message_id: bytes
+    detainee_id: str
+    sender_name: str
+    sent_at: dt.datetime
+    privileged: bool
+    attachments: int
+    size: int
+
+    def to_json(self) -> dict[str, object]:
+        """The listing as a JSON object."""
+        return {
+            "messageId": self.message_id.hex(),
+            "detaineeId": self.detainee_id,
+            "senderName": self.sender_name,
+            "sentAt": self.sent_at.isoformat(),
+            "privileged": self.privileged,
+            "attachments": self.attachments,
+            "size": self.size,
+        }
+
+
+@dataclass(frozen=True)
+class OpenedDelivery:
+    """A released message, decrypted for the detainee."""
+
+    item: DeliveryItem
+    text: str = field(repr=False)
+    attachments: tuple[Part, ...] = ()
+
+
+@dataclass(frozen=True)
+class PrintedDelivery:
+    """What printing did: the reference on the slip, where it went, the message's new state."""
+
+    message_id: bytes
+    reference: str
+    path: Path | None
+    state: int
+
+
+def _item(delivery: terminal_pb2.Delivery) -> DeliveryItem:
+    try:
+        header = crypto_envelope.parse_header(delivery.envelope.header)
+        parts, size = len(header.parts), sum(p.size for p in header.parts)
+    except CryptoError:
+        parts, size = 0, 0
+    return DeliveryItem(
+        message_id=delivery.message_id,
+        detainee_id=delivery.detainee_id,
+        sender_name=delivery.sender_display_name,
+        sent_at=_utc(delivery.accepted_at.ToMilliseconds()),
+        privileged=delivery.privileged,
+        attachments=max(0, parts - 1),
+        size=size,
+    )
+
+
+class DeliveryDesk:
+    """List, show, print and acknowledge released messages of one institution."""
+
+    def __init__(
+        self,
+        client: TerminalClient,
+        institution_id: str,
+        *,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        """Deliver through ``client``; ``institution_id`` goes into the references."""
+        self.client = client
+        self.institution_id = institution_id
+        self._now = now
+
+    def pending(self, detainee_id: str = "") -> list[DeliveryItem]:
+        """Released messages waiting for delivery (for one detainee, or all held here)."""
+        return [_item(d) for d in self.client.all_deliveries(detainee_id)]
+
+    def find(self, message_id: bytes) -> terminal_pb2.Delivery:
+        """The released message with this id; DeliveryError if there is none here."""
+        for delivery in self.client.all_deliveries():
+            if delivery.message_id == message_id:
+                return delivery
+        raise DeliveryError(
+            f"no released message {message_id.hex()} here (not released yet, delivered "
+            "already, or not for a detainee held at this institution)"
+        )
+
+    def open(self, message_id: bytes) -> OpenedDelivery:
+        """Verify and decrypt a released message."""
+        delivery = self.find(message_id)
+        try:
+            opened = self.client.open_delivery(delivery)
+        except CryptoError as exc:
+            raise DeliveryError(
+                f"message {message_id.hex()} does not open: {exc.explain()}"
+            ) from exc
+        texts = [p for p in opened.parts if _attachments.base_type(p.content_type) == TEXT]
+        text = texts[0].data.decode("utf-8", errors="replace") if texts else ""
+        rest = tuple(p for p in opened.parts if not texts or p is not texts[0])
+        return OpenedDelivery(_item(delivery), text, rest)
+
+    def save_attachments(self, opened: OpenedDelivery, folder: Path) -> list[Path]:
+        """Write the attachments into ``folder`` (mode 0600, safe names, never overwriting)."""
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        saved = []
+        for index, part in enumerate(opened.attachments, start=1):
+            name = _attachments.safe_filename(part.filename, index, part.content_type)
+            path = _unused(folder / name)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(part.data)
+            saved.append(path)
+        return saved
+
+    def slip(self, opened: OpenedDelivery) -> tuple[str, bytes]:
+        """The delivery reference and the PDF slip for an opened message."""
+        printed_at = self._now()
+        reference = delivery_reference(self.institution_id, opened.item.message_id, printed_at)
+        slip = DeliverySlip(
+            institution_id=self.institution_id,
+            detainee_id=opened.item.detainee_id,
+            sender_name=opened.item.sender_name,
+            sent_at=opened.item.sent_at,
+            printed_at=printed_at,
+            reference=reference,
+            message_id=opened.item.message_id.hex(),
+            privileged=opened.item.privileged,
+            text=opened.text,
+            attachments=opened.attachments,
+        )
+        return reference, render_slip(slip)
+
+    def print_pdf(
+        self, message_id: bytes, out: Path | None, *, write: Callable[[bytes], None] | None = None
+    ) -> PrintedDelivery:
+        """Print a released message to ``out`` (or hand the bytes to ``write``), then acknowledge.
+
+        The acknowledgement carries the reference printed on the slip; it is sent only
+        after the PDF was written completely.
+        """
+        opened = self.open(message_id)
+        reference, pdf = self.slip(opened)
+        if out is not None:
+            _write_private(out, pdf)
+        elif write is not None:
+            write(pdf)
+        else:
+            raise DeliveryError("say where the PDF goes")
+        del pdf, opened
+        state = self.client.acknowledge(message_id, reference)
+        return PrintedDelivery(message_id, reference, out, state)
+
+
+def _unused(path: Path) -> Path:
+    candidate, counter = path, 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}-{counter}{path.suffix}")
+        counter += 1
+    return candidate
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a file only the officer's account can read; replace it atomically."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)

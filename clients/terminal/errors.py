@@ -1,0 +1,123 @@
+"""Errors of the institution terminal, each able to explain itself to an operator.
+
+    SealpostError
+    ├── TerminalError
+    │   ├── ProfileError                 the terminal profile on disk cannot be used
+    │   │   ├── ProfileNotFoundError     no profile in that folder
+    │   │   ├── ProfileExistsError       a profile is already there (never overwritten)
+    │   │   ├── ProfileBusyError         another intake loop runs with this profile
+    │   │   ├── ProfileFormatError       not a terminal profile, or damaged
+    │   │   │   └── ProfileVersionError
+    │   │   │       ├── ProfileVersionTooOldError
+    │   │   │       └── ProfileVersionTooNewError
+    │   │   ├── WrongPassphraseError     the passphrase does not open it (or it was altered)
+    │   │   └── WeakPassphraseError      refused when creating a profile
+    │   ├── EnrollmentError              the certificate folder or settings are not usable
+    │   ├── InstitutionKeyError          the institution key is missing, revoked or held elsewhere
+    │   ├── TerminalRevokedError         the gateway no longer accepts this terminal's certificate
+    │   ├── DeliveryError                no such released message, or it cannot be opened
+    │   └── ReplyError                   a reply that cannot be composed as asked
+    │       └── AttachmentError          a file that cannot be attached to a reply
+    └── ClientError (sealpost.clients._grpc)
+        └── NoMailboxKeyError            no mailbox secret held here opens this message (yet)
+
+Key records and envelopes that do not verify raise ``sealpost.crypto.errors.CryptoError``;
+key-server failures raise ``sealpost.escrow.errors.EscrowError``.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from sealpost.clients._grpc import ClientError
+from sealpost.errors import SealpostError
+
+
+class TerminalError(SealpostError):
+    """Base of the terminal's own errors."""
+
+
+class ProfileError(TerminalError):
+    """The terminal profile on disk cannot be used."""
+
+
+class ProfileNotFoundError(ProfileError):
+    """No terminal profile in the folder given."""
+
+    def explain(self) -> str:
+        """Point at enrolment."""
+        return f"{self}; create one with `sealpost terminal enroll`"
+
+
+class ProfileExistsError(ProfileError):
+    """A profile is already in the folder; it is never overwritten."""
+
+
+class ProfileBusyError(ProfileError):
+    """Another intake loop already runs with this profile."""
+
+
+class ProfileFormatError(ProfileError):
+    """The file is not a terminal profile, or its contents are damaged."""
+
+
+class ProfileVersionError(ProfileFormatError):
+    """The profile has a format version this program does not read."""
+
+
+class ProfileVersionTooOldError(ProfileVersionError):
+    """The format version is older than the oldest one still read."""
+
+
+class ProfileVersionTooNewError(ProfileVersionError):
+    """The format version is newer than this program knows: upgrade Sealpost."""
+
+
+class WrongPassphraseError(ProfileError):
+    """The passphrase does not open the profile, or the file was altered."""
+
+    def explain(self) -> str:
+        """Say both possibilities: the two are indistinguishable on purpose."""
+        return "the passphrase does not open this terminal profile (or the file was altered)"
+
+
+class WeakPassphraseError(ProfileError):
+    """The passphrase chosen for a new profile is too short."""
+
+
+class EnrollmentError(TerminalError):
+    """The certificate folder or the settings given to enrolment cannot be used."""
+
+
+class InstitutionKeyError(TerminalError):
+    """The institution key is missing, revoked, or held by another terminal only."""
+
+
+class TerminalRevokedError(TerminalError):
+    """The gateway refuses this terminal's certificate: revoked, expired or not registered."""
+
+    def explain(self) -> str:
+        """Tell the operator what to do."""
+        return (
+            "the gateway refuses this terminal's certificate (revoked, expired or unknown); "
+            "ask an administrator for a new one (`sealpost admin terminal issue`) and enrol again"
+        )
+
+
+class DeliveryError(TerminalError):
+    """No released message with that id here, or it cannot be opened."""
+
+
+class ReplyError(TerminalError):
+    """A reply that cannot be composed as asked (empty, or not valid Unicode)."""
+
+
+class AttachmentError(ReplyError):
+    """A file that cannot be attached to a reply (missing, unknown type or too large)."""
+
+
+class NoMailboxKeyError(ClientError):
+    """No mailbox secret held here opens this message yet (for example a handover is pending)."""
+
+    def __init__(self, message: str = "no mailbox key held for this message") -> None:
+        super().__init__(grpc.StatusCode.FAILED_PRECONDITION, message)

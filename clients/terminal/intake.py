@@ -1,0 +1,819 @@
+"""The intake loop: take in new messages, escrow their data keys in batches, report (SPEC 3.3).
+
+The gateway is the queue. Messages stay ACCEPTED there until this terminal submits
+them, and StreamIntake from a cursor yields only what is still ACCEPTED. So the loop
+keeps one persisted cursor that never passes a message it has not submitted: after a
+crash, or once the key server is back, streaming again from that cursor yields exactly
+the backlog, with nothing lost and nothing taken twice (the gateway ignores a second
+submission of a message already taken in).
+
+Fail closed (SPEC P2): when the key server is sealed, stopped or refuses, no
+non-privileged message is submitted (the gateway refuses those without escrow, so
+none is delivered); the loop keeps serving privileged mail, which carries no escrow,
+and probes the key server with exponential backoff. Envelopes that do not verify are
+reported as malformed by id and skipped (SPEC P10); they never stop the loop.
+
+Plaintext: none. The loop opens only data keys, holds them for one escrow call and
+drops them; message bodies are never decrypted here.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final, Literal, Protocol
+
+import grpc
+
+from sealpost._internal.logs import get_logger
+from sealpost.clients._grpc import ClientError
+from sealpost.clients.terminal.client import (
+    SUBMIT_BATCH,
+    Escrow,
+    IntakeCall,
+    TerminalClient,
+    Trust,
+    wall_clock_ms,
+)
+from sealpost.clients.terminal.errors import (
+    NoMailboxKeyError,
+    TerminalError,
+    TerminalRevokedError,
+)
+from sealpost.crypto import envelope as crypto_envelope
+from sealpost.crypto.errors import CryptoError
+from sealpost.escrow.errors import EscrowError, KeyServerUnavailableError, PermissionDeniedError
+from sealpost.v1 import common_pb2, terminal_pb2
+
+_log = get_logger("sealpost.terminal.intake")
+
+#: gRPC codes after which the same call may succeed later (the gateway restarting, busy).
+TRANSIENT_CODES: Final = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.CANCELLED,
+    }
+)
+#: gRPC codes with which the gateway refuses one submission (not the terminal as a whole).
+_REFUSAL_CODES: Final = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.NOT_FOUND,
+    }
+)
+_DELIVERABLE: Final = frozenset(
+    {common_pb2.MESSAGE_STATE_RELEASED, common_pb2.MESSAGE_STATE_DELIVERED}
+)
+
+
+@dataclass
+class IntakeState:
+    """What the loop persists: where to resume, and which messages were malformed."""
+
+    #: Resume point: every message before it has been submitted (or is known malformed).
+    cursor: str = ""
+    #: Message id (hex) -> why it was skipped; ids and reasons only, never content.
+    malformed: dict[str, str] = field(default_factory=dict)
+    #: Messages this terminal has submitted, all time.
+    taken_in: int = 0
+    updated_at_ms: int = 0
+
+
+class StateStore(Protocol):
+    """Where the intake state lives (a file beside the profile; memory in tests)."""
+
+    def load(self) -> IntakeState:
+        """The saved state, or a fresh one."""
+        ...
+
+    def save(self, state: IntakeState) -> None:
+        """Persist ``state`` durably before returning."""
+        ...
+
+
+class MemoryStateStore:
+    """A StateStore in memory."""
+
+    def __init__(self, state: IntakeState | None = None) -> None:
+        """Start from ``state`` (a fresh one by default)."""
+        self.state = state or IntakeState()
+        self.saves = 0
+
+    def load(self) -> IntakeState:
+        """A copy of the stored state."""
+        return IntakeState(
+            self.state.cursor,
+            dict(self.state.malformed),
+            self.state.taken_in,
+            self.state.updated_at_ms,
+        )
+
+    def save(self, state: IntakeState) -> None:
+        """Keep a copy."""
+        self.state = IntakeState(
+            state.cursor, dict(state.malformed), state.taken_in, state.updated_at_ms
+        )
+        self.saves += 1
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    """Batching, waiting and backoff of the intake loop."""
+
+    #: Messages per batch; at most SubmitEscrow's (and the key server's) 200.
+    batch_size: int = SUBMIT_BATCH
+    #: After the first message of a batch, how long to wait for more before processing.
+    window_seconds: float = 0.25
+    #: How often an idle loop wakes to look at its timers and at a stop request.
+    poll_seconds: float = 0.5
+    #: Backoff while the key server or the gateway is unavailable: first and longest wait.
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    #: How often messages waiting for a mailbox key (a handover) are tried again.
+    rescan_seconds: float = 30.0
+    #: How often handovers and mailboxes for newly held detainees are looked after.
+    housekeeping_seconds: float = 60.0
+    #: Streamed messages read ahead of processing.
+    read_ahead: int = 2 * SUBMIT_BATCH
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= SUBMIT_BATCH:
+            raise ValueError(f"batch_size must be between 1 and {SUBMIT_BATCH}")
+        if min(self.window_seconds, self.poll_seconds, self.backoff_initial) < 0:
+            raise ValueError("durations must not be negative")
+        if self.backoff_max < self.backoff_initial:
+            raise ValueError("backoff_max must be at least backoff_initial")
+
+
+KeyServerStatus = Literal["ok", "unavailable", "refused", "failing", "not asked"]
+
+
+@dataclass
+class BatchReport:
+    """Counts for one batch (never content)."""
+
+    received: int = 0
+    #: Reported to the gateway and moved on by its policy.
+    submitted: int = 0
+    escrowed: int = 0
+    privileged: int = 0
+    released: int = 0
+    queued: int = 0
+    rejected: int = 0
+    malformed: int = 0
+    #: Skipped because they were reported malformed before.
+    known_malformed: int = 0
+    #: Waiting for a mailbox key (a handover from the previous institution).
+    waiting_for_mailbox: int = 0
+    #: Waiting for the key server (not submitted: fail closed).
+    waiting_for_key_server: int = 0
+    #: Refused by the gateway one by one (recorded as malformed).
+    refused: int = 0
+    seconds: float = 0.0
+    key_server: KeyServerStatus = "not asked"
+
+    @property
+    def outstanding(self) -> int:
+        """Messages of this batch still to be submitted later."""
+        return self.waiting_for_mailbox + self.waiting_for_key_server
+
+    def line(self) -> str:
+        """One line for people."""
+        parts = [
+            f"{self.received} received",
+            f"{self.submitted} taken in ({self.escrowed} escrowed, {self.privileged} privileged)",
+            f"{self.released} released, {self.queued} queued for screening",
+        ]
+        if self.rejected:
+            parts.append(f"{self.rejected} rejected by policy")
+        if self.waiting_for_key_server:
+            parts.append(f"{self.waiting_for_key_server} wait for the key server")
+        if self.waiting_for_mailbox:
+            parts.append(f"{self.waiting_for_mailbox} wait for a mailbox key")
+        if self.malformed or self.refused:
+            parts.append(f"{self.malformed + self.refused} malformed")
+        if self.known_malformed:
+            parts.append(f"{self.known_malformed} known malformed skipped")
+        return f"batch: {', '.join(parts)}; {self.seconds:.2f} s"
+
+    def to_json(self) -> dict[str, object]:
+        """The counts as a JSON object."""
+        return {
+            "event": "batch",
+            "received": self.received,
+            "submitted": self.submitted,
+            "escrowed": self.escrowed,
+            "privileged": self.privileged,
+            "released": self.released,
+            "queued": self.queued,
+            "rejected": self.rejected,
+            "malformed": self.malformed + self.refused,
+            "knownMalformed": self.known_malformed,
+            "waitingForMailbox": self.waiting_for_mailbox,
+            "waitingForKeyServer": self.waiting_for_key_server,
+            "keyServer": self.key_server,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class IntakeSummary:
+    """Totals of a run; the waiting counts are those of the last pass over the backlog."""
+
+    batches: int = 0
+    received: int = 0
+    submitted: int = 0
+    escrowed: int = 0
+    privileged: int = 0
+    released: int = 0
+    queued: int = 0
+    malformed: int = 0
+    waiting_for_mailbox: int = 0
+    waiting_for_key_server: int = 0
+    handovers: int = 0
+    mailboxes_provisioned: int = 0
+    seconds: float = 0.0
+
+    @property
+    def drained(self) -> bool:
+        """Nothing is left waiting."""
+        return self.waiting_for_mailbox == 0 and self.waiting_for_key_server == 0
+
+    def add(self, report: BatchReport) -> None:
+        """Count one batch in."""
+        self.batches += 1
+        self.received += report.received
+        self.submitted += report.submitted
+        self.escrowed += report.escrowed
+        self.privileged += report.privileged
+        self.released += report.released
+        self.queued += report.queued
+        self.malformed += report.malformed + report.refused
+
+    def line(self) -> str:
+        """One line for people."""
+        text = (
+            f"intake: {self.submitted} taken in ({self.escrowed} escrowed, "
+            f"{self.privileged} privileged) in {self.batches} batches; {self.released} "
+            f"released, {self.queued} queued; {self.malformed} malformed"
+        )
+        if not self.drained:
+            text += (
+                f"; still waiting: {self.waiting_for_key_server} for the key server, "
+                f"{self.waiting_for_mailbox} for a mailbox key"
+            )
+        return text
+
+    def to_json(self) -> dict[str, object]:
+        """The totals as a JSON object."""
+        return {
+            "event": "summary",
+            "batches": self.batches,
+            "received": self.received,
+            "submitted": self.submitted,
+            "escrowed": self.escrowed,
+            "privileged": self.privileged,
+            "released": self.released,
+            "queued": self.queued,
+            "malformed": self.malformed,
+            "waitingForMailbox": self.waiting_for_mailbox,
+            "waitingForKeyServer": self.waiting_for_key_server,
+            "handovers": self.handovers,
+            "mailboxesProvisioned": self.mailboxes_provisioned,
+            "drained": self.drained,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class Reporter(Protocol):
+    """Receives progress: one report per batch, and notices (counts and ids only)."""
+
+    def batch(self, report: BatchReport) -> None:
+        """A batch was processed."""
+        ...
+
+    def notice(self, kind: str, text: str) -> None:
+        """Something an operator should know (the key server is down, a malformed message)."""
+        ...
+
+
+class CollectingReporter:
+    """A Reporter that keeps everything (tests, and callers that summarise themselves)."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self.batches: list[BatchReport] = []
+        self.notices: list[tuple[str, str]] = []
+
+    def batch(self, report: BatchReport) -> None:
+        """Keep the report."""
+        self.batches.append(report)
+
+    def notice(self, kind: str, text: str) -> None:
+        """Keep the notice."""
+        self.notices.append((kind, text))
+
+
+_Entry = (
+    tuple[Literal["item"], terminal_pb2.StreamIntakeResponse]
+    | tuple[Literal["end"], None]
+    | tuple[Literal["error"], ClientError]
+)
+
+
+class _Reader:
+    """Reads a StreamIntake call on a thread into a bounded queue, so batches can time out."""
+
+    def __init__(self, call: IntakeCall, read_ahead: int) -> None:
+        self._call = call
+        self._queue: queue.Queue[_Entry] = queue.Queue(maxsize=max(1, read_ahead))
+        self._closed = threading.Event()
+        self._last: _Entry | None = None
+        self._thread = threading.Thread(target=self._run, name="sealpost-intake", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for item in self._call:
+                if not self._put(("item", item)):
+                    return
+            self._put(("end", None))
+        except grpc.RpcError as exc:
+            if not self._closed.is_set():
+                self._put(("error", ClientError.of(exc)))
+
+    def _put(self, entry: _Entry) -> bool:
+        while not self._closed.is_set():
+            try:
+                self._queue.put(entry, timeout=0.2)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def take(
+        self, size: int, first_wait: float, window: float
+    ) -> tuple[list[terminal_pb2.StreamIntakeResponse], bool]:
+        """Up to ``size`` items and whether the stream ended; ClientError if it failed.
+
+        Waits up to ``first_wait`` for the first item, then up to ``window`` for more.
+        """
+        items: list[terminal_pb2.StreamIntakeResponse] = []
+        if self._last is not None:
+            return items, self._finish(self._last)
+        deadline = time.monotonic() + first_wait
+        while len(items) < size:
+            timeout = deadline - time.monotonic()
+            try:
+                entry = (
+                    self._queue.get(timeout=max(0.0, timeout))
+                    if timeout > 0
+                    else (self._queue.get_nowait())
+                )
+            except queue.Empty:
+                return items, False
+            if entry[0] != "item":
+                self._last = entry
+                if items:
+                    return items, False
+                return items, self._finish(entry)
+            items.append(entry[1])
+            if len(items) == 1:
+                deadline = time.monotonic() + window
+        return items, False
+
+    @staticmethod
+    def _finish(entry: _Entry) -> bool:
+        if entry[0] == "error":
+            raise entry[1]
+        return True
+
+    def close(self) -> None:
+        """Hang up and let the reading thread end."""
+        self._closed.set()
+        self._call.cancel()
+        self._thread.join(timeout=5)
+
+
+class IntakeLoop:
+    """Follows StreamIntake for one institution: open, verify, escrow, submit, report."""
+
+    def __init__(
+        self,
+        client: TerminalClient,
+        escrow: Escrow,
+        store: StateStore,
+        *,
+        settings: IntakeSettings = IntakeSettings(),
+        reporter: Reporter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        """Take in with ``client``, escrow through ``escrow``, keep the cursor in ``store``."""
+        self.client = client
+        self.escrow = escrow
+        self.store = store
+        self.settings = settings
+        self.reporter: Reporter = reporter or CollectingReporter()
+        self._clock = clock
+        self._rand = rand
+        self._stop = threading.Event()
+        self.state = IntakeState()
+        self.summary = IntakeSummary()
+        # Something read from the current stream is still to be submitted: the cursor
+        # stays where it is until a fresh stream from it has been worked through.
+        self._held = False
+        self._waiting_for_mailbox = False
+        self._degraded = False
+        self._key_backoff = 0.0
+        self._next_probe = 0.0
+        self._gateway_backoff = 0.0
+        self._next_rescan = 0.0
+        self._next_housekeeping = 0.0
+        self._pass_mailbox = 0
+        self._pass_key_server = 0
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in hand and return (thread-safe)."""
+        self._stop.set()
+
+    @property
+    def waiting_for_key_server(self) -> bool:
+        """True while escrow fails and non-privileged messages wait."""
+        return self._degraded
+
+    # ----------------------------------------------------------------- the two modes
+
+    def run_once(self, max_wait: float | None = 60.0) -> IntakeSummary:
+        """Drain what is there now and return.
+
+        While the key server is unavailable, waits with backoff and tries again, for at
+        most ``max_wait`` seconds (None: until it is back or ``stop`` is called); what
+        still waits then stays ACCEPTED at the gateway and is counted in the summary.
+        """
+        started = self._clock()
+        deadline = None if max_wait is None else started + max_wait
+        self.state = self.store.load()
+        self._housekeeping()
+        while True:
+            self._pass_mailbox = self._pass_key_server = 0
+            self._held = False
+            try:
+                self._one_pass()
+            except ClientError as exc:
+                delay = self._gateway_failed(exc)
+                if self._past(deadline, delay) or self._stop.wait(delay):
+                    break
+                continue
+            self._gateway_backoff = 0.0
+            if not self._held or not self._degraded or self._stop.is_set():
+                break
+            delay = max(0.0, self._next_probe - self._clock())
+            if self._past(deadline, delay) or self._stop.wait(delay):
+                break
+            self._degraded = False  # the next pass escrows its first batch again: the probe
+        self._finish(started)
+        return self.summary
+
+    def run(self) -> IntakeSummary:
+        """Follow new messages until ``stop`` is called; returns the totals."""
+        started = self._clock()
+        self.state = self.store.load()
+        self._housekeeping()
+        reader: _Reader | None = None
+        try:
+            while not self._stop.is_set():
+                try:
+                    reader = self._follow_step(reader)
+                    self._gateway_backoff = 0.0
+                except ClientError as exc:
+                    delay = self._gateway_failed(exc)
+                    if reader is not None:
+                        reader.close()
+                        reader = None
+                    self._stop.wait(delay)
+        finally:
+            if reader is not None:
+                reader.close()
+            self._finish(started)
+        return self.summary
+
+    # ----------------------------------------------------------------- passes and probes
+
+    def _follow_step(self, reader: _Reader | None) -> _Reader | None:
+        """One turn of the following loop; returns the stream to go on with (None: reopen)."""
+        if reader is None:
+            reader = self._reader(follow=True)
+            self._held = False
+        now = self._clock()
+        if now >= self._next_housekeeping:
+            self._housekeeping()
+        if self._degraded and now >= self._next_probe:
+            if self._probe():  # the key server is back: stream the backlog again
+                reader.close()
+                return None
+            return reader
+        rescan_due = self._held and self._waiting_for_mailbox and now >= self._next_rescan
+        if rescan_due and not self._degraded:  # perhaps the handover came: try those again
+            reader.close()
+            self._waiting_for_mailbox = False
+            return None
+        items, ended = reader.take(
+            self.settings.batch_size, self.settings.poll_seconds, self.settings.window_seconds
+        )
+        if items:
+            self._take_main(items)
+        if ended:  # the gateway closed a following stream (shutting down): resume soon
+            reader.close()
+            self._stop.wait(self.settings.poll_seconds)
+            return None
+        return reader
+
+    def _reader(self, *, follow: bool) -> _Reader:
+        call = self.client.open_intake_stream(self.state.cursor, follow=follow)
+        return _Reader(call, self.settings.read_ahead)
+
+    def _one_pass(self) -> None:
+        reader = self._reader(follow=False)
+        try:
+            while not self._stop.is_set():
+                items, ended = reader.take(
+                    self.settings.batch_size, 60.0, max(1.0, self.settings.window_seconds)
+                )
+                if items:
+                    self._take_main(items)
+                if ended:
+                    return
+        finally:
+            reader.close()
+
+    def _probe(self) -> bool:
+        """Try the oldest waiting batch again; True when the key server took it."""
+        reader = self._reader(follow=False)
+        try:
+            items, _ended = reader.take(
+                self.settings.batch_size, 60.0, max(1.0, self.settings.window_seconds)
+            )
+        finally:
+            reader.close()
+        if not items:
+            self._degraded = False  # nothing waits any more: the next batch tries escrow itself
+            return True
+        report = self._process(items, escrow_now=True)
+        if report.waiting_for_key_server:
+            self._save()
+            return False
+        if report.outstanding:
+            self._save()
+        else:
+            self._advance(items[-1].cursor)
+        self._degraded = False
+        return True
+
+    def _take_main(self, items: list[terminal_pb2.StreamIntakeResponse]) -> None:
+        report = self._process(items, escrow_now=not self._degraded)
+        self._pass_mailbox += report.waiting_for_mailbox
+        self._pass_key_server += report.waiting_for_key_server
+        if report.outstanding:
+            if not self._held:
+                self._next_rescan = self._clock() + self.settings.rescan_seconds
+            self._held = True
+            self._waiting_for_mailbox |= report.waiting_for_mailbox > 0
+        if report.outstanding or self._held:
+            self._save()
+        else:
+            self._advance(items[-1].cursor)
+
+    def _advance(self, cursor: str) -> None:
+        self.state.cursor = cursor
+        self._save()
+
+    def _save(self) -> None:
+        self.state.updated_at_ms = wall_clock_ms()
+        self.store.save(self.state)
+
+    # ----------------------------------------------------------------- one batch
+
+    def _process(
+        self, raws: list[terminal_pb2.StreamIntakeResponse], *, escrow_now: bool
+    ) -> BatchReport:
+        """Open, verify and escrow a batch, then submit what may go.
+
+        The caller saves the intake state (and moves the cursor) after this returns, that
+        is after the submission: a crash before re-takes the batch.
+        """
+        started = self._clock()
+        report = BatchReport(received=len(raws))
+        trust = self._trust() if raws else None
+        reloaded = False
+        privileged: list[terminal_pb2.EscrowSubmission] = []
+        deks: list[tuple[bytes, bytes]] = []
+        for raw in raws:
+            message_hex = _message_hex(raw)
+            if message_hex in self.state.malformed:
+                report.known_malformed += 1
+                continue
+            try:
+                assert trust is not None
+                item = self.client.to_intake(raw, trust)
+                if not item.privileged and not escrow_now:
+                    report.waiting_for_key_server += 1  # not even opened: nothing to escrow with
+                    continue
+                dek = self.client.open_dek(item, reload=not reloaded)
+            except NoMailboxKeyError:
+                reloaded = True
+                report.waiting_for_mailbox += 1
+                continue
+            except CryptoError as exc:
+                self._malformed(message_hex, raw.detainee_id, type(exc).__name__)
+                report.malformed += 1
+                continue
+            if item.privileged:
+                del dek  # SPEC P4: privileged mail is never escrowed
+                privileged.append(terminal_pb2.EscrowSubmission(message_id=item.message_id))
+            else:
+                deks.append((item.message_id, dek))
+        escrowed = self._escrow(deks, report)
+        deks.clear()  # the data keys: held no longer than the escrow call
+        results = self._submit(privileged + escrowed, report)
+        report.submitted = len(results)
+        report.privileged = len(privileged)
+        report.escrowed = len([s for s in escrowed if s.message_id in results])
+        for state in results.values():
+            if state in _DELIVERABLE:
+                report.released += 1
+            elif state == common_pb2.MESSAGE_STATE_QUEUED:
+                report.queued += 1
+            elif state == common_pb2.MESSAGE_STATE_REJECTED:
+                report.rejected += 1
+        self.state.taken_in += report.submitted
+        report.seconds = self._clock() - started
+        self.summary.add(report)
+        self.reporter.batch(report)
+        _log.info(
+            "intake batch",
+            count=report.received,
+            batch_size=report.submitted,
+            status=report.key_server,
+            duration_ms=int(report.seconds * 1000),
+        )
+        return report
+
+    def _trust(self) -> Trust:
+        """The directory, verified against the pin.
+
+        A failure here is the gateway's, not a message's: it stops the loop instead of
+        marking messages malformed.
+        """
+        try:
+            return self.client.directory()
+        except CryptoError as exc:
+            raise TerminalError(
+                f"the gateway's directory does not verify against the pinned key: {exc.explain()}"
+            ) from exc
+
+    def _escrow(
+        self, deks: list[tuple[bytes, bytes]], report: BatchReport
+    ) -> list[terminal_pb2.EscrowSubmission]:
+        if not deks:
+            return []
+        try:
+            blobs = self.escrow(deks)
+        except EscrowError as exc:
+            report.waiting_for_key_server += len(deks)
+            report.key_server = self._key_server_failed(exc)
+            return []
+        report.key_server = "ok"
+        if self._key_backoff:
+            self.reporter.notice("key-server", "the key server is back; taking in the backlog")
+        self._degraded = False
+        self._key_backoff = 0.0
+        return [
+            terminal_pb2.EscrowSubmission(message_id=message_id, escrow=blob)
+            for (message_id, _dek), blob in zip(deks, blobs, strict=True)
+        ]
+
+    def _submit(
+        self, submissions: list[terminal_pb2.EscrowSubmission], report: BatchReport
+    ) -> dict[bytes, int]:
+        if not submissions:
+            return {}
+        try:
+            return self.client.submit_escrow(submissions)
+        except ClientError as exc:
+            if exc.code not in _REFUSAL_CODES:
+                raise
+        # One refused submission fails the whole (transactional) call: find it alone.
+        results: dict[bytes, int] = {}
+        for submission in submissions:
+            try:
+                results.update(self.client.submit_escrow([submission]))
+            except ClientError as exc:
+                if exc.code not in _REFUSAL_CODES:
+                    raise
+                self._malformed(submission.message_id.hex(), "", f"refused ({exc.code.name})")
+                report.refused += 1
+        return results
+
+    # ----------------------------------------------------------------- trouble
+
+    def _malformed(self, message_hex: str, detainee_id: str, reason: str) -> None:
+        self.state.malformed[message_hex] = reason
+        where = f" for detainee {detainee_id}" if detainee_id else ""
+        self.reporter.notice(
+            "malformed", f"message {message_hex}{where} is malformed ({reason}); skipped"
+        )
+        _log.warning("malformed message skipped", message_id=message_hex, reason=reason)
+
+    def _key_server_failed(self, exc: EscrowError) -> KeyServerStatus:
+        status: KeyServerStatus
+        if isinstance(exc, KeyServerUnavailableError):
+            status, what = "unavailable", "is unavailable (sealed, stopped or overloaded)"
+        elif isinstance(exc, PermissionDeniedError):
+            status, what = "refused", "refuses this terminal's token (revoked or expired?)"
+        else:
+            status, what = "failing", f"fails ({type(exc).__name__})"
+        self._key_backoff = (
+            self.settings.backoff_initial
+            if self._key_backoff == 0
+            else min(self.settings.backoff_max, 2 * self._key_backoff)
+        )
+        self._degraded = True
+        delay = self._key_backoff * (0.5 + self._rand() / 2)
+        self._next_probe = self._clock() + delay
+        self.reporter.notice(
+            "key-server",
+            f"the key server {what}; non-privileged messages wait (fail closed), "
+            f"privileged mail still goes; next try in {delay:.1f} s",
+        )
+        _log.warning("key server unavailable; intake waits", error_type=type(exc).__name__)
+        return status
+
+    def _gateway_failed(self, exc: ClientError) -> float:
+        """Raise when the terminal itself is refused; otherwise the delay before retrying."""
+        if exc.code == grpc.StatusCode.UNAUTHENTICATED:
+            raise TerminalRevokedError(exc.message) from exc
+        if exc.code not in TRANSIENT_CODES:
+            raise TerminalError(f"the gateway refuses intake: {exc.message} ({exc.code.name})")
+        self._gateway_backoff = min(
+            self.settings.backoff_max, max(self.settings.backoff_initial, 2 * self._gateway_backoff)
+        )
+        delay = self._gateway_backoff * (0.5 + self._rand() / 2)
+        self.reporter.notice(
+            "gateway",
+            f"the gateway is unavailable ({exc.code.name}); trying again in {delay:.1f} s",
+        )
+        return delay
+
+    def _housekeeping(self) -> None:
+        """Hand over mailboxes of detainees who left; provision mailboxes for new ones."""
+        self._next_housekeeping = self._clock() + self.settings.housekeeping_seconds
+        for name, action in (
+            ("handover", self.client.hand_over),
+            ("mailboxes", lambda: len(self.client.provision_missing_mailboxes())),
+        ):
+            try:
+                count = action()
+            except ClientError as exc:
+                if exc.code == grpc.StatusCode.UNAUTHENTICATED:
+                    raise TerminalRevokedError(exc.message) from exc
+                self.reporter.notice(name, f"{name} failed: {exc.message} ({exc.code.name})")
+                continue
+            except CryptoError as exc:
+                self.reporter.notice(name, f"{name} failed: {exc.explain()}")
+                continue
+            if not count:
+                continue
+            if name == "handover":
+                self.summary.handovers += count
+                self.reporter.notice(name, f"handed over the mailboxes of {count} detainees")
+            else:
+                self.summary.mailboxes_provisioned += count
+                self.reporter.notice(name, f"made mailbox keys for {count} detainees")
+
+    def _past(self, deadline: float | None, delay: float) -> bool:
+        return deadline is not None and self._clock() + delay > deadline
+
+    def _finish(self, started: float) -> None:
+        self.summary.waiting_for_mailbox = self._pass_mailbox
+        self.summary.waiting_for_key_server = self._pass_key_server
+        self.summary.seconds = self._clock() - started
+
+
+def _message_hex(raw: terminal_pb2.StreamIntakeResponse) -> str:
+    """The message id of a streamed item, or its cursor when the header does not parse."""
+    try:
+        return crypto_envelope.parse_header(raw.envelope.header).message_id.hex()
+    except CryptoError:
+        return f"cursor-{raw.cursor}"

@@ -1,0 +1,600 @@
+"""The terminal profile on disk: credentials, institution key, settings and the intake cursor.
+
+A profile folder holds ``terminal-profile.json`` (mode 0600), a sealed document::
+
+    {"format": "sealpost-terminal-profile", "version": 1,
+     "body": {...},                        public settings: institution, addresses, pin
+     "kdf": {"algorithm": "argon2id13", "opslimit": N, "memlimit": N, "salt": b64},
+     "nonce": b64, "sealed": b64}          XChaCha20-Poly1305 of the secrets (JSON)
+
+The secrets (the TLS private key, the institution's X25519 and Ed25519 keys and the
+key-server token) are encrypted under a key that Argon2id derives from the operator's
+passphrase. The settings are not secret but are authenticated: the associated data is
+a domain string and the canonical JSON of format, version, body and kdf, so a changed
+directory pin or gateway address fails like a wrong passphrase. An exported
+institution key (for a second terminal of the same institution) is the same kind of
+document with format "sealpost-institution-key".
+
+``intake-state.json`` beside it holds the intake cursor and the ids of malformed
+messages (no content, no keys); ``intake.lock`` keeps a second intake loop out.
+Every write is atomic (temporary file, fsync, rename) with mode 0600.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+
+from sealpost.clients._grpc import Endpoint
+from sealpost.clients.terminal.client import Escrow, TerminalClient
+from sealpost.clients.terminal.errors import (
+    ProfileBusyError,
+    ProfileExistsError,
+    ProfileFormatError,
+    ProfileNotFoundError,
+    ProfileVersionTooNewError,
+    ProfileVersionTooOldError,
+    WeakPassphraseError,
+    WrongPassphraseError,
+)
+from sealpost.clients.terminal.intake import IntakeState
+from sealpost.crypto import _sodium
+from sealpost.crypto.errors import DecryptionError, FormatError
+from sealpost.crypto.keyrecords import DirectoryPin
+from sealpost.crypto.keys import PrivateKeys
+from sealpost.escrow.bootstrap import BootstrapSettings
+from sealpost.escrow.client import EscrowClient, KeyServerConfig, RetryPolicy
+from sealpost.v1 import envelope_pb2
+
+PROFILE_NAME: Final = "terminal-profile.json"
+STATE_NAME: Final = "intake-state.json"
+LOCK_NAME: Final = "intake.lock"
+PROFILE_FORMAT: Final = "sealpost-terminal-profile"
+STATE_FORMAT: Final = "sealpost-terminal-intake-state"
+#: The format this code writes.
+PROFILE_VERSION: Final = 1
+#: The oldest format still read (0 was never written).
+MIN_PROFILE_VERSION: Final = 1
+STATE_VERSION: Final = 1
+#: Associated-data domain of every passphrase-sealed document the terminal writes.
+DOCUMENT_AD_DOMAIN: Final = b"sealpost/terminal-sealed-document/v1\n"
+#: An institution key exported from one terminal for another of the same institution.
+KEY_EXPORT_FORMAT: Final = "sealpost-institution-key"
+MIN_PASSPHRASE_CHARS: Final = 8
+KDF_ALGORITHM: Final = "argon2id13"
+#: Malformed message ids remembered (so rescans skip them); the oldest are forgotten first.
+MAX_MALFORMED_REMEMBERED: Final = 10_000
+
+#: Escrow retries inside one attempt of the intake loop: short, because the loop itself
+#: waits with a longer backoff and keeps serving privileged mail meanwhile.
+INTAKE_RETRY: Final = RetryPolicy(max_attempts=3, initial_delay=0.2, max_delay=1.0, max_elapsed=5.0)
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    """Argon2id cost: passes over memory and bytes of memory."""
+
+    opslimit: int
+    memlimit: int
+
+
+#: The default: libsodium's MODERATE (about half a second, 256 MiB).
+KDF_MODERATE: Final = KdfParams(
+    _sodium.ARGON2ID_OPSLIMIT_MODERATE, _sodium.ARGON2ID_MEMLIMIT_MODERATE
+)
+#: libsodium's INTERACTIVE (64 MiB): weaker against a stolen file; for tests.
+KDF_INTERACTIVE: Final = KdfParams(
+    _sodium.ARGON2ID_OPSLIMIT_INTERACTIVE, _sodium.ARGON2ID_MEMLIMIT_INTERACTIVE
+)
+# Costs outside [INTERACTIVE, SENSITIVE] are refused when reading: this code writes none
+# below, and larger ones would let a planted file exhaust memory.
+_KDF_MIN: Final = KDF_INTERACTIVE
+_KDF_MAX: Final = KdfParams(
+    _sodium.ARGON2ID_OPSLIMIT_SENSITIVE, _sodium.ARGON2ID_MEMLIMIT_SENSITIVE
+)
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """What a terminal needs to know that is not secret (but must not be altered)."""
+
+    institution_id: str
+    terminal_id: str
+    #: The gateway's terminal port, host:port (mutual TLS).
+    gateway: str
+    #: The key server's URL (http:// only for a loopback development server).
+    key_server: str
+    #: The directory's Ed25519 public key, as pinned at enrolment.
+    directory_pin: bytes
+    certificate_pem: bytes = field(repr=False)
+    ca_pem: bytes = field(repr=False)
+    #: The registered institution key's record id; empty until registered.
+    institution_key_id: bytes = b""
+    #: CA bundle for the key server's TLS certificate; "" for the system's CAs.
+    key_server_ca: str = ""
+    #: The key server's Sealpost name prefix (transit mount "<prefix>-transit").
+    escrow_prefix: str = "sealpost"
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object stored in the profile."""
+        return {
+            "institution_id": self.institution_id,
+            "terminal_id": self.terminal_id,
+            "gateway": self.gateway,
+            "key_server": self.key_server,
+            "key_server_ca": self.key_server_ca,
+            "escrow_prefix": self.escrow_prefix,
+            "directory_pin": self.directory_pin.hex(),
+            "institution_key_id": self.institution_key_id.hex(),
+            "certificate_pem": self.certificate_pem.decode("ascii"),
+            "ca_pem": self.ca_pem.decode("ascii"),
+        }
+
+    @classmethod
+    def from_json(cls, value: object) -> ProfileSettings:
+        """Parse the stored object; ProfileFormatError if anything is missing or mistyped."""
+        doc = _Fields(value, "settings")
+        return cls(
+            institution_id=doc.text("institution_id"),
+            terminal_id=doc.text("terminal_id"),
+            gateway=doc.text("gateway"),
+            key_server=doc.text("key_server"),
+            key_server_ca=doc.text("key_server_ca"),
+            escrow_prefix=doc.text("escrow_prefix"),
+            directory_pin=doc.hex("directory_pin"),
+            institution_key_id=doc.hex("institution_key_id"),
+            certificate_pem=doc.text("certificate_pem").encode("ascii"),
+            ca_pem=doc.text("ca_pem").encode("ascii"),
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class ProfileSecrets:
+    """The terminal's secrets; repr shows nothing of them."""
+
+    tls_key_pem: bytes
+    institution_keys: PrivateKeys
+    key_server_token: str
+
+    def __repr__(self) -> str:
+        """Nothing secret reaches a log or a traceback."""
+        return "ProfileSecrets(<hidden>)"
+
+    def to_bytes(self) -> bytes:
+        """The JSON plaintext that gets sealed."""
+        return json.dumps(
+            {
+                "tls_key_pem": self.tls_key_pem.decode("ascii"),
+                "institution_x25519": _b64(self.institution_keys.x25519_secret),
+                "institution_ed25519": _b64(self.institution_keys.ed25519_seed),
+                "key_server_token": self.key_server_token,
+            },
+            sort_keys=True,
+        ).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, plaintext: bytes) -> ProfileSecrets:
+        """Parse the opened plaintext; ProfileFormatError if damaged."""
+        try:
+            value = json.loads(plaintext)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ProfileFormatError("the profile's secrets are damaged") from exc
+        doc = _Fields(value, "secrets")
+        try:
+            keys = PrivateKeys(doc.b64("institution_x25519"), doc.b64("institution_ed25519"))
+        except FormatError as exc:
+            raise ProfileFormatError("the profile's institution key is damaged") from exc
+        return cls(
+            tls_key_pem=doc.text("tls_key_pem").encode("ascii"),
+            institution_keys=keys,
+            key_server_token=doc.text("key_server_token"),
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class OpenedDocument:
+    """A passphrase-sealed document after opening: its public body and its plaintext."""
+
+    body: dict[str, Any]
+    plaintext: bytes
+    kdf: KdfParams
+    salt: bytes
+    key: bytes
+
+
+def seal_document(
+    kind: str, body: dict[str, Any], plaintext: bytes, kdf: KdfParams, salt: bytes, key: bytes
+) -> bytes:
+    """A versioned JSON document: ``body`` in clear but authenticated, ``plaintext`` sealed.
+
+    XChaCha20-Poly1305 under ``key`` (Argon2id of the passphrase with ``salt``); the
+    associated data is a domain string and the canonical JSON of everything but the
+    ciphertext, so no byte of the header can change unnoticed.
+    """
+    header = {
+        "format": kind,
+        "version": PROFILE_VERSION,
+        "body": body,
+        "kdf": {
+            "algorithm": KDF_ALGORITHM,
+            "opslimit": kdf.opslimit,
+            "memlimit": kdf.memlimit,
+            "salt": _b64(salt),
+        },
+    }
+    nonce = _sodium.random_bytes(_sodium.AEAD_NONCE_BYTES)
+    sealed = _sodium.aead_encrypt(key, nonce, plaintext, _associated(header))
+    document = {**header, "nonce": _b64(nonce), "sealed": _b64(sealed)}
+    return (json.dumps(document, indent=2) + "\n").encode("utf-8")
+
+
+def open_document(raw: bytes, kind: str, passphrase: str, what: str) -> OpenedDocument:
+    """Check format, version and cost, derive the key and open; distinct errors for each."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProfileFormatError(f"not a {what} file") from exc
+    doc = _Fields(value, what)
+    if doc.get("format", str) != kind:
+        raise ProfileFormatError(f"not a {what} file")
+    _check_version(doc.integer("version"), MIN_PROFILE_VERSION, PROFILE_VERSION, what)
+    kdf_doc = _Fields(doc.get("kdf", dict), "kdf")
+    if kdf_doc.text("algorithm") != KDF_ALGORITHM:
+        raise ProfileFormatError(f"the {what}'s key derivation is not Argon2id")
+    kdf = KdfParams(kdf_doc.integer("opslimit"), kdf_doc.integer("memlimit"))
+    _check_kdf(kdf)
+    salt = kdf_doc.b64("salt")
+    nonce = doc.b64("nonce")
+    if len(salt) != _sodium.ARGON2ID_SALT_BYTES or len(nonce) != _sodium.AEAD_NONCE_BYTES:
+        raise ProfileFormatError(f"the {what}'s salt or nonce has the wrong size")
+    body: dict[str, Any] = doc.get("body", dict)
+    key = _derive(_passphrase_bytes(passphrase), salt, kdf)
+    try:
+        plaintext = _sodium.aead_decrypt(key, nonce, doc.b64("sealed"), _associated(doc.value))
+    except DecryptionError:
+        raise WrongPassphraseError(f"the {what} does not open") from None
+    return OpenedDocument(body, plaintext, kdf, salt, key)
+
+
+def new_document_key(passphrase: str, kdf: KdfParams) -> tuple[bytes, bytes]:
+    """A fresh salt and the key Argon2id derives from ``passphrase`` with it."""
+    if len(unicodedata.normalize("NFC", passphrase)) < MIN_PASSPHRASE_CHARS:
+        raise WeakPassphraseError(
+            f"choose a passphrase of at least {MIN_PASSPHRASE_CHARS} characters"
+        )
+    _check_kdf(kdf)
+    salt = _sodium.random_bytes(_sodium.ARGON2ID_SALT_BYTES)
+    return salt, _derive(_passphrase_bytes(passphrase), salt, kdf)
+
+
+class TerminalProfile:
+    """An opened terminal profile: settings, secrets, and the key that re-seals them."""
+
+    def __init__(
+        self,
+        folder: Path,
+        settings: ProfileSettings,
+        secrets_: ProfileSecrets,
+        kdf: KdfParams,
+        salt: bytes,
+        key: bytes,
+    ) -> None:
+        """Use ``create`` or ``open``."""
+        self.folder = folder
+        self.settings = settings
+        self.secrets = secrets_
+        self._kdf = kdf
+        self._salt = salt
+        self._key = key
+
+    def __repr__(self) -> str:
+        """Folder and institution only."""
+        return f"TerminalProfile({str(self.folder)!r}, {self.settings.institution_id!r})"
+
+    @property
+    def path(self) -> Path:
+        """The profile file."""
+        return self.folder / PROFILE_NAME
+
+    @classmethod
+    def create(
+        cls,
+        folder: Path,
+        passphrase: str,
+        settings: ProfileSettings,
+        secrets_: ProfileSecrets,
+        *,
+        kdf: KdfParams = KDF_MODERATE,
+    ) -> TerminalProfile:
+        """Write a new profile; never replaces an existing one."""
+        if (folder / PROFILE_NAME).exists():
+            raise ProfileExistsError(f"{folder} already holds a terminal profile; not replaced")
+        salt, key = new_document_key(passphrase, kdf)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        profile = cls(folder, settings, secrets_, kdf, salt, key)
+        profile.save()
+        return profile
+
+    @classmethod
+    def open(cls, folder: Path, passphrase: str) -> TerminalProfile:
+        """Read and decrypt a profile; WrongPassphraseError if it does not open."""
+        path = folder / PROFILE_NAME
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise ProfileNotFoundError(f"no terminal profile in {folder}") from None
+        except OSError as exc:
+            raise ProfileFormatError(f"cannot read {path}: {exc.strerror}") from exc
+        opened = open_document(raw, PROFILE_FORMAT, passphrase, "profile")
+        settings = ProfileSettings.from_json(opened.body)
+        secrets_ = ProfileSecrets.from_bytes(opened.plaintext)
+        return cls(folder, settings, secrets_, opened.kdf, opened.salt, opened.key)
+
+    def save(self) -> None:
+        """Seal the secrets with a fresh nonce and replace the file atomically."""
+        data = seal_document(
+            PROFILE_FORMAT,
+            self.settings.to_json(),
+            self.secrets.to_bytes(),
+            self._kdf,
+            self._salt,
+            self._key,
+        )
+        write_atomic(self.path, data)
+
+    def update(self, **changes: Any) -> None:
+        """Change settings (for example the institution key id) and save."""
+        self.settings = replace(self.settings, **changes)
+        self.save()
+
+    # ----------------------------------------------------------------- what the profile opens
+
+    def client(self) -> TerminalClient:
+        """A TerminalClient with this terminal's certificate and institution key."""
+        return TerminalClient(
+            Endpoint(self.settings.gateway, self.settings.ca_pem),
+            DirectoryPin(self.settings.directory_pin),
+            self.secrets.tls_key_pem,
+            self.settings.certificate_pem,
+            institution_keys=self.secrets.institution_keys,
+            institution_key_id=self.settings.institution_key_id,
+        )
+
+    def key_server_config(self) -> KeyServerConfig:
+        """Where the key server is and which CA its certificate chains to."""
+        return KeyServerConfig(self.settings.key_server, verify=self.settings.key_server_ca or True)
+
+    def escrow_client(self, retry: RetryPolicy = INTAKE_RETRY) -> EscrowClient:
+        """The key-server client with this terminal's encrypt-only token."""
+        return EscrowClient(
+            self.key_server_config(),
+            self.secrets.key_server_token,
+            key=BootstrapSettings(prefix=self.settings.escrow_prefix).escrow_key,
+            retry=retry,
+        )
+
+    def state_store(self) -> FileStateStore:
+        """The intake cursor's file."""
+        return FileStateStore(self.folder / STATE_NAME)
+
+    @contextlib.contextmanager
+    def intake_lock(self) -> Iterator[None]:
+        """Hold the intake lock: one intake loop per profile (the desk may run beside it)."""
+        fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ProfileBusyError("another intake loop is running with this profile") from None
+            yield
+        finally:
+            os.close(fd)
+
+
+def export_institution_key(
+    profile: TerminalProfile, path: Path, passphrase: str, *, kdf: KdfParams = KDF_MODERATE
+) -> None:
+    """Write the institution key, sealed under its own passphrase, for another terminal."""
+    if not profile.settings.institution_key_id:
+        raise ProfileFormatError("this profile holds no registered institution key")
+    salt, key = new_document_key(passphrase, kdf)
+    keys = profile.secrets.institution_keys
+    plaintext = json.dumps(
+        {
+            "institution_x25519": _b64(keys.x25519_secret),
+            "institution_ed25519": _b64(keys.ed25519_seed),
+        },
+        sort_keys=True,
+    ).encode("utf-8")
+    body = {
+        "institution_id": profile.settings.institution_id,
+        "institution_key_id": profile.settings.institution_key_id.hex(),
+    }
+    if path.exists():
+        raise ProfileExistsError(f"{path} exists; it is not replaced")
+    write_atomic(path, seal_document(KEY_EXPORT_FORMAT, body, plaintext, kdf, salt, key))
+
+
+def read_institution_key(path: Path, passphrase: str) -> tuple[str, bytes, PrivateKeys]:
+    """An exported institution key: (institution id, key record id, keys)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ProfileNotFoundError(f"cannot read {path}: {exc.strerror}") from exc
+    opened = open_document(raw, KEY_EXPORT_FORMAT, passphrase, "institution key")
+    body = _Fields(opened.body, "institution key")
+    try:
+        secret = _Fields(json.loads(opened.plaintext), "institution key")
+        keys = PrivateKeys(secret.b64("institution_x25519"), secret.b64("institution_ed25519"))
+    except (ValueError, FormatError) as exc:
+        raise ProfileFormatError("the institution key file is damaged") from exc
+    return body.text("institution_id"), body.hex("institution_key_id"), keys
+
+
+def escrow_with(client: EscrowClient) -> Escrow:
+    """The terminal's escrow step: transit encrypt, one blob per (message id, data key)."""
+
+    def escrow(items: Sequence[tuple[bytes, bytes]]) -> list[envelope_pb2.EscrowBlob]:
+        return [k.to_proto() for k in client.escrow_batch(list(items))] if items else []
+
+    return escrow
+
+
+class FileStateStore:
+    """The intake state as JSON beside the profile, replaced atomically on every save."""
+
+    def __init__(self, path: Path) -> None:
+        """Store at ``path``."""
+        self.path = path
+
+    def load(self) -> IntakeState:
+        """The saved state; a fresh one when there is none yet."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return IntakeState()
+        except OSError as exc:
+            raise ProfileFormatError(f"cannot read {self.path}: {exc.strerror}") from exc
+        try:
+            value = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ProfileFormatError(f"{self.path} is not intake state") from exc
+        doc = _Fields(value, "intake state")
+        if doc.text("format") != STATE_FORMAT:
+            raise ProfileFormatError(f"{self.path} is not intake state")
+        _check_version(doc.integer("version"), STATE_VERSION, STATE_VERSION, "intake state")
+        malformed = doc.get("malformed", dict)
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in malformed.items()):
+            raise ProfileFormatError("intake state: malformed ids are not text")
+        return IntakeState(
+            cursor=doc.text("cursor"),
+            malformed=dict(malformed),
+            taken_in=doc.integer("taken_in"),
+            updated_at_ms=doc.integer("updated_at_ms"),
+        )
+
+    def save(self, state: IntakeState) -> None:
+        """Write the state atomically (forgetting the oldest malformed ids past the cap)."""
+        malformed = list(state.malformed.items())[-MAX_MALFORMED_REMEMBERED:]
+        document = {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "cursor": state.cursor,
+            "malformed": dict(malformed),
+            "taken_in": state.taken_in,
+            "updated_at_ms": state.updated_at_ms,
+        }
+        write_atomic(self.path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data``: temporary file, fsync, rename, fsync of the folder."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def _passphrase_bytes(passphrase: str) -> bytes:
+    if not passphrase:
+        raise WrongPassphraseError("a passphrase is required")
+    return unicodedata.normalize("NFC", passphrase).encode("utf-8")
+
+
+def _check_kdf(kdf: KdfParams) -> None:
+    if not (
+        _KDF_MIN.opslimit <= kdf.opslimit <= _KDF_MAX.opslimit
+        and _KDF_MIN.memlimit <= kdf.memlimit <= _KDF_MAX.memlimit
+    ):
+        raise ProfileFormatError("the profile's key-derivation cost is out of range")
+
+
+def _derive(secret: bytes, salt: bytes, kdf: KdfParams) -> bytes:
+    return _sodium.argon2id_kdf(
+        secret, salt, opslimit=kdf.opslimit, memlimit=kdf.memlimit, size=_sodium.AEAD_KEY_BYTES
+    )
+
+
+def _associated(header: dict[str, Any]) -> bytes:
+    canonical = json.dumps(
+        {k: header[k] for k in ("format", "version", "body", "kdf")},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return DOCUMENT_AD_DOMAIN + canonical.encode("ascii")
+
+
+def _check_version(version: int, oldest: int, newest: int, what: str) -> None:
+    if version < oldest:
+        raise ProfileVersionTooOldError(f"{what} version {version} is no longer read")
+    if version > newest:
+        raise ProfileVersionTooNewError(
+            f"{what} version {version} is newer than this program reads; upgrade Sealpost"
+        )
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class _Fields:
+    """Typed access to a parsed JSON object; ProfileFormatError names the bad field."""
+
+    def __init__(self, value: object, where: str) -> None:
+        if not isinstance(value, dict):
+            raise ProfileFormatError(f"{where}: not a JSON object")
+        self.value: dict[str, Any] = value
+        self.where = where
+
+    def get(self, name: str, kind: type[Any]) -> Any:
+        item = self.value.get(name)
+        if not isinstance(item, kind) or isinstance(item, bool):
+            raise ProfileFormatError(f"{self.where}: field {name!r} is missing or mistyped")
+        return item
+
+    def text(self, name: str) -> str:
+        value: str = self.get(name, str)
+        return value
+
+    def integer(self, name: str) -> int:
+        value: int = self.get(name, int)
+        return value
+
+    def hex(self, name: str) -> bytes:
+        try:
+            return bytes.fromhex(self.text(name))
+        except ValueError:
+            raise ProfileFormatError(f"{self.where}: field {name!r} is not hex") from None
+
+    def b64(self, name: str) -> bytes:
+        try:
+            return base64.b64decode(self.text(name).encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            raise ProfileFormatError(f"{self.where}: field {name!r} is not base64") from None
