@@ -7,6 +7,7 @@ import typer
 from sealpost import __version__
 from sealpost.clients import demo
 from sealpost.clients.admin import cli as admin_cli
+from sealpost.clients.audit import cli as audit_cli
 from sealpost.clients.relative import cli as relative_cli
 from sealpost.clients.terminal import cli as terminal_cli
 from sealpost.gateway import cli as gateway_cli
@@ -28,6 +29,7 @@ app.add_typer(terminal_cli.app, name="terminal")
 audit_cli.app.command("verify-evidence", help=review_cli.verify_evidence_command.__doc__)(
     review_cli.verify_evidence_command
 )
+app.add_typer(audit_cli.app, name="audit")
 app.add_typer(admin_cli.app, name="admin")
 app.add_typer(demo.app, name="demo")
 

@@ -1,0 +1,595 @@
+"""``sealpost audit``: verify the transparency log, reconcile it with the key server, report.
+
+Read access is all these commands need: the gateway's database (opened read
+only) and copies of the key server's audit log files. Exit codes: 0 clean, 1 a
+finding (a log problem, an unmatched decrypt or grant), 2 the check could not
+run (bad input, unreadable database or audit log).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Final, TypeVar
+
+import typer
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from sealpost.clients.audit import database, report
+from sealpost.clients.audit.reconcile import (
+    DEFAULT_LEEWAY_MS,
+    Decrypt,
+    Grant,
+    KeyServerLog,
+    Reconciliation,
+    decrypts_from_events,
+    grant_from_event,
+    reconcile,
+    utc,
+    with_signing_times,
+)
+from sealpost.clients.audit.verify import verify_database
+from sealpost.crypto.logaudit import Finding, LogAuditReport
+from sealpost.crypto.logentry import LogAction
+from sealpost.errors import SealpostError
+from sealpost.escrow.auditlog import read_audit_log
+from sealpost.escrow.client import EscrowKeyRef
+
+T = TypeVar("T")
+#: Exit codes (module docstring).
+CLEAN: Final = 0
+FOUND: Final = 1
+CANNOT_RUN: Final = 2
+
+app = typer.Typer(
+    help=(
+        "Auditors: verify the transparency log, reconcile it with the key server, report.\n\n"
+        "Needs read access only: the gateway's database and the key server's audit log. "
+        "Exit codes: 0 clean, 1 something found, 2 the check could not run."
+    ),
+    no_args_is_help=True,
+)
+
+DatabaseUrl = Annotated[
+    str,
+    typer.Option(
+        "--database-url",
+        envvar="SEALPOST_DATABASE_URL",
+        help="The gateway's database (sqlite:///path or postgresql://...); opened read only.",
+    ),
+]
+LogKey = Annotated[
+    str,
+    typer.Option(
+        "--log-key",
+        envvar="SEALPOST_LOG_KEY",
+        help="Pinned Ed25519 public key of the log (64 hex digits).",
+    ),
+]
+DirectoryKey = Annotated[
+    str,
+    typer.Option(
+        "--directory-key",
+        envvar="SEALPOST_DIRECTORY_KEY",
+        help="Pinned Ed25519 public key of the key directory (64 hex digits): trusts the log "
+        "key records it signed.",
+    ),
+]
+AuditLogs = Annotated[
+    list[Path],
+    typer.Option(
+        "--audit-log",
+        help="The key server's file audit log (JSON lines); repeat for several devices or files.",
+    ),
+]
+Leeway = Annotated[
+    float,
+    typer.Option(
+        "--leeway-seconds",
+        min=0,
+        help="Clock difference allowed between the gateway and the key server.",
+    ),
+]
+EscrowMount = Annotated[
+    str, typer.Option("--escrow-mount", help="The key server's transit mount of the escrow key.")
+]
+EscrowKeyName = Annotated[str, typer.Option("--escrow-key", help="The escrow key's name.")]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines on stderr.")]
+
+_DEFAULT_KEY: Final = EscrowKeyRef()
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(CANNOT_RUN)
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run a command body; errors that stop the check become one line and exit code 2."""
+    try:
+        return action()
+    except SealpostError as exc:
+        raise _fail(exc.explain()) from exc
+    except SQLAlchemyError as exc:
+        raise _fail(
+            f"cannot read the gateway's database ({exc.__class__.__name__}); is it a Sealpost "
+            "database with its migrations applied?"
+        ) from exc
+    except OSError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _hex_key(value: str, option: str) -> bytes | None:
+    if not value:
+        return None
+    try:
+        key = bytes.fromhex(value.strip())
+    except ValueError:
+        raise typer.BadParameter("not hexadecimal", param_hint=option) from None
+    if len(key) != 32:
+        raise typer.BadParameter(
+            "an Ed25519 public key is 32 bytes (64 hex digits)", param_hint=option
+        )
+    return key
+
+
+def _progress(quiet: bool) -> Callable[[str], None]:
+    def show(line: str) -> None:
+        if not quiet:
+            typer.echo(f"  {line}", err=True)
+
+    return show
+
+
+def _emit_json(data: dict[str, Any]) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _check_log(
+    connection: Connection,
+    log_key: str,
+    directory_key: str,
+    *,
+    jobs: int = 1,
+    use_node_cache: bool = True,
+    quiet: bool = False,
+) -> tuple[LogAuditReport, list[str]]:
+    keys = database.log_keys(
+        connection,
+        log_key=_hex_key(log_key, "--log-key"),
+        directory_key=_hex_key(directory_key, "--directory-key"),
+    )
+    for warning in keys.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    found = verify_database(
+        connection,
+        keys.keys,
+        jobs=jobs,
+        use_node_cache=use_node_cache,
+        progress=_progress(quiet),
+    )
+    return found, keys.warnings
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def _finding_json(finding: Finding) -> dict[str, Any]:
+    return {
+        "kind": finding.kind.value,
+        "where": finding.where(),
+        "start": finding.start,
+        "end": finding.end,
+        "exact": finding.exact,
+        "located_by": finding.located_by.value if finding.located_by else None,
+        "other_indices": list(finding.other_indices),
+        "head_ids": list(finding.head_ids),
+        "detail": finding.detail,
+    }
+
+
+def _log_json(found: LogAuditReport, warnings: Sequence[str]) -> dict[str, Any]:
+    return {
+        "ok": found.ok,
+        "leaf_count": found.leaf_count,
+        "head_count": found.head_count,
+        "valid_head_count": found.valid_head_count,
+        "attested_size": found.attested_size,
+        "first_bad_index": found.first_bad_index,
+        "findings": [_finding_json(f) for f in found.findings],
+        "notes": list(found.notes),
+        "warnings": list(warnings),
+    }
+
+
+def _log_text(found: LogAuditReport) -> str:
+    lines = [
+        f"{found.leaf_count} leaves, {found.head_count} signed heads "
+        f"({found.valid_head_count} valid), attested up to size {found.attested_size}"
+    ]
+    first = found.first
+    if first is None:
+        lines.append("OK: the stored leaves reproduce every signed head, and no two heads fork.")
+    else:
+        index = found.first_bad_index
+        how = f", located by {first.located_by.value}" if first.located_by else ""
+        exact = "" if first.exact or index is None else " (lower bound)"
+        lead = f"first bad leaf index {index}{exact}" if index is not None else first.where()
+        lines.append(f"FAIL: {lead}: {first.kind.value}{how}")
+        for finding in found.findings:
+            lines.append(f"  {finding.kind.value:<18} {finding.where():<16} {finding.detail}")
+    lines += [f"note: {note}" for note in found.notes]
+    return "\n".join(lines)
+
+
+_VERIFY_HELP: Final = (
+    "Recompute the Merkle tree from every stored leaf and check every signed tree head.\n\n"
+    "Finds modified, deleted, inserted and reordered leaves, a truncated log, replaced or "
+    "forged heads and forked histories; names the first bad leaf index and how it was "
+    "located. Exit 0 clean, 1 with findings, 2 when the check cannot run."
+)
+
+
+@app.command("verify", help=_VERIFY_HELP)
+def verify_command(
+    database_url: DatabaseUrl,
+    log_key: LogKey = "",
+    directory_key: DirectoryKey = "",
+    jobs: Annotated[
+        int, typer.Option("--jobs", min=1, help="Worker processes decoding leaves of large logs.")
+    ] = min(4, os.cpu_count() or 1),
+    no_node_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-node-cache",
+            help="Do not use the gateway's node cache (even authenticated) to locate a difference.",
+        ),
+    ] = False,
+    quiet: Quiet = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Check the whole transparency log against its signed heads (SPEC P7)."""
+
+    def body() -> tuple[LogAuditReport, list[str]]:
+        with database.connect(database_url) as connection:
+            return _check_log(
+                connection,
+                log_key,
+                directory_key,
+                jobs=jobs,
+                use_node_cache=not no_node_cache,
+                quiet=quiet,
+            )
+
+    found, warnings = _guard(body)
+    if json_output:
+        _emit_json(_log_json(found, warnings))
+    else:
+        typer.echo(_log_text(found))
+    raise typer.Exit(CLEAN if found.ok else FOUND)
+
+
+# --------------------------------------------------------------------------- reconcile
+
+
+def _key_server_log(paths: Sequence[Path], key: EscrowKeyRef) -> KeyServerLog:
+    if not paths:
+        raise typer.BadParameter("give at least one key-server audit log", param_hint="--audit-log")
+    merged = KeyServerLog((), None)
+    for path in paths:
+        merged = merged.merged(decrypts_from_events(read_audit_log(path, key=key), path.name))
+    return merged
+
+
+def _grants(connection: Connection, found: LogAuditReport | None) -> list[Grant]:
+    grants = [
+        grant
+        for index, event in database.events(connection, [LogAction.REVIEW_GRANTED])
+        if (grant := grant_from_event(index, event)) is not None
+    ]
+    return with_signing_times(grants, found.attested_heads) if found is not None else grants
+
+
+def _run_reconcile(
+    connection: Connection,
+    paths: Sequence[Path],
+    key: EscrowKeyRef,
+    leeway_ms: int,
+    log_key: str,
+    directory_key: str,
+    quiet: bool,
+) -> tuple[Reconciliation, LogAuditReport | None]:
+    found: LogAuditReport | None = None
+    if log_key or directory_key:
+        found, _ = _check_log(connection, log_key, directory_key, quiet=quiet)
+    else:
+        typer.echo(
+            "warning: the transparency log is not verified (pass --log-key or "
+            "--directory-key): grants are taken from it as stored",
+            err=True,
+        )
+    server_log = _key_server_log(paths, key)
+    outcome = reconcile(
+        server_log.decrypts,
+        _grants(connection, found),
+        period=server_log.period,
+        leeway_ms=leeway_ms,
+        require_signed=found is not None,
+    )
+    return outcome, found
+
+
+def _decrypt_json(decrypt: Decrypt) -> dict[str, Any]:
+    return {
+        "time": decrypt.time.isoformat(),
+        "message_id": decrypt.message_id.hex() if decrypt.message_id else None,
+        "entity_id": decrypt.entity_id,
+        "display_name": decrypt.display_name,
+        "status": decrypt.status.value,
+        "request_id": decrypt.request_id,
+        "source": decrypt.source,
+        "error": decrypt.error,
+    }
+
+
+def _grant_json(grant: Grant) -> dict[str, Any]:
+    return {
+        "time": utc(grant.time_ms).isoformat(),
+        "message_id": grant.message_id.hex(),
+        "officer": grant.officer,
+        "key_server_entity": grant.entity,
+        "grant_id": grant.grant_id,
+        "log_index": grant.log_index,
+        "legal_basis": grant.legal_basis,
+        "retrospective_request": grant.retrospective_request or None,
+        "signed_at": utc(grant.signed_at_ms).isoformat() if grant.signed_at_ms else None,
+    }
+
+
+def _reconcile_json(
+    outcome: Reconciliation, found: LogAuditReport | None, allow_unused: bool
+) -> dict[str, Any]:
+    return {
+        "clean": outcome.clean(allow_unused=allow_unused),
+        "log_verified": None if found is None else found.ok,
+        "period": None
+        if outcome.period is None
+        else {"from": outcome.period[0].isoformat(), "to": outcome.period[1].isoformat()},
+        "leeway_seconds": outcome.leeway_ms / 1000,
+        "require_signed_head": outcome.require_signed,
+        "matched": [{**_decrypt_json(d), "grant": _grant_json(g)} for d, g in outcome.matched],
+        "unmatched": [
+            {**_decrypt_json(u.decrypt), "reason": u.reason.value, "detail": u.detail}
+            for u in outcome.unmatched
+        ],
+        "refused": [_decrypt_json(d) for d in outcome.refused],
+        "unused_grants": [_grant_json(g) for g in outcome.unused_grants],
+        "outside_period": [_grant_json(g) for g in outcome.outside_period],
+        "notes": list(outcome.notes),
+    }
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return ["  " + fmt.format(*header)] + ["  " + fmt.format(*r) for r in rows]
+
+
+def _reconcile_text(outcome: Reconciliation, allow_unused: bool) -> str:
+    decrypts = len(outcome.matched) + len(outcome.unmatched) + len(outcome.refused)
+    lines = [
+        f"{decrypts} decrypts: {len(outcome.matched)} matched, {len(outcome.unmatched)} "
+        f"without a grant, {len(outcome.refused)} refused; {len(outcome.unused_grants)} grants "
+        f"never used, {len(outcome.outside_period)} outside the audit log's period"
+    ]
+    if outcome.unmatched:
+        lines.append("DECRYPTS WITHOUT A GRANT")
+        lines += _table(
+            ("time (UTC)", "message", "identity", "reason", "audit log"),
+            [
+                (
+                    f"{u.decrypt.time:%Y-%m-%d %H:%M:%S}",
+                    u.decrypt.message_id.hex() if u.decrypt.message_id else "(unreadable)",
+                    u.decrypt.who,
+                    u.reason.value + (f" ({u.detail})" if u.detail else ""),
+                    u.decrypt.source,
+                )
+                for u in outcome.unmatched
+            ],
+        )
+    if outcome.unused_grants:
+        lines.append("GRANTS NEVER USED" + (" (allowed)" if allow_unused else ""))
+        lines += _table(
+            ("time (UTC)", "message", "officer", "grant", "log index"),
+            [
+                (
+                    f"{utc(g.time_ms):%Y-%m-%d %H:%M:%S}",
+                    g.message_id.hex(),
+                    g.officer,
+                    g.grant_id,
+                    str(g.log_index),
+                )
+                for g in outcome.unused_grants
+            ],
+        )
+    if outcome.refused:
+        lines.append("REFUSED DECRYPTS (informational)")
+        lines += _table(
+            ("time (UTC)", "message", "identity", "error"),
+            [
+                (
+                    f"{d.time:%Y-%m-%d %H:%M:%S}",
+                    d.message_id.hex() if d.message_id else "(unreadable)",
+                    d.who,
+                    d.error or "",
+                )
+                for d in outcome.refused
+            ],
+        )
+    lines += [f"note: {note}" for note in outcome.notes]
+    verdict = "OK" if outcome.clean(allow_unused=allow_unused) else "FAIL"
+    lines.append(f"{verdict}: reconciliation {'clean' if verdict == 'OK' else 'found problems'}")
+    return "\n".join(lines)
+
+
+_RECONCILE_HELP: Final = (
+    "Match every escrow decrypt in the key server's audit log to a grant in the log.\n\n"
+    "A decrypt matches a grant for the same message id, made to the same key-server "
+    "identity, at or before the decrypt (plus the leeway). With a pinned key the log is "
+    "verified first and the grant must also have been in a signed tree head by then. Lists "
+    "decrypts without a grant and grants never used; exit 1 when anything is unmatched."
+)
+
+
+@app.command("reconcile", help=_RECONCILE_HELP)
+def reconcile_command(
+    database_url: DatabaseUrl,
+    audit_log: AuditLogs,
+    leeway_seconds: Leeway = DEFAULT_LEEWAY_MS / 1000,
+    log_key: LogKey = "",
+    directory_key: DirectoryKey = "",
+    escrow_mount: EscrowMount = _DEFAULT_KEY.mount,
+    escrow_key: EscrowKeyName = _DEFAULT_KEY.name,
+    allow_unused_grants: Annotated[
+        bool,
+        typer.Option("--allow-unused-grants", help="Grants never used do not fail the check."),
+    ] = False,
+    quiet: Quiet = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Pair the key server's decrypts with the log's grants (SPEC P6)."""
+    key = EscrowKeyRef(mount=escrow_mount, name=escrow_key)
+
+    def body() -> tuple[Reconciliation, LogAuditReport | None]:
+        with database.connect(database_url) as connection:
+            return _run_reconcile(
+                connection,
+                audit_log,
+                key,
+                round(leeway_seconds * 1000),
+                log_key,
+                directory_key,
+                quiet,
+            )
+
+    outcome, found = _guard(body)
+    if found is not None and not found.ok:
+        if json_output:
+            _emit_json({"clean": False, "log": _log_json(found, [])})
+        else:
+            typer.echo(_log_text(found))
+            typer.echo("FAIL: the transparency log does not verify, so grants cannot be trusted")
+        raise typer.Exit(FOUND)
+    if json_output:
+        _emit_json(_reconcile_json(outcome, found, allow_unused_grants))
+    else:
+        typer.echo(_reconcile_text(outcome, allow_unused_grants))
+    raise typer.Exit(CLEAN if outcome.clean(allow_unused=allow_unused_grants) else FOUND)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("a date is YYYY-MM-DD", param_hint=option) from None
+
+
+_REPORT_HELP: Final = (
+    "Write the periodic report of one institution as report.md and report.pdf.\n\n"
+    "Volumes, share screened, queue waiting times, verdicts, reviews per officer, "
+    "retrospective requests and, with --audit-log, the anomalies the reconciliation finds; "
+    "with a pinned key, the transparency log's verification too."
+)
+
+
+@app.command("report", help=_REPORT_HELP)
+def report_command(
+    database_url: DatabaseUrl,
+    institution: Annotated[str, typer.Option("--institution", help="The institution's id.")],
+    from_: Annotated[str, typer.Option("--from", help="First day of the period (YYYY-MM-DD).")],
+    to: Annotated[str, typer.Option("--to", help="Last day of the period, included.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", help="Folder for report.md and report.pdf.")
+    ],
+    audit_log: AuditLogs = [],  # noqa: B006 - Typer reads the default, never mutates it
+    leeway_seconds: Leeway = DEFAULT_LEEWAY_MS / 1000,
+    log_key: LogKey = "",
+    directory_key: DirectoryKey = "",
+    escrow_mount: EscrowMount = _DEFAULT_KEY.mount,
+    escrow_key: EscrowKeyName = _DEFAULT_KEY.name,
+    font: Annotated[
+        Path | None,
+        typer.Option(
+            "--font",
+            help="TrueType font for the PDF (default: Noto Sans, installed with Sealpost).",
+        ),
+    ] = None,
+    quiet: Quiet = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Write one institution's periodic audit report (Markdown and PDF)."""
+    try:
+        period = report.Period(_day(from_, "--from"), _day(to, "--to"))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--to") from None
+    key = EscrowKeyRef(mount=escrow_mount, name=escrow_key)
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def body() -> report.InstitutionReport:
+        with database.connect(database_url) as connection:
+            reconciliation: Reconciliation | None = None
+            found: LogAuditReport | None = None
+            if audit_log:
+                reconciliation, found = _run_reconcile(
+                    connection,
+                    audit_log,
+                    key,
+                    round(leeway_seconds * 1000),
+                    log_key,
+                    directory_key,
+                    quiet,
+                )
+            elif log_key or directory_key:
+                found, _ = _check_log(connection, log_key, directory_key, quiet=quiet)
+            gathered = report.gather(
+                connection,
+                institution,
+                period,
+                now=now,
+                reconciliation=reconciliation,
+                log=found,
+            )
+        # The PDF library is loaded only here: verify and reconcile start faster without it.
+        from sealpost.clients.audit import document, pdf  # noqa: PLC0415
+
+        content = report.blocks(gathered)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "report.md").write_text(document.to_markdown(content), encoding="utf-8")
+        title = f"Sealpost audit report {institution} {period.label()}"
+        pdf.to_pdf(
+            content,
+            out_dir / "report.pdf",
+            title=title,
+            created=now,
+            font=font,
+        )
+        return gathered
+
+    gathered = _guard(body)
+    if json_output:
+        _emit_json(gathered.to_dict())
+    else:
+        anomalies = "not checked" if gathered.anomalies is None else len(gathered.anomalies)
+        typer.echo(
+            f"report for {institution}, {period.label()}: {gathered.total.messages} messages, "
+            f"{len(gathered.officers)} officer(s), anomalies: {anomalies}; written to "
+            f"{out_dir / 'report.md'} and {out_dir / 'report.pdf'}"
+        )

@@ -1,0 +1,685 @@
+"""The periodic audit report of one institution: volumes, screening, verdicts, reviews, anomalies.
+
+Figures about messages come from the gateway's tables; who reviewed what comes
+from the transparency log (grants and verdicts are log events, which the
+auditor can verify); anomalies come from the reconciliation with the key
+server's audit log. The report names staff and case references, never message
+content (the gateway holds none).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import Connection, or_, select
+
+from sealpost.clients.audit.database import AuditSourceError, events
+from sealpost.clients.audit.document import Block, Bullets, Heading, Paragraph, Table
+from sealpost.clients.audit.reconcile import Grant, Reconciliation, grant_from_event, millis, utc
+from sealpost.crypto.logaudit import LogAuditReport
+from sealpost.crypto.logentry import LogAction
+from sealpost.gateway.storage.schema import institutions, messages, retrospective_requests
+from sealpost.v1 import common_pb2
+
+_DAY: Final = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole UTC days from ``first`` to ``last``, both included."""
+
+    first: date
+    last: date
+
+    def __post_init__(self) -> None:
+        """Refuse an empty or reversed period."""
+        if self.last < self.first:
+            raise ValueError("the period ends before it begins")
+
+    @property
+    def start_ms(self) -> int:
+        """The first millisecond of the period."""
+        return millis(datetime(self.first.year, self.first.month, self.first.day, tzinfo=UTC))
+
+    @property
+    def end_ms(self) -> int:
+        """The first millisecond after the period."""
+        after = self.last + _DAY
+        return millis(datetime(after.year, after.month, after.day, tzinfo=UTC))
+
+    def contains(self, ms: int) -> bool:
+        """True when ``ms`` lies in the period."""
+        return self.start_ms <= ms < self.end_ms
+
+    def label(self) -> str:
+        """For people: "2026-03-01 to 2026-03-31 (UTC)"."""
+        return f"{self.first.isoformat()} to {self.last.isoformat()} (UTC)"
+
+
+@dataclass(frozen=True)
+class Waits:
+    """Waiting times in the screening queue, in seconds."""
+
+    count: int
+    median: float | None
+    p90: float | None
+    longest: float | None
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> Waits:
+        """Nearest-rank median and 90th percentile of ``seconds``."""
+        if not seconds:
+            return cls(0, None, None, None)
+        ordered = sorted(seconds)
+
+        def rank(p: float) -> float:
+            return ordered[max(0, math.ceil(p * len(ordered)) - 1)]
+
+        return cls(len(ordered), rank(0.5), rank(0.9), ordered[-1])
+
+
+@dataclass(frozen=True)
+class Volume:
+    """Messages of one direction accepted in the period."""
+
+    direction: str
+    messages: int = 0
+    privileged: int = 0
+    screened: int = 0
+    delivered: int = 0
+    withheld: int = 0
+    rejected: int = 0
+    waiting: int = 0
+
+
+@dataclass
+class Officer:
+    """What one staff member did in the period, from the transparency log."""
+
+    name: str
+    grants: int = 0
+    released: int = 0
+    withheld: int = 0
+    retrospective_grants: int = 0
+
+
+@dataclass(frozen=True)
+class Retrospective:
+    """One retrospective request filed or decided in the period."""
+
+    request_id: str
+    detainee_id: str
+    requested_by: str
+    status: str
+    decided_by: str
+    case_reference: str
+    filed: str
+    covers: str
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """Something the reconciliation flagged about this institution's messages."""
+
+    kind: str
+    time: str
+    message: str
+    who: str
+    detail: str
+
+
+@dataclass
+class InstitutionReport:
+    """Everything one report shows, ready for Markdown, PDF or JSON."""
+
+    institution_id: str
+    institution_name: str
+    period: Period
+    generated_at: datetime
+    volumes: list[Volume]
+    decided_waits: Waits
+    open_waits: Waits
+    verdicts: dict[str, int]
+    withhold_reasons: dict[str, int]
+    officers: list[Officer]
+    retrospective: list[Retrospective]
+    #: None when no key-server audit log was given.
+    anomalies: list[Anomaly] | None
+    reconciled: str = ""
+    refused_decrypts: int = 0
+    log_integrity: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> Volume:
+        """All directions together."""
+        sums = Counter[str]()
+        for volume in self.volumes:
+            for key, value in asdict(volume).items():
+                if isinstance(value, int):
+                    sums[key] += value
+        return Volume("all", **sums)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        data = asdict(self)
+        data["period"] = {"from": self.period.first.isoformat(), "to": self.period.last.isoformat()}
+        data["generated_at"] = self.generated_at.isoformat()
+        return data
+
+
+# --------------------------------------------------------------------------- gathering
+
+
+def _name(enum: Any, value: int | None, prefix: str) -> str:
+    if value is None:
+        return ""
+    try:
+        return str(enum.Name(value)).removeprefix(prefix).lower().replace("_", " ")
+    except ValueError:
+        return str(value)
+
+
+_DIRECTIONS: Final = {
+    common_pb2.DIRECTION_INBOUND: "inbound (to detainees)",
+    common_pb2.DIRECTION_OUTBOUND: "outbound (from detainees)",
+}
+
+
+def _volumes(rows: Sequence[Any]) -> list[Volume]:
+    out: list[Volume] = []
+    for direction, label in _DIRECTIONS.items():
+        mine = [r for r in rows if r.direction == direction]
+        out.append(
+            Volume(
+                direction=label,
+                messages=len(mine),
+                privileged=sum(1 for r in mine if r.privileged),
+                screened=sum(1 for r in mine if r.queued_at_ms is not None),
+                delivered=sum(1 for r in mine if r.state == common_pb2.MESSAGE_STATE_DELIVERED),
+                withheld=sum(1 for r in mine if r.state == common_pb2.MESSAGE_STATE_WITHHELD),
+                rejected=sum(1 for r in mine if r.state == common_pb2.MESSAGE_STATE_REJECTED),
+                waiting=sum(1 for r in mine if r.state == common_pb2.MESSAGE_STATE_QUEUED),
+            )
+        )
+    return out
+
+
+@dataclass
+class _LogFacts:
+    grants: list[Grant] = field(default_factory=list)
+    #: message id -> (time_ms, actor, verdict name, reason name) of its first verdict.
+    verdicts: dict[bytes, tuple[int, str, str, str]] = field(default_factory=dict)
+    #: Every verdict event in the period about the institution's messages.
+    verdicts_in_period: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _log_facts(connection: Connection, own: set[bytes], period: Period) -> _LogFacts:
+    facts = _LogFacts()
+    wanted = (LogAction.REVIEW_GRANTED, LogAction.VERDICT_RECORDED)
+    for index, event in events(connection, wanted):
+        message = event.message_id()
+        if message is None or bytes.fromhex(message) not in own:
+            continue
+        mid = bytes.fromhex(message)
+        if event.action is LogAction.REVIEW_GRANTED:
+            grant = grant_from_event(index, event)
+            if grant is not None and period.contains(grant.time_ms):
+                facts.grants.append(grant)
+            continue
+        verdict = event.extra.get("verdict", "")
+        reason = event.extra.get("reason", "")
+        facts.verdicts.setdefault(mid, (event.time_ms, event.actor, verdict, reason))
+        if period.contains(event.time_ms):
+            facts.verdicts_in_period.append((event.actor, verdict, reason))
+    return facts
+
+
+def _officers(facts: _LogFacts) -> list[Officer]:
+    officers: dict[str, Officer] = {}
+
+    def officer(actor: str) -> Officer:
+        name = actor.removeprefix("staff:")
+        return officers.setdefault(name, Officer(name))
+
+    for grant in facts.grants:
+        entry = officer(grant.actor)
+        entry.grants += 1
+        if grant.retrospective_request:
+            entry.retrospective_grants += 1
+    for actor, verdict, _reason in facts.verdicts_in_period:
+        entry = officer(actor)
+        if verdict == "VERDICT_RELEASE":
+            entry.released += 1
+        elif verdict == "VERDICT_WITHHOLD":
+            entry.withheld += 1
+    return sorted(officers.values(), key=lambda o: (-o.grants, o.name))
+
+
+def _waits(
+    connection: Connection, institution_id: str, period: Period, facts: _LogFacts, now_ms: int
+) -> tuple[Waits, Waits]:
+    rows = connection.execute(
+        select(
+            messages.c.message_id,
+            messages.c.queued_at_ms,
+            messages.c.state,
+            messages.c.state_changed_at_ms,
+        ).where(
+            messages.c.institution_id == institution_id,
+            messages.c.queued_at_ms >= period.start_ms,
+            messages.c.queued_at_ms < period.end_ms,
+        )
+    ).all()
+    decided: list[float] = []
+    waiting: list[float] = []
+    horizon = min(now_ms, period.end_ms)
+    for row in rows:
+        verdict = facts.verdicts.get(bytes(row.message_id))
+        if verdict is not None:
+            decided.append(max(0, verdict[0] - row.queued_at_ms) / 1000)
+        elif row.state == common_pb2.MESSAGE_STATE_QUEUED:
+            waiting.append(max(0, horizon - row.queued_at_ms) / 1000)
+        else:
+            decided.append(max(0, row.state_changed_at_ms - row.queued_at_ms) / 1000)
+    return Waits.of(decided), Waits.of(waiting)
+
+
+def _retrospective(
+    connection: Connection, institution_id: str, period: Period
+) -> list[Retrospective]:
+    t = retrospective_requests.c
+    in_period = [
+        (t.created_at_ms >= period.start_ms) & (t.created_at_ms < period.end_ms),
+        (t.decided_at_ms >= period.start_ms) & (t.decided_at_ms < period.end_ms),
+    ]
+    rows = connection.execute(
+        select(retrospective_requests)
+        .where(t.institution_id == institution_id, or_(*in_period))
+        .order_by(t.created_at_ms, t.id)
+    ).all()
+    return [
+        Retrospective(
+            request_id=row.id,
+            detainee_id=row.detainee_id,
+            requested_by=row.requested_by.removeprefix("staff:"),
+            status=_name(common_pb2.RetrospectiveStatus, row.status, "RETROSPECTIVE_STATUS_"),
+            decided_by=(row.decided_by or "").removeprefix("staff:"),
+            case_reference=row.case_reference,
+            filed=utc(row.created_at_ms).strftime("%Y-%m-%d %H:%M"),
+            covers=f"{utc(row.period_start_ms):%Y-%m-%d} to {utc(row.period_end_ms):%Y-%m-%d}",
+        )
+        for row in rows
+    ]
+
+
+def _anomalies(
+    reconciliation: Reconciliation,
+    own: set[bytes],
+    known: set[bytes],
+    period: Period,
+) -> tuple[list[Anomaly], int]:
+    """Unmatched decrypts of the institution's messages (or of no known message) in the period."""
+    out: list[Anomaly] = []
+    for item in reconciliation.unmatched:
+        decrypt = item.decrypt
+        if not period.contains(decrypt.time_ms):
+            continue
+        mid = decrypt.message_id
+        if mid is not None and mid in known and mid not in own:
+            continue
+        where = "" if mid is None or mid in known else " (not a message of this gateway)"
+        out.append(
+            Anomaly(
+                kind="decrypt without a grant",
+                time=decrypt.time.strftime("%Y-%m-%d %H:%M:%S"),
+                message=(mid.hex() if mid else "unreadable") + where,
+                who=decrypt.who,
+                detail=f"{item.reason.value}{': ' + item.detail if item.detail else ''} "
+                f"[{decrypt.source}]",
+            )
+        )
+    for grant in reconciliation.unused_grants:
+        if grant.message_id in own and period.contains(grant.time_ms):
+            out.append(
+                Anomaly(
+                    kind="grant never used",
+                    time=utc(grant.time_ms).strftime("%Y-%m-%d %H:%M:%S"),
+                    message=grant.message_id.hex(),
+                    who=grant.officer,
+                    detail=f"grant {grant.grant_id}, log index {grant.log_index}",
+                )
+            )
+    refused = sum(
+        1
+        for d in reconciliation.refused
+        if period.contains(d.time_ms) and (d.message_id is None or d.message_id in own)
+    )
+    return out, refused
+
+
+def _integrity(log: LogAuditReport | None) -> str:
+    if log is None:
+        return (
+            "Not checked in this run: pass --log-key or --directory-key to verify the "
+            "transparency log first."
+        )
+    if log.ok:
+        return (
+            f"Verified: {log.leaf_count} log entries; the stored entries reproduce all "
+            f"{log.valid_head_count} signed tree heads (up to size {log.attested_size}); no fork."
+        )
+    first = log.first
+    assert first is not None
+    return (
+        f"FAILED: {len(log.findings)} finding(s); first: {first.kind.value} at "
+        f"{first.where()}: {first.detail}"
+    )
+
+
+def gather(
+    connection: Connection,
+    institution_id: str,
+    period: Period,
+    *,
+    now: datetime,
+    reconciliation: Reconciliation | None = None,
+    log: LogAuditReport | None = None,
+) -> InstitutionReport:
+    """Collect the report's figures from the database (read only) and the given checks."""
+    name = connection.execute(
+        select(institutions.c.name).where(institutions.c.id == institution_id)
+    ).scalar_one_or_none()
+    if name is None:
+        raise AuditSourceError(f"no institution {institution_id!r} in the database")
+    rows = connection.execute(
+        select(
+            messages.c.message_id,
+            messages.c.direction,
+            messages.c.privileged,
+            messages.c.state,
+            messages.c.queued_at_ms,
+        ).where(
+            messages.c.institution_id == institution_id,
+            messages.c.accepted_at_ms >= period.start_ms,
+            messages.c.accepted_at_ms < period.end_ms,
+        )
+    ).all()
+    own = {
+        bytes(m)
+        for m in connection.execute(
+            select(messages.c.message_id).where(messages.c.institution_id == institution_id)
+        ).scalars()
+    }
+    facts = _log_facts(connection, own, period)
+    decided, waiting = _waits(connection, institution_id, period, facts, millis(now))
+    verdicts = Counter(v for _a, v, _r in facts.verdicts_in_period)
+    reasons = Counter(r for _a, v, r in facts.verdicts_in_period if v == "VERDICT_WITHHOLD")
+    anomalies: list[Anomaly] | None = None
+    reconciled = ""
+    refused = 0
+    if reconciliation is not None:
+        known = _known_messages(connection, reconciliation)
+        anomalies, refused = _anomalies(reconciliation, own, known, period)
+        covered = reconciliation.period
+        reconciled = (
+            f"key-server audit log from {covered[0]:%Y-%m-%d %H:%M:%S} to "
+            f"{covered[1]:%Y-%m-%d %H:%M:%S} UTC, clock leeway "
+            f"{reconciliation.leeway_ms / 1000:g} s"
+            if covered
+            else "the key-server audit log holds no escrow entries"
+        )
+    return InstitutionReport(
+        institution_id=institution_id,
+        institution_name=name,
+        period=period,
+        generated_at=now,
+        volumes=_volumes(rows),
+        decided_waits=decided,
+        open_waits=waiting,
+        verdicts={_verdict_label(k): v for k, v in sorted(verdicts.items())},
+        withhold_reasons={_reason_label(k): v for k, v in sorted(reasons.items())},
+        officers=_officers(facts),
+        retrospective=_retrospective(connection, institution_id, period),
+        anomalies=anomalies,
+        reconciled=reconciled,
+        refused_decrypts=refused,
+        log_integrity=_integrity(log),
+    )
+
+
+def _reason_label(name: str) -> str:
+    """``WITHHOLD_REASON_PUBLIC_ORDER`` as "public order"."""
+    return name.removeprefix("WITHHOLD_REASON_").lower().replace("_", " ") or "unspecified"
+
+
+def _verdict_label(name: str) -> str:
+    return {"VERDICT_RELEASE": "released", "VERDICT_WITHHOLD": "withheld"}.get(name, name)
+
+
+def _known_messages(connection: Connection, reconciliation: Reconciliation) -> set[bytes]:
+    """Which message ids named by unmatched decrypts exist in this gateway at all."""
+    wanted = list({u.decrypt.message_id for u in reconciliation.unmatched if u.decrypt.message_id})
+    found: set[bytes] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(
+            bytes(m)
+            for m in connection.execute(
+                select(messages.c.message_id).where(messages.c.message_id.in_(chunk))
+            ).scalars()
+        )
+    return found
+
+
+# --------------------------------------------------------------------------- the document
+
+
+def duration(seconds: float | None) -> str:
+    """A waiting time for people: "45 s", "12 min", "3 h 05 min", "2 d 4 h"."""
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part} of {whole} ({100 * part / whole:.1f}%)" if whole else f"{part} of 0"
+
+
+def _summary(report: InstitutionReport) -> Table:
+    total = report.total
+    unscreenable = total.messages - total.privileged
+    anomalies = (
+        "not checked (no key-server audit log given)"
+        if report.anomalies is None
+        else str(len(report.anomalies))
+    )
+    rows = (
+        ("Messages accepted", str(total.messages)),
+        ("Privileged (lawyers; cannot be screened)", str(total.privileged)),
+        ("Screened (entered the screening queue)", _share(total.screened, unscreenable)),
+        ("Verdicts", ", ".join(f"{v} {k}" for k, v in report.verdicts.items()) or "none"),
+        ("Review grants", str(sum(o.grants for o in report.officers))),
+        ("Still waiting for a verdict", str(report.open_waits.count)),
+        ("Retrospective requests", str(len(report.retrospective))),
+        ("Anomalies", anomalies),
+        ("Transparency log", report.log_integrity.split(":")[0]),
+    )
+    return Table(("Item", "Value"), rows, (3, 4))
+
+
+def blocks(report: InstitutionReport) -> list[Block]:
+    """The report as document blocks (Markdown and PDF are rendered from these)."""
+    title = (
+        f"Sealpost audit report: {report.institution_name} ({report.institution_id})"
+        if report.institution_name != report.institution_id
+        else f"Sealpost audit report: {report.institution_id}"
+    )
+    out: list[Block] = [
+        Heading(1, title),
+        Paragraph(
+            f"Period: {report.period.label()}. Produced "
+            f"{report.generated_at:%Y-%m-%d %H:%M} UTC with sealpost audit report, from the "
+            "gateway's database (read only), its transparency log and the key server's audit "
+            "log. It names staff and case references but never message content."
+        ),
+        Heading(2, "Summary"),
+        _summary(report),
+        Heading(2, "Volumes"),
+        Table(
+            (
+                "Direction",
+                "Messages",
+                "Privileged",
+                "Screened",
+                "Delivered",
+                "Withheld",
+                "Rejected",
+                "Waiting",
+            ),
+            tuple(
+                (
+                    v.direction,
+                    str(v.messages),
+                    str(v.privileged),
+                    str(v.screened),
+                    str(v.delivered),
+                    str(v.withheld),
+                    str(v.rejected),
+                    str(v.waiting),
+                )
+                for v in [*report.volumes, report.total]
+            ),
+            (4, 2, 2, 2, 2, 2, 2, 2),
+        ),
+        Heading(2, "Screening queue waiting times"),
+        Paragraph(
+            "From entering the queue to the verdict, for messages queued in the period; "
+            "for messages still waiting, up to the end of the period or the time of this "
+            "report, whichever comes first."
+        ),
+        Table(
+            ("", "Messages", "Median", "90th percentile", "Longest"),
+            tuple(
+                (label, str(w.count), duration(w.median), duration(w.p90), duration(w.longest))
+                for label, w in (
+                    ("decided", report.decided_waits),
+                    ("still waiting", report.open_waits),
+                )
+            ),
+            (3, 2, 2, 2, 2),
+        ),
+        Heading(2, "Verdicts"),
+    ]
+    verdict_rows = [(k, str(v)) for k, v in report.verdicts.items()]
+    verdict_rows += [(f"withheld: {k}", str(v)) for k, v in report.withhold_reasons.items()]
+    out.append(
+        Table(("Verdict", "Count"), tuple(verdict_rows), (4, 1))
+        if verdict_rows
+        else Paragraph("No verdicts were recorded in the period.")
+    )
+    out.append(Heading(2, "Reviews per officer"))
+    out.append(
+        Table(
+            ("Officer", "Grants", "Released", "Withheld", "Retrospective grants"),
+            tuple(
+                (
+                    o.name,
+                    str(o.grants),
+                    str(o.released),
+                    str(o.withheld),
+                    str(o.retrospective_grants),
+                )
+                for o in report.officers
+            ),
+            (4, 2, 2, 2, 3),
+        )
+        if report.officers
+        else Paragraph("No officer opened a message of this institution in the period.")
+    )
+    out.append(Heading(2, "Retrospective requests"))
+    out.append(
+        Table(
+            ("Request", "Detainee", "Filed by", "Status", "Decided by", "Case", "Filed", "Covers"),
+            tuple(
+                (
+                    r.request_id,
+                    r.detainee_id,
+                    r.requested_by,
+                    r.status,
+                    r.decided_by or "-",
+                    r.case_reference,
+                    r.filed,
+                    r.covers,
+                )
+                for r in report.retrospective
+            ),
+        )
+        if report.retrospective
+        else Paragraph("No retrospective request was filed or decided in the period.")
+    )
+    out += _anomaly_blocks(report)
+    out += [
+        Heading(2, "Transparency log"),
+        Paragraph(report.log_integrity),
+        Heading(2, "How to read this report"),
+        Bullets(
+            (
+                "Screened: non-privileged messages that entered the screening queue (regime or "
+                "screening order). Privileged messages carry no escrow and cannot be opened.",
+                "Grants and verdicts are counted from the transparency log, which the auditor "
+                "verifies with sealpost audit verify; volumes come from the message table.",
+                "A decrypt without a grant means the key server decrypted a message key for "
+                "someone the gateway never granted access to that message: investigate it.",
+                "A grant never used is informational: an officer was granted access but the "
+                "key server shows no decrypt (for example, the review was abandoned).",
+                "See docs/audit.md for the checks and their limits.",
+            )
+        ),
+    ]
+    return out
+
+
+def _anomaly_blocks(report: InstitutionReport) -> list[Block]:
+    out: list[Block] = [Heading(2, "Anomalies from the reconciliation")]
+    if report.anomalies is None:
+        out.append(
+            Paragraph(
+                "Not checked: no key-server audit log was given (--audit-log). Without it this "
+                "report cannot show decrypts made outside the gateway."
+            )
+        )
+        return out
+    out.append(Paragraph(f"Checked against the {report.reconciled}."))
+    if report.anomalies:
+        # A list rather than a table: message ids and identities stay whole on the page.
+        out.append(
+            Bullets(
+                tuple(
+                    f"{a.time} UTC, {a.kind}: message {a.message}; {a.who}; {a.detail}"
+                    for a in report.anomalies
+                )
+            )
+        )
+    else:
+        out.append(Paragraph("None found: every decrypt matches a grant, every grant was used."))
+    if report.refused_decrypts:
+        out.append(
+            Paragraph(
+                f"The key server refused {report.refused_decrypts} decrypt request(s) about "
+                "this institution's messages (informational)."
+            )
+        )
+    return out
