@@ -9,6 +9,7 @@ from sealpost.clients import demo
 from sealpost.clients.admin import cli as admin_cli
 from sealpost.clients.audit import cli as audit_cli
 from sealpost.clients.relative import cli as relative_cli
+from sealpost.clients.review import cli as review_cli
 from sealpost.clients.terminal import cli as terminal_cli
 from sealpost.gateway import cli as gateway_cli
 
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(gateway_cli.app, name="gateway")
 app.add_typer(relative_cli.app, name="relative")
 app.add_typer(terminal_cli.app, name="terminal")
+app.add_typer(review_cli.app, name="review")
 # An outsider checks an exported evidence bundle with the auditor's tools as well.
 audit_cli.app.command("verify-evidence", help=review_cli.verify_evidence_command.__doc__)(
     review_cli.verify_evidence_command

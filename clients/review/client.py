@@ -14,17 +14,21 @@ Order of a review (SPEC section 3, step 5; P3, P6):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from sealpost.clients._grpc import ClientError
 from sealpost.clients.staff import StaffClient
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto import keyrecords, logentry
-from sealpost.crypto.envelope import OpenedMessage
+from sealpost.crypto.envelope import OpenedMessage, Part
 from sealpost.crypto.errors import ProofError
 from sealpost.crypto.keyrecords import DirectoryPin, VerifiedKey
 from sealpost.escrow.blob import EscrowedKey
 from sealpost.escrow.client import EscrowClient
-from sealpost.gateway.services.context import wall_clock_ms
 from sealpost.v1 import common_pb2, keys_pb2, log_pb2, relative_pb2, relative_pb2_grpc, review_pb2
 
 
@@ -36,13 +40,26 @@ class Review:
     message: OpenedMessage
     sender: VerifiedKey
     tree_head: logentry.VerifiedTreeHead
+    #: The data key the key server returned; it opens this message only (for evidence).
+    dek: bytes = field(repr=False)
+    #: The directory, log key and revocations the grant was checked against.
+    directory: relative_pb2.GetDirectoryResponse = field(repr=False)
+
+    def _has_body(self) -> bool:
+        parts = self.message.parts
+        return bool(parts) and parts[0].content_type.startswith("text/")
 
     @property
     def text(self) -> str:
-        """The text parts, joined."""
-        return "\n".join(
-            p.data.decode("utf-8") for p in self.message.parts if p.content_type.startswith("text/")
-        )
+        """The message body: the first part when it is text (invalid UTF-8 shown replaced)."""
+        if not self._has_body():
+            return ""
+        return self.message.parts[0].data.decode("utf-8", errors="replace")
+
+    @property
+    def attachments(self) -> tuple[Part, ...]:
+        """Every part but the body: photos, documents, text files."""
+        return self.message.parts[1:] if self._has_body() else self.message.parts
 
 
 @dataclass
@@ -53,10 +70,17 @@ class ReviewClient:
     pin: DirectoryPin
     escrow: EscrowClient | None = None
 
-    def _directory(self) -> tuple[VerifiedKey, VerifiedKey, list[keys_pb2.KeyRevocation]]:
+    def _directory(
+        self,
+    ) -> tuple[
+        VerifiedKey, VerifiedKey, list[keys_pb2.KeyRevocation], relative_pb2.GetDirectoryResponse
+    ]:
         stub = relative_pb2_grpc.RelativeServiceStub(self.staff.channel)
-        reply = stub.GetDirectory(relative_pb2.GetDirectoryRequest(), timeout=30)
-        now = wall_clock_ms()
+        try:
+            reply = stub.GetDirectory(relative_pb2.GetDirectoryRequest(), timeout=30)
+        except grpc.RpcError as exc:
+            raise ClientError.of(exc) from exc
+        now = time.time_ns() // 1_000_000
         revocations = list(reply.revocations)
         directory = keyrecords.verify_directory_record(
             reply.directory_key, self.pin, now_ms=now, revocations=revocations
@@ -68,16 +92,31 @@ class ReviewClient:
             revocations=revocations,
             purpose=keys_pb2.KEY_PURPOSE_LOG,
         )
-        return directory, log, revocations
+        return directory, log, revocations, reply
 
-    def queue(self, institution_id: str = "", detainee_id: str = "") -> list[review_pb2.QueueItem]:
-        """The screening queue, oldest first."""
-        reply: review_pb2.ListQueueResponse = self.staff.call(
-            "review",
-            "ListQueue",
-            review_pb2.ListQueueRequest(institution_id=institution_id, detainee_id=detainee_id),
-        )
-        return list(reply.items)
+    def queue(
+        self, institution_id: str = "", detainee_id: str = "", limit: int = 1000
+    ) -> list[review_pb2.QueueItem]:
+        """The screening queue (up to ``limit`` items), longest waiting first."""
+        items: dict[bytes, review_pb2.QueueItem] = {}
+        token = ""
+        while len(items) < limit:
+            reply: review_pb2.ListQueueResponse = self.staff.call(
+                "review",
+                "ListQueue",
+                review_pb2.ListQueueRequest(
+                    institution_id=institution_id,
+                    detainee_id=detainee_id,
+                    page=common_pb2.PageRequest(page_token=token),
+                ),
+            )
+            for item in reply.items:
+                items.setdefault(item.message_id, item)
+            token = reply.next_page_token
+            if not token:
+                break
+        ordered = sorted(items.values(), key=lambda i: -i.waited_seconds)
+        return ordered[:limit]
 
     def grant(
         self, message_id: bytes, retrospective_request_id: str = ""
@@ -96,7 +135,7 @@ class ReviewClient:
         """Grant, verify the grant is on record, decrypt with the key server, check, decrypt."""
         if self.escrow is None:
             raise ValueError("opening a message needs the screener's key-server client")
-        directory, log, revocations = self._directory()
+        directory, log, revocations, reply = self._directory()
         grant = self.grant(message_id, retrospective_request_id)
         head = verify_grant(grant, log, message_id)
         purpose = (
@@ -118,7 +157,7 @@ class ReviewClient:
         opened = crypto_envelope.decrypt_with_dek(
             grant.envelope, dek, sender, now_ms=grant.accepted_at_ms
         )
-        return Review(grant, opened, sender, head)
+        return Review(grant, opened, sender, head, dek, reply)
 
     def verdict(
         self,
@@ -139,6 +178,91 @@ class ReviewClient:
             ),
         )
         return reply.state
+
+    # ------------------------------------------------------------- retrospective access (SPEC 3.9)
+
+    def file_retrospective(
+        self,
+        detainee_id: str,
+        period_start_ms: int,
+        period_end_ms: int,
+        case_reference: str,
+        reason: str,
+        direction: common_pb2.Direction.ValueType = common_pb2.DIRECTION_BOTH,
+    ) -> review_pb2.RetrospectiveRequest:
+        """Ask for access to a detainee's past messages; a second officer must approve."""
+        reply: review_pb2.FileRetrospectiveRequestResponse = self.staff.call(
+            "review",
+            "FileRetrospectiveRequest",
+            review_pb2.FileRetrospectiveRequestRequest(
+                detainee_id=detainee_id,
+                direction=direction,
+                period_start=_stamp(period_start_ms),
+                period_end=_stamp(period_end_ms),
+                case_reference=case_reference,
+                reason=reason,
+            ),
+        )
+        return reply.request
+
+    def retrospective_requests(
+        self,
+        status: common_pb2.RetrospectiveStatus.ValueType = (
+            common_pb2.RETROSPECTIVE_STATUS_UNSPECIFIED
+        ),
+    ) -> list[review_pb2.RetrospectiveRequest]:
+        """Requests at one's institutions (every page), optionally of one status."""
+        requests: list[review_pb2.RetrospectiveRequest] = []
+        token = ""
+        while True:
+            reply: review_pb2.ListRetrospectiveRequestsResponse = self.staff.call(
+                "review",
+                "ListRetrospectiveRequests",
+                review_pb2.ListRetrospectiveRequestsRequest(
+                    status=status, page=common_pb2.PageRequest(page_token=token)
+                ),
+            )
+            requests.extend(reply.requests)
+            token = reply.next_page_token
+            if not token:
+                return requests
+
+    def decide_retrospective(
+        self, request_id: str, *, approve: bool, valid_until_ms: int = 0, note: str = ""
+    ) -> review_pb2.RetrospectiveRequest:
+        """Four eyes: approve (until ``valid_until_ms``) or reject a colleague's request."""
+        request = review_pb2.DecideRetrospectiveRequestRequest(
+            request_id=request_id, approve=approve, note=note
+        )
+        if approve:
+            request.valid_until.CopyFrom(_stamp(valid_until_ms))
+        reply: review_pb2.DecideRetrospectiveRequestResponse = self.staff.call(
+            "review", "DecideRetrospectiveRequest", request
+        )
+        return reply.request
+
+    def retrospective_messages(self, request_id: str) -> list[review_pb2.QueueItem]:
+        """The messages one's own approved request covers (every page)."""
+        items: list[review_pb2.QueueItem] = []
+        token = ""
+        while True:
+            reply: review_pb2.ListRetrospectiveMessagesResponse = self.staff.call(
+                "review",
+                "ListRetrospectiveMessages",
+                review_pb2.ListRetrospectiveMessagesRequest(
+                    request_id=request_id, page=common_pb2.PageRequest(page_token=token)
+                ),
+            )
+            items.extend(reply.items)
+            token = reply.next_page_token
+            if not token:
+                return items
+
+
+def _stamp(time_ms: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromMilliseconds(time_ms)
+    return stamp
 
 
 def verify_grant(

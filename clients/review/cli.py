@@ -1,0 +1,621 @@
+"""``sealpost review``: the screening queue, lawful review, verdicts, retrospective requests.
+
+Every command signs in as a staff member. Opening a message asks the gateway for a
+grant (logged in the transparency log before the key leaves, SPEC P6), checks that
+the grant is in a signed tree head, has the key server decrypt the data key with the
+screener's own identity (logged there too), checks the key commitment (P3) and
+decrypts locally. ``verify-evidence`` checks an exported bundle offline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from sealpost.clients._cli import (
+    CaFile,
+    Gateway,
+    JsonOutput,
+    KeyServer,
+    StaffOptions,
+    User,
+    emit,
+    run,
+)
+from sealpost.clients.review import _format
+from sealpost.clients.review.errors import EvidenceCheckError, EvidenceError
+from sealpost.crypto.keyrecords import DirectoryPin
+from sealpost.v1 import common_pb2
+
+if TYPE_CHECKING:
+    from sealpost.clients.review.client import Review, ReviewClient
+    from sealpost.clients.review.evidence import EvidenceReport
+
+#: Bytes of a message id (crypto.envelope.MESSAGE_ID_BYTES) and of an Ed25519 public key.
+MESSAGE_ID_BYTES = 16
+PIN_BYTES = 32
+#: Longest approval of a retrospective request the gateway accepts (SPEC 3.9).
+MAX_VALID_DAYS = 30
+
+DirectoryKey = Annotated[
+    str,
+    typer.Option(
+        "--directory-key",
+        envvar="SEALPOST_DIRECTORY_KEY",
+        help="The directory's Ed25519 public key (64 hex digits), pinned: every key is "
+        "trusted only through it.",
+    ),
+]
+
+app = typer.Typer(
+    help=(
+        "Screeners and approvers: the screening queue, lawful review, retrospective requests.\n\n"
+        "Decrypts with the screener's own key-server identity; every grant is logged in the "
+        "gateway's transparency log before the key leaves, and every decrypt in the key "
+        "server's audit log."
+    ),
+    no_args_is_help=True,
+)
+retro_app = typer.Typer(
+    help="Retrospective access to past messages: file, list, decide (four eyes), list messages.",
+    no_args_is_help=True,
+)
+app.add_typer(retro_app, name="retro")
+
+
+@dataclass
+class ReviewOptions(StaffOptions):
+    """The staff options plus the pinned directory key (needed to open messages)."""
+
+    directory_key: str = ""
+
+    def pin(self) -> DirectoryPin:
+        """The pinned directory key; a clear complaint when it is missing or malformed."""
+        return parse_pin(self.directory_key)
+
+    def review_client(self, *, decrypt: bool) -> ReviewClient:
+        """A review client; with ``decrypt``, also the key-server client under one's own token."""
+        from sealpost.clients.review.client import ReviewClient  # noqa: PLC0415
+        from sealpost.escrow.bootstrap import BootstrapSettings  # noqa: PLC0415
+        from sealpost.escrow.client import EscrowClient  # noqa: PLC0415
+
+        staff = self.client()
+        if not decrypt:
+            # Queue, verdicts and requests verify nothing against the pin; open() refuses
+            # to run without the key-server client, so this pin is never used.
+            return ReviewClient(staff, DirectoryPin(b""))
+        pin = self.pin()
+        prefix = os.environ.get("SEALPOST_KEY_PREFIX", "sealpost")
+        escrow = EscrowClient(
+            self.key_server_config(),
+            self.key_server_token(),
+            key=BootstrapSettings(prefix=prefix).escrow_key,
+        )
+        return ReviewClient(staff, pin, escrow)
+
+
+def parse_pin(text: str) -> DirectoryPin:
+    """A directory pin from 64 hex digits."""
+    if not text:
+        raise typer.BadParameter(
+            "the directory key is needed: --directory-key HEX (or SEALPOST_DIRECTORY_KEY)"
+        )
+    try:
+        raw = bytes.fromhex(text.strip())
+    except ValueError:
+        raise typer.BadParameter("the directory key is 64 hex digits") from None
+    if len(raw) != PIN_BYTES:
+        raise typer.BadParameter("the directory key is 64 hex digits")
+    return DirectoryPin(raw)
+
+
+def parse_message_id(text: str) -> bytes:
+    """A message id from 32 hex digits, as the queue prints it."""
+    try:
+        raw = bytes.fromhex(text.strip())
+    except ValueError:
+        raise typer.BadParameter(f"a message id is {2 * MESSAGE_ID_BYTES} hex digits") from None
+    if len(raw) != MESSAGE_ID_BYTES:
+        raise typer.BadParameter(f"a message id is {2 * MESSAGE_ID_BYTES} hex digits")
+    return raw
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    gateway: Gateway = "127.0.0.1:50051",
+    ca_file: CaFile = Path("sealpost-state/tls/ca.pem"),
+    key_server: KeyServer = "",
+    user: User = "",
+    directory_key: DirectoryKey = "",
+    json_output: JsonOutput = False,
+) -> None:
+    """Where the gateway and the key server are, who you are, and the pinned directory key."""
+    ctx.obj = ReviewOptions(
+        gateway, ca_file, key_server, user, json_output, directory_key=directory_key
+    )
+
+
+# --------------------------------------------------------------------------- queue
+
+
+@app.command("queue")
+def queue(
+    ctx: typer.Context,
+    institution: Annotated[str, typer.Option(help="Only this institution.")] = "",
+    detainee: Annotated[str, typer.Option(help="Only this detainee.")] = "",
+) -> None:
+    """Messages waiting for screening in your institutions, longest waiting first."""
+    options: ReviewOptions = ctx.obj
+    items = run(lambda: options.review_client(decrypt=False).queue(institution, detainee))
+    header = "  waited  message id                        detainee  institution  direction  basis"
+    text = "\n".join([header, *(_format.item_line(i) for i in items)]) if items else "queue empty"
+    emit(options, {"items": [_format.item_json(i) for i in items]}, text)
+
+
+# --------------------------------------------------------------------------- open
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write a file readable by its owner only, never overwriting one."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _safe_name(name: str, index: int, taken: set[str]) -> str:
+    """A file name inside the target folder: the sender's base name, else a numbered one."""
+    base = Path(name).name if name else ""
+    if base in {"", ".", ".."} or base.startswith("."):
+        base = f"attachment-{index}"
+    candidate = base
+    counter = 1
+    while candidate in taken:
+        counter += 1
+        candidate = f"{counter}-{base}"
+    taken.add(candidate)
+    return candidate
+
+
+def save_attachments(review: Review, folder: Path) -> list[Path]:
+    """Write the attachments into ``folder`` (created, owner-only); returns the paths."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    taken = {p.name for p in folder.iterdir()}
+    paths: list[Path] = []
+    for index, part in enumerate(review.attachments, start=1):
+        path = folder / _safe_name(part.filename, index, taken)
+        _write_new(path, part.data)
+        paths.append(path)
+    return paths
+
+
+def _open_header(review: Review) -> str:
+    grant = review.grant
+    return (
+        f"ACCESS LOGGED: grant {grant.grant_id}, legal basis: "
+        f"{_format.legal_basis(grant.legal_basis)}; transparency log entry "
+        f"#{grant.grant_entry.index} in a signed tree head of size {review.tree_head.tree_size}. "
+        "The key server logged the decrypt under your own identity."
+    )
+
+
+def _open_text(review: Review, saved: list[Path], evidence_file: Path | None) -> str:
+    grant = review.grant
+    sender = grant.sender_display_name or review.sender.subject
+    lines = [
+        _open_header(review),
+        "",
+        f"message   {review.message.header.message_id.hex()}",
+        f"detainee  {grant.detainee_id}  ({_format.direction(grant.direction)})",
+        f"sender    {sender}",
+        f"accepted  {_format.when(grant.accepted_at_ms)}",
+        "",
+        review.text,
+    ]
+    if review.attachments:
+        lines += ["", "attachments:"]
+        for index, part in enumerate(review.attachments, start=1):
+            lines.append(
+                f"  [{index}] {part.filename or '(no name)'}  {part.content_type}  "
+                f"{len(part.data)} bytes"
+            )
+    if saved:
+        lines.append(f"saved to {saved[0].parent}/ (owner-only files)")
+    if evidence_file is not None:
+        lines.append(
+            f"evidence written to {evidence_file}: it holds the content and this message's "
+            "data key; keep it as confidential as the message"
+        )
+    return "\n".join(lines)
+
+
+def _open_json(review: Review, saved: list[Path], evidence_file: Path | None) -> dict[str, Any]:
+    grant = review.grant
+    attachments: list[dict[str, Any]] = [
+        {"filename": p.filename, "contentType": p.content_type, "size": len(p.data)}
+        for p in review.attachments
+    ]
+    for entry, path in zip(attachments, saved, strict=False):
+        entry["savedTo"] = str(path)
+    data: dict[str, Any] = {
+        "messageId": review.message.header.message_id.hex(),
+        "grantId": grant.grant_id,
+        "legalBasis": common_pb2.LegalBasis.Name(grant.legal_basis),
+        "detaineeId": grant.detainee_id,
+        "direction": _format.direction(grant.direction),
+        "acceptedAt": _format.when(grant.accepted_at_ms),
+        "sender": {"subject": review.sender.subject, "displayName": grant.sender_display_name},
+        "logEntry": grant.grant_entry.index,
+        "treeSize": review.tree_head.tree_size,
+        "text": review.text,
+        "attachments": attachments,
+    }
+    if evidence_file is not None:
+        data["evidence"] = str(evidence_file)
+    return data
+
+
+def _export(review: Review, pin: DirectoryPin, path: Path) -> None:
+    """Export the bundle, check it as an outsider would, then write it (owner-only)."""
+    from sealpost.clients.review.evidence import export_evidence, verify_evidence  # noqa: PLC0415
+
+    bundle = export_evidence(review, exported_at_ms=_now_ms())
+    verify_evidence(bundle, pin)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(bundle)
+
+
+@app.command("open")
+def open_message(
+    ctx: typer.Context,
+    message_id: Annotated[str, typer.Argument(help="The message id (hex), as the queue shows.")],
+    retrospective: Annotated[
+        str,
+        typer.Option(
+            "--retrospective", help="Open under this approved retrospective request of yours."
+        ),
+    ] = "",
+    save_attachments_to: Annotated[
+        Path | None,
+        typer.Option("--save-attachments", help="Also write the attachments into this folder."),
+    ] = None,
+    evidence_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--evidence",
+            help="Also write an evidence bundle (content, data key, signatures, logged grant).",
+        ),
+    ] = None,
+) -> None:
+    """Open a message: a logged grant, your own decrypt at the key server, checks, the text."""
+    options: ReviewOptions = ctx.obj
+    raw_id = parse_message_id(message_id)
+    pin = options.pin()
+
+    def open_it() -> tuple[Review, list[Path]]:
+        review = options.review_client(decrypt=True).open(raw_id, retrospective)
+        if evidence_file is not None:
+            _export(review, pin, evidence_file)
+        saved = save_attachments(review, save_attachments_to) if save_attachments_to else []
+        return review, saved
+
+    review, saved = run(open_it)
+    emit(
+        options,
+        _open_json(review, saved, evidence_file),
+        _open_text(review, saved, evidence_file),
+    )
+
+
+# --------------------------------------------------------------------------- verdict
+
+
+class Decision(StrEnum):
+    """A screener's verdict."""
+
+    release = "release"
+    withhold = "withhold"
+
+
+class Reason(StrEnum):
+    """Reason codes for withholding (the note carries the detail)."""
+
+    order_and_security = "order-and-security"
+    public_order = "public-order"
+    crime_prevention = "crime-prevention"
+    victim_protection = "victim-protection"
+
+
+@app.command("verdict")
+def verdict(
+    ctx: typer.Context,
+    message_id: Annotated[str, typer.Argument(help="The message id (hex).")],
+    decision: Annotated[Decision, typer.Argument(help="release or withhold.")],
+    reason: Annotated[
+        Reason | None, typer.Option(help="Required when withholding: the reason code.")
+    ] = None,
+    note: Annotated[str, typer.Option(help="For the file; never shown to the relative.")] = "",
+) -> None:
+    """Release a message you opened, or withhold it with a reason code and a note."""
+    options: ReviewOptions = ctx.obj
+    raw_id = parse_message_id(message_id)
+    if decision is Decision.withhold and reason is None:
+        raise typer.BadParameter(
+            f"withholding needs --reason ({', '.join(r.value for r in Reason)})"
+        )
+    if decision is Decision.release and reason is not None:
+        raise typer.BadParameter("a reason is given only when withholding")
+    code = _format.REASONS[reason.value] if reason else common_pb2.WITHHOLD_REASON_UNSPECIFIED
+    value = (
+        common_pb2.VERDICT_RELEASE if decision is Decision.release else common_pb2.VERDICT_WITHHOLD
+    )
+    state = run(lambda: options.review_client(decrypt=False).verdict(raw_id, value, code, note))
+    name = common_pb2.MessageState.Name(common_pb2.MessageState.ValueType(state))
+    words = _format.STATES.get(state, name)
+    suffix = f" ({reason.value})" if reason else ""
+    emit(
+        options,
+        {"messageId": raw_id.hex(), "state": name},
+        f"message {raw_id.hex()} {words}{suffix}",
+    )
+
+
+# --------------------------------------------------------------------------- retrospective
+
+
+class RetroDirection(StrEnum):
+    """Which messages a retrospective request covers."""
+
+    both = "both"
+    inbound = "inbound"
+    outbound = "outbound"
+
+
+class RetroStatus(StrEnum):
+    """A retrospective request's status, for filtering."""
+
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+    expired = "expired"
+
+
+class Decide(StrEnum):
+    """An approver's decision."""
+
+    approve = "approve"
+    reject = "reject"
+
+
+_RETRO_DIRECTIONS = {
+    RetroDirection.both: common_pb2.DIRECTION_BOTH,
+    RetroDirection.inbound: common_pb2.DIRECTION_INBOUND,
+    RetroDirection.outbound: common_pb2.DIRECTION_OUTBOUND,
+}
+
+
+def parse_moment(text: str, *, end_of_day: bool) -> int:
+    """Milliseconds since the epoch from an ISO date or date-time (UTC unless it says).
+
+    A bare date means the start of that day, or with ``end_of_day`` the start of the next,
+    so ``--from 2026-03-01 --to 2026-03-31`` covers all of March.
+    """
+    try:
+        if len(text.strip()) == 10:
+            day = dt.date.fromisoformat(text.strip())
+            moment = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+            if end_of_day:
+                moment += dt.timedelta(days=1)
+        else:
+            moment = dt.datetime.fromisoformat(text.strip())
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date (2026-03-01) or date-time") from None
+    return int(moment.timestamp() * 1000)
+
+
+@retro_app.command("file")
+def retro_file(
+    ctx: typer.Context,
+    detainee: Annotated[str, typer.Argument(help="The detainee whose past messages to open.")],
+    period_from: Annotated[
+        str, typer.Option("--from", help="Start of the period (date or date-time, UTC).")
+    ],
+    period_to: Annotated[
+        str, typer.Option("--to", help="End of the period; a date includes that whole day.")
+    ],
+    case: Annotated[str, typer.Option("--case", help="The case reference (e.g. OM 2026/778).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why access is needed.")],
+    direction: Annotated[
+        RetroDirection, typer.Option(help="Messages to the detainee, from, or both.")
+    ] = RetroDirection.both,
+) -> None:
+    """File a request for a detainee's past messages; another officer must approve it."""
+    options: ReviewOptions = ctx.obj
+    start = parse_moment(period_from, end_of_day=False)
+    end = parse_moment(period_to, end_of_day=True)
+    request = run(
+        lambda: options.review_client(decrypt=False).file_retrospective(
+            detainee, start, end, case, reason, _RETRO_DIRECTIONS[direction]
+        )
+    )
+    emit(
+        options,
+        _format.request_json(request),
+        f"request {request.request_id} filed ({_format.retro_status(request.status)}): "
+        "a second officer must approve it before you can open anything",
+    )
+
+
+@retro_app.command("list")
+def retro_list(
+    ctx: typer.Context,
+    status: Annotated[
+        RetroStatus | None, typer.Option(help="Only requests in this status.")
+    ] = None,
+) -> None:
+    """Retrospective requests at your institutions."""
+    options: ReviewOptions = ctx.obj
+    code = (
+        _format.RETRO_STATUSES[status.value]
+        if status
+        else common_pb2.RETROSPECTIVE_STATUS_UNSPECIFIED
+    )
+    requests = run(lambda: options.review_client(decrypt=False).retrospective_requests(code))
+    emit(
+        options,
+        {"requests": [_format.request_json(r) for r in requests]},
+        "\n".join(_format.request_line(r) for r in requests) or "no requests",
+    )
+
+
+@retro_app.command("decide")
+def retro_decide(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(help="A colleague's request.")],
+    decision: Annotated[Decide, typer.Argument(help="approve or reject.")],
+    valid_days: Annotated[
+        int,
+        typer.Option(
+            min=1, max=MAX_VALID_DAYS, help="How long an approval lasts (at most 30 days)."
+        ),
+    ] = 7,
+    note: Annotated[str, typer.Option(help="For the file.")] = "",
+) -> None:
+    """Approve (time-bound) or reject a colleague's request; never your own (four eyes)."""
+    options: ReviewOptions = ctx.obj
+    approve = decision is Decide.approve
+    until = _now_ms() + valid_days * 86_400_000 - 60_000 if approve else 0
+    request = run(
+        lambda: options.review_client(decrypt=False).decide_retrospective(
+            request_id, approve=approve, valid_until_ms=until, note=note
+        )
+    )
+    emit(options, _format.request_json(request), _format.request_line(request))
+
+
+@retro_app.command("messages")
+def retro_messages(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(help="Your approved request.")],
+) -> None:
+    """Messages your approved request covers; open each with --retrospective REQUEST_ID."""
+    options: ReviewOptions = ctx.obj
+    items = run(lambda: options.review_client(decrypt=False).retrospective_messages(request_id))
+    emit(
+        options,
+        {"items": [_format.item_json(i) for i in items]},
+        "\n".join(_format.item_line(i) for i in items) or "no messages in the period",
+    )
+
+
+# --------------------------------------------------------------------------- terminal UI
+
+
+@app.command("tui")
+def tui(
+    ctx: typer.Context,
+    institution: Annotated[str, typer.Option(help="Only this institution's queue.")] = "",
+    detainee: Annotated[str, typer.Option(help="Only this detainee's queue.")] = "",
+) -> None:
+    """The screening queue in a terminal user interface, for daily work."""
+    from sealpost.clients.review.tui import ReviewApp  # noqa: PLC0415
+
+    options: ReviewOptions = ctx.obj
+    client = run(lambda: options.review_client(decrypt=True))
+    try:
+        ReviewApp(client, institution=institution, detainee=detainee).run()
+    finally:
+        client.staff.close()
+        if client.escrow is not None:
+            client.escrow.close()
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+def _report_text(report: EvidenceReport) -> str:
+    lines = [f"evidence for message {report.message_id.hex()}:"]
+    lines += [
+        f"  {'ok    ' if c.passed else 'FAILED'}  {c.name:<11} {c.detail}" for c in report.checks
+    ]
+    if not report.verified:
+        return "\n".join(lines)
+    lines += [
+        "",
+        f"message   {_format_direction(report.direction)} for detainee {report.detainee_id}, "
+        f"accepted {_format.when(report.accepted_at_ms)}, sender key of {report.sender_subject}",
+        f"grant     {report.grant_id} on {report.legal_basis}, to {report.actor} "
+        f"(key-server identity {report.key_server_entity}) at {_format.when(report.granted_at_ms)}",
+        f"log       leaf #{report.leaf_index} in a signed tree head of size {report.tree_size}",
+        "",
+    ]
+    for index, part in enumerate(report.parts):
+        if index == 0 and part.content_type.startswith("text/"):
+            lines.append(part.data.decode("utf-8", errors="replace"))
+        else:
+            lines.append(
+                f"attachment {part.filename or '(no name)'}  {part.content_type}  "
+                f"{len(part.data)} bytes"
+            )
+    return "\n".join(lines)
+
+
+def _format_direction(direction: str) -> str:
+    return {"inbound": "to the detainee", "outbound": "from the detainee"}.get(direction, direction)
+
+
+def verify_evidence_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The evidence bundle (JSON).")],
+    directory_key: DirectoryKey = "",
+    json_output: JsonOutput = False,
+) -> None:
+    """Verify an evidence bundle offline against the pinned directory key.
+
+    Checks the key records, the sender's signature, that the data key matches the signed
+    commitment and decrypts to the bundle's content, and that the grant is in a signed tree
+    head. Exit code 0 when every check passes, 1 when one fails (it is named).
+    """
+    from sealpost.clients.review.evidence import verify_evidence  # noqa: PLC0415
+
+    as_json = json_output or bool(getattr(ctx.obj, "json", False))
+    pin = parse_pin(directory_key or getattr(ctx.obj, "directory_key", ""))
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {file}: {exc.strerror}") from exc
+    try:
+        report = verify_evidence(data, pin)
+    except EvidenceCheckError as exc:
+        if as_json:
+            document = {**exc.report.to_json(), "failedCheck": exc.check}
+            typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        else:
+            typer.echo(_report_text(exc.report))
+        typer.echo(f"error: the evidence does not verify: {exc.explain()}", err=True)
+        raise typer.Exit(1) from exc
+    except EvidenceError as exc:
+        typer.echo(f"error: {exc.explain()}", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(_report_text(report))
+
+
+app.command("verify-evidence")(verify_evidence_command)
