@@ -42,6 +42,10 @@ def render(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     """Parse arguments, run, print, write bench/results.json."""
     parser = argparse.ArgumentParser(description="Run Sealpost's benchmarks.")
@@ -54,10 +58,14 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     results: list[Result] = []
+    load: dict[str, dict[str, list[float]]] = {}
     for name in names:
-        print(f"running {name} ...", file=sys.stderr, flush=True)
+        print(f"running {name} ... (load average {_load()})", file=sys.stderr, flush=True)
         module = importlib.import_module(f"bench.bench_{name}")
+        before = list(os.getloadavg())
         results.extend(module.run(quick=args.quick))
+        load[name] = {"before": before, "after": list(os.getloadavg())}
+    print(f"machine: {os.cpu_count()} cores; load average (1/5/15 min) at the end: {_load()}")
     print(render(results))
     report = {
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -66,6 +74,8 @@ def main() -> None:
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
+        # The machine is shared: the 1/5/15-minute load average around each benchmark.
+        "load_average": load,
         "quick": args.quick,
         "results": [r.as_dict() for r in results],
     }
