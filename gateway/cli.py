@@ -75,6 +75,33 @@ def init(
 
 
 @app.command()
+def pin(
+    state_dir: StateDir = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Print the public keys clients and auditors pin: the directory key and the log key.
+
+    Relatives, terminals, screeners and auditors are given the directory key (64 hex
+    digits) out of band; everything else they trust is signed by it.
+    """
+    import json  # noqa: PLC0415
+
+    from sealpost.gateway import keystore  # noqa: PLC0415
+
+    config = _load("pin", {"state_dir": str(state_dir) if state_dir else None})
+    try:
+        keys = keystore.load_keys(config.state_dir)
+    except ConfigError as exc:
+        raise _fail("pin", exc) from exc
+    directory, log = keys.directory.signing_key.hex(), keys.log.signing_key.hex()
+    if json_output:
+        typer.echo(json.dumps({"directoryKey": directory, "logKey": log}))
+    else:
+        typer.echo(f"directory key: {directory}")
+        typer.echo(f"log key:       {log}")
+
+
+@app.command()
 def migrate(state_dir: StateDir = None, database_url: DatabaseUrl = None) -> None:
     """Upgrade the database schema to the newest revision."""
     from sealpost.gateway.storage import database  # noqa: PLC0415

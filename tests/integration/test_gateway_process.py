@@ -12,9 +12,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from sealpost._internal.devservers import GatewayProcess, gateway_channel
+from sealpost._internal.devservers import GatewayProcess, gateway_channel, gateway_directory_pin
 from sealpost._internal.logs import ALLOWED_FIELDS
-from sealpost.v1 import audit_pb2, audit_pb2_grpc, relative_pb2, relative_pb2_grpc
+from sealpost.v1 import audit_pb2, audit_pb2_grpc, keys_pb2, relative_pb2, relative_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -215,3 +215,24 @@ def test_unmigrated_database_tells_how_to_migrate(gateway: GatewayProcess, tmp_p
     )
     assert result.returncode == 2
     assert "sealpost gateway migrate" in result.stderr
+
+
+def test_pin_prints_the_keys_clients_pin(gateway: GatewayProcess) -> None:
+    def pin(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "sealpost", "gateway", "pin", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    shown = pin("--state-dir", str(gateway.state_dir), "--json")
+    assert shown.returncode == 0, shown.stderr
+    keys = json.loads(shown.stdout)
+    assert keys["directoryKey"] == gateway_directory_pin(gateway.state_dir).hex()
+    with gateway_channel(gateway.address, gateway.ca_pem) as channel:
+        stub = relative_pb2_grpc.RelativeServiceStub(channel)
+        directory = stub.GetDirectory(relative_pb2.GetDirectoryRequest(), timeout=5)
+    for record, name in ((directory.directory_key, "directoryKey"), (directory.log_key, "logKey")):
+        assert keys_pb2.KeyRecordBody.FromString(record.body).signing_key.hex() == keys[name]
+    text = pin("--state-dir", str(gateway.state_dir))
+    assert f"directory key: {keys['directoryKey']}" in text.stdout
+    missing = pin("--state-dir", str(gateway.state_dir.parent / "nowhere"))
+    assert missing.returncode == 2
+    assert "sealpost gateway init" in missing.stderr
