@@ -1,0 +1,58 @@
+"""`sealpost demo` plays the whole scripted day against real servers and exits 0."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+
+from sealpost.clients._grpc import ClientError
+from sealpost.clients.demo import DemoFailed, expect, refused
+
+
+def test_the_scripted_day_holds_and_leaves_its_artefacts(tmp_path: Path) -> None:
+    out = tmp_path / "demo-out"
+    run = subprocess.run(
+        [sys.executable, "-m", "sealpost", "demo", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert all(line.startswith("[demo] ") for line in lines), run.stdout
+    assert "[demo] every expectation of the day held" in lines
+    assert any("refused" in line and "privileged" in line for line in lines)
+    assert any("reconcile caught it" in line for line in lines)
+
+    assert len(list((out / "deliveries").glob("*.pdf"))) == 3
+    assert (out / "report" / "report.pdf").read_bytes().startswith(b"%PDF-")
+    assert "WITHOUT A GRANT" in (out / "reconcile.txt").read_text()
+    assert len(list((out / "evidence").glob("*.json"))) == 1
+    assert "article 36" in (out / "review-notice.txt").read_text()
+    # The gateway never held what people wrote: not in its database, not in its log.
+    for stored in (out / "sealpost.db", out / "gateway" / "gateway.log"):
+        data = stored.read_bytes()
+        for secret in ("het pakket komt dinsdag", "Vertrouwelijk", "mooie foto"):
+            assert secret.encode() not in data, f"{secret!r} in {stored.name}"
+
+
+def test_an_expectation_that_fails_names_itself() -> None:
+    with pytest.raises(DemoFailed, match="expected: the queue is empty"):
+        expect(False, "the queue is empty")
+    expect(True, "never raised")
+
+
+def test_a_refusal_must_come_with_the_expected_code() -> None:
+    def refuse() -> None:
+        raise ClientError(grpc.StatusCode.PERMISSION_DENIED, "privileged")
+
+    assert refused(refuse, grpc.StatusCode.PERMISSION_DENIED, "opening") == "privileged"
+    with pytest.raises(DemoFailed, match="with FAILED_PRECONDITION, not PERMISSION_DENIED"):
+        refused(refuse, grpc.StatusCode.FAILED_PRECONDITION, "opening")
+    with pytest.raises(DemoFailed, match="but it went through"):
+        refused(lambda: None, grpc.StatusCode.PERMISSION_DENIED, "opening")
