@@ -31,8 +31,18 @@ class Guard:
     async def admit(
         self, method: str, request: Any, context: aio.ServicerContext[Any, Any]
     ) -> Principal:
-        """Authenticate, authorise, and remember the caller for the handler."""
-        principal = await self.authenticate(context)
+        """Authenticate, authorise, and remember the caller for the handler.
+
+        A method open to anyone (the directory, sign-in) is not refused for a stale or
+        unusable credential: the caller is then simply anonymous, which is all such a
+        method needs, so a client whose session expired can sign in again.
+        """
+        try:
+            principal = await self.authenticate(context)
+        except Unauthenticated:
+            if method not in authz.PUBLIC_METHODS:
+                raise
+            principal = ANONYMOUS
         rule = RULES[method]
         if rule.target in (Target.NONE, Target.OWN, Target.NATIONAL):
             authz.authorize(method, principal, request, _NoLookups())

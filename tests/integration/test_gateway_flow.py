@@ -289,3 +289,16 @@ def test_privileged_correspondence_skips_escrow_and_is_decided_by_the_gateway(
     with pytest.raises(ClientError) as after:
         lawyer.send("d-ebi", "Na intrekking")
     assert _code(after) == grpc.StatusCode.FAILED_PRECONDITION
+
+
+@pytest.mark.parametrize("token", ["sp1.not-a-session", "eyJhbGciOiJFZERTQSJ9.e30.c2ln"])
+def test_a_stale_credential_does_not_block_signing_in_again(stack: Stack, token: str) -> None:
+    metadata = (("authorization", f"Bearer {token}"),)
+    with stack.endpoint.channel() as channel:
+        stub = relative_pb2_grpc.RelativeServiceStub(channel)
+        directory = stub.GetDirectory(relative_pb2.GetDirectoryRequest(), metadata=metadata)
+        assert directory.directory_key.body
+        # Anything beyond the open methods still needs a credential that verifies.
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ListContacts(relative_pb2.ListContactsRequest(), metadata=metadata, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
