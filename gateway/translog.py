@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from sealpost.crypto import logentry, merkle
 from sealpost.crypto.keys import PrivateKeys
@@ -34,14 +34,26 @@ class SqlNodeStore:
         self._connection = connection
 
     def get_many(self, keys: Sequence[merkle.NodeKey]) -> list[bytes]:
-        """The hashes of ``keys`` in order; KeyError for an absent node."""
+        """The hashes of ``keys`` in order; KeyError for an absent node.
+
+        One query, ``(level = ? AND idx IN (...)) OR ...`` with one term per level: both
+        databases answer it from the primary key. A row-value ``(level, idx) IN (...)``
+        makes SQLite scan the whole table, so every append and proof would grow with the log.
+        """
         found: dict[tuple[int, int], bytes] = {}
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), _FETCH_CHUNK):
-            chunk = unique[start : start + _FETCH_CHUNK]
+            by_level: dict[int, list[int]] = {}
+            for level, index in unique[start : start + _FETCH_CHUNK]:
+                by_level.setdefault(level, []).append(index)
             rows = self._connection.execute(
                 select(log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash).where(
-                    tuple_(log_nodes.c.level, log_nodes.c.idx).in_(chunk)
+                    or_(
+                        *(
+                            and_(log_nodes.c.level == level, log_nodes.c.idx.in_(indices))
+                            for level, indices in by_level.items()
+                        )
+                    )
                 )
             )
             found.update({(row.level, row.idx): row.hash for row in rows})
