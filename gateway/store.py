@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sealpost.crypto.logentry import LogAction, LogEvent
@@ -945,15 +945,23 @@ def queue(
     institution_ids: frozenset[str] | None,
     detainee_id: str,
     limit: int,
-    after_seq: int,
+    after: tuple[int, int] | None,
 ) -> list[Row[Any]]:
-    """The screening queue, oldest first."""
+    """The screening queue, longest waiting first; a page starts after (queued_at_ms, seq)."""
     query = (
         select(messages)
-        .where(messages.c.state == states.QUEUED, messages.c.seq > after_seq)
+        .where(messages.c.state == states.QUEUED)
         .order_by(messages.c.queued_at_ms, messages.c.seq)
         .limit(limit)
     )
+    if after is not None:
+        queued_at_ms, seq = after
+        query = query.where(
+            or_(
+                messages.c.queued_at_ms > queued_at_ms,
+                and_(messages.c.queued_at_ms == queued_at_ms, messages.c.seq > seq),
+            )
+        )
     if institution_ids is not None:
         query = query.where(messages.c.institution_id.in_(institution_ids))
     if detainee_id:

@@ -83,14 +83,16 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
         caller = CALLER.get()
         scope = frozenset({request.institution_id}) if request.institution_id else _scope(caller)
         limit = page_size(request.page.page_size)
-        after = page_after(request.page.page_token)
+        after = _queue_position(request.page.page_token)
         now = self.ctx.clock()
 
         def list_queue(connection: Connection) -> review_pb2.ListQueueResponse:
             rows = store.queue(connection, scope, request.detainee_id, limit, after)
             return review_pb2.ListQueueResponse(
                 items=[self._queue_item(connection, r, now) for r in rows],
-                next_page_token=str(rows[-1].seq) if len(rows) == limit else "",
+                next_page_token=(
+                    f"{rows[-1].queued_at_ms}.{rows[-1].seq}" if len(rows) == limit else ""
+                ),
             )
 
         return await self.ctx.db.aread(list_queue)
@@ -388,3 +390,13 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
             )
 
         return await self.ctx.db.aread(list_messages)
+
+
+def _queue_position(token: str) -> tuple[int, int] | None:
+    """The queue position a ListQueue page token stands for: (queued_at_ms, seq)."""
+    if not token:
+        return None
+    queued_at, dot, seq = token.partition(".")
+    if not dot:
+        raise InvalidArgument("page_token is not one this gateway issued")
+    return page_after(queued_at), page_after(seq)

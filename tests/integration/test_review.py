@@ -267,3 +267,43 @@ def test_retrospective_access_needs_a_second_officer(stack: Stack) -> None:
     with pytest.raises(ClientError) as refused:
         screener.open(sent.message_id, rejected.request_id)
     assert _code(refused) == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_queue_pages_follow_waiting_order_not_arrival_order(stack: Stack) -> None:
+    admin, terminals = setup_institutions(stack, [("d-p1", A, "regular"), ("d-p2", A, "regular")])
+    terminal = terminals[A]
+    _order(admin, "d-p1")
+    _order(admin, "d-p2")
+    relative = stack.relative("Oom")
+    relative.request_contact("d-p1")
+    relative.request_contact("d-p2")
+    approve_all(admin, A)
+    first = relative.send("d-p1", "eerst verstuurd").message_id
+    second = relative.send("d-p2", "daarna verstuurd").message_id
+    # The later message is taken in (and so queued) first: it has waited longest.
+    intake = {i.message_id: i for i in terminal.intake()}
+    escrow = stack.escrow_for(A)
+    terminal.take_in([intake[second]], escrow)
+    terminal.take_in([intake[first]], escrow)
+
+    screener = stack.reviewer(["screener"], [A])
+    seen: list[bytes] = []
+    token = ""
+    for _ in range(3):
+        reply: review_pb2.ListQueueResponse = screener.staff.call(
+            "review",
+            "ListQueue",
+            review_pb2.ListQueueRequest(page=common_pb2.PageRequest(page_size=1, page_token=token)),
+        )
+        seen += [item.message_id for item in reply.items]
+        token = reply.next_page_token
+        if not token:
+            break
+    assert seen == [second, first]
+    with pytest.raises(ClientError) as bad:
+        screener.staff.call(
+            "review",
+            "ListQueue",
+            review_pb2.ListQueueRequest(page=common_pb2.PageRequest(page_token="12")),
+        )
+    assert _code(bad) == grpc.StatusCode.INVALID_ARGUMENT
