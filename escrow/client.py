@@ -284,6 +284,22 @@ class EscrowClient(_Base):
     ) -> None:
         super().__init__(config, token, key=key, retry=retry, sleep=sleep, clock=clock, rand=rand)
 
+    def renew_self(self) -> int:
+        """Renew this client's own token (terminal tokens are periodic); its new TTL in seconds.
+
+        A periodic token lives as long as it is renewed within its period; a terminal
+        that stops renewing it can no longer escrow, and its intake then fails closed.
+        """
+        operation = "token renew-self"
+        answer = self._conn.call(
+            operation, lambda c: c.adapter.post("/v1/auth/token/renew-self", json={})
+        )
+        auth = answer.get("auth") if isinstance(answer, dict) else None
+        ttl = auth.get("lease_duration") if isinstance(auth, dict) else None
+        if not isinstance(ttl, int):
+            raise UnexpectedResponseError(f"{operation}: no lease duration in the answer")
+        return ttl
+
     def escrow(self, message_id: bytes, dek: bytes) -> EscrowedKey:
         """Escrow one data key under the message's derived key (context = message id)."""
         return self.escrow_batch([(message_id, dek)])[0]

@@ -327,6 +327,7 @@ def intake(
             opened.state_store(),
             settings=IntakeSettings(batch_size=batch_size),
             reporter=_Printer(json_output),
+            renew=escrow_client.renew_self,
         )
 
         def stop(_signal: int, _frame: FrameType | None) -> None:

@@ -144,6 +144,8 @@ class IntakeSettings:
     rescan_seconds: float = 30.0
     #: How often handovers and mailboxes for newly held detainees are looked after.
     housekeeping_seconds: float = 60.0
+    #: How often the key-server token is renewed (well within its 24-hour period).
+    renew_seconds: float = 3600.0
     #: Streamed messages read ahead of processing.
     read_ahead: int = 2 * SUBMIT_BATCH
 
@@ -417,12 +419,19 @@ class IntakeLoop:
         *,
         settings: IntakeSettings = IntakeSettings(),
         reporter: Reporter | None = None,
+        renew: Callable[[], object] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        """Take in with ``client``, escrow through ``escrow``, keep the cursor in ``store``."""
+        """Take in with ``client``, escrow through ``escrow``, keep the cursor in ``store``.
+
+        ``renew`` keeps the key-server token alive (``EscrowClient.renew_self``); it is
+        called at the first housekeeping and then every ``settings.renew_seconds``.
+        """
         self.client = client
         self.escrow = escrow
+        self.renew = renew
+        self._next_renewal = 0.0
         self.store = store
         self.settings = settings
         self.reporter: Reporter = reporter or CollectingReporter()
@@ -777,8 +786,18 @@ class IntakeLoop:
         return delay
 
     def _housekeeping(self) -> None:
-        """Hand over mailboxes of detainees who left; provision mailboxes for new ones."""
+        """Renew the key-server token; hand over mailboxes; provision mailboxes for new ones."""
         self._next_housekeeping = self._clock() + self.settings.housekeeping_seconds
+        if self.renew is not None and self._clock() >= self._next_renewal:
+            try:
+                self.renew()
+            except EscrowError as exc:
+                # Escrow itself fails closed if the token is gone; this only warns early.
+                self.reporter.notice(
+                    "token", f"renewing the key-server token failed: {exc.explain()}"
+                )
+            else:
+                self._next_renewal = self._clock() + self.settings.renew_seconds
         for name, action in (
             ("handover", self.client.hand_over),
             ("mailboxes", lambda: len(self.client.provision_missing_mailboxes())),

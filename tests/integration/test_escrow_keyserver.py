@@ -183,6 +183,13 @@ def test_terminal_can_escrow_but_never_decrypt(kit: Provisioned) -> None:
         as_admin.rotate()
 
 
+def test_terminal_token_renews_itself_for_another_period(kit: Provisioned) -> None:
+    with kit.escrow_client(kit.terminal_token) as terminal:
+        ttl = terminal.renew_self()
+        assert 23 * 3600 < ttl <= 24 * 3600  # the terminal role's period, restarted
+        assert terminal.escrow(*message()).ciphertext.startswith("vault:v1:")
+
+
 def test_terminal_cannot_create_keys_by_upsert(kit: Provisioned) -> None:
     other = EscrowKeyRef(kit.settings.escrow_key.mount, "made-by-terminal")
     with (

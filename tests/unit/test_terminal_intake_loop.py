@@ -430,6 +430,36 @@ def test_a_revoked_terminal_stops_the_loop() -> None:
         loop.run_once()
 
 
+def test_the_key_server_token_is_renewed_hourly_and_a_failure_only_warns() -> None:
+    gateway = FakeGateway()
+    now = [0.0]
+    renewals: list[float] = []
+
+    def renew() -> int:
+        renewals.append(now[0])
+        if len(renewals) == 2:
+            raise KeyServerUnavailableError("token renew-self: sealed")
+        return 86400
+
+    client = FakeClient(gateway)
+    reporter = CollectingReporter()
+    loop = IntakeLoop(
+        cast(TerminalClient, client),
+        FakeEscrow(),
+        MemoryStateStore(),
+        settings=QUICK,
+        reporter=reporter,
+        renew=renew,
+        clock=lambda: now[0],
+    )
+    for moment in (0.0, 60.0, 3600.0, 3660.0, 3720.0):
+        now[0] = moment
+        loop._housekeeping()
+    # Renewed at the start; due again after an hour; the failed try is retried next time.
+    assert renewals == [0.0, 3600.0, 3660.0]
+    assert [kind for kind, _text in reporter.notices].count("token") == 1
+
+
 def test_a_gateway_outage_is_retried() -> None:
     gateway = FakeGateway()
     gateway.add(3)
