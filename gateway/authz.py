@@ -41,6 +41,8 @@ class Target(enum.Enum):
     MESSAGE = "message_id"
     #: ``submissions[].message_id``.
     MESSAGES = "submissions[].message_id"
+    #: ``messages[].message_id`` of messages a terminal cannot take in.
+    REJECTIONS = "messages[].message_id"
     #: ``contact_id``.
     CONTACT = "contact_id"
     #: ``order_id``.
@@ -117,6 +119,7 @@ RULES: Final[dict[str, Rule]] = {
     _TER + "CompleteHandover": Rule(TERMINAL, T.HANDOVER),
     _TER + "StreamIntake": Rule(TERMINAL, T.OWN),
     _TER + "SubmitEscrow": Rule(TERMINAL, T.MESSAGES),
+    _TER + "RejectMessages": Rule(TERMINAL, T.REJECTIONS),
     _TER + "ListDeliveries": Rule(TERMINAL, T.DETAINEE_OPTIONAL),
     _TER + "AcknowledgeDelivery": Rule(TERMINAL, T.MESSAGE),
     _TER + "ListDetaineeContacts": Rule(TERMINAL, T.DETAINEE),
@@ -191,6 +194,12 @@ def _messages(request: Any, r: ScopeResolver) -> frozenset[str]:
     )
 
 
+def _rejections(request: Any, r: ScopeResolver) -> frozenset[str]:
+    return frozenset(
+        _found(r.institution_of_message(m.message_id), "message") for m in request.messages
+    )
+
+
 def _handover(request: Any, r: ScopeResolver) -> frozenset[str]:
     sources = r.handover_sources(request.detainee_id)
     if not sources:
@@ -216,6 +225,7 @@ _RESOLVE: Final[dict[Target, Any]] = {
     Target.TRANSFER: _transfer,
     Target.MESSAGE: _one("institution_of_message", "message_id", "message"),
     Target.MESSAGES: _messages,
+    Target.REJECTIONS: _rejections,
     Target.CONTACT: _one("institution_of_contact", "contact_id", "contact"),
     Target.ORDER: _one("institution_of_order", "order_id", "order"),
     Target.TERMINAL: _one("institution_of_terminal", "terminal_id", "terminal"),

@@ -430,6 +430,21 @@ class TerminalClient:
             results.update({r.message_id: r.state for r in reply.results})
         return results
 
+    def reject_messages(
+        self, rejections: Sequence[terminal_pb2.RejectedMessage]
+    ) -> dict[bytes, int]:
+        """Report messages that cannot be taken in; they become REJECTED. Id -> state."""
+        results: dict[bytes, int] = {}
+        for start in range(0, len(rejections), SUBMIT_BATCH):
+            reply: terminal_pb2.RejectMessagesResponse = self._call(  # type: ignore[assignment]
+                "RejectMessages",
+                terminal_pb2.RejectMessagesRequest(
+                    messages=rejections[start : start + SUBMIT_BATCH]
+                ),
+            )
+            results.update({r.message_id: r.state for r in reply.results})
+        return results
+
     def take_in(self, items: Sequence[Intake], escrow: Escrow) -> dict[bytes, int]:
         """Open, escrow (non-privileged only) and report a batch; returns message id -> state."""
         submissions = []

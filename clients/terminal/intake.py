@@ -45,7 +45,7 @@ from sealpost.clients.terminal.errors import (
     TerminalRevokedError,
 )
 from sealpost.crypto import envelope as crypto_envelope
-from sealpost.crypto.errors import CryptoError
+from sealpost.crypto.errors import CryptoError, DecryptionError, KeyRecordError
 from sealpost.escrow.errors import EscrowError, KeyServerUnavailableError, PermissionDeniedError
 from sealpost.v1 import common_pb2, terminal_pb2
 
@@ -627,6 +627,7 @@ class IntakeLoop:
         trust = self._trust() if raws else None
         reloaded = False
         privileged: list[terminal_pb2.EscrowSubmission] = []
+        rejections: list[tuple[str, str, terminal_pb2.RejectedMessage]] = []
         deks: list[tuple[bytes, bytes]] = []
         for raw in raws:
             message_hex = _message_hex(raw)
@@ -645,8 +646,8 @@ class IntakeLoop:
                 report.waiting_for_mailbox += 1
                 continue
             except CryptoError as exc:
-                self._malformed(message_hex, raw.detainee_id, type(exc).__name__)
                 report.malformed += 1
+                self._does_not_verify(raw, message_hex, exc, rejections)
                 continue
             if item.privileged:
                 del dek  # SPEC P4: privileged mail is never escrowed
@@ -656,16 +657,10 @@ class IntakeLoop:
         escrowed = self._escrow(deks, report)
         deks.clear()  # the data keys: held no longer than the escrow call
         results = self._submit(privileged + escrowed, report)
-        report.submitted = len(results)
+        self._reject(rejections)
         report.privileged = len(privileged)
         report.escrowed = len([s for s in escrowed if s.message_id in results])
-        for state in results.values():
-            if state in _DELIVERABLE:
-                report.released += 1
-            elif state == common_pb2.MESSAGE_STATE_QUEUED:
-                report.queued += 1
-            elif state == common_pb2.MESSAGE_STATE_REJECTED:
-                report.rejected += 1
+        _count(report, results)
         self.state.taken_in += report.submitted
         report.seconds = self._clock() - started
         self.summary.add(report)
@@ -735,13 +730,46 @@ class IntakeLoop:
                 report.refused += 1
         return results
 
+    def _does_not_verify(
+        self,
+        raw: terminal_pb2.StreamIntakeResponse,
+        message_hex: str,
+        error: CryptoError,
+        rejections: list[tuple[str, str, terminal_pb2.RejectedMessage]],
+    ) -> None:
+        """A message that does not verify or open: to be rejected at the gateway."""
+        rejected = _rejection(message_hex, error)
+        if rejected is None:  # no message id to name: skipped here only
+            self._malformed(message_hex, raw.detainee_id, type(error).__name__)
+        else:
+            rejections.append((raw.detainee_id, type(error).__name__, rejected))
+
+    def _reject(self, rejections: list[tuple[str, str, terminal_pb2.RejectedMessage]]) -> None:
+        """Tell the gateway which messages cannot be taken in, so none waits for ever.
+
+        Recorded as malformed here only once the gateway has the rejection (or refused
+        it): if the gateway is unreachable the batch is taken again, and so is this.
+        """
+        if not rejections:
+            return
+        try:
+            self.client.reject_messages([rejected for _d, _w, rejected in rejections])
+        except ClientError as exc:
+            if exc.code not in _REFUSAL_CODES:
+                raise
+            self.reporter.notice(
+                "malformed", f"the gateway refused the rejections: {exc.message} ({exc.code.name})"
+            )
+        for detainee_id, why, rejected in rejections:
+            self._malformed(rejected.message_id.hex(), detainee_id, why)
+
     # ----------------------------------------------------------------- trouble
 
     def _malformed(self, message_hex: str, detainee_id: str, reason: str) -> None:
         self.state.malformed[message_hex] = reason
         where = f" for detainee {detainee_id}" if detainee_id else ""
         self.reporter.notice(
-            "malformed", f"message {message_hex}{where} is malformed ({reason}); skipped"
+            "malformed", f"message {message_hex}{where} is malformed ({reason}); rejected"
         )
         _log.warning("malformed message skipped", message_id=message_hex, reason=reason)
 
@@ -828,6 +856,35 @@ class IntakeLoop:
         self.summary.waiting_for_mailbox = self._pass_mailbox
         self.summary.waiting_for_key_server = self._pass_key_server
         self.summary.seconds = self._clock() - started
+
+
+def _count(report: BatchReport, results: dict[bytes, int]) -> None:
+    """Count what the gateway did with each submitted message."""
+    report.submitted = len(results)
+    for state in results.values():
+        if state in _DELIVERABLE:
+            report.released += 1
+        elif state == common_pb2.MESSAGE_STATE_QUEUED:
+            report.queued += 1
+        elif state == common_pb2.MESSAGE_STATE_REJECTED:
+            report.rejected += 1
+
+
+def _rejection(message_hex: str, error: CryptoError) -> terminal_pb2.RejectedMessage | None:
+    """What to tell the gateway about a message that does not verify or open."""
+    try:
+        message_id = bytes.fromhex(message_hex)
+    except ValueError:
+        return None
+    if len(message_id) != crypto_envelope.MESSAGE_ID_BYTES:
+        return None
+    if isinstance(error, KeyRecordError):
+        reason = terminal_pb2.REJECT_REASON_SENDER_KEY_INVALID
+    elif isinstance(error, DecryptionError):
+        reason = terminal_pb2.REJECT_REASON_DOES_NOT_OPEN
+    else:
+        reason = terminal_pb2.REJECT_REASON_MALFORMED_ENVELOPE
+    return terminal_pb2.RejectedMessage(message_id=message_id, reason=reason)
 
 
 def _message_hex(raw: terminal_pb2.StreamIntakeResponse) -> str:

@@ -31,6 +31,12 @@ from sealpost.gateway.services import common
 from sealpost.gateway.services.context import CALLER, Context, page_after, page_size, timestamp
 from sealpost.v1 import envelope_pb2, keys_pb2, log_pb2, terminal_pb2, terminal_pb2_grpc
 
+#: Why a terminal rejected a message, as the log records it.
+_REJECT_REASONS: dict[int, str] = {
+    terminal_pb2.REJECT_REASON_MALFORMED_ENVELOPE: "malformed_envelope",
+    terminal_pb2.REJECT_REASON_SENDER_KEY_INVALID: "sender_key_invalid",
+    terminal_pb2.REJECT_REASON_DOES_NOT_OPEN: "does_not_open",
+}
 #: The key server refuses much larger batch bodies; SubmitEscrow matches its batch size.
 MAX_ESCROW_BATCH = 200
 
@@ -371,6 +377,51 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
 
         results = await self.ctx.write(submit)
         return terminal_pb2.SubmitEscrowResponse(results=results)
+
+    async def RejectMessages(  # noqa: N802
+        self, request: terminal_pb2.RejectMessagesRequest, context: Any
+    ) -> terminal_pb2.RejectMessagesResponse:
+        """Messages the terminal cannot take in become REJECTED, each with its reason logged."""
+        caller = CALLER.get()
+        institution = _institution(caller)
+        if not request.messages:
+            raise InvalidArgument("messages is empty")
+        if len(request.messages) > MAX_ESCROW_BATCH:
+            raise InvalidArgument(f"at most {MAX_ESCROW_BATCH} messages per call")
+        ids = [common.message_id(m.message_id) for m in request.messages]
+        if len(set(ids)) != len(ids):
+            raise InvalidArgument("a message appears twice in one batch")
+        reasons: dict[bytes, str] = {}
+        for rejected in request.messages:
+            if rejected.reason not in _REJECT_REASONS:
+                raise InvalidArgument("each rejected message needs a known reason")
+            reasons[rejected.message_id] = _REJECT_REASONS[rejected.reason]
+        now = self.ctx.clock()
+
+        def reject(connection: Connection) -> list[terminal_pb2.EscrowResult]:
+            results = []
+            for message_id, reason in reasons.items():
+                row = store.message(connection, message_id, for_update=True)
+                if row.institution_id != institution:
+                    raise PermissionDenied("a message of another institution")
+                if row.state == states.ACCEPTED:
+                    store.set_state(connection, row, states.REJECTED, now)
+                    store.log(
+                        connection,
+                        LogAction.MESSAGE_REJECTED,
+                        caller.actor,
+                        now,
+                        [("message", row.message_id.hex()), ("detainee", row.detainee_id)],
+                        reason=reason,
+                    )
+                    state = states.REJECTED
+                else:
+                    state = row.state  # taken in (or rejected) already: nothing changes
+                results.append(terminal_pb2.EscrowResult(message_id=row.message_id, state=state))
+            return results
+
+        results = await self.ctx.write(reject)
+        return terminal_pb2.RejectMessagesResponse(results=results)
 
     def _take_in(
         self,

@@ -12,6 +12,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from sealpost.v1 import common_pb2 as _common_pb2
 from sealpost.v1 import envelope_pb2 as _envelope_pb2
 from sealpost.v1 import keys_pb2 as _keys_pb2
@@ -26,6 +27,32 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _RejectReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RejectReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RejectReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REJECT_REASON_UNSPECIFIED: _RejectReason.ValueType  # 0
+    REJECT_REASON_MALFORMED_ENVELOPE: _RejectReason.ValueType  # 1
+    """The envelope does not parse, or its signature or limits do not verify."""
+    REJECT_REASON_SENDER_KEY_INVALID: _RejectReason.ValueType  # 2
+    """The sender's key record does not verify against the directory."""
+    REJECT_REASON_DOES_NOT_OPEN: _RejectReason.ValueType  # 3
+    """No sealed data key for this institution's mailbox key opens."""
+
+class RejectReason(_RejectReason, metaclass=_RejectReasonEnumTypeWrapper):
+    """Why a terminal could not take a message in. Only the reason travels, never content."""
+
+REJECT_REASON_UNSPECIFIED: RejectReason.ValueType  # 0
+REJECT_REASON_MALFORMED_ENVELOPE: RejectReason.ValueType  # 1
+"""The envelope does not parse, or its signature or limits do not verify."""
+REJECT_REASON_SENDER_KEY_INVALID: RejectReason.ValueType  # 2
+"""The sender's key record does not verify against the directory."""
+REJECT_REASON_DOES_NOT_OPEN: RejectReason.ValueType  # 3
+"""No sealed data key for this institution's mailbox key opens."""
+Global___RejectReason: _TypeAlias = RejectReason  # noqa: Y015
 
 @_typing.final
 class RegisterInstitutionKeyRequest(_message.Message):
@@ -427,6 +454,72 @@ class EscrowSubmission(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EscrowSubmission: _TypeAlias = EscrowSubmission  # noqa: Y015
+
+@_typing.final
+class RejectedMessage(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.bytes
+    reason: Global___RejectReason.ValueType
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.bytes = ...,
+        reason: Global___RejectReason.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message_id", b"message_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectedMessage: _TypeAlias = RejectedMessage  # noqa: Y015
+
+@_typing.final
+class RejectMessagesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___RejectedMessage]:
+        """At most 200 per call."""
+
+    def __init__(
+        self,
+        *,
+        messages: _abc.Iterable[Global___RejectedMessage] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["messages", b"messages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectMessagesRequest: _TypeAlias = RejectMessagesRequest  # noqa: Y015
+
+@_typing.final
+class RejectMessagesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___EscrowResult]:
+        """The state of each message afterwards (a message taken in already keeps its state)."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___EscrowResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectMessagesResponse: _TypeAlias = RejectMessagesResponse  # noqa: Y015
 
 @_typing.final
 class SubmitEscrowRequest(_message.Message):

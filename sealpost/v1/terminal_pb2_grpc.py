@@ -75,6 +75,11 @@ class TerminalServiceStub:
                 request_serializer=sealpost_dot_v1_dot_terminal__pb2.SubmitEscrowRequest.SerializeToString,
                 response_deserializer=sealpost_dot_v1_dot_terminal__pb2.SubmitEscrowResponse.FromString,
                 _registered_method=True)
+        self.RejectMessages = channel.unary_unary(
+                '/sealpost.v1.TerminalService/RejectMessages',
+                request_serializer=sealpost_dot_v1_dot_terminal__pb2.RejectMessagesRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_terminal__pb2.RejectMessagesResponse.FromString,
+                _registered_method=True)
         self.ListDeliveries = channel.unary_unary(
                 '/sealpost.v1.TerminalService/ListDeliveries',
                 request_serializer=sealpost_dot_v1_dot_terminal__pb2.ListDeliveriesRequest.SerializeToString,
@@ -156,6 +161,15 @@ class TerminalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RejectMessages(self, request, context):
+        """Messages this terminal cannot take in (the data key does not open, the sender's key
+        record or the envelope does not verify): they become REJECTED, logged, and the sender
+        sees "not delivered" instead of waiting for ever.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListDeliveries(self, request, context):
         """Messages released for delivery to detainees held here.
         """
@@ -225,6 +239,11 @@ def add_TerminalServiceServicer_to_server(servicer, server):
                     servicer.SubmitEscrow,
                     request_deserializer=sealpost_dot_v1_dot_terminal__pb2.SubmitEscrowRequest.FromString,
                     response_serializer=sealpost_dot_v1_dot_terminal__pb2.SubmitEscrowResponse.SerializeToString,
+            ),
+            'RejectMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectMessages,
+                    request_deserializer=sealpost_dot_v1_dot_terminal__pb2.RejectMessagesRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_terminal__pb2.RejectMessagesResponse.SerializeToString,
             ),
             'ListDeliveries': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDeliveries,
@@ -464,6 +483,33 @@ class TerminalService:
             '/sealpost.v1.TerminalService/SubmitEscrow',
             sealpost_dot_v1_dot_terminal__pb2.SubmitEscrowRequest.SerializeToString,
             sealpost_dot_v1_dot_terminal__pb2.SubmitEscrowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.TerminalService/RejectMessages',
+            sealpost_dot_v1_dot_terminal__pb2.RejectMessagesRequest.SerializeToString,
+            sealpost_dot_v1_dot_terminal__pb2.RejectMessagesResponse.FromString,
             options,
             channel_credentials,
             insecure,

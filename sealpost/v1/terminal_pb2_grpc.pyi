@@ -52,6 +52,11 @@ class TerminalServiceStub:
     """New inbound envelopes for this institution's detainees, from a cursor; resumable."""
     SubmitEscrow: _grpc.UnaryUnaryMultiCallable[_terminal_pb2.SubmitEscrowRequest, _terminal_pb2.SubmitEscrowResponse]
     """Reports escrowed data keys, in batches; moves each message on by policy."""
+    RejectMessages: _grpc.UnaryUnaryMultiCallable[_terminal_pb2.RejectMessagesRequest, _terminal_pb2.RejectMessagesResponse]
+    """Messages this terminal cannot take in (the data key does not open, the sender's key
+    record or the envelope does not verify): they become REJECTED, logged, and the sender
+    sees "not delivered" instead of waiting for ever.
+    """
     ListDeliveries: _grpc.UnaryUnaryMultiCallable[_terminal_pb2.ListDeliveriesRequest, _terminal_pb2.ListDeliveriesResponse]
     """Messages released for delivery to detainees held here."""
     AcknowledgeDelivery: _grpc.UnaryUnaryMultiCallable[_terminal_pb2.AcknowledgeDeliveryRequest, _terminal_pb2.AcknowledgeDeliveryResponse]
@@ -80,6 +85,11 @@ class TerminalServiceAsyncStub(TerminalServiceStub):
     """New inbound envelopes for this institution's detainees, from a cursor; resumable."""
     SubmitEscrow: _aio.UnaryUnaryMultiCallable[_terminal_pb2.SubmitEscrowRequest, _terminal_pb2.SubmitEscrowResponse]  # type: ignore[assignment]
     """Reports escrowed data keys, in batches; moves each message on by policy."""
+    RejectMessages: _aio.UnaryUnaryMultiCallable[_terminal_pb2.RejectMessagesRequest, _terminal_pb2.RejectMessagesResponse]  # type: ignore[assignment]
+    """Messages this terminal cannot take in (the data key does not open, the sender's key
+    record or the envelope does not verify): they become REJECTED, logged, and the sender
+    sees "not delivered" instead of waiting for ever.
+    """
     ListDeliveries: _aio.UnaryUnaryMultiCallable[_terminal_pb2.ListDeliveriesRequest, _terminal_pb2.ListDeliveriesResponse]  # type: ignore[assignment]
     """Messages released for delivery to detainees held here."""
     AcknowledgeDelivery: _aio.UnaryUnaryMultiCallable[_terminal_pb2.AcknowledgeDeliveryRequest, _terminal_pb2.AcknowledgeDeliveryResponse]  # type: ignore[assignment]
@@ -153,6 +163,17 @@ class TerminalServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_terminal_pb2.SubmitEscrowResponse, _abc.Awaitable[_terminal_pb2.SubmitEscrowResponse]]:
         """Reports escrowed data keys, in batches; moves each message on by policy."""
+
+    @_abc_1.abstractmethod
+    def RejectMessages(
+        self,
+        request: _terminal_pb2.RejectMessagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_terminal_pb2.RejectMessagesResponse, _abc.Awaitable[_terminal_pb2.RejectMessagesResponse]]:
+        """Messages this terminal cannot take in (the data key does not open, the sender's key
+        record or the envelope does not verify): they become REJECTED, logged, and the sender
+        sees "not delivered" instead of waiting for ever.
+        """
 
     @_abc_1.abstractmethod
     def ListDeliveries(

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import grpc
 import pytest
 import sqlalchemy as sa
 
@@ -24,6 +25,7 @@ from sealpost._internal.stack import (
     setup_institutions,
     start_gateway,
 )
+from sealpost.clients._grpc import ClientError
 from sealpost.clients.relative.sdk import RelativeClient
 from sealpost.clients.terminal.client import Escrow, TerminalClient
 from sealpost.clients.terminal.intake import (
@@ -40,7 +42,7 @@ from sealpost.crypto.logentry import LogAction, decode_event
 from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap
 from sealpost.escrow.client import EscrowClient, KeyServerConfig
 from sealpost.gateway.storage.schema import log_leaves
-from sealpost.v1 import common_pb2, envelope_pb2, relative_pb2
+from sealpost.v1 import common_pb2, envelope_pb2, relative_pb2, terminal_pb2
 from tests.integration.test_terminal_intake import FAST, message_rows, send_many, verified_lawyer
 
 pytestmark = pytest.mark.integration
@@ -48,6 +50,7 @@ pytestmark = pytest.mark.integration
 A = "pi-closed"
 RELEASED = common_pb2.MESSAGE_STATE_RELEASED
 ACCEPTED = common_pb2.MESSAGE_STATE_ACCEPTED
+REJECTED = common_pb2.MESSAGE_STATE_REJECTED
 
 
 @pytest.fixture
@@ -296,10 +299,54 @@ def test_malformed_envelopes_are_reported_and_do_not_stop_intake(stack: Stack) -
     assert [k for k, _ in reporter.notices].count("malformed") == 2
     assert all("broken" not in text for _k, text in reporter.notices)  # ids, never content
     assert states(stack, [*good_before, *good_after]) == {RELEASED}
-    assert states(stack, [garbage, wrong]) == {ACCEPTED}  # never delivered
-    # Rescanning from the start skips them without reporting them again.
+    # Rejected at the gateway, with the reason logged; the sender hears "not delivered".
+    assert states(stack, [garbage, wrong]) == {REJECTED}
+    counts = event_counts(stack)
+    assert counts[(LogAction.MESSAGE_REJECTED, garbage.hex())] == 1
+    assert counts[(LogAction.MESSAGE_REJECTED, wrong.hex())] == 1
+    assert relative.status(garbage) == common_pb2.DELIVERY_STATUS_NOT_DELIVERED
+    # Nothing is left waiting: a rescan from the start finds nothing to report.
     store.state.cursor = ""
     reporter.notices.clear()
     again = IntakeLoop(terminal, stack.escrow_for(A), store, settings=FAST, reporter=reporter)
     assert again.run_once().malformed == 0
     assert reporter.notices == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_rejections_are_checked_by_the_gateway(stack: Stack) -> None:
+    admin, terminals = setup_institutions(
+        stack, [("d-r", A, "regular"), ("d-o", "pi-other", "regular")]
+    )
+    relative = stack.relative("Neef")
+    relative.request_contact("d-r")
+    approve_all(admin, A)
+    released = relative.send("d-r", "gewoon").message_id
+    pending = relative.send("d-r", "nog niet binnen").message_id
+    terminal, other = terminals[A], terminals["pi-other"]
+    terminal.take_in(
+        [i for i in terminal.intake() if i.message_id == released], stack.escrow_for(A)
+    )
+
+    def reject(
+        client: TerminalClient, message_id: bytes, reason: terminal_pb2.RejectReason.ValueType
+    ) -> dict[bytes, int]:
+        rejected = terminal_pb2.RejectedMessage(message_id=message_id, reason=reason)
+        return client.reject_messages([rejected])
+
+    does_not_open = terminal_pb2.REJECT_REASON_DOES_NOT_OPEN
+    with pytest.raises(ClientError) as foreign:
+        reject(other, pending, does_not_open)
+    assert foreign.value.code == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(ClientError) as no_reason:
+        reject(terminal, pending, terminal_pb2.REJECT_REASON_UNSPECIFIED)
+    assert no_reason.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(ClientError) as unknown:
+        reject(terminal, secrets.token_bytes(16), does_not_open)
+    assert unknown.value.code == grpc.StatusCode.NOT_FOUND
+    # A message taken in already keeps its state; a pending one is rejected exactly once.
+    assert reject(terminal, released, does_not_open) == {released: RELEASED}
+    assert reject(terminal, pending, does_not_open) == {pending: REJECTED}
+    assert reject(terminal, pending, does_not_open) == {pending: REJECTED}
+    assert event_counts(stack)[(LogAction.MESSAGE_REJECTED, pending.hex())] == 1
+    assert states(stack, [released, pending]) == {RELEASED, REJECTED}

@@ -77,6 +77,8 @@ def _request(method: Any, institution: str) -> Message:
             setattr(request, name, f"{institution}:msg".encode())
         elif name == "submissions":
             request.submissions.add(message_id=f"{institution}:msg".encode())  # type: ignore[attr-defined]
+        elif name == "messages" and method.name == "RejectMessages":
+            request.messages.add(message_id=f"{institution}:msg".encode())  # type: ignore[attr-defined]
     return request
 
 

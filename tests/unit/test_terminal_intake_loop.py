@@ -24,7 +24,7 @@ from sealpost.clients.terminal.intake import (
 )
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto.envelope import Part
-from sealpost.crypto.errors import DecryptionError, EnvelopeError
+from sealpost.crypto.errors import DecryptionError, EnvelopeError, KeyRecordError
 from sealpost.crypto.keyrecords import VerifiedKey
 from sealpost.crypto.keys import PrivateKeys
 from sealpost.escrow.errors import KeyServerUnavailableError, PermissionDeniedError
@@ -81,6 +81,8 @@ class FakeGateway:
         self.submitted: collections.Counter[bytes] = collections.Counter()
         self.stream_error: ClientError | None = None
         self.submit_errors: list[ClientError] = []
+        self.rejected: dict[bytes, int] = {}
+        self.reject_errors: list[ClientError] = []
 
     def add(self, count: int, *, privileged: bool = False) -> list[bytes]:
         ids = []
@@ -176,6 +178,16 @@ class FakeClient:
                 self.gateway.state[submission.message_id] = RELEASED
             results[submission.message_id] = self.gateway.state[submission.message_id]
         return results
+
+    def reject_messages(
+        self, rejections: Sequence[terminal_pb2.RejectedMessage]
+    ) -> dict[bytes, int]:
+        if self.gateway.reject_errors:
+            raise self.gateway.reject_errors.pop(0)
+        for rejected in rejections:
+            self.gateway.rejected[rejected.message_id] = rejected.reason
+            self.gateway.state[rejected.message_id] = common_pb2.MESSAGE_STATE_REJECTED
+        return {r.message_id: common_pb2.MESSAGE_STATE_REJECTED for r in rejections}
 
     def hand_over(self) -> int:
         self.housekeeping += 1
@@ -323,33 +335,64 @@ def test_a_crash_after_submission_retakes_the_batch_without_loss_or_duplicates()
     assert all(gateway.submitted[m] == 1 for m in ids)
 
 
-def test_malformed_messages_are_reported_once_and_skipped() -> None:
+def test_malformed_messages_are_rejected_at_the_gateway_once() -> None:
     gateway = FakeGateway()
     good = gateway.add(2)
-    bad = gateway.add(2)
+    bad = gateway.add(3)
     more = gateway.add(1)
     gateway.broken[bad[0]] = DecryptionError("cannot open")
     gateway.broken[bad[1]] = EnvelopeError("data key does not match the key commitment")
+    gateway.broken[bad[2]] = KeyRecordError("sender record revoked")
     loop, _client, store, reporter = _loop(gateway, FakeEscrow())
     summary = loop.run_once()
-    assert summary.malformed == 2
+    assert summary.malformed == 3
     assert summary.submitted == 3
     assert summary.drained
-    assert store.state.cursor == "5"  # a malformed message does not hold the cursor
+    assert store.state.cursor == "6"  # a malformed message does not hold the cursor
     assert store.state.malformed == {
         bad[0].hex(): "DecryptionError",
         bad[1].hex(): "EnvelopeError",
+        bad[2].hex(): "KeyRecordError",
     }
-    assert gateway.accepted == set(bad)
+    # The gateway knows: none of them waits as ACCEPTED for ever; the reasons travel.
+    assert gateway.accepted == set()
+    assert gateway.rejected == {
+        bad[0]: terminal_pb2.REJECT_REASON_DOES_NOT_OPEN,
+        bad[1]: terminal_pb2.REJECT_REASON_MALFORMED_ENVELOPE,
+        bad[2]: terminal_pb2.REJECT_REASON_SENDER_KEY_INVALID,
+    }
     assert {m for m in gateway.state if gateway.submitted[m]} == set(good + more)
-    assert [k for k, _ in reporter.notices] == ["malformed", "malformed"]
+    assert [k for k, _ in reporter.notices] == ["malformed"] * 3
+
+
+def test_a_refused_rejection_is_remembered_and_skipped_afterwards() -> None:
+    gateway = FakeGateway()
+    (bad,) = gateway.add(1)
+    gateway.broken[bad] = DecryptionError("cannot open")
+    gateway.reject_errors = [ClientError(grpc.StatusCode.FAILED_PRECONDITION, "taken in")]
+    loop, _client, store, reporter = _loop(gateway, FakeEscrow())
+    assert loop.run_once().malformed == 1
+    assert gateway.rejected == {}
+    assert store.state.malformed == {bad.hex(): "DecryptionError"}
+    assert "refused the rejections" in reporter.notices[0][1]
 
     store.state.cursor = ""
     loop, _client, store, reporter = _loop(gateway, FakeEscrow(), store)
     again = loop.run_once()
     assert again.malformed == 0
-    assert reporter.batches[0].known_malformed == 2
+    assert reporter.batches[0].known_malformed == 1
     assert reporter.notices == []
+
+
+def test_a_rejection_lost_to_a_gateway_outage_is_made_again() -> None:
+    gateway = FakeGateway()
+    (bad,) = gateway.add(1)
+    gateway.broken[bad] = DecryptionError("cannot open")
+    gateway.reject_errors = [ClientError(grpc.StatusCode.UNAVAILABLE, "restarting")]
+    loop, _client, store, _reporter = _loop(gateway, FakeEscrow())
+    assert loop.run_once().drained
+    assert gateway.rejected == {bad: terminal_pb2.REJECT_REASON_DOES_NOT_OPEN}
+    assert store.state.malformed == {bad.hex(): "DecryptionError"}
 
 
 def test_messages_without_a_mailbox_key_wait_and_hold_the_cursor() -> None:
