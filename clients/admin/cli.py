@@ -22,6 +22,7 @@ from sealpost.clients._cli import (
     emit,
     run,
 )
+from sealpost.clients.admin import registry
 from sealpost.v1 import admin_pb2
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
+registry.register(app)
 terminal_app = typer.Typer(help="Terminal certificates: issue, list, revoke.", no_args_is_help=True)
 app.add_typer(terminal_app, name="terminal")
 

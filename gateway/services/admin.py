@@ -137,6 +137,8 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 caller.actor,
                 now,
                 [("detainee", detainee_id), ("institution", source), ("institution_to", target)],
+                # A regime changed with the transfer is logged like SetDetaineeRegime's.
+                **({"regime": request.regime} if request.regime else {}),
             )
             return self._detainee(connection, detainee_id)
 

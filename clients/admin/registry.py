@@ -1,0 +1,648 @@
+"""``sealpost admin``: the directory an administrator keeps (SPEC section 2).
+
+Institutions, detainees (intake, transfer, release), regimes, screening orders,
+contact approvals, privileged-correspondent verification, and staff logins.
+Every gateway command calls AdminService with the caller's identity token; the
+gateway checks role and institution scope and logs each change in the
+transparency log. ``staff add`` talks to the key server instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from sealpost.clients._cli import StaffOptions, emit, run
+from sealpost.clients.review.cli import parse_moment
+from sealpost.escrow.identity import StaffRole
+from sealpost.v1 import admin_pb2, common_pb2
+
+# --------------------------------------------------------------------------- command-line enums
+#
+# Lower-case, hyphenated words on the command line (as in ``sealpost review``), each mapped to
+# its proto enum value; Typer refuses anything else with a usage error that lists these.
+
+
+class Policy(StrEnum):
+    """How a regime treats messaging."""
+
+    blocked = "blocked"
+    screen_all = "screen-all"
+    screen_on_order = "screen-on-order"
+
+
+class Ground(StrEnum):
+    """Legal ground of a screening order (art. 36 Pbw)."""
+
+    order_and_security = "order-and-security"
+    public_order = "public-order"
+    crime_prevention = "crime-prevention"
+    victim_protection = "victim-protection"
+
+
+class Way(StrEnum):
+    """Which messages a screening order covers."""
+
+    inbound = "inbound"
+    outbound = "outbound"
+    both = "both"
+
+
+class ContactState(StrEnum):
+    """A contact request's status, for filtering."""
+
+    requested = "requested"
+    approved = "approved"
+    rejected = "rejected"
+    revoked = "revoked"
+
+
+POLICIES: dict[Policy, common_pb2.RegimePolicy.ValueType] = {
+    Policy.blocked: common_pb2.REGIME_POLICY_BLOCKED,
+    Policy.screen_all: common_pb2.REGIME_POLICY_SCREEN_ALL,
+    Policy.screen_on_order: common_pb2.REGIME_POLICY_SCREEN_ON_ORDER,
+}
+GROUNDS: dict[Ground, common_pb2.LegalGround.ValueType] = {
+    Ground.order_and_security: common_pb2.LEGAL_GROUND_ORDER_AND_SECURITY,
+    Ground.public_order: common_pb2.LEGAL_GROUND_PUBLIC_ORDER,
+    Ground.crime_prevention: common_pb2.LEGAL_GROUND_CRIME_PREVENTION,
+    Ground.victim_protection: common_pb2.LEGAL_GROUND_VICTIM_PROTECTION,
+}
+WAYS: dict[Way, common_pb2.Direction.ValueType] = {
+    Way.inbound: common_pb2.DIRECTION_INBOUND,
+    Way.outbound: common_pb2.DIRECTION_OUTBOUND,
+    Way.both: common_pb2.DIRECTION_BOTH,
+}
+CONTACT_STATES: dict[ContactState, common_pb2.ContactStatus.ValueType] = {
+    ContactState.requested: common_pb2.CONTACT_STATUS_REQUESTED,
+    ContactState.approved: common_pb2.CONTACT_STATUS_APPROVED,
+    ContactState.rejected: common_pb2.CONTACT_STATUS_REJECTED,
+    ContactState.revoked: common_pb2.CONTACT_STATUS_REVOKED,
+}
+DETAINEE_STATES: dict[int, str] = {
+    common_pb2.DETAINEE_STATUS_HELD: "held",
+    common_pb2.DETAINEE_STATUS_TRANSFERRED: "transferred",
+    common_pb2.DETAINEE_STATUS_RELEASED: "released",
+}
+
+
+def _word(mapping: Mapping[Any, int], value: int) -> str:
+    """The command-line word for a proto enum value ("?" for one this client does not know)."""
+    return next((str(k) for k, v in mapping.items() if v == value), "?")
+
+
+def _when(message: Message, name: str) -> str:
+    """A timestamp field as "2026-03-01 09:00 UTC", or "" when unset."""
+    if not message.HasField(name):
+        return ""
+    stamp: Timestamp = getattr(message, name)
+    return stamp.ToDatetime(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _stamp(ms: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromMilliseconds(ms)
+    return stamp
+
+
+def _call(options: StaffOptions, method: str, request: Message) -> Any:
+    """One AdminService call with a client that is closed afterwards."""
+    client = options.client()
+    try:
+        return client.call("admin", method, request)
+    finally:
+        client.close()
+
+
+def _listing(key: str, items: Iterable[Message]) -> dict[str, Any]:
+    """JSON for a list; the key is present even when the list is empty."""
+    return {key: [MessageToDict(item) for item in items]}
+
+
+# --------------------------------------------------------------------------- institutions
+
+institution_app = typer.Typer(help="Institutions: add, list.", no_args_is_help=True)
+
+
+@institution_app.command("add")
+def institution_add(
+    ctx: typer.Context,
+    institution_id: Annotated[
+        str, typer.Argument(help="Short stable id such as pi-vught: lower case, digits, dashes.")
+    ],
+    name: Annotated[str, typer.Option(help="The institution's name.")],
+) -> None:
+    """Add an institution (national administrators only)."""
+    options: StaffOptions = ctx.obj
+    request = admin_pb2.CreateInstitutionRequest(institution_id=institution_id, name=name)
+    reply: admin_pb2.CreateInstitutionResponse = run(
+        lambda: _call(options, "CreateInstitution", request)
+    )
+    emit(options, reply.institution, f"institution {institution_id} added: {name}")
+
+
+@institution_app.command("list")
+def institution_list(ctx: typer.Context) -> None:
+    """Institutions within your scope."""
+    options: StaffOptions = ctx.obj
+    reply: admin_pb2.ListInstitutionsResponse = run(
+        lambda: _call(options, "ListInstitutions", admin_pb2.ListInstitutionsRequest())
+    )
+    lines = [f"{i.institution_id}  {i.name}" for i in reply.institutions]
+    emit(
+        options, _listing("institutions", reply.institutions), "\n".join(lines) or "no institutions"
+    )
+
+
+# --------------------------------------------------------------------------- detainees
+
+detainee_app = typer.Typer(
+    help="Detainees: intake, transfer, release, regime, list.", no_args_is_help=True
+)
+
+
+def _detainee_line(d: common_pb2.Detainee) -> str:
+    mailbox = "mailbox ready" if d.mailbox_key_id else "no mailbox key yet"
+    state = DETAINEE_STATES.get(d.status, "?")
+    return f"{d.detainee_id}  {d.institution_id}  {d.regime}  {state}  {mailbox}"
+
+
+@detainee_app.command("intake")
+def detainee_intake(
+    ctx: typer.Context,
+    institution: Annotated[str, typer.Option(help="The institution that holds the detainee.")],
+    detainee_id: Annotated[
+        str, typer.Argument(help="The detainee's id; leave out to have the gateway make one.")
+    ] = "",
+    regime: Annotated[str, typer.Option(help="The regime (see `regime list`).")] = "regular",
+) -> None:
+    """Register a detainee at an institution under a regime.
+
+    The institution's terminal then provisions the mailbox key; until then nobody can write.
+    """
+    options: StaffOptions = ctx.obj
+    request = admin_pb2.IntakeDetaineeRequest(
+        detainee_id=detainee_id, institution_id=institution, regime=regime
+    )
+    reply: admin_pb2.IntakeDetaineeResponse = run(lambda: _call(options, "IntakeDetainee", request))
+    d = reply.detainee
+    emit(options, d, f"detainee {d.detainee_id} taken in at {d.institution_id}, regime {d.regime}")
+
+
+@detainee_app.command("transfer")
+def detainee_transfer(
+    ctx: typer.Context,
+    detainee_id: Annotated[str, typer.Argument(help="The detainee to move.")],
+    to: Annotated[str, typer.Option("--to", help="The receiving institution.")],
+    regime: Annotated[
+        str, typer.Option(help="A new regime at the receiving institution; default: unchanged.")
+    ] = "",
+) -> None:
+    """Move a detainee and the undelivered messages to another institution.
+
+    Your scope must cover both institutions.
+
+    The old institution's terminal hands the mailbox over; it can open nothing new.
+    """
+    options: StaffOptions = ctx.obj
+    request = admin_pb2.TransferDetaineeRequest(
+        detainee_id=detainee_id, to_institution_id=to, regime=regime
+    )
+    reply: admin_pb2.TransferDetaineeResponse = run(
+        lambda: _call(options, "TransferDetainee", request)
+    )
+    d = reply.detainee
+    emit(options, d, f"detainee {d.detainee_id} transferred to {d.institution_id} ({d.regime})")
+
+
+@detainee_app.command("release")
+def detainee_release(
+    ctx: typer.Context,
+    detainee_id: Annotated[str, typer.Argument(help="The detainee who leaves.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Close the detainee's mailbox: undelivered messages become "not delivered". Final."""
+    options: StaffOptions = ctx.obj
+    if not yes:
+        typer.confirm(
+            f"Release {detainee_id}? The mailbox closes and undelivered messages are not "
+            "delivered.",
+            abort=True,
+        )
+    request = admin_pb2.ReleaseDetaineeRequest(detainee_id=detainee_id)
+    reply: admin_pb2.ReleaseDetaineeResponse = run(
+        lambda: _call(options, "ReleaseDetainee", request)
+    )
+    emit(options, reply.detainee, f"detainee {detainee_id} released: mailbox closed")
+
+
+@detainee_app.command("regime")
+def detainee_regime(
+    ctx: typer.Context,
+    detainee_id: Annotated[str, typer.Argument(help="The detainee.")],
+    regime: Annotated[str, typer.Argument(help="The new regime (see `regime list`).")],
+) -> None:
+    """Place a detainee in another regime; it decides whether messages are screened or blocked."""
+    options: StaffOptions = ctx.obj
+    request = admin_pb2.SetDetaineeRegimeRequest(detainee_id=detainee_id, regime=regime)
+    reply: admin_pb2.SetDetaineeRegimeResponse = run(
+        lambda: _call(options, "SetDetaineeRegime", request)
+    )
+    emit(options, reply.detainee, f"detainee {detainee_id} now in regime {reply.detainee.regime}")
+
+
+@detainee_app.command("list")
+def detainee_list(
+    ctx: typer.Context,
+    institution: Annotated[str, typer.Option(help="Only this institution.")] = "",
+) -> None:
+    """Detainees of one institution, or of every institution in your scope."""
+    options: StaffOptions = ctx.obj
+
+    def list_all() -> list[common_pb2.Detainee]:
+        client = options.client()
+        found: list[common_pb2.Detainee] = []
+        token = ""
+        try:
+            while True:
+                reply: admin_pb2.ListDetaineesResponse = client.call(
+                    "admin",
+                    "ListDetainees",
+                    admin_pb2.ListDetaineesRequest(
+                        institution_id=institution,
+                        page=common_pb2.PageRequest(page_size=500, page_token=token),
+                    ),
+                )
+                found.extend(reply.detainees)
+                token = reply.next_page_token
+                if not token:
+                    return found
+        finally:
+            client.close()
+
+    detainees = run(list_all)
+    emit(
+        options,
+        _listing("detainees", detainees),
+        "\n".join(_detainee_line(d) for d in detainees) or "no detainees",
+    )
+
+
+# --------------------------------------------------------------------------- regimes
+
+regime_app = typer.Typer(
+    help="Regimes and their messaging policy: set, list.", no_args_is_help=True
+)
+
+
+def _regime_line(r: admin_pb2.Regime) -> str:
+    line = f"{r.name}  {_word(POLICIES, r.policy)}"
+    return f"{line}  {r.description}" if r.description else line
+
+
+@regime_app.command("set")
+def regime_set(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Stable name such as regular, ebi, gvm.")],
+    policy: Annotated[
+        Policy,
+        typer.Option(
+            help="blocked: no messaging at all; screen-all: every non-privileged message is "
+            "screened; screen-on-order: screened only under an active screening order."
+        ),
+    ],
+    description: Annotated[str, typer.Option(help="What the regime is, for people.")] = "",
+) -> None:
+    """Create a regime or change its policy (national administrators only).
+
+    The change applies at once to every detainee in the regime.
+    """
+    options: StaffOptions = ctx.obj
+    request = admin_pb2.SetRegimeRequest(
+        regime=admin_pb2.Regime(name=name, policy=POLICIES[policy], description=description)
+    )
+    reply: admin_pb2.SetRegimeResponse = run(lambda: _call(options, "SetRegime", request))
+    emit(options, reply.regime, f"regime {_regime_line(reply.regime)}")
+
+
+@regime_app.command("list")
+def regime_list(ctx: typer.Context) -> None:
+    """Every regime and its policy."""
+    options: StaffOptions = ctx.obj
+    reply: admin_pb2.ListRegimesResponse = run(
+        lambda: _call(options, "ListRegimes", admin_pb2.ListRegimesRequest())
+    )
+    emit(
+        options,
+        _listing("regimes", reply.regimes),
+        "\n".join(_regime_line(r) for r in reply.regimes) or "no regimes",
+    )
+
+
+# --------------------------------------------------------------------------- screening orders
+
+order_app = typer.Typer(
+    help="Screening orders (art. 36 Pbw): create, end, list.", no_args_is_help=True
+)
+
+
+def _order_line(o: admin_pb2.ScreeningOrder) -> str:
+    ended = f", ended early {_when(o, 'ended_early_at')}" if o.HasField("ended_early_at") else ""
+    return (
+        f"{o.order_id}  {o.detainee_id}  {_word(GROUNDS, o.legal_ground)}  "
+        f"{_word(WAYS, o.direction)}  from {_when(o, 'starts_at')} "
+        f"until {_when(o, 'ends_at')}{ended}"
+    )
+
+
+@order_app.command("create")
+def order_create(
+    ctx: typer.Context,
+    detainee_id: Annotated[str, typer.Argument(help="The detainee whose messages are screened.")],
+    ground: Annotated[Ground, typer.Option(help="The legal ground of the order.")],
+    until: Annotated[
+        str,
+        typer.Option("--to", help="Last day (a date includes that whole day) or date-time, UTC."),
+    ],
+    direction: Annotated[
+        Way, typer.Option(help="Messages to the detainee, from, or both.")
+    ] = Way.both,
+    since: Annotated[
+        str, typer.Option("--from", help="First day or date-time, UTC; default: now.")
+    ] = "",
+    note: Annotated[str, typer.Option(help="The decision's reference and reasons.")] = "",
+) -> None:
+    """Order that a detainee's messages be screened for a period (at most 366 days).
+
+    Messages covered by an active order wait in the screening queue; privileged ones never do.
+    """
+    options: StaffOptions = ctx.obj
+    starts = (
+        parse_moment(since, end_of_day=False)
+        if since
+        else int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    )
+    ends = parse_moment(until, end_of_day=True)
+    if ends <= starts:
+        raise typer.BadParameter("--to must come after --from", param_hint="--to")
+    request = admin_pb2.CreateScreeningOrderRequest(
+        detainee_id=detainee_id,
+        legal_ground=GROUNDS[ground],
+        direction=WAYS[direction],
+        starts_at=_stamp(starts),
+        ends_at=_stamp(ends),
+        note=note,
+    )
+    reply: admin_pb2.CreateScreeningOrderResponse = run(
+        lambda: _call(options, "CreateScreeningOrder", request)
+    )
+    emit(options, reply.order, f"order {_order_line(reply.order)}")
+
+
+@order_app.command("end")
+def order_end(
+    ctx: typer.Context,
+    order_id: Annotated[str, typer.Argument(help="The order to end now.")],
+) -> None:
+    """End a screening order now; messages from now on follow the regime alone."""
+    options: StaffOptions = ctx.obj
+    request = admin_pb2.EndScreeningOrderRequest(order_id=order_id)
+    reply: admin_pb2.EndScreeningOrderResponse = run(
+        lambda: _call(options, "EndScreeningOrder", request)
+    )
+    emit(options, reply.order, f"order {_order_line(reply.order)}")
+
+
+@order_app.command("list")
+def order_list(
+    ctx: typer.Context,
+    detainee: Annotated[str, typer.Option(help="Only this detainee's orders.")] = "",
+    include_ended: Annotated[
+        bool, typer.Option("--all", help="Include orders that have ended.")
+    ] = False,
+) -> None:
+    """Active screening orders of one detainee, or of every detainee in your scope."""
+    options: StaffOptions = ctx.obj
+    request = admin_pb2.ListScreeningOrdersRequest(
+        detainee_id=detainee, include_ended=include_ended
+    )
+    reply: admin_pb2.ListScreeningOrdersResponse = run(
+        lambda: _call(options, "ListScreeningOrders", request)
+    )
+    emit(
+        options,
+        _listing("orders", reply.orders),
+        "\n".join(_order_line(o) for o in reply.orders) or "no orders",
+    )
+
+
+# --------------------------------------------------------------------------- contacts
+
+contact_app = typer.Typer(
+    help="Contact requests from relatives: list, approve, reject, revoke.", no_args_is_help=True
+)
+
+
+def _contact_line(c: admin_pb2.ContactRequest) -> str:
+    who = f"{c.display_name} ({c.relationship})" if c.relationship else c.display_name
+    decided = f"  by {c.decided_by}" if c.decided_by else ""
+    return (
+        f"{c.contact_id}  {_word(CONTACT_STATES, c.status)}  {c.detainee_id}  {who}  "
+        f"account {c.account_id}  {_when(c, 'requested_at')}{decided}"
+    )
+
+
+@contact_app.command("list")
+def contact_list(
+    ctx: typer.Context,
+    institution: Annotated[str, typer.Option(help="Only this institution's detainees.")] = "",
+    status: Annotated[ContactState | None, typer.Option(help="Only this status.")] = None,
+) -> None:
+    """Contact requests of detainees in your scope, oldest first."""
+    options: StaffOptions = ctx.obj
+    request = admin_pb2.ListContactRequestsRequest(
+        institution_id=institution,
+        status=CONTACT_STATES[status] if status else common_pb2.CONTACT_STATUS_UNSPECIFIED,
+    )
+    reply: admin_pb2.ListContactRequestsResponse = run(
+        lambda: _call(options, "ListContactRequests", request)
+    )
+    emit(
+        options,
+        _listing("requests", reply.requests),
+        "\n".join(_contact_line(c) for c in reply.requests) or "no contact requests",
+    )
+
+
+def _decide(
+    options: StaffOptions, contact_id: str, decision: common_pb2.ContactStatus.ValueType, note: str
+) -> None:
+    request = admin_pb2.DecideContactRequest(contact_id=contact_id, decision=decision, note=note)
+    reply: admin_pb2.DecideContactResponse = run(lambda: _call(options, "DecideContact", request))
+    emit(options, reply.contact, _contact_line(reply.contact))
+
+
+ContactId = Annotated[str, typer.Argument(help="The contact request's id (see `contact list`).")]
+Note = Annotated[str, typer.Option(help="For the file; the relative does not see it.")]
+
+
+@contact_app.command("approve")
+def contact_approve(ctx: typer.Context, contact_id: ContactId, note: Note = "") -> None:
+    """Approve a requested contact: the relative may write to the detainee from now on."""
+    _decide(ctx.obj, contact_id, common_pb2.CONTACT_STATUS_APPROVED, note)
+
+
+@contact_app.command("reject")
+def contact_reject(ctx: typer.Context, contact_id: ContactId, note: Note = "") -> None:
+    """Reject a requested contact."""
+    _decide(ctx.obj, contact_id, common_pb2.CONTACT_STATUS_REJECTED, note)
+
+
+@contact_app.command("revoke")
+def contact_revoke(ctx: typer.Context, contact_id: ContactId, note: Note = "") -> None:
+    """Revoke an approved contact: new messages from the relative are refused."""
+    _decide(ctx.obj, contact_id, common_pb2.CONTACT_STATUS_REVOKED, note)
+
+
+# --------------------------------------------------------------------------- correspondents
+
+correspondent_app = typer.Typer(
+    help="Privileged correspondents (art. 37 Pbw: lawyers and the like): verify, revoke.",
+    no_args_is_help=True,
+)
+
+
+@correspondent_app.command("verify")
+def correspondent_verify(
+    ctx: typer.Context,
+    account_id: Annotated[str, typer.Argument(help="The correspondent's account id.")],
+    kind: Annotated[str, typer.Option(help="What kind of correspondent, e.g. lawyer.")],
+    evidence: Annotated[
+        str, typer.Option(help="The register or document checked, e.g. a bar number.")
+    ],
+) -> None:
+    """Record that an account belongs to a privileged correspondent (national administrators).
+
+    From then on no screener can open its messages.
+
+    Privilege comes only from this verification, never from the account itself.
+    """
+    options: StaffOptions = ctx.obj
+    request = admin_pb2.VerifyCorrespondentRequest(
+        account_id=account_id, kind=kind, evidence_reference=evidence
+    )
+    reply: admin_pb2.VerifyCorrespondentResponse = run(
+        lambda: _call(options, "VerifyCorrespondent", request)
+    )
+    c = reply.correspondent
+    emit(options, c, f"account {c.account_id} verified as {c.kind} ({c.evidence_reference})")
+
+
+@correspondent_app.command("revoke")
+def correspondent_revoke(
+    ctx: typer.Context,
+    account_id: Annotated[str, typer.Argument(help="The correspondent's account id.")],
+) -> None:
+    """End an account's privileged status (national administrators only)."""
+    options: StaffOptions = ctx.obj
+    request = admin_pb2.RevokeCorrespondentRequest(account_id=account_id)
+    reply: admin_pb2.RevokeCorrespondentResponse = run(
+        lambda: _call(options, "RevokeCorrespondent", request)
+    )
+    emit(options, reply.correspondent, f"account {account_id} is no longer privileged")
+
+
+# --------------------------------------------------------------------------- staff
+
+staff_app = typer.Typer(
+    help="Staff logins at the key server (needs a key-server operator token).",
+    no_args_is_help=True,
+)
+
+
+@staff_app.command("add")
+def staff_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="User name: lower case, digits, '.', '_', '-'.")],
+    role: Annotated[
+        list[StaffRole],
+        typer.Option(help="A role; repeat for several. Screener and auditor never combine."),
+    ],
+    institution: Annotated[
+        list[str],
+        typer.Option(help="An institution id; repeat for several, or '*' for all (national)."),
+    ],
+) -> None:
+    """Create a staff login with roles and institutions, or replace an existing one's.
+
+    Needs a key-server operator token in SEALPOST_KEY_SERVER_TOKEN, not your own login.
+
+    That is the root token, or one that may write auth/userpass/users and identity/entity.
+
+    The new password is asked for (not echoed) or read from SEALPOST_NEW_PASSWORD.
+
+    An existing user's password, roles and institutions are replaced.
+
+    New roles and institutions count from that person's next identity token.
+    """
+    from sealpost.escrow.bootstrap import (  # noqa: PLC0415
+        BootstrapSettings,
+        KeyServerBootstrap,
+        StaffUser,
+    )
+    from sealpost.escrow.errors import PermissionDeniedError  # noqa: PLC0415
+
+    options: StaffOptions = ctx.obj
+    config = options.key_server_config()
+    password = os.environ.get("SEALPOST_NEW_PASSWORD") or typer.prompt(
+        f"New password for {name}", hide_input=True, confirmation_prompt=True
+    )
+    settings = BootstrapSettings(prefix=os.environ.get("SEALPOST_KEY_PREFIX", "sealpost"))
+
+    def create() -> StaffUser:
+        admin = KeyServerBootstrap(config, options.key_server_token(), settings)
+        try:
+            return admin.create_staff_user(name, password, role, institution)
+        except PermissionDeniedError as exc:
+            raise PermissionDeniedError(
+                "the key server refused: creating staff logins needs a key-server operator "
+                "token in SEALPOST_KEY_SERVER_TOKEN (root, or write access to "
+                f"auth/{settings.userpass_mount}/users and identity/entity)",
+                status=exc.status,
+            ) from None
+        finally:
+            admin.close()
+
+    user = run(create)
+    roles = sorted(r.value for r in user.roles)
+    institutions = sorted(user.institutions)
+    emit(
+        options,
+        {
+            "name": user.username,
+            "entityId": user.entity_id,
+            "roles": roles,
+            "institutions": institutions,
+            "policies": list(user.policies),
+        },
+        f"staff {user.username}: roles {', '.join(roles)}; institutions {', '.join(institutions)}",
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the directory commands to ``sealpost admin``."""
+    app.add_typer(institution_app, name="institution")
+    app.add_typer(detainee_app, name="detainee")
+    app.add_typer(regime_app, name="regime")
+    app.add_typer(order_app, name="order")
+    app.add_typer(contact_app, name="contact")
+    app.add_typer(correspondent_app, name="correspondent")
+    app.add_typer(staff_app, name="staff")
