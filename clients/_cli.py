@@ -45,6 +45,11 @@ User = Annotated[
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
+def key_prefix() -> str:
+    """The prefix of the key server's Sealpost names (SEALPOST_KEY_PREFIX, as at bootstrap)."""
+    return os.environ.get("SEALPOST_KEY_PREFIX", "sealpost")
+
+
 @dataclass
 class StaffOptions:
     """Connection and sign-in settings of a staff command line."""
@@ -68,6 +73,7 @@ class StaffOptions:
         if self._session is not None:
             return self._session
         from sealpost.escrow import identity  # noqa: PLC0415
+        from sealpost.escrow.bootstrap import BootstrapSettings  # noqa: PLC0415
 
         if not self.key_server or not self.user:
             raise typer.BadParameter(
@@ -78,7 +84,11 @@ class StaffOptions:
         )
         config = self.key_server_config()
         session = identity.login_staff(config, self.user, password)
-        self._session = (session.token, identity.issue_identity_token(config, session.token))
+        role = BootstrapSettings(prefix=key_prefix()).identity_role
+        self._session = (
+            session.token,
+            identity.issue_identity_token(config, session.token, role=role),
+        )
         return self._session
 
     def key_server_config(self) -> KeyServerConfig:

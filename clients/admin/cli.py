@@ -20,6 +20,7 @@ from sealpost.clients._cli import (
     StaffOptions,
     User,
     emit,
+    key_prefix,
     run,
 )
 from sealpost.clients.admin import registry
@@ -140,11 +141,10 @@ def _key_admin(options: StaffOptions) -> Any:
     from sealpost.escrow.bootstrap import BootstrapSettings  # noqa: PLC0415
     from sealpost.escrow.client import KeyAdminClient  # noqa: PLC0415
 
-    prefix = os.environ.get("SEALPOST_KEY_PREFIX", "sealpost")
     return KeyAdminClient(
         options.key_server_config(),
         options.key_server_token(),
-        key=BootstrapSettings(prefix=prefix).escrow_key,
+        key=BootstrapSettings(prefix=key_prefix()).escrow_key,
     )
 
 

@@ -20,7 +20,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from sealpost.clients._cli import StaffOptions, emit, run
+from sealpost.clients._cli import StaffOptions, emit, key_prefix, run
 from sealpost.clients.review.cli import parse_moment
 from sealpost.escrow.identity import StaffRole
 from sealpost.v1 import admin_pb2, common_pb2
@@ -605,7 +605,7 @@ def staff_add(
     password = os.environ.get("SEALPOST_NEW_PASSWORD") or typer.prompt(
         f"New password for {name}", hide_input=True, confirmation_prompt=True
     )
-    settings = BootstrapSettings(prefix=os.environ.get("SEALPOST_KEY_PREFIX", "sealpost"))
+    settings = BootstrapSettings(prefix=key_prefix())
 
     def create() -> StaffUser:
         admin = KeyServerBootstrap(config, options.key_server_token(), settings)

@@ -28,6 +28,7 @@ from sealpost.clients._cli import (
     StaffOptions,
     User,
     emit,
+    key_prefix,
     run,
 )
 from sealpost.clients.review import _format
@@ -93,11 +94,10 @@ class ReviewOptions(StaffOptions):
             # to run without the key-server client, so this pin is never used.
             return ReviewClient(staff, DirectoryPin(b""))
         pin = self.pin()
-        prefix = os.environ.get("SEALPOST_KEY_PREFIX", "sealpost")
         escrow = EscrowClient(
             self.key_server_config(),
             self.key_server_token(),
-            key=BootstrapSettings(prefix=prefix).escrow_key,
+            key=BootstrapSettings(prefix=key_prefix()).escrow_key,
         )
         return ReviewClient(staff, pin, escrow)
 
