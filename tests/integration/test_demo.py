@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from sealpost.clients._grpc import ClientError
-from sealpost.clients.demo import DemoFailed, expect, refused
+from sealpost.clients.scripted_day import DemoFailed, expect, refused
 
 
 def test_the_scripted_day_holds_and_leaves_its_artefacts(tmp_path: Path) -> None:
