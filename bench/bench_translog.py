@@ -4,7 +4,8 @@ Everything measured goes through the gateway's own code (gateway/translog.py on 
 database migrated by Alembic, gateway/storage/groupcommit.py for batching):
 
 - appends as sends make them: one "message accepted" event per job, each job in its
-  own SAVEPOINT, up to ``MAX_BATCH`` jobs per durable commit (group commit);
+  own SAVEPOINT, up to ``MAX_BATCH`` jobs per durable commit (group commit, with the
+  batch's appends deferred to its end as the gateway configures it);
 - appends of a whole batch of events in one ``translog.append`` call;
 - one event per durable commit (no group commit), for contrast;
 - inclusion and consistency proofs generated from the database (one read
@@ -238,7 +239,7 @@ def _migrated(url: str) -> None:
 
 async def _group_commit(db: Database, count: int, offset: int) -> float:
     """Sends' appends: one event per job, jobs batched by the gateway's group commit."""
-    committer = GroupCommit(db)
+    committer = GroupCommit(db, scope=translog.Deferred)
 
     def job(i: int, connection: Any) -> translog.Appended:
         event = _event(i)

@@ -30,7 +30,7 @@ from sealpost.crypto.limits import DEFAULT_LIMITS
 from sealpost.escrow import client as escrow_client
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.errors import EscrowError
-from sealpost.gateway import directory, keystore, store
+from sealpost.gateway import directory, keystore, store, translog
 from sealpost.gateway.auth import JwksCache, StaffVerifier
 from sealpost.gateway.config import GatewayConfig
 from sealpost.gateway.guard import Guard
@@ -135,7 +135,7 @@ def build_context(config: GatewayConfig) -> tuple[Context, keystore.TlsFiles]:
         directory=gateway_directory,
         rate=RateLimiter(config.send_rate_per_minute),
         staff=staff,
-        group_commit=GroupCommit(db),
+        group_commit=GroupCommit(db, scope=translog.Deferred),
     )
     return ctx, tls
 

@@ -10,7 +10,7 @@ takes the write lock at BEGIN) while leaves are appended.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
@@ -83,6 +83,7 @@ class Appended:
 
 def size(connection: Connection, *, for_update: bool = False) -> int:
     """The number of leaves; with ``for_update`` the row stays locked until commit."""
+    _flush(connection)
     query = select(gateway_state.c.value).where(gateway_state.c.name == LOG_SIZE)
     if for_update:
         query = query.with_for_update()
@@ -94,11 +95,28 @@ def size(connection: Connection, *, for_update: bool = False) -> int:
 
 
 def append(connection: Connection, events: Sequence[LogEvent]) -> list[Appended]:
-    """Append events in order, in the caller's transaction; returns their indices and leaves."""
+    """Append events in order, in the caller's transaction; returns their indices and leaves.
+
+    Inside ``deferred`` the leaves are numbered at once but written at the end of the
+    transaction, together with every other leaf of the batch.
+    """
     if not events:
         return []
-    start = size(connection, for_update=True)
     leaves = [logentry.encode_event(event) for event in events]
+    pending: _Pending | None = connection.info.get(_PENDING)
+    if pending is None:
+        start = size(connection, for_update=True)
+        _write(connection, start, leaves)
+    else:
+        if pending.start is None:
+            pending.start = size(connection, for_update=True)
+        start = pending.start + len(pending.leaves)
+        pending.leaves.extend(leaves)
+    return [Appended(start + i, leaf) for i, leaf in enumerate(leaves)]
+
+
+def _write(connection: Connection, start: int, leaves: Sequence[bytes]) -> None:
+    """Store leaves ``start...`` with their new nodes and the new size (the size row is locked)."""
     merkle.MerkleTree(SqlNodeStore(connection), start).append_many(leaves)
     connection.execute(
         insert(log_leaves), [{"idx": start + i, "leaf": leaf} for i, leaf in enumerate(leaves)]
@@ -108,11 +126,86 @@ def append(connection: Connection, events: Sequence[LogEvent]) -> list[Appended]
         .where(gateway_state.c.name == LOG_SIZE)
         .values(value=start + len(leaves))
     )
-    return [Appended(start + i, leaf) for i, leaf in enumerate(leaves)]
+
+
+# --------------------------------------------------------------------------- deferred appends
+
+#: Where a connection keeps its deferred leaves (``Connection.info``) while a batch runs.
+_PENDING = "sealpost.translog.pending"
+
+
+@dataclass
+class _Pending:
+    """Leaves numbered but not yet written: ``start`` is the stored size when first asked."""
+
+    start: int | None = None
+    leaves: list[bytes] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """The deferred log as it was when a savepoint began (see ``Deferred.rewind``)."""
+
+    start: int | None
+    leaves: list[bytes]
+    count: int
+
+
+class Deferred:
+    """Appends of one write transaction, written together just before it commits.
+
+    Group commit runs hundreds of jobs in one transaction, and most of them append one
+    leaf. Written one by one, each leaf costs five statements (read and lock the size,
+    read a sibling node, insert nodes, insert the leaf, update the size); deferred, the
+    whole batch costs those five once, and its Merkle nodes are computed in one pass.
+    The indices are handed out at once, from the size read (and locked) at the first
+    append, so receipts and stored log indices do not change. Anything in this module
+    that reads the log on the same connection writes the pending leaves first, and a
+    job undone by its savepoint is undone here too (``mark``/``rewind``).
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        """Defer the appends made through ``connection`` until ``flush``."""
+        self._connection = connection
+        self._pending = _Pending()
+        connection.info[_PENDING] = self._pending
+
+    def mark(self) -> Mark:
+        """The state to go back to if the savepoint about to begin is rolled back."""
+        pending = self._pending
+        return Mark(pending.start, pending.leaves, len(pending.leaves))
+
+    def rewind(self, mark: Mark) -> None:
+        """Forget what was appended since ``mark``: its savepoint was rolled back.
+
+        Leaves written by a flush inside that savepoint were rolled back with it, so
+        they become pending again, exactly as at the mark.
+        """
+        self._pending.start = mark.start
+        self._pending.leaves = mark.leaves[: mark.count]
+
+    def flush(self) -> None:
+        """Write the pending leaves (in the caller's transaction)."""
+        _flush(self._connection)
+
+    def close(self) -> None:
+        """Stop deferring on this connection (pending leaves are dropped: flush first)."""
+        self._connection.info.pop(_PENDING, None)
+
+
+def _flush(connection: Connection) -> None:
+    pending: _Pending | None = connection.info.get(_PENDING)
+    if pending is None or not pending.leaves:
+        return
+    assert pending.start is not None
+    _write(connection, pending.start, pending.leaves)
+    pending.start += len(pending.leaves)
+    pending.leaves = []  # a new list: a Mark keeps the old one
 
 
 def root(connection: Connection, tree_size: int) -> bytes:
     """The root hash of the first ``tree_size`` leaves."""
+    _flush(connection)
     current = size(connection)
     return merkle.MerkleTree(SqlNodeStore(connection), current).root(tree_size)
 
@@ -120,7 +213,8 @@ def root(connection: Connection, tree_size: int) -> bytes:
 def sign_head(
     connection: Connection, log_keys: PrivateKeys, log_key_id: bytes, now_ms: int
 ) -> log_pb2.SignedTreeHead:
-    """Sign and store a head covering every leaf committed so far."""
+    """Sign and store a head covering every leaf appended so far."""
+    _flush(connection)
     tree_size = size(connection)
     root_hash = merkle.MerkleTree(SqlNodeStore(connection), tree_size).root()
     head = logentry.sign_tree_head(tree_size, root_hash, now_ms, log_key_id, log_keys.ed25519_seed)
@@ -156,6 +250,7 @@ def heads(connection: Connection, min_tree_size: int, limit: int) -> list[log_pb
 
 def inclusion_proof(connection: Connection, index: int, tree_size: int) -> log_pb2.InclusionProof:
     """RFC 9162 section 2.1.3 proof for ``index`` in the tree of ``tree_size``."""
+    _flush(connection)
     current = size(connection)
     if not 0 <= index < tree_size <= current:
         raise InvalidArgument(f"need 0 <= leaf_index < tree_size <= {current}")
@@ -165,6 +260,7 @@ def inclusion_proof(connection: Connection, index: int, tree_size: int) -> log_p
 
 def consistency_proof(connection: Connection, first: int, second: int) -> log_pb2.ConsistencyProof:
     """RFC 9162 section 2.1.4 proof that ``first`` is a prefix of ``second``."""
+    _flush(connection)
     current = size(connection)
     if not 0 <= first <= second <= current:
         raise InvalidArgument(f"need 0 <= first_size <= second_size <= {current}")
@@ -174,6 +270,7 @@ def consistency_proof(connection: Connection, first: int, second: int) -> log_pb
 
 def entries(connection: Connection, start: int, end: int) -> list[log_pb2.LogEntry]:
     """Stored leaves in [start, end)."""
+    _flush(connection)
     rows = connection.execute(
         select(log_leaves.c.idx, log_leaves.c.leaf)
         .where(log_leaves.c.idx >= start, log_leaves.c.idx < end)

@@ -8,6 +8,10 @@ thread instead takes whatever jobs are waiting, runs each in its own
 SAVEPOINT (so one job's error undoes only that job) inside one transaction,
 commits once, and then answers every caller. Nobody is answered before the
 commit, so an acknowledgement still means "on disk".
+
+Work that is cheaper done once per batch than once per job (the transparency log's
+appends) joins in through a ``BatchScope``: opened on the batch's connection, told
+before each job's savepoint and after a rolled-back one, and flushed before commit.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from sealpost._internal.logs import get_logger
 from sealpost.gateway.errors import Unavailable
@@ -32,6 +36,26 @@ T = TypeVar("T")
 MAX_BATCH: Final = 256
 
 _log = get_logger("sealpost.gateway.groupcommit")
+
+
+class BatchScope(Protocol):
+    """Per-batch work on the batch's connection (gateway/translog.py ``Deferred``)."""
+
+    def mark(self) -> object:
+        """A point to go back to, taken before a job's savepoint begins."""
+        ...
+
+    def rewind(self, mark: Any) -> None:
+        """The job's savepoint was rolled back: undo what it did since ``mark``."""
+        ...
+
+    def flush(self) -> None:
+        """Write what was deferred, in the batch's transaction, before it commits."""
+        ...
+
+    def close(self) -> None:
+        """The batch is over (committed or not)."""
+        ...
 
 
 @dataclass
@@ -50,13 +74,31 @@ def _resolve(job: _Job, result: Any, error: BaseException | None) -> None:
         job.future.set_exception(error)
 
 
+def _run_in_savepoint(connection: Connection, job: _Job) -> tuple[Any, BaseException | None]:
+    """The job's result, or its error with its changes undone; OperationalError propagates."""
+    try:
+        with connection.begin_nested():
+            return job.run(connection), None
+    except OperationalError:
+        raise  # the database is gone: the whole batch fails
+    except Exception as exc:  # a job's own refusal or a constraint, undone by its savepoint
+        return None, exc
+
+
 class GroupCommit:
     """A writer thread that commits queued jobs in batches."""
 
-    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
-        """Start the writer thread for ``db``."""
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_batch: int = MAX_BATCH,
+        scope: Callable[[Connection], BatchScope] | None = None,
+    ) -> None:
+        """Start the writer thread for ``db``; ``scope`` opens per-batch work on a connection."""
         self._db = db
         self._max_batch = max_batch
+        self._scope = scope
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="group-commit", daemon=True)
         self._thread.start()
@@ -97,16 +139,19 @@ class GroupCommit:
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
             with self._db.writer.begin() as connection:
-                for job in batch:
-                    try:
-                        with connection.begin_nested():
-                            outcomes.append((job.run(connection), None))
-                    except (OperationalError, DBAPIError) as exc:
-                        if isinstance(exc, OperationalError):
-                            raise  # the database is gone: fail the whole batch
-                        outcomes.append((None, exc))
-                    except Exception as exc:  # a job's own refusal, undone by its savepoint
-                        outcomes.append((None, exc))
+                scope = self._scope(connection) if self._scope is not None else None
+                try:
+                    for job in batch:
+                        mark = scope.mark() if scope is not None else None
+                        outcome = _run_in_savepoint(connection, job)
+                        if outcome[1] is not None and scope is not None:
+                            scope.rewind(mark)
+                        outcomes.append(outcome)
+                    if scope is not None:
+                        scope.flush()
+                finally:
+                    if scope is not None:
+                        scope.close()
         except Exception as exc:
             _log.warning("groupcommit.failed", error_type=type(exc).__name__, count=len(batch))
             failure = Unavailable("the database is unavailable; try again")

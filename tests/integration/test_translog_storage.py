@@ -2,11 +2,14 @@
 
 Roots and proofs read from the database must equal those of the pure RFC 9162 tree over
 the same leaves, and the node lookups behind every append and proof must use the primary
-key: a lookup that scans ``log_nodes`` makes each send cost more as the log grows.
+key: a lookup that scans ``log_nodes`` makes each send cost more as the log grows. Under
+group commit the appends of a batch are deferred to its end: indices stay contiguous,
+a refused job leaves no leaf, and a read in the batch sees the batch's own leaves.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -15,9 +18,12 @@ import pytest
 from sqlalchemy import Connection, Engine, event, text
 
 from sealpost.crypto import merkle
+from sealpost.crypto.keys import PrivateKeys
 from sealpost.crypto.logentry import LogAction, LogEvent, encode_event
 from sealpost.gateway import translog
 from sealpost.gateway.storage.database import Database, create_database_engine, migrate
+from sealpost.gateway.storage.groupcommit import GroupCommit
+from sealpost.v1 import log_pb2
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +138,72 @@ def test_node_lookups_use_the_primary_key(db: Database) -> None:
                 plan = connection.exec_driver_sql("EXPLAIN " + statement, parameters).fetchall()
                 details = " | ".join(str(row[0]) for row in plan)
                 assert "Seq Scan on log_nodes" not in details, details
+
+
+# --------------------------------------------------------------------------- deferred appends
+
+
+class _Refused(Exception):
+    """A job's own refusal, after it appended."""
+
+
+def test_group_commit_defers_appends_and_undoes_refused_jobs(db: Database) -> None:
+    committer = GroupCommit(db, scope=translog.Deferred)
+
+    def job(i: int, connection: Connection) -> translog.Appended:
+        appended = translog.append(connection, [_event(i)])[0]
+        if i % 3 == 1:
+            raise _Refused(i)
+        return appended
+
+    async def run_all() -> list[translog.Appended | BaseException]:
+        return await asyncio.gather(
+            *(committer.run(partial(job, i)) for i in range(60)), return_exceptions=True
+        )
+
+    try:
+        outcomes = asyncio.run(run_all())
+    finally:
+        committer.close()
+    kept = [o for o in outcomes if isinstance(o, translog.Appended)]
+    assert len(kept) == 40
+    assert all(isinstance(o, _Refused) for o in outcomes if o not in kept)
+    # Contiguous indices in job order, each pointing at the leaf its job appended.
+    assert [a.index for a in kept] == list(range(40))
+    stored = db.read(lambda c: translog.entries(c, 0, 100))
+    assert [e.leaf for e in stored] == [a.leaf for a in kept]
+    assert db.read(translog.size) == 40
+    leaves = [a.leaf for a in kept]
+    assert db.read(partial(translog.root, tree_size=40)) == merkle.tree_hash(leaves)
+
+
+def _refused_job(connection: Connection) -> None:
+    """Appends leaf 6, signs a head (which must cover it), then is refused."""
+    second = translog.append(connection, [_event(6)])[0]
+    assert second.index == 6
+    head = translog.sign_head(connection, PrivateKeys.generate(), b"\x01" * 32, 1_767_225_600_000)
+    assert log_pb2.TreeHead.FromString(head.tree_head).tree_size == 7
+    raise _Refused
+
+
+def test_a_read_inside_the_batch_sees_its_own_appends(db: Database) -> None:
+    _append_in_batches(db, 5, (5,))
+    with db.writer.begin() as connection:
+        deferred = translog.Deferred(connection)
+        try:
+            first = translog.append(connection, [_event(5)])[0]
+            assert first.index == 5
+            mark = deferred.mark()
+            with pytest.raises(_Refused), connection.begin_nested():
+                _refused_job(connection)
+            deferred.rewind(mark)
+            # The refused job's leaf, flushed by the head, was rolled back with it; the
+            # first job's leaf is pending again, and the next append follows it.
+            third = translog.append(connection, [_event(7)])[0]
+            assert third.index == 6
+            deferred.flush()
+        finally:
+            deferred.close()
+    leaves = [e.leaf for e in db.read(lambda c: translog.entries(c, 0, 10))]
+    assert leaves == [encode_event(_event(i)) for i in (0, 1, 2, 3, 4, 5, 7)]
+    assert db.read(partial(translog.root, tree_size=7)) == merkle.tree_hash(leaves)
