@@ -42,6 +42,7 @@ from pathlib import Path
 import grpc
 
 from bench import Result
+from bench.profiling import profiled
 from sealpost._internal.devservers import OpenBaoDevServer
 from sealpost._internal.logs import configure as configure_logs
 from sealpost._internal.stack import (
@@ -305,10 +306,30 @@ def _run_day(stack: Stack, day: Day, total: int, deadline_s: float) -> dict[str,
         for slot in range(SENDERS)
     ]
     gateway_pid = stack.gateway.process.pid
+    with profiled(gateway_pid, "national-day"):
+        figures = _timed(stack, loops, counters, threads + senders, total, deadline_s)
+    stop.set()
+    for loop in loops.values():
+        loop.stop()
+    for thread in threads + senders:
+        thread.join(30)
+    return figures
+
+
+def _timed(
+    stack: Stack,
+    loops: dict[str, IntakeLoop],
+    counters: Counters,
+    threads: list[threading.Thread],
+    total: int,
+    deadline_s: float,
+) -> dict[str, float]:
+    """Start the threads and follow the day until all is delivered or the deadline."""
+    gateway_pid = stack.gateway.process.pid
     peak_rss = 0
     before = _sample(stack)
     started = time.perf_counter()
-    for thread in threads + senders:
+    for thread in threads:
         thread.start()
     taken_in_at = 0.0
     last_report = started
@@ -330,11 +351,6 @@ def _run_day(stack: Stack, day: Day, total: int, deadline_s: float) -> dict[str,
             break
     finished = time.perf_counter()
     after = _sample(stack)
-    stop.set()
-    for loop in loops.values():
-        loop.stop()
-    for thread in threads + senders:
-        thread.join(30)
     elapsed = finished - started
     return {
         "elapsed": elapsed,

@@ -20,6 +20,7 @@ import grpc
 from grpc import aio
 
 from bench import Result
+from bench.profiling import profiled
 from sealpost._internal.devservers import OpenBaoDevServer, PostgresServer
 from sealpost._internal.stack import (
     Stack,
@@ -115,7 +116,9 @@ async def _send_rate(stack: Stack, seconds: float) -> tuple[float, list[float]]:
 
         calls = [caller(i) for i in range(SENDERS)]
         await calls[0]()
-        return await _drive(calls, seconds)
+        label = f"send-{'sqlite' if 'sqlite' in stack.gateway.database_url else 'postgresql'}"
+        with profiled(stack.gateway.process.pid, label):
+            return await _drive(calls, seconds)
 
 
 def _measure(database: str, seconds: float) -> tuple[float, list[float]]:
