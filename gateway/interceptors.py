@@ -4,8 +4,11 @@ Each call gets a request id (the caller's ``x-request-id`` if well formed,
 else a fresh one), bound into the log context and returned in the trailing
 metadata. For API methods the caller is authenticated (gateway/auth.py) and
 authorised against the table in gateway/authz.py before the handler runs.
-Errors are mapped to gRPC status codes by the table in gateway/errors.py; an
-unexpected exception is a bug and answers INTERNAL without detail. The
+Requests are parsed here too, so that bytes which are not a message of the
+method, or text fields holding a NUL character, answer INVALID_ARGUMENT rather
+than grpc's UNKNOWN or a database error. Errors are mapped
+to gRPC status codes by the table in gateway/errors.py; an unexpected
+exception is a bug and answers INTERNAL without detail. The
 finishing log record carries method, status code, role and duration: never
 request or response content, never a credential.
 """
@@ -21,12 +24,13 @@ from typing import Any, Final, Protocol
 
 import grpc
 import structlog
+from google.protobuf.message import DecodeError, Message
 from grpc import aio
 
 from sealpost._internal.logs import get_logger
 from sealpost.errors import SealpostError
 from sealpost.gateway.authz import RULES
-from sealpost.gateway.errors import ResourceExhausted, status_for
+from sealpost.gateway.errors import InvalidArgument, ResourceExhausted, status_for
 from sealpost.gateway.principals import Principal
 
 REQUEST_ID_KEY: Final = "x-request-id"
@@ -94,6 +98,43 @@ class _Call:
         structlog.contextvars.clear_contextvars()
 
 
+Parser = Callable[[bytes], Any]
+
+
+def _refuse_nul(message: Message) -> None:
+    """InvalidArgument if a text field anywhere in ``message`` holds a NUL character.
+
+    No id or text of the API contains one, and PostgreSQL refuses to compare with one.
+    """
+    for field, value in message.ListFields():
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            items: Any = [*value.keys(), *value.values()]
+        else:
+            items = value if field.is_repeated else (value,)
+        for item in items:
+            if isinstance(item, Message):
+                _refuse_nul(item)
+            elif isinstance(item, str) and "\0" in item:
+                raise InvalidArgument(f"{field.name} contains a NUL character")
+
+
+def _parser(deserializer: Parser | None) -> Parser:
+    """The method's request parser, with a parse failure or a NUL in text as InvalidArgument."""
+    if deserializer is None:
+        return lambda raw: raw
+
+    def parse(raw: bytes) -> Any:
+        try:
+            request = deserializer(raw)
+        except DecodeError as exc:
+            raise InvalidArgument("the request is not a valid message for this method") from exc
+        if isinstance(request, Message):
+            _refuse_nul(request)
+        return request
+
+    return parse
+
+
 async def _maybe_await(value: Any) -> Any:
     if isinstance(value, Awaitable):
         return await value
@@ -117,11 +158,14 @@ class RequestContextInterceptor(aio.ServerInterceptor):
         principal = await self.guard.admit(method, request, call.context)
         call.role = ",".join(sorted(r.value for r in principal.roles))
 
-    def _unary(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
-        async def wrapped(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+    def _unary(
+        self, method: str, behaviour: Callable[..., Any], parse: Parser
+    ) -> Callable[..., Any]:
+        async def wrapped(raw: bytes, context: aio.ServicerContext[Any, Any]) -> Any:
             call = _Call(method, context)
             error: BaseException | None = None
             try:
+                request = parse(raw)
                 await self._admit(method, request, call)
                 return await _maybe_await(behaviour(request, context))
             except NotImplementedError as exc:
@@ -137,13 +181,14 @@ class RequestContextInterceptor(aio.ServerInterceptor):
 
         return wrapped
 
-    def _stream(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
-        async def wrapped(
-            request: Any, context: aio.ServicerContext[Any, Any]
-        ) -> AsyncIterator[Any]:
+    def _stream(
+        self, method: str, behaviour: Callable[..., Any], parse: Parser
+    ) -> Callable[..., Any]:
+        async def wrapped(raw: bytes, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             call = _Call(method, context)
             error: BaseException | None = None
             try:
+                request = parse(raw)
                 await self._admit(method, request, call)
                 result = behaviour(request, context)
                 if hasattr(result, "__aiter__"):
@@ -172,21 +217,24 @@ class RequestContextInterceptor(aio.ServerInterceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        """Wrap the handler of every unary and server-streaming method."""
+        """Wrap the handler of every unary and server-streaming method.
+
+        The wrapper receives the raw request bytes and parses them itself (see the module
+        docstring), so grpc is given no request deserializer.
+        """
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
+        parse = _parser(handler.request_deserializer)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                self._unary(method, handler.unary_unary, parse),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._stream(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                self._stream(method, handler.unary_stream, parse),
                 response_serializer=handler.response_serializer,
             )
         # Client-streaming methods (only reflection uses them) pass through untouched.

@@ -8,7 +8,7 @@ from sqlalchemy import Connection
 
 from sealpost.gateway import translog
 from sealpost.gateway.errors import InvalidArgument
-from sealpost.gateway.services.context import Context
+from sealpost.gateway.services.context import Context, stored_int
 from sealpost.v1 import audit_pb2, audit_pb2_grpc, log_pb2
 
 MAX_ENTRIES = 1000
@@ -50,7 +50,8 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
     ) -> audit_pb2.ListTreeHeadsResponse:
         """Stored heads in the order they were signed."""
         limit = min(request.limit or MAX_HEADS, MAX_HEADS)
-        heads = await self.ctx.db.aread(lambda c: translog.heads(c, request.min_tree_size, limit))
+        min_size = stored_int(request.min_tree_size, "min_tree_size")
+        heads = await self.ctx.db.aread(lambda c: translog.heads(c, min_size, limit))
         return audit_pb2.ListTreeHeadsResponse(tree_heads=heads)
 
     async def GetInclusionProof(  # noqa: N802
@@ -77,5 +78,6 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         """Leaves in [start, end), at most 1000."""
         if not request.start < request.end <= request.start + MAX_ENTRIES:
             raise InvalidArgument(f"need start < end <= start + {MAX_ENTRIES}")
-        entries = await self.ctx.db.aread(lambda c: translog.entries(c, request.start, request.end))
+        end = stored_int(request.end, "end")
+        entries = await self.ctx.db.aread(lambda c: translog.entries(c, request.start, end))
         return audit_pb2.GetEntriesResponse(entries=entries)

@@ -13,7 +13,7 @@ from sealpost.crypto import keyrecords
 from sealpost.crypto.keyrecords import VerifiedKey
 from sealpost.gateway import store, translog
 from sealpost.gateway.errors import InvalidArgument, NotFound
-from sealpost.gateway.services.context import Context, timestamp
+from sealpost.gateway.services.context import MAX_STORED_INT, Context, timestamp
 from sealpost.v1 import common_pb2, keys_pb2, log_pb2
 
 T = TypeVar("T")
@@ -171,7 +171,7 @@ def parse_cursor(cursor: str) -> int:
         value = int(cursor)
     except ValueError as exc:
         raise InvalidArgument("after_cursor is not a cursor this gateway issued") from exc
-    if value < 0:
+    if not 0 <= value <= MAX_STORED_INT:
         raise InvalidArgument("after_cursor is not a cursor this gateway issued")
     return value
 

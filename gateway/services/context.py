@@ -30,6 +30,12 @@ CALLER: contextvars.ContextVar[Principal] = contextvars.ContextVar("caller", def
 
 MAX_PAGE: int = 500
 DEFAULT_PAGE: int = 100
+#: The largest integer both databases store (a signed 64-bit BIGINT): a request value above
+#: it (a uint64 field, a page token) can name nothing that exists, and is refused.
+MAX_STORED_INT: int = 2**63 - 1
+#: The Timestamp range protobuf defines (0001-01-01 to 9999-12-31 UTC), in seconds.
+_MIN_TIMESTAMP_S = -62_135_596_800
+_MAX_TIMESTAMP_S = 253_402_300_799
 
 
 def wall_clock_ms() -> int:
@@ -47,10 +53,19 @@ def timestamp(ms: int | None) -> Timestamp | None:
 
 
 def millis(stamp: Timestamp, what: str) -> int:
-    """Milliseconds of a required Timestamp field."""
+    """Milliseconds of a required Timestamp field within the range protobuf defines."""
     if stamp.seconds == 0 and stamp.nanos == 0:
         raise InvalidArgument(f"{what} is required")
+    if not _MIN_TIMESTAMP_S <= stamp.seconds <= _MAX_TIMESTAMP_S or not 0 <= stamp.nanos < 10**9:
+        raise InvalidArgument(f"{what} is not a valid time")
     return stamp.ToMilliseconds()
+
+
+def stored_int(value: int, what: str) -> int:
+    """A non-negative request integer that the database can hold (uint64 fields may not)."""
+    if not 0 <= value <= MAX_STORED_INT:
+        raise InvalidArgument(f"{what} is out of range")
+    return value
 
 
 def page_size(requested: int) -> int:
@@ -68,7 +83,7 @@ def page_after(token: str) -> int:
         value = int(token)
     except ValueError as exc:
         raise InvalidArgument("page_token is not one this gateway issued") from exc
-    if value < 0:
+    if not 0 <= value <= MAX_STORED_INT:
         raise InvalidArgument("page_token is not one this gateway issued")
     return value
 
