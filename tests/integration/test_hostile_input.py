@@ -1,25 +1,29 @@
-"""Hostile input at the running gateway (SPEC P10): every RPC fuzzed with random and mutated
-request bytes, and the hostile requests the fuzzing found, once each.
+"""Hostile input at the running gateway (SPEC P10, P8, P11): every RPC fuzzed with random and
+mutated request bytes; the hostile requests the fuzzing found, once each; oversized and
+malformed messages; stale, revoked and mismatched key records; a revoked device's session;
+and credentials of one institution aimed at another's detainees and messages.
 
 Every refusal must be a clean gRPC status (never UNKNOWN or INTERNAL), leave every table as
-it was, and leave the gateway serving. One gateway per database serves the whole module.
-Example counts: tests/fuzzing.py.
+it was, and leave the gateway serving. One gateway per database serves the whole module;
+tests that revoke something use objects of their own. Example counts: tests/fuzzing.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
+import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import grpc
 import pytest
 import sqlalchemy as sa
 from google.protobuf import message_factory
-from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
@@ -32,15 +36,25 @@ from sealpost.clients._grpc import bearer
 from sealpost.clients.relative.sdk import RelativeClient
 from sealpost.clients.staff import StaffClient
 from sealpost.clients.terminal.client import TerminalClient
+from sealpost.crypto import auth as crypto_auth
+from sealpost.crypto import keyrecords as kr
+from sealpost.crypto.envelope import Part, seal_envelope, sign_envelope
+from sealpost.crypto.keyrecords import VerifiedKey
+from sealpost.crypto.keys import PrivateKeys
+from sealpost.crypto.limits import DEFAULT_LIMITS, MIB, Limits
 from sealpost.escrow.bootstrap import BootstrapResult
-from sealpost.gateway.authz import RULES
+from sealpost.gateway.authz import RULES, Target
 from sealpost.gateway.principals import Role
+from sealpost.gateway.server import MAX_MESSAGE_BYTES
+from sealpost.gateway.services.context import wall_clock_ms
 from sealpost.gateway.storage.schema import metadata
 from sealpost.v1 import (
     admin_pb2,
     audit_pb2,
     common_pb2,
+    envelope_pb2,
     relative_pb2,
+    relative_pb2_grpc,
     review_pb2,
     terminal_pb2,
 )
@@ -509,3 +523,395 @@ def test_bytes_that_do_not_parse_are_invalid_arguments(
     for payload in (b"\xff", b"\x0a\x05ab", fuzzing.nested_groups(1000, 101)):
         outcome = raw_call(world, caller, method, payload)
         assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT, (path_of(method), outcome)
+
+
+# --- Oversized messages ---
+
+BIG_LIMITS: Final = Limits(
+    max_parts=400,
+    max_part_bytes=40 * MIB,
+    max_total_bytes=40 * MIB,
+    max_recipients=64,
+    max_header_bytes=4 * MIB,
+)
+TEXT: Final = "text/plain; charset=utf-8"
+
+
+def _as(relative: RelativeClient) -> Caller:
+    return Caller("relative", "public", bearer(relative.token))
+
+
+def _send(world: World, relative: RelativeClient, envelope: envelope_pb2.Envelope) -> Outcome:
+    request = relative_pb2.SendMessageRequest(envelope=envelope)
+    send = _path("RelativeService", "SendMessage")
+    return raw_call(world, _as(relative), send, request.SerializeToString())
+
+
+def _mailbox(relative: RelativeClient, detainee: str) -> VerifiedKey:
+    mailbox = relative.contact(detainee).mailbox
+    assert mailbox is not None
+    return mailbox
+
+
+def _sealed(
+    relative: RelativeClient,
+    parts: Sequence[Part],
+    recipients: Sequence[VerifiedKey],
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+) -> envelope_pb2.Envelope:
+    return seal_envelope(
+        list(parts),
+        sender_keys=relative.keys,
+        sender_key_id=relative.key_id,
+        recipients=list(recipients),
+        now_ms=wall_clock_ms(),
+        limits=limits,
+    )
+
+
+def _resigned(
+    relative: RelativeClient,
+    envelope: envelope_pb2.Envelope,
+    change: Callable[[envelope_pb2.EnvelopeHeader], None],
+) -> envelope_pb2.Envelope:
+    """The envelope with its header changed, signed again by the real sender."""
+    header = envelope_pb2.EnvelopeHeader.FromString(envelope.header)
+    change(header)
+    return sign_envelope(
+        header.SerializeToString(deterministic=True),
+        list(envelope.part_ciphertexts),
+        list(envelope.sealed_keys),
+        relative.keys,
+    )
+
+
+def _stranger_key() -> VerifiedKey:
+    """A message key nobody registered (what a forged or guessed record would name)."""
+    keys = PrivateKeys.generate()
+    return VerifiedKey(
+        id=secrets.token_bytes(32),
+        purpose=kr.MAILBOX,
+        subject="nobody",
+        encryption_key=keys.encryption_key,
+        signing_key=keys.signing_key,
+        not_before=0,
+        not_after=2**40,
+        issuer_key_id=secrets.token_bytes(32),
+    )
+
+
+OVER_LIMITS: Final[dict[str, Callable[[], list[Part]]]] = {
+    "a part over 16 MiB": lambda: [Part(TEXT, bytes(16 * MIB))],
+    "parts over 25 MiB together": lambda: [Part(TEXT, bytes(int(12.6 * MIB)))] * 2,
+    "21 parts": lambda: [Part(TEXT, b"x")] * 21,
+    "a header over 64 KiB": lambda: [Part("x" * 250, b"x")] * 300,
+}
+
+
+@pytest.mark.parametrize("case", list(OVER_LIMITS))
+def test_envelopes_over_the_limits_are_refused(world: World, case: str) -> None:
+    """Correctly signed, but beyond the envelope limits (docs/protocol.md, "Limits")."""
+    mailbox = _mailbox(world.relative, D_A)
+    envelope = _sealed(world.relative, OVER_LIMITS[case](), [mailbox], limits=BIG_LIMITS)
+    before = world.counts()
+    outcome = _send(world, world.relative, envelope)
+    assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT, outcome
+    assert "larger than" in outcome.details or "more than" in outcome.details
+    assert world.counts() == before
+
+
+def test_too_many_recipients_and_stale_or_future_dates_are_refused(world: World) -> None:
+    relative = world.relative
+    mailbox = _mailbox(relative, D_A)
+    crowded = _sealed(
+        relative,
+        [Part(TEXT, b"x")],
+        [mailbox, *(_stranger_key() for _ in range(16))],
+        limits=BIG_LIMITS,
+    )
+    base = _sealed(relative, [Part(TEXT, b"x")], [mailbox])
+    week = 8 * 24 * 3600 * 1000
+
+    def dated(offset_ms: int) -> Callable[[envelope_pb2.EnvelopeHeader], None]:
+        def change(header: envelope_pb2.EnvelopeHeader) -> None:
+            header.created_at_ms += offset_ms
+
+        return change
+
+    before = world.counts()
+    for envelope in (
+        crowded,
+        _resigned(relative, base, dated(-week)),
+        _resigned(relative, base, dated(10 * 60 * 1000)),
+    ):
+        outcome = _send(world, relative, envelope)
+        assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT, outcome
+    assert world.counts() == before
+
+
+def test_requests_over_the_receive_limit_are_resource_exhausted(world: World) -> None:
+    """Larger than the gateway parses at all: refused by grpc before any handler runs."""
+    payload = bytes(MAX_MESSAGE_BYTES + 1)
+    before = world.counts()
+    for caller, method in (
+        (_as(world.relative), _path("RelativeService", "SendMessage")),
+        (callers(world)["terminal"], _path("TerminalService", "SendReply")),
+    ):
+        outcome = raw_call(world, caller, method, payload)
+        assert outcome.code == grpc.StatusCode.RESOURCE_EXHAUSTED, outcome
+    assert world.counts() == before
+    assert_serving(world)
+
+
+# --- Malformed protobufs ---
+
+
+def _filler(field: FieldDescriptor) -> Any:
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return secrets.token_bytes(32)
+    if field.type == FieldDescriptor.TYPE_STRING:
+        return "x"
+    return 1
+
+
+def _repeated_cases() -> list[tuple[MethodDescriptor, FieldDescriptor]]:
+    return [(m, f) for m in METHODS for f in m.input_type.fields if f.is_repeated]
+
+
+@pytest.mark.parametrize(
+    ("method", "repeated"),
+    _repeated_cases(),
+    ids=[f"{path_of(m)}.{f.name}" for m, f in _repeated_cases()],
+)
+def test_thousands_of_repeated_entries_are_answered_cleanly_and_quickly(
+    world: World, method: MethodDescriptor, repeated: FieldDescriptor
+) -> None:
+    request = message_factory.GetMessageClass(method.input_type)()
+    target: Any = getattr(request, repeated.name)
+    for _ in range(5000):
+        if repeated.message_type is not None:
+            target.add()
+        else:
+            target.append(_filler(repeated))
+    caller = callers(world)[allowed_callers(path_of(method))[0]]
+    before = world.counts()
+    started = time.monotonic()
+    outcome = raw_call(world, caller, method, request.SerializeToString())
+    assert time.monotonic() - started < 10
+    assert outcome.code in CLEAN_CODES, outcome
+    assert world.counts() == before
+
+
+def test_envelopes_with_thousands_of_entries_are_refused(world: World) -> None:
+    relative = world.relative
+    base = _sealed(relative, [Part(TEXT, b"x")], [_mailbox(relative, D_A)])
+    keys = list(base.sealed_keys)
+    ciphertexts = list(base.part_ciphertexts)
+    recipients = [secrets.token_bytes(32) for _ in range(5000)]
+
+    def many_recipients(header: envelope_pb2.EnvelopeHeader) -> None:
+        header.recipient_key_ids.extend(recipients)
+
+    forged = [
+        sign_envelope(base.header, ciphertexts * 5000, keys, relative.keys),
+        sign_envelope(base.header, ciphertexts, keys * 5000, relative.keys),
+        _resigned(relative, base, many_recipients),
+    ]
+    before = world.counts()
+    for envelope in forged:
+        outcome = _send(world, relative, envelope)
+        assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT, outcome
+    assert world.counts() == before
+
+
+def test_unknown_fields_are_ignored_in_requests_but_refused_in_signed_envelopes(
+    world: World,
+) -> None:
+    relative = world.relative
+    caller = _as(relative)
+    unknown = fuzzing.field_bytes(5000, fuzzing.LEN, b"from a newer client")
+    # Requests follow proto3: a field this gateway does not know is ignored.
+    contacts = raw_call(world, caller, _path("RelativeService", "ListContacts"), unknown)
+    assert contacts.code == OK, contacts
+
+    base = _sealed(relative, [Part(TEXT, b"x")], [_mailbox(relative, D_A)])
+    wire = base.SerializeToString()
+    header_unknown = sign_envelope(
+        base.header + unknown, list(base.part_ciphertexts), list(base.sealed_keys), relative.keys
+    )
+    payloads = {
+        "unknown envelope field": wire + unknown,
+        "unknown header field, signed": header_unknown.SerializeToString(),
+        "header with the wrong wire type": wire + fuzzing.field_bytes(2, fuzzing.VARINT, b"\x07"),
+        "nested unknown field": wire + fuzzing.nested_messages(5000, 90),
+    }
+    send = _path("RelativeService", "SendMessage")
+    before = world.counts()
+    for name, envelope_bytes in payloads.items():
+        request = fuzzing.field_bytes(1, fuzzing.LEN, envelope_bytes)
+        outcome = raw_call(world, caller, send, request)
+        assert outcome.code == grpc.StatusCode.INVALID_ARGUMENT, (name, outcome)
+    assert world.counts() == before
+
+
+# --- Stale, revoked and mismatched key records ---
+
+
+def test_envelopes_to_keys_that_are_not_a_current_mailbox_are_refused(world: World) -> None:
+    relative = world.relative
+    other = world.stack.relative("Someone Else")
+    device = dataclasses.replace(_stranger_key(), id=other.key_id)
+    institution = dataclasses.replace(_stranger_key(), id=world.terminals[A].institution_key_id)
+    stale = _mailbox(relative, D_STALE)
+    world.admin.call(
+        "admin",
+        "RevokeKey",
+        admin_pb2.RevokeKeyRequest(key_id=stale.id, reason="mailbox key compromised"),
+    )
+    cases = {
+        "another relative's device key": (device, grpc.StatusCode.INVALID_ARGUMENT),
+        "an institution key": (institution, grpc.StatusCode.INVALID_ARGUMENT),
+        "a key nobody registered": (_stranger_key(), grpc.StatusCode.INVALID_ARGUMENT),
+        "a revoked mailbox key": (stale, grpc.StatusCode.FAILED_PRECONDITION),
+    }
+    before = world.counts()
+    for name, (recipient, code) in cases.items():
+        envelope = _sealed(relative, [Part(TEXT, b"x")], [recipient])
+        outcome = _send(world, relative, envelope)
+        assert outcome.code == code, (name, outcome)
+    assert world.counts() == before
+
+
+def test_signing_in_with_a_key_of_another_purpose_is_refused(world: World) -> None:
+    relative = world.relative
+    mailbox = _mailbox(relative, D_A)
+    stub = relative_pb2_grpc.RelativeServiceStub(world.channel("public"))
+    for key_id in (mailbox.id, world.terminals[A].institution_key_id):
+        challenge = stub.CreateChallenge(
+            relative_pb2.CreateChallengeRequest(key_id=key_id), timeout=10
+        ).challenge
+        login = relative_pb2.LoginRequest(
+            key_id=key_id,
+            challenge=challenge,
+            signature=crypto_auth.sign_login(relative.keys, key_id=key_id, challenge=challenge),
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Login(login, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_session_of_a_revoked_device_is_refused_at_once(world: World) -> None:
+    relative = world.stack.relative("Lost Phone")
+    relative.request_contact(D_A)
+    approve_all(world.admin, A)
+    sealed = relative.seal(D_A, "sent after the phone was lost")
+    token = relative.token
+    world.admin.call(
+        "admin",
+        "RevokeKey",
+        admin_pb2.RevokeKeyRequest(key_id=relative.key_id, reason="phone lost"),
+    )
+    stub = relative_pb2_grpc.RelativeServiceStub(world.channel("public"))
+    before = world.counts()
+    calls: list[Callable[[], object]] = [
+        lambda: stub.SendMessage(sealed, metadata=bearer(token), timeout=10),
+        lambda: stub.ListContacts(
+            relative_pb2.ListContactsRequest(), metadata=bearer(token), timeout=10
+        ),
+        lambda: list(
+            stub.StreamInbox(relative_pb2.StreamInboxRequest(), metadata=bearer(token), timeout=10)
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(grpc.RpcError) as refused:
+            call()
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "revoked" in (refused.value.details() or "")
+    # Nor can the revoked key sign in again.
+    challenge = stub.CreateChallenge(
+        relative_pb2.CreateChallengeRequest(key_id=relative.key_id), timeout=10
+    ).challenge
+    with pytest.raises(grpc.RpcError) as login:
+        stub.Login(
+            relative_pb2.LoginRequest(
+                key_id=relative.key_id,
+                challenge=challenge,
+                signature=crypto_auth.sign_login(
+                    relative.keys, key_id=relative.key_id, challenge=challenge
+                ),
+            ),
+            timeout=10,
+        )
+    assert login.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    after = world.counts()
+    assert after.pop("challenges") == before.pop("challenges") + 1  # the one asked for above
+    assert after == before
+
+
+# --- Credentials of one institution on another's detainees and messages (SPEC P11) ---
+
+
+def _aimed_at_a(world: World, method: MethodDescriptor, target: Target) -> Message:
+    """A request of ``method`` naming institution A's object that ``target`` resolves."""
+    request = message_factory.GetMessageClass(method.input_type)()
+    fields: dict[Target, dict[str, Any]] = {
+        Target.INSTITUTION: {"institution_id": A},
+        Target.DETAINEE: {"detainee_id": D_A},
+        Target.DETAINEE_OPTIONAL: {"detainee_id": D_A},
+        Target.TRANSFER: {"detainee_id": D_A, "to_institution_id": B},
+        Target.MESSAGE: {"message_id": world.message_id},
+        Target.CONTACT: {"contact_id": world.contact_id},
+        Target.ORDER: {"order_id": world.order_id},
+        Target.TERMINAL: {"terminal_id": world.terminals[A].terminal_id},  # type: ignore[attr-defined]
+        Target.RETROSPECTIVE: {"request_id": world.retrospective_id},
+        Target.HANDOVER: {"detainee_id": D_MOVED},
+    }
+    if "[]." in target.value:  # a batch: "submissions[].message_id", "messages[].message_id"
+        repeated, _, name = target.value.partition("[].")
+        getattr(request, repeated).add(**{name: world.message_id})
+    for name, value in fields.get(target, {}).items():
+        setattr(request, name, value)
+    return request
+
+
+#: Targets that name one institution's object in the request.
+SCOPED: Final = frozenset(Target) - {Target.NONE, Target.OWN, Target.NATIONAL}
+
+
+def _foreign_cases() -> list[tuple[MethodDescriptor, str]]:
+    cases = []
+    for method in METHODS:
+        rule = RULES[path_of(method)]
+        if rule.target not in SCOPED:
+            continue
+        if Role.TERMINAL in rule.roles:
+            cases.append((method, "terminal-b"))
+        if rule.roles & {Role.SCREENER, Role.APPROVER, Role.ADMINISTRATOR}:
+            cases.append((method, "officer-b"))
+        if Role.AUDITOR in rule.roles:
+            cases.append((method, "auditor-b"))
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("method", "who"),
+    _foreign_cases(),
+    ids=[f"{path_of(m)}-{w}" for m, w in _foreign_cases()],
+)
+def test_another_institutions_objects_are_out_of_reach(
+    world: World, method: MethodDescriptor, who: str
+) -> None:
+    """A terminal certificate or staff token of B, aimed at A's detainee, message, contact,
+    order, terminal, retrospective request or handover: PERMISSION_DENIED, nothing changed."""
+    request = _aimed_at_a(world, method, RULES[path_of(method)].target)
+    before = world.counts()
+    outcome = raw_call(world, callers(world)[who], method, request.SerializeToString())
+    assert outcome.code == grpc.StatusCode.PERMISSION_DENIED, (path_of(method), outcome)
+    assert world.counts() == before
+
+
+def test_every_scoped_method_is_tried_from_another_institution() -> None:
+    tried = {path_of(m) for m, _who in _foreign_cases()}
+    scoped = {path for path, rule in RULES.items() if rule.target in SCOPED}
+    assert tried == scoped
