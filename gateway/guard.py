@@ -37,14 +37,26 @@ class Guard:
         unusable credential: the caller is then simply anonymous, which is all such a
         method needs, so a client whose session expired can sign in again.
         """
+        rule = RULES[method]
+        lookups = rule.target not in (Target.NONE, Target.OWN, Target.NATIONAL)
+        certificates = list(context.auth_context().get("x509_pem_cert", ()))
+        if certificates and lookups and method not in authz.PUBLIC_METHODS:
+            # A terminal's certificate and the call's scope, in one read transaction.
+            def admit_terminal(connection: Connection) -> Principal:
+                principal = self._terminal(connection, certificates[0])
+                authz.authorize(method, principal, request, store.Scopes(connection))
+                return principal
+
+            principal = await self.ctx.db.aread(admit_terminal)
+            CALLER.set(principal)
+            return principal
         try:
             principal = await self.authenticate(context)
         except Unauthenticated:
             if method not in authz.PUBLIC_METHODS:
                 raise
             principal = ANONYMOUS
-        rule = RULES[method]
-        if rule.target in (Target.NONE, Target.OWN, Target.NATIONAL):
+        if not lookups:
             authz.authorize(method, principal, request, _NoLookups())
         else:
             await self.ctx.db.aread(

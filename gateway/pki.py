@@ -10,6 +10,7 @@ records the certificate's fingerprint so that revocation takes effect at once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -169,8 +170,12 @@ def sign_terminal_csr(
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
+@functools.lru_cache(maxsize=1024)
 def fingerprint(certificate_pem: bytes) -> str:
-    """Hex SHA-256 of the certificate's DER encoding: how the gateway recognises a terminal."""
+    """Hex SHA-256 of the certificate's DER encoding: how the gateway recognises a terminal.
+
+    Remembered per certificate (a pure function of its bytes): every terminal call asks.
+    """
     try:
         certificate = x509.load_pem_x509_certificate(certificate_pem)
     except ValueError as exc:

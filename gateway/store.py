@@ -4,6 +4,10 @@ Services open a transaction (``Database.write`` or ``Database.read``), call
 these functions and log what changed in the same transaction (translog), so a
 change and its log entry commit together or not at all. Nothing here decides
 policy (gateway/policy.py) or formats API messages (gateway/services).
+
+The queries every message passes through are built once, at import, with bound
+parameters (the ``_Q_*`` constants): building a SQLAlchemy statement costs several
+times more than running it on SQLite, and these run a few times per message.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sealpost.crypto.logentry import LogAction, LogEvent
@@ -61,6 +65,14 @@ def log(
 # --------------------------------------------------------------------------- scope lookups
 
 
+_Q_INSTITUTION_OF_DETAINEE = select(detainees.c.institution_id).where(
+    detainees.c.id == bindparam("p_id")
+)
+_Q_INSTITUTION_OF_MESSAGE = select(messages.c.institution_id).where(
+    messages.c.message_id == bindparam("p_id")
+)
+
+
 class Scopes:
     """authz.ScopeResolver over the database (one read transaction)."""
 
@@ -74,13 +86,13 @@ class Scopes:
 
     def institution_of_detainee(self, detainee_id: str) -> str | None:
         """The detainee's current institution."""
-        return self._one(select(detainees.c.institution_id).where(detainees.c.id == detainee_id))
+        value = self._c.execute(_Q_INSTITUTION_OF_DETAINEE, {"p_id": detainee_id}).scalar()
+        return None if value is None else str(value)
 
     def institution_of_message(self, message_id: bytes) -> str | None:
         """The institution that currently holds the message's detainee side."""
-        return self._one(
-            select(messages.c.institution_id).where(messages.c.message_id == message_id)
-        )
+        value = self._c.execute(_Q_INSTITUTION_OF_MESSAGE, {"p_id": message_id}).scalar()
+        return None if value is None else str(value)
 
     def institution_of_contact(self, contact_id: str) -> str | None:
         """The institution of the contact's detainee."""
@@ -123,16 +135,31 @@ class Scopes:
 # --------------------------------------------------------------------------- key records
 
 
+_Q_KEY_RECORD = select(key_records).where(key_records.c.id == bindparam("p_id"))
+_Q_KEY_RECORDS = select(key_records).where(key_records.c.id.in_(bindparam("p_ids", expanding=True)))
+_Q_CURRENT_KEY = (
+    select(key_records)
+    .where(
+        key_records.c.purpose == bindparam("p_purpose"),
+        key_records.c.subject == bindparam("p_subject"),
+        key_records.c.revoked_at_ms.is_(None),
+        key_records.c.not_after > bindparam("p_now_s"),
+    )
+    .order_by(key_records.c.created_at_ms.desc(), key_records.c.id)
+    .limit(1)
+)
+
+
 def key_record(connection: Connection, key_id: bytes) -> Row[Any] | None:
     """A stored key record row (record bytes, purpose, subject, revocation)."""
-    return connection.execute(select(key_records).where(key_records.c.id == key_id)).first()
+    return connection.execute(_Q_KEY_RECORD, {"p_id": key_id}).first()
 
 
 def key_records_by_id(connection: Connection, key_ids: Sequence[bytes]) -> list[Row[Any]]:
     """Stored records among ``key_ids``."""
     if not key_ids:
         return []
-    return list(connection.execute(select(key_records).where(key_records.c.id.in_(key_ids))))
+    return list(connection.execute(_Q_KEY_RECORDS, {"p_ids": list(key_ids)}))
 
 
 def current_key(
@@ -140,15 +167,7 @@ def current_key(
 ) -> Row[Any] | None:
     """The newest unrevoked, unexpired record of ``purpose`` for ``subject``."""
     return connection.execute(
-        select(key_records)
-        .where(
-            key_records.c.purpose == purpose,
-            key_records.c.subject == subject,
-            key_records.c.revoked_at_ms.is_(None),
-            key_records.c.not_after > now_s,
-        )
-        .order_by(key_records.c.created_at_ms.desc(), key_records.c.id)
-        .limit(1)
+        _Q_CURRENT_KEY, {"p_purpose": purpose, "p_subject": subject, "p_now_s": now_s}
     ).first()
 
 
@@ -228,14 +247,15 @@ def take_challenge(connection: Connection, challenge: bytes, key_id: bytes, now_
     return result.rowcount == 1
 
 
+_Q_IS_PRIVILEGED = select(correspondents.c.account_id).where(
+    correspondents.c.account_id == bindparam("p_account"),
+    correspondents.c.revoked_at_ms.is_(None),
+)
+
+
 def is_privileged(connection: Connection, account_id: str) -> bool:
     """True when the account is a verified, unrevoked privileged correspondent."""
-    row = connection.execute(
-        select(correspondents.c.account_id).where(
-            correspondents.c.account_id == account_id, correspondents.c.revoked_at_ms.is_(None)
-        )
-    ).first()
-    return row is not None
+    return connection.execute(_Q_IS_PRIVILEGED, {"p_account": account_id}).first() is not None
 
 
 def correspondent(connection: Connection, account_id: str) -> Row[Any] | None:
@@ -355,13 +375,16 @@ def list_regimes(connection: Connection) -> list[Row[Any]]:
 # --------------------------------------------------------------------------- detainees
 
 
+_Q_DETAINEE = (
+    select(detainees, regimes.c.policy)
+    .join(regimes, regimes.c.name == detainees.c.regime)
+    .where(detainees.c.id == bindparam("p_id"))
+)
+
+
 def detainee(connection: Connection, detainee_id: str) -> Row[Any]:
     """A detainee with its regime's policy; NotFound if absent."""
-    row = connection.execute(
-        select(detainees, regimes.c.policy)
-        .join(regimes, regimes.c.name == detainees.c.regime)
-        .where(detainees.c.id == detainee_id)
-    ).first()
+    row = connection.execute(_Q_DETAINEE, {"p_id": detainee_id}).first()
     if row is None:
         raise NotFound("no such detainee")
     return row
@@ -522,12 +545,16 @@ def request_contact(
     return found
 
 
+_Q_CONTACT_BETWEEN = select(contacts).where(
+    contacts.c.account_id == bindparam("p_account"),
+    contacts.c.detainee_id == bindparam("p_detainee"),
+)
+
+
 def contact_between(connection: Connection, account_id: str, detainee_id: str) -> Row[Any] | None:
     """The contact of an account with a detainee, if any."""
     return connection.execute(
-        select(contacts).where(
-            contacts.c.account_id == account_id, contacts.c.detainee_id == detainee_id
-        )
+        _Q_CONTACT_BETWEEN, {"p_account": account_id, "p_detainee": detainee_id}
     ).first()
 
 
@@ -653,13 +680,15 @@ def mailbox_keys_for(
     return list(connection.execute(query))
 
 
+_Q_MAILBOX_KEY_OWNER = select(key_records.c.subject).where(
+    key_records.c.id == bindparam("p_id"),
+    key_records.c.purpose == keys_pb2.KEY_PURPOSE_MAILBOX,
+)
+
+
 def mailbox_key_owner(connection: Connection, key_id: bytes) -> str | None:
     """The detainee whose mailbox key this is."""
-    row = connection.execute(
-        select(key_records.c.subject).where(
-            key_records.c.id == key_id, key_records.c.purpose == keys_pb2.KEY_PURPOSE_MAILBOX
-        )
-    ).scalar_one_or_none()
+    row = connection.execute(_Q_MAILBOX_KEY_OWNER, {"p_id": key_id}).scalar_one_or_none()
     return None if row is None else str(row)
 
 
@@ -690,16 +719,19 @@ def complete_handovers(
     )
 
 
+_Q_HELD_MAILBOX_KEY_IDS = select(mailbox_keys.c.key_id).where(
+    mailbox_keys.c.institution_id == bindparam("p_institution"),
+    mailbox_keys.c.detainee_id == bindparam("p_detainee"),
+)
+
+
 def held_mailbox_key_ids(
     connection: Connection, institution_id: str, detainee_id: str
 ) -> list[bytes]:
     """Ids of the mailbox keys of ``detainee_id`` wrapped for ``institution_id``."""
     return list(
         connection.execute(
-            select(mailbox_keys.c.key_id).where(
-                mailbox_keys.c.institution_id == institution_id,
-                mailbox_keys.c.detainee_id == detainee_id,
-            )
+            _Q_HELD_MAILBOX_KEY_IDS, {"p_institution": institution_id, "p_detainee": detainee_id}
         ).scalars()
     )
 
@@ -782,11 +814,14 @@ def orders_of(
     return list(connection.execute(query))
 
 
+_Q_ORDERS_OF_DETAINEE = select(screening_orders).where(
+    screening_orders.c.detainee_id == bindparam("p_detainee")
+)
+
+
 def order_windows(connection: Connection, detainee_id: str) -> list[policy.OrderWindow]:
     """Every order of a detainee as the policy sees it."""
-    rows = connection.execute(
-        select(screening_orders).where(screening_orders.c.detainee_id == detainee_id)
-    )
+    rows = connection.execute(_Q_ORDERS_OF_DETAINEE, {"p_detainee": detainee_id})
     return [
         policy.OrderWindow(r.direction, r.starts_at_ms, r.ends_at_ms, r.ended_early_at_ms)
         for r in rows
@@ -806,9 +841,12 @@ def account_audience(account_id: str) -> str:
     return f"account:{account_id}"
 
 
+_Q_ADD_FEED = insert(feed)
+
+
 def add_feed(connection: Connection, audience: str, message_id: bytes) -> None:
     """Make a message appear on a stream."""
-    connection.execute(insert(feed).values(audience=audience, message_id=message_id))
+    connection.execute(_Q_ADD_FEED, {"audience": audience, "message_id": message_id})
 
 
 @dataclass(frozen=True)
@@ -829,12 +867,18 @@ class NewMessage:
     escrow: bytes | None = None
 
 
+_Q_MESSAGE_EXISTS = select(messages.c.seq).where(messages.c.message_id == bindparam("p_id"))
+_Q_INSERT_MESSAGE = insert(messages)
+_Q_MESSAGE = select(messages).where(messages.c.message_id == bindparam("p_id"))
+_Q_MESSAGE_FOR_UPDATE = _Q_MESSAGE.with_for_update()
+_Q_MESSAGE_OF_ACCOUNT = select(messages).where(
+    messages.c.message_id == bindparam("p_id"), messages.c.account_id == bindparam("p_account")
+)
+
+
 def message_exists(connection: Connection, message_id: bytes) -> bool:
     """True when a message with this id is stored."""
-    row = connection.execute(
-        select(messages.c.seq).where(messages.c.message_id == message_id)
-    ).first()
-    return row is not None
+    return connection.execute(_Q_MESSAGE_EXISTS, {"p_id": message_id}).first() is not None
 
 
 def insert_message(connection: Connection, new: NewMessage, log_index: int) -> None:
@@ -856,15 +900,13 @@ def insert_message(connection: Connection, new: NewMessage, log_index: int) -> N
         "escrow": new.escrow,
         "log_index": log_index,
     }
-    connection.execute(insert(messages).values(**values))
+    connection.execute(_Q_INSERT_MESSAGE, values)
 
 
 def message(connection: Connection, message_id: bytes, *, for_update: bool = False) -> Row[Any]:
     """A stored message; NotFound if absent. ``for_update`` locks it until commit."""
-    query = select(messages).where(messages.c.message_id == message_id)
-    if for_update:
-        query = query.with_for_update()
-    row = connection.execute(query).first()
+    query = _Q_MESSAGE_FOR_UPDATE if for_update else _Q_MESSAGE
+    row = connection.execute(query, {"p_id": message_id}).first()
     if row is None:
         raise NotFound("no such message")
     return row
@@ -873,71 +915,113 @@ def message(connection: Connection, message_id: bytes, *, for_update: bool = Fal
 def message_of_account(connection: Connection, message_id: bytes, account_id: str) -> Row[Any]:
     """A message of this account's correspondence; NotFound otherwise (no existence leak)."""
     row = connection.execute(
-        select(messages).where(
-            messages.c.message_id == message_id, messages.c.account_id == account_id
-        )
+        _Q_MESSAGE_OF_ACCOUNT, {"p_id": message_id, "p_account": account_id}
     ).first()
     if row is None:
         raise NotFound("no such message")
     return row
 
 
+#: UPDATE statements of set_state, by the extra columns they set (a handful of shapes).
+_SET_STATE: dict[tuple[str, ...], Any] = {}
+
+
 def set_state(
-    connection: Connection, row: Row[Any], target: states.State, now_ms: int, **values: Any
+    connection: Connection,
+    row: Row[Any],
+    target: states.State,
+    now_ms: int,
+    *,
+    through: states.State | None = None,
+    **values: Any,
 ) -> None:
-    """Move a message on, checked by the state machine, guarded against concurrent moves."""
-    states.transition(row.state, target, privileged=row.privileged)
+    """Move a message on, checked by the state machine, guarded against concurrent moves.
+
+    With ``through`` the message passes that state on its way (each step is checked)
+    and is written once, in ``target``.
+    """
+    if through is None:
+        states.transition(row.state, target, privileged=row.privileged)
+    else:
+        states.transition(row.state, through, privileged=row.privileged)
+        states.transition(through, target, privileged=row.privileged)
     extra: dict[str, Any] = dict(values)
     if target == states.QUEUED:
         extra["queued_at_ms"] = now_ms
+    columns = tuple(sorted(extra))
+    statement = _SET_STATE.get(columns)
+    if statement is None:
+        statement = _SET_STATE[columns] = (
+            update(messages)
+            .where(
+                messages.c.message_id == bindparam("p_id"),
+                messages.c.state == bindparam("p_from"),
+            )
+            .values({name: bindparam(name) for name in ("state", "state_changed_at_ms", *columns)})
+        )
     result = connection.execute(
-        update(messages)
-        .where(messages.c.message_id == row.message_id, messages.c.state == row.state)
-        .values(state=target, state_changed_at_ms=now_ms, **extra)
+        statement,
+        {
+            "p_id": row.message_id,
+            "p_from": row.state,
+            "state": target,
+            "state_changed_at_ms": now_ms,
+        }
+        | extra,
     )
     if result.rowcount != 1:
         raise FailedPrecondition("the message changed meanwhile; try again")
+
+
+_Q_FEED_AFTER = (
+    select(
+        feed.c.seq,
+        messages,
+        accounts.c.display_name,
+        key_records.c.record.label("sender_record"),
+    )
+    .join(messages, messages.c.message_id == feed.c.message_id)
+    .join(accounts, accounts.c.id == messages.c.account_id)
+    .join(key_records, key_records.c.id == messages.c.sender_key_id)
+    .where(feed.c.audience == bindparam("p_audience"), feed.c.seq > bindparam("p_after"))
+    .order_by(feed.c.seq)
+    .limit(bindparam("p_limit"))
+)
 
 
 def feed_after(connection: Connection, audience: str, after_seq: int, limit: int) -> list[Row[Any]]:
     """Messages on a stream after ``after_seq``, with the sender's name and key record."""
     return list(
         connection.execute(
-            select(
-                feed.c.seq,
-                messages,
-                accounts.c.display_name,
-                key_records.c.record.label("sender_record"),
-            )
-            .join(messages, messages.c.message_id == feed.c.message_id)
-            .join(accounts, accounts.c.id == messages.c.account_id)
-            .join(key_records, key_records.c.id == messages.c.sender_key_id)
-            .where(feed.c.audience == audience, feed.c.seq > after_seq)
-            .order_by(feed.c.seq)
-            .limit(limit)
+            _Q_FEED_AFTER, {"p_audience": audience, "p_after": after_seq, "p_limit": limit}
         )
     )
+
+
+_Q_DELIVERIES = (
+    select(messages, accounts.c.display_name)
+    .join(accounts, accounts.c.id == messages.c.account_id)
+    .where(
+        messages.c.institution_id == bindparam("p_institution"),
+        messages.c.state == states.RELEASED,
+        messages.c.direction == policy.INBOUND,
+        messages.c.seq > bindparam("p_after"),
+    )
+    .order_by(messages.c.seq)
+    .limit(bindparam("p_limit"))
+)
+_Q_DELIVERIES_OF_DETAINEE = _Q_DELIVERIES.where(messages.c.detainee_id == bindparam("p_detainee"))
 
 
 def deliveries(
     connection: Connection, institution_id: str, detainee_id: str, after_seq: int, limit: int
 ) -> list[Row[Any]]:
     """Inbound messages released for delivery at an institution."""
-    query = (
-        select(messages, accounts.c.display_name)
-        .join(accounts, accounts.c.id == messages.c.account_id)
-        .where(
-            messages.c.institution_id == institution_id,
-            messages.c.state == states.RELEASED,
-            messages.c.direction == policy.INBOUND,
-            messages.c.seq > after_seq,
-        )
-        .order_by(messages.c.seq)
-        .limit(limit)
-    )
+    query = _Q_DELIVERIES_OF_DETAINEE if detainee_id else _Q_DELIVERIES
+    parameters = {"p_institution": institution_id, "p_after": after_seq, "p_limit": limit}
     if detainee_id:
-        query = query.where(messages.c.detainee_id == detainee_id)
-    return list(connection.execute(query))
+        parameters["p_detainee"] = detainee_id
+    return list(connection.execute(query, parameters))
 
 
 def queue(
@@ -979,11 +1063,14 @@ def count_by_state(connection: Connection, institution_id: str) -> dict[int, int
     return {int(state): int(count) for state, count in rows}
 
 
+_Q_TERMINAL_BY_FINGERPRINT = select(terminals).where(
+    terminals.c.fingerprint == bindparam("p_fingerprint")
+)
+
+
 def terminal_by_fingerprint(connection: Connection, fingerprint: str) -> Row[Any] | None:
     """A registered terminal by its certificate fingerprint."""
-    return connection.execute(
-        select(terminals).where(terminals.c.fingerprint == fingerprint)
-    ).first()
+    return connection.execute(_Q_TERMINAL_BY_FINGERPRINT, {"p_fingerprint": fingerprint}).first()
 
 
 def add_terminal(

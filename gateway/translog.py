@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from sealpost.crypto import logentry, merkle
 from sealpost.crypto.keys import PrivateKeys
@@ -24,6 +25,37 @@ from sealpost.v1 import log_pb2
 LOG_SIZE = "log_size"
 #: Largest number of node keys fetched in one query.
 _FETCH_CHUNK = 400
+
+# Statements built once (building one costs more than running it; see gateway/store.py).
+_Q_SIZE = select(gateway_state.c.value).where(gateway_state.c.name == LOG_SIZE)
+_Q_SIZE_FOR_UPDATE = _Q_SIZE.with_for_update()
+_Q_SET_SIZE = (
+    update(gateway_state).where(gateway_state.c.name == LOG_SIZE).values(value=bindparam("p_size"))
+)
+_Q_INSERT_LEAVES = insert(log_leaves)
+_Q_INSERT_NODES = insert(log_nodes)
+#: Node lookups by the number of levels they touch (one OR term per level).
+_Q_NODES: dict[int, Any] = {}
+
+
+def _nodes_query(levels: int) -> Any:
+    """``SELECT ... WHERE (level = :l0 AND idx IN :i0) OR ...`` for ``levels`` levels."""
+    query = _Q_NODES.get(levels)
+    if query is None:
+        query = _Q_NODES[levels] = select(
+            log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash
+        ).where(
+            or_(
+                *(
+                    and_(
+                        log_nodes.c.level == bindparam(f"l{n}"),
+                        log_nodes.c.idx.in_(bindparam(f"i{n}", expanding=True)),
+                    )
+                    for n in range(levels)
+                )
+            )
+        )
+    return query
 
 
 class SqlNodeStore:
@@ -46,16 +78,11 @@ class SqlNodeStore:
             by_level: dict[int, list[int]] = {}
             for level, index in unique[start : start + _FETCH_CHUNK]:
                 by_level.setdefault(level, []).append(index)
-            rows = self._connection.execute(
-                select(log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash).where(
-                    or_(
-                        *(
-                            and_(log_nodes.c.level == level, log_nodes.c.idx.in_(indices))
-                            for level, indices in by_level.items()
-                        )
-                    )
-                )
-            )
+            parameters: dict[str, Any] = {}
+            for n, (level, indices) in enumerate(by_level.items()):
+                parameters[f"l{n}"] = level
+                parameters[f"i{n}"] = indices
+            rows = self._connection.execute(_nodes_query(len(by_level)), parameters)
             found.update({(row.level, row.idx): row.hash for row in rows})
         try:
             return [found[key] for key in keys]
@@ -66,7 +93,7 @@ class SqlNodeStore:
         """Insert the new nodes; an existing node makes the insert fail (append-only)."""
         rows = [{"level": lvl, "idx": idx, "hash": h} for run in runs for lvl, idx, h in run.rows()]
         if rows:
-            self._connection.execute(insert(log_nodes), rows)
+            self._connection.execute(_Q_INSERT_NODES, rows)
 
 
 @dataclass(frozen=True)
@@ -84,10 +111,7 @@ class Appended:
 def size(connection: Connection, *, for_update: bool = False) -> int:
     """The number of leaves; with ``for_update`` the row stays locked until commit."""
     _flush(connection)
-    query = select(gateway_state.c.value).where(gateway_state.c.name == LOG_SIZE)
-    if for_update:
-        query = query.with_for_update()
-    value = connection.execute(query).scalar_one_or_none()
+    value = connection.execute(_Q_SIZE_FOR_UPDATE if for_update else _Q_SIZE).scalar_one_or_none()
     if value is None:
         connection.execute(insert(gateway_state).values(name=LOG_SIZE, value=0))
         return 0
@@ -119,13 +143,9 @@ def _write(connection: Connection, start: int, leaves: Sequence[bytes]) -> None:
     """Store leaves ``start...`` with their new nodes and the new size (the size row is locked)."""
     merkle.MerkleTree(SqlNodeStore(connection), start).append_many(leaves)
     connection.execute(
-        insert(log_leaves), [{"idx": start + i, "leaf": leaf} for i, leaf in enumerate(leaves)]
+        _Q_INSERT_LEAVES, [{"idx": start + i, "leaf": leaf} for i, leaf in enumerate(leaves)]
     )
-    connection.execute(
-        update(gateway_state)
-        .where(gateway_state.c.name == LOG_SIZE)
-        .values(value=start + len(leaves))
-    )
+    connection.execute(_Q_SET_SIZE, {"p_size": start + len(leaves)})
 
 
 # --------------------------------------------------------------------------- deferred appends

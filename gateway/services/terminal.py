@@ -63,11 +63,13 @@ def check_escrow_blob(blob: envelope_pb2.EscrowBlob, message_id: bytes) -> bytes
 def route_escrowed(
     connection: Connection, row: Row[Any], escrow: bytes, actor: str, now: int
 ) -> states.State:
-    """ACCEPTED -> ESCROWED -> QUEUED or RELEASED by policy; logged. Returns the new state."""
+    """ACCEPTED -> ESCROWED -> QUEUED or RELEASED by policy; logged. Returns the new state.
+
+    Both steps are checked by the state machine and both are logged; the row is written
+    once, with the state it ends in.
+    """
     message_hex = row.message_id.hex()
     subjects = [("message", message_hex), ("detainee", row.detainee_id)]
-    store.set_state(connection, row, states.ESCROWED, now, escrow=escrow)
-    store.log(connection, LogAction.MESSAGE_ESCROWED, actor, now, subjects)
     detainee = store.detainee(connection, row.detainee_id)
     target = policy.route_after_escrow(
         regime_policy=detainee.policy,
@@ -75,8 +77,8 @@ def route_escrowed(
         accepted_at_ms=row.accepted_at_ms,
         orders=store.order_windows(connection, row.detainee_id),
     )
-    escrowed = store.message(connection, row.message_id)
-    store.set_state(connection, escrowed, target, now)
+    store.set_state(connection, row, target, now, through=states.ESCROWED, escrow=escrow)
+    store.log(connection, LogAction.MESSAGE_ESCROWED, actor, now, subjects)
     action = LogAction.MESSAGE_QUEUED if target == states.QUEUED else LogAction.MESSAGE_RELEASED
     store.log(connection, action, actor, now, subjects)
     if target == states.RELEASED and row.direction == policy.OUTBOUND:
