@@ -174,6 +174,13 @@ def serve(
             help="Write the bound ports as JSON to this file once serving (env SEALPOST_PORT_FILE)."
         ),
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            help="Gateway processes sharing the ports, e.g. one per core (env SEALPOST_WORKERS, "
+            "default 1). See docs/performance.md."
+        ),
+    ] = None,
 ) -> None:
     """Serve the API until SIGTERM or Ctrl-C, then shut down gracefully."""
     flags = {
@@ -189,10 +196,18 @@ def serve(
         "log_level": log_level,
         "grace_seconds": grace_seconds,
         "port_file": str(port_file) if port_file is not None else None,
+        "workers": workers,
     }
     config = _load("serve", flags)
     logs.configure(config.log_level)
     try:
+        if config.workers > 1:
+            from sealpost.gateway.workers import serve_workers  # noqa: PLC0415
+
+            code = serve_workers(config)
+            if code:
+                raise typer.Exit(code)
+            return
         asyncio.run(serve_forever(config))
     except ConfigError as exc:
         raise _fail("serve", exc) from exc

@@ -18,6 +18,8 @@ from sealpost._internal.logs import LEVELS
 from sealpost.gateway.errors import ConfigError
 
 ENV_PREFIX = "SEALPOST_"
+#: Most gateway worker processes on one machine (gateway/workers.py).
+MAX_WORKERS = 64
 
 
 def _port(raw: str) -> int:
@@ -70,6 +72,13 @@ def _count(raw: str) -> int:
     return value
 
 
+def _workers(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= MAX_WORKERS:
+        raise ValueError
+    return value
+
+
 def _meta(env: str, parse: Callable[[str], Any], expect: str) -> dict[str, Any]:
     """Where a setting comes from in the environment, how to parse it, what is expected."""
     return {"env": ENV_PREFIX + env, "parse": parse, "expect": expect}
@@ -118,6 +127,11 @@ class GatewayConfig:
     )
     #: Write the bound port here once serving (useful with port 0).
     port_file: Path | None = field(default=None, metadata=_meta("PORT_FILE", _path, "a file path"))
+    #: Gateway processes sharing the ports (SO_REUSEPORT); one per core uses every core.
+    workers: int = field(
+        default=1,
+        metadata=_meta("WORKERS", _workers, f"a whole number from 1 to {MAX_WORKERS}"),
+    )
 
     @property
     def address(self) -> str:

@@ -149,6 +149,8 @@ class Gateway:
         ctx: Context,
         tls: keystore.TlsFiles,
         services: Sequence[ServiceBinding] | None = None,
+        *,
+        reuse_port: bool = False,
     ) -> None:
         self.config = config
         self.ctx = ctx
@@ -159,7 +161,9 @@ class Gateway:
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.so_reuseport", 0),
+                # Several worker processes share the ports (gateway/workers.py); otherwise a
+                # second gateway on the same port must fail to start, not share it by accident.
+                ("grpc.so_reuseport", 1 if reuse_port else 0),
             ],
         )
         self.health = health.aio.HealthServicer()
@@ -251,11 +255,21 @@ class Gateway:
             await asyncio.sleep(HEALTH_PROBE_SECONDS)
 
 
-async def serve(config: GatewayConfig) -> None:
-    """Run the gateway until SIGTERM or SIGINT, then shut down gracefully."""
+async def serve(
+    config: GatewayConfig,
+    *,
+    reuse_port: bool = False,
+    on_ready: Callable[[int, int], None] | None = None,
+) -> None:
+    """Run the gateway until SIGTERM or SIGINT, then shut down gracefully.
+
+    ``reuse_port`` and ``on_ready`` (told the bound ports) are for worker processes.
+    """
     ctx, tls = await asyncio.to_thread(build_context, config)
-    gateway = Gateway(config, ctx, tls)
+    gateway = Gateway(config, ctx, tls, reuse_port=reuse_port)
     port, terminal_port = await gateway.start()
+    if on_ready is not None:
+        on_ready(port, terminal_port)
     if config.port_file is not None:
         tmp = config.port_file.with_name(config.port_file.name + ".tmp")
         tmp.write_text(json.dumps({"port": port, "terminal_port": terminal_port}) + "\n")

@@ -1,0 +1,176 @@
+"""Several gateway processes on one pair of ports, so that the gateway uses every core.
+
+A Python process runs Python code on one core at a time (the GIL), and the gateway's
+work per message is mostly Python: with one process, a 2-core machine leaves a core
+for the clients and the key server at best. ``sealpost gateway serve --workers N``
+starts N worker processes that each run the whole gateway and bind the same ports
+with SO_REUSEPORT; the kernel spreads new connections over them.
+
+The workers share nothing but the database, and what must hold across them holds
+there, as it does for stateless replicas on several machines (SPEC section 5):
+
+- writes are serialised by the database: SQLite takes its write lock at BEGIN, and
+  a PostgreSQL transaction that appends to the transparency log locks the log's size
+  row first, so group commit in each worker still yields one contiguous log;
+- a message id is unique in the database, so a replay is refused whichever worker
+  gets it, even when both copies arrive at once;
+- streams are woken at once by sends to their own worker and find what the other
+  workers accepted when they next poll (``Context.poll_seconds``, one second);
+- the per-account flood guard counts per worker, so with N workers an account may
+  send up to N times the configured rate (it is a flood guard, not a cap).
+
+This process (the supervisor) prepares the database once, picks the ports when
+asked for free ones, starts the workers, writes the port file once all of them
+serve, and on SIGTERM or SIGINT stops them gracefully. If a worker dies, it stops
+the others and exits with an error, for the service manager to restart the whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from contextlib import ExitStack
+from multiprocessing.connection import wait
+from typing import Any, Final
+
+from sealpost import __version__
+from sealpost._internal import logs
+from sealpost._internal.logs import get_logger
+from sealpost.gateway.config import GatewayConfig
+
+#: Seconds a worker may take to start serving.
+START_TIMEOUT: Final = 60.0
+
+_log = get_logger("sealpost.gateway.workers")
+
+
+def _reserve(host: str, port: int) -> tuple[socket.socket | None, int]:
+    """A port for the workers: ``port``, or a free one held (SO_REUSEPORT) until they bind."""
+    if port != 0:
+        return None, port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, 0))  # bound, never listening: it takes no connections
+    return sock, int(sock.getsockname()[1])
+
+
+def _prepare(config: GatewayConfig) -> None:
+    """Check the schema, create the default regimes and the directory once, before the workers.
+
+    Each worker does the same on start and then finds everything in place, so that
+    workers starting together never race to create the same rows.
+    """
+    from sealpost.gateway.server import build_context  # noqa: PLC0415
+
+    ctx, _tls = build_context(config)
+    if ctx.group_commit is not None:
+        ctx.group_commit.close()
+    ctx.db.dispose()
+
+
+def _worker(config: GatewayConfig, ready: Any) -> None:
+    """One worker process: the whole gateway, on ports shared with its siblings."""
+    import asyncio  # noqa: PLC0415
+
+    from sealpost.gateway.server import serve  # noqa: PLC0415
+
+    logs.configure(config.log_level)
+    asyncio.run(
+        serve(config, reuse_port=True, on_ready=lambda p, t: ready.put((os.getpid(), p, t)))
+    )
+
+
+def serve_workers(config: GatewayConfig) -> int:
+    """Run ``config.workers`` gateway processes until SIGTERM or SIGINT; the exit code."""
+    stop = threading.Event()
+    received: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    _prepare(config)
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    ready: Any = spawn.Queue()
+    with ExitStack() as reserved:
+        public, port = _reserve(config.host, config.port)
+        terminal, terminal_port = _reserve(config.host, config.terminal_port)
+        for sock in (public, terminal):
+            if sock is not None:
+                reserved.callback(sock.close)
+        worker_config = dataclasses.replace(
+            config, port=port, terminal_port=terminal_port, port_file=None, workers=1
+        )
+        processes = [
+            spawn.Process(target=_worker, args=(worker_config, ready), name=f"gateway-{i}")
+            for i in range(config.workers)
+        ]
+        for process in processes:
+            process.start()
+        if not _wait_ready(processes, ready, stop):
+            return _stop_all(processes, config.grace_seconds, failed=True)
+    if config.port_file is not None:
+        tmp = config.port_file.with_name(config.port_file.name + ".tmp")
+        tmp.write_text(json.dumps({"port": port, "terminal_port": terminal_port}) + "\n")
+        tmp.replace(config.port_file)
+    _log.info(
+        "gateway.serving",
+        address=config.host,
+        port=port,
+        pid=os.getpid(),
+        count=config.workers,
+        version=__version__,
+    )
+    sentinels = [p.sentinel for p in processes]
+    while not stop.is_set():
+        if wait(sentinels, timeout=0.5) and not stop.wait(0.5):
+            # A worker ended and nobody asked us to stop (a Ctrl-C reaches the workers too).
+            _log.warning("gateway.worker_exited", count=config.workers)
+            return _stop_all(processes, config.grace_seconds, failed=True)
+    _log.info("gateway.stopping", signal=received[0], grace_seconds=config.grace_seconds)
+    return _stop_all(processes, config.grace_seconds, failed=False)
+
+
+def _wait_ready(processes: list[Any], ready: Any, stop: threading.Event) -> bool:
+    """True once every worker serves; False if one exits, time runs out or we are stopped."""
+    waiting = len(processes)
+    deadline = time.monotonic() + START_TIMEOUT
+    while waiting:
+        if stop.is_set() or time.monotonic() > deadline:
+            return False
+        if any(not p.is_alive() for p in processes):
+            _log.warning("gateway.worker_exited", count=len(processes))
+            return False
+        try:
+            ready.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        waiting -= 1
+    return True
+
+
+def _stop_all(processes: list[Any], grace_seconds: float, *, failed: bool) -> int:
+    """SIGTERM every worker, wait for the grace period and a margin, then kill."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + grace_seconds + 10
+    for process in processes:
+        process.join(max(0.1, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+    if failed or any(p.exitcode not in (0, None) for p in processes):
+        return 1
+    _log.info("gateway.stopped")
+    return 0
