@@ -3,12 +3,14 @@
 Send path = SDK seal (1 KiB) + gRPC over TLS + gateway verify + store + log, 8 concurrent
 senders, each its own account. Reference = the same 8-way client calling a bare grpcio
 unary echo server (its own process) with a 1 KiB payload. Reports throughput, the ratio
-(target at least 0.6) and p50/p99 latency, for SQLite and PostgreSQL.
+(target at least 0.6) and p50/p99 latency, for SQLite and PostgreSQL, with the gateway as
+one process and as two worker processes sharing the port (``--workers 2``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,12 @@ from sealpost.v1 import relative_pb2, relative_pb2_grpc
 
 SENDERS = 8
 PAYLOAD = 1024
+#: (database, gateway worker processes) measured, in this order.
+CONFIGURATIONS = (("sqlite", 1), ("postgresql", 1), ("sqlite", 2), ("postgresql", 2))
+
+
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg()[:2])
 
 
 async def _drive(
@@ -82,7 +90,7 @@ async def _echo_rate(seconds: float) -> tuple[float, list[float]]:
             server.wait()
 
 
-async def _send_rate(stack: Stack, seconds: float) -> tuple[float, list[float]]:
+async def _send_rate(stack: Stack, seconds: float, label: str) -> tuple[float, list[float]]:
     admin, _terminals = setup_institutions(stack, [("d-bench", "pi-bench", "regular")])
     senders = [stack.relative(f"bench {i}") for i in range(SENDERS)]
     for sender in senders:
@@ -116,12 +124,11 @@ async def _send_rate(stack: Stack, seconds: float) -> tuple[float, list[float]]:
 
         calls = [caller(i) for i in range(SENDERS)]
         await calls[0]()
-        label = f"send-{'sqlite' if 'sqlite' in stack.gateway.database_url else 'postgresql'}"
         with profiled(stack.gateway.process.pid, label):
             return await _drive(calls, seconds)
 
 
-def _measure(database: str, seconds: float) -> tuple[float, list[float]]:
+def _measure(database: str, seconds: float, workers: int) -> tuple[float, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         postgres = None
@@ -143,11 +150,13 @@ def _measure(database: str, seconds: float) -> tuple[float, list[float]]:
                 extra_env={
                     "SEALPOST_SEND_RATE_PER_MINUTE": "1000000",
                     "SEALPOST_LOG_LEVEL": "warning",
+                    "SEALPOST_WORKERS": str(workers),
                 },
             )
             stack = Stack(openbao, keyserver, gateway)
             try:
-                return asyncio.run(_send_rate(stack, seconds))
+                label = f"send-{database}-{workers}w"
+                return asyncio.run(_send_rate(stack, seconds, label))
             finally:
                 stack.close()
                 gateway.stop()
@@ -171,19 +180,20 @@ def run(quick: bool) -> list[Result]:
         Result("send", "bare grpcio echo, 1 KiB, 8 senders", echo, "calls/s"),
         Result("send", "echo p50", _percentile(echo_latencies, 0.5), "ms"),
     ]
-    for database in ("sqlite", "postgresql"):
-        rate, latencies = _measure(database, seconds)
+    for database, workers in CONFIGURATIONS:
+        rate, latencies = _measure(database, seconds, workers)
+        where = database if workers == 1 else f"{database}, {workers} workers"
         results += [
             Result(
                 "send",
-                f"send path ({database}), 1 KiB, 8 senders",
+                f"send path ({where}), 1 KiB, 8 senders, load {_load()}",
                 rate,
                 "messages/s",
                 reference=echo,
                 reference_label="echo calls/s",
                 target="ratio >= 0.6",
             ),
-            Result("send", f"send p50 ({database})", _percentile(latencies, 0.5), "ms"),
-            Result("send", f"send p99 ({database})", _percentile(latencies, 0.99), "ms"),
+            Result("send", f"send p50 ({where})", _percentile(latencies, 0.5), "ms"),
+            Result("send", f"send p99 ({where})", _percentile(latencies, 0.99), "ms"),
         ]
     return results

@@ -54,6 +54,7 @@ def profiled(pid: int, label: str) -> Iterator[None]:
             "--rate",
             str(RATE),
             "--gil",
+            "--subprocesses",  # the worker processes of ``--workers``
             "--format",
             "raw",
             "--output",

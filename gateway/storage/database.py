@@ -9,6 +9,7 @@ with synchronous commit. The schema is managed only by Alembic migrations
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -135,6 +136,10 @@ class Database:
         else:
             self.reader = self.writer
         self.inline_reads = self.writer.dialect.name == "sqlite"
+        # SQLite reads keep one connection per thread (see ``read``).
+        self._local = threading.local()
+        self._kept: list[Connection] = []
+        self._kept_lock = threading.Lock()
 
     @property
     def dialect(self) -> str:
@@ -150,12 +155,43 @@ class Database:
             raise Unavailable("the database is unavailable; try again") from exc
 
     def read(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in one read transaction."""
+        """Run ``fn`` in one read transaction.
+
+        On SQLite each thread keeps its reader connection (the event loop's thread makes
+        most reads): taking one from the pool and giving it back, which rolls back,
+        costs more than a small read. Each read is still its own transaction.
+        """
+        if not self.inline_reads:
+            try:
+                with self.reader.begin() as connection:
+                    return fn(connection)
+            except OperationalError as exc:
+                raise Unavailable("the database is unavailable; try again") from exc
+        connection = self._thread_reader()
         try:
-            with self.reader.begin() as connection:
+            with connection.begin():
                 return fn(connection)
         except OperationalError as exc:
+            self._drop_thread_reader()
             raise Unavailable("the database is unavailable; try again") from exc
+
+    def _thread_reader(self) -> Connection:
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is None or connection.closed or connection.invalidated:
+            connection = self.reader.connect()
+            self._local.connection = connection
+            with self._kept_lock:
+                self._kept.append(connection)
+        return connection
+
+    def _drop_thread_reader(self) -> None:
+        connection: Connection | None = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            with self._kept_lock:
+                if connection in self._kept:
+                    self._kept.remove(connection)
+            connection.invalidate()
 
     async def awrite(self, fn: Callable[[Connection], T]) -> T:
         """``write`` in a worker thread."""
@@ -193,7 +229,11 @@ class Database:
             )
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the kept reader connections)."""
+        with self._kept_lock:
+            kept, self._kept = self._kept, []
+        for connection in kept:
+            connection.invalidate()
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
