@@ -364,7 +364,8 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         """Contact requests of detainees in scope, by status."""
         caller = CALLER.get()
         scope = frozenset({request.institution_id}) if request.institution_id else _scope(caller)
-        rows = await self.ctx.db.aread(lambda c: store.contact_requests(c, scope, request.status))
+        status = common.enum_filter(request.status, common_pb2.ContactStatus, "status")
+        rows = await self.ctx.db.aread(lambda c: store.contact_requests(c, scope, status))
         return admin_pb2.ListContactRequestsResponse(requests=[self._contact(r) for r in rows])
 
     async def DecideContact(  # noqa: N802

@@ -76,6 +76,11 @@ def enum_value(value: int, enum: Any, what: str, allowed: Sequence[int] | None =
     return value
 
 
+def enum_filter(value: int, enum: Any, what: str) -> int:
+    """An optional enum filter: 0 (no filter) or a known value (the column is a SMALLINT)."""
+    return enum_value(value, enum, what) if value else 0
+
+
 def record_of(row: Row[Any]) -> keys_pb2.KeyRecord:
     """The KeyRecord stored in a key_records row."""
     return keys_pb2.KeyRecord.FromString(row.record)

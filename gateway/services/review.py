@@ -301,8 +301,9 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
         """Requests at the caller's institutions, optionally by status."""
         scope = _scope(CALLER.get())
         limit = page_size(request.page.page_size)
+        status = common.enum_filter(request.status, common_pb2.RetrospectiveStatus, "status")
         rows = await self.ctx.db.aread(
-            lambda c: store.retrospectives(c, scope, request.status, limit, request.page.page_token)
+            lambda c: store.retrospectives(c, scope, status, limit, request.page.page_token)
         )
         return review_pb2.ListRetrospectiveRequestsResponse(
             requests=[self._request(r) for r in rows],

@@ -469,6 +469,19 @@ KNOWN_HOSTILE: Final[list[tuple[str, str, str, Message]]] = [
         "terminal",
         terminal_pb2.StreamIntakeRequest(after_cursor=str(2**63)),
     ),
+    # Enum filters beyond the SMALLINT their column is (proto3 enums are open).
+    (
+        "ReviewService",
+        "ListRetrospectiveRequests",
+        "officer",
+        review_pb2.ListRetrospectiveRequestsRequest(status=32768),  # type: ignore[arg-type]
+    ),
+    (
+        "AdminService",
+        "ListContactRequests",
+        "officer",
+        admin_pb2.ListContactRequestsRequest(status=40000),  # type: ignore[arg-type]
+    ),
     # Timestamps outside the range protobuf defines.
     (
         "AdminService",
