@@ -228,7 +228,12 @@ def world(
     stack = Stack(openbao, keyserver, gateway)
     engine = sa.create_engine(url)
     try:
-        yield _populate(stack, engine)
+        world = _populate(stack, engine)
+        try:
+            yield world
+        finally:
+            if "public" in world.channels:  # terminal channels belong to their clients
+                world.channels["public"].close()
     finally:
         engine.dispose()
         stack.close()
@@ -360,12 +365,19 @@ def assert_clean(world: World, method: MethodDescriptor, payload: bytes, outcome
     )
 
 
-def assert_serving(world: World) -> None:
-    """The gateway process is alive, healthy, and logged no bug."""
+def log_size(world: World) -> int:
+    """Bytes in the gateway's log so far."""
+    return world.stack.gateway.log_file.stat().st_size
+
+
+def assert_serving(world: World, log_from: int) -> None:
+    """The gateway process is alive, healthy, and logged no bug since ``log_from``."""
     gateway = world.stack.gateway
     assert gateway.process.poll() is None, "the gateway process died"
     assert gateway_health(gateway.address, gateway.ca_pem) == "SERVING"
-    assert '"rpc.bug"' not in gateway.log_file.read_text(errors="replace")
+    with gateway.log_file.open("rb") as log:
+        log.seek(log_from)
+        assert b'"rpc.bug"' not in log.read()
 
 
 # --- Fuzzing every RPC ---
@@ -387,6 +399,7 @@ def _payloads(world: World, method: MethodDescriptor) -> st.SearchStrategy[bytes
 def test_every_rpc_answers_fuzzed_bytes_cleanly(world: World, method: MethodDescriptor) -> None:
     permitted = allowed_callers(path_of(method)) or ["anonymous"]
     everyone = callers(world)
+    log_from = log_size(world)
 
     @fuzzing.fuzz_settings(10)
     @given(
@@ -401,7 +414,7 @@ def test_every_rpc_answers_fuzzed_bytes_cleanly(world: World, method: MethodDesc
             assert world.counts() == before, f"{path_of(method)} refused but changed state"
 
     check()
-    assert_serving(world)
+    assert_serving(world, log_from)
 
 
 def test_methods_are_walked_from_the_descriptors() -> None:
@@ -666,6 +679,7 @@ def test_too_many_recipients_and_stale_or_future_dates_are_refused(world: World)
 def test_requests_over_the_receive_limit_are_resource_exhausted(world: World) -> None:
     """Larger than the gateway parses at all: refused by grpc before any handler runs."""
     payload = bytes(MAX_MESSAGE_BYTES + 1)
+    log_from = log_size(world)
     before = world.counts()
     for caller, method in (
         (_as(world.relative), _path("RelativeService", "SendMessage")),
@@ -674,7 +688,7 @@ def test_requests_over_the_receive_limit_are_resource_exhausted(world: World) ->
         outcome = raw_call(world, caller, method, payload)
         assert outcome.code == grpc.StatusCode.RESOURCE_EXHAUSTED, outcome
     assert world.counts() == before
-    assert_serving(world)
+    assert_serving(world, log_from)
 
 
 # --- Malformed protobufs ---
