@@ -676,6 +676,48 @@ def test_too_many_recipients_and_stale_or_future_dates_are_refused(world: World)
     assert world.counts() == before
 
 
+HEADER_FIELDS: Final = [f.number for f in envelope_pb2.EnvelopeHeader.DESCRIPTOR.fields]
+ENVELOPE_FIELDS: Final = [f.number for f in envelope_pb2.Envelope.DESCRIPTOR.fields]
+
+
+def test_tampered_sends_are_refused_whole_or_stored_whole(world: World) -> None:
+    """The send path with mutated envelopes, some signed again by the real sender so that they
+    reach the checks past the signature: a refusal stores nothing, an acceptance stores one
+    message and one log entry (the gateway cannot see inside; the terminal judges the rest)."""
+    relative = world.relative
+    mailbox = _mailbox(relative, D_A)
+    send = _path("RelativeService", "SendMessage")
+    seen: set[grpc.StatusCode] = set()
+
+    @fuzzing.fuzz_settings(25)
+    @given(data=st.data(), resign=st.booleans())
+    def check(data: st.DataObject, resign: bool) -> None:
+        base = _sealed(relative, [Part(TEXT, b"tampered")], [mailbox])
+        if resign:
+            header = data.draw(fuzzing.mutated(base.header, HEADER_FIELDS), label="header")
+            envelope = sign_envelope(
+                header, list(base.part_ciphertexts), list(base.sealed_keys), relative.keys
+            )
+            wire = envelope.SerializeToString()
+        else:
+            wire = data.draw(fuzzing.mutated(base.SerializeToString(), ENVELOPE_FIELDS))
+        before = world.counts()
+        outcome = raw_call(world, _as(relative), send, fuzzing.field_bytes(1, fuzzing.LEN, wire))
+        assert_clean(world, send, wire, outcome)
+        seen.add(outcome.code)
+        after = world.counts()
+        if outcome.code != OK:
+            assert after == before, outcome
+            return
+        assert after["messages"] == before["messages"] + 1
+        assert after["log_leaves"] == before["log_leaves"] + 1
+
+    log_from = log_size(world)
+    check()
+    assert_serving(world, log_from)
+    assert {OK, grpc.StatusCode.INVALID_ARGUMENT} <= seen, seen  # both ends were reached
+
+
 def test_requests_over_the_receive_limit_are_resource_exhausted(world: World) -> None:
     """Larger than the gateway parses at all: refused by grpc before any handler runs."""
     payload = bytes(MAX_MESSAGE_BYTES + 1)
