@@ -135,6 +135,26 @@ def _parser(deserializer: Parser | None) -> Parser:
     return parse
 
 
+def _parsing_each(behaviour: Callable[..., Any], parse: Parser) -> Callable[..., Any]:
+    """A bidirectional-streaming handler whose raw requests are parsed as unary ones are."""
+
+    async def wrapped(
+        raw_requests: AsyncIterator[bytes], context: aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        async def requests() -> AsyncIterator[Any]:
+            async for raw in raw_requests:
+                try:
+                    request = parse(raw)
+                except InvalidArgument as exc:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.explain())
+                yield request
+
+        async for item in behaviour(requests(), context):
+            yield item
+
+    return wrapped
+
+
 async def _maybe_await(value: Any) -> Any:
     if isinstance(value, Awaitable):
         return await value
@@ -217,7 +237,7 @@ class RequestContextInterceptor(aio.ServerInterceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        """Wrap the handler of every unary and server-streaming method.
+        """Wrap the handler of every method.
 
         The wrapper receives the raw request bytes and parses them itself (see the module
         docstring), so grpc is given no request deserializer.
@@ -237,5 +257,10 @@ class RequestContextInterceptor(aio.ServerInterceptor):
                 self._stream(method, handler.unary_stream, parse),
                 response_serializer=handler.response_serializer,
             )
-        # Client-streaming methods (only reflection uses them) pass through untouched.
+        if handler.stream_stream is not None:
+            # Only reflection streams requests; outside the API, so only its parsing is ours.
+            return grpc.stream_stream_rpc_method_handler(
+                _parsing_each(handler.stream_stream, parse),
+                response_serializer=handler.response_serializer,
+            )
         return handler

@@ -984,3 +984,21 @@ def test_every_scoped_method_is_tried_from_another_institution() -> None:
     tried = {path_of(m) for m, _who in _foreign_cases()}
     scoped = {path for path, rule in RULES.items() if rule.target in SCOPED}
     assert tried == scoped
+
+
+def test_health_and_reflection_answer_garbage_cleanly(world: World) -> None:
+    """Outside the API, but open to anyone on the public port."""
+    channel = world.channel("public")
+    reflection: grpc.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    )
+    health: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+        "/grpc.health.v1.Health/Check"
+    )
+    for call in (
+        lambda: list(reflection(iter([b"\xff"]), timeout=10)),
+        lambda: health(fuzzing.nested_groups(1, 101), timeout=10),
+    ):
+        with pytest.raises(grpc.RpcError) as refused:
+            call()
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
