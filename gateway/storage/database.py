@@ -9,8 +9,10 @@ with synchronous commit. The schema is managed only by Alembic migrations
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -136,6 +138,11 @@ class Database:
         else:
             self.reader = self.writer
         self.inline_reads = self.writer.dialect.name == "sqlite"
+        self._lock_path: Path | None = None
+        if self.inline_reads:
+            database = make_url(url).database
+            assert database is not None  # create_database_engine refuses memory databases
+            self._lock_path = Path(database).with_name(Path(database).name + "-writer.lock")
         # SQLite reads keep one connection per thread (see ``read``).
         self._local = threading.local()
         self._kept: list[Connection] = []
@@ -149,10 +156,31 @@ class Database:
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one write transaction; commit if it returns, roll back if it raises."""
         try:
-            with self.writer.begin() as connection:
+            with self.begin_write() as connection:
                 return fn(connection)
         except OperationalError as exc:
             raise Unavailable("the database is unavailable; try again") from exc
+
+    @contextmanager
+    def begin_write(self) -> Iterator[Connection]:
+        """A write transaction, committed when the block ends (rolled back if it raises).
+
+        On SQLite, writers of several processes (gateway workers) queue on a lock file
+        first: SQLite's own busy handler retries a locked database by sleeping (1, 2,
+        5 ... 100 ms), so a writer would often sleep while the lock is already free,
+        where a waiter on the lock file is woken the moment it is released.
+        """
+        if self._lock_path is None:
+            with self.writer.begin() as connection:
+                yield connection
+            return
+        with self._lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                with self.writer.begin() as connection:
+                    yield connection
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one read transaction.

@@ -138,7 +138,7 @@ class GroupCommit:
     def _commit(self, batch: list[_Job]) -> None:
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
-            with self._db.writer.begin() as connection:
+            with self._db.begin_write() as connection:
                 scope = self._scope(connection) if self._scope is not None else None
                 try:
                     for job in batch:
