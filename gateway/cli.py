@@ -202,12 +202,9 @@ def serve(
     logs.configure(config.log_level)
     try:
         if config.workers > 1:
-            from sealpost.gateway.workers import serve_workers  # noqa: PLC0415
+            from sealpost.gateway.workers import exec_supervisor  # noqa: PLC0415
 
-            code = serve_workers(config)
-            if code:
-                raise typer.Exit(code)
-            return
+            exec_supervisor(config)  # does not return
         asyncio.run(serve_forever(config))
     except ConfigError as exc:
         raise _fail("serve", exc) from exc

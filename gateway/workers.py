@@ -34,6 +34,7 @@ import os
 import queue
 import signal
 import socket
+import sys
 import threading
 import time
 from contextlib import ExitStack
@@ -44,9 +45,12 @@ from sealpost import __version__
 from sealpost._internal import logs
 from sealpost._internal.logs import get_logger
 from sealpost.gateway.config import GatewayConfig
+from sealpost.gateway.errors import ConfigError
 
 #: Seconds a worker may take to start serving.
 START_TIMEOUT: Final = 60.0
+#: How ``exec_supervisor`` hands the configuration to the supervisor process.
+_CONFIG_ENV: Final = "SEALPOST_INTERNAL_SUPERVISOR_CONFIG"
 
 _log = get_logger("sealpost.gateway.workers")
 
@@ -66,11 +70,17 @@ def _prepare(config: GatewayConfig) -> None:
     """Check the schema, create the default regimes and the directory once, before the workers.
 
     Each worker does the same on start and then finds everything in place, so that
-    workers starting together never race to create the same rows.
+    workers starting together never race to create the same rows. Runs in a child
+    process of its own, so that this supervisor never loads the gateway (memory).
     """
     from sealpost.gateway.server import build_context  # noqa: PLC0415
 
-    ctx, _tls = build_context(config)
+    logs.configure(config.log_level)
+    try:
+        ctx, _tls = build_context(config)
+    except ConfigError as exc:
+        print(f"sealpost gateway serve: {exc.explain()}", file=sys.stderr)
+        sys.exit(2)
     if ctx.group_commit is not None:
         ctx.group_commit.close()
     ctx.db.dispose()
@@ -99,8 +109,12 @@ def serve_workers(config: GatewayConfig) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    _prepare(config)
     spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    preparing = spawn.Process(target=_prepare, args=(config,), name="gateway-prepare")
+    preparing.start()
+    preparing.join()
+    if preparing.exitcode != 0:
+        return 2 if preparing.exitcode == 2 else 1
     ready: Any = spawn.Queue()
     with ExitStack() as reserved:
         public, port = _reserve(config.host, config.port)
@@ -174,3 +188,35 @@ def _stop_all(processes: list[Any], grace_seconds: float, *, failed: bool) -> in
         return 1
     _log.info("gateway.stopped")
     return 0
+
+
+def exec_supervisor(config: GatewayConfig) -> None:
+    """Become a lean supervisor process (same pid): ``python -m sealpost.gateway.workers``.
+
+    The command line has loaded every ``sealpost`` command; the supervisor needs none
+    of them, and it stays up as long as the workers do.
+    """
+    default = GatewayConfig()
+    document = {
+        f.name: str(getattr(config, f.name))
+        for f in dataclasses.fields(config)
+        if getattr(config, f.name) != getattr(default, f.name)
+    }
+    # In the environment, not on the command line, which any local user can read: the
+    # database URL may carry a password.
+    environment = {**os.environ, _CONFIG_ENV: json.dumps(document)}
+    os.execve(  # noqa: S606 - our own interpreter and module, no shell
+        sys.executable, [sys.executable, "-m", "sealpost.gateway.workers"], environment
+    )
+
+
+def main() -> None:
+    """Entry point after ``exec_supervisor``: the configuration comes in the environment."""
+    flags = json.loads(os.environ.pop(_CONFIG_ENV))  # not handed down to the workers
+    config = GatewayConfig.load(flags, environ={})
+    logs.configure(config.log_level)
+    sys.exit(serve_workers(config))
+
+
+if __name__ == "__main__":
+    main()
