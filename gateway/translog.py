@@ -4,7 +4,8 @@ Pure hashing and proofs come from sealpost.crypto.merkle (RFC 9162); this
 module stores them in the gateway's database, in the same transaction as the
 change they record, so that a state change and its log entry commit together
 or not at all. One writer at a time: the ``log_size`` row is locked (SQLite
-takes the write lock at BEGIN) while leaves are appended.
+takes the write lock at BEGIN) while leaves are appended. Group commit defers
+a batch's appends to its end (``Deferred``).
 """
 
 from __future__ import annotations
@@ -121,8 +122,8 @@ def size(connection: Connection, *, for_update: bool = False) -> int:
 def append(connection: Connection, events: Sequence[LogEvent]) -> list[Appended]:
     """Append events in order, in the caller's transaction; returns their indices and leaves.
 
-    Inside ``deferred`` the leaves are numbered at once but written at the end of the
-    transaction, together with every other leaf of the batch.
+    Within a ``Deferred`` batch the leaves are numbered at once but written at the end
+    of the transaction, together with every other leaf of the batch.
     """
     if not events:
         return []
