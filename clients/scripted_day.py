@@ -26,7 +26,6 @@ from pathlib import Path
 
 import grpc
 import typer
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from sealpost._internal import logs
 from sealpost._internal.devservers import (
@@ -40,18 +39,19 @@ from sealpost._internal.stack import (
     Stack,
     approve_all,
     bootstrap_openbao,
+    screening_order,
     setup_institutions,
     start_gateway,
 )
 from sealpost.clients._grpc import ClientError
 from sealpost.clients.relative import sdk as relative_sdk
-from sealpost.clients.relative.keystore import KDF_INTERACTIVE
 from sealpost.clients.relative.sdk import RelativeClient
 from sealpost.clients.review.evidence import export_evidence
 from sealpost.clients.staff import StaffClient
 from sealpost.clients.terminal.client import Escrow, TerminalClient
 from sealpost.clients.terminal.desk import DeliveryDesk
 from sealpost.crypto.envelope import Part
+from sealpost.crypto.passphrase import KDF_INTERACTIVE
 from sealpost.errors import SealpostError
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.bootstrap import BootstrapSettings
@@ -175,7 +175,7 @@ class Day:
             f"{ORDINARY} (regular regime) and {BLOCKED} (EBI: blocked); each terminal made "
             "the mailbox keys, the gateway only publishes their public halves"
         )
-        _order(self.admin, WATCHED)
+        screening_order(self.admin, WATCHED, note="demo: officier van justitie, zaak 2026/123")
         say(
             f"administrator recorded a screening order for {WATCHED} (art. 36 Pbw, both "
             "directions, 14 days): messages to and from them wait for a screener"
@@ -429,28 +429,6 @@ class Day:
             f"auditor: the report of {NORTH} for today is in {self.out / 'report'}/ "
             "(Markdown and PDF), with the bypass among its anomalies"
         )
-
-
-def _stamp(when: dt.datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(when)
-    return stamp
-
-
-def _order(admin: StaffClient, detainee: str) -> None:
-    now = dt.datetime.now(dt.UTC)
-    admin.call(
-        "admin",
-        "CreateScreeningOrder",
-        admin_pb2.CreateScreeningOrderRequest(
-            detainee_id=detainee,
-            legal_ground=common_pb2.LEGAL_GROUND_CRIME_PREVENTION,
-            direction=common_pb2.DIRECTION_BOTH,
-            starts_at=_stamp(now - dt.timedelta(hours=1)),
-            ends_at=_stamp(now + dt.timedelta(days=14)),
-            note="demo: officier van justitie, zaak 2026/123",
-        ),
-    )
 
 
 def _fresh_head(staff: StaffClient) -> None:

@@ -13,7 +13,7 @@ from sealpost.clients.relative.errors import (
     RelativeError,
     WrongPassphraseError,
 )
-from sealpost.clients.relative.keystore import KDF_INTERACTIVE, KDF_MODERATE, KdfParams, SentRecord
+from sealpost.clients.relative.keystore import SentRecord
 from sealpost.clients.relative.notice import REVIEW_NOTICE
 from sealpost.clients.relative.receipts import VerifiedReceipt
 from sealpost.clients.relative.sdk import (
@@ -26,6 +26,7 @@ from sealpost.clients.relative.sdk import (
     connect,
     register,
 )
+from sealpost.crypto.passphrase import KDF_INTERACTIVE, KDF_MODERATE, KdfParams
 
 __all__ = [
     "KDF_INTERACTIVE",

@@ -21,7 +21,6 @@ import typer
 from sealpost.clients._cli import run
 from sealpost.clients._grpc import Endpoint
 from sealpost.clients.relative import attachments as _attachments
-from sealpost.clients.relative.keystore import KDF_INTERACTIVE, KDF_MODERATE
 from sealpost.clients.relative.notice import REVIEW_NOTICE
 from sealpost.clients.relative.receipts import VerifiedReceipt
 from sealpost.clients.relative.sdk import (
@@ -34,6 +33,7 @@ from sealpost.clients.relative.sdk import (
 )
 from sealpost.crypto.envelope import MESSAGE_ID_BYTES, Part
 from sealpost.crypto.keyrecords import DirectoryPin
+from sealpost.crypto.passphrase import KDF_INTERACTIVE, KDF_MODERATE
 
 T = TypeVar("T")
 

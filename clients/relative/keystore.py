@@ -43,6 +43,12 @@ from sealpost.clients.relative.errors import (
 from sealpost.crypto import _sodium
 from sealpost.crypto.errors import DecryptionError, FormatError
 from sealpost.crypto.keys import PrivateKeys
+from sealpost.crypto.passphrase import (
+    KDF_MODERATE,
+    KdfParams,
+    derive_key,
+    kdf_accepted,
+)
 
 FILE_NAME: Final = "profile.sealpost"
 LOCK_NAME: Final = ".lock"
@@ -60,30 +66,6 @@ _PREFIX = struct.Struct(">16sB")  # magic, version
 _KDF = struct.Struct(">IQ")  # opslimit, memlimit
 _HEADER_BYTES: Final = (
     _PREFIX.size + _KDF.size + _sodium.ARGON2ID_SALT_BYTES + _sodium.SECRETBOX_NONCE_BYTES
-)
-
-
-@dataclass(frozen=True)
-class KdfParams:
-    """Argon2id cost: passes over memory and bytes of memory."""
-
-    opslimit: int
-    memlimit: int
-
-
-#: The default: libsodium's MODERATE (about half a second, 256 MiB).
-KDF_MODERATE: Final = KdfParams(
-    _sodium.ARGON2ID_OPSLIMIT_MODERATE, _sodium.ARGON2ID_MEMLIMIT_MODERATE
-)
-#: libsodium's INTERACTIVE (64 MiB): weaker against a stolen file; for tests and small devices.
-KDF_INTERACTIVE: Final = KdfParams(
-    _sodium.ARGON2ID_OPSLIMIT_INTERACTIVE, _sodium.ARGON2ID_MEMLIMIT_INTERACTIVE
-)
-#: Costs outside [INTERACTIVE, SENSITIVE] are refused when reading: weaker ones are not
-#: written by this code, and larger ones would let a planted file exhaust memory.
-_KDF_MIN: Final = KDF_INTERACTIVE
-_KDF_MAX: Final = KdfParams(
-    _sodium.ARGON2ID_OPSLIMIT_SENSITIVE, _sodium.ARGON2ID_MEMLIMIT_SENSITIVE
 )
 
 
@@ -295,10 +277,7 @@ def _passphrase_bytes(passphrase: str) -> bytes:
 
 
 def _check_kdf(kdf: KdfParams) -> None:
-    if not (
-        _KDF_MIN.opslimit <= kdf.opslimit <= _KDF_MAX.opslimit
-        and _KDF_MIN.memlimit <= kdf.memlimit <= _KDF_MAX.memlimit
-    ):
+    if not kdf_accepted(kdf):
         raise ProfileFormatError(
             f"Argon2id cost opslimit={kdf.opslimit} memlimit={kdf.memlimit} is outside the "
             "accepted range (libsodium INTERACTIVE to SENSITIVE)"
@@ -306,7 +285,7 @@ def _check_kdf(kdf: KdfParams) -> None:
 
 
 def _derive(secret: bytes, salt: bytes, kdf: KdfParams) -> bytes:
-    return _sodium.argon2id_kdf(secret, salt, opslimit=kdf.opslimit, memlimit=kdf.memlimit)
+    return derive_key(secret, salt, kdf)
 
 
 def _parse_file(raw: bytes) -> tuple[KdfParams, bytes, bytes, bytes]:

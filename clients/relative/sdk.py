@@ -31,8 +31,6 @@ from sealpost.clients.relative.errors import (
     ReceiptError,
 )
 from sealpost.clients.relative.keystore import (
-    KDF_MODERATE,
-    KdfParams,
     Profile,
     ProfileData,
     SentRecord,
@@ -48,6 +46,7 @@ from sealpost.crypto.envelope import Part
 from sealpost.crypto.errors import CryptoError
 from sealpost.crypto.keyrecords import DirectoryPin, VerifiedKey
 from sealpost.crypto.keys import PrivateKeys
+from sealpost.crypto.passphrase import KDF_MODERATE, KdfParams
 from sealpost.v1 import common_pb2, keys_pb2, log_pb2, relative_pb2, relative_pb2_grpc
 
 TEXT_PLAIN: Final = "text/plain; charset=utf-8"

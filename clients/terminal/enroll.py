@@ -31,16 +31,15 @@ from sealpost.clients.terminal.errors import (
     WeakPassphraseError,
 )
 from sealpost.clients.terminal.profile import (
-    KDF_MODERATE,
     MIN_PASSPHRASE_CHARS,
     PROFILE_NAME,
-    KdfParams,
     ProfileSecrets,
     ProfileSettings,
     TerminalProfile,
 )
 from sealpost.crypto.errors import CryptoError
 from sealpost.crypto.keys import PrivateKeys
+from sealpost.crypto.passphrase import KDF_MODERATE, KdfParams
 from sealpost.escrow.bootstrap import BootstrapSettings
 from sealpost.escrow.client import KeyServerConfig
 from sealpost.v1 import keys_pb2

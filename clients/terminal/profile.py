@@ -52,6 +52,12 @@ from sealpost.crypto import _sodium
 from sealpost.crypto.errors import DecryptionError, FormatError
 from sealpost.crypto.keyrecords import DirectoryPin
 from sealpost.crypto.keys import PrivateKeys
+from sealpost.crypto.passphrase import (
+    KDF_MODERATE,
+    KdfParams,
+    derive_key,
+    kdf_accepted,
+)
 from sealpost.escrow.bootstrap import BootstrapSettings
 from sealpost.escrow.client import EscrowClient, KeyServerConfig, RetryPolicy
 from sealpost.v1 import envelope_pb2
@@ -78,30 +84,6 @@ MAX_MALFORMED_REMEMBERED: Final = 10_000
 #: Escrow retries inside one attempt of the intake loop: short, because the loop itself
 #: waits with a longer backoff and keeps serving privileged mail meanwhile.
 INTAKE_RETRY: Final = RetryPolicy(max_attempts=3, initial_delay=0.2, max_delay=1.0, max_elapsed=5.0)
-
-
-@dataclass(frozen=True)
-class KdfParams:
-    """Argon2id cost: passes over memory and bytes of memory."""
-
-    opslimit: int
-    memlimit: int
-
-
-#: The default: libsodium's MODERATE (about half a second, 256 MiB).
-KDF_MODERATE: Final = KdfParams(
-    _sodium.ARGON2ID_OPSLIMIT_MODERATE, _sodium.ARGON2ID_MEMLIMIT_MODERATE
-)
-#: libsodium's INTERACTIVE (64 MiB): weaker against a stolen file; for tests.
-KDF_INTERACTIVE: Final = KdfParams(
-    _sodium.ARGON2ID_OPSLIMIT_INTERACTIVE, _sodium.ARGON2ID_MEMLIMIT_INTERACTIVE
-)
-# Costs outside [INTERACTIVE, SENSITIVE] are refused when reading: this code writes none
-# below, and larger ones would let a planted file exhaust memory.
-_KDF_MIN: Final = KDF_INTERACTIVE
-_KDF_MAX: Final = KdfParams(
-    _sodium.ARGON2ID_OPSLIMIT_SENSITIVE, _sodium.ARGON2ID_MEMLIMIT_SENSITIVE
-)
 
 
 @dataclass(frozen=True)
@@ -528,17 +510,12 @@ def _passphrase_bytes(passphrase: str) -> bytes:
 
 
 def _check_kdf(kdf: KdfParams) -> None:
-    if not (
-        _KDF_MIN.opslimit <= kdf.opslimit <= _KDF_MAX.opslimit
-        and _KDF_MIN.memlimit <= kdf.memlimit <= _KDF_MAX.memlimit
-    ):
+    if not kdf_accepted(kdf):
         raise ProfileFormatError("the profile's key-derivation cost is out of range")
 
 
 def _derive(secret: bytes, salt: bytes, kdf: KdfParams) -> bytes:
-    return _sodium.argon2id_kdf(
-        secret, salt, opslimit=kdf.opslimit, memlimit=kdf.memlimit, size=_sodium.AEAD_KEY_BYTES
-    )
+    return derive_key(secret, salt, kdf, size=_sodium.AEAD_KEY_BYTES)
 
 
 def _associated(header: dict[str, Any]) -> bytes:

@@ -10,11 +10,14 @@ terminals with client certificates the gateway's CA issued.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from sealpost._internal.devservers import GatewayProcess, OpenBaoDevServer, gateway_directory_pin
 from sealpost.clients._grpc import Endpoint
@@ -254,3 +257,30 @@ def approve_all(admin: StaffClient, institution_id: str) -> int:
             ),
         )
     return len(pending.requests)
+
+
+def screening_order(
+    admin: StaffClient,
+    detainee: str,
+    direction: common_pb2.Direction.ValueType = common_pb2.DIRECTION_BOTH,
+    *,
+    days: int = 14,
+    note: str = "Officier van justitie, zaak 2026/123",
+) -> None:
+    """An active screening order (crime prevention) from an hour ago for ``days`` days."""
+    now = dt.datetime.now(dt.UTC)
+    starts, ends = Timestamp(), Timestamp()
+    starts.FromDatetime(now - dt.timedelta(hours=1))
+    ends.FromDatetime(now + dt.timedelta(days=days))
+    admin.call(
+        "admin",
+        "CreateScreeningOrder",
+        admin_pb2.CreateScreeningOrderRequest(
+            detainee_id=detainee,
+            legal_ground=common_pb2.LEGAL_GROUND_CRIME_PREVENTION,
+            direction=direction,
+            starts_at=starts,
+            ends_at=ends,
+            note=note,
+        ),
+    )

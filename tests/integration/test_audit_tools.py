@@ -23,7 +23,6 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 from pypdf import PdfReader
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -35,6 +34,7 @@ from sealpost._internal.stack import (
     Stack,
     approve_all,
     bootstrap_openbao,
+    screening_order,
     setup_institutions,
     start_gateway,
 )
@@ -46,7 +46,7 @@ from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap
 from sealpost.escrow.client import EscrowClient
 from sealpost.escrow.errors import PermissionDeniedError
-from sealpost.v1 import admin_pb2, audit_pb2, common_pb2, envelope_pb2, log_pb2
+from sealpost.v1 import audit_pb2, common_pb2, envelope_pb2, log_pb2
 
 pytestmark = pytest.mark.integration
 
@@ -110,25 +110,6 @@ def log_key_hex(stack: Stack) -> str:
 def fresh_head(staff: StaffClient) -> int:
     reply = staff.call("audit", "GetTreeHead", audit_pb2.GetTreeHeadRequest(fresh=True))
     return int(log_pb2.TreeHead.FromString(reply.tree_head.tree_head).tree_size)
-
-
-def screening_order(admin: StaffClient, detainee: str) -> None:
-    now = dt.datetime.now(dt.UTC)
-    starts, ends = Timestamp(), Timestamp()
-    starts.FromDatetime(now - dt.timedelta(hours=1))
-    ends.FromDatetime(now + dt.timedelta(days=7))
-    admin.call(
-        "admin",
-        "CreateScreeningOrder",
-        admin_pb2.CreateScreeningOrderRequest(
-            detainee_id=detainee,
-            legal_ground=common_pb2.LEGAL_GROUND_CRIME_PREVENTION,
-            direction=common_pb2.DIRECTION_BOTH,
-            starts_at=starts,
-            ends_at=ends,
-            note="zaak 2026/077",
-        ),
-    )
 
 
 def populate(stack: Stack, messages: int = 6) -> tuple[StaffClient, list[int]]:
@@ -517,7 +498,7 @@ def test_reconcile_flags_a_decrypt_made_directly_at_the_key_server(
 ) -> None:
     stack = own_stack
     admin, terminals = setup_institutions(stack, [("d-watched", A, "regular")])
-    screening_order(admin, "d-watched")
+    screening_order(admin, "d-watched", days=7, note="zaak 2026/077")
     relative = stack.relative("Yusuf")
     relative.request_contact("d-watched")
     approve_all(admin, A)

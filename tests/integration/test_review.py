@@ -11,7 +11,7 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from sealpost._internal.stack import Stack, approve_all, setup_institutions
+from sealpost._internal.stack import Stack, approve_all, screening_order, setup_institutions
 from sealpost.clients._grpc import ClientError
 from sealpost.clients.review.client import ReviewClient
 from sealpost.crypto.envelope import Part
@@ -30,26 +30,6 @@ def _stamp(when: dt.datetime) -> Timestamp:
     return stamp
 
 
-def _order(
-    admin: object,
-    detainee: str,
-    direction: common_pb2.Direction.ValueType = common_pb2.DIRECTION_BOTH,
-) -> None:
-    now = dt.datetime.now(dt.UTC)
-    admin.call(  # type: ignore[attr-defined]
-        "admin",
-        "CreateScreeningOrder",
-        admin_pb2.CreateScreeningOrderRequest(
-            detainee_id=detainee,
-            legal_ground=common_pb2.LEGAL_GROUND_CRIME_PREVENTION,
-            direction=direction,
-            starts_at=_stamp(now - dt.timedelta(hours=1)),
-            ends_at=_stamp(now + dt.timedelta(days=14)),
-            note="Officier van justitie, zaak 2026/123",
-        ),
-    )
-
-
 def _code(info: pytest.ExceptionInfo[ClientError]) -> grpc.StatusCode:
     return info.value.code
 
@@ -59,7 +39,7 @@ def test_screening_order_queue_grant_decrypt_verdict(stack: Stack) -> None:
         stack, [("d-watched", A, "regular"), ("d-free", A, "regular"), ("d-west", B, "regular")]
     )
     terminal = terminals[A]
-    _order(admin, "d-watched")
+    screening_order(admin, "d-watched")
     relative = stack.relative("Broer")
     relative.request_contact("d-watched")
     relative.request_contact("d-free")
@@ -272,8 +252,8 @@ def test_retrospective_access_needs_a_second_officer(stack: Stack) -> None:
 def test_queue_pages_follow_waiting_order_not_arrival_order(stack: Stack) -> None:
     admin, terminals = setup_institutions(stack, [("d-p1", A, "regular"), ("d-p2", A, "regular")])
     terminal = terminals[A]
-    _order(admin, "d-p1")
-    _order(admin, "d-p2")
+    screening_order(admin, "d-p1")
+    screening_order(admin, "d-p2")
     relative = stack.relative("Oom")
     relative.request_contact("d-p1")
     relative.request_contact("d-p2")

@@ -17,39 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from sealpost._internal.stack import Stack, approve_all, setup_institutions
-from sealpost.clients.staff import StaffClient
+from sealpost._internal.stack import Stack, approve_all, screening_order, setup_institutions
 from sealpost.crypto.envelope import Part
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.auditlog import read_audit_log
 from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap
-from sealpost.v1 import admin_pb2, common_pb2
 
 pytestmark = pytest.mark.integration
 
 A = "pi-north"
-
-
-def screening_order(admin: StaffClient, detainee: str) -> None:
-    """An active screening order on both directions, from an hour ago for two weeks."""
-    now = dt.datetime.now(dt.UTC)
-    start, end = Timestamp(), Timestamp()
-    start.FromDatetime(now - dt.timedelta(hours=1))
-    end.FromDatetime(now + dt.timedelta(days=14))
-    admin.call(
-        "admin",
-        "CreateScreeningOrder",
-        admin_pb2.CreateScreeningOrderRequest(
-            detainee_id=detainee,
-            legal_ground=common_pb2.LEGAL_GROUND_CRIME_PREVENTION,
-            direction=common_pb2.DIRECTION_BOTH,
-            starts_at=start,
-            ends_at=end,
-            note="Officier van justitie, zaak 2026/123",
-        ),
-    )
 
 
 def _clean_env() -> dict[str, str]:

@@ -12,12 +12,11 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Select, Static
 
-from sealpost._internal.stack import Stack, approve_all, setup_institutions
+from sealpost._internal.stack import Stack, approve_all, screening_order, setup_institutions
 from sealpost.clients._grpc import ClientError
 from sealpost.clients.review.tui import MessageScreen, ReviewApp, WithholdScreen
 from sealpost.crypto.envelope import Part
 from sealpost.v1 import common_pb2
-from tests.integration.test_review_cli import screening_order
 
 pytestmark = pytest.mark.integration
 

@@ -25,12 +25,12 @@ from sealpost.clients.relative.errors import (
 )
 from sealpost.clients.relative.keystore import (
     FILE_NAME,
-    KDF_INTERACTIVE,
     Profile,
     ProfileData,
     SentRecord,
 )
 from sealpost.crypto.keys import PrivateKeys
+from sealpost.crypto.passphrase import KDF_INTERACTIVE, KdfParams
 
 PASSPHRASE = "correct horse battery staple"
 VERSION_OFFSET = len(keystore.MAGIC)
@@ -183,7 +183,7 @@ def test_create_refuses_to_overwrite_and_weak_passphrases(tmp_path: Path) -> Non
             Profile.create(tmp_path / "other", weak, _data(), kdf=KDF_INTERACTIVE)
     assert not keystore.profile_exists(tmp_path / "other")
     with pytest.raises(ProfileFormatError):
-        Profile.create(tmp_path / "cheap", PASSPHRASE, _data(), kdf=keystore.KdfParams(1, 8192))
+        Profile.create(tmp_path / "cheap", PASSPHRASE, _data(), kdf=KdfParams(1, 8192))
 
 
 def test_missing_profile(tmp_path: Path) -> None:

@@ -19,11 +19,9 @@ from sealpost.clients.terminal.errors import (
 )
 from sealpost.clients.terminal.intake import IntakeState
 from sealpost.clients.terminal.profile import (
-    KDF_INTERACTIVE,
     PROFILE_NAME,
     STATE_NAME,
     FileStateStore,
-    KdfParams,
     ProfileSecrets,
     ProfileSettings,
     TerminalProfile,
@@ -31,6 +29,7 @@ from sealpost.clients.terminal.profile import (
     read_institution_key,
 )
 from sealpost.crypto.keys import PrivateKeys
+from sealpost.crypto.passphrase import KDF_INTERACTIVE, KdfParams
 
 PASSPHRASE = "correct horse battery staple"
 TOKEN = "s.terminal-token-1234567890"
