@@ -6,8 +6,10 @@ change and its log entry commit together or not at all. Nothing here decides
 policy (gateway/policy.py) or formats API messages (gateway/services).
 
 The queries every message passes through are built once, at import, with bound
-parameters (the ``_Q_*`` constants): building a SQLAlchemy statement costs several
-times more than running it on SQLite, and these run a few times per message.
+parameters (the ``_Q_*`` constants), and run on the database driver directly
+(gateway/storage/direct.py): building a SQLAlchemy statement costs several times
+more than running it on SQLite, and executing one through SQLAlchemy several times
+more again; these run a few times per message. Their rows are named tuples.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sealpost.crypto.logentry import LogAction, LogEvent
 from sealpost.gateway import policy, states, translog
 from sealpost.gateway.errors import AlreadyExists, FailedPrecondition, NotFound
+from sealpost.gateway.storage.direct import Direct, Record
 from sealpost.gateway.storage.schema import (
     accounts,
     challenges,
@@ -65,11 +68,11 @@ def log(
 # --------------------------------------------------------------------------- scope lookups
 
 
-_Q_INSTITUTION_OF_DETAINEE = select(detainees.c.institution_id).where(
-    detainees.c.id == bindparam("p_id")
+_Q_INSTITUTION_OF_DETAINEE = Direct(
+    select(detainees.c.institution_id).where(detainees.c.id == bindparam("p_id"))
 )
-_Q_INSTITUTION_OF_MESSAGE = select(messages.c.institution_id).where(
-    messages.c.message_id == bindparam("p_id")
+_Q_INSTITUTION_OF_MESSAGE = Direct(
+    select(messages.c.institution_id).where(messages.c.message_id == bindparam("p_id"))
 )
 
 
@@ -86,12 +89,12 @@ class Scopes:
 
     def institution_of_detainee(self, detainee_id: str) -> str | None:
         """The detainee's current institution."""
-        value = self._c.execute(_Q_INSTITUTION_OF_DETAINEE, {"p_id": detainee_id}).scalar()
+        value = _Q_INSTITUTION_OF_DETAINEE.scalar(self._c, {"p_id": detainee_id})
         return None if value is None else str(value)
 
     def institution_of_message(self, message_id: bytes) -> str | None:
         """The institution that currently holds the message's detainee side."""
-        value = self._c.execute(_Q_INSTITUTION_OF_MESSAGE, {"p_id": message_id}).scalar()
+        value = _Q_INSTITUTION_OF_MESSAGE.scalar(self._c, {"p_id": message_id})
         return None if value is None else str(value)
 
     def institution_of_contact(self, contact_id: str) -> str | None:
@@ -135,9 +138,9 @@ class Scopes:
 # --------------------------------------------------------------------------- key records
 
 
-_Q_KEY_RECORD = select(key_records).where(key_records.c.id == bindparam("p_id"))
+_Q_KEY_RECORD = Direct(select(key_records).where(key_records.c.id == bindparam("p_id")))
 _Q_KEY_RECORDS = select(key_records).where(key_records.c.id.in_(bindparam("p_ids", expanding=True)))
-_Q_CURRENT_KEY = (
+_Q_CURRENT_KEY = Direct(
     select(key_records)
     .where(
         key_records.c.purpose == bindparam("p_purpose"),
@@ -150,9 +153,9 @@ _Q_CURRENT_KEY = (
 )
 
 
-def key_record(connection: Connection, key_id: bytes) -> Row[Any] | None:
+def key_record(connection: Connection, key_id: bytes) -> Record | None:
     """A stored key record row (record bytes, purpose, subject, revocation)."""
-    return connection.execute(_Q_KEY_RECORD, {"p_id": key_id}).first()
+    return _Q_KEY_RECORD.first(connection, {"p_id": key_id})
 
 
 def key_records_by_id(connection: Connection, key_ids: Sequence[bytes]) -> list[Row[Any]]:
@@ -164,11 +167,11 @@ def key_records_by_id(connection: Connection, key_ids: Sequence[bytes]) -> list[
 
 def current_key(
     connection: Connection, purpose: keys_pb2.KeyPurpose.ValueType, subject: str, now_s: int
-) -> Row[Any] | None:
+) -> Record | None:
     """The newest unrevoked, unexpired record of ``purpose`` for ``subject``."""
-    return connection.execute(
-        _Q_CURRENT_KEY, {"p_purpose": purpose, "p_subject": subject, "p_now_s": now_s}
-    ).first()
+    return _Q_CURRENT_KEY.first(
+        connection, {"p_purpose": purpose, "p_subject": subject, "p_now_s": now_s}
+    )
 
 
 def keys_of(
@@ -247,15 +250,17 @@ def take_challenge(connection: Connection, challenge: bytes, key_id: bytes, now_
     return result.rowcount == 1
 
 
-_Q_IS_PRIVILEGED = select(correspondents.c.account_id).where(
-    correspondents.c.account_id == bindparam("p_account"),
-    correspondents.c.revoked_at_ms.is_(None),
+_Q_IS_PRIVILEGED = Direct(
+    select(correspondents.c.account_id).where(
+        correspondents.c.account_id == bindparam("p_account"),
+        correspondents.c.revoked_at_ms.is_(None),
+    )
 )
 
 
 def is_privileged(connection: Connection, account_id: str) -> bool:
     """True when the account is a verified, unrevoked privileged correspondent."""
-    return connection.execute(_Q_IS_PRIVILEGED, {"p_account": account_id}).first() is not None
+    return _Q_IS_PRIVILEGED.first(connection, {"p_account": account_id}) is not None
 
 
 def correspondent(connection: Connection, account_id: str) -> Row[Any] | None:
@@ -375,16 +380,16 @@ def list_regimes(connection: Connection) -> list[Row[Any]]:
 # --------------------------------------------------------------------------- detainees
 
 
-_Q_DETAINEE = (
+_Q_DETAINEE = Direct(
     select(detainees, regimes.c.policy)
     .join(regimes, regimes.c.name == detainees.c.regime)
     .where(detainees.c.id == bindparam("p_id"))
 )
 
 
-def detainee(connection: Connection, detainee_id: str) -> Row[Any]:
+def detainee(connection: Connection, detainee_id: str) -> Record:
     """A detainee with its regime's policy; NotFound if absent."""
-    row = connection.execute(_Q_DETAINEE, {"p_id": detainee_id}).first()
+    row = _Q_DETAINEE.first(connection, {"p_id": detainee_id})
     if row is None:
         raise NotFound("no such detainee")
     return row
@@ -520,7 +525,7 @@ def release_detainee(connection: Connection, detainee_id: str, now_ms: int) -> l
 
 def request_contact(
     connection: Connection, account_id: str, detainee_id: str, relationship: str, now_ms: int
-) -> Row[Any]:
+) -> Record:
     """A contact request (idempotent while requested or approved)."""
     existing = contact_between(connection, account_id, detainee_id)
     if existing is not None:
@@ -545,17 +550,19 @@ def request_contact(
     return found
 
 
-_Q_CONTACT_BETWEEN = select(contacts).where(
-    contacts.c.account_id == bindparam("p_account"),
-    contacts.c.detainee_id == bindparam("p_detainee"),
+_Q_CONTACT_BETWEEN = Direct(
+    select(contacts).where(
+        contacts.c.account_id == bindparam("p_account"),
+        contacts.c.detainee_id == bindparam("p_detainee"),
+    )
 )
 
 
-def contact_between(connection: Connection, account_id: str, detainee_id: str) -> Row[Any] | None:
+def contact_between(connection: Connection, account_id: str, detainee_id: str) -> Record | None:
     """The contact of an account with a detainee, if any."""
-    return connection.execute(
-        _Q_CONTACT_BETWEEN, {"p_account": account_id, "p_detainee": detainee_id}
-    ).first()
+    return _Q_CONTACT_BETWEEN.first(
+        connection, {"p_account": account_id, "p_detainee": detainee_id}
+    )
 
 
 def contact(connection: Connection, contact_id: str) -> Row[Any]:
@@ -680,15 +687,17 @@ def mailbox_keys_for(
     return list(connection.execute(query))
 
 
-_Q_MAILBOX_KEY_OWNER = select(key_records.c.subject).where(
-    key_records.c.id == bindparam("p_id"),
-    key_records.c.purpose == keys_pb2.KEY_PURPOSE_MAILBOX,
+_Q_MAILBOX_KEY_OWNER = Direct(
+    select(key_records.c.subject).where(
+        key_records.c.id == bindparam("p_id"),
+        key_records.c.purpose == keys_pb2.KEY_PURPOSE_MAILBOX,
+    )
 )
 
 
 def mailbox_key_owner(connection: Connection, key_id: bytes) -> str | None:
     """The detainee whose mailbox key this is."""
-    row = connection.execute(_Q_MAILBOX_KEY_OWNER, {"p_id": key_id}).scalar_one_or_none()
+    row = _Q_MAILBOX_KEY_OWNER.scalar(connection, {"p_id": key_id})
     return None if row is None else str(row)
 
 
@@ -719,9 +728,11 @@ def complete_handovers(
     )
 
 
-_Q_HELD_MAILBOX_KEY_IDS = select(mailbox_keys.c.key_id).where(
-    mailbox_keys.c.institution_id == bindparam("p_institution"),
-    mailbox_keys.c.detainee_id == bindparam("p_detainee"),
+_Q_HELD_MAILBOX_KEY_IDS = Direct(
+    select(mailbox_keys.c.key_id).where(
+        mailbox_keys.c.institution_id == bindparam("p_institution"),
+        mailbox_keys.c.detainee_id == bindparam("p_detainee"),
+    )
 )
 
 
@@ -729,11 +740,10 @@ def held_mailbox_key_ids(
     connection: Connection, institution_id: str, detainee_id: str
 ) -> list[bytes]:
     """Ids of the mailbox keys of ``detainee_id`` wrapped for ``institution_id``."""
-    return list(
-        connection.execute(
-            _Q_HELD_MAILBOX_KEY_IDS, {"p_institution": institution_id, "p_detainee": detainee_id}
-        ).scalars()
+    rows = _Q_HELD_MAILBOX_KEY_IDS.rows(
+        connection, {"p_institution": institution_id, "p_detainee": detainee_id}
     )
+    return [row.key_id for row in rows]
 
 
 # --------------------------------------------------------------------------- screening orders
@@ -814,14 +824,14 @@ def orders_of(
     return list(connection.execute(query))
 
 
-_Q_ORDERS_OF_DETAINEE = select(screening_orders).where(
-    screening_orders.c.detainee_id == bindparam("p_detainee")
+_Q_ORDERS_OF_DETAINEE = Direct(
+    select(screening_orders).where(screening_orders.c.detainee_id == bindparam("p_detainee"))
 )
 
 
 def order_windows(connection: Connection, detainee_id: str) -> list[policy.OrderWindow]:
     """Every order of a detainee as the policy sees it."""
-    rows = connection.execute(_Q_ORDERS_OF_DETAINEE, {"p_detainee": detainee_id})
+    rows = _Q_ORDERS_OF_DETAINEE.rows(connection, {"p_detainee": detainee_id})
     return [
         policy.OrderWindow(r.direction, r.starts_at_ms, r.ends_at_ms, r.ended_early_at_ms)
         for r in rows
@@ -841,12 +851,12 @@ def account_audience(account_id: str) -> str:
     return f"account:{account_id}"
 
 
-_Q_ADD_FEED = insert(feed)
+_Q_ADD_FEED = Direct(insert(feed))
 
 
 def add_feed(connection: Connection, audience: str, message_id: bytes) -> None:
     """Make a message appear on a stream."""
-    connection.execute(_Q_ADD_FEED, {"audience": audience, "message_id": message_id})
+    _Q_ADD_FEED.execute(connection, {"audience": audience, "message_id": message_id})
 
 
 @dataclass(frozen=True)
@@ -867,18 +877,20 @@ class NewMessage:
     escrow: bytes | None = None
 
 
-_Q_MESSAGE_EXISTS = select(messages.c.seq).where(messages.c.message_id == bindparam("p_id"))
-_Q_INSERT_MESSAGE = insert(messages)
+_Q_MESSAGE_EXISTS = Direct(select(messages.c.seq).where(messages.c.message_id == bindparam("p_id")))
+_Q_INSERT_MESSAGE = Direct(insert(messages))
 _Q_MESSAGE = select(messages).where(messages.c.message_id == bindparam("p_id"))
-_Q_MESSAGE_FOR_UPDATE = _Q_MESSAGE.with_for_update()
-_Q_MESSAGE_OF_ACCOUNT = select(messages).where(
-    messages.c.message_id == bindparam("p_id"), messages.c.account_id == bindparam("p_account")
+_Q_MESSAGE_BY_ID = {False: Direct(_Q_MESSAGE), True: Direct(_Q_MESSAGE.with_for_update())}
+_Q_MESSAGE_OF_ACCOUNT = Direct(
+    select(messages).where(
+        messages.c.message_id == bindparam("p_id"), messages.c.account_id == bindparam("p_account")
+    )
 )
 
 
 def message_exists(connection: Connection, message_id: bytes) -> bool:
     """True when a message with this id is stored."""
-    return connection.execute(_Q_MESSAGE_EXISTS, {"p_id": message_id}).first() is not None
+    return _Q_MESSAGE_EXISTS.first(connection, {"p_id": message_id}) is not None
 
 
 def insert_message(connection: Connection, new: NewMessage, log_index: int) -> None:
@@ -900,35 +912,32 @@ def insert_message(connection: Connection, new: NewMessage, log_index: int) -> N
         "escrow": new.escrow,
         "log_index": log_index,
     }
-    connection.execute(_Q_INSERT_MESSAGE, values)
+    _Q_INSERT_MESSAGE.execute(connection, values)
 
 
-def message(connection: Connection, message_id: bytes, *, for_update: bool = False) -> Row[Any]:
+def message(connection: Connection, message_id: bytes, *, for_update: bool = False) -> Record:
     """A stored message; NotFound if absent. ``for_update`` locks it until commit."""
-    query = _Q_MESSAGE_FOR_UPDATE if for_update else _Q_MESSAGE
-    row = connection.execute(query, {"p_id": message_id}).first()
+    row = _Q_MESSAGE_BY_ID[for_update].first(connection, {"p_id": message_id})
     if row is None:
         raise NotFound("no such message")
     return row
 
 
-def message_of_account(connection: Connection, message_id: bytes, account_id: str) -> Row[Any]:
+def message_of_account(connection: Connection, message_id: bytes, account_id: str) -> Record:
     """A message of this account's correspondence; NotFound otherwise (no existence leak)."""
-    row = connection.execute(
-        _Q_MESSAGE_OF_ACCOUNT, {"p_id": message_id, "p_account": account_id}
-    ).first()
+    row = _Q_MESSAGE_OF_ACCOUNT.first(connection, {"p_id": message_id, "p_account": account_id})
     if row is None:
         raise NotFound("no such message")
     return row
 
 
 #: UPDATE statements of set_state, by the extra columns they set (a handful of shapes).
-_SET_STATE: dict[tuple[str, ...], Any] = {}
+_SET_STATE: dict[tuple[str, ...], Direct] = {}
 
 
 def set_state(
     connection: Connection,
-    row: Row[Any],
+    row: Record,
     target: states.State,
     now_ms: int,
     *,
@@ -951,7 +960,7 @@ def set_state(
     columns = tuple(sorted(extra))
     statement = _SET_STATE.get(columns)
     if statement is None:
-        statement = _SET_STATE[columns] = (
+        statement = _SET_STATE[columns] = Direct(
             update(messages)
             .where(
                 messages.c.message_id == bindparam("p_id"),
@@ -959,8 +968,8 @@ def set_state(
             )
             .values({name: bindparam(name) for name in ("state", "state_changed_at_ms", *columns)})
         )
-    result = connection.execute(
-        statement,
+    changed = statement.execute(
+        connection,
         {
             "p_id": row.message_id,
             "p_from": row.state,
@@ -969,11 +978,11 @@ def set_state(
         }
         | extra,
     )
-    if result.rowcount != 1:
+    if changed != 1:
         raise FailedPrecondition("the message changed meanwhile; try again")
 
 
-_Q_FEED_AFTER = (
+_Q_FEED_AFTER = Direct(
     select(
         feed.c.seq,
         messages,
@@ -989,16 +998,14 @@ _Q_FEED_AFTER = (
 )
 
 
-def feed_after(connection: Connection, audience: str, after_seq: int, limit: int) -> list[Row[Any]]:
+def feed_after(connection: Connection, audience: str, after_seq: int, limit: int) -> list[Record]:
     """Messages on a stream after ``after_seq``, with the sender's name and key record."""
-    return list(
-        connection.execute(
-            _Q_FEED_AFTER, {"p_audience": audience, "p_after": after_seq, "p_limit": limit}
-        )
+    return _Q_FEED_AFTER.rows(
+        connection, {"p_audience": audience, "p_after": after_seq, "p_limit": limit}
     )
 
 
-_Q_DELIVERIES = (
+_S_DELIVERIES = (
     select(messages, accounts.c.display_name)
     .join(accounts, accounts.c.id == messages.c.account_id)
     .where(
@@ -1010,18 +1017,21 @@ _Q_DELIVERIES = (
     .order_by(messages.c.seq)
     .limit(bindparam("p_limit"))
 )
-_Q_DELIVERIES_OF_DETAINEE = _Q_DELIVERIES.where(messages.c.detainee_id == bindparam("p_detainee"))
+_Q_DELIVERIES = Direct(_S_DELIVERIES)
+_Q_DELIVERIES_OF_DETAINEE = Direct(
+    _S_DELIVERIES.where(messages.c.detainee_id == bindparam("p_detainee"))
+)
 
 
 def deliveries(
     connection: Connection, institution_id: str, detainee_id: str, after_seq: int, limit: int
-) -> list[Row[Any]]:
+) -> list[Record]:
     """Inbound messages released for delivery at an institution."""
     query = _Q_DELIVERIES_OF_DETAINEE if detainee_id else _Q_DELIVERIES
     parameters = {"p_institution": institution_id, "p_after": after_seq, "p_limit": limit}
     if detainee_id:
         parameters["p_detainee"] = detainee_id
-    return list(connection.execute(query, parameters))
+    return query.rows(connection, parameters)
 
 
 def queue(
@@ -1063,14 +1073,14 @@ def count_by_state(connection: Connection, institution_id: str) -> dict[int, int
     return {int(state): int(count) for state, count in rows}
 
 
-_Q_TERMINAL_BY_FINGERPRINT = select(terminals).where(
-    terminals.c.fingerprint == bindparam("p_fingerprint")
+_Q_TERMINAL_BY_FINGERPRINT = Direct(
+    select(terminals).where(terminals.c.fingerprint == bindparam("p_fingerprint"))
 )
 
 
-def terminal_by_fingerprint(connection: Connection, fingerprint: str) -> Row[Any] | None:
+def terminal_by_fingerprint(connection: Connection, fingerprint: str) -> Record | None:
     """A registered terminal by its certificate fingerprint."""
-    return connection.execute(_Q_TERMINAL_BY_FINGERPRINT, {"p_fingerprint": fingerprint}).first()
+    return _Q_TERMINAL_BY_FINGERPRINT.first(connection, {"p_fingerprint": fingerprint})
 
 
 def add_terminal(

@@ -20,6 +20,7 @@ from sealpost.crypto import logentry, merkle
 from sealpost.crypto.keys import PrivateKeys
 from sealpost.crypto.logentry import LogEvent
 from sealpost.gateway.errors import InvalidArgument
+from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import gateway_state, log_leaves, log_nodes, tree_heads
 from sealpost.v1 import log_pb2
 
@@ -27,14 +28,14 @@ LOG_SIZE = "log_size"
 #: Largest number of node keys fetched in one query.
 _FETCH_CHUNK = 400
 
-# Statements built once (building one costs more than running it; see gateway/store.py).
-_Q_SIZE = select(gateway_state.c.value).where(gateway_state.c.name == LOG_SIZE)
-_Q_SIZE_FOR_UPDATE = _Q_SIZE.with_for_update()
-_Q_SET_SIZE = (
+# Statements built once and run on the driver (see gateway/store.py).
+_S_SIZE = select(gateway_state.c.value).where(gateway_state.c.name == LOG_SIZE)
+_Q_SIZE = {False: Direct(_S_SIZE), True: Direct(_S_SIZE.with_for_update())}
+_Q_SET_SIZE = Direct(
     update(gateway_state).where(gateway_state.c.name == LOG_SIZE).values(value=bindparam("p_size"))
 )
-_Q_INSERT_LEAVES = insert(log_leaves)
-_Q_INSERT_NODES = insert(log_nodes)
+_Q_INSERT_LEAVES = Direct(insert(log_leaves))
+_Q_INSERT_NODES = Direct(insert(log_nodes))
 #: Node lookups by the number of levels they touch (one OR term per level).
 _Q_NODES: dict[int, Any] = {}
 
@@ -94,7 +95,7 @@ class SqlNodeStore:
         """Insert the new nodes; an existing node makes the insert fail (append-only)."""
         rows = [{"level": lvl, "idx": idx, "hash": h} for run in runs for lvl, idx, h in run.rows()]
         if rows:
-            self._connection.execute(_Q_INSERT_NODES, rows)
+            _Q_INSERT_NODES.execute_many(self._connection, rows)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class Appended:
 def size(connection: Connection, *, for_update: bool = False) -> int:
     """The number of leaves; with ``for_update`` the row stays locked until commit."""
     _flush(connection)
-    value = connection.execute(_Q_SIZE_FOR_UPDATE if for_update else _Q_SIZE).scalar_one_or_none()
+    value = _Q_SIZE[for_update].scalar(connection, {})
     if value is None:
         connection.execute(insert(gateway_state).values(name=LOG_SIZE, value=0))
         return 0
@@ -143,10 +144,10 @@ def append(connection: Connection, events: Sequence[LogEvent]) -> list[Appended]
 def _write(connection: Connection, start: int, leaves: Sequence[bytes]) -> None:
     """Store leaves ``start...`` with their new nodes and the new size (the size row is locked)."""
     merkle.MerkleTree(SqlNodeStore(connection), start).append_many(leaves)
-    connection.execute(
-        _Q_INSERT_LEAVES, [{"idx": start + i, "leaf": leaf} for i, leaf in enumerate(leaves)]
+    _Q_INSERT_LEAVES.execute_many(
+        connection, [{"idx": start + i, "leaf": leaf} for i, leaf in enumerate(leaves)]
     )
-    connection.execute(_Q_SET_SIZE, {"p_size": start + len(leaves)})
+    _Q_SET_SIZE.execute(connection, {"p_size": start + len(leaves)})
 
 
 # --------------------------------------------------------------------------- deferred appends

@@ -29,6 +29,7 @@ from sqlalchemy.exc import OperationalError
 from sealpost._internal.logs import get_logger
 from sealpost.gateway.errors import Unavailable
 from sealpost.gateway.storage.database import Database
+from sealpost.gateway.storage.direct import savepoint
 
 T = TypeVar("T")
 
@@ -77,7 +78,7 @@ def _resolve(job: _Job, result: Any, error: BaseException | None) -> None:
 def _run_in_savepoint(connection: Connection, job: _Job) -> tuple[Any, BaseException | None]:
     """The job's result, or its error with its changes undone; OperationalError propagates."""
     try:
-        with connection.begin_nested():
+        with savepoint(connection):
             return job.run(connection), None
     except OperationalError:
         raise  # the database is gone: the whole batch fails
