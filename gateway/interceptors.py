@@ -167,6 +167,8 @@ class RequestContextInterceptor(aio.ServerInterceptor):
     def __init__(self, guard: Guard | None = None) -> None:
         """``guard`` admits API calls; without one, API calls are refused."""
         self.guard = guard
+        #: Wrapped handlers by method, with the handler each wraps: grpc asks for every call.
+        self._wrapped: dict[str, tuple[Any, grpc.RpcMethodHandler[Any, Any]]] = {}
 
     async def _admit(self, method: str, request: Any, call: _Call) -> None:
         if method not in RULES:
@@ -246,6 +248,16 @@ class RequestContextInterceptor(aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(
+        self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         parse = _parser(handler.request_deserializer)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
