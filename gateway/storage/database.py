@@ -26,6 +26,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from sealpost.gateway.errors import ConfigError, Unavailable
+from sealpost.gateway.storage.direct import execute_sql
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 
@@ -50,15 +51,12 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _sqlite_deferred_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
-
-
 def create_database_engine(url: str, *, pool_size: int = 10, writer: bool = True) -> Engine:
     """An engine for ``url`` (sqlite:///path or postgresql+psycopg://...), durable settings on.
 
     For SQLite a ``writer`` engine takes the write lock at BEGIN; a reader engine
-    begins deferred, so reads proceed alongside a writer (WAL).
+    emits no BEGIN of its own: ``Database.read`` begins a deferred transaction on the
+    driver, so reads proceed alongside a writer (WAL).
     """
     try:
         parsed = make_url(url)
@@ -74,7 +72,8 @@ def create_database_engine(url: str, *, pool_size: int = 10, writer: bool = True
             connect_args={"check_same_thread": False, "isolation_level": None},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin if writer else _sqlite_deferred_begin)
+        if writer:
+            event.listen(engine, "begin", _sqlite_begin)
         return engine
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
@@ -187,7 +186,11 @@ class Database:
 
         On SQLite each thread keeps its reader connection (the event loop's thread makes
         most reads): taking one from the pool and giving it back, which rolls back,
-        costs more than a small read. Each read is still its own transaction.
+        costs more than a small read. Each read is still its own transaction, begun and
+        ended on the driver: SQLAlchemy's transaction machinery costs more than the
+        lookups of most reads. A statement run through SQLAlchemy inside ``fn`` begins
+        SQLAlchemy's transaction, which emits nothing on the reader engine and whose end
+        ends the driver's transaction too.
         """
         if not self.inline_reads:
             try:
@@ -197,11 +200,27 @@ class Database:
                 raise Unavailable("the database is unavailable; try again") from exc
         connection = self._thread_reader()
         try:
-            with connection.begin():
-                return fn(connection)
+            execute_sql(connection, "BEGIN")
+            try:
+                result = fn(connection)
+            except BaseException:
+                self._end_read(connection, commit=False)
+                raise
+            self._end_read(connection, commit=True)
+            return result
         except OperationalError as exc:
             self._drop_thread_reader()
             raise Unavailable("the database is unavailable; try again") from exc
+
+    @staticmethod
+    def _end_read(connection: Connection, *, commit: bool) -> None:
+        if connection.in_transaction():
+            if commit:
+                connection.commit()
+            else:
+                connection.rollback()
+        else:
+            execute_sql(connection, "COMMIT" if commit else "ROLLBACK")
 
     def _thread_reader(self) -> Connection:
         connection: Connection | None = getattr(self._local, "connection", None)

@@ -196,20 +196,21 @@ def savepoint(connection: Connection) -> Iterator[None]:
     The same as SQLAlchemy's ``Connection.begin_nested`` at a tenth of the cost, for
     group commit's one savepoint per job. Savepoints of either kind nest.
     """
-
-    def run(sql: str) -> None:
-        _on_driver(connection, sql, lambda cursor: cursor.execute(sql)).close()
-
-    run(f"SAVEPOINT {_SAVEPOINT}")
+    execute_sql(connection, f"SAVEPOINT {_SAVEPOINT}")
     try:
         yield
     except OperationalError:
         raise  # the connection is gone or unusable; the transaction fails as a whole
     except BaseException:
-        run(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        run(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        execute_sql(connection, f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        execute_sql(connection, f"RELEASE SAVEPOINT {_SAVEPOINT}")
         raise
-    run(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+    execute_sql(connection, f"RELEASE SAVEPOINT {_SAVEPOINT}")
+
+
+def execute_sql(connection: Connection, sql: str) -> None:
+    """Run a statement without parameters or results (BEGIN, SAVEPOINT ...) on the driver."""
+    _on_driver(connection, sql, lambda cursor: cursor.execute(sql)).close()
 
 
 def _on_driver(connection: Connection, sql: str, run: Callable[[Any], Any]) -> Any:

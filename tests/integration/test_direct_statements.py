@@ -243,3 +243,28 @@ def test_a_driver_savepoint_undoes_only_its_block(db: Database) -> None:
 def _stored_message_values(connection: Connection) -> dict[str, Any]:
     row = store.message(connection, MESSAGE_ID)
     return {name: getattr(row, name) for name in row._fields if name != "seq"}
+
+
+def test_a_sqlite_read_is_one_transaction_begun_on_the_driver(db: Database) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("reads begin on the driver on SQLite only")
+    feed = {"p_audience": "account:snapshot", "p_after": 0, "p_limit": 10}
+
+    def read_around_a_write(connection: Connection) -> tuple[int, int, int]:
+        before = len(store._Q_FEED_AFTER.rows(connection, feed))
+        db.write(lambda c: store.add_feed(c, "account:snapshot", MESSAGE_ID))
+        # SQLAlchemy's own execution inside the read joins the same transaction.
+        through_sqlalchemy = connection.execute(select(accounts.c.id)).all()
+        return before, len(store._Q_FEED_AFTER.rows(connection, feed)), len(through_sqlalchemy)
+
+    assert db.read(read_around_a_write) == (0, 0, 1)  # the write is not seen mid-read
+    assert len(db.read(lambda c: store._Q_FEED_AFTER.rows(c, feed))) == 1
+
+    def fail(connection: Connection) -> None:
+        store._Q_FEED_AFTER.rows(connection, feed)
+        raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError):
+        db.read(fail)
+    db.write(lambda c: store.add_feed(c, "account:snapshot", MESSAGE_ID))
+    assert len(db.read(lambda c: store._Q_FEED_AFTER.rows(c, feed))) == 2  # the failed read ended
