@@ -9,8 +9,8 @@ simulated families' devices and the institutions' terminals:
 - intake: one ``IntakeLoop`` per institution, the terminal's own loop (StreamIntake,
   open the data key, escrow in batches against OpenBao, SubmitEscrow);
 - delivery: one desk thread per institution lists released messages (ListDeliveries)
-  and acknowledges each (AcknowledgeDelivery), as a terminal does once the detainee
-  has it; bodies are not decrypted here (the desk does that when a detainee reads).
+  and acknowledges them a page at a time (AcknowledgeDeliveries), as a desk does once
+  the detainees have them; bodies are not decrypted here (the desk does that when a detainee reads).
 
 Setup (institutions, detainees with mailbox keys, relatives, approved contacts) is
 not timed. The clock runs from the first send to the last acknowledgement. Each
@@ -263,15 +263,14 @@ def _desk(
             stop.wait(0.2)
             continue
         when = dt.datetime.now(dt.UTC)
-        for delivery in page:
-            reference = delivery_reference(institution, delivery.message_id, when)
-            try:
-                terminal.acknowledge(delivery.message_id, reference)
-            except ClientError:
-                continue  # transient: it stays released and is listed again
-            done += 1
-            with counters.lock:
-                counters.delivered += 1
+        slips = [(d.message_id, delivery_reference(institution, d.message_id, when)) for d in page]
+        try:
+            terminal.acknowledge_many(slips)
+        except ClientError:
+            continue  # transient: they stay released and are listed again
+        done += len(slips)
+        with counters.lock:
+            counters.delivered += len(slips)
 
 
 @dataclass

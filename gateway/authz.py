@@ -43,6 +43,8 @@ class Target(enum.Enum):
     MESSAGES = "submissions[].message_id"
     #: ``messages[].message_id`` of messages a terminal cannot take in.
     REJECTIONS = "messages[].message_id"
+    #: ``acknowledgements[].message_id`` of messages delivered to detainees.
+    ACKNOWLEDGEMENTS = "acknowledgements[].message_id"
     #: ``contact_id``.
     CONTACT = "contact_id"
     #: ``order_id``.
@@ -122,6 +124,7 @@ RULES: Final[dict[str, Rule]] = {
     _TER + "RejectMessages": Rule(TERMINAL, T.REJECTIONS),
     _TER + "ListDeliveries": Rule(TERMINAL, T.DETAINEE_OPTIONAL),
     _TER + "AcknowledgeDelivery": Rule(TERMINAL, T.MESSAGE),
+    _TER + "AcknowledgeDeliveries": Rule(TERMINAL, T.ACKNOWLEDGEMENTS),
     _TER + "ListDetaineeContacts": Rule(TERMINAL, T.DETAINEE),
     _TER + "SendReply": Rule(TERMINAL, T.DETAINEE),
     # Screeners and approvers.
@@ -188,16 +191,16 @@ def _transfer(request: Any, r: ScopeResolver) -> frozenset[str]:
     return _detainee(request, r) | {request.to_institution_id}
 
 
-def _messages(request: Any, r: ScopeResolver) -> frozenset[str]:
-    return frozenset(
-        _found(r.institution_of_message(s.message_id), "message") for s in request.submissions
-    )
+def _each_message(field: str) -> Any:
+    """The institutions of ``request.<field>[].message_id``."""
 
+    def resolve(request: Any, r: ScopeResolver) -> frozenset[str]:
+        return frozenset(
+            _found(r.institution_of_message(item.message_id), "message")
+            for item in getattr(request, field)
+        )
 
-def _rejections(request: Any, r: ScopeResolver) -> frozenset[str]:
-    return frozenset(
-        _found(r.institution_of_message(m.message_id), "message") for m in request.messages
-    )
+    return resolve
 
 
 def _handover(request: Any, r: ScopeResolver) -> frozenset[str]:
@@ -224,8 +227,9 @@ _RESOLVE: Final[dict[Target, Any]] = {
     Target.DETAINEE_OPTIONAL: _optional_detainee,
     Target.TRANSFER: _transfer,
     Target.MESSAGE: _one("institution_of_message", "message_id", "message"),
-    Target.MESSAGES: _messages,
-    Target.REJECTIONS: _rejections,
+    Target.MESSAGES: _each_message("submissions"),
+    Target.REJECTIONS: _each_message("messages"),
+    Target.ACKNOWLEDGEMENTS: _each_message("acknowledgements"),
     Target.CONTACT: _one("institution_of_contact", "contact_id", "contact"),
     Target.ORDER: _one("institution_of_order", "order_id", "order"),
     Target.TERMINAL: _one("institution_of_terminal", "terminal_id", "terminal"),

@@ -503,6 +503,28 @@ class TerminalClient:
         )
         return reply.state
 
+    def acknowledge_many(self, deliveries: Sequence[tuple[bytes, str]]) -> dict[bytes, int]:
+        """Record many deliveries, (message id, reference) each; returns message id -> state.
+
+        Sent in calls of at most SUBMIT_BATCH; each call is all or nothing.
+        """
+        states: dict[bytes, int] = {}
+        for start in range(0, len(deliveries), SUBMIT_BATCH):
+            chunk = deliveries[start : start + SUBMIT_BATCH]
+            request = terminal_pb2.AcknowledgeDeliveriesRequest(
+                acknowledgements=[
+                    terminal_pb2.AcknowledgeDeliveryRequest(
+                        message_id=message_id, delivery_reference=reference
+                    )
+                    for message_id, reference in chunk
+                ]
+            )
+            reply: terminal_pb2.AcknowledgeDeliveriesResponse = self._call(  # type: ignore[assignment]
+                "AcknowledgeDeliveries", request
+            )
+            states.update({r.message_id: r.state for r in reply.results})
+        return states
+
     def contacts(self, detainee_id: str) -> list[terminal_pb2.DetaineeContact]:
         """The approved contacts of a detainee held here, with their device keys."""
         reply: terminal_pb2.ListDetaineeContactsResponse = self._call(  # type: ignore[assignment]

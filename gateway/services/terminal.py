@@ -41,6 +41,42 @@ _REJECT_REASONS: dict[int, str] = {
 MAX_ESCROW_BATCH = 200
 
 
+def _acknowledgement(request: terminal_pb2.AcknowledgeDeliveryRequest) -> tuple[bytes, str]:
+    """The message id and the delivery reference of one acknowledgement, checked."""
+    message_id = common.message_id(request.message_id)
+    return message_id, common.text(request.delivery_reference, "delivery_reference")
+
+
+def _acknowledge(
+    connection: Connection, message_id: bytes, reference: str, caller: Principal, now: int
+) -> int:
+    """Record one delivery (idempotent) and log it; returns the message's state afterwards."""
+    row = store.message(connection, message_id, for_update=True)
+    if row.institution_id != _institution(caller):
+        raise PermissionDenied("a message of another institution")
+    if row.direction != policy.INBOUND:
+        raise InvalidArgument("replies are acknowledged by the relative's device")
+    if row.state == states.DELIVERED:
+        return states.DELIVERED
+    store.set_state(
+        connection,
+        row,
+        states.DELIVERED,
+        now,
+        delivered_at_ms=now,
+        delivery_reference=reference,
+    )
+    store.log(
+        connection,
+        LogAction.MESSAGE_DELIVERED,
+        caller.actor,
+        now,
+        [("message", message_id.hex()), ("detainee", row.detainee_id)],
+        delivery_reference=reference,
+    )
+    return states.DELIVERED
+
+
 def _institution(caller: Principal) -> str:
     return caller.institution_id
 
@@ -491,36 +527,36 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
     ) -> terminal_pb2.AcknowledgeDeliveryResponse:
         """The detainee received the message (on screen or on paper)."""
         caller = CALLER.get()
-        message_id = common.message_id(request.message_id)
-        reference = common.text(request.delivery_reference, "delivery_reference")
+        message_id, reference = _acknowledgement(request)
+        now = self.ctx.clock()
+        state = await self.ctx.write(lambda c: _acknowledge(c, message_id, reference, caller, now))
+        return terminal_pb2.AcknowledgeDeliveryResponse(state=state)  # type: ignore[arg-type]
+
+    async def AcknowledgeDeliveries(  # noqa: N802
+        self, request: terminal_pb2.AcknowledgeDeliveriesRequest, context: Any
+    ) -> terminal_pb2.AcknowledgeDeliveriesResponse:
+        """Many deliveries at once, in one transaction: all recorded, or none if one is refused."""
+        caller = CALLER.get()
+        if not request.acknowledgements:
+            raise InvalidArgument("acknowledgements is empty")
+        if len(request.acknowledgements) > MAX_ESCROW_BATCH:
+            raise InvalidArgument(f"at most {MAX_ESCROW_BATCH} acknowledgements per call")
+        items = [_acknowledgement(a) for a in request.acknowledgements]
+        if len({message_id for message_id, _ in items}) != len(items):
+            raise InvalidArgument("a message appears twice in one batch")
         now = self.ctx.clock()
 
-        def acknowledge(connection: Connection) -> int:
-            row = store.message(connection, message_id)
-            if row.direction != policy.INBOUND:
-                raise InvalidArgument("replies are acknowledged by the relative's device")
-            if row.state == states.DELIVERED:
-                return states.DELIVERED
-            store.set_state(
-                connection,
-                row,
-                states.DELIVERED,
-                now,
-                delivered_at_ms=now,
-                delivery_reference=reference,
-            )
-            store.log(
-                connection,
-                LogAction.MESSAGE_DELIVERED,
-                caller.actor,
-                now,
-                [("message", message_id.hex()), ("detainee", row.detainee_id)],
-                delivery_reference=reference,
-            )
-            return states.DELIVERED
+        def acknowledge_all(connection: Connection) -> list[terminal_pb2.EscrowResult]:
+            return [
+                terminal_pb2.EscrowResult(
+                    message_id=message_id,
+                    state=_acknowledge(connection, message_id, reference, caller, now),  # type: ignore[arg-type]
+                )
+                for message_id, reference in items
+            ]
 
-        state = await self.ctx.write(acknowledge)
-        return terminal_pb2.AcknowledgeDeliveryResponse(state=state)  # type: ignore[arg-type]
+        results = await self.ctx.write(acknowledge_all)
+        return terminal_pb2.AcknowledgeDeliveriesResponse(results=results)
 
     async def ListDetaineeContacts(  # noqa: N802
         self, request: terminal_pb2.ListDetaineeContactsRequest, context: Any

@@ -26,12 +26,13 @@ from sealpost.clients.review.client import ReviewClient
 from sealpost.clients.staff import StaffClient
 from sealpost.clients.terminal.client import Escrow, TerminalClient
 from sealpost.crypto.keyrecords import DirectoryPin
+from sealpost.crypto.logentry import LogEvent, decode_event
 from sealpost.escrow import identity
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.bootstrap import BootstrapResult, BootstrapSettings, KeyServerBootstrap
 from sealpost.escrow.client import EscrowClient
 from sealpost.gateway import pki
-from sealpost.v1 import admin_pb2, common_pb2, envelope_pb2
+from sealpost.v1 import admin_pb2, audit_pb2, common_pb2, envelope_pb2, log_pb2
 
 _names = itertools.count()
 
@@ -284,3 +285,12 @@ def screening_order(
             note=note,
         ),
     )
+
+
+def log_events(stack: Stack) -> list[LogEvent]:
+    """Every event in the gateway's transparency log, read by a national auditor."""
+    auditor = stack.staff(["auditor"], ["*"])
+    head = auditor.call("audit", "GetTreeHead", audit_pb2.GetTreeHeadRequest(fresh=True))
+    size = log_pb2.TreeHead.FromString(head.tree_head.tree_head).tree_size
+    entries = auditor.call("audit", "GetEntries", audit_pb2.GetEntriesRequest(start=0, end=size))
+    return [decode_event(e.leaf) for e in entries.entries]

@@ -715,6 +715,50 @@ class AcknowledgeDeliveryResponse(_message.Message):
 Global___AcknowledgeDeliveryResponse: _TypeAlias = AcknowledgeDeliveryResponse  # noqa: Y015
 
 @_typing.final
+class AcknowledgeDeliveriesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACKNOWLEDGEMENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def acknowledgements(self) -> _containers.RepeatedCompositeFieldContainer[Global___AcknowledgeDeliveryRequest]:
+        """At most 200 per call, each message once."""
+
+    def __init__(
+        self,
+        *,
+        acknowledgements: _abc.Iterable[Global___AcknowledgeDeliveryRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledgements", b"acknowledgements"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcknowledgeDeliveriesRequest: _TypeAlias = AcknowledgeDeliveriesRequest  # noqa: Y015
+
+@_typing.final
+class AcknowledgeDeliveriesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___EscrowResult]:
+        """The state of each message afterwards, in the order asked."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___EscrowResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcknowledgeDeliveriesResponse: _TypeAlias = AcknowledgeDeliveriesResponse  # noqa: Y015
+
+@_typing.final
 class DetaineeContact(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

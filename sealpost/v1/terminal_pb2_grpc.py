@@ -90,6 +90,11 @@ class TerminalServiceStub:
                 request_serializer=sealpost_dot_v1_dot_terminal__pb2.AcknowledgeDeliveryRequest.SerializeToString,
                 response_deserializer=sealpost_dot_v1_dot_terminal__pb2.AcknowledgeDeliveryResponse.FromString,
                 _registered_method=True)
+        self.AcknowledgeDeliveries = channel.unary_unary(
+                '/sealpost.v1.TerminalService/AcknowledgeDeliveries',
+                request_serializer=sealpost_dot_v1_dot_terminal__pb2.AcknowledgeDeliveriesRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_terminal__pb2.AcknowledgeDeliveriesResponse.FromString,
+                _registered_method=True)
         self.ListDetaineeContacts = channel.unary_unary(
                 '/sealpost.v1.TerminalService/ListDetaineeContacts',
                 request_serializer=sealpost_dot_v1_dot_terminal__pb2.ListDetaineeContactsRequest.SerializeToString,
@@ -183,6 +188,14 @@ class TerminalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AcknowledgeDeliveries(self, request, context):
+        """The same for many messages in one call and one transaction (a desk that printed a
+        stack of slips): all are recorded, or none when one is refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListDetaineeContacts(self, request, context):
         """The approved contacts of a detainee held here, with their device keys, for replies.
         """
@@ -254,6 +267,11 @@ def add_TerminalServiceServicer_to_server(servicer, server):
                     servicer.AcknowledgeDelivery,
                     request_deserializer=sealpost_dot_v1_dot_terminal__pb2.AcknowledgeDeliveryRequest.FromString,
                     response_serializer=sealpost_dot_v1_dot_terminal__pb2.AcknowledgeDeliveryResponse.SerializeToString,
+            ),
+            'AcknowledgeDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeDeliveries,
+                    request_deserializer=sealpost_dot_v1_dot_terminal__pb2.AcknowledgeDeliveriesRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_terminal__pb2.AcknowledgeDeliveriesResponse.SerializeToString,
             ),
             'ListDetaineeContacts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDetaineeContacts,
@@ -564,6 +582,33 @@ class TerminalService:
             '/sealpost.v1.TerminalService/AcknowledgeDelivery',
             sealpost_dot_v1_dot_terminal__pb2.AcknowledgeDeliveryRequest.SerializeToString,
             sealpost_dot_v1_dot_terminal__pb2.AcknowledgeDeliveryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.TerminalService/AcknowledgeDeliveries',
+            sealpost_dot_v1_dot_terminal__pb2.AcknowledgeDeliveriesRequest.SerializeToString,
+            sealpost_dot_v1_dot_terminal__pb2.AcknowledgeDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -60,6 +60,10 @@ class TerminalServiceStub:
     ListDeliveries: _grpc.UnaryUnaryMultiCallable[_terminal_pb2.ListDeliveriesRequest, _terminal_pb2.ListDeliveriesResponse]
     """Messages released for delivery to detainees held here."""
     AcknowledgeDelivery: _grpc.UnaryUnaryMultiCallable[_terminal_pb2.AcknowledgeDeliveryRequest, _terminal_pb2.AcknowledgeDeliveryResponse]
+    AcknowledgeDeliveries: _grpc.UnaryUnaryMultiCallable[_terminal_pb2.AcknowledgeDeliveriesRequest, _terminal_pb2.AcknowledgeDeliveriesResponse]
+    """The same for many messages in one call and one transaction (a desk that printed a
+    stack of slips): all are recorded, or none when one is refused.
+    """
     ListDetaineeContacts: _grpc.UnaryUnaryMultiCallable[_terminal_pb2.ListDetaineeContactsRequest, _terminal_pb2.ListDetaineeContactsResponse]
     """The approved contacts of a detainee held here, with their device keys, for replies."""
     SendReply: _grpc.UnaryUnaryMultiCallable[_terminal_pb2.SendReplyRequest, _terminal_pb2.SendReplyResponse]
@@ -93,6 +97,10 @@ class TerminalServiceAsyncStub(TerminalServiceStub):
     ListDeliveries: _aio.UnaryUnaryMultiCallable[_terminal_pb2.ListDeliveriesRequest, _terminal_pb2.ListDeliveriesResponse]  # type: ignore[assignment]
     """Messages released for delivery to detainees held here."""
     AcknowledgeDelivery: _aio.UnaryUnaryMultiCallable[_terminal_pb2.AcknowledgeDeliveryRequest, _terminal_pb2.AcknowledgeDeliveryResponse]  # type: ignore[assignment]
+    AcknowledgeDeliveries: _aio.UnaryUnaryMultiCallable[_terminal_pb2.AcknowledgeDeliveriesRequest, _terminal_pb2.AcknowledgeDeliveriesResponse]  # type: ignore[assignment]
+    """The same for many messages in one call and one transaction (a desk that printed a
+    stack of slips): all are recorded, or none when one is refused.
+    """
     ListDetaineeContacts: _aio.UnaryUnaryMultiCallable[_terminal_pb2.ListDetaineeContactsRequest, _terminal_pb2.ListDetaineeContactsResponse]  # type: ignore[assignment]
     """The approved contacts of a detainee held here, with their device keys, for replies."""
     SendReply: _aio.UnaryUnaryMultiCallable[_terminal_pb2.SendReplyRequest, _terminal_pb2.SendReplyResponse]  # type: ignore[assignment]
@@ -189,6 +197,16 @@ class TerminalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _terminal_pb2.AcknowledgeDeliveryRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_terminal_pb2.AcknowledgeDeliveryResponse, _abc.Awaitable[_terminal_pb2.AcknowledgeDeliveryResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AcknowledgeDeliveries(
+        self,
+        request: _terminal_pb2.AcknowledgeDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_terminal_pb2.AcknowledgeDeliveriesResponse, _abc.Awaitable[_terminal_pb2.AcknowledgeDeliveriesResponse]]:
+        """The same for many messages in one call and one transaction (a desk that printed a
+        stack of slips): all are recorded, or none when one is refused.
+        """
 
     @_abc_1.abstractmethod
     def ListDetaineeContacts(

@@ -17,12 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 from sealpost import cli as sealpost_cli
-from sealpost._internal.stack import Stack
+from sealpost._internal.stack import Stack, log_events
 from sealpost.clients.relative.sdk import ContactStatus
-from sealpost.crypto.logentry import LogAction, decode_event
+from sealpost.crypto.logentry import LogAction
 from sealpost.escrow import identity
 from sealpost.escrow._transport import KeyServerConfig
-from sealpost.v1 import audit_pb2, log_pb2
 
 pytestmark = [
     pytest.mark.integration,
@@ -79,14 +78,6 @@ def ok(result: Result) -> Any:
 def token_env(stack: Stack, roles: list[str], institutions: list[str]) -> dict[str, str]:
     _name, token = stack.staff_token(roles, institutions)
     return {"SEALPOST_STAFF_TOKEN": token}
-
-
-def log_events(stack: Stack) -> list[Any]:
-    auditor = stack.staff(["auditor"], ["*"])
-    head = auditor.call("audit", "GetTreeHead", audit_pb2.GetTreeHeadRequest(fresh=True))
-    size = log_pb2.TreeHead.FromString(head.tree_head.tree_head).tree_size
-    entries = auditor.call("audit", "GetEntries", audit_pb2.GetEntriesRequest(start=0, end=size))
-    return [decode_event(e.leaf) for e in entries.entries]
 
 
 def test_an_administrator_keeps_the_directory_from_the_command_line(stack: Stack) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from sealpost._internal.stack import Stack, approve_all
+from sealpost._internal.stack import Stack, approve_all, log_events
 from sealpost.clients._grpc import ClientError
 from sealpost.clients.staff import StaffClient
 from sealpost.clients.terminal.client import TerminalClient
 from sealpost.crypto import envelope as crypto_envelope
+from sealpost.crypto.logentry import LogAction
 from sealpost.v1 import admin_pb2, common_pb2, relative_pb2, relative_pb2_grpc, terminal_pb2
 
 pytestmark = pytest.mark.integration
@@ -302,3 +303,53 @@ def test_a_stale_credential_does_not_block_signing_in_again(stack: Stack, token:
         with pytest.raises(grpc.RpcError) as refused:
             stub.ListContacts(relative_pb2.ListContactsRequest(), metadata=metadata, timeout=10)
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_desk_acknowledges_a_stack_of_deliveries_in_one_call(stack: Stack) -> None:
+    admin, term_a, term_b = _setup(stack)
+    relative = stack.relative("Fatima El Amrani")
+    relative.request_contact("d-regular", "daughter")
+    relative.request_contact("d-beta", "daughter")
+    approve_all(admin, A)
+    approve_all(admin, B)
+    sent = [relative.send("d-regular", f"Brief {n}").message_id for n in range(3)]
+    beta = relative.send("d-beta", "Brief voor Beta").message_id
+    released = term_a.take_in(term_a.intake(), stack.escrow_for(A))
+    assert set(released) == set(sent)
+    term_b.take_in(term_b.intake(), stack.escrow_for(B))
+    waiting = relative.send("d-regular", "Nog niet binnen").message_id  # not taken in yet
+    reply = term_a.reply("d-regular", relative.account_id, "Dank je", stack.escrow_for(A))
+    slips = [(message_id, f"PI-A/2026/{n}") for n, message_id in enumerate(sent)]
+
+    def refused(items: list[tuple[bytes, str]]) -> grpc.StatusCode:
+        request = terminal_pb2.AcknowledgeDeliveriesRequest(
+            acknowledgements=[
+                terminal_pb2.AcknowledgeDeliveryRequest(message_id=m, delivery_reference=r)
+                for m, r in items
+            ]
+        )
+        with pytest.raises(ClientError) as error:
+            term_a._call("AcknowledgeDeliveries", request)
+        return _code(error)
+
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    assert refused([]) == invalid
+    assert refused([slips[0], slips[0]]) == invalid
+    assert refused([slips[0]] * 201) == invalid
+    assert refused([slips[0], (sent[1], "")]) == invalid  # every slip needs its reference
+    assert refused([*slips, (beta, "B-1")]) == grpc.StatusCode.PERMISSION_DENIED
+    assert refused([*slips, (bytes(16), "R-0")]) == grpc.StatusCode.NOT_FOUND
+    assert refused([*slips, (waiting, "R-1")]) == grpc.StatusCode.FAILED_PRECONDITION
+    assert refused([*slips, (reply.message_id, "R-2")]) == invalid
+    # All or nothing: every refused call left the three released, and logged nothing.
+    assert [relative.status(m) for m in sent] == [common_pb2.DELIVERY_STATUS_PENDING] * 3
+    assert not [e for e in log_events(stack) if e.action == LogAction.MESSAGE_DELIVERED]
+
+    delivered = dict.fromkeys(sent, common_pb2.MESSAGE_STATE_DELIVERED)
+    assert term_a.acknowledge_many(slips) == delivered
+    assert term_a.acknowledge_many(slips) == delivered  # again: unchanged, not logged twice
+    assert [relative.status(m) for m in sent] == [common_pb2.DELIVERY_STATUS_DELIVERED] * 3
+    logged = [e for e in log_events(stack) if e.action == LogAction.MESSAGE_DELIVERED]
+    assert sorted(dict(e.subjects)["message"] for e in logged) == sorted(m.hex() for m in sent)
+    assert {e.extra["delivery_reference"] for e in logged} == {r for _, r in slips}
+    assert relative.status(beta) == common_pb2.DELIVERY_STATUS_PENDING

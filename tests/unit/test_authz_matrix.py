@@ -79,6 +79,8 @@ def _request(method: Any, institution: str) -> Message:
             request.submissions.add(message_id=f"{institution}:msg".encode())  # type: ignore[attr-defined]
         elif name == "messages" and method.name == "RejectMessages":
             request.messages.add(message_id=f"{institution}:msg".encode())  # type: ignore[attr-defined]
+        elif name == "acknowledgements":
+            request.acknowledgements.add(message_id=f"{institution}:msg".encode())  # type: ignore[attr-defined]
     return request
 
 
