@@ -134,15 +134,17 @@ class Database:
         self.writer = create_database_engine(url, pool_size=pool_size)
         if self.writer.dialect.name == "sqlite":
             self.reader = create_database_engine(url, pool_size=pool_size, writer=False)
+            # Batches of writes begin their transaction on the driver (``begin_write``).
+            self._driver_writer = create_database_engine(url, pool_size=pool_size, writer=False)
         else:
-            self.reader = self.writer
+            self.reader = self._driver_writer = self.writer
         self.inline_reads = self.writer.dialect.name == "sqlite"
         self._lock_path: Path | None = None
         if self.inline_reads:
             database = make_url(url).database
             assert database is not None  # create_database_engine refuses memory databases
             self._lock_path = Path(database).with_name(Path(database).name + "-writer.lock")
-        # SQLite reads keep one connection per thread (see ``read``).
+        # On SQLite each thread keeps a reader and a writer connection (see ``read``).
         self._local = threading.local()
         self._kept: list[Connection] = []
         self._kept_lock = threading.Lock()
@@ -167,7 +169,9 @@ class Database:
         On SQLite, writers of several processes (gateway workers) queue on a lock file
         first: SQLite's own busy handler retries a locked database by sleeping (1, 2,
         5 ... 100 ms), so a writer would often sleep while the lock is already free,
-        where a waiter on the lock file is woken the moment it is released.
+        where a waiter on the lock file is woken the moment it is released. The
+        transaction is then begun (``BEGIN IMMEDIATE``, taking the write lock at once)
+        and ended on the driver, on a connection the thread keeps, as reads are.
         """
         if self._lock_path is None:
             with self.writer.begin() as connection:
@@ -176,7 +180,7 @@ class Database:
         with self._lock_path.open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                with self.writer.begin() as connection:
+                with self._driver_transaction("writer", "BEGIN IMMEDIATE") as connection:
                     yield connection
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
@@ -186,34 +190,42 @@ class Database:
 
         On SQLite each thread keeps its reader connection (the event loop's thread makes
         most reads): taking one from the pool and giving it back, which rolls back,
-        costs more than a small read. Each read is still its own transaction, begun and
-        ended on the driver: SQLAlchemy's transaction machinery costs more than the
-        lookups of most reads. A statement run through SQLAlchemy inside ``fn`` begins
-        SQLAlchemy's transaction, which emits nothing on the reader engine and whose end
-        ends the driver's transaction too.
+        costs more than a small read. Each read is still its own (deferred) transaction.
         """
-        if not self.inline_reads:
-            try:
+        try:
+            if not self.inline_reads:
                 with self.reader.begin() as connection:
                     return fn(connection)
-            except OperationalError as exc:
-                raise Unavailable("the database is unavailable; try again") from exc
-        connection = self._thread_reader()
-        try:
-            execute_sql(connection, "BEGIN")
-            try:
-                result = fn(connection)
-            except BaseException:
-                self._end_read(connection, commit=False)
-                raise
-            self._end_read(connection, commit=True)
-            return result
+            with self._driver_transaction("reader", "BEGIN") as connection:
+                return fn(connection)
         except OperationalError as exc:
-            self._drop_thread_reader()
             raise Unavailable("the database is unavailable; try again") from exc
 
+    @contextmanager
+    def _driver_transaction(self, role: str, begin: str) -> Iterator[Connection]:
+        """A transaction on this thread's ``role`` connection, begun and ended on the driver.
+
+        SQLAlchemy's transaction machinery (its pool, events and BEGIN listener) costs
+        more than the lookups of most reads. The engines of these connections emit no
+        BEGIN of their own: a statement run through SQLAlchemy inside the block begins
+        SQLAlchemy's transaction without a word to the database, and ending that ends
+        the driver's transaction. A database error drops the connection.
+        """
+        connection = self._thread_connection(role)
+        try:
+            execute_sql(connection, begin)
+            try:
+                yield connection
+            except BaseException:
+                self._end(connection, commit=False)
+                raise
+            self._end(connection, commit=True)
+        except OperationalError:
+            self._drop_thread_connection(role)
+            raise
+
     @staticmethod
-    def _end_read(connection: Connection, *, commit: bool) -> None:
+    def _end(connection: Connection, *, commit: bool) -> None:
         if connection.in_transaction():
             if commit:
                 connection.commit()
@@ -222,18 +234,19 @@ class Database:
         else:
             execute_sql(connection, "COMMIT" if commit else "ROLLBACK")
 
-    def _thread_reader(self) -> Connection:
-        connection: Connection | None = getattr(self._local, "connection", None)
+    def _thread_connection(self, role: str) -> Connection:
+        connection: Connection | None = getattr(self._local, role, None)
         if connection is None or connection.closed or connection.invalidated:
-            connection = self.reader.connect()
-            self._local.connection = connection
+            engine = self.reader if role == "reader" else self._driver_writer
+            connection = engine.connect()
+            setattr(self._local, role, connection)
             with self._kept_lock:
                 self._kept.append(connection)
         return connection
 
-    def _drop_thread_reader(self) -> None:
-        connection: Connection | None = getattr(self._local, "connection", None)
-        self._local.connection = None
+    def _drop_thread_connection(self, role: str) -> None:
+        connection: Connection | None = getattr(self._local, role, None)
+        setattr(self._local, role, None)
         if connection is not None:
             with self._kept_lock:
                 if connection in self._kept:
@@ -284,3 +297,4 @@ class Database:
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
+            self._driver_writer.dispose()

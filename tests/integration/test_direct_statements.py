@@ -10,11 +10,12 @@ the connection so the next transaction gets a new one.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, bindparam, insert, select, text
+from sqlalchemy import Connection, bindparam, insert, make_url, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from sealpost.gateway import policy, states, store
@@ -268,3 +269,23 @@ def test_a_sqlite_read_is_one_transaction_begun_on_the_driver(db: Database) -> N
         db.read(fail)
     db.write(lambda c: store.add_feed(c, "account:snapshot", MESSAGE_ID))
     assert len(db.read(lambda c: store._Q_FEED_AFTER.rows(c, feed))) == 2  # the failed read ended
+
+
+def test_a_sqlite_write_takes_the_write_lock_when_it_begins(db: Database) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("writes begin on the driver on SQLite only")
+    path = make_url(db.url).database
+    assert path is not None
+
+    def try_another_writer(_connection: Connection) -> str:
+        other = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            return str(exc)
+        finally:
+            other.close()
+        return "not locked"
+
+    assert db.write(try_another_writer) == "database is locked"  # before any statement ran
+    assert try_another_writer(None) == "not locked"  # type: ignore[arg-type]  # and released
