@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from sealpost.gateway.errors import NotFound, PermissionDenied, Unauthenticated
+from sealpost.gateway.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from sealpost.gateway.principals import STAFF_ROLES, Principal, Role
 
 
@@ -78,6 +78,10 @@ class ScopeResolver(Protocol):
     def institution_of_retrospective(self, request_id: str) -> str | None: ...
     def handover_sources(self, detainee_id: str) -> frozenset[str]: ...
 
+
+#: Most message ids one batched call may name (SubmitEscrow, RejectMessages,
+#: AcknowledgeDeliveries; the key server's batch size).
+MAX_BATCH_IDS: Final = 200
 
 _R = Role
 EVERYONE: Final = frozenset(Role)
@@ -192,12 +196,18 @@ def _transfer(request: Any, r: ScopeResolver) -> frozenset[str]:
 
 
 def _each_message(field: str) -> Any:
-    """The institutions of ``request.<field>[].message_id``."""
+    """The institutions of ``request.<field>[].message_id``, for at most MAX_BATCH_IDS ids.
+
+    The limit is checked before any lookup: a request naming more ids than any call
+    may carry is refused without a lookup per id.
+    """
 
     def resolve(request: Any, r: ScopeResolver) -> frozenset[str]:
+        items = getattr(request, field)
+        if len(items) > MAX_BATCH_IDS:
+            raise InvalidArgument(f"at most {MAX_BATCH_IDS} messages per call")
         return frozenset(
-            _found(r.institution_of_message(item.message_id), "message")
-            for item in getattr(request, field)
+            _found(r.institution_of_message(item.message_id), "message") for item in items
         )
 
     return resolve

@@ -19,7 +19,7 @@ from sealpost.crypto.keyrecords import key_record_id
 from sealpost.crypto.logentry import LogAction
 from sealpost.escrow.blob import EscrowedKey
 from sealpost.escrow.errors import EscrowError
-from sealpost.gateway import directory, policy, states, store
+from sealpost.gateway import authz, directory, policy, states, store
 from sealpost.gateway.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -38,7 +38,7 @@ _REJECT_REASONS: dict[int, str] = {
     terminal_pb2.REJECT_REASON_DOES_NOT_OPEN: "does_not_open",
 }
 #: The key server refuses much larger batch bodies; SubmitEscrow matches its batch size.
-MAX_ESCROW_BATCH = 200
+MAX_ESCROW_BATCH = authz.MAX_BATCH_IDS
 
 
 def _acknowledgement(request: terminal_pb2.AcknowledgeDeliveryRequest) -> tuple[bytes, str]:

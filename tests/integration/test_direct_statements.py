@@ -189,9 +189,8 @@ def test_expanding_parameters_are_refused(db: Database) -> None:
         db.read(lambda c: wide.rows(c, {"p_ids": ["acct-1"]}))
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_lost_postgresql_connection_is_invalidated(db: Database) -> None:
-    if db.dialect != "postgresql":
-        pytest.skip("a server-side disconnect needs PostgreSQL")
 
     seen: list[bool] = []
 
@@ -246,9 +245,8 @@ def _stored_message_values(connection: Connection) -> dict[str, Any]:
     return {name: getattr(row, name) for name in row._fields if name != "seq"}
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_sqlite_read_is_one_transaction_begun_on_the_driver(db: Database) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("reads begin on the driver on SQLite only")
     feed = {"p_audience": "account:snapshot", "p_after": 0, "p_limit": 10}
 
     def read_around_a_write(connection: Connection) -> tuple[int, int, int]:
@@ -271,9 +269,8 @@ def test_a_sqlite_read_is_one_transaction_begun_on_the_driver(db: Database) -> N
     assert len(db.read(lambda c: store._Q_FEED_AFTER.rows(c, feed))) == 2  # the failed read ended
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_sqlite_write_takes_the_write_lock_when_it_begins(db: Database) -> None:
-    if db.dialect != "sqlite":
-        pytest.skip("writes begin on the driver on SQLite only")
     path = make_url(db.url).database
     assert path is not None
 

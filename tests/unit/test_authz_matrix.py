@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 
 from sealpost.gateway import authz
 from sealpost.gateway.authz import RULES, Target, authorize
-from sealpost.gateway.errors import NotFound, PermissionDenied, Unauthenticated
+from sealpost.gateway.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from sealpost.gateway.principals import ANONYMOUS, Principal, Role, relative, staff, terminal
 from sealpost.v1 import admin_pb2, audit_pb2, relative_pb2, review_pb2, terminal_pb2
 
@@ -186,3 +186,37 @@ def test_escrow_batch_touching_another_institution_is_refused() -> None:
 def test_public_methods_are_the_sign_in_ones() -> None:
     names = {m.rsplit("/", 1)[1] for m in authz.PUBLIC_METHODS}
     assert names == {"GetDirectory", "RegisterDevice", "CreateChallenge", "Login"}
+
+
+class CountingResolver(FakeResolver):
+    def __init__(self) -> None:
+        self.lookups = 0
+
+    def institution_of_message(self, message_id: bytes) -> str | None:
+        self.lookups += 1
+        return super().institution_of_message(message_id)
+
+
+@pytest.mark.parametrize(
+    ("method", "field"),
+    [
+        ("SubmitEscrow", "submissions"),
+        ("RejectMessages", "messages"),
+        ("AcknowledgeDeliveries", "acknowledgements"),
+    ],
+)
+def test_an_oversized_batch_is_refused_before_any_lookup(method: str, field: str) -> None:
+    principal = terminal(f"{HOME}:term", HOME)
+    name = f"/sealpost.v1.TerminalService/{method}"
+    cls = symbol_database.Default().GetSymbol(_methods()[name].input_type.full_name)
+    request = cls()
+    for n in range(authz.MAX_BATCH_IDS):
+        getattr(request, field).add(message_id=f"{HOME}:msg-{n}".encode())
+    resolver = CountingResolver()
+    authorize(name, principal, request, resolver)  # the largest batch a call may carry
+    assert resolver.lookups == authz.MAX_BATCH_IDS
+    getattr(request, field).add(message_id=f"{HOME}:msg-extra".encode())
+    resolver = CountingResolver()
+    with pytest.raises(InvalidArgument, match="at most 200"):
+        authorize(name, principal, request, resolver)
+    assert resolver.lookups == 0
