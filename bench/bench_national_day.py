@@ -105,11 +105,14 @@ def _family(pid: int) -> list[int]:
     return family
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (and its reaped children) from /proc/<pid>/stat."""
+def _cpu_seconds(pid: int, *, system_only: bool = False) -> float:
+    """User + system CPU time of a process (and its reaped children) from /proc/<pid>/stat.
+
+    With ``system_only``, the time spent in the kernel on its behalf (system time).
+    """
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    used = fields[12:15:2] if system_only else fields[11:15]  # utime stime cutime cstime
+    return sum(int(x) for x in used) / os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- setup
@@ -279,6 +282,7 @@ class Sample:
 
     at: float
     gateway_cpu: float
+    gateway_system_cpu: float
     openbao_cpu: float
     clients_cpu: float
 
@@ -288,6 +292,7 @@ def _sample(stack: Stack, gateway: list[int]) -> Sample:
     return Sample(
         time.perf_counter(),
         sum(_cpu_seconds(pid) for pid in gateway),
+        sum(_cpu_seconds(pid, system_only=True) for pid in gateway),
         _cpu_seconds(stack.openbao.pid),
         time.process_time(),
     )
@@ -382,6 +387,7 @@ def _timed(
         "hwm_largest_kb": max(_status_kb(pid, "VmHWM") for pid in gateway),
         "processes": len(gateway),
         "gateway_cpu": after.gateway_cpu - before.gateway_cpu,
+        "gateway_system_cpu": after.gateway_system_cpu - before.gateway_system_cpu,
         "openbao_cpu": after.openbao_cpu - before.openbao_cpu,
         "clients_cpu": after.clients_cpu - before.clients_cpu,
     }
@@ -484,6 +490,12 @@ def _results(
         Result(NAME, "gateway peak RSS of its largest process", f["hwm_largest_kb"] / 1024, "MB"),
         Result(NAME, "gateway largest VmRSS during the run", f["rss_peak_run_kb"] / 1024, "MB"),
         Result(NAME, "gateway CPU per message", f["gateway_cpu"] * per_message, "ms"),
+        Result(
+            NAME,
+            "of which in the kernel (system time)",
+            f["gateway_system_cpu"] * per_message,
+            "ms",
+        ),
         Result(NAME, "OpenBao CPU per message", f["openbao_cpu"] * per_message, "ms"),
         Result(
             NAME,
