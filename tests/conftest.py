@@ -13,6 +13,7 @@ import pytest
 if TYPE_CHECKING:
     from sealpost._internal.stack import Stack
     from sealpost.escrow.bootstrap import BootstrapResult
+    from sealpost.gateway.storage.database import Database
 
 from sealpost._internal.devservers import GatewayProcess, OpenBaoDevServer, PostgresServer
 
@@ -86,6 +87,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'sealpost.db'}"
     server: PostgresServer = request.getfixturevalue("postgres")
     return server.create_database(f"test_{os.getpid()}_{next(_database_counter)}")
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """The gateway's schema, migrated, on an empty database of each kind."""
+    from sealpost.gateway.storage.database import (  # noqa: PLC0415
+        Database,
+        create_database_engine,
+        migrate,
+    )
+
+    engine = create_database_engine(database_url)
+    migrate(engine)
+    engine.dispose()
+    database = Database(database_url)
+    try:
+        yield database
+    finally:
+        database.dispose()
 
 
 @pytest.fixture(scope="session")

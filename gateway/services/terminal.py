@@ -7,7 +7,7 @@ institution sees nothing (SPEC section 2).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row
@@ -41,10 +41,16 @@ _REJECT_REASONS: dict[int, str] = {
 MAX_ESCROW_BATCH = authz.MAX_BATCH_IDS
 
 
-def _acknowledgement(request: terminal_pb2.AcknowledgeDeliveryRequest) -> tuple[bytes, str]:
-    """The message id and the delivery reference of one acknowledgement, checked."""
-    message_id = common.message_id(request.message_id)
-    return message_id, common.text(request.delivery_reference, "delivery_reference")
+def _batch_ids(items: Sequence[Any], field: str) -> list[bytes]:
+    """The message ids of a batched request's ``field``: not empty, at most a batch, each once."""
+    if not items:
+        raise InvalidArgument(f"{field} is empty")
+    if len(items) > MAX_ESCROW_BATCH:
+        raise InvalidArgument(f"at most {MAX_ESCROW_BATCH} {field} per call")
+    ids = [common.message_id(item.message_id) for item in items]
+    if len(set(ids)) != len(ids):
+        raise InvalidArgument("a message appears twice in one batch")
+    return ids
 
 
 def _acknowledge(
@@ -388,13 +394,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         """Record escrowed keys and move each message on by policy, in one transaction."""
         caller = CALLER.get()
         institution = _institution(caller)
-        if not request.submissions:
-            raise InvalidArgument("submissions is empty")
-        if len(request.submissions) > MAX_ESCROW_BATCH:
-            raise InvalidArgument(f"at most {MAX_ESCROW_BATCH} submissions per call")
-        ids = [common.message_id(s.message_id) for s in request.submissions]
-        if len(set(ids)) != len(ids):
-            raise InvalidArgument("a message appears twice in one batch")
+        _batch_ids(request.submissions, "submissions")
         now = self.ctx.clock()
 
         def submit(connection: Connection) -> list[terminal_pb2.EscrowResult]:
@@ -422,13 +422,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         """Messages the terminal cannot take in become REJECTED, each with its reason logged."""
         caller = CALLER.get()
         institution = _institution(caller)
-        if not request.messages:
-            raise InvalidArgument("messages is empty")
-        if len(request.messages) > MAX_ESCROW_BATCH:
-            raise InvalidArgument(f"at most {MAX_ESCROW_BATCH} messages per call")
-        ids = [common.message_id(m.message_id) for m in request.messages]
-        if len(set(ids)) != len(ids):
-            raise InvalidArgument("a message appears twice in one batch")
+        _batch_ids(request.messages, "messages")
         reasons: dict[bytes, str] = {}
         for rejected in request.messages:
             if rejected.reason not in _REJECT_REASONS:
@@ -527,7 +521,8 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
     ) -> terminal_pb2.AcknowledgeDeliveryResponse:
         """The detainee received the message (on screen or on paper)."""
         caller = CALLER.get()
-        message_id, reference = _acknowledgement(request)
+        message_id = common.message_id(request.message_id)
+        reference = common.text(request.delivery_reference, "delivery_reference")
         now = self.ctx.clock()
         state = await self.ctx.write(lambda c: _acknowledge(c, message_id, reference, caller, now))
         return terminal_pb2.AcknowledgeDeliveryResponse(state=state)  # type: ignore[arg-type]
@@ -537,13 +532,11 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
     ) -> terminal_pb2.AcknowledgeDeliveriesResponse:
         """Many deliveries at once, in one transaction: all recorded, or none if one is refused."""
         caller = CALLER.get()
-        if not request.acknowledgements:
-            raise InvalidArgument("acknowledgements is empty")
-        if len(request.acknowledgements) > MAX_ESCROW_BATCH:
-            raise InvalidArgument(f"at most {MAX_ESCROW_BATCH} acknowledgements per call")
-        items = [_acknowledgement(a) for a in request.acknowledgements]
-        if len({message_id for message_id, _ in items}) != len(items):
-            raise InvalidArgument("a message appears twice in one batch")
+        ids = _batch_ids(request.acknowledgements, "acknowledgements")
+        references = [
+            common.text(a.delivery_reference, "delivery_reference")
+            for a in request.acknowledgements
+        ]
         now = self.ctx.clock()
 
         def acknowledge_all(connection: Connection) -> list[terminal_pb2.EscrowResult]:
@@ -552,7 +545,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
                     message_id=message_id,
                     state=_acknowledge(connection, message_id, reference, caller, now),  # type: ignore[arg-type]
                 )
-                for message_id, reference in items
+                for message_id, reference in zip(ids, references, strict=True)
             ]
 
         results = await self.ctx.write(acknowledge_all)

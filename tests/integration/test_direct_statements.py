@@ -11,7 +11,6 @@ the connection so the next transaction gets a new one.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from sealpost.gateway import policy, states, store
 from sealpost.gateway.errors import Unavailable
-from sealpost.gateway.storage.database import Database, create_database_engine, migrate
+from sealpost.gateway.storage.database import Database
 from sealpost.gateway.storage.direct import Direct, savepoint
 from sealpost.gateway.storage.schema import accounts, correspondents, key_records, messages
 from sealpost.v1 import common_pb2, keys_pb2
@@ -33,19 +32,13 @@ SECRET_ENVELOPE = b"sealed bytes that must never appear in an error message"
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    engine = create_database_engine(database_url)
-    migrate(engine)
-    engine.dispose()
-    database = Database(database_url)
-    try:
-        database.write(_populate)
-        yield database
-    finally:
-        database.dispose()
+def db(db: Database) -> Database:
+    """The migrated database of each kind (tests/conftest.py), with one of everything."""
+    db.write(populate)
+    return db
 
 
-def _populate(connection: Connection) -> None:
+def populate(connection: Connection) -> None:
     store.ensure_default_regimes(connection, NOW)
     store.create_institution(connection, "pi-a", "PI A", NOW)
     store.intake_detainee(connection, "d-1", "pi-a", "regular", NOW)

@@ -10,7 +10,6 @@ a refused job leaves no leaf, and a read in the batch sees the batch's own leave
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -21,7 +20,7 @@ from sealpost.crypto import merkle
 from sealpost.crypto.keys import PrivateKeys
 from sealpost.crypto.logentry import LogAction, LogEvent, encode_event
 from sealpost.gateway import translog
-from sealpost.gateway.storage.database import Database, create_database_engine, migrate
+from sealpost.gateway.storage.database import Database
 from sealpost.gateway.storage.groupcommit import GroupCommit
 from sealpost.v1 import log_pb2
 
@@ -36,18 +35,6 @@ def _event(i: int) -> LogEvent:
         subjects=[("message", i.to_bytes(16, "big").hex()), ("detainee", f"d-{i % 5}")],
         extra={"envelope_digest": "cd" * 32},
     )
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    engine = create_database_engine(database_url)
-    migrate(engine)
-    engine.dispose()
-    database = Database(database_url)
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 def _append_in_batches(db: Database, count: int, sizes: tuple[int, ...]) -> list[bytes]:
