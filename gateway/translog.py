@@ -14,7 +14,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    SmallInteger,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from sealpost.crypto import logentry, merkle
 from sealpost.crypto.keys import PrivateKeys
@@ -25,8 +37,8 @@ from sealpost.gateway.storage.schema import gateway_state, log_leaves, log_nodes
 from sealpost.v1 import log_pb2
 
 LOG_SIZE = "log_size"
-#: Largest number of node keys fetched in one query.
-_FETCH_CHUNK = 400
+#: Most node keys fetched in one query (the largest lookup shape).
+_FETCH_CHUNK = 256
 
 # Statements built once and run on the driver (see gateway/store.py).
 _S_SIZE = select(gateway_state.c.value).where(gateway_state.c.name == LOG_SIZE)
@@ -36,28 +48,62 @@ _Q_SET_SIZE = Direct(
 )
 _Q_INSERT_LEAVES = Direct(insert(log_leaves))
 _Q_INSERT_NODES = Direct(insert(log_nodes))
-#: Node lookups by the number of levels they touch (one OR term per level).
-_Q_NODES: dict[int, Any] = {}
+#: SQLite's node lookups by the number of keys they take: 1, 2, 4 ... ``_FETCH_CHUNK``.
+_Q_NODES: dict[int, Direct] = {}
+#: PostgreSQL's node lookup: the keys as two arrays, one statement for any number.
+_NODE_KEYS = select(
+    func.unnest(bindparam("levels", type_=ARRAY(SmallInteger))).label("level"),
+    func.unnest(bindparam("idxs", type_=ARRAY(BigInteger))).label("idx"),
+).subquery("wanted")
+_Q_NODES_ARRAYS = Direct(
+    select(log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash).join(
+        _NODE_KEYS,
+        and_(log_nodes.c.level == _NODE_KEYS.c.level, log_nodes.c.idx == _NODE_KEYS.c.idx),
+    )
+)
 
 
-def _nodes_query(levels: int) -> Any:
-    """``SELECT ... WHERE (level = :l0 AND idx IN :i0) OR ...`` for ``levels`` levels."""
-    query = _Q_NODES.get(levels)
+def node_lookup(dialect: str, keys: Sequence[merkle.NodeKey]) -> tuple[Direct, dict[str, Any]]:
+    """The statement and parameters that fetch the nodes ``keys`` (1 to ``_FETCH_CHUNK``).
+
+    Both databases must answer every key from the primary key: a row-value ``(level,
+    idx) IN (...)`` makes SQLite scan the whole table, so each append and proof would
+    grow with the log. SQLite gets ``WHERE (level = ? AND idx = ?) OR ...``, one term
+    per key, the number of terms rounded up to a power of two (the last key repeated)
+    so that a handful of statements serve every lookup, each compiled once.
+    PostgreSQL gets the keys as two arrays joined to the table: one statement with two
+    parameters, which the driver prepares once (it re-parses, and the server re-plans,
+    a statement with more than 50 parameters on every call).
+    """
+    if not 0 < len(keys) <= _FETCH_CHUNK:
+        raise ValueError(f"a node lookup takes 1 to {_FETCH_CHUNK} keys")
+    if dialect == "postgresql":
+        return _Q_NODES_ARRAYS, {
+            "levels": [level for level, _ in keys],
+            "idxs": [index for _, index in keys],
+        }
+    terms = 1 << (len(keys) - 1).bit_length()
+    query = _Q_NODES.get(terms)
     if query is None:
-        query = _Q_NODES[levels] = select(
-            log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash
-        ).where(
-            or_(
-                *(
-                    and_(
-                        log_nodes.c.level == bindparam(f"l{n}"),
-                        log_nodes.c.idx.in_(bindparam(f"i{n}", expanding=True)),
+        query = _Q_NODES[terms] = Direct(
+            select(log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash).where(
+                or_(
+                    *(
+                        and_(
+                            log_nodes.c.level == bindparam(f"l{n}"),
+                            log_nodes.c.idx == bindparam(f"i{n}"),
+                        )
+                        for n in range(terms)
                     )
-                    for n in range(levels)
                 )
             )
         )
-    return query
+    padded = [*keys, *[keys[-1]] * (terms - len(keys))]
+    parameters: dict[str, Any] = {}
+    for n, (level, index) in enumerate(padded):
+        parameters[f"l{n}"] = level
+        parameters[f"i{n}"] = index
+    return query, parameters
 
 
 class SqlNodeStore:
@@ -68,24 +114,14 @@ class SqlNodeStore:
         self._connection = connection
 
     def get_many(self, keys: Sequence[merkle.NodeKey]) -> list[bytes]:
-        """The hashes of ``keys`` in order; KeyError for an absent node.
-
-        One query, ``(level = ? AND idx IN (...)) OR ...`` with one term per level: both
-        databases answer it from the primary key. A row-value ``(level, idx) IN (...)``
-        makes SQLite scan the whole table, so every append and proof would grow with the log.
-        """
+        """The hashes of ``keys`` in order; KeyError for an absent node (``node_lookup``)."""
         found: dict[tuple[int, int], bytes] = {}
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), _FETCH_CHUNK):
-            by_level: dict[int, list[int]] = {}
-            for level, index in unique[start : start + _FETCH_CHUNK]:
-                by_level.setdefault(level, []).append(index)
-            parameters: dict[str, Any] = {}
-            for n, (level, indices) in enumerate(by_level.items()):
-                parameters[f"l{n}"] = level
-                parameters[f"i{n}"] = indices
-            rows = self._connection.execute(_nodes_query(len(by_level)), parameters)
-            found.update({(row.level, row.idx): row.hash for row in rows})
+            chunk = unique[start : start + _FETCH_CHUNK]
+            query, parameters = node_lookup(self._connection.dialect.name, chunk)
+            for level, index, hash_ in query.rows(self._connection, parameters):
+                found[level, index] = hash_
         try:
             return [found[key] for key in keys]
         except KeyError as exc:

@@ -149,6 +149,11 @@ class Direct:
             connection, compiled.sql, lambda cursor: cursor.executemany(compiled.sql, arguments)
         )
 
+    def sql(self, connection: Connection, parameters: Mapping[str, Any]) -> tuple[str, Any]:
+        """The SQL and driver arguments a call with ``parameters`` runs (to read its plan)."""
+        compiled = self._get(connection, parameters)
+        return compiled.sql, self._arguments(compiled, parameters)
+
     # ----------------------------------------------------------------------------- internals
 
     def _get(self, connection: Connection, parameters: Mapping[str, Any]) -> _Compiled:

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, text
 
 from sealpost.crypto import merkle
 from sealpost.crypto.keys import PrivateKeys
@@ -83,48 +83,73 @@ def test_a_missing_node_is_an_error_not_a_wrong_proof(db: Database) -> None:
         db.read(lambda c: translog.SqlNodeStore(c).get_many([(0, 8)]))
 
 
-def _node_queries(engine: Engine, run: Any) -> list[tuple[str, Any]]:
-    """The SELECTs on log_nodes that ``run`` makes, with their parameters."""
-    seen: list[tuple[str, Any]] = []
+def _looked_up(monkeypatch: pytest.MonkeyPatch, run: Any) -> list[list[merkle.NodeKey]]:
+    """The key lists ``run`` asks the node store for."""
+    seen: list[list[merkle.NodeKey]] = []
+    original = translog.SqlNodeStore.get_many
 
-    def capture(_c: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "log_nodes" in statement:
-            seen.append((statement, parameters))
+    def recording(store: translog.SqlNodeStore, keys: Any) -> list[bytes]:
+        seen.append(list(keys))
+        return original(store, keys)
 
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        run()
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
+    monkeypatch.setattr(translog.SqlNodeStore, "get_many", recording)
+    run()
+    monkeypatch.undo()
     return seen
 
 
-def test_node_lookups_use_the_primary_key(db: Database) -> None:
-    _append_in_batches(db, 300, (100,))
-    engine = db.reader
+def test_node_lookups_use_the_primary_key(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    _append_in_batches(db, 301, (100,))
 
     def proofs() -> None:
         db.read(lambda c: translog.inclusion_proof(c, 123, 300))
         db.read(lambda c: translog.consistency_proof(c, 77, 300))
-        db.write(lambda c: translog.append(c, [_event(300)]))
+        db.write(lambda c: translog.append(c, [_event(301)]))  # needs the left sibling 300
 
-    queries = _node_queries(engine, proofs) + _node_queries(db.writer, proofs)
-    assert queries, "no node lookups were seen"
-    with engine.connect() as connection:
-        for statement, parameters in queries:
+    key_lists = _looked_up(monkeypatch, proofs)
+    assert len(key_lists) == 3, key_lists
+    key_lists.append([(0, i) for i in range(256)])  # the largest shape
+    with db.reader.connect() as connection:
+        if db.dialect == "postgresql":
+            # Seq scans off: a plan that can use the key does; one that cannot still scans.
+            connection.execute(text("SET enable_seqscan = off"))
+        for keys in key_lists:
+            query, parameters = translog.node_lookup(db.dialect, keys)
+            sql, arguments = query.sql(connection, parameters)
             if db.dialect == "sqlite":
-                plan = connection.exec_driver_sql(
-                    "EXPLAIN QUERY PLAN " + statement, parameters
-                ).fetchall()
+                plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, arguments)
                 details = " | ".join(str(row[-1]) for row in plan)
                 assert "SCAN log_nodes" not in details, details
                 assert "USING INDEX" in details, details
             else:
-                # Seq scans off: a plan that can use the key does; one that cannot still scans.
-                connection.execute(text("SET enable_seqscan = off"))
-                plan = connection.exec_driver_sql("EXPLAIN " + statement, parameters).fetchall()
+                plan = connection.exec_driver_sql("EXPLAIN " + sql, arguments)
                 details = " | ".join(str(row[0]) for row in plan)
                 assert "Seq Scan on log_nodes" not in details, details
+
+
+def _get_many(db: Database, keys: list[merkle.NodeKey]) -> list[bytes]:
+    return db.read(lambda c: translog.SqlNodeStore(c).get_many(keys))
+
+
+def test_node_lookups_of_every_size_return_the_keys_in_order(db: Database) -> None:
+    leaves = _append_in_batches(db, 300, (300,))
+    hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
+    for count in (1, 2, 3, 5, 64, 255, 256, 257, 300):
+        keys = [(0, (i * 7) % 300) for i in range(count)][::-1]
+        got = _get_many(db, keys)
+        assert got == [hashes[i] for _level, i in keys], count
+    # Repeated keys, and keys of several levels in one lookup.
+    mixed = [(1, 0), (0, 299), (1, 0), (8, 0), (0, 0)]
+    got = _get_many(db, mixed)
+    pairs = merkle.node_hash(hashes[0], hashes[1])
+    assert got[0] == got[2] == pairs
+    assert got[1] == hashes[299]
+    assert got[4] == hashes[0]
+    assert got[3] == merkle.tree_hash(leaves[:256])
+    with pytest.raises(ValueError, match="1 to 256 keys"):
+        translog.node_lookup("sqlite", [])
+    with pytest.raises(ValueError, match="1 to 256 keys"):
+        translog.node_lookup("postgresql", [(0, i) for i in range(257)])
 
 
 # --------------------------------------------------------------------------- deferred appends
