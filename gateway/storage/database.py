@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from sealpost.gateway.errors import ConfigError, Unavailable
@@ -32,6 +33,9 @@ MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 
 #: How long a SQLite writer waits for another to finish before failing.
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+#: A pooled PostgreSQL connection idle for longer than this is checked before use.
+PING_AFTER_IDLE_S: Final = 1.0
+_IDLE_SINCE: Final = "sealpost.idle_since"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -49,6 +53,34 @@ def _sqlite_begin(conn: Any) -> None:
     # Take the write lock at BEGIN: two writers can then never deadlock on upgrade,
     # and read-then-write sequences (the log's size, then its next leaf) are serialised.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _note_idle(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Check a pooled PostgreSQL connection that sat idle before handing it out.
+
+    A connection used less than ``PING_AFTER_IDLE_S`` ago is handed out as it is: a
+    check on every checkout (SQLAlchemy's ``pool_pre_ping``) cost every read and every
+    batch of writes a round trip, three per send. If the server went away meanwhile,
+    the first statement fails, and the failure replaces every pooled connection
+    (SQLAlchemy does so for its statements, ``direct._on_driver`` for the driver's), so
+    one failed request, not one per pooled connection, tells the gateway that the
+    server restarted.
+    """
+    idle_since = record.info.get(_IDLE_SINCE)
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+        return  # new, or used a moment ago
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT 1")
+    except Exception as exc:  # the pool discards this connection and connects anew
+        raise DisconnectionError("an idle database connection was lost") from exc
+    finally:
+        cursor.close()
 
 
 def create_database_engine(url: str, *, pool_size: int = 10, writer: bool = True) -> Engine:
@@ -78,13 +110,15 @@ def create_database_engine(url: str, *, pool_size: int = 10, writer: bool = True
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(
+        engine = create_engine(
             parsed,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
             connect_args={"options": "-c synchronous_commit=on"},
         )
+        event.listen(engine, "checkin", _note_idle)
+        event.listen(engine, "checkout", _ping_if_idle)
+        return engine
     raise ConfigError([f"database URL: unsupported database {backend!r} (sqlite or postgresql)"])
 
 

@@ -16,7 +16,7 @@ has open. What SQLAlchemy would still do for these statements is kept:
   the dialect (for example SQLite's ``Boolean`` comes back as ``bool``);
 - a driver error is raised as SQLAlchemy's wrapper (``IntegrityError``,
   ``OperationalError``, ...), without the parameters in its message, and a lost
-  server connection invalidates the ``Connection`` as SQLAlchemy would.
+  server connection invalidates the ``Connection`` and the pool as SQLAlchemy would.
 
 Rows are named tuples: the selected columns by attribute and by position.
 Statements with expanding (``IN``) parameters are not supported; build those
@@ -231,7 +231,10 @@ def _on_driver(connection: Connection, sql: str, run: Callable[[Any], Any]) -> A
         lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor)
         cursor.close()
         if lost:
+            # As SQLAlchemy does for its own statements: this connection, and every
+            # pooled one connected before it failed (the server restarted), are replaced.
             connection.invalidate(exc)
+            connection.engine.dispose()
         raise DBAPIError.instance(
             sql,
             None,

@@ -1,0 +1,92 @@
+"""Pooled PostgreSQL connections: checked when idle, all replaced when the server went away.
+
+A connection used a moment ago is handed out without a round trip to check it. So
+that a restarted server costs one failed request rather than one per pooled
+connection, the first failure replaces every connection in the pool, whether the
+failing statement ran through SQLAlchemy or on the driver (gateway/storage/direct.py).
+A connection that sat idle is checked before use and replaced if it is dead.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.pool import NullPool
+
+from sealpost.gateway import store
+from sealpost.gateway.errors import Unavailable
+from sealpost.gateway.storage import database
+from sealpost.gateway.storage.database import Database
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
+]
+
+
+def _pid(connection: Connection) -> int:
+    pid: int = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    return pid
+
+
+def _pooled_pids(db: Database, count: int) -> list[int]:
+    """Put ``count`` connections in the pool (used just now); their server process ids."""
+    held = [db.reader.connect() for _ in range(count)]
+    try:
+        return [_pid(connection) for connection in held]
+    finally:
+        for connection in held:
+            connection.close()
+
+
+def _terminate(db: Database, pids: list[int]) -> None:
+    """End those server processes from a connection outside the pool."""
+    engine = create_engine(db.reader.url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            for pid in pids:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def trusting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connections count as used a moment ago for the whole test."""
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_S", 3600.0)
+
+
+@pytest.mark.usefixtures("trusting")
+def test_a_driver_statement_on_a_lost_connection_replaces_the_whole_pool(db: Database) -> None:
+    lost = _pooled_pids(db, 3)
+    _terminate(db, lost)
+    # Not checked at checkout: the first statement, on the driver, finds the loss.
+    with pytest.raises(Unavailable):
+        db.read(lambda c: store.key_record(c, b"k" * 32))
+    # Every later request gets a new connection, none of the other two lost ones.
+    after = [db.read(_pid) for _ in range(3)]
+    assert not set(after) & set(lost)
+
+
+@pytest.mark.usefixtures("trusting")
+def test_a_sqlalchemy_statement_on_a_lost_connection_replaces_the_whole_pool(
+    db: Database,
+) -> None:
+    lost = _pooled_pids(db, 3)
+    _terminate(db, lost)
+    with pytest.raises(Unavailable):
+        db.read(lambda c: c.execute(text("SELECT 1")).scalar_one())
+    after = [db.read(_pid) for _ in range(3)]
+    assert not set(after) & set(lost)
+
+
+def test_an_idle_connection_is_checked_and_a_dead_one_replaced(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_S", 0.0)
+    lost = _pooled_pids(db, 2)
+    _terminate(db, lost)
+    # Both requests succeed: each dead connection is found at checkout and replaced.
+    after = [db.read(_pid) for _ in range(2)]
+    assert not set(after) & set(lost)
+    assert db.read(lambda c: store.key_record(c, b"k" * 32)) is None
