@@ -6,8 +6,9 @@ each message in its own transaction makes the fsync the bottleneck and, on
 SQLite, makes concurrent writers queue on the file lock. A single writer
 thread instead takes whatever jobs are waiting, runs each in its own
 SAVEPOINT (so one job's error undoes only that job) inside one transaction,
-commits once, and then answers every caller. Nobody is answered before the
-commit, so an acknowledgement still means "on disk".
+commits once, and then answers every caller, waking each caller's event loop
+once for the whole batch. Nobody is answered before the commit, so an
+acknowledgement still means "on disk".
 
 Work that is cheaper done once per batch than once per job (the transparency log's
 appends) joins in through a ``BatchScope``: opened on the batch's connection, told
@@ -66,13 +67,27 @@ class _Job:
     loop: asyncio.AbstractEventLoop
 
 
-def _resolve(job: _Job, result: Any, error: BaseException | None) -> None:
-    if job.future.done():
-        return
-    if error is None:
-        job.future.set_result(result)
-    else:
-        job.future.set_exception(error)
+_Outcome = tuple[_Job, Any, BaseException | None]
+
+
+def _resolve(outcomes: list[_Outcome]) -> None:
+    """Answer each job's caller (on its event loop's thread)."""
+    for job, result, error in outcomes:
+        if job.future.done():
+            continue
+        if error is None:
+            job.future.set_result(result)
+        else:
+            job.future.set_exception(error)
+
+
+def _answer(outcomes: list[_Outcome]) -> None:
+    """Hand the outcomes to their event loops: one wake-up per loop, not one per job."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, answers in by_loop.items():
+        loop.call_soon_threadsafe(_resolve, answers)
 
 
 def _run_in_savepoint(connection: Connection, job: _Job) -> tuple[Any, BaseException | None]:
@@ -157,8 +172,8 @@ class GroupCommit:
             _log.warning("groupcommit.failed", error_type=type(exc).__name__, count=len(batch))
             failure = Unavailable("the database is unavailable; try again")
             failure.__cause__ = exc
-            for job in batch:
-                job.loop.call_soon_threadsafe(_resolve, job, None, failure)
+            _answer([(job, None, failure) for job in batch])
             return
-        for job, (result, error) in zip(batch, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_resolve, job, result, error)
+        _answer(
+            [(job, result, error) for job, (result, error) in zip(batch, outcomes, strict=True)]
+        )
