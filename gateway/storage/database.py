@@ -74,13 +74,16 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     idle_since = record.info.get(_IDLE_SINCE)
     if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
         return  # new, or used a moment ago
-    cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("SELECT 1")
+        # Outside a transaction, so that the connection stays idle (a read engine's
+        # AUTOCOMMIT can only be set on an idle connection).
+        dbapi_connection.autocommit = True
+        try:
+            dbapi_connection.execute("SELECT 1")
+        finally:
+            dbapi_connection.autocommit = False
     except Exception as exc:  # the pool discards this connection and connects anew
         raise DisconnectionError("an idle database connection was lost") from exc
-    finally:
-        cursor.close()
 
 
 def create_database_engine(url: str, *, pool_size: int = 10, writer: bool = True) -> Engine:
@@ -171,7 +174,9 @@ class Database:
             # Batches of writes begin their transaction on the driver (``begin_write``).
             self._driver_writer = create_database_engine(url, pool_size=pool_size, writer=False)
         else:
-            self.reader = self._driver_writer = self.writer
+            # The same pool; reads in autocommit (see ``read``).
+            self.reader = self.writer.execution_options(isolation_level="AUTOCOMMIT")
+            self._driver_writer = self.writer
         self.inline_reads = self.writer.dialect.name == "sqlite"
         self._lock_path: Path | None = None
         if self.inline_reads:
@@ -220,11 +225,16 @@ class Database:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def read(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in one read transaction.
+        """Run ``fn`` to read.
 
-        On SQLite each thread keeps its reader connection (the event loop's thread makes
-        most reads): taking one from the pool and giving it back, which rolls back,
-        costs more than a small read. Each read is still its own (deferred) transaction.
+        On SQLite ``fn`` runs in one (deferred) transaction, so all its statements see
+        one snapshot. Each thread keeps its reader connection (the event loop's thread
+        makes most reads): taking one from the pool and giving it back, which rolls
+        back, costs more than a small read.
+
+        On PostgreSQL each statement sees what was committed when it began, as it did
+        inside a READ COMMITTED transaction, and runs in autocommit: a BEGIN and a
+        COMMIT would cost two more round trips and change nothing a read can see.
         """
         try:
             if not self.inline_reads:
@@ -328,7 +338,7 @@ class Database:
             kept, self._kept = self._kept, []
         for connection in kept:
             connection.invalidate()
-        self.writer.dispose()
-        if self.reader is not self.writer:
+        self.writer.dispose()  # on PostgreSQL, the reader's pool too
+        if self.inline_reads:
             self.reader.dispose()
             self._driver_writer.dispose()

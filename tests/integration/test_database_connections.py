@@ -1,4 +1,9 @@
-"""Pooled PostgreSQL connections: checked when idle, all replaced when the server went away.
+"""Pooled PostgreSQL connections: reads in autocommit, writes in transactions; checked
+when idle, all replaced when the server went away.
+
+A read's statements each see what was committed when they began (READ COMMITTED did
+no more), so reads run without BEGIN and COMMIT; a write must stay one transaction
+even on a connection a read used just before.
 
 A connection used a moment ago is handed out without a round trip to check it. So
 that a restarted server costs one failed request rather than one per pooled
@@ -90,3 +95,40 @@ def test_an_idle_connection_is_checked_and_a_dead_one_replaced(
     after = [db.read(_pid) for _ in range(2)]
     assert not set(after) & set(lost)
     assert db.read(lambda c: store.key_record(c, b"k" * 32)) is None
+
+
+def _in_transaction(connection: Connection) -> bool:
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    return bool(driver.info.transaction_status != 0)  # 0: idle, outside a transaction
+
+
+def test_reads_run_in_autocommit_and_writes_stay_transactions(database_url: str) -> None:
+    from sealpost.gateway.storage.database import create_database_engine, migrate  # noqa: PLC0415
+
+    engine = create_database_engine(database_url)
+    migrate(engine)
+    engine.dispose()
+    db = Database(database_url, pool_size=1)  # one connection, used by reads and writes
+    try:
+        db.write(lambda c: c.execute(text("CREATE TABLE probe (n INTEGER PRIMARY KEY)")))
+
+        def read(connection: Connection) -> tuple[bool, int]:
+            count = connection.execute(text("SELECT count(*) FROM probe")).scalar_one()
+            return _in_transaction(connection), count
+
+        assert db.read(read) == (False, 0)
+
+        def refused_write(connection: Connection) -> None:
+            connection.execute(text("INSERT INTO probe (n) VALUES (1)"))
+            assert _in_transaction(connection)
+            connection.execute(text("INSERT INTO probe (n) VALUES (2)"))
+            raise RuntimeError
+
+        with pytest.raises(RuntimeError):
+            db.write(refused_write)
+        assert db.read(read) == (False, 0)  # both inserts were undone together
+        db.write(lambda c: c.execute(text("INSERT INTO probe (n) VALUES (3)")))
+        assert db.read(read) == (False, 1)
+    finally:
+        db.dispose()
