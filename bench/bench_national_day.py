@@ -42,6 +42,7 @@ from pathlib import Path
 import grpc
 
 from bench import Result
+from bench.processes import cpu_seconds, family, status_kb
 from bench.profiling import profiled
 from sealpost._internal.devservers import OpenBaoDevServer
 from sealpost._internal.logs import configure as configure_logs
@@ -79,40 +80,6 @@ def _progress(text: str) -> None:
 
 def _loadavg() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def _status_kb(pid: int, field_name: str) -> int:
-    """A ``kB`` field of /proc/<pid>/status (VmRSS, VmHWM)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field_name + ":"):
-            return int(line.split()[1])
-    raise LookupError(field_name)
-
-
-def _family(pid: int) -> list[int]:
-    """``pid`` and every process descended from it (a gateway's worker processes)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    family = [pid]
-    for member in family:
-        family += [child for child, parent in parents.items() if parent == member]
-    return family
-
-
-def _cpu_seconds(pid: int, *, system_only: bool = False) -> float:
-    """User + system CPU time of a process (and its reaped children) from /proc/<pid>/stat.
-
-    With ``system_only``, the time spent in the kernel on its behalf (system time).
-    """
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    used = fields[12:15:2] if system_only else fields[11:15]  # utime stime cutime cstime
-    return sum(int(x) for x in used) / os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- setup
@@ -291,9 +258,9 @@ def _sample(stack: Stack, gateway: list[int]) -> Sample:
     assert stack.openbao.pid is not None
     return Sample(
         time.perf_counter(),
-        sum(_cpu_seconds(pid) for pid in gateway),
-        sum(_cpu_seconds(pid, system_only=True) for pid in gateway),
-        _cpu_seconds(stack.openbao.pid),
+        sum(cpu_seconds(pid) for pid in gateway),
+        sum(cpu_seconds(pid, system_only=True) for pid in gateway),
+        cpu_seconds(stack.openbao.pid),
         time.process_time(),
     )
 
@@ -347,7 +314,7 @@ def _timed(
     deadline_s: float,
 ) -> dict[str, float]:
     """Start the threads and follow the day until all is delivered or the deadline."""
-    gateway = _family(stack.gateway.process.pid)
+    gateway = family(stack.gateway.process.pid)
     peak_rss = 0
     before = _sample(stack, gateway)
     started = time.perf_counter()
@@ -358,7 +325,7 @@ def _timed(
     while True:
         time.sleep(0.5)
         now = time.perf_counter()
-        peak_rss = max(peak_rss, sum(_status_kb(pid, "VmRSS") for pid in gateway))
+        peak_rss = max(peak_rss, sum(status_kb(pid, "VmRSS") for pid in gateway))
         taken = sum(loop.summary.submitted for loop in loops.values())
         if not taken_in_at and taken >= total:
             taken_in_at = now
@@ -383,8 +350,8 @@ def _timed(
         "send_seconds": counters.last_send - (counters.first_send or started),
         "intake_seconds": (taken_in_at - started) if taken_in_at else 0.0,
         "rss_peak_run_kb": peak_rss,
-        "hwm_kb": sum(_status_kb(pid, "VmHWM") for pid in gateway),
-        "hwm_largest_kb": max(_status_kb(pid, "VmHWM") for pid in gateway),
+        "hwm_kb": sum(status_kb(pid, "VmHWM") for pid in gateway),
+        "hwm_largest_kb": max(status_kb(pid, "VmHWM") for pid in gateway),
         "processes": len(gateway),
         "gateway_cpu": after.gateway_cpu - before.gateway_cpu,
         "gateway_system_cpu": after.gateway_system_cpu - before.gateway_system_cpu,

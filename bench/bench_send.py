@@ -5,6 +5,10 @@ senders, each its own account. Reference = the same 8-way client calling a bare 
 unary echo server (its own process) with a 1 KiB payload. Reports throughput, the ratio
 (target at least 0.6) and p50/p99 latency, for SQLite and PostgreSQL, with the gateway as
 one process and as two worker processes sharing the port (``--workers 2``).
+
+Throughput on a shared two-core machine moves with the load; the CPU time each send
+costs the gateway (all its processes), the PostgreSQL server and the senders (this
+process) moves much less, and is reported next to it.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from grpc import aio
 
 from bench import Result
+from bench.processes import cpu_seconds, family
 from bench.profiling import profiled
 from sealpost._internal.devservers import OpenBaoDevServer, PostgresServer
 from sealpost._internal.stack import (
@@ -90,7 +96,21 @@ async def _echo_rate(seconds: float) -> tuple[float, list[float]]:
             server.wait()
 
 
-async def _send_rate(stack: Stack, seconds: float, label: str) -> tuple[float, list[float]]:
+@dataclass
+class _Run:
+    rate: float
+    latencies: list[float]
+    #: CPU milliseconds per send, by who spent them.
+    cpu_ms: dict[str, float]
+
+
+def _cpu(pids: dict[str, list[int]]) -> dict[str, float]:
+    used = {name: sum(cpu_seconds(pid) for pid in group) for name, group in pids.items()}
+    used["senders (this process)"] = time.process_time()
+    return used
+
+
+async def _send_rate(stack: Stack, seconds: float, label: str, postgres_pid: int | None) -> _Run:
     admin, _terminals = setup_institutions(stack, [("d-bench", "pi-bench", "regular")])
     senders = [stack.relative(f"bench {i}") for i in range(SENDERS)]
     for sender in senders:
@@ -124,11 +144,18 @@ async def _send_rate(stack: Stack, seconds: float, label: str) -> tuple[float, l
 
         calls = [caller(i) for i in range(SENDERS)]
         await calls[0]()
+        pids = {"gateway": family(stack.gateway.process.pid)}
+        if postgres_pid is not None:
+            pids["PostgreSQL"] = family(postgres_pid)
+        before = _cpu(pids)
         with profiled(stack.gateway.process.pid, label):
-            return await _drive(calls, seconds)
+            rate, latencies = await _drive(calls, seconds)
+        after = _cpu(pids)
+        per_send = {name: 1000 * (after[name] - before[name]) / len(latencies) for name in after}
+        return _Run(rate, latencies, per_send)
 
 
-def _measure(database: str, seconds: float, workers: int) -> tuple[float, list[float]]:
+def _measure(database: str, seconds: float, workers: int) -> _Run:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         postgres = None
@@ -156,7 +183,8 @@ def _measure(database: str, seconds: float, workers: int) -> tuple[float, list[f
             stack = Stack(openbao, keyserver, gateway)
             try:
                 label = f"send-{database}-{workers}w"
-                return asyncio.run(_send_rate(stack, seconds, label))
+                postgres_pid = postgres.pid if postgres is not None else None
+                return asyncio.run(_send_rate(stack, seconds, label, postgres_pid))
             finally:
                 stack.close()
                 gateway.stop()
@@ -181,19 +209,23 @@ def run(quick: bool) -> list[Result]:
         Result("send", "echo p50", _percentile(echo_latencies, 0.5), "ms"),
     ]
     for database, workers in CONFIGURATIONS:
-        rate, latencies = _measure(database, seconds, workers)
+        run = _measure(database, seconds, workers)
         where = database if workers == 1 else f"{database}, {workers} workers"
         results += [
             Result(
                 "send",
                 f"send path ({where}), 1 KiB, 8 senders, load {_load()}",
-                rate,
+                run.rate,
                 "messages/s",
                 reference=echo,
                 reference_label="echo calls/s",
                 target="ratio >= 0.6",
             ),
-            Result("send", f"send p50 ({where})", _percentile(latencies, 0.5), "ms"),
-            Result("send", f"send p99 ({where})", _percentile(latencies, 0.99), "ms"),
+            Result("send", f"send p50 ({where})", _percentile(run.latencies, 0.5), "ms"),
+            Result("send", f"send p99 ({where})", _percentile(run.latencies, 0.99), "ms"),
+        ]
+        results += [
+            Result("send", f"{who} CPU per send ({where})", ms, "ms")
+            for who, ms in run.cpu_ms.items()
         ]
     return results

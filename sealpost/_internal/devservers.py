@@ -415,6 +415,11 @@ class PostgresServer:
         self.user = run_as if os.geteuid() == 0 else None
         self._process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's (postmaster's) process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
     def url(self, database: str = "postgres") -> str:
         """SQLAlchemy URL of ``database`` on this server."""
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
