@@ -24,6 +24,7 @@ from typing import Any, Final, Protocol
 
 import grpc
 import structlog
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from grpc import aio
 
@@ -101,11 +102,37 @@ class _Call:
 Parser = Callable[[bytes], Any]
 
 
+#: Whether a message type can hold text anywhere, by full name (``_holds_text``).
+_HOLDS_TEXT: dict[str, bool] = {}
+
+
+def _holds_text(descriptor: Any, _seen: set[str] | None = None) -> bool:
+    """True if a message of this type can hold a string field at any depth (maps included)."""
+    known = _HOLDS_TEXT.get(descriptor.full_name)
+    if known is not None:
+        return known
+    seen = set() if _seen is None else _seen
+    if descriptor.full_name in seen:
+        return False  # a type inside its own fields: the outer call looks at the rest
+    seen.add(descriptor.full_name)
+    holds = any(
+        field.type == FieldDescriptor.TYPE_STRING
+        or (field.message_type is not None and _holds_text(field.message_type, seen))
+        for field in descriptor.fields
+    )
+    if _seen is None:  # a nested answer may be partial while a cycle is open
+        _HOLDS_TEXT[descriptor.full_name] = holds
+    return holds
+
+
 def _refuse_nul(message: Message) -> None:
     """InvalidArgument if a text field anywhere in ``message`` holds a NUL character.
 
     No id or text of the API contains one, and PostgreSQL refuses to compare with one.
+    A message whose type holds no text at any depth (a send: bytes only) is not walked.
     """
+    if not _holds_text(message.DESCRIPTOR):
+        return
     for field, value in message.ListFields():
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             items: Any = [*value.keys(), *value.values()]
