@@ -152,17 +152,17 @@ class GroupCommit:
                 return
 
     def _commit(self, batch: list[_Job]) -> None:
-        outcomes: list[tuple[Any, BaseException | None]] = []
+        outcomes: list[_Outcome] = []
         try:
             with self._db.begin_write() as connection:
                 scope = self._scope(connection) if self._scope is not None else None
                 try:
                     for job in batch:
                         mark = scope.mark() if scope is not None else None
-                        outcome = _run_in_savepoint(connection, job)
-                        if outcome[1] is not None and scope is not None:
+                        result, error = _run_in_savepoint(connection, job)
+                        if error is not None and scope is not None:
                             scope.rewind(mark)
-                        outcomes.append(outcome)
+                        outcomes.append((job, result, error))
                     if scope is not None:
                         scope.flush()
                 finally:
@@ -174,6 +174,4 @@ class GroupCommit:
             failure.__cause__ = exc
             _answer([(job, None, failure) for job in batch])
             return
-        _answer(
-            [(job, result, error) for job, (result, error) in zip(batch, outcomes, strict=True)]
-        )
+        _answer(outcomes)

@@ -104,11 +104,6 @@ def _in_transaction(connection: Connection) -> bool:
 
 
 def test_reads_run_in_autocommit_and_writes_stay_transactions(database_url: str) -> None:
-    from sealpost.gateway.storage.database import create_database_engine, migrate  # noqa: PLC0415
-
-    engine = create_database_engine(database_url)
-    migrate(engine)
-    engine.dispose()
     db = Database(database_url, pool_size=1)  # one connection, used by reads and writes
     try:
         db.write(lambda c: c.execute(text("CREATE TABLE probe (n INTEGER PRIMARY KEY)")))
