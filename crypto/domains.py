@@ -30,6 +30,8 @@ LOGIN: Final = b"sealpost/v1/login"
 MAILBOX_SECRET: Final = b"sealpost/v1/mailbox-secret"
 #: The digest the log key signs for a tree head (docs/transparency-log.md).
 LOG_TREE_HEAD: Final = b"sealpost/v1/log/tree-head"
+#: The digest naming an escrow blob in the transparency log (MESSAGE_ESCROWED).
+LOG_ESCROW_DIGEST: Final = b"sealpost/v1/log/escrow-digest"
 
 ALL: Final = (
     ENVELOPE_PART_AD,
@@ -43,4 +45,5 @@ ALL: Final = (
     LOGIN,
     MAILBOX_SECRET,
     LOG_TREE_HEAD,
+    LOG_ESCROW_DIGEST,
 )

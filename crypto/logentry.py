@@ -73,6 +73,8 @@ _LOWER_HEX = re.compile(r"(?:[0-9a-f]{2})+\Z")
 #: The extra field a "message accepted" event must carry: SHA-256 of the envelope, hex.
 ENVELOPE_DIGEST_FIELD: Final = "envelope_digest"
 MESSAGE_SUBJECT: Final = "message"
+#: The extra field of a "message escrowed" event: escrow_digest() of the stored blob, hex.
+ESCROW_DIGEST_FIELD: Final = "escrow_digest"
 
 _U16 = struct.Struct(">H")
 _HEAD = struct.Struct(">BHQ")  # version, action, time_ms
@@ -352,6 +354,15 @@ def decode_event(data: bytes) -> LogEvent:
     return event
 
 
+def escrow_digest(blob: bytes) -> bytes:
+    """The digest naming a stored escrow blob in the log: SHA-256(LP(domain) || LP(blob)).
+
+    It binds the blob a terminal handed in to its MESSAGE_ESCROWED event, so that a blob
+    changed in the database afterwards no longer matches the log.
+    """
+    return framed_sha256(domains.LOG_ESCROW_DIGEST, [blob])
+
+
 # --------------------------------------------------------------------------- tree heads
 
 #: The tree-head format this code writes (TreeHead.version).
@@ -486,6 +497,26 @@ def verify_head_consistency(
         second_root=second.root_hash,
         proof=list(proof.path),
     )
+
+
+def verify_release(
+    entry: log_pb2.LogEntry,
+    proof: log_pb2.InclusionProof,
+    head: VerifiedTreeHead,
+    message_id: bytes,
+) -> LogEvent:
+    """Check that ``entry`` is the release of ``message_id``, included in the verified head.
+
+    What a terminal checks before it hands a message over (docs/terminal.md, "Proven
+    releases"): the message is delivered on the log's word, never the database's alone.
+    """
+    verify_entry_inclusion(entry.leaf, entry.index, proof, head)
+    event = decode_event(entry.leaf)
+    if event.action is not LogAction.MESSAGE_RELEASED:
+        raise ProofError(f"the release entry records {event.action.name}, not MESSAGE_RELEASED")
+    if event.message_id() != message_id.hex():
+        raise ProofError("the release entry is about another message")
+    return event
 
 
 def verify_receipt(

@@ -16,6 +16,8 @@ from sqlalchemy import Connection, insert, select
 from sealpost.crypto import keyrecords
 from sealpost.crypto.errors import KeyRecordError
 from sealpost.crypto.keyrecords import VerifiedKey
+from sealpost.crypto.logentry import LogAction
+from sealpost.gateway import store
 from sealpost.gateway.keystore import GatewayKeys
 from sealpost.gateway.storage.schema import key_records
 from sealpost.v1 import keys_pb2
@@ -96,6 +98,44 @@ class Directory:
         )
 
 
+#: What the subject of a record of each purpose is, as the log names it.
+OWNER_KINDS: Final[dict[keys_pb2.KeyPurpose.ValueType, str]] = {
+    keys_pb2.KEY_PURPOSE_DIRECTORY: "directory",
+    keys_pb2.KEY_PURPOSE_LOG: "log",
+    keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE: "account",
+    keys_pb2.KEY_PURPOSE_MAILBOX: "detainee",
+    keys_pb2.KEY_PURPOSE_INSTITUTION: "institution",
+}
+
+
+def purpose_name(purpose: keys_pb2.KeyPurpose.ValueType) -> str:
+    """``relative_device``, ``mailbox`` ...: a purpose as the log names it."""
+    return keys_pb2.KeyPurpose.Name(purpose).removeprefix("KEY_PURPOSE_").lower()
+
+
+def publish(
+    connection: Connection,
+    record: keys_pb2.KeyRecord,
+    verified: VerifiedKey,
+    actor: str,
+    now_ms: int,
+) -> None:
+    """Store a record and log its publication: the key id (a digest of the body), purpose, owner.
+
+    Every record the directory signs goes through here, so the key records, too, can
+    be recomputed from the log.
+    """
+    store_record(connection, record, verified, now_ms)
+    store.log(
+        connection,
+        LogAction.KEY_RECORD_PUBLISHED,
+        actor,
+        now_ms,
+        [(OWNER_KINDS[verified.purpose], verified.subject), ("key", verified.id.hex())],
+        purpose=purpose_name(verified.purpose),
+    )
+
+
 def store_record(
     connection: Connection, record: keys_pb2.KeyRecord, verified: VerifiedKey, now_ms: int
 ) -> None:
@@ -144,7 +184,7 @@ def load_or_create(connection: Connection, keys: GatewayKeys, now_ms: int) -> Di
             not_after=now_s + VALIDITY_S[keys_pb2.KEY_PURPOSE_DIRECTORY],
         )
         directory = keyrecords.verify_directory_record(record, pin, now_ms=now_ms)
-        store_record(connection, record, directory, now_ms)
+        publish(connection, record, directory, store.GATEWAY_ACTOR, now_ms)
     partial = Directory(keys, record, directory, record, directory)
     log_record = _own_record(connection, keys_pb2.KEY_PURPOSE_LOG, LOG_SUBJECT)
     log: VerifiedKey | None = None
@@ -163,5 +203,5 @@ def load_or_create(connection: Connection, keys: GatewayKeys, now_ms: int) -> Di
             signing_key=keys.log.signing_key,
             now_ms=now_ms,
         )
-        store_record(connection, log_record, log, now_ms)
+        publish(connection, log_record, log, store.GATEWAY_ACTOR, now_ms)
     return Directory(keys, record, directory, log_record, log)

@@ -9,15 +9,17 @@ the next call: nothing is cached.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Final
 
 from grpc import aio
 from sqlalchemy import Connection
 
+from sealpost.crypto.errors import LimitError
+from sealpost.crypto.logentry import LogAction
 from sealpost.gateway import auth, authz, pki, principals, store
 from sealpost.gateway.authz import RULES, Target
-from sealpost.gateway.errors import Unauthenticated
-from sealpost.gateway.principals import ANONYMOUS, Principal
+from sealpost.gateway.errors import PermissionDenied, Unauthenticated
+from sealpost.gateway.principals import ANONYMOUS, STAFF_ROLES, Principal
 from sealpost.gateway.services.context import CALLER, Context
 
 
@@ -27,6 +29,7 @@ class Guard:
     def __init__(self, ctx: Context) -> None:
         """Guard calls with the shared context."""
         self.ctx = ctx
+        self._staff_seen: dict[str, tuple[str, str, str]] = {}
 
     async def admit(
         self, method: str, request: Any, context: aio.ServicerContext[Any, Any]
@@ -62,8 +65,51 @@ class Guard:
             await self.ctx.db.aread(
                 lambda c: authz.authorize(method, principal, request, store.Scopes(c))
             )
+        if principal.roles & STAFF_ROLES:
+            await self._record_staff(principal)
         CALLER.set(principal)
         return principal
+
+    async def _record_staff(self, principal: Principal) -> None:
+        """Log a staff member's roles and institutions before the first call that uses them.
+
+        The identity token decides what a staff member may do; recording each new set of
+        roles in the transparency log lets an auditor check every staff action in the log
+        against the roles its author held then (docs/audit.md). Seen sets are remembered
+        in this process, so only a change costs a write.
+        """
+        fact = staff_fact(principal)
+        if self._staff_seen.get(principal.staff_name) == fact:
+            return
+        now = self.ctx.clock()
+
+        def record(connection: Connection) -> None:
+            row = store.staff_member(connection, principal.staff_name)
+            if row is not None and (row.subject, row.roles, row.institutions) == fact:
+                return
+            subject, roles, institutions = fact
+            appended = store.log(
+                connection,
+                LogAction.ADMIN_ACTION,
+                principal.actor,
+                now,
+                [("staff", principal.staff_name)],
+                operation=STAFF_ROLES_OPERATION,
+                roles=roles,
+                institutions=institutions,
+                key_server_entity=subject,
+            )
+            store.record_staff(
+                connection, principal.staff_name, subject, roles, institutions, now, appended.index
+            )
+
+        try:
+            await self.ctx.write(record)
+        except LimitError as exc:
+            raise PermissionDenied(
+                "your identity token names more institutions than can be recorded"
+            ) from exc
+        self._staff_seen[principal.staff_name] = fact
 
     async def authenticate(self, context: aio.ServicerContext[Any, Any]) -> Principal:
         """The caller of this call."""
@@ -99,6 +145,16 @@ class Guard:
         row = store.key_record(connection, key_id)
         if row is None or row.revoked_at_ms is not None:
             raise Unauthenticated("this device has been revoked: register it again")
+
+
+#: The ADMIN_ACTION operation that records a staff member's roles and institutions.
+STAFF_ROLES_OPERATION: Final = "staff_roles"
+
+
+def staff_fact(principal: Principal) -> tuple[str, str, str]:
+    """(key-server subject, roles, institutions) as recorded: sorted, comma-separated."""
+    roles = ",".join(sorted(role.value for role in principal.roles & STAFF_ROLES))
+    return principal.staff_subject, roles, ",".join(sorted(principal.institutions))
 
 
 class _NoLookups:

@@ -42,6 +42,7 @@ from sealpost.gateway.storage.schema import (
     regimes,
     retrospective_requests,
     screening_orders,
+    staff_members,
     terminals,
 )
 from sealpost.v1 import common_pb2, keys_pb2
@@ -50,6 +51,10 @@ from sealpost.v1 import common_pb2, keys_pb2
 def new_id(prefix: str) -> str:
     """A random opaque id such as ``acct-3f9c...`` (64 bits of randomness, hex)."""
     return f"{prefix}-{secrets.token_hex(8)}"
+
+
+#: The actor of what the gateway records on its own (its keys, the default regimes).
+GATEWAY_ACTOR = "gateway"
 
 
 def log(
@@ -340,7 +345,11 @@ def list_institutions(connection: Connection, only: frozenset[str] | None) -> li
 
 
 def ensure_default_regimes(connection: Connection, now_ms: int) -> None:
-    """Insert the default regimes that do not exist yet (never overwrites a change)."""
+    """Insert the default regimes that do not exist yet (never overwrites a change).
+
+    Each is recorded in the log like an administrator's change, so the regimes too
+    can be recomputed from the log.
+    """
     existing = set(connection.execute(select(regimes.c.name)).scalars())
     for regime in policy.DEFAULT_REGIMES:
         if regime.name not in existing:
@@ -351,6 +360,14 @@ def ensure_default_regimes(connection: Connection, now_ms: int) -> None:
                     description=regime.description,
                     updated_at_ms=now_ms,
                 )
+            )
+            log(
+                connection,
+                LogAction.REGIME_POLICY_CHANGED,
+                GATEWAY_ACTOR,
+                now_ms,
+                [("regime", regime.name)],
+                policy=common_pb2.RegimePolicy.Name(regime.policy),  # type: ignore[arg-type]
             )
 
 
@@ -915,6 +932,30 @@ def insert_message(connection: Connection, new: NewMessage, log_index: int) -> N
     _Q_INSERT_MESSAGE.execute(connection, values)
 
 
+def log_acceptance(connection: Connection, new: NewMessage, actor: str) -> translog.Appended:
+    """Record a message's acceptance: what a receipt proves, and what the state replays from.
+
+    It names the message, its detainee and the relative's account, the envelope's digest,
+    the sender's key and whether the correspondence is privileged; never the institution,
+    because the sender of a receipt may not learn it (SPEC P11).
+    """
+    return log(
+        connection,
+        LogAction.MESSAGE_ACCEPTED,
+        actor,
+        new.accepted_at_ms,
+        [
+            ("message", new.message_id.hex()),
+            ("detainee", new.detainee_id),
+            ("account", new.account_id),
+        ],
+        envelope_digest=new.envelope_digest.hex(),
+        direction="inbound" if new.direction == policy.INBOUND else "outbound",
+        privileged="true" if new.privileged else "false",
+        sender_key=new.sender_key_id.hex(),
+    )
+
+
 def message(connection: Connection, message_id: bytes, *, for_update: bool = False) -> Record:
     """A stored message; NotFound if absent. ``for_update`` locks it until commit."""
     row = _Q_MESSAGE_BY_ID[for_update].first(connection, {"p_id": message_id})
@@ -1303,3 +1344,35 @@ def messages_in_period(
             .limit(limit)
         )
     )
+
+
+# --------------------------------------------------------------------------- staff
+
+
+def staff_member(connection: Connection, name: str) -> Row[Any] | None:
+    """A staff member's roles and institutions as last recorded, if ever."""
+    return connection.execute(select(staff_members).where(staff_members.c.name == name)).first()
+
+
+def record_staff(
+    connection: Connection,
+    name: str,
+    subject: str,
+    roles: str,
+    institutions: str,
+    now_ms: int,
+    log_index: int,
+) -> None:
+    """Store a staff member's roles and institutions (recorded in the log by the caller)."""
+    values = {
+        "subject": subject,
+        "roles": roles,
+        "institutions": institutions,
+        "recorded_at_ms": now_ms,
+        "log_index": log_index,
+    }
+    changed = connection.execute(
+        update(staff_members).where(staff_members.c.name == name).values(**values)
+    )
+    if changed.rowcount == 0:
+        connection.execute(insert(staff_members).values(name=name, **values))

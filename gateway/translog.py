@@ -335,3 +335,16 @@ def entries(connection: Connection, start: int, end: int) -> list[log_pb2.LogEnt
         .order_by(log_leaves.c.idx)
     )
     return [log_pb2.LogEntry(index=row.idx, leaf=row.leaf) for row in rows]
+
+
+def entries_at(connection: Connection, indices: Sequence[int]) -> list[log_pb2.LogEntry]:
+    """Stored leaves at ``indices`` (those that exist), in index order."""
+    _flush(connection)
+    if not indices:
+        return []
+    rows = connection.execute(
+        select(log_leaves.c.idx, log_leaves.c.leaf)
+        .where(log_leaves.c.idx.in_(sorted(set(indices))))
+        .order_by(log_leaves.c.idx)
+    )
+    return [log_pb2.LogEntry(index=row.idx, leaf=row.leaf) for row in rows]

@@ -502,6 +502,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
             valid_days=days,
         )
         fingerprint = pki.fingerprint(certificate)
+        expires = pki.expiry_ms(certificate)
         now = self.ctx.clock()
 
         def issue(connection: Connection) -> admin_pb2.Terminal:
@@ -513,7 +514,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 fingerprint,
                 certificate.decode(),
                 now,
-                pki.expiry_ms(certificate),
+                expires,
             )
             store.log(
                 connection,
@@ -522,6 +523,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 now,
                 [("terminal", terminal_id), ("institution", institution)],
                 fingerprint=fingerprint,
+                expires_at_ms=str(expires),
             )
             return self._terminal(store.terminal(connection, terminal_id))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -11,7 +12,7 @@ from sqlalchemy import Connection, Row
 
 from sealpost.crypto import keyrecords
 from sealpost.crypto.keyrecords import VerifiedKey
-from sealpost.gateway import store, translog
+from sealpost.gateway import policy, states, store, translog
 from sealpost.gateway.errors import InvalidArgument, NotFound
 from sealpost.gateway.services.context import MAX_STORED_INT, Context, timestamp
 from sealpost.v1 import common_pb2, keys_pb2, log_pb2
@@ -126,6 +127,50 @@ def detainee_message(row: Row[Any], mailbox_key_id: bytes) -> common_pb2.Detaine
         status=row.status,
         mailbox_key_id=mailbox_key_id,
         updated_at=timestamp(row.updated_at_ms),
+    )
+
+
+@dataclass(frozen=True)
+class CheckedEnvelope:
+    """An envelope whose signature, sender and recipient the gateway has verified."""
+
+    message_id: bytes
+    detainee_id: str
+    sender_key_id: bytes
+    envelope: bytes
+    envelope_digest: bytes
+
+
+def admit_message(
+    connection: Connection, checked: CheckedEnvelope, account_id: str, direction: int, now: int
+) -> store.NewMessage:
+    """The message to store, if policy admits it now; FailedPrecondition if not.
+
+    Call it in the transaction that records the acceptance: the detainee's placement
+    and regime, the contact's approval and the account's privilege are read there, so
+    the acceptance in the log follows exactly the facts logged before it.
+    """
+    detainee = store.detainee(connection, checked.detainee_id)
+    contact = store.contact_between(connection, account_id, checked.detainee_id)
+    privileged = store.is_privileged(connection, account_id)
+    policy.check_send(
+        detainee_status=detainee.status,
+        regime_policy=detainee.policy,
+        contact_status=None if contact is None else contact.status,
+        privileged=privileged,
+    )
+    return store.NewMessage(
+        message_id=checked.message_id,
+        direction=direction,
+        detainee_id=checked.detainee_id,
+        institution_id=detainee.institution_id,
+        account_id=account_id,
+        sender_key_id=checked.sender_key_id,
+        envelope=checked.envelope,
+        envelope_digest=checked.envelope_digest,
+        privileged=privileged,
+        state=states.ACCEPTED,
+        accepted_at_ms=now,
     )
 
 

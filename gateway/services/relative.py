@@ -95,15 +95,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
                 signing_key=signing_key,
                 now_ms=now,
             )
-            directory.store_record(connection, record, verified, now)
-            store.log(
-                connection,
-                LogAction.KEY_RECORD_PUBLISHED,
-                f"relative:{account_id}",
-                now,
-                [("account", account_id), ("key", verified.id.hex())],
-                purpose="relative_device",
-            )
+            directory.publish(connection, record, verified, f"relative:{account_id}", now)
             return account_id, record
 
         try:
@@ -229,31 +221,26 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         if len(header.recipient_key_ids) != 1:
             raise InvalidArgument("a message goes to exactly one detainee mailbox")
         now = self.ctx.clock()
-        new = await self.ctx.db.aread(lambda c: self._check_send(c, envelope, header, now))
+        checked = await self.ctx.db.aread(lambda c: self._check_send(c, envelope, header, now))
 
-        def accept(connection: Connection) -> log_pb2.Receipt:
-            if store.message_exists(connection, new.message_id):
+        def accept(connection: Connection) -> tuple[log_pb2.Receipt, str]:
+            if store.message_exists(connection, checked.message_id):
                 raise AlreadyExists("a message with this id was accepted already")
-            appended = store.log(
-                connection,
-                LogAction.MESSAGE_ACCEPTED,
-                caller.actor,
-                now,
-                [("message", new.message_id.hex()), ("detainee", new.detainee_id)],
-                envelope_digest=new.envelope_digest.hex(),
-                direction="inbound",
-            )
+            # What decides acceptance is read in the transaction that records it, so the
+            # log's order is the order the decisions were made in (SPEC P12).
+            new = common.admit_message(connection, checked, caller.account_id, policy.INBOUND, now)
+            appended = store.log_acceptance(connection, new, caller.actor)
             store.insert_message(connection, new, appended.index)
             store.add_feed(
                 connection, store.institution_audience(new.institution_id), new.message_id
             )
-            return common.receipt(new, appended)
+            return common.receipt(new, appended), new.institution_id
 
         try:
-            receipt = await self.ctx.write(accept)
+            receipt, institution_id = await self.ctx.write(accept)
         except IntegrityError as exc:  # a concurrent replay won the race
             raise AlreadyExists("a message with this id was accepted already") from exc
-        self.ctx.notifier.notify(store.institution_audience(new.institution_id))
+        self.ctx.notifier.notify(store.institution_audience(institution_id))
         return relative_pb2.SendMessageResponse(receipt=receipt)
 
     def _check_send(
@@ -262,7 +249,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         envelope: envelope_pb2.Envelope,
         header: crypto_envelope.Header,
         now: int,
-    ) -> store.NewMessage:
+    ) -> common.CheckedEnvelope:
         caller = CALLER.get()
         _record, sender = common.verified_record(
             self.ctx, connection, caller.key_id, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, now
@@ -281,27 +268,12 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         verified = crypto_envelope.verify_envelope(
             envelope, sender, now_ms=now, limits=self.ctx.limits
         )
-        detainee = store.detainee(connection, detainee_id)
-        contact = store.contact_between(connection, caller.account_id, detainee_id)
-        privileged = store.is_privileged(connection, caller.account_id)
-        policy.check_send(
-            detainee_status=detainee.status,
-            regime_policy=detainee.policy,
-            contact_status=None if contact is None else contact.status,
-            privileged=privileged,
-        )
-        return store.NewMessage(
+        return common.CheckedEnvelope(
             message_id=header.message_id,
-            direction=policy.INBOUND,
             detainee_id=detainee_id,
-            institution_id=detainee.institution_id,
-            account_id=caller.account_id,
             sender_key_id=sender.id,
             envelope=envelope.SerializeToString(deterministic=True),
             envelope_digest=verified.digest,
-            privileged=privileged,
-            state=states.ACCEPTED,
-            accepted_at_ms=now,
         )
 
     # ----------------------------------------------------------------- inbox and status

@@ -206,16 +206,6 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
             if not store.has_grant(connection, message_id, caller.actor):
                 raise PermissionDenied("open the message (a logged grant) before deciding on it")
             target = states.RELEASED if verdict == common_pb2.VERDICT_RELEASE else states.WITHHELD
-            store.set_state(
-                connection,
-                row,
-                target,
-                now,
-                verdict=verdict,
-                withhold_reason=request.reason or None,
-                verdict_note=note,
-                verdict_by=caller.actor,
-            )
             subjects = [("message", message_id.hex()), ("detainee", row.detainee_id)]
             extra = {"verdict": common_pb2.Verdict.Name(verdict)}  # type: ignore[arg-type]
             if request.reason:
@@ -226,7 +216,18 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
                 if target == states.RELEASED
                 else LogAction.MESSAGE_WITHHELD
             )
-            store.log(connection, action, caller.actor, now, subjects)
+            moved = store.log(connection, action, caller.actor, now, subjects)
+            store.set_state(
+                connection,
+                row,
+                target,
+                now,
+                verdict=verdict,
+                withhold_reason=request.reason or None,
+                verdict_note=note,
+                verdict_by=caller.actor,
+                release_log_index=moved.index if target == states.RELEASED else None,
+            )
             if target == states.RELEASED and row.direction == policy.OUTBOUND:
                 store.add_feed(connection, store.account_audience(row.account_id), message_id)
             return target
@@ -290,6 +291,9 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
                 now,
                 [("retrospective_request", request_id), ("detainee", detainee_id)],
                 case_reference=case,
+                direction=common_pb2.Direction.Name(direction),  # type: ignore[arg-type]
+                period_start_ms=str(start),
+                period_end_ms=str(end),
             )
             return self._request(store.retrospective(connection, request_id))
 

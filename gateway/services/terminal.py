@@ -7,6 +7,7 @@ institution sees nothing (SPEC section 2).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -16,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sealpost.crypto import auth as crypto_auth
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto.keyrecords import key_record_id
-from sealpost.crypto.logentry import LogAction
+from sealpost.crypto.logentry import ESCROW_DIGEST_FIELD, LogAction, escrow_digest
 from sealpost.escrow.blob import EscrowedKey
 from sealpost.escrow.errors import EscrowError
-from sealpost.gateway import authz, directory, policy, states, store
+from sealpost.gateway import authz, directory, policy, states, store, translog
 from sealpost.gateway.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -29,6 +30,7 @@ from sealpost.gateway.errors import (
 from sealpost.gateway.principals import Principal
 from sealpost.gateway.services import common
 from sealpost.gateway.services.context import CALLER, Context, page_after, page_size, timestamp
+from sealpost.gateway.storage.direct import Record
 from sealpost.v1 import envelope_pb2, keys_pb2, log_pb2, terminal_pb2, terminal_pb2_grpc
 
 #: Why a terminal rejected a message, as the log records it.
@@ -107,7 +109,8 @@ def route_escrowed(
 ) -> states.State:
     """ACCEPTED -> ESCROWED -> QUEUED or RELEASED by policy; logged. Returns the new state.
 
-    Both steps are checked by the state machine and both are logged; the row is written
+    Both steps are checked by the state machine and both are logged; the escrow event
+    names the blob's digest, so the stored blob is bound to the log. The row is written
     once, with the state it ends in.
     """
     message_hex = row.message_id.hex()
@@ -119,13 +122,50 @@ def route_escrowed(
         accepted_at_ms=row.accepted_at_ms,
         orders=store.order_windows(connection, row.detainee_id),
     )
-    store.set_state(connection, row, target, now, through=states.ESCROWED, escrow=escrow)
-    store.log(connection, LogAction.MESSAGE_ESCROWED, actor, now, subjects)
-    action = LogAction.MESSAGE_QUEUED if target == states.QUEUED else LogAction.MESSAGE_RELEASED
-    store.log(connection, action, actor, now, subjects)
-    if target == states.RELEASED and row.direction == policy.OUTBOUND:
-        store.add_feed(connection, store.account_audience(row.account_id), row.message_id)
+    store.log(
+        connection,
+        LogAction.MESSAGE_ESCROWED,
+        actor,
+        now,
+        subjects,
+        **{ESCROW_DIGEST_FIELD: escrow_digest(escrow).hex()},
+    )
+    if target == states.QUEUED:
+        store.log(connection, LogAction.MESSAGE_QUEUED, actor, now, subjects)
+        store.set_state(connection, row, target, now, through=states.ESCROWED, escrow=escrow)
+        return target
+    released = store.log(connection, LogAction.MESSAGE_RELEASED, actor, now, subjects)
+    store.set_state(
+        connection,
+        row,
+        target,
+        now,
+        through=states.ESCROWED,
+        escrow=escrow,
+        release_log_index=released.index,
+    )
+    _released(connection, row)
     return target
+
+
+def release_privileged(connection: Connection, row: Row[Any], actor: str, now: int) -> None:
+    """ACCEPTED -> RELEASED without escrow or screening: privileged mail only (SPEC P4)."""
+    released = store.log(
+        connection,
+        LogAction.MESSAGE_RELEASED,
+        actor,
+        now,
+        [("message", row.message_id.hex()), ("detainee", row.detainee_id)],
+        basis="privileged",
+    )
+    store.set_state(connection, row, states.RELEASED, now, release_log_index=released.index)
+    _released(connection, row)
+
+
+def _released(connection: Connection, row: Row[Any]) -> None:
+    """A released reply appears on its relative's inbox stream."""
+    if row.direction == policy.OUTBOUND:
+        store.add_feed(connection, store.account_audience(row.account_id), row.message_id)
 
 
 class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
@@ -160,15 +200,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
                 signing_key=signing_key,
                 now_ms=now,
             )
-            directory.store_record(connection, record, verified, now)
-            store.log(
-                connection,
-                LogAction.KEY_RECORD_PUBLISHED,
-                caller.actor,
-                now,
-                [("institution", institution), ("key", verified.id.hex())],
-                purpose="institution",
-            )
+            directory.publish(connection, record, verified, caller.actor, now)
             return record
 
         try:
@@ -236,7 +268,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
                 signing_key=signing_key,
                 now_ms=now,
             )
-            directory.store_record(connection, record, verified, now)
+            directory.publish(connection, record, verified, caller.actor, now)
             store.add_mailbox_key(
                 connection,
                 verified.id,
@@ -245,14 +277,6 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
                 request.wrapped_secret,
                 wrapped_to.id,
                 now,
-            )
-            store.log(
-                connection,
-                LogAction.KEY_RECORD_PUBLISHED,
-                caller.actor,
-                now,
-                [("detainee", detainee_id), ("key", verified.id.hex())],
-                purpose="mailbox",
             )
             return record
 
@@ -354,7 +378,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
                 caller.actor,
                 now,
                 [("detainee", detainee_id), ("institution", detainee.institution_id)],
-                kind="mailbox_handover",
+                operation="mailbox_handover",
                 keys=str(len(request.wrapped_keys)),
             )
 
@@ -463,20 +487,11 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         caller: Principal,
         now: int,
     ) -> terminal_pb2.EscrowResult:
-        subjects = [("message", row.message_id.hex()), ("detainee", row.detainee_id)]
         if row.privileged:
             # SPEC P4: privileged correspondence carries no escrow and is never screened.
             if submission.HasField("escrow"):
                 raise InvalidArgument("privileged messages are not escrowed")
-            store.set_state(connection, row, states.RELEASED, now)
-            store.log(
-                connection,
-                LogAction.MESSAGE_RELEASED,
-                caller.actor,
-                now,
-                subjects,
-                basis="privileged",
-            )
+            release_privileged(connection, row, caller.actor, now)
             return terminal_pb2.EscrowResult(message_id=row.message_id, state=states.RELEASED)
         if not submission.HasField("escrow"):
             raise InvalidArgument("a non-privileged message needs its escrow blob")
@@ -487,34 +502,49 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
     async def ListDeliveries(  # noqa: N802
         self, request: terminal_pb2.ListDeliveriesRequest, context: Any
     ) -> terminal_pb2.ListDeliveriesResponse:
-        """Messages released for delivery to detainees held here."""
+        """Messages released for delivery here, each with its release entry proven in the log."""
         institution = _institution(CALLER.get())
         limit = page_size(request.page.page_size)
         after = page_after(request.page.page_token)
 
-        def list_deliveries(connection: Connection) -> terminal_pb2.ListDeliveriesResponse:
+        def list_deliveries(
+            connection: Connection,
+        ) -> tuple[list[Record], dict[bytes, keys_pb2.KeyRecord]]:
             rows = store.deliveries(connection, institution, request.detainee_id, after, limit)
             keys = {
                 r.id: common.record_of(r)
                 for r in store.key_records_by_id(connection, [r.sender_key_id for r in rows])
             }
-            return terminal_pb2.ListDeliveriesResponse(
-                deliveries=[
-                    terminal_pb2.Delivery(
-                        message_id=r.message_id,
-                        detainee_id=r.detainee_id,
-                        envelope=envelope_pb2.Envelope.FromString(r.envelope),
-                        sender_key=keys[r.sender_key_id],
-                        sender_display_name=r.display_name,
-                        accepted_at=timestamp(r.accepted_at_ms),
-                        privileged=r.privileged,
-                    )
-                    for r in rows
-                ],
-                next_page_token=str(rows[-1].seq) if len(rows) == limit else "",
-            )
+            return rows, keys
 
-        return await self.ctx.db.aread(list_deliveries)
+        rows, keys = await self.ctx.db.aread(list_deliveries)
+        response = terminal_pb2.ListDeliveriesResponse(
+            next_page_token=str(rows[-1].seq) if len(rows) == limit else ""
+        )
+        releases = [r.release_log_index for r in rows if r.release_log_index is not None]
+        proven: dict[int, tuple[log_pb2.LogEntry, log_pb2.InclusionProof]] = {}
+        if releases:
+            head = await asyncio.to_thread(common.head_covering, self.ctx, max(releases))
+            response.tree_head.CopyFrom(head)
+            size = log_pb2.TreeHead.FromString(head.tree_head).tree_size
+            # An index the log does not hold gets no proof: the terminal then refuses it.
+            wanted = sorted({i for i in releases if 0 <= i < size})
+            proven = await self.ctx.db.aread(lambda c: _release_proofs(c, wanted, size))
+        for r in rows:
+            delivery = response.deliveries.add(
+                message_id=r.message_id,
+                detainee_id=r.detainee_id,
+                envelope=envelope_pb2.Envelope.FromString(r.envelope),
+                sender_key=keys[r.sender_key_id],
+                sender_display_name=r.display_name,
+                accepted_at=timestamp(r.accepted_at_ms),
+                privileged=r.privileged,
+            )
+            if r.release_log_index in proven:
+                entry, proof = proven[r.release_log_index]
+                delivery.release_entry.CopyFrom(entry)
+                delivery.release_proof.CopyFrom(proof)
+        return response
 
     async def AcknowledgeDelivery(  # noqa: N802
         self, request: terminal_pb2.AcknowledgeDeliveryRequest, context: Any
@@ -584,7 +614,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         """A detainee's reply: signed by the mailbox key, escrowed at creation, then routed."""
         caller = CALLER.get()
         institution = _institution(caller)
-        detainee_id = common.identifier(request.detainee_id, "detainee_id")
+        common.identifier(request.detainee_id, "detainee_id")
         envelope = request.envelope
         header = crypto_envelope.parse_header(envelope.header, self.ctx.limits)
         if not header.recipient_key_ids:
@@ -595,29 +625,11 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
             if store.message_exists(connection, header.message_id):
                 raise AlreadyExists("a message with this id was accepted already")
             new, escrow = self._check_reply(connection, request, header, institution, now)
-            appended = store.log(
-                connection,
-                LogAction.MESSAGE_ACCEPTED,
-                caller.actor,
-                now,
-                [("message", new.message_id.hex()), ("detainee", detainee_id)],
-                envelope_digest=new.envelope_digest.hex(),
-                direction="outbound",
-            )
+            appended = store.log_acceptance(connection, new, caller.actor)
             store.insert_message(connection, new, appended.index)
             row = store.message(connection, new.message_id)
-            subjects = [("message", new.message_id.hex()), ("detainee", detainee_id)]
             if new.privileged:
-                store.set_state(connection, row, states.RELEASED, now)
-                store.log(
-                    connection,
-                    LogAction.MESSAGE_RELEASED,
-                    caller.actor,
-                    now,
-                    subjects,
-                    basis="privileged",
-                )
-                store.add_feed(connection, store.account_audience(new.account_id), new.message_id)
+                release_privileged(connection, row, caller.actor, now)
             else:
                 assert escrow is not None
                 route_escrowed(connection, row, escrow, caller.actor, now)
@@ -663,36 +675,34 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         verified = crypto_envelope.verify_envelope(
             request.envelope, sender, now_ms=now, limits=self.ctx.limits
         )
-        contact = store.contact_between(connection, account_id, detainee_id)
-        privileged = store.is_privileged(connection, account_id)
-        policy.check_send(
-            detainee_status=detainee.status,
-            regime_policy=detainee.policy,
-            contact_status=None if contact is None else contact.status,
-            privileged=privileged,
+        checked = common.CheckedEnvelope(
+            message_id=header.message_id,
+            detainee_id=detainee_id,
+            sender_key_id=sender.id,
+            envelope=request.envelope.SerializeToString(deterministic=True),
+            envelope_digest=verified.digest,
         )
+        new = common.admit_message(connection, checked, account_id, policy.OUTBOUND, now)
         escrow: bytes | None = None
-        if privileged:
+        if new.privileged:
             if request.HasField("escrow"):
                 raise InvalidArgument("privileged replies are not escrowed")
         else:
             if not request.HasField("escrow"):
                 raise InvalidArgument("a reply is escrowed at creation: the escrow blob is missing")
             escrow = check_escrow_blob(request.escrow, header.message_id)
-        new = store.NewMessage(
-            message_id=header.message_id,
-            direction=policy.OUTBOUND,
-            detainee_id=detainee_id,
-            institution_id=institution,
-            account_id=account_id,
-            sender_key_id=sender.id,
-            envelope=request.envelope.SerializeToString(deterministic=True),
-            envelope_digest=verified.digest,
-            privileged=privileged,
-            state=states.ACCEPTED,
-            accepted_at_ms=now,
-        )
         return new, escrow
+
+
+def _release_proofs(
+    connection: Connection, indices: Sequence[int], size: int
+) -> dict[int, tuple[log_pb2.LogEntry, log_pb2.InclusionProof]]:
+    """The entries at ``indices`` with their inclusion proofs in the tree of ``size``."""
+    entries = {entry.index: entry for entry in translog.entries_at(connection, indices)}
+    return {
+        index: (entry, translog.inclusion_proof(connection, index, size))
+        for index, entry in entries.items()
+    }
 
 
 def _key_id_of(item: terminal_pb2.MailboxKey) -> bytes:

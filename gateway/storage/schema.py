@@ -180,6 +180,8 @@ messages = Table(
     Column("delivered_at_ms", TIME),
     Column("delivery_reference", String(200)),
     Column("log_index", BigInteger),
+    #: The MESSAGE_RELEASED log entry: a terminal delivers only on its proof.
+    Column("release_log_index", BigInteger),
     Index("ix_messages_institution_id_state", "institution_id", "state"),
 )
 
@@ -244,6 +246,19 @@ retrospective_requests = Table(
     Column("valid_until_ms", TIME),
     Column("note", String(2000)),
     Column("created_at_ms", TIME, nullable=False),
+)
+
+#: Staff members' roles and institutions as their identity tokens showed them, each change
+#: recorded in the transparency log before the member's first call with it.
+staff_members = Table(
+    "staff_members",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("subject", String(200), nullable=False),
+    Column("roles", String(200), nullable=False),
+    Column("institutions", String(4000), nullable=False),
+    Column("recorded_at_ms", TIME, nullable=False),
+    Column("log_index", BigInteger, nullable=False),
 )
 
 log_leaves = Table(

@@ -596,6 +596,8 @@ class Delivery(_message.Message):
     SENDER_DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     ACCEPTED_AT_FIELD_NUMBER: _builtins.int
     PRIVILEGED_FIELD_NUMBER: _builtins.int
+    RELEASE_ENTRY_FIELD_NUMBER: _builtins.int
+    RELEASE_PROOF_FIELD_NUMBER: _builtins.int
     message_id: _builtins.bytes
     detainee_id: _builtins.str
     sender_display_name: _builtins.str
@@ -606,6 +608,15 @@ class Delivery(_message.Message):
     def sender_key(self) -> _keys_pb2.KeyRecord: ...
     @_builtins.property
     def accepted_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def release_entry(self) -> _log_pb2.LogEntry:
+        """The MESSAGE_RELEASED entry of this message in the transparency log, and its
+        inclusion proof under the response's tree_head. A terminal delivers nothing
+        whose release it cannot prove (docs/terminal.md, "Proven releases").
+        """
+
+    @_builtins.property
+    def release_proof(self) -> _log_pb2.InclusionProof: ...
     def __init__(
         self,
         *,
@@ -616,10 +627,12 @@ class Delivery(_message.Message):
         sender_display_name: _builtins.str = ...,
         accepted_at: _timestamp_pb2.Timestamp | None = ...,
         privileged: _builtins.bool = ...,
+        release_entry: _log_pb2.LogEntry | None = ...,
+        release_proof: _log_pb2.InclusionProof | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "envelope", b"envelope", "sender_key", b"sender_key"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "envelope", b"envelope", "release_entry", b"release_entry", "release_proof", b"release_proof", "sender_key", b"sender_key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "detainee_id", b"detainee_id", "envelope", b"envelope", "message_id", b"message_id", "privileged", b"privileged", "sender_display_name", b"sender_display_name", "sender_key", b"sender_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "detainee_id", b"detainee_id", "envelope", b"envelope", "message_id", b"message_id", "privileged", b"privileged", "release_entry", b"release_entry", "release_proof", b"release_proof", "sender_display_name", b"sender_display_name", "sender_key", b"sender_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -655,18 +668,24 @@ class ListDeliveriesResponse(_message.Message):
 
     DELIVERIES_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TREE_HEAD_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     @_builtins.property
     def deliveries(self) -> _containers.RepeatedCompositeFieldContainer[Global___Delivery]: ...
+    @_builtins.property
+    def tree_head(self) -> _log_pb2.SignedTreeHead:
+        """A signed tree head covering every delivery's release entry."""
+
     def __init__(
         self,
         *,
         deliveries: _abc.Iterable[Global___Delivery] | None = ...,
         next_page_token: _builtins.str = ...,
+        tree_head: _log_pb2.SignedTreeHead | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tree_head", b"tree_head"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deliveries", b"deliveries", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deliveries", b"deliveries", "next_page_token", b"next_page_token", "tree_head", b"tree_head"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,39 @@
+"""The state follows the log: the release entry of each message, staff roles as recorded.
+
+Revision ID: 0002_state_log
+Revises: 0001
+Create Date: 2026-12-04 08:30:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002_state_log"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("release_log_index", sa.BigInteger(), nullable=True))
+    op.create_table(
+        "staff_members",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("roles", sa.String(length=200), nullable=False),
+        sa.Column("institutions", sa.String(length=4000), nullable=False),
+        sa.Column("recorded_at_ms", sa.BigInteger(), nullable=False),
+        sa.Column("log_index", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_staff_members")),
+    )
+
+
+def downgrade() -> None:
+    """Undo this revision."""
+    op.drop_table("staff_members")
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_column("release_log_index")
