@@ -23,7 +23,7 @@ import typer
 
 from sealpost._internal import logs
 from sealpost.clients._grpc import ClientError
-from sealpost.clients.terminal.errors import TerminalRevokedError
+from sealpost.clients.terminal.errors import TerminalRevokedError, UnprovenReleaseError
 from sealpost.errors import SealpostError
 
 # The desk (PDF fonts), the key-server client and X.509 load on first use, so that every
@@ -42,6 +42,8 @@ DEFAULT_PROFILE = Path("sealpost-terminal")
 MESSAGE_ID_BYTES = 16
 #: Exit code of ``intake --once`` when messages still wait (key server or mailbox key).
 EXIT_STILL_WAITING = 3
+#: `deliveries` found messages listed as released whose release the log does not prove.
+EXIT_UNPROVEN_RELEASE = 4
 
 app = typer.Typer(
     help=(
@@ -364,10 +366,9 @@ def deliveries(
 
     with _session(profile) as opened:
         client = opened.client()
+        desk = DeliveryDesk(client, opened.settings.institution_id)
         try:
-            items = _run(
-                lambda: DeliveryDesk(client, opened.settings.institution_id).pending(detainee)
-            )
+            items = _run(lambda: desk.pending(detainee))
         finally:
             client.close()
     _emit(
@@ -375,6 +376,11 @@ def deliveries(
         [i.to_json() for i in items],
         "\n".join(_item_line(i) for i in items) or "no messages waiting for delivery",
     )
+    if desk.unproven:
+        # Loud, and a failing exit: the gateway offered messages the log does not release.
+        for refused in desk.unproven:
+            typer.echo(f"REFUSED: {UnprovenReleaseError(refused).explain()}", err=True)
+        raise typer.Exit(EXIT_UNPROVEN_RELEASE)
 
 
 @app.command()

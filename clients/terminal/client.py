@@ -23,7 +23,7 @@ from sealpost.clients._grpc import ClientError, Endpoint
 from sealpost.clients.terminal.errors import NoMailboxKeyError
 from sealpost.crypto import auth as crypto_auth
 from sealpost.crypto import envelope as crypto_envelope
-from sealpost.crypto import keyrecords, mailbox
+from sealpost.crypto import keyrecords, logentry, mailbox
 from sealpost.crypto.envelope import OpenedMessage, Part
 from sealpost.crypto.errors import CryptoError
 from sealpost.crypto.keyrecords import DirectoryPin, VerifiedKey
@@ -40,6 +40,26 @@ from sealpost.v1 import (
 )
 
 
+def _release_problem(
+    delivery: terminal_pb2.Delivery, head: logentry.VerifiedTreeHead | None, head_problem: str
+) -> str | None:
+    """Why a delivery's release is not proven, or None when it is."""
+    if not delivery.HasField("release_entry") or not delivery.HasField("release_proof"):
+        return "the gateway gave no release entry from the transparency log"
+    if head is None:
+        return head_problem
+    try:
+        header = crypto_envelope.parse_header(delivery.envelope.header)
+        if not hmac.compare_digest(header.message_id, delivery.message_id):
+            return "the envelope is another message than the one listed"
+        logentry.verify_release(
+            delivery.release_entry, delivery.release_proof, head, delivery.message_id
+        )
+    except CryptoError as exc:
+        return f"the release entry does not check out: {exc.explain()}"
+    return None
+
+
 def wall_clock_ms() -> int:
     """Milliseconds since the Unix epoch: the reference time for verifying key records."""
     return time.time_ns() // 1_000_000
@@ -54,6 +74,23 @@ TEXT_PLAIN = "text/plain; charset=utf-8"
 SUBMIT_BATCH = 200
 #: Page size asked for when listing detainees and deliveries.
 PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class UnprovenRelease:
+    """A message the gateway lists as released without a valid proof of its release."""
+
+    message_id: bytes
+    detainee_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeliveryListing:
+    """Released messages: those whose release the log proves, and those it does not."""
+
+    proven: list[terminal_pb2.Delivery]
+    unproven: list[UnprovenRelease]
 
 
 @dataclass(frozen=True)
@@ -461,15 +498,43 @@ class TerminalClient:
 
     # ----------------------------------------------------------------- delivery and replies
 
-    def deliveries(self, detainee_id: str = "") -> list[terminal_pb2.Delivery]:
-        """Messages released for delivery (first page)."""
-        reply: terminal_pb2.ListDeliveriesResponse = self._call(  # type: ignore[assignment]
-            "ListDeliveries", terminal_pb2.ListDeliveriesRequest(detainee_id=detainee_id)
-        )
-        return list(reply.deliveries)
+    def log_key(self, trust: Trust | None = None) -> VerifiedKey:
+        """The log's key record, verified against the pinned directory."""
+        stub = relative_pb2_grpc.RelativeServiceStub(self.channel)
+        try:
+            reply = stub.GetDirectory(relative_pb2.GetDirectoryRequest(), timeout=30)
+        except grpc.RpcError as exc:
+            raise ClientError.of(exc) from exc
+        return self.verify(reply.log_key, keys_pb2.KEY_PURPOSE_LOG, wall_clock_ms(), trust=trust)
 
-    def all_deliveries(self, detainee_id: str = "") -> Iterator[terminal_pb2.Delivery]:
-        """Every message released for delivery, page by page."""
+    def check_releases(
+        self, reply: terminal_pb2.ListDeliveriesResponse, log_key: VerifiedKey
+    ) -> DeliveryListing:
+        """Split a page of deliveries into those whose release the log proves, and the rest.
+
+        A delivery counts only with its MESSAGE_RELEASED entry, included in the page's tree
+        head, signed by the log key (SPEC P12); the envelope must name the same message.
+        """
+        head: logentry.VerifiedTreeHead | None = None
+        head_problem = "the gateway sent no signed tree head"
+        if reply.HasField("tree_head"):
+            try:
+                head = logentry.verify_tree_head(reply.tree_head, log_key.signing_key, log_key.id)
+            except CryptoError as exc:
+                head_problem = f"the tree head does not verify: {exc.explain()}"
+        proven: list[terminal_pb2.Delivery] = []
+        unproven: list[UnprovenRelease] = []
+        for delivery in reply.deliveries:
+            problem = _release_problem(delivery, head, head_problem)
+            if problem is None:
+                proven.append(delivery)
+            else:
+                unproven.append(UnprovenRelease(delivery.message_id, delivery.detainee_id, problem))
+        return DeliveryListing(proven, unproven)
+
+    def delivery_pages(self, detainee_id: str = "") -> Iterator[DeliveryListing]:
+        """Messages released for delivery, one checked page at a time."""
+        log_key = self.log_key()
         token = ""
         while True:
             reply: terminal_pb2.ListDeliveriesResponse = self._call(  # type: ignore[assignment]
@@ -479,10 +544,31 @@ class TerminalClient:
                     page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
                 ),
             )
-            yield from reply.deliveries
+            yield self.check_releases(reply, log_key)
             token = reply.next_page_token
             if not token:
                 return
+
+    def list_deliveries(self, detainee_id: str = "") -> DeliveryListing:
+        """Every message released for delivery, each release checked."""
+        proven: list[terminal_pb2.Delivery] = []
+        unproven: list[UnprovenRelease] = []
+        for page in self.delivery_pages(detainee_id):
+            proven.extend(page.proven)
+            unproven.extend(page.unproven)
+        return DeliveryListing(proven, unproven)
+
+    def deliveries(self, detainee_id: str = "") -> list[terminal_pb2.Delivery]:
+        """Messages released for delivery whose release is proven (first page)."""
+        reply: terminal_pb2.ListDeliveriesResponse = self._call(  # type: ignore[assignment]
+            "ListDeliveries", terminal_pb2.ListDeliveriesRequest(detainee_id=detainee_id)
+        )
+        return self.check_releases(reply, self.log_key()).proven
+
+    def all_deliveries(self, detainee_id: str = "") -> Iterator[terminal_pb2.Delivery]:
+        """Every message released for delivery whose release is proven, page by page."""
+        for page in self.delivery_pages(detainee_id):
+            yield from page.proven
 
     def open_delivery(self, delivery: terminal_pb2.Delivery) -> OpenedMessage:
         """Verify and decrypt a released message for the detainee."""

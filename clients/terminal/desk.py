@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sealpost.clients.relative import attachments as _attachments
-from sealpost.clients.terminal.client import TerminalClient
-from sealpost.clients.terminal.errors import DeliveryError
+from sealpost.clients.terminal.client import TerminalClient, UnprovenRelease
+from sealpost.clients.terminal.errors import DeliveryError, UnprovenReleaseError
 from sealpost.clients.terminal.pdf import DeliverySlip, render_slip
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto.envelope import Part
@@ -117,16 +117,33 @@ class DeliveryDesk:
         self.client = client
         self.institution_id = institution_id
         self._now = now
+        #: Messages the gateway listed as released without a valid proof, at the last look.
+        self.unproven: list[UnprovenRelease] = []
 
     def pending(self, detainee_id: str = "") -> list[DeliveryItem]:
-        """Released messages waiting for delivery (for one detainee, or all held here)."""
-        return [_item(d) for d in self.client.all_deliveries(detainee_id)]
+        """Released messages waiting for delivery (for one detainee, or all held here).
+
+        Only messages whose release the transparency log proves; the others are kept in
+        ``unproven``, to be reported, and are never opened here.
+        """
+        listing = self.client.list_deliveries(detainee_id)
+        self.unproven = listing.unproven
+        return [_item(d) for d in listing.proven]
 
     def find(self, message_id: bytes) -> terminal_pb2.Delivery:
-        """The released message with this id; DeliveryError if there is none here."""
-        for delivery in self.client.all_deliveries():
+        """The released message with this id; DeliveryError if there is none here.
+
+        UnprovenReleaseError when the gateway lists it as released but its release is not
+        proven in the transparency log.
+        """
+        listing = self.client.list_deliveries()
+        self.unproven = listing.unproven
+        for delivery in listing.proven:
             if delivery.message_id == message_id:
                 return delivery
+        for refused in listing.unproven:
+            if refused.message_id == message_id:
+                raise UnprovenReleaseError(refused)
         raise DeliveryError(
             f"no released message {message_id.hex()} here (not released yet, delivered "
             "already, or not for a detainee held at this institution)"

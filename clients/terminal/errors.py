@@ -16,6 +16,7 @@
     │   ├── InstitutionKeyError          the institution key is missing, revoked or held elsewhere
     │   ├── TerminalRevokedError         the gateway no longer accepts this terminal's certificate
     │   ├── DeliveryError                no such released message, or it cannot be opened
+    │   │   └── UnprovenReleaseError     listed as released, but the log does not prove it
     │   └── ReplyError                   a reply that cannot be composed as asked
     │       └── AttachmentError          a file that cannot be attached to a reply
     └── ClientError (sealpost.clients._grpc)
@@ -27,10 +28,15 @@ key-server failures raise ``sealpost.escrow.errors.EscrowError``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import grpc
 
 from sealpost.clients._grpc import ClientError
 from sealpost.errors import SealpostError
+
+if TYPE_CHECKING:
+    from sealpost.clients.terminal.client import UnprovenRelease
 
 
 class TerminalError(SealpostError):
@@ -106,6 +112,24 @@ class TerminalRevokedError(TerminalError):
 
 class DeliveryError(TerminalError):
     """No released message with that id here, or it cannot be opened."""
+
+
+class UnprovenReleaseError(DeliveryError):
+    """The gateway lists a message as released, but the transparency log does not prove it.
+
+    The terminal never shows, prints or acknowledges such a message (SPEC P12): either
+    the gateway's database was changed, or the gateway misbehaves. Both are for the auditor.
+    """
+
+    def __init__(self, refused: UnprovenRelease) -> None:
+        """Name the message and what was wrong with its proof."""
+        super().__init__(
+            f"message {refused.message_id.hex()} for {refused.detainee_id} is listed as "
+            f"released, but its release is not proven: {refused.reason}. It is not delivered; "
+            "report it to the auditor (`sealpost audit verify` checks the gateway's tables "
+            "against the log)"
+        )
+        self.refused = refused
 
 
 class ReplyError(TerminalError):
