@@ -32,6 +32,7 @@ from sealpost.clients.audit.reconcile import (
     utc,
     with_signing_times,
 )
+from sealpost.clients.audit.statecheck import StateReport, check_state
 from sealpost.clients.audit.verify import verify_database
 from sealpost.crypto.logaudit import Finding, LogAuditReport
 from sealpost.crypto.logentry import LogAction
@@ -228,10 +229,13 @@ def _log_text(found: LogAuditReport) -> str:
 
 
 _VERIFY_HELP: Final = (
-    "Recompute the Merkle tree from every stored leaf and check every signed tree head.\n\n"
+    "Recompute the Merkle tree from every stored leaf and check every signed tree head; "
+    "then replay the log and hold the gateway's tables against the state it recomputes.\n\n"
     "Finds modified, deleted, inserted and reordered leaves, a truncated log, replaced or "
-    "forged heads and forked histories; names the first bad leaf index and how it was "
-    "located. Exit 0 clean, 1 with findings, 2 when the check cannot run."
+    "forged heads and forked histories, and names the first bad leaf index and how it was "
+    "located; finds every row of the tables that decide access or delivery that differs "
+    "from the log, and every log entry that breaks the log's rules. "
+    "Exit 0 clean, 1 with findings, 2 when the check cannot run."
 )
 
 
@@ -250,14 +254,21 @@ def verify_command(
             help="Do not use the gateway's node cache (even authenticated) to locate a difference.",
         ),
     ] = False,
+    no_state_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-state-check",
+            help="Check the log only, not the gateway's tables against the state it recomputes.",
+        ),
+    ] = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
-    """Check the whole transparency log against its signed heads (SPEC P7)."""
+    """Check the whole transparency log against its signed heads, and the tables against it."""
 
-    def body() -> tuple[LogAuditReport, list[str]]:
+    def body() -> tuple[LogAuditReport, list[str], StateReport | None]:
         with database.connect(database_url) as connection:
-            return _check_log(
+            found, warnings = _check_log(
                 connection,
                 log_key,
                 directory_key,
@@ -265,13 +276,17 @@ def verify_command(
                 use_node_cache=not no_node_cache,
                 quiet=quiet,
             )
+            state = None if no_state_check else check_state(connection, _progress(quiet))
+            return found, warnings, state
 
-    found, warnings = _guard(body)
+    found, warnings, state = _guard(body)
     if json_output:
-        _emit_json(_log_json(found, warnings))
+        _emit_json(_log_json(found, warnings) | {"state": state.to_json() if state else None})
     else:
         typer.echo(_log_text(found))
-    raise typer.Exit(CLEAN if found.ok else FOUND)
+        if state is not None:
+            typer.echo("\n".join(state.lines()))
+    raise typer.Exit(CLEAN if found.ok and (state is None or state.ok) else FOUND)
 
 
 # --------------------------------------------------------------------------- reconcile

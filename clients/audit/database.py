@@ -142,6 +142,16 @@ def events(connection: Connection, actions: Sequence[LogAction]) -> Iterator[tup
                 continue
 
 
+def all_events(connection: Connection) -> Iterator[tuple[int, LogEvent]]:
+    """Every decodable event, in index order (the log check reports those that do not decode)."""
+    for batch in leaf_batches(connection):
+        for index, leaf in batch:
+            try:
+                yield index, decode_event(leaf)
+            except CryptoError:
+                continue
+
+
 class ReadOnlyNodes:
     """merkle.NodeStore over ``log_nodes`` that only reads: the verifier's untrusted hints."""
 

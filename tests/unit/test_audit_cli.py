@@ -134,7 +134,9 @@ def audit_lines(path: Path, *decrypts: tuple[float, bytes, str]) -> Path:
 
 
 def test_verify_clean_then_modified(db: str) -> None:
-    clean = audit("verify", "--database-url", db, "--log-key", LOG_PUBLIC)
+    # A synthetic log of arbitrary events: its Merkle tree is checked here; the state it
+    # would recompute is tested against real gateways (test_state_follows_log.py).
+    clean = audit("verify", "--database-url", db, "--log-key", LOG_PUBLIC, "--no-state-check")
     assert clean.code == 0, clean.stdout + clean.stderr
     assert "14 leaves, 3 signed heads (3 valid), attested up to size 14" in clean.stdout
     assert "no log key record carries the pinned log key" in clean.stderr
@@ -156,7 +158,11 @@ def test_verify_clean_then_modified(db: str) -> None:
 def test_verify_opens_the_database_read_only(db: str) -> None:
     with database.connect(db) as connection, pytest.raises(Exception, match="readonly"):
         connection.exec_driver_sql("DELETE FROM log_leaves")
-    assert audit("verify", "--database-url", db, "--log-key", LOG_PUBLIC, "-q").code == 0
+    done = audit("verify", "--database-url", db, "--log-key", LOG_PUBLIC, "-q", "--json").json()
+    # The log is intact; the synthetic events do not make a consistent state, and saying
+    # so (rather than failing to run) shows the state check, too, could read everything.
+    assert done["ok"] is True
+    assert done["state"]["events"] == 14
 
 
 def test_read_only_node_store_refuses_writes(db: str) -> None:
