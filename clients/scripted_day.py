@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -157,6 +158,7 @@ class Day:
         self.transfer()
         self.audit()
         self.bypass()
+        self.tampering()
 
     def morning(self) -> None:
         """The administrator sets up two institutions, their detainees and a screening order."""
@@ -428,6 +430,37 @@ class Day:
         say(
             f"auditor: the report of {NORTH} for today is in {self.out / 'report'}/ "
             "(Markdown and PDF), with the bypass among its anomalies"
+        )
+
+    def tampering(self) -> None:
+        """An operator skips screening in the database; the terminal refuses, verify names it."""
+        late = self.fatima.send(WATCHED, "Papa, nog één ding: bel je oma?").message_id
+        states = self.north.take_in(self.north.intake(), self.keep_escrow(NORTH))
+        expect(states.get(late) == common_pb2.MESSAGE_STATE_QUEUED, "the late message is queued")
+        database = self.stack.gateway.database_url.removeprefix("sqlite:///")
+        skip = "UPDATE messages SET state = ? WHERE message_id = ?"
+        with sqlite3.connect(database) as operator:
+            operator.execute(skip, (common_pb2.MESSAGE_STATE_RELEASED, late))
+        desk = DeliveryDesk(self.north, NORTH)
+        listed = {item.message_id for item in desk.pending()}
+        expect(late not in listed, "the terminal does not list a release the log does not prove")
+        expect([r.message_id for r in desk.unproven] == [late], "the terminal refuses it loudly")
+        _fresh_head(self.admin)
+        verified = self.sealpost(
+            "audit", "verify", "--database-url", self.stack.gateway.database_url,
+            "--directory-key", self.pin_hex, "-q",
+        )  # fmt: skip
+        found = [line for line in verified.stdout.splitlines() if late.hex() in line]
+        expect(verified.returncode == 1, "verify fails on the edited table")
+        expect(any("messages" in line and "state" in line for line in found), "verify names it")
+        (self.out / "tampering.txt").write_text(verified.stdout)
+        with sqlite3.connect(database) as operator:
+            operator.execute(skip, (common_pb2.MESSAGE_STATE_QUEUED, late))
+        say(
+            f"an operator set {short(late)}, waiting for a screener, to RELEASED in the "
+            f"database: {NORTH}'s desk refused it (no release in the log), and `sealpost audit "
+            f"verify` failed naming the table, the row and the log entry (tampering.txt); the "
+            "row was put back"
         )
 
 
