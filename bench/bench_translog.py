@@ -249,6 +249,7 @@ async def _group_commit(db: Database, count: int, offset: int) -> float:
             event.actor,
             event.time_ms,
             list(event.subjects),
+            scope=frozenset({"pi-bench"}),
             **dict(event.extra),
         )
 

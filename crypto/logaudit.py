@@ -345,8 +345,25 @@ class LogAudit:
 
     def add_leaves(self, entries: Sequence[tuple[int, bytes]]) -> None:
         """Append stored leaves ``(index, bytes)``; indices must increase, gaps are findings."""
+        self._append([(index, merkle.leaf_hash(leaf)) for index, leaf in entries])
+        if self._check_encodings:
+            for finding in check_leaf_encodings(entries):
+                self._record(finding)
+
+    def add_leaf_hashes(self, entries: Sequence[tuple[int, bytes]]) -> None:
+        """Append leaves known only by their hash ``(index, SHA-256(0x00 || leaf))``.
+
+        What an auditor scoped to some institutions is given for the other entries: the
+        tree and every head are checked as fully; only these leaves cannot be decoded.
+        """
+        for index, leaf_hash in entries:
+            if len(leaf_hash) != merkle.HASH_SIZE:
+                raise ValueError(f"leaf hash {index} is not {merkle.HASH_SIZE} bytes")
+        self._append(entries)
+
+    def _append(self, hashed: Sequence[tuple[int, bytes]]) -> None:
         hashes: list[bytes] = []
-        for index, leaf in entries:
+        for index, leaf_hash in hashed:
             if index < self._next_index:
                 raise ValueError(f"leaf indices must increase: {index} after {self._next_index}")
             if index > self._next_index:
@@ -363,10 +380,7 @@ class LogAudit:
                     )
                 )
             self._next_index = index + 1
-            hashes.append(merkle.leaf_hash(leaf))
-        if self._check_encodings:
-            for finding in check_leaf_encodings(entries):
-                self._record(finding)
+            hashes.append(leaf_hash)
         # The tree is built over the leaves as stored, one after the other: a missing row
         # shifts every later leaf, and the heads then show it too.
         self._tree.append_leaf_hashes(hashes)

@@ -17,7 +17,7 @@ from sealpost.crypto import keyrecords
 from sealpost.crypto.errors import KeyRecordError
 from sealpost.crypto.keyrecords import VerifiedKey
 from sealpost.crypto.logentry import LogAction
-from sealpost.gateway import store
+from sealpost.gateway import store, translog
 from sealpost.gateway.keystore import GatewayKeys
 from sealpost.gateway.storage.schema import key_records
 from sealpost.v1 import keys_pb2
@@ -119,19 +119,32 @@ def publish(
     verified: VerifiedKey,
     actor: str,
     now_ms: int,
+    *,
+    institution: str = "",
 ) -> None:
     """Store a record and log its publication: the key id (a digest of the body), purpose, owner.
 
     Every record the directory signs goes through here, so the key records, too, can
-    be recomputed from the log.
+    be recomputed from the log. ``institution`` is the one that holds a mailbox key.
     """
     store_record(connection, record, verified, now_ms)
+    if verified.purpose in (keys_pb2.KEY_PURPOSE_DIRECTORY, keys_pb2.KEY_PURPOSE_LOG):
+        scope = translog.PUBLIC
+    elif verified.purpose == keys_pb2.KEY_PURPOSE_INSTITUTION:
+        scope = frozenset({verified.subject})
+    elif verified.purpose == keys_pb2.KEY_PURPOSE_MAILBOX:
+        if not institution:
+            raise ValueError("a mailbox key is published by the institution that holds it")
+        scope = frozenset({institution})
+    else:
+        scope = translog.NATIONAL
     store.log(
         connection,
         LogAction.KEY_RECORD_PUBLISHED,
         actor,
         now_ms,
         [(OWNER_KINDS[verified.purpose], verified.subject), ("key", verified.id.hex())],
+        scope=scope,
         purpose=purpose_name(verified.purpose),
     )
 

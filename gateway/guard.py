@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from sealpost.crypto.errors import LimitError
 from sealpost.crypto.logentry import LogAction
-from sealpost.gateway import auth, authz, pki, principals, store
+from sealpost.gateway import auth, authz, pki, principals, store, translog
 from sealpost.gateway.authz import RULES, Target
 from sealpost.gateway.errors import PermissionDenied, Unauthenticated
 from sealpost.gateway.principals import ANONYMOUS, STAFF_ROLES, Principal
@@ -94,6 +94,8 @@ class Guard:
                 principal.actor,
                 now,
                 [("staff", principal.staff_name)],
+                # National staff act everywhere: every auditor needs to see their roles.
+                scope=translog.PUBLIC if principal.national else principal.institutions,
                 operation=STAFF_ROLES_OPERATION,
                 roles=roles,
                 institutions=institutions,

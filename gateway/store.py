@@ -63,11 +63,18 @@ def log(
     actor: str,
     now_ms: int,
     subjects: Sequence[tuple[str, str]] = (),
+    *,
+    scope: translog.Scope,
     **extra: str,
 ) -> translog.Appended:
-    """Append one event to the transparency log in the current transaction."""
+    """Append one event to the transparency log in the current transaction.
+
+    ``scope`` names the institutions the event concerns (translog.PUBLIC: every
+    auditor's; translog.NATIONAL: national auditors' only); an auditor scoped to some
+    institutions reads the others as leaf hashes (docs/transparency-log.md).
+    """
     event = LogEvent(action=action, actor=actor, time_ms=now_ms, subjects=subjects, extra=extra)
-    return translog.append(connection, [event])[0]
+    return translog.append(connection, [event], [scope])[0]
 
 
 # --------------------------------------------------------------------------- scope lookups
@@ -367,6 +374,7 @@ def ensure_default_regimes(connection: Connection, now_ms: int) -> None:
                 GATEWAY_ACTOR,
                 now_ms,
                 [("regime", regime.name)],
+                scope=translog.PUBLIC,
                 policy=common_pb2.RegimePolicy.Name(regime.policy),  # type: ignore[arg-type]
             )
 
@@ -950,6 +958,7 @@ def log_acceptance(connection: Connection, new: NewMessage, actor: str) -> trans
             ("account", new.account_id),
         ],
         envelope_digest=new.envelope_digest.hex(),
+        scope=frozenset({new.institution_id}),
         direction="inbound" if new.direction == policy.INBOUND else "outbound",
         privileged="true" if new.privileged else "false",
         sender_key=new.sender_key_id.hex(),

@@ -33,7 +33,13 @@ from sealpost.crypto.keys import PrivateKeys
 from sealpost.crypto.logentry import LogEvent
 from sealpost.gateway.errors import InvalidArgument
 from sealpost.gateway.storage.direct import Direct
-from sealpost.gateway.storage.schema import gateway_state, log_leaves, log_nodes, tree_heads
+from sealpost.gateway.storage.schema import (
+    gateway_state,
+    log_leaves,
+    log_nodes,
+    log_scopes,
+    tree_heads,
+)
 from sealpost.v1 import log_pb2
 
 LOG_SIZE = "log_size"
@@ -47,6 +53,7 @@ _Q_SET_SIZE = Direct(
     update(gateway_state).where(gateway_state.c.name == LOG_SIZE).values(value=bindparam("p_size"))
 )
 _Q_INSERT_LEAVES = Direct(insert(log_leaves))
+_Q_INSERT_SCOPES = Direct(insert(log_scopes))
 _Q_INSERT_NODES = Direct(insert(log_nodes))
 #: SQLite's node lookups by the number of keys they take: 1, 2, 4 ... ``_FETCH_CHUNK``.
 _Q_NODES: dict[int, Direct] = {}
@@ -156,15 +163,32 @@ def size(connection: Connection, *, for_update: bool = False) -> int:
     return int(value)
 
 
-def append(connection: Connection, events: Sequence[LogEvent]) -> list[Appended]:
+#: The institutions an entry concerns; PUBLIC for what every auditor may read, and the
+#: empty set for what only national auditors read in full (docs/transparency-log.md).
+Scope = frozenset[str]
+PUBLIC: Scope = frozenset({"*"})
+NATIONAL: Scope = frozenset()
+#: A leaf as stored: its bytes and its scope.
+_Leaf = tuple[bytes, Scope]
+
+
+def append(
+    connection: Connection, events: Sequence[LogEvent], scopes: Sequence[Scope] = ()
+) -> list[Appended]:
     """Append events in order, in the caller's transaction; returns their indices and leaves.
 
-    Within a ``Deferred`` batch the leaves are numbered at once but written at the end
-    of the transaction, together with every other leaf of the batch.
+    ``scopes`` gives each event's institutions (NATIONAL when not given). Within a
+    ``Deferred`` batch the leaves are numbered at once but written at the end of the
+    transaction, together with every other leaf of the batch.
     """
     if not events:
         return []
-    leaves = [logentry.encode_event(event) for event in events]
+    if scopes and len(scopes) != len(events):
+        raise ValueError("one scope per event")
+    leaves: list[_Leaf] = [
+        (logentry.encode_event(event), scopes[i] if scopes else NATIONAL)
+        for i, event in enumerate(events)
+    ]
     pending: _Pending | None = connection.info.get(_PENDING)
     if pending is None:
         start = size(connection, for_update=True)
@@ -174,15 +198,22 @@ def append(connection: Connection, events: Sequence[LogEvent]) -> list[Appended]
             pending.start = size(connection, for_update=True)
         start = pending.start + len(pending.leaves)
         pending.leaves.extend(leaves)
-    return [Appended(start + i, leaf) for i, leaf in enumerate(leaves)]
+    return [Appended(start + i, leaf) for i, (leaf, _scope) in enumerate(leaves)]
 
 
-def _write(connection: Connection, start: int, leaves: Sequence[bytes]) -> None:
+def _write(connection: Connection, start: int, leaves: Sequence[_Leaf]) -> None:
     """Store leaves ``start...`` with their new nodes and the new size (the size row is locked)."""
-    merkle.MerkleTree(SqlNodeStore(connection), start).append_many(leaves)
+    merkle.MerkleTree(SqlNodeStore(connection), start).append_many([leaf for leaf, _ in leaves])
     _Q_INSERT_LEAVES.execute_many(
-        connection, [{"idx": start + i, "leaf": leaf} for i, leaf in enumerate(leaves)]
+        connection, [{"idx": start + i, "leaf": leaf} for i, (leaf, _) in enumerate(leaves)]
     )
+    scopes = [
+        {"idx": start + i, "institution_id": institution}
+        for i, (_, scope) in enumerate(leaves)
+        for institution in sorted(scope)
+    ]
+    if scopes:
+        _Q_INSERT_SCOPES.execute_many(connection, scopes)
     _Q_SET_SIZE.execute(connection, {"p_size": start + len(leaves)})
 
 
@@ -197,7 +228,7 @@ class _Pending:
     """Leaves numbered but not yet written: ``start`` is the stored size when first asked."""
 
     start: int | None = None
-    leaves: list[bytes] = field(default_factory=list)
+    leaves: list[_Leaf] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -205,7 +236,7 @@ class Mark:
     """The deferred log as it was when a savepoint began (see ``Deferred.rewind``)."""
 
     start: int | None
-    leaves: list[bytes]
+    leaves: list[_Leaf]
     count: int
 
 
@@ -348,3 +379,17 @@ def entries_at(connection: Connection, indices: Sequence[int]) -> list[log_pb2.L
         .order_by(log_leaves.c.idx)
     )
     return [log_pb2.LogEntry(index=row.idx, leaf=row.leaf) for row in rows]
+
+
+def scopes(connection: Connection, start: int, end: int) -> dict[int, Scope]:
+    """The scope of each stored entry in [start, end) that has one."""
+    _flush(connection)
+    found: dict[int, set[str]] = {}
+    rows = connection.execute(
+        select(log_scopes.c.idx, log_scopes.c.institution_id).where(
+            log_scopes.c.idx >= start, log_scopes.c.idx < end
+        )
+    )
+    for row in rows:
+        found.setdefault(int(row.idx), set()).add(str(row.institution_id))
+    return {index: frozenset(institutions) for index, institutions in found.items()}

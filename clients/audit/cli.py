@@ -19,6 +19,7 @@ import typer
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from sealpost.clients import _cli
 from sealpost.clients.audit import database, report
 from sealpost.clients.audit.reconcile import (
     DEFAULT_LEEWAY_MS,
@@ -32,6 +33,7 @@ from sealpost.clients.audit.reconcile import (
     utc,
     with_signing_times,
 )
+from sealpost.clients.audit.remote import RemoteReport
 from sealpost.clients.audit.statecheck import StateReport, check_state
 from sealpost.clients.audit.verify import verify_database
 from sealpost.crypto.logaudit import Finding, LogAuditReport
@@ -608,3 +610,49 @@ def report_command(
             f"{len(gathered.officers)} officer(s), anomalies: {anomalies}; written to "
             f"{out_dir / 'report.md'} and {out_dir / 'report.pdf'}"
         )
+
+
+# --------------------------------------------------------------------------- verify-remote
+
+
+@app.command("verify-remote")
+def verify_remote_command(
+    gateway: _cli.Gateway,
+    ca_file: _cli.CaFile,
+    directory_key: DirectoryKey,
+    key_server: _cli.KeyServer = "",
+    user: _cli.User = "",
+    quiet: Quiet = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Check the log through the gateway's API, signed in as an auditor (no database needed).
+
+    An auditor scoped to some institutions reads their entries in full and the others
+    as leaf hashes: every root and every signed head is still checked. Exit 0 clean,
+    1 with findings, 2 when the check cannot run.
+    """
+    from sealpost.clients.audit.remote import verify_through_gateway  # noqa: PLC0415
+    from sealpost.crypto.keyrecords import DirectoryPin  # noqa: PLC0415
+
+    pin = _hex_key(directory_key, "--directory-key")
+    if pin is None:
+        raise typer.BadParameter("the pinned directory key is needed", param_hint="--directory-key")
+    options = _cli.StaffOptions(gateway, ca_file, key_server, user)
+
+    def body() -> RemoteReport:
+        client = options.client()
+        try:
+            return verify_through_gateway(client, DirectoryPin(pin), _progress(quiet))
+        finally:
+            client.close()
+
+    found = _guard(body)
+    if json_output:
+        _emit_json(_log_json(found.log, []) | {"readable": found.readable, "hashed": found.hashed})
+    else:
+        typer.echo(_log_text(found.log))
+        typer.echo(
+            f"{found.readable} entries read in full, {found.hashed} as leaf hashes only "
+            "(outside your institutions)"
+        )
+    raise typer.Exit(CLEAN if found.log.ok else FOUND)

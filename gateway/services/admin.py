@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from sealpost.crypto.logentry import LogAction
-from sealpost.gateway import pki, policy, store
+from sealpost.gateway import pki, policy, store, translog
 from sealpost.gateway.errors import FailedPrecondition, InvalidArgument
 from sealpost.gateway.principals import Principal
 from sealpost.gateway.services import common
@@ -28,6 +28,15 @@ MAX_ORDER_DAYS = 366
 def _scope(caller: Principal) -> frozenset[str] | None:
     """The institutions a caller may list; None for national staff (all)."""
     return None if caller.national else caller.institutions
+
+
+def _key_scope(connection: Connection, purpose: int, subject: str) -> translog.Scope:
+    """The institutions a key's revocation concerns: its institution's, or its detainee's."""
+    if purpose == keys_pb2.KEY_PURPOSE_INSTITUTION:
+        return frozenset({subject})
+    if purpose == keys_pb2.KEY_PURPOSE_MAILBOX:
+        return frozenset({store.detainee(connection, subject).institution_id})
+    return translog.NATIONAL
 
 
 class AdminService(admin_pb2_grpc.AdminServiceServicer):
@@ -58,6 +67,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 caller.actor,
                 now,
                 [("institution", request.institution_id)],
+                scope=frozenset({request.institution_id}),
             )
 
         await self.ctx.write(create)
@@ -112,6 +122,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 caller.actor,
                 now,
                 [("detainee", detainee_id), ("institution", institution)],
+                scope=frozenset({institution}),
                 regime=regime,
             )
             return self._detainee(connection, detainee_id)
@@ -137,6 +148,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 caller.actor,
                 now,
                 [("detainee", detainee_id), ("institution", source), ("institution_to", target)],
+                scope=frozenset({source, target}),
                 # A regime changed with the transfer is logged like SetDetaineeRegime's.
                 **({"regime": request.regime} if request.regime else {}),
             )
@@ -154,12 +166,14 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
 
         def release(connection: Connection) -> common_pb2.Detainee:
             rejected = store.release_detainee(connection, detainee_id, now)
+            scope = frozenset({store.detainee(connection, detainee_id).institution_id})
             store.log(
                 connection,
                 LogAction.DETAINEE_RELEASED,
                 caller.actor,
                 now,
                 [("detainee", detainee_id)],
+                scope=scope,
                 undelivered=str(len(rejected)),
             )
             for message_id in rejected:
@@ -169,6 +183,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                     caller.actor,
                     now,
                     [("message", message_id.hex()), ("detainee", detainee_id)],
+                    scope=scope,
                     reason="detainee_released",
                 )
             return self._detainee(connection, detainee_id)
@@ -214,6 +229,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 caller.actor,
                 now,
                 [("regime", regime.name)],
+                scope=translog.PUBLIC,
                 policy=common_pb2.RegimePolicy.Name(regime.policy),
             )
 
@@ -251,6 +267,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 caller.actor,
                 now,
                 [("detainee", detainee_id)],
+                scope=frozenset({store.detainee(connection, detainee_id).institution_id}),
                 regime=regime,
             )
             return self._detainee(connection, detainee_id)
@@ -301,6 +318,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 caller.actor,
                 now,
                 [("detainee", detainee_id), ("order", order_id)],
+                scope=frozenset({detainee.institution_id}),
                 legal_ground=common_pb2.LegalGround.Name(ground),  # type: ignore[arg-type]
                 direction=common_pb2.Direction.Name(direction),  # type: ignore[arg-type]
                 starts_at_ms=str(starts),
@@ -327,6 +345,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 caller.actor,
                 now,
                 [("detainee", row.detainee_id), ("order", order_id)],
+                scope=frozenset({store.detainee(connection, row.detainee_id).institution_id}),
             )
             return self._order(row)
 
@@ -406,6 +425,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                     ("detainee", row.detainee_id),
                     ("account", row.account_id),
                 ],
+                scope=frozenset({store.detainee(connection, row.detainee_id).institution_id}),
             )
             return self._contact(row)
 
@@ -442,6 +462,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 caller.actor,
                 now,
                 [("account", account_id)],
+                scope=translog.NATIONAL,
                 kind=kind,
             )
             row = store.correspondent(connection, account_id)
@@ -466,6 +487,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 caller.actor,
                 now,
                 [("account", account_id)],
+                scope=translog.NATIONAL,
             )
             row = store.correspondent(connection, account_id)
             assert row is not None
@@ -522,6 +544,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 caller.actor,
                 now,
                 [("terminal", terminal_id), ("institution", institution)],
+                scope=frozenset({institution}),
                 fingerprint=fingerprint,
                 expires_at_ms=str(expires),
             )
@@ -551,6 +574,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 caller.actor,
                 now,
                 [("terminal", terminal_id), ("institution", row.institution_id)],
+                scope=frozenset({row.institution_id}),
             )
             return self._terminal(row)
 
@@ -588,6 +612,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 caller.actor,
                 now,
                 [("key", key.hex())],
+                scope=_key_scope(connection, row.purpose, row.subject),
                 reason=reason,
             )
 
@@ -616,6 +641,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 caller.actor,
                 now,
                 [("escrow_key", "escrow")],
+                scope=translog.PUBLIC,
                 key_version=str(request.key_version),
                 note=note,
             )

@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from sealpost.crypto import merkle
 from sealpost.gateway import translog
 from sealpost.gateway.errors import InvalidArgument
-from sealpost.gateway.services.context import Context, stored_int
+from sealpost.gateway.services.context import CALLER, Context, stored_int
 from sealpost.v1 import audit_pb2, audit_pb2_grpc, log_pb2
 
 MAX_ENTRIES = 1000
@@ -79,5 +80,20 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         if not request.start < request.end <= request.start + MAX_ENTRIES:
             raise InvalidArgument(f"need start < end <= start + {MAX_ENTRIES}")
         end = stored_int(request.end, "end")
-        entries = await self.ctx.db.aread(lambda c: translog.entries(c, request.start, end))
-        return audit_pb2.GetEntriesResponse(entries=entries)
+        caller = CALLER.get()
+
+        def read(connection: Connection) -> list[log_pb2.LogEntry]:
+            entries = translog.entries(connection, request.start, end)
+            if caller.national:
+                return entries
+            # SPEC P11: an auditor scoped to some institutions reads their entries and the
+            # public ones in full, and every other entry as its leaf hash only.
+            readable = caller.institutions | translog.PUBLIC
+            scopes = translog.scopes(connection, request.start, end)
+            for entry in entries:
+                if not scopes.get(entry.index, translog.NATIONAL) & readable:
+                    entry.leaf_hash = merkle.leaf_hash(entry.leaf)
+                    entry.ClearField("leaf")
+            return entries
+
+        return audit_pb2.GetEntriesResponse(entries=await self.ctx.db.aread(read))

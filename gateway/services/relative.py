@@ -323,6 +323,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
                 caller.actor,
                 now,
                 [("message", message_id.hex())],
+                scope=frozenset({row.institution_id}),
             )
 
         await self.ctx.write(acknowledge)

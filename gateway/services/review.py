@@ -148,6 +148,7 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
                     ("grant", grant_id),
                     ("detainee", row.detainee_id),
                 ],
+                scope=frozenset({row.institution_id}),
                 **extra,
             )
             store.add_grant(
@@ -210,13 +211,22 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
             extra = {"verdict": common_pb2.Verdict.Name(verdict)}  # type: ignore[arg-type]
             if request.reason:
                 extra["reason"] = common_pb2.WithholdReason.Name(request.reason)
-            store.log(connection, LogAction.VERDICT_RECORDED, caller.actor, now, subjects, **extra)
+            scope = frozenset({row.institution_id})
+            store.log(
+                connection,
+                LogAction.VERDICT_RECORDED,
+                caller.actor,
+                now,
+                subjects,
+                scope=scope,
+                **extra,
+            )
             action = (
                 LogAction.MESSAGE_RELEASED
                 if target == states.RELEASED
                 else LogAction.MESSAGE_WITHHELD
             )
-            moved = store.log(connection, action, caller.actor, now, subjects)
+            moved = store.log(connection, action, caller.actor, now, subjects, scope=scope)
             store.set_state(
                 connection,
                 row,
@@ -290,6 +300,7 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
                 caller.actor,
                 now,
                 [("retrospective_request", request_id), ("detainee", detainee_id)],
+                scope=frozenset({detainee.institution_id}),
                 case_reference=case,
                 direction=common_pb2.Direction.Name(direction),  # type: ignore[arg-type]
                 period_start_ms=str(start),
@@ -352,6 +363,7 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
                 caller.actor,
                 now,
                 [("retrospective_request", request_id), ("detainee", current.detainee_id)],
+                scope=frozenset({current.institution_id}),
                 **extra,
             )
             return self._request(store.retrospective(connection, request_id))

@@ -80,6 +80,7 @@ def _acknowledge(
         caller.actor,
         now,
         [("message", message_id.hex()), ("detainee", row.detainee_id)],
+        scope=frozenset({row.institution_id}),
         delivery_reference=reference,
     )
     return states.DELIVERED
@@ -115,6 +116,7 @@ def route_escrowed(
     """
     message_hex = row.message_id.hex()
     subjects = [("message", message_hex), ("detainee", row.detainee_id)]
+    scope = frozenset({row.institution_id})
     detainee = store.detainee(connection, row.detainee_id)
     target = policy.route_after_escrow(
         regime_policy=detainee.policy,
@@ -128,13 +130,14 @@ def route_escrowed(
         actor,
         now,
         subjects,
+        scope=scope,
         **{ESCROW_DIGEST_FIELD: escrow_digest(escrow).hex()},
     )
     if target == states.QUEUED:
-        store.log(connection, LogAction.MESSAGE_QUEUED, actor, now, subjects)
+        store.log(connection, LogAction.MESSAGE_QUEUED, actor, now, subjects, scope=scope)
         store.set_state(connection, row, target, now, through=states.ESCROWED, escrow=escrow)
         return target
-    released = store.log(connection, LogAction.MESSAGE_RELEASED, actor, now, subjects)
+    released = store.log(connection, LogAction.MESSAGE_RELEASED, actor, now, subjects, scope=scope)
     store.set_state(
         connection,
         row,
@@ -156,6 +159,7 @@ def release_privileged(connection: Connection, row: Row[Any], actor: str, now: i
         actor,
         now,
         [("message", row.message_id.hex()), ("detainee", row.detainee_id)],
+        scope=frozenset({row.institution_id}),
         basis="privileged",
     )
     store.set_state(connection, row, states.RELEASED, now, release_log_index=released.index)
@@ -268,7 +272,9 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
                 signing_key=signing_key,
                 now_ms=now,
             )
-            directory.publish(connection, record, verified, caller.actor, now)
+            directory.publish(
+                connection, record, verified, caller.actor, now, institution=institution
+            )
             store.add_mailbox_key(
                 connection,
                 verified.id,
@@ -378,6 +384,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
                 caller.actor,
                 now,
                 [("detainee", detainee_id), ("institution", detainee.institution_id)],
+                scope=frozenset({institution, detainee.institution_id}),
                 operation="mailbox_handover",
                 keys=str(len(request.wrapped_keys)),
             )
@@ -468,6 +475,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
                         caller.actor,
                         now,
                         [("message", row.message_id.hex()), ("detainee", row.detainee_id)],
+                        scope=frozenset({institution}),
                         reason=reason,
                     )
                     state = states.REJECTED

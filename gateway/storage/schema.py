@@ -268,6 +268,15 @@ log_leaves = Table(
     Column("leaf", LargeBinary, nullable=False),
 )
 
+#: Which institutions each log entry concerns ("*": every auditor may read it). An auditor
+#: scoped to some institutions gets the other entries as leaf hashes only.
+log_scopes = Table(
+    "log_scopes",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("institution_id", ID, primary_key=True),
+)
+
 log_nodes = Table(
     "log_nodes",
     metadata,

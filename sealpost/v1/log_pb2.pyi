@@ -142,18 +142,24 @@ class LogEntry(_message.Message):
 
     INDEX_FIELD_NUMBER: _builtins.int
     LEAF_FIELD_NUMBER: _builtins.int
+    LEAF_HASH_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     leaf: _builtins.bytes
     """The versioned canonical leaf encoding (docs/transparency-log.md, "Leaf encoding")."""
+    leaf_hash: _builtins.bytes
+    """Set instead of leaf when the caller may not read this entry (an auditor scoped to
+    other institutions): SHA-256(0x00 || leaf), enough to recompute every root.
+    """
     def __init__(
         self,
         *,
         index: _builtins.int = ...,
         leaf: _builtins.bytes = ...,
+        leaf_hash: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "leaf", b"leaf"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "leaf", b"leaf", "leaf_hash", b"leaf_hash"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -442,3 +442,39 @@ def test_many_malformed_leaves_are_summarised() -> None:
     malformed = [f for f in report.findings if f.kind is FindingKind.LEAF_MALFORMED]
     assert len(malformed) == logaudit.MAX_LEAF_FINDINGS
     assert report.notes == ("5 more leaf-malformed findings not listed",)
+
+
+# --------------------------------------------------------------------------- hashes only
+
+
+def _audit_mixed(leaves: Sequence[bytes], heads: Sequence[StoredHead]) -> LogAuditReport:
+    """Every third leaf known in full, the others by their hash (a scoped auditor's view)."""
+    audit = LogAudit([KEY])
+    for index, data in enumerate(leaves):
+        if index % 3 == 0:
+            audit.add_leaves([(index, data)])
+        else:
+            audit.add_leaf_hashes([(index, merkle.leaf_hash(data))])
+    return audit.finish(heads)
+
+
+def test_leaf_hashes_check_every_head_like_the_leaves_themselves() -> None:
+    log = make_log()
+    report = _audit_mixed(log.leaves, log.heads)
+    assert report.ok, report.findings
+    assert (report.leaf_count, report.valid_head_count, report.attested_size) == (30, 5, 30)
+
+
+def test_a_changed_leaf_known_only_by_its_hash_still_fails_the_heads() -> None:
+    log = make_log()
+    changed = list(log.leaves)
+    changed[13] = leaf(13, actor="staff:mallory")
+    report = _audit_mixed(changed, log.heads)
+    assert not report.ok
+    assert report.first_bad_index is not None
+    assert report.first_bad_index <= 13
+
+
+def test_a_leaf_hash_of_the_wrong_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="not 32 bytes"):
+        LogAudit([KEY]).add_leaf_hashes([(0, b"short")])

@@ -1,4 +1,4 @@
-"""The state follows the log: the release entry of each message, staff roles as recorded.
+"""The state follows the log: release entries, staff roles as recorded, each entry's scope.
 
 Revision ID: 0002_state_log
 Revises: 0001
@@ -30,10 +30,17 @@ def upgrade() -> None:
         sa.Column("log_index", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_staff_members")),
     )
+    op.create_table(
+        "log_scopes",
+        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("institution_id", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("idx", "institution_id", name=op.f("pk_log_scopes")),
+    )
 
 
 def downgrade() -> None:
     """Undo this revision."""
+    op.drop_table("log_scopes")
     op.drop_table("staff_members")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_column("release_log_index")
