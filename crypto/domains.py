@@ -32,6 +32,8 @@ MAILBOX_SECRET: Final = b"sealpost/v1/mailbox-secret"
 LOG_TREE_HEAD: Final = b"sealpost/v1/log/tree-head"
 #: The digest naming an escrow blob in the transparency log (MESSAGE_ESCROWED).
 LOG_ESCROW_DIGEST: Final = b"sealpost/v1/log/escrow-digest"
+#: The draw of an escrow audit's sample from a tree head (crypto/sample.py).
+ESCROW_AUDIT_SAMPLE: Final = b"sealpost/v1/escrow-audit/sample"
 
 ALL: Final = (
     ENVELOPE_PART_AD,
@@ -46,4 +48,5 @@ ALL: Final = (
     MAILBOX_SECRET,
     LOG_TREE_HEAD,
     LOG_ESCROW_DIGEST,
+    ESCROW_AUDIT_SAMPLE,
 )
