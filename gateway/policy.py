@@ -29,6 +29,10 @@ TRANSFERRED: Final = common_pb2.DETAINEE_STATUS_TRANSFERRED
 RELEASED_DETAINEE: Final = common_pb2.DETAINEE_STATUS_RELEASED
 
 APPROVED: Final = common_pb2.CONTACT_STATUS_APPROVED
+REQUESTED: Final = common_pb2.CONTACT_STATUS_REQUESTED
+EXPIRED: Final = common_pb2.CONTACT_STATUS_EXPIRED
+#: How long a contact request waits for the institution's decision before it expires.
+CONTACT_REQUEST_TTL_MS: Final = 30 * 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -147,3 +151,22 @@ def review_basis(
         if any(order.covers(direction, accepted_at_ms) for order in orders):
             return common_pb2.LEGAL_BASIS_SCREENING_ORDER
     raise PermissionDenied("there is no legal basis to review this message")
+
+
+def contact_status(stored: int, requested_at_ms: int, now_ms: int) -> int:
+    """A contact's status as everyone sees it: a request left undecided too long is EXPIRED.
+
+    The same rule for every request, so an expired one says nothing about whether the
+    id is a detainee's (SPEC P11).
+    """
+    if stored == REQUESTED and now_ms - requested_at_ms >= CONTACT_REQUEST_TTL_MS:
+        return EXPIRED
+    return stored
+
+
+def contact_deliverable(status: int, detainee_status: int | None) -> bool:
+    """Whether a relative is told that messages can reach the detainee.
+
+    Only on an approved contact; before approval nothing about the detainee is told.
+    """
+    return status == APPROVED and detainee_status not in (None, RELEASED_DETAINEE)

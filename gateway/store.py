@@ -551,15 +551,25 @@ def release_detainee(connection: Connection, detainee_id: str, now_ms: int) -> l
 def request_contact(
     connection: Connection, account_id: str, detainee_id: str, relationship: str, now_ms: int
 ) -> Record:
-    """A contact request (idempotent while requested or approved)."""
+    """A contact request (idempotent while it waits or is approved; an expired one is renewed).
+
+    The id is not looked up: a request for an id nobody is held under is stored and
+    answered like any other, and simply never gets approved (docs/gateway.md).
+    """
     existing = contact_between(connection, account_id, detainee_id)
     if existing is not None:
-        if existing.status in (
-            common_pb2.CONTACT_STATUS_REQUESTED,
-            common_pb2.CONTACT_STATUS_APPROVED,
-        ):
-            return existing
-        raise FailedPrecondition("this contact was refused or revoked by the institution")
+        status = policy.contact_status(existing.status, existing.requested_at_ms, now_ms)
+        if status == policy.EXPIRED:
+            connection.execute(
+                update(contacts)
+                .where(contacts.c.id == existing.id)
+                .values(requested_at_ms=now_ms, relationship=relationship)
+            )
+        elif status not in (policy.REQUESTED, policy.APPROVED):
+            raise FailedPrecondition("this contact was refused or revoked by the institution")
+        found = contact_between(connection, account_id, detainee_id)
+        assert found is not None
+        return found
     connection.execute(
         insert(contacts).values(
             id=new_id("ct"),
@@ -603,11 +613,11 @@ def contact(connection: Connection, contact_id: str) -> Row[Any]:
 
 
 def contacts_of_account(connection: Connection, account_id: str) -> list[Row[Any]]:
-    """An account's contacts with each detainee's status."""
+    """An account's contacts with each detainee's status (None: no detainee by that id)."""
     return list(
         connection.execute(
             select(contacts, detainees.c.status.label("detainee_status"))
-            .join(detainees, detainees.c.id == contacts.c.detainee_id)
+            .outerjoin(detainees, detainees.c.id == contacts.c.detainee_id)
             .where(contacts.c.account_id == account_id)
             .order_by(contacts.c.requested_at_ms)
         )
@@ -615,9 +625,12 @@ def contacts_of_account(connection: Connection, account_id: str) -> list[Row[Any
 
 
 def contact_requests(
-    connection: Connection, institution_ids: frozenset[str] | None, status: int
+    connection: Connection, institution_ids: frozenset[str] | None, status: int, now_ms: int
 ) -> list[Row[Any]]:
-    """Contacts of detainees in ``institution_ids`` (None: all), optionally by status."""
+    """Contacts of detainees in ``institution_ids`` (None: all), optionally by status.
+
+    REQUESTED lists only the requests still waiting; EXPIRED those left too long.
+    """
     query = (
         select(contacts, accounts.c.display_name)
         .join(accounts, accounts.c.id == contacts.c.account_id)
@@ -626,7 +639,14 @@ def contact_requests(
     )
     if institution_ids is not None:
         query = query.where(detainees.c.institution_id.in_(institution_ids))
-    if status:
+    oldest = now_ms - policy.CONTACT_REQUEST_TTL_MS
+    if status == policy.EXPIRED:
+        query = query.where(
+            contacts.c.status == policy.REQUESTED, contacts.c.requested_at_ms <= oldest
+        )
+    elif status == policy.REQUESTED:
+        query = query.where(contacts.c.status == status, contacts.c.requested_at_ms > oldest)
+    elif status:
         query = query.where(contacts.c.status == status)
     return list(connection.execute(query))
 
@@ -634,8 +654,10 @@ def contact_requests(
 def decide_contact(
     connection: Connection, contact_id: str, decision: int, officer: str, note: str, now_ms: int
 ) -> None:
-    """Approve, reject or revoke a contact."""
+    """Approve, reject or revoke a contact; an expired request cannot be decided."""
     current = contact(connection, contact_id)
+    if policy.contact_status(current.status, current.requested_at_ms, now_ms) == policy.EXPIRED:
+        raise FailedPrecondition("the request has expired; the relative may ask again")
     allowed: dict[int, set[int]] = {
         common_pb2.CONTACT_STATUS_APPROVED: {common_pb2.CONTACT_STATUS_REQUESTED},
         common_pb2.CONTACT_STATUS_REJECTED: {common_pb2.CONTACT_STATUS_REQUESTED},

@@ -25,6 +25,7 @@ from sealpost.clients.relative.notice import REVIEW_NOTICE
 from sealpost.clients.relative.receipts import VerifiedReceipt
 from sealpost.clients.relative.sdk import (
     Contact,
+    ContactStatus,
     DeliveryStatus,
     InboxMessage,
     RelativeClient,
@@ -122,7 +123,11 @@ def _contact_line(contact: Contact) -> str:
     line = f"{contact.detainee_id}  {contact.state.label}"
     if contact.privileged:
         line += "  privileged: no screener can open this mail"
-    if not contact.deliverable:
+    if contact.state is ContactStatus.REQUESTED:
+        line += "  waiting for the institution's decision"
+    elif contact.state is ContactStatus.EXPIRED:
+        line += "  no decision was made in time: check the id you were given and ask again"
+    elif contact.state is ContactStatus.APPROVED and not contact.deliverable:
         line += "  mailbox closed: new messages cannot be delivered"
     return line
 

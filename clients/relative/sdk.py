@@ -81,6 +81,7 @@ class ContactStatus(enum.IntEnum):
     APPROVED = common_pb2.CONTACT_STATUS_APPROVED
     REJECTED = common_pb2.CONTACT_STATUS_REJECTED
     REVOKED = common_pb2.CONTACT_STATUS_REVOKED
+    EXPIRED = common_pb2.CONTACT_STATUS_EXPIRED
 
     @classmethod
     def of(cls, value: int) -> ContactStatus:

@@ -365,14 +365,15 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
     # ----------------------------------------------------------------- contacts
 
     @staticmethod
-    def _contact(row: Row[Any]) -> admin_pb2.ContactRequest:
+    def _contact(row: Row[Any], now_ms: int) -> admin_pb2.ContactRequest:
+        status = policy.contact_status(row.status, row.requested_at_ms, now_ms)
         return admin_pb2.ContactRequest(
             contact_id=row.id,
             detainee_id=row.detainee_id,
             account_id=row.account_id,
             display_name=row.display_name,
             relationship=row.relationship,
-            status=row.status,
+            status=status,  # type: ignore[arg-type]
             requested_at=timestamp(row.requested_at_ms),
             decided_by=row.decided_by or "",
         )
@@ -384,8 +385,9 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         caller = CALLER.get()
         scope = frozenset({request.institution_id}) if request.institution_id else _scope(caller)
         status = common.enum_filter(request.status, common_pb2.ContactStatus, "status")
-        rows = await self.ctx.db.aread(lambda c: store.contact_requests(c, scope, status))
-        return admin_pb2.ListContactRequestsResponse(requests=[self._contact(r) for r in rows])
+        now = self.ctx.clock()
+        rows = await self.ctx.db.aread(lambda c: store.contact_requests(c, scope, status, now))
+        return admin_pb2.ListContactRequestsResponse(requests=[self._contact(r, now) for r in rows])
 
     async def DecideContact(  # noqa: N802
         self, request: admin_pb2.DecideContactRequest, context: Any
@@ -427,7 +429,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
                 ],
                 scope=frozenset({store.detainee(connection, row.detainee_id).institution_id}),
             )
-            return self._contact(row)
+            return self._contact(row, now)
 
         return admin_pb2.DecideContactResponse(contact=await self.ctx.write(decide))
 

@@ -152,14 +152,15 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
     # ----------------------------------------------------------------- contacts
 
     def _contact(self, connection: Connection, row: Row[Any], now_ms: int) -> relative_pb2.Contact:
+        status = policy.contact_status(row.status, row.requested_at_ms, now_ms)
         contact = relative_pb2.Contact(
             contact_id=row.id,
             detainee_id=row.detainee_id,
-            status=row.status,
+            status=status,  # type: ignore[arg-type]
             privileged=store.is_privileged(connection, row.account_id),
-            deliverable=row.detainee_status != policy.RELEASED_DETAINEE,
+            deliverable=policy.contact_deliverable(status, row.detainee_status),
         )
-        if row.status == common_pb2.CONTACT_STATUS_APPROVED:
+        if status == common_pb2.CONTACT_STATUS_APPROVED:
             mailbox = store.current_key(
                 connection, keys_pb2.KEY_PURPOSE_MAILBOX, row.detainee_id, now_ms // 1000
             )
@@ -170,16 +171,17 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
     async def RequestContact(  # noqa: N802
         self, request: relative_pb2.RequestContactRequest, context: Any
     ) -> relative_pb2.RequestContactResponse:
-        """Ask the detainee's institution to approve correspondence."""
+        """Ask the detainee's institution to approve correspondence.
+
+        One answer whether the id is a detainee's, a released one's or nobody's: the
+        request waits, and only an approval shows that it reached an institution.
+        """
         detainee_id = common.identifier(request.detainee_id, "detainee_id")
         relationship = common.text(request.relationship, "relationship", required=False)
         caller = CALLER.get()
         now = self.ctx.clock()
 
         def request_contact(connection: Connection) -> relative_pb2.Contact:
-            detainee = store.detainee(connection, detainee_id)
-            if detainee.status == policy.RELEASED_DETAINEE:
-                raise FailedPrecondition("the detainee's mailbox is closed")
             row = store.request_contact(
                 connection, caller.account_id, detainee_id, relationship, now
             )

@@ -106,7 +106,9 @@ contacts = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
-    Column("detainee_id", ID, ForeignKey("detainees.id"), nullable=False, index=True),
+    # Not a foreign key: a request may name an id nobody is held under, and is answered
+    # exactly as one that waits (docs/gateway.md, "Contact requests").
+    Column("detainee_id", ID, nullable=False, index=True),
     Column("relationship", String(200), nullable=False),
     Column("status", SmallInteger, nullable=False),
     Column("requested_at_ms", TIME, nullable=False),

@@ -172,6 +172,10 @@ class _ContactStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Contact
     CONTACT_STATUS_APPROVED: _ContactStatus.ValueType  # 2
     CONTACT_STATUS_REJECTED: _ContactStatus.ValueType  # 3
     CONTACT_STATUS_REVOKED: _ContactStatus.ValueType  # 4
+    CONTACT_STATUS_EXPIRED: _ContactStatus.ValueType  # 5
+    """No decision within the waiting period (docs/gateway.md, "Contact requests"): the
+    same for a detainee who never answered as for an id the service does not know.
+    """
 
 class ContactStatus(_ContactStatus, metaclass=_ContactStatusEnumTypeWrapper): ...
 
@@ -180,6 +184,10 @@ CONTACT_STATUS_REQUESTED: ContactStatus.ValueType  # 1
 CONTACT_STATUS_APPROVED: ContactStatus.ValueType  # 2
 CONTACT_STATUS_REJECTED: ContactStatus.ValueType  # 3
 CONTACT_STATUS_REVOKED: ContactStatus.ValueType  # 4
+CONTACT_STATUS_EXPIRED: ContactStatus.ValueType  # 5
+"""No decision within the waiting period (docs/gateway.md, "Contact requests"): the
+same for a detainee who never answered as for an id the service does not know.
+"""
 Global___ContactStatus: _TypeAlias = ContactStatus  # noqa: Y015
 
 class _StaffRole:

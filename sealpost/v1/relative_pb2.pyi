@@ -287,7 +287,9 @@ class Contact(_message.Message):
     privileged: _builtins.bool
     """True when the caller is a verified privileged correspondent (decided by the gateway)."""
     deliverable: _builtins.bool
-    """False once the detainee is released: new messages cannot be delivered."""
+    """True only for an approved contact whose detainee's mailbox is open: nothing about a
+    detainee's status is told before the institution approves the contact.
+    """
     @_builtins.property
     def mailbox_key(self) -> _keys_pb2.KeyRecord:
         """The detainee's current mailbox key, present once the contact is approved."""

@@ -191,7 +191,10 @@ def test_an_administrator_keeps_the_directory_from_the_command_line(stack: Stack
         "regular",
         "DETAINEE_STATUS_TRANSFERRED",
     )
-    fatima.request_contact("d-1", "niece")
+    niece = fatima.request_contact("d-1", "niece")
+    # Before the institution approves, nothing about the detainee is told (SPEC P11).
+    assert not niece.deliverable
+    run("contact", "approve", niece.contact_id)
     assert fatima.contact("d-1").deliverable
     released = run("detainee", "release", "d-1", "--yes")
     assert released["status"] == "DETAINEE_STATUS_RELEASED"

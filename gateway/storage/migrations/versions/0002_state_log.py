@@ -18,6 +18,9 @@ depends_on = None
 
 def upgrade() -> None:
     """Apply this revision."""
+    # A contact request may name an id nobody is held under (no detention-status oracle).
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_contacts_detainee_id_detainees", type_="foreignkey")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("release_log_index", sa.BigInteger(), nullable=True))
     op.create_table(
@@ -40,6 +43,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Undo this revision."""
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.create_foreign_key(
+            "fk_contacts_detainee_id_detainees", "detainees", ["detainee_id"], ["id"]
+        )
     op.drop_table("log_scopes")
     op.drop_table("staff_members")
     with op.batch_alter_table("messages", schema=None) as batch_op:
