@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from sealpost.clients._cli import StaffOptions, emit, key_prefix, run
+from sealpost.clients._text import isolate
 from sealpost.clients.review.cli import parse_moment
 from sealpost.escrow.identity import StaffRole
 from sealpost.v1 import admin_pb2, common_pb2
@@ -452,7 +453,11 @@ contact_app = typer.Typer(
 
 
 def _contact_line(c: admin_pb2.ContactRequest) -> str:
-    who = f"{c.display_name} ({c.relationship})" if c.relationship else c.display_name
+    who = (
+        f"{isolate(c.display_name)} ({isolate(c.relationship)})"
+        if c.relationship
+        else isolate(c.display_name)
+    )
     decided = f"  by {c.decided_by}" if c.decided_by else ""
     return (
         f"{c.contact_id}  {_word(CONTACT_STATES, c.status)}  {c.detainee_id}  {who}  "

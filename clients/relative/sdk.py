@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import sys
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,7 +315,11 @@ class RelativeClient:
         return trust.directory, trust.log, list(trust.revocations)
 
     def register(self, display_name: str) -> str:
-        """Register this device (a new account unless signed in); returns the account id."""
+        """Register this device (a new account unless signed in); returns the account id.
+
+        The name is sent (and signed) in Unicode normal form C, as the gateway requires.
+        """
+        display_name = unicodedata.normalize("NFC", display_name.strip())
         proof = crypto_auth.sign_registration(
             self.keys, purpose=keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, label=display_name
         )
@@ -377,7 +382,10 @@ class RelativeClient:
         """Ask the detainee's institution to approve correspondence with ``detainee_id``."""
         reply = self._call(
             "RequestContact",
-            relative_pb2.RequestContactRequest(detainee_id=detainee_id, relationship=relationship),
+            relative_pb2.RequestContactRequest(
+                detainee_id=detainee_id,
+                relationship=unicodedata.normalize("NFC", relationship.strip()),
+            ),
             relative_pb2.RequestContactResponse,
         )
         return self._contact(reply.contact, None)

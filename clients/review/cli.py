@@ -31,6 +31,7 @@ from sealpost.clients._cli import (
     key_prefix,
     run,
 )
+from sealpost.clients._text import isolate
 from sealpost.clients.review import _format
 from sealpost.clients.review.errors import EvidenceCheckError, EvidenceError
 from sealpost.crypto.keyrecords import DirectoryPin
@@ -213,7 +214,7 @@ def _open_header(review: Review) -> str:
 
 def _open_text(review: Review, saved: list[Path], evidence_file: Path | None) -> str:
     grant = review.grant
-    sender = grant.sender_display_name or review.sender.subject
+    sender = isolate(grant.sender_display_name or review.sender.subject)
     lines = [
         _open_header(review),
         "",

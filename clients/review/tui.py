@@ -21,6 +21,7 @@ from textual.markup import escape
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
+from sealpost.clients._text import isolate
 from sealpost.clients.review import _format
 from sealpost.clients.review.client import Review, ReviewClient
 from sealpost.errors import SealpostError
@@ -121,7 +122,7 @@ class MessageScreen(Screen[None]):
         review = self.review
         assert review is not None
         grant = review.grant
-        sender = grant.sender_display_name or review.sender.subject
+        sender = isolate(grant.sender_display_name or review.sender.subject)
         yield Header()
         yield Static(logged_banner(review), id="logged", markup=False)
         yield Static(

@@ -23,6 +23,7 @@ import typer
 
 from sealpost._internal import logs
 from sealpost.clients._grpc import ClientError
+from sealpost.clients._text import isolate
 from sealpost.clients.terminal.errors import TerminalRevokedError, UnprovenReleaseError
 from sealpost.errors import SealpostError
 
@@ -139,7 +140,7 @@ def _item_line(item: DeliveryItem) -> str:
         extras.append(f"{item.attachments} attachment{'s' if item.attachments > 1 else ''}")
     tail = f"  ({', '.join(extras)})" if extras else ""
     sent = item.sent_at.astimezone().strftime("%Y-%m-%d %H:%M")
-    return f"{item.message_id.hex()}  {item.detainee_id}  {sent}  {item.sender_name}{tail}"
+    return f"{item.message_id.hex()}  {item.detainee_id}  {sent}  {isolate(item.sender_name)}{tail}"
 
 
 # --------------------------------------------------------------------- enrolment
@@ -421,7 +422,7 @@ def show(
     ]
     lines = [
         f"message {item.message_id.hex()} for {item.detainee_id}",
-        f"from:  {item.sender_name}{'  (privileged)' if item.privileged else ''}",
+        f"from:  {isolate(item.sender_name)}{'  (privileged)' if item.privileged else ''}",
         f"sent:  {item.sent_at.astimezone().strftime('%Y-%m-%d %H:%M %z')}",
         "",
         message.text,
@@ -504,7 +505,8 @@ def contacts(
         for c in found
     ]
     lines = [
-        f"{c.account_id}  {c.display_name}{'  (privileged)' if c.privileged else ''}" for c in found
+        f"{c.account_id}  {isolate(c.display_name)}{'  (privileged)' if c.privileged else ''}"
+        for c in found
     ]
     _emit(json_output, data, "\n".join(lines) or "no approved contacts")
 

@@ -6,7 +6,7 @@ import unicodedata
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import Connection, Row
 
@@ -35,6 +35,28 @@ def text(value: str, what: str, *, max_chars: int = 200, required: bool = True) 
         raise InvalidArgument(f"{what} is longer than {max_chars} characters")
     if any(unicodedata.category(ch) == "Cc" for ch in value):
         raise InvalidArgument(f"{what} contains control characters")
+    return value
+
+
+#: Invisible format characters a name may keep: the zero-width non-joiner and joiner,
+#: which Persian, Arabic and Indic names and emoji sequences need. Every other format
+#: character (bidirectional embeddings, overrides, isolates and marks, the Arabic letter
+#: mark, zero-width spaces, tags) could reorder or hide text around a name, and is refused.
+NAME_FORMAT_ALLOWED: Final = frozenset({"\u200c", "\u200d"})
+
+
+def name(value: str, what: str, *, max_chars: int = 200, required: bool = True) -> str:
+    """A name people read (a display name, a relationship): ``text`` with spoofing refused.
+
+    It must be in Unicode normal form C already (clients normalise before signing, so
+    the gateway never changes what was signed) and may hold no invisible format
+    character other than ZWNJ and ZWJ (docs/gateway.md, "Names").
+    """
+    value = text(value, what, max_chars=max_chars, required=required)
+    if not unicodedata.is_normalized("NFC", value):
+        raise InvalidArgument(f"{what} is not in Unicode normal form C")
+    if any(unicodedata.category(ch) == "Cf" and ch not in NAME_FORMAT_ALLOWED for ch in value):
+        raise InvalidArgument(f"{what} contains invisible or text-direction characters")
     return value
 
 

@@ -73,7 +73,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         self, request: relative_pb2.RegisterDeviceRequest, context: Any
     ) -> relative_pb2.RegisterDeviceResponse:
         """A new account with its first device, or another device for the caller's account."""
-        name = common.text(request.display_name, "display_name")
+        name = common.name(request.display_name, "display_name")
         encryption_key = common.public_key(request.encryption_key, "encryption_key")
         signing_key = common.public_key(request.signing_key, "signing_key")
         crypto_auth.verify_registration(
@@ -177,7 +177,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         request waits, and only an approval shows that it reached an institution.
         """
         detainee_id = common.identifier(request.detainee_id, "detainee_id")
-        relationship = common.text(request.relationship, "relationship", required=False)
+        relationship = common.name(request.relationship, "relationship", required=False)
         caller = CALLER.get()
         now = self.ctx.clock()
 
