@@ -30,6 +30,10 @@ LOGIN: Final = b"sealpost/v1/login"
 MAILBOX_SECRET: Final = b"sealpost/v1/mailbox-secret"
 #: The digest the log key signs for a tree head (docs/transparency-log.md).
 LOG_TREE_HEAD: Final = b"sealpost/v1/log/tree-head"
+#: The digest a witness signs when it countersigns a tree head (docs/transparency-log.md).
+LOG_COSIGNATURE: Final = b"sealpost/v1/log/cosignature"
+#: The key id of a witness key that has no key record (an auditor's own Ed25519 key).
+LOG_WITNESS_KEY_ID: Final = b"sealpost/v1/log/witness-key-id"
 
 ALL: Final = (
     ENVELOPE_PART_AD,
@@ -43,4 +47,6 @@ ALL: Final = (
     LOGIN,
     MAILBOX_SECRET,
     LOG_TREE_HEAD,
+    LOG_COSIGNATURE,
+    LOG_WITNESS_KEY_ID,
 )
