@@ -23,6 +23,7 @@ from sealpost.crypto._sodium import (
     ED25519_PUBLIC_BYTES,
     ED25519_SEED_BYTES,
     ED25519_SIGNATURE_BYTES,
+    ed25519_public_is_valid,
     ed25519_sign,
     ed25519_verify,
 )
@@ -63,8 +64,8 @@ class VerifiedCosignature:
 
 def witness_key_id(public_key: bytes) -> bytes:
     """The key id of a witness key without a key record: SHA-256(LP(domain) || LP(key))."""
-    if len(public_key) != ED25519_PUBLIC_BYTES:
-        raise FormatError(f"a witness key is {ED25519_PUBLIC_BYTES} bytes")
+    if len(public_key) != ED25519_PUBLIC_BYTES or not ed25519_public_is_valid(public_key):
+        raise FormatError(f"a witness key is an Ed25519 public key of {ED25519_PUBLIC_BYTES} bytes")
     return framed_sha256(WITNESS_KEY_ID_DOMAIN, [public_key])
 
 
