@@ -317,6 +317,7 @@ def intake(
     """
     from sealpost.clients.terminal.intake import IntakeLoop, IntakeSettings  # noqa: PLC0415
     from sealpost.clients.terminal.profile import escrow_with  # noqa: PLC0415
+    from sealpost.clients.terminal.witness import for_terminal  # noqa: PLC0415
 
     with _session(profile) as opened:
         client = opened.client()
@@ -328,6 +329,7 @@ def intake(
             settings=IntakeSettings(batch_size=batch_size),
             reporter=_Printer(json_output),
             renew=escrow_client.renew_self,
+            witness=for_terminal(client, opened.folder),
         )
 
         def stop(_signal: int, _frame: FrameType | None) -> None:
