@@ -8,8 +8,10 @@ run (bad input, unreadable database or audit log).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,7 +21,7 @@ import typer
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from sealpost.clients.audit import database, report
+from sealpost.clients.audit import database, report, state
 from sealpost.clients.audit.reconcile import (
     DEFAULT_LEEWAY_MS,
     Decrypt,
@@ -33,17 +35,31 @@ from sealpost.clients.audit.reconcile import (
     with_signing_times,
 )
 from sealpost.clients.audit.verify import verify_database
-from sealpost.crypto.logaudit import Finding, LogAuditReport
+from sealpost.clients.witness import HEAD_FORMAT
+from sealpost.crypto import cosignature
+from sealpost.crypto.errors import FormatError
+from sealpost.crypto.logaudit import (
+    Finding,
+    LogAuditReport,
+    PinnedHead,
+    SeenLeaves,
+    TailPolicy,
+    TrustedWitness,
+)
 from sealpost.crypto.logentry import LogAction
 from sealpost.errors import SealpostError
 from sealpost.escrow.auditlog import read_audit_log
 from sealpost.escrow.client import EscrowKeyRef
+from sealpost.v1 import log_pb2
 
 T = TypeVar("T")
 #: Exit codes (module docstring).
 CLEAN: Final = 0
 FOUND: Final = 1
 CANNOT_RUN: Final = 2
+#: Leaves may stay outside every signed head this long before that is a finding: the
+#: gateway signs within its interval (2 s by default), plus leeway for clocks and load.
+DEFAULT_MAX_UNSIGNED_S: Final = 15.0
 
 app = typer.Typer(
     help=(
@@ -99,6 +115,15 @@ EscrowMount = Annotated[
 ]
 EscrowKeyName = Annotated[str, typer.Option("--escrow-key", help="The escrow key's name.")]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+MaxUnsigned = Annotated[
+    float,
+    typer.Option(
+        "--max-unsigned-seconds",
+        min=0,
+        help="Leaves outside every signed head for longer than this (by the times they "
+        "claim) are a finding: the gateway signs within seconds of any growth.",
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines on stderr.")]
 
 _DEFAULT_KEY: Final = EscrowKeyRef()
@@ -158,22 +183,48 @@ def _check_log(
     jobs: int = 1,
     use_node_cache: bool = True,
     quiet: bool = False,
+    pinned: Sequence[PinnedHead] = (),
+    seen: Sequence[SeenLeaves] = (),
+    max_unsigned_s: float = DEFAULT_MAX_UNSIGNED_S,
+    witness_keys: Sequence[TrustedWitness] = (),
 ) -> tuple[LogAuditReport, list[str]]:
+    directory_pin = _hex_key(directory_key, "--directory-key")
     keys = database.log_keys(
         connection,
         log_key=_hex_key(log_key, "--log-key"),
-        directory_key=_hex_key(directory_key, "--directory-key"),
+        directory_key=directory_pin,
     )
     for warning in keys.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    witnesses = list(witness_keys)
+    if directory_pin is not None:
+        witnesses += database.institution_witnesses(connection, directory_pin)
     found = verify_database(
         connection,
         keys.keys,
         jobs=jobs,
         use_node_cache=use_node_cache,
         progress=_progress(quiet),
+        pinned=pinned,
+        seen=seen,
+        tail=TailPolicy(time.time_ns() // 1_000_000, round(max_unsigned_s * 1000)),
+        witnesses=witnesses,
     )
     return found, keys.warnings
+
+
+def _witness_key(text: str) -> TrustedWitness:
+    """An auditor's witness key given as NAME=HEX (as the gateway's --witness-keys takes it)."""
+    name, _sep, key_hex = text.partition("=")
+    try:
+        public = bytes.fromhex(key_hex.strip())
+        key_id = cosignature.witness_key_id(public)
+    except (ValueError, FormatError):
+        raise typer.BadParameter(
+            "NAME=HEX, the hex being an Ed25519 public key (64 hex digits)",
+            param_hint="--witness-key",
+        ) from None
+    return TrustedWitness(key_id=key_id, name=name.strip() or key_hex[:16], public_key=public)
 
 
 # --------------------------------------------------------------------------- verify
@@ -193,7 +244,25 @@ def _finding_json(finding: Finding) -> dict[str, Any]:
     }
 
 
+def _head_json(signed: bytes | None) -> dict[str, Any] | None:
+    """The newest attested head, as a head file for --since-head holds it."""
+    if signed is None:
+        return None
+    sth = log_pb2.SignedTreeHead.FromString(signed)
+    head = log_pb2.TreeHead.FromString(sth.tree_head)
+    return {
+        "format": HEAD_FORMAT,
+        "version": 1,
+        "signed_tree_head": base64.b64encode(signed).decode("ascii"),
+        "tree_size": head.tree_size,
+        "root_hash": head.root_hash.hex(),
+        "timestamp_ms": head.timestamp_ms,
+        "log_key_id": head.log_key_id.hex(),
+    }
+
+
 def _log_json(found: LogAuditReport, warnings: Sequence[str]) -> dict[str, Any]:
+    tail = found.tail
     return {
         "ok": found.ok,
         "leaf_count": found.leaf_count,
@@ -204,6 +273,25 @@ def _log_json(found: LogAuditReport, warnings: Sequence[str]) -> dict[str, Any]:
         "findings": [_finding_json(f) for f in found.findings],
         "notes": list(found.notes),
         "warnings": list(warnings),
+        "unsigned_tail": None
+        if tail is None
+        else {
+            "start": tail.start,
+            "end": tail.end,
+            "oldest_ms": tail.oldest_ms,
+            "newest_ms": tail.newest_ms,
+            "stale": tail.stale,
+        },
+        "pinned_heads": [
+            {"label": p.label, "tree_size": p.tree_size, "consistent": p.consistent}
+            for p in found.pinned
+        ],
+        "cosigned_heads": [
+            {"head_id": c.head_row_id, "tree_size": c.tree_size, "witnesses": list(c.witnesses)}
+            for c in found.cosigned
+        ],
+        "unverified_cosignatures": found.unverified_cosignatures,
+        "verified_head": _head_json(found.newest_attested) if found.ok else None,
     }
 
 
@@ -223,6 +311,20 @@ def _log_text(found: LogAuditReport) -> str:
         lines.append(f"FAIL: {lead}: {first.kind.value}{how}")
         for finding in found.findings:
             lines.append(f"  {finding.kind.value:<18} {finding.where():<16} {finding.detail}")
+    for check in found.pinned:
+        verdict = "the log extends it" if check.consistent else "the log does NOT extend it"
+        lines.append(f"pinned: {check.label} (size {check.tree_size}): {verdict}")
+    if found.cosigned:
+        newest = found.cosigned[-1]
+        lines.append(
+            f"cosigned: {len(found.cosigned)} heads carry verified cosignatures; the newest, "
+            f"size {newest.tree_size}, by {', '.join(newest.witnesses)}"
+        )
+    if found.unverified_cosignatures:
+        lines.append(
+            f"cosigned: {found.unverified_cosignatures} cosignatures by witnesses not pinned "
+            "(--directory-key for institutions, --witness-key for auditors) were not checked"
+        )
     lines += [f"note: {note}" for note in found.notes]
     return "\n".join(lines)
 
@@ -231,7 +333,11 @@ _VERIFY_HELP: Final = (
     "Recompute the Merkle tree from every stored leaf and check every signed tree head.\n\n"
     "Finds modified, deleted, inserted and reordered leaves, a truncated log, replaced or "
     "forged heads and forked histories; names the first bad leaf index and how it was "
-    "located. Exit 0 clean, 1 with findings, 2 when the check cannot run."
+    "located. Holds the log to the last head this command verified (the state file) and "
+    "to heads given with --since-head, so that cutting the log back together with its "
+    "heads is found too; leaves kept outside every signed head for longer than "
+    "--max-unsigned-seconds are a finding; cosignatures by pinned witnesses are checked. "
+    "Exit 0 clean, 1 with findings, 2 when the check cannot run."
 )
 
 
@@ -250,27 +356,89 @@ def verify_command(
             help="Do not use the gateway's node cache (even authenticated) to locate a difference.",
         ),
     ] = False,
+    since_head: Annotated[
+        list[Path],
+        typer.Option(
+            "--since-head",
+            help="A signed tree head to hold the log to (repeatable): a head file, a "
+            "terminal's witness-state.json, an audit state file, or binary. Every stored "
+            "head must be consistent with it, and the log may not be shorter.",
+        ),
+    ] = [],  # noqa: B006 - Typer reads the default, never mutates it
+    state_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-file",
+            help="Where this command keeps the last head it verified (default: "
+            "$XDG_STATE_HOME/sealpost/audit/<pinned key>.json); the next run must extend it.",
+        ),
+    ] = None,
+    no_state: Annotated[
+        bool,
+        typer.Option("--no-state", help="Neither read nor write the state file."),
+    ] = False,
+    max_unsigned_seconds: MaxUnsigned = DEFAULT_MAX_UNSIGNED_S,
+    witness_key: Annotated[
+        list[str],
+        typer.Option(
+            "--witness-key",
+            help="An auditor's witness key, NAME=HEX (repeatable): its cosignatures are "
+            "checked too. Institution keys come from the pinned directory.",
+        ),
+    ] = [],  # noqa: B006 - Typer reads the default, never mutates it
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
-    """Check the whole transparency log against its signed heads (SPEC P7)."""
+    """Check the whole transparency log against its signed heads (SPEC P7, P13)."""
+    witnesses = [_witness_key(text) for text in witness_key]
+    state_path: Path | None = None
+    directory_pin = _hex_key(directory_key, "--directory-key")
+    log_pin = _hex_key(log_key, "--log-key")
+    if not no_state and (state_file or directory_pin or log_pin):
+        # Without any pin the check refuses to run, and says so, below.
+        state_path = state_file or state.default_path(directory_key=directory_pin, log_key=log_pin)
 
     def body() -> tuple[LogAuditReport, list[str]]:
+        pinned = [state.read_pinned_head(path) for path in since_head]
+        seen: list[SeenLeaves] = []
+        previous = state.load(state_path) if state_path is not None else None
+        if previous is not None and state_path is not None:
+            kept, leaves = previous.pinned(state_path)
+            pinned.append(kept)
+            seen.append(leaves)
         with database.connect(database_url) as connection:
-            return _check_log(
+            found, warnings = _check_log(
                 connection,
                 log_key,
                 directory_key,
                 jobs=jobs,
                 use_node_cache=not no_node_cache,
                 quiet=quiet,
+                pinned=pinned,
+                seen=seen,
+                max_unsigned_s=max_unsigned_seconds,
+                witness_keys=witnesses,
             )
+        if found.ok and found.newest_attested is not None and state_path is not None:
+            newest = log_pb2.SignedTreeHead.FromString(found.newest_attested)
+            state.save(
+                state_path,
+                state.AuditState(
+                    newest, found.leaf_count, found.leaf_root, time.time_ns() // 1_000_000
+                ),
+            )
+        return found, warnings
 
     found, warnings = _guard(body)
     if json_output:
-        _emit_json(_log_json(found, warnings))
+        data = _log_json(found, warnings)
+        data["state_file"] = None if state_path is None else str(state_path)
+        data["max_unsigned_seconds"] = max_unsigned_seconds
+        _emit_json(data)
     else:
         typer.echo(_log_text(found))
+        if state_path is not None and found.ok:
+            typer.echo(f"state: the verified head is kept in {state_path} for the next run")
     raise typer.Exit(CLEAN if found.ok else FOUND)
 
 
