@@ -21,6 +21,7 @@ import typer
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from sealpost.clients._cli import CaFile, Gateway, KeyServer, StaffOptions, User
 from sealpost.clients.audit import database, report, state
 from sealpost.clients.audit.reconcile import (
     DEFAULT_LEEWAY_MS,
@@ -761,3 +762,141 @@ def report_command(
             f"{len(gathered.officers)} officer(s), anomalies: {anomalies}; written to "
             f"{out_dir / 'report.md'} and {out_dir / 'report.pdf'}"
         )
+
+
+# --------------------------------------------------------------------------- witness
+
+_WITNESS_KEY_HELP: Final = (
+    "Make the auditor's own witness key (Ed25519), sealed under a passphrase.\n\n"
+    "Prints the public key and key id: publish them out of band, and give the public key "
+    "to the gateway's operator for --witness-keys NAME=HEX. The passphrase comes from "
+    "SEALPOST_PASSPHRASE or a prompt."
+)
+
+
+@app.command("witness-key", help=_WITNESS_KEY_HELP)
+def witness_key_command(
+    out: Annotated[Path, typer.Option("--out", help="The key file to write (never replaced).")],
+    json_output: JsonOutput = False,
+) -> None:
+    """Make a witness key for `sealpost audit witness`."""
+    from sealpost.clients.audit import witness  # noqa: PLC0415
+
+    passphrase = os.environ.get("SEALPOST_PASSPHRASE") or typer.prompt(
+        "Choose a passphrase for the witness key", hide_input=True, confirmation_prompt=True
+    )
+    public = _guard(lambda: witness.create_key(out, passphrase))
+    if json_output:
+        _emit_json({"publicKey": public.public_key.hex(), "witnessKeyId": public.key_id.hex()})
+    else:
+        typer.echo(f"witness key written to {out}")
+        typer.echo(f"public key:     {public.public_key.hex()}")
+        typer.echo(f"witness key id: {public.key_id.hex()}")
+
+
+_WITNESS_HELP: Final = (
+    "Witness the gateway's log once: check its newest tree head against the newest one "
+    "this auditor saw, and cosign it.\n\n"
+    "A larger head must be proven consistent with the one kept; a head of the same size "
+    "must have the same root; a smaller newest head is a rollback. Exit 0 when the head "
+    "was accepted (and cosigned, unless the gateway refused to take it: then a warning), "
+    "1 on a fork or a rollback (the state file keeps the old head), 2 when the check "
+    "cannot run. Sign in as an auditor (SEALPOST_STAFF_TOKEN, or --key-server and --user)."
+)
+
+
+@app.command("witness", help=_WITNESS_HELP)
+def witness_command(
+    directory_key: DirectoryKey,
+    key_file: Annotated[
+        Path, typer.Option("--key-file", help="The witness key (`sealpost audit witness-key`).")
+    ],
+    gateway: Gateway = "127.0.0.1:50051",
+    ca_file: CaFile = Path("sealpost-state/tls/ca.pem"),
+    key_server: KeyServer = "",
+    user: User = "",
+    state_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-file",
+            help="The newest head seen (default: "
+            "$XDG_STATE_HOME/sealpost/witness/directory-<16 hex>.json).",
+        ),
+    ] = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Check and cosign the gateway's newest tree head (SPEC P13)."""
+    from sealpost.clients import witness as log_witness  # noqa: PLC0415
+    from sealpost.clients._grpc import bearer  # noqa: PLC0415
+    from sealpost.clients.audit import witness  # noqa: PLC0415
+    from sealpost.crypto.errors import CryptoError, ForkError, RollbackError  # noqa: PLC0415
+    from sealpost.crypto.keyrecords import DirectoryPin  # noqa: PLC0415
+
+    pin = _hex_key(directory_key, "--directory-key")
+    if pin is None:
+        raise typer.BadParameter("the directory key is needed", param_hint="--directory-key")
+    options = StaffOptions(gateway, ca_file, key_server, user, json_output)
+    path = state_file or witness.default_state_path(pin)
+
+    def body() -> log_witness.Observation | CryptoError:
+        passphrase = os.environ.get("SEALPOST_PASSPHRASE") or typer.prompt(
+            "Passphrase of the witness key", hide_input=True
+        )
+        key = witness.open_key(key_file, passphrase)
+        channel = options.endpoint().channel()
+        try:
+            log = log_witness.GatewayLog(
+                lambda: channel, DirectoryPin(pin), metadata=bearer(options.token())
+            )
+            watcher = log_witness.Witness(log, log_witness.FileWitnessStore(path), key)
+            try:
+                return watcher.witness()
+            except CryptoError as exc:  # the log does not check out: a finding, not a failure
+                return exc
+        finally:
+            channel.close()
+
+    observed = _guard(body)
+    if isinstance(observed, CryptoError):
+        kind = (
+            "fork"
+            if isinstance(observed, ForkError)
+            else "rollback"
+            if isinstance(observed, RollbackError)
+            else "head-invalid"
+        )
+        if json_output:
+            _emit_json(
+                {"ok": False, "kind": kind, "detail": observed.explain(), "stateFile": str(path)}
+            )
+        else:
+            typer.echo(f"FAIL: {kind}: {observed.explain()}")
+            typer.echo(f"the newest head this witness accepted stays in {path}")
+        raise typer.Exit(FOUND)
+    head = observed.head
+    summary = {
+        "ok": True,
+        "treeSize": head.tree_size,
+        "rootHash": head.root_hash.hex(),
+        "relation": observed.relation.value if observed.relation else "first",
+        "stored": observed.stored,
+        "cosigned": observed.cosigned,
+        "submitError": observed.submit_error,
+        "stateFile": str(path),
+    }
+    if json_output:
+        _emit_json(summary)
+    else:
+        what = {
+            "first": "the first head this witness sees (trusted on first use)",
+            "newer": "consistent with the head seen before, and newer",
+            "same": "the same tree as the head seen before",
+            "older": "an older head of the same history",
+        }[str(summary["relation"])]
+        done = "cosigned and handed in" if observed.cosigned else "not cosigned"
+        typer.echo(f"OK: head of size {head.tree_size}: {what}; {done}")
+    if observed.submit_error:
+        typer.echo(
+            f"warning: the gateway did not take the cosignature: {observed.submit_error}", err=True
+        )
+    raise typer.Exit(CLEAN)

@@ -481,3 +481,69 @@ def test_a_witness_refuses_a_head_the_pinned_directory_does_not_vouch_for(
     )
     with pytest.raises(CryptoError, match="validity"):
         witness.observe(backdated)
+
+
+@SQLITE
+def test_an_auditor_witnesses_from_the_command_line(witnessed: Stack, tmp_path: Path) -> None:
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from sealpost import cli as sealpost_cli  # noqa: PLC0415
+    from sealpost._internal.devservers import gateway_directory_pin  # noqa: PLC0415
+    from sealpost.clients.audit.witness import create_key, open_key  # noqa: PLC0415
+    from sealpost.crypto.passphrase import KDF_INTERACTIVE  # noqa: PLC0415
+
+    admin = witnessed.staff(["administrator"], ["*"])
+    url = witnessed.gateway.database_url
+    grow(admin, 4, "cli")
+    wait_for_head(url, log_size(url))
+    key_file = tmp_path / "auditor-witness.key"
+    public = create_key(
+        key_file, "correct horse battery", seed=AUDITOR_KEYS.ed25519_seed, kdf=KDF_INTERACTIVE
+    )
+    assert (public.public_key, public.key_id) == (AUDITOR_KEYS.signing_key, AUDITOR_KEY_ID)
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert AUDITOR_KEYS.ed25519_seed.hex() not in key_file.read_text()
+    assert open_key(key_file, "correct horse battery").key_id == AUDITOR_KEY_ID
+    _name, token = witnessed.staff_token(["auditor"], ["*"])
+    env = {"SEALPOST_STAFF_TOKEN": token, "SEALPOST_PASSPHRASE": "correct horse battery"}
+    args = [
+        "audit",
+        "witness",
+        "--directory-key",
+        gateway_directory_pin(witnessed.gateway.state_dir).hex(),
+        "--key-file",
+        str(key_file),
+        "--gateway",
+        witnessed.gateway.address,
+        "--ca-file",
+        str(witnessed.gateway.state_dir / "tls" / "ca.pem"),
+        "--json",
+    ]
+    runner = CliRunner(env=env)
+    first = runner.invoke(sealpost_cli.app, args)
+    assert first.exit_code == 0, first.stdout + first.stderr
+    assert json.loads(first.stdout)["cosigned"] is True
+    state = Path(json.loads(first.stdout)["stateFile"])
+    assert state.stat().st_mode & 0o777 == 0o600
+    cosigned = query(url, "SELECT witness_name FROM cosignatures WHERE witness_kind = 2")
+    assert [r[0] for r in cosigned] == ["audit-office"]
+
+    witnessed.gateway.stop()
+    roll_back(url, log_size(url) - 2)
+    witnessed.gateway.start()
+    refused = runner.invoke(sealpost_cli.app, args)
+    assert refused.exit_code == 1, refused.stdout + refused.stderr
+    assert json.loads(refused.stdout)["kind"] == "rollback"
+    wrong = CliRunner(env={**env, "SEALPOST_PASSPHRASE": "not the passphrase"})
+    assert wrong.invoke(sealpost_cli.app, args).exit_code == 2
+
+    # Making a key on the command line; never over an existing file.
+    made = CliRunner(env=env).invoke(
+        sealpost_cli.app, ["audit", "witness-key", "--out", str(tmp_path / "new.key"), "--json"]
+    )
+    assert made.exit_code == 0, made.stdout + made.stderr
+    assert len(json.loads(made.stdout)["publicKey"]) == 64
+    again = CliRunner(env=env).invoke(
+        sealpost_cli.app, ["audit", "witness-key", "--out", str(tmp_path / "new.key")]
+    )
+    assert again.exit_code == 2
