@@ -156,6 +156,7 @@ class Day:
         self.delivery()
         self.reply()
         self.transfer()
+        self.witness_log()
         self.audit()
         self.bypass()
         self.tampering()
@@ -365,6 +366,28 @@ class Day:
             f"{ORDINARY} was transferred to {SOUTH} with Fatima's message {short(pending)} on "
             f"its way: {NORTH} handed the mailbox key over, {SOUTH} took the message in; "
             f"{NORTH} can fetch nothing more for them"
+        )
+
+    def witness_log(self) -> None:
+        """Both terminals witness the log (SPEC P13); the auditor holds the log to their heads."""
+        from sealpost.clients.terminal.witness import STATE_NAME, for_terminal  # noqa: PLC0415
+
+        sizes = []
+        for name, terminal in ((NORTH, self.north), (SOUTH, self.south)):
+            observed = for_terminal(terminal, self.out / f"witness-{name}").witness()
+            expect(observed.cosigned, f"{name}'s terminal cosigns the newest head")
+            sizes.append(observed.head.tree_size)
+        pinned = self.out / f"witness-{NORTH}" / STATE_NAME
+        verified = self.sealpost(
+            "audit", "verify", "--database-url", self.stack.gateway.database_url,
+            "--directory-key", self.pin_hex, "--no-state", "--since-head", str(pinned), "-q",
+        )  # fmt: skip
+        expect(verified.returncode == 0, "the log extends the witnessed head: " + verified.stdout)
+        say(
+            f"terminals: {NORTH} and {SOUTH} each checked the gateway's newest tree head (size "
+            f"{max(sizes)}) with the log key the pinned directory vouches for, kept it as the "
+            "newest head they witnessed and cosigned it; the auditor holds the log to the head "
+            f"{NORTH} witnessed (`sealpost audit verify --since-head`)"
         )
 
     def audit(self) -> None:

@@ -34,6 +34,10 @@ LOG_TREE_HEAD: Final = b"sealpost/v1/log/tree-head"
 LOG_ESCROW_DIGEST: Final = b"sealpost/v1/log/escrow-digest"
 #: The draw of an escrow audit's sample from a tree head (crypto/sample.py).
 ESCROW_AUDIT_SAMPLE: Final = b"sealpost/v1/escrow-audit/sample"
+#: The digest a witness signs when it countersigns a tree head (docs/transparency-log.md).
+LOG_COSIGNATURE: Final = b"sealpost/v1/log/cosignature"
+#: The key id of a witness key that has no key record (an auditor's own Ed25519 key).
+LOG_WITNESS_KEY_ID: Final = b"sealpost/v1/log/witness-key-id"
 
 ALL: Final = (
     ENVELOPE_PART_AD,
@@ -49,4 +53,6 @@ ALL: Final = (
     LOG_TREE_HEAD,
     LOG_ESCROW_DIGEST,
     ESCROW_AUDIT_SAMPLE,
+    LOG_COSIGNATURE,
+    LOG_WITNESS_KEY_ID,
 )

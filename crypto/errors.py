@@ -12,6 +12,8 @@
         ├── KeyRecordError         a key record is not trustworthy for this use
         ├── EnvelopeError          an envelope is well formed but not acceptable
         └── ProofError             a Merkle proof or tree head does not check out
+            ├── ForkError          two signed heads that cannot both be of one append-only log
+            └── RollbackError      the log no longer has a head a witness already saw
 
 Every function that verifies raises one of these; none returns a bool.
 """
@@ -63,3 +65,11 @@ class EnvelopeError(CryptoError):
 
 class ProofError(CryptoError):
     """A Merkle inclusion or consistency proof, or a tree head, does not check out."""
+
+
+class ForkError(ProofError):
+    """Two signed tree heads that cannot both describe one append-only log (a split view)."""
+
+
+class RollbackError(ProofError):
+    """The log is shorter than, or can no longer prove, a head a witness already saw."""

@@ -4,6 +4,12 @@ Pure code: stored leaves (in index order), stored signed tree heads (in the orde
 were stored) and the trusted log keys go in; a typed ``LogAuditReport`` comes out. No
 database, no clock. docs/audit.md explains what each check proves.
 
+Heads held outside the database make the end of the log checkable too (SPEC P13): a head
+the auditor pins (``PinnedHead``), the leaves an earlier verification saw (``SeenLeaves``)
+and witnesses' cosignatures must all still be reproduced by the stored leaves, and
+leaves left outside every signed head for longer than the gateway ever leaves them
+(``TailPolicy``) are a finding, not a note.
+
 The tree is recomputed from the leaves (RFC 9162 section 2.1.1) and never taken from the
 gateway's node cache. The cache is only used as *hints* to locate a difference: a cached
 node counts once it hashes up to a root the log key signed (node_hash(left, right) equals
@@ -16,6 +22,7 @@ from __future__ import annotations
 import enum
 import hmac
 import itertools
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +30,7 @@ from typing import Final
 
 from google.protobuf.message import DecodeError
 
-from sealpost.crypto import logentry, merkle
+from sealpost.crypto import cosignature, logentry, merkle
 from sealpost.crypto.errors import CryptoError, ProofError
 from sealpost.crypto.logentry import VerifiedTreeHead
 from sealpost.v1 import log_pb2
@@ -39,7 +46,7 @@ _SHIFT_PROBES: Final = 8
 
 
 class FindingKind(enum.StrEnum):
-    """What is wrong. The first eight are about leaves, the rest about heads."""
+    """What is wrong: eight kinds about leaves, four about heads, then the log's end (P13)."""
 
     LEAF_MALFORMED = "leaf-malformed"
     LEAF_MISSING = "leaf-missing"
@@ -53,6 +60,14 @@ class FindingKind(enum.StrEnum):
     HEAD_ROW_MISMATCH = "head-row-mismatch"
     FORK = "fork"
     NO_SIGNED_HEAD = "no-signed-head"
+    #: Leaves outside every signed head for longer than the gateway ever leaves them.
+    UNSIGNED_TAIL = "unsigned-tail"
+    #: The log is shorter than a head held outside the database (pinned, seen, cosigned).
+    ROLLBACK = "rollback"
+    #: A head given to pin does not verify under the trusted log keys.
+    PINNED_HEAD_INVALID = "pinned-head-invalid"
+    #: A stored cosignature does not verify under the witness key it names.
+    COSIGNATURE_INVALID = "cosignature-invalid"
 
 
 class Location(enum.StrEnum):
@@ -68,6 +83,8 @@ class Location(enum.StrEnum):
     HEAD_SIZES = "signed head sizes"
     #: The log has fewer leaves than a signed head covers: exact.
     LEAF_COUNT = "leaf count against head size"
+    #: The first leaf after the newest signed head, and the times the leaves claim.
+    UNSIGNED = "leaf times after the newest signed head"
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,92 @@ class StoredHead:
     tree_size: int | None = None
     root_hash: bytes | None = None
     timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class PinnedHead:
+    """A signed head held outside the database: ``--since-head``, or the last verification's."""
+
+    #: How findings name it, e.g. "the head pinned with --since-head head.json".
+    label: str
+    #: A serialised sealpost.v1.SignedTreeHead.
+    signed: bytes
+
+
+@dataclass(frozen=True)
+class SeenLeaves:
+    """What an earlier verification saw: how many leaves, and the root over all of them.
+
+    Leaves are never removed or changed, signed or not; so the stored leaves must still
+    reproduce this root, including any the gateway had not signed yet back then.
+    """
+
+    label: str
+    count: int
+    root_hash: bytes
+
+
+@dataclass(frozen=True)
+class TailPolicy:
+    """The unsigned-tail rule: leaves outside every head for longer than this are a finding."""
+
+    #: The auditor's clock, milliseconds since the epoch.
+    now_ms: int
+    #: The gateway signs within its interval (2 s by default); this adds clock leeway.
+    max_unsigned_ms: int
+
+
+@dataclass(frozen=True)
+class UnsignedTail:
+    """Leaves [start, end) outside every signed head, and the times they claim."""
+
+    start: int
+    end: int
+    oldest_ms: int | None
+    newest_ms: int | None
+    #: True when the rule made a finding of it.
+    stale: bool
+
+
+@dataclass(frozen=True)
+class PinnedCheck:
+    """The outcome for one head held outside the database."""
+
+    label: str
+    tree_size: int
+    #: True when the stored leaves reproduce it (the log extends it).
+    consistent: bool
+
+
+@dataclass(frozen=True)
+class TrustedWitness:
+    """A witness key the auditor trusts: an institution key record, or an auditor's key."""
+
+    key_id: bytes
+    name: str
+    public_key: bytes
+    #: Milliseconds; a cosignature dated outside [valid_from, valid_until) is refused.
+    valid_from_ms: int | None = None
+    valid_until_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredCosignature:
+    """One stored cosignature: its row, the row of the head it cosigns, the bytes."""
+
+    row_id: int
+    head_row_id: int
+    #: A serialised sealpost.v1.Cosignature.
+    cosignature: bytes
+
+
+@dataclass(frozen=True)
+class CosignedHead:
+    """A stored head with the trusted witnesses whose cosignatures of it verify."""
+
+    head_row_id: int
+    tree_size: int
+    witnesses: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -147,6 +250,18 @@ class LogAuditReport:
     #: (tree_size, timestamp_ms) of every valid head the stored leaves reproduce, by size:
     #: when each leaf was first in a signed head (the reconciliation's "logged before" rule).
     attested_heads: tuple[tuple[int, int], ...] = ()
+    #: Leaves after the newest signed head, if any.
+    tail: UnsignedTail | None = None
+    #: Heads held outside the database, and whether the log still extends each.
+    pinned: tuple[PinnedCheck, ...] = ()
+    #: The serialised SignedTreeHead of the largest head the stored leaves reproduce.
+    newest_attested: bytes | None = None
+    #: MTH of every stored leaf, signed or not (what a later verification must still find).
+    leaf_root: bytes = merkle.EMPTY_ROOT
+    #: Stored heads with trusted cosignatures that verify.
+    cosigned: tuple[CosignedHead, ...] = ()
+    #: Stored cosignatures by witnesses the auditor was not given a key for.
+    unverified_cosignatures: int = 0
 
     @property
     def ok(self) -> bool:
@@ -212,6 +327,17 @@ def _fold(hashes: Sequence[bytes]) -> bytes:
 
 def _largest_power_of_two_below(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
+
+
+def _unsigned_head(count: int, root: bytes) -> VerifiedTreeHead:
+    """A stand-in head for leaves an earlier verification saw (never signed by anyone)."""
+    return VerifiedTreeHead(
+        version=logentry.TREE_HEAD_VERSION,
+        tree_size=count,
+        root_hash=root,
+        timestamp_ms=0,
+        log_key_id=b"",
+    )
 
 
 class _Hints:
@@ -280,11 +406,21 @@ class _Hints:
 
 @dataclass
 class _Head:
-    """A head whose signature verified, with where it was stored."""
+    """A head whose signature verified, with where it was stored (row 0: held elsewhere)."""
 
     row_id: int
     position: int
     head: VerifiedTreeHead
+    #: How findings name a head held elsewhere ("the head pinned with --since-head ...").
+    label: str = ""
+    #: False for leaves seen by an earlier verification: a root, but no signature.
+    signed: bool = True
+    #: The serialised SignedTreeHead of a head held elsewhere.
+    signed_bytes: bytes | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or f"head #{self.row_id}"
 
     @property
     def size(self) -> int:
@@ -325,6 +461,8 @@ class LogAudit:
         self._suppressed: Counter[FindingKind] = Counter()
         self._listed: Counter[FindingKind] = Counter()
         self._matched: dict[tuple[int, bytes], bool] = {}
+        #: The time each leaf claims (-1: not readable), for the unsigned-tail rule.
+        self._times = array("q")
 
     @property
     def leaf_count(self) -> int:
@@ -345,7 +483,12 @@ class LogAudit:
 
     def add_leaves(self, entries: Sequence[tuple[int, bytes]]) -> None:
         """Append stored leaves ``(index, bytes)``; indices must increase, gaps are findings."""
-        self._append([(index, merkle.leaf_hash(leaf)) for index, leaf in entries])
+        self._append(
+            [
+                (index, merkle.leaf_hash(leaf), logentry.leaf_time_ms(leaf))
+                for index, leaf in entries
+            ]
+        )
         if self._check_encodings:
             for finding in check_leaf_encodings(entries):
                 self._record(finding)
@@ -354,16 +497,17 @@ class LogAudit:
         """Append leaves known only by their hash ``(index, SHA-256(0x00 || leaf))``.
 
         What an auditor scoped to some institutions is given for the other entries: the
-        tree and every head are checked as fully; only these leaves cannot be decoded.
+        tree and every head are checked as fully; only these leaves cannot be decoded
+        (nor their time read, for the unsigned-tail rule).
         """
         for index, leaf_hash in entries:
             if len(leaf_hash) != merkle.HASH_SIZE:
                 raise ValueError(f"leaf hash {index} is not {merkle.HASH_SIZE} bytes")
-        self._append(entries)
+        self._append([(index, leaf_hash, None) for index, leaf_hash in entries])
 
-    def _append(self, hashed: Sequence[tuple[int, bytes]]) -> None:
+    def _append(self, hashed: Sequence[tuple[int, bytes, int | None]]) -> None:
         hashes: list[bytes] = []
-        for index, leaf_hash in hashed:
+        for index, leaf_hash, time_ms in hashed:
             if index < self._next_index:
                 raise ValueError(f"leaf indices must increase: {index} after {self._next_index}")
             if index > self._next_index:
@@ -381,6 +525,7 @@ class LogAudit:
                 )
             self._next_index = index + 1
             hashes.append(leaf_hash)
+            self._times.append(-1 if time_ms is None else time_ms)
         # The tree is built over the leaves as stored, one after the other: a missing row
         # shifts every later leaf, and the heads then show it too.
         self._tree.append_leaf_hashes(hashes)
@@ -388,9 +533,23 @@ class LogAudit:
     # ------------------------------------------------------------------- finishing
 
     def finish(
-        self, heads: Sequence[StoredHead], node_hints: merkle.NodeStore | None = None
+        self,
+        heads: Sequence[StoredHead],
+        node_hints: merkle.NodeStore | None = None,
+        *,
+        pinned: Sequence[PinnedHead] = (),
+        seen: Sequence[SeenLeaves] = (),
+        tail: TailPolicy | None = None,
+        cosignatures: Sequence[StoredCosignature] = (),
+        witnesses: Sequence[TrustedWitness] = (),
     ) -> LogAuditReport:
-        """Check every head against the recomputed tree and against each other."""
+        """Check every head against the recomputed tree and against each other.
+
+        ``pinned`` heads and ``seen`` leaves, held outside the database, must still be
+        reproduced by the stored leaves; with a ``tail`` policy, leaves outside every
+        signed head for too long are a finding; ``cosignatures`` are checked against the
+        ``witnesses`` given (others are counted, not judged).
+        """
         findings = list(self._leaf_findings)
         notes = [
             f"{count} more {kind.value} findings not listed"
@@ -410,12 +569,32 @@ class LogAudit:
         attested, mismatch = self._compare_roots(valid, hints)
         if mismatch is not None:
             findings.append(mismatch)
-        covered = max((h.size for h in valid), default=0)
+        outside = self._verify_pinned(pinned, findings) + [
+            _Head(0, -1, _unsigned_head(s.count, s.root_hash), s.label, signed=False) for s in seen
+        ]
+        checks = [self._check_pinned(h, valid, hints, findings) for h in outside]
+        attested_outside = [h for h, check in zip(outside, checks, strict=True) if check.consistent]
+        covered = max((h.size for h in [*valid, *attested_outside] if h.signed), default=0)
+        unsigned: UnsignedTail | None = None
         if self.leaf_count > covered and valid:
-            notes.append(
-                f"leaves {covered}..{self.leaf_count - 1} are not covered by a signed head yet"
-            )
+            unsigned, note, stale = self._tail(covered, tail)
+            if stale is not None:
+                findings.append(stale)
+            if note:
+                notes.append(note)
+        cosigned, unverified = self._check_cosignatures(
+            heads, valid, cosignatures, witnesses, findings
+        )
         findings.sort(key=_sort_key)
+        by_row = {h.row_id: h for h in heads}
+        newest = max(
+            (h for h in [*valid, *attested_outside] if h.signed and self._matches(h)),
+            key=lambda h: (h.size, h.row_id == 0, h.position),
+            default=None,
+        )
+        newest_signed = None
+        if newest is not None:
+            newest_signed = newest.signed_bytes or by_row[newest.row_id].signed
         return LogAuditReport(
             leaf_count=self.leaf_count,
             head_count=len(heads),
@@ -426,7 +605,162 @@ class LogAudit:
             attested_heads=tuple(
                 sorted((h.size, h.head.timestamp_ms) for h in valid if self._matches(h))
             ),
+            tail=unsigned,
+            pinned=tuple(checks),
+            newest_attested=newest_signed,
+            leaf_root=self._range_hash(0, self.leaf_count) or merkle.EMPTY_ROOT,
+            cosigned=tuple(cosigned),
+            unverified_cosignatures=unverified,
         )
+
+    # ------------------------------------------------------------------- the log's end (P13)
+
+    def _verify_pinned(self, pinned: Sequence[PinnedHead], findings: list[Finding]) -> list[_Head]:
+        """The pinned heads whose signatures verify; a finding for each that does not."""
+        out: list[_Head] = []
+        for head in pinned:
+            try:
+                verified = self._verify_head(StoredHead(row_id=0, signed=head.signed))
+            except CryptoError as exc:
+                findings.append(
+                    Finding(
+                        FindingKind.PINNED_HEAD_INVALID,
+                        f"{head.label} does not verify under the trusted log keys: {exc}",
+                    )
+                )
+                continue
+            out.append(_Head(0, -1, verified, head.label, signed_bytes=head.signed))
+        return out
+
+    def _check_pinned(
+        self, held: _Head, valid: Sequence[_Head], hints: _Hints, findings: list[Finding]
+    ) -> PinnedCheck:
+        """A head held outside the database must still be reproduced by the stored leaves."""
+        n = self.leaf_count
+        if n < held.size:
+            what = (
+                f"{held.name} covers {held.size} leaves"
+                if held.signed
+                else f"{held.name} saw {held.size} leaves"
+            )
+            findings.append(
+                Finding(
+                    FindingKind.ROLLBACK,
+                    f"{what}, but the log holds only {n}: leaves {n}..{held.size - 1} were "
+                    "removed (and any head above them); a leaf is never removed",
+                    start=n,
+                    end=held.size,
+                    exact=True,
+                    located_by=Location.LEAF_COUNT,
+                )
+            )
+            return PinnedCheck(held.name, held.size, consistent=False)
+        if self._matches(held):
+            return PinnedCheck(held.name, held.size, consistent=True)
+        good = max((h.size for h in valid if self._matches(h) and h.size < held.size), default=0)
+        located = self._locate(held, hints)
+        context = (
+            f"; {held.name} is held outside the database, so the log's history was rewritten "
+            "after it"
+        )
+        findings.append(self._classify(held, held, good, located, hints, valid, context))
+        return PinnedCheck(held.name, held.size, consistent=False)
+
+    def _tail(
+        self, covered: int, policy: TailPolicy | None
+    ) -> tuple[UnsignedTail, str, Finding | None]:
+        """The leaves after the newest signed head: a note, or a finding when held too long."""
+        n = self.leaf_count
+        times = [t for t in self._times[covered:n] if t >= 0]
+        oldest = min(times, default=None)
+        newest = max(times, default=None)
+        where = f"leaves {covered}..{n - 1}"
+        if policy is None:
+            note = f"{where} are not covered by a signed head yet"
+            return UnsignedTail(covered, n, oldest, newest, stale=False), note, None
+        limit = policy.max_unsigned_ms
+        if oldest is not None and newest is not None:
+            age = policy.now_ms - oldest
+            ahead = newest - policy.now_ms
+            if age <= limit and ahead <= limit:
+                note = (
+                    f"{where} are not covered by a signed head yet (the oldest was logged "
+                    f"{max(age, 0) / 1000:.1f} s ago, within the {limit / 1000:g} s limit)"
+                )
+                return UnsignedTail(covered, n, oldest, newest, stale=False), note, None
+            why = (
+                f"the oldest of them was logged {age / 1000:.0f} s ago"
+                if age > limit
+                else f"they are dated up to {ahead / 1000:.0f} s in the future"
+            )
+        else:
+            why = "none of them carries a readable time"
+        finding = Finding(
+            FindingKind.UNSIGNED_TAIL,
+            f"{where} are in no signed head, and {why} (the limit is {limit / 1000:g} s): the "
+            "gateway signs a head within seconds of any growth, so these leaves were kept from "
+            "being signed, and nothing attests them; they may have been changed, added or "
+            "removed",
+            start=covered,
+            end=n,
+            exact=True,
+            located_by=Location.UNSIGNED,
+        )
+        return UnsignedTail(covered, n, oldest, newest, stale=True), "", finding
+
+    def _check_cosignatures(
+        self,
+        heads: Sequence[StoredHead],
+        valid: Sequence[_Head],
+        stored: Sequence[StoredCosignature],
+        witnesses: Sequence[TrustedWitness],
+        findings: list[Finding],
+    ) -> tuple[list[CosignedHead], int]:
+        """Verify each stored cosignature against the trusted witness key it names."""
+        trusted = {w.key_id: w for w in witnesses}
+        signed = {h.row_id: h.signed for h in heads}
+        by_row = {h.row_id: h for h in valid}
+        names: dict[int, list[str]] = {}
+        unverified = 0
+        for row in stored:
+            head = by_row.get(row.head_row_id)
+            try:
+                cosig = log_pb2.Cosignature.FromString(row.cosignature)
+                tree_head = log_pb2.SignedTreeHead.FromString(signed[row.head_row_id]).tree_head
+            except (DecodeError, KeyError):
+                cosig, tree_head = None, b""
+            witness = trusted.get(cosig.witness_key_id) if cosig is not None else None
+            if head is None or cosig is None or witness is None:
+                unverified += 1
+                continue
+            try:
+                verified = cosignature.verify_cosignature(
+                    cosig, tree_head, witness_key_id=witness.key_id, public_key=witness.public_key
+                )
+                if (
+                    witness.valid_from_ms is not None
+                    and verified.cosigned_at_ms < witness.valid_from_ms
+                ) or (
+                    witness.valid_until_ms is not None
+                    and verified.cosigned_at_ms >= witness.valid_until_ms
+                ):
+                    raise ProofError("cosigned outside the witness key's validity")
+            except CryptoError as exc:
+                findings.append(
+                    Finding(
+                        FindingKind.COSIGNATURE_INVALID,
+                        f"the cosignature #{row.row_id} of head #{row.head_row_id} by "
+                        f"{witness.name} does not verify: {exc}",
+                        head_ids=(row.head_row_id,),
+                    )
+                )
+                continue
+            names.setdefault(head.row_id, []).append(witness.name)
+        cosigned = [
+            CosignedHead(row_id, by_row[row_id].size, tuple(sorted(set(found))))
+            for row_id, found in sorted(names.items())
+        ]
+        return cosigned, unverified
 
     def _verify_heads(self, heads: Sequence[StoredHead], findings: list[Finding]) -> list[_Head]:
         valid: list[_Head] = []
@@ -736,13 +1070,13 @@ class LogAudit:
             exact=True,
             located_by=Location.AUTHENTICATED_NODES,
             other_indices=tuple(others),
-            head_ids=tuple(dict.fromkeys((bad.row_id, reference.row_id))),
+            head_ids=tuple(dict.fromkeys(h.row_id for h in (bad, reference) if h.row_id)),
         )
 
     def _bounded(self, bad: _Head, good: int, located: _Located, context: str) -> Finding:
         """A finding when the node cache could not single out a leaf."""
         n = self.leaf_count
-        ids = (bad.row_id,)
+        ids = (bad.row_id,) if bad.row_id else ()
         lo, hi = located.unresolved or (0, bad.size)
         if max(lo, good) < min(hi, bad.size):
             lo, hi = max(lo, good), min(hi, bad.size)
@@ -752,7 +1086,7 @@ class LogAudit:
             unattested = f"; leaves {lo}..{n - 1} are not attested either" if lo < n else ""
             return Finding(
                 FindingKind.LOG_TRUNCATED,
-                f"head #{bad.row_id} covers {bad.size} leaves but the log holds only {n}: "
+                f"{bad.name} covers {bad.size} leaves but the log holds only {n}: "
                 f"leaves {n}..{bad.size - 1} were removed{unattested}{context}",
                 start=min(lo, n),
                 end=bad.size,
@@ -762,7 +1096,7 @@ class LogAudit:
             )
         return Finding(
             FindingKind.LEAVES_CHANGED,
-            f"the stored leaves do not reproduce head #{bad.row_id} (size {bad.size}): "
+            f"the stored leaves do not reproduce {bad.name} (size {bad.size}): "
             f"a leaf in {lo}..{hi - 1} was changed, inserted, removed or moved{context}",
             start=lo,
             end=hi,
@@ -788,25 +1122,25 @@ class LogAudit:
         deleted = [stored(p) == o for p, o in originals.items() if o is not None]
         kind = FindingKind.LEAVES_CHANGED
         more = "" if complete else " (and possibly more)"
-        detail = f"leaves {listed}{more} differ from what head #{bad.row_id} signed"
+        detail = f"leaves {listed}{more} differ from what {bad.name} signed"
         others: Sequence[int] = positions[1:]
         if first >= n:
             kind, others = FindingKind.LOG_TRUNCATED, ()
             detail = (
-                f"head #{bad.row_id} covers {bad.size} leaves but the log holds only {n}: "
+                f"{bad.name} covers {bad.size} leaves but the log holds only {n}: "
                 f"leaves {n}..{bad.size - 1} were removed"
             )
         elif inserted and all(inserted):
             kind, others = FindingKind.LEAF_INSERTED, ()
             detail = (
                 f"a leaf was inserted at index {first}: the leaves from there on are the ones "
-                f"head #{bad.row_id} signed, shifted up by one"
+                f"{bad.name} signed, shifted up by one"
             )
         elif deleted and all(deleted):
             kind, others = FindingKind.LEAF_DELETED, ()
             detail = (
-                f"leaf {first} was removed: the leaves from there on are the ones head "
-                f"#{bad.row_id} signed, shifted down by one"
+                f"leaf {first} was removed: the leaves from there on are the ones "
+                f"{bad.name} signed, shifted down by one"
             )
         elif (
             complete
@@ -814,10 +1148,10 @@ class LogAudit:
             and Counter(stored(p) for p in positions) == Counter(signed[p] for p in positions)
         ):
             kind = FindingKind.LEAVES_REORDERED
-            detail = f"leaves {listed} hold the leaves head #{bad.row_id} signed, in another order"
+            detail = f"leaves {listed} hold the leaves {bad.name} signed, in another order"
         elif complete and len(positions) == 1:
             kind = FindingKind.LEAF_MODIFIED
-            detail = f"leaf {first} differs from the leaf head #{bad.row_id} signed"
+            detail = f"leaf {first} differs from the leaf {bad.name} signed"
         return kind, detail, others
 
 

@@ -302,6 +302,18 @@ class _Reader:
         return self._pos == len(self._data)
 
 
+def leaf_time_ms(data: bytes) -> int | None:
+    """The ``time_ms`` a version-1 leaf claims, read without decoding the rest (None if not v1).
+
+    For scanning many leaves cheaply (the auditor's unsigned-tail rule); the value is only
+    what the bytes say: ``decode_event`` checks the whole leaf.
+    """
+    if len(data) < _HEAD.size or data[0] != LOG_EVENT_VERSION:
+        return None
+    _version, _action, time_ms = _HEAD.unpack_from(data)
+    return int(time_ms) if time_ms <= MAX_TIME_MS else None
+
+
 def decode_event(data: bytes) -> LogEvent:
     """Parse canonical leaf bytes; refuse anything ``encode_event`` would not produce."""
     if not data:

@@ -162,11 +162,15 @@ RULES: Final[dict[str, Rule]] = {
     _ADM + "RevokeKey": Rule(ADMIN, T.NATIONAL),
     _ADM + "RecordKeyEvent": Rule(ADMIN, T.NATIONAL),
     # The transparency log: heads and proofs reveal only hashes; entries only to auditors.
+    # Witnesses cosign with their own key: a terminal its institution's, an auditor a
+    # configured witness key (checked by the handler, gateway/witnesses.py).
     _AUD + "GetTreeHead": Rule(SIGNED_IN, T.NONE),
     _AUD + "ListTreeHeads": Rule(SIGNED_IN, T.NONE),
     _AUD + "GetInclusionProof": Rule(SIGNED_IN, T.NONE),
     _AUD + "GetConsistencyProof": Rule(SIGNED_IN, T.NONE),
     _AUD + "GetEntries": Rule(AUDITOR, T.NONE),
+    _AUD + "SubmitCosignature": Rule(TERMINAL | AUDITOR, T.OWN),
+    _AUD + "GetCosignatures": Rule(SIGNED_IN, T.NONE),
 }
 
 #: Methods anyone may call without credentials (gRPC health and reflection are outside the API).

@@ -181,6 +181,20 @@ def serve(
             "default 1). See docs/performance.md."
         ),
     ] = None,
+    head_interval_seconds: Annotated[
+        str | None,
+        typer.Option(
+            help="Sign a tree head this often whenever the log has grown (env "
+            "SEALPOST_HEAD_INTERVAL_SECONDS, default 2, from 0.1 to 60)."
+        ),
+    ] = None,
+    witness_keys: Annotated[
+        str | None,
+        typer.Option(
+            help="Auditors' witness keys whose cosignatures to accept, name=HEX,... (env "
+            "SEALPOST_WITNESS_KEYS). See docs/transparency-log.md."
+        ),
+    ] = None,
 ) -> None:
     """Serve the API until SIGTERM or Ctrl-C, then shut down gracefully."""
     flags = {
@@ -197,6 +211,8 @@ def serve(
         "grace_seconds": grace_seconds,
         "port_file": str(port_file) if port_file is not None else None,
         "workers": workers,
+        "head_interval_seconds": head_interval_seconds,
+        "witness_keys": witness_keys,
     }
     config = _load("serve", flags)
     logs.configure(config.log_level)

@@ -9,17 +9,50 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from sealpost._internal.logs import LEVELS
+from sealpost.crypto import cosignature
+from sealpost.crypto.errors import FormatError
 from sealpost.gateway.errors import ConfigError
 
 ENV_PREFIX = "SEALPOST_"
 #: Most gateway worker processes on one machine (gateway/workers.py).
 MAX_WORKERS = 64
+#: Bounds of the tree-head signing interval, in seconds (SPEC P13: within seconds).
+MIN_HEAD_INTERVAL_S = 0.1
+MAX_HEAD_INTERVAL_S = 60.0
+#: Most auditor witness keys one gateway accepts cosignatures from.
+MAX_WITNESS_KEYS = 64
+_WITNESS_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}\Z")
+
+
+@dataclass(frozen=True)
+class WitnessKey:
+    """An auditor's witness key, handed over out of band: its name and Ed25519 public key."""
+
+    name: str
+    public_key: bytes
+
+    @property
+    def key_id(self) -> bytes:
+        """The witness key id cosignatures carry (docs/transparency-log.md, "Cosignatures")."""
+        return cosignature.witness_key_id(self.public_key)
+
+
+@dataclass(frozen=True)
+class WitnessKeys:
+    """The auditors' witness keys the gateway accepts cosignatures from, in the order given."""
+
+    keys: tuple[WitnessKey, ...] = ()
+
+    def __str__(self) -> str:
+        """The setting's own form, ``name=hex,name=hex`` (parsed back by ``_witness_keys``)."""
+        return ",".join(f"{key.name}={key.public_key.hex()}" for key in self.keys)
 
 
 def _port(raw: str) -> int:
@@ -79,6 +112,33 @@ def _workers(raw: str) -> int:
     return value
 
 
+def _head_interval(raw: str) -> float:
+    value = float(raw)
+    if not MIN_HEAD_INTERVAL_S <= value <= MAX_HEAD_INTERVAL_S:
+        raise ValueError
+    return value
+
+
+def _witness_keys(raw: str) -> WitnessKeys:
+    """``name=hex,name=hex``: lower-case names, 64 hex digits of an Ed25519 public key each."""
+    keys: list[WitnessKey] = []
+    for item in raw.split(","):
+        name, sep, key_hex = item.strip().partition("=")
+        if not sep or not _WITNESS_NAME.match(name) or len(key_hex) != 64:
+            raise ValueError
+        key = WitnessKey(name, bytes.fromhex(key_hex))
+        try:
+            key_id = key.key_id
+        except FormatError:
+            raise ValueError from None
+        if any(k.name == name or k.key_id == key_id for k in keys):
+            raise ValueError
+        keys.append(key)
+    if not keys or len(keys) > MAX_WITNESS_KEYS:
+        raise ValueError
+    return WitnessKeys(tuple(keys))
+
+
 def _meta(env: str, parse: Callable[[str], Any], expect: str) -> dict[str, Any]:
     """Where a setting comes from in the environment, how to parse it, what is expected."""
     return {"env": ENV_PREFIX + env, "parse": parse, "expect": expect}
@@ -131,6 +191,25 @@ class GatewayConfig:
     workers: int = field(
         default=1,
         metadata=_meta("WORKERS", _workers, f"a whole number from 1 to {MAX_WORKERS}"),
+    )
+    #: Seconds between checks that sign a tree head whenever the log has grown (SPEC P13).
+    head_interval_seconds: float = field(
+        default=2.0,
+        metadata=_meta(
+            "HEAD_INTERVAL_SECONDS",
+            _head_interval,
+            f"a number of seconds from {MIN_HEAD_INTERVAL_S} to {MAX_HEAD_INTERVAL_S:.0f}",
+        ),
+    )
+    #: Auditors' witness keys, ``name=hex,...``, whose cosignatures the gateway accepts.
+    witness_keys: WitnessKeys = field(
+        default=WitnessKeys(),
+        metadata=_meta(
+            "WITNESS_KEYS",
+            _witness_keys,
+            "name=HEX pairs separated by commas: lower-case names, 64 hex digits of an "
+            "Ed25519 public key each, no name or key twice",
+        ),
     )
 
     @property

@@ -23,6 +23,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from sealpost import __version__
 from sealpost._internal.logs import get_logger
@@ -30,9 +31,10 @@ from sealpost.crypto.limits import DEFAULT_LIMITS
 from sealpost.escrow import client as escrow_client
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.errors import EscrowError
-from sealpost.gateway import directory, keystore, store, translog
+from sealpost.gateway import directory, keystore, store, translog, witnesses
 from sealpost.gateway.auth import JwksCache, StaffVerifier
 from sealpost.gateway.config import GatewayConfig
+from sealpost.gateway.errors import GatewayError
 from sealpost.gateway.guard import Guard
 from sealpost.gateway.interceptors import RequestContextInterceptor
 from sealpost.gateway.services.admin import AdminService
@@ -48,6 +50,7 @@ from sealpost.v1 import (
     admin_pb2_grpc,
     audit_pb2,
     audit_pb2_grpc,
+    log_pb2,
     relative_pb2,
     relative_pb2_grpc,
     review_pb2,
@@ -136,6 +139,7 @@ def build_context(config: GatewayConfig) -> tuple[Context, keystore.TlsFiles]:
         rate=RateLimiter(config.send_rate_per_minute),
         staff=staff,
         group_commit=GroupCommit(db, scope=translog.Deferred),
+        auditor_witnesses=witnesses.auditor_witnesses(config.witness_keys.keys),
     )
     return ctx, tls
 
@@ -202,9 +206,10 @@ class Gateway:
         return self.port, self.terminal_port
 
     async def stop(self) -> None:
-        """Mark NOT_SERVING, then let in-flight calls finish within the grace period."""
+        """Mark NOT_SERVING, let in-flight calls finish, then sign what they appended."""
         await self.set_health(serving=False)
         await self.server.stop(self.config.grace_seconds)
+        await self.sign_if_grown()
         if self.ctx.group_commit is not None:
             await asyncio.to_thread(self.ctx.group_commit.close)
         self.ctx.db.dispose()
@@ -231,6 +236,35 @@ class Gateway:
             if up != self._serving:
                 _log.warning("gateway.database", status="up" if up else "down")
             await self.set_health(serving=up)
+
+    async def sign_if_grown(self) -> log_pb2.SignedTreeHead | None:
+        """Sign a tree head if the log has grown since the newest one; the head, or None.
+
+        A read decides whether to try at all; the write decides again with the log's
+        size row locked (translog.sign_head_if_grown), so that several gateway processes
+        doing this side by side sign one head per growth. A failure is logged, not raised:
+        the next round tries again.
+        """
+        keys, key_id = self.ctx.directory.keys.log, self.ctx.directory.log.id
+        try:
+            if not await self.ctx.db.aread(translog.needs_head):
+                return None
+            head = await self.ctx.write(
+                lambda c: translog.sign_head_if_grown(c, keys, key_id, self.ctx.clock())
+            )
+        except (GatewayError, SQLAlchemyError) as exc:
+            _log.warning("gateway.sign_head_failed", error_type=type(exc).__name__)
+            return None
+        if head is not None:
+            size = log_pb2.TreeHead.FromString(head.tree_head).tree_size
+            _log.debug("gateway.head_signed", tree_size=size)
+        return head
+
+    async def sign_heads(self) -> None:
+        """Sign a head whenever the log has grown, every ``head_interval_seconds`` (SPEC P13)."""
+        while True:
+            await asyncio.sleep(self.config.head_interval_seconds)
+            await self.sign_if_grown()
 
     async def watch_key_server(self, address: str) -> None:
         """Report the key server's state (reachable, unsealed) under KEY_SERVER_HEALTH."""
@@ -282,7 +316,10 @@ async def serve(
         version=__version__,
         database=ctx.db.dialect,
     )
-    watchers = [asyncio.create_task(gateway.watch_database())]
+    watchers = [
+        asyncio.create_task(gateway.watch_database()),
+        asyncio.create_task(gateway.sign_heads()),
+    ]
     if config.key_server_address:
         watchers.append(asyncio.create_task(gateway.watch_key_server(config.key_server_address)))
     stop = asyncio.Event()

@@ -318,6 +318,36 @@ def sign_head(
     return head
 
 
+def newest_head_size(connection: Connection) -> int | None:
+    """The largest tree size a stored head covers (None: no head yet)."""
+    value = connection.execute(select(func.max(tree_heads.c.tree_size))).scalar_one_or_none()
+    return None if value is None else int(value)
+
+
+def needs_head(connection: Connection) -> bool:
+    """True when the log holds leaves that no stored head covers (a read; decides nothing)."""
+    _flush(connection)
+    current = _Q_SIZE[False].scalar(connection, {})
+    covered = newest_head_size(connection)
+    return bool(current) and (covered is None or int(current) > covered)
+
+
+def sign_head_if_grown(
+    connection: Connection, log_keys: PrivateKeys, log_key_id: bytes, now_ms: int
+) -> log_pb2.SignedTreeHead | None:
+    """Sign and store a head if the log has grown since the newest head; None otherwise.
+
+    Decided in the caller's write transaction with the size row locked (SQLite holds the
+    write lock from BEGIN), so gateway processes signing side by side never sign two heads
+    for one size, and no append slips in between the check and the head (SPEC P13).
+    """
+    current = size(connection, for_update=True)
+    covered = newest_head_size(connection)
+    if current == 0 or (covered is not None and current <= covered):
+        return None
+    return sign_head(connection, log_keys, log_key_id, now_ms)
+
+
 def latest_head(connection: Connection) -> log_pb2.SignedTreeHead | None:
     """The most recently stored signed tree head."""
     row = connection.execute(

@@ -20,6 +20,17 @@ from sealpost._internal.devservers import GatewayProcess, OpenBaoDevServer, Post
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _own_state_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """State kept under $XDG_STATE_HOME (``sealpost audit verify``) goes to a folder per test.
+
+    So that no test reads what another wrote, and none writes into the home folder.
+    """
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
+
+
 @pytest.fixture(scope="session")
 def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoDevServer]:
     """A real OpenBao dev server (in memory, file audit device) for the whole session."""

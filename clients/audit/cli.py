@@ -8,8 +8,10 @@ run (bad input, unreadable database or audit log).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,8 +21,8 @@ import typer
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from sealpost.clients import _cli
-from sealpost.clients.audit import database, report
+from sealpost.clients._cli import CaFile, Gateway, KeyServer, StaffOptions, User
+from sealpost.clients.audit import database, report, state
 from sealpost.clients.audit.reconcile import (
     DEFAULT_LEEWAY_MS,
     Decrypt,
@@ -36,17 +38,31 @@ from sealpost.clients.audit.reconcile import (
 from sealpost.clients.audit.remote import RemoteReport
 from sealpost.clients.audit.statecheck import StateReport, check_state
 from sealpost.clients.audit.verify import verify_database
-from sealpost.crypto.logaudit import Finding, LogAuditReport
+from sealpost.clients.witness import HEAD_FORMAT
+from sealpost.crypto import cosignature
+from sealpost.crypto.errors import FormatError
+from sealpost.crypto.logaudit import (
+    Finding,
+    LogAuditReport,
+    PinnedHead,
+    SeenLeaves,
+    TailPolicy,
+    TrustedWitness,
+)
 from sealpost.crypto.logentry import LogAction
 from sealpost.errors import SealpostError
 from sealpost.escrow.auditlog import read_audit_log
 from sealpost.escrow.client import EscrowKeyRef
+from sealpost.v1 import log_pb2
 
 T = TypeVar("T")
 #: Exit codes (module docstring).
 CLEAN: Final = 0
 FOUND: Final = 1
 CANNOT_RUN: Final = 2
+#: Leaves may stay outside every signed head this long before that is a finding: the
+#: gateway signs within its interval (2 s by default), plus leeway for clocks and load.
+DEFAULT_MAX_UNSIGNED_S: Final = 15.0
 
 app = typer.Typer(
     help=(
@@ -102,6 +118,15 @@ EscrowMount = Annotated[
 ]
 EscrowKeyName = Annotated[str, typer.Option("--escrow-key", help="The escrow key's name.")]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+MaxUnsigned = Annotated[
+    float,
+    typer.Option(
+        "--max-unsigned-seconds",
+        min=0,
+        help="Leaves outside every signed head for longer than this (by the times they "
+        "claim) are a finding: the gateway signs within seconds of any growth.",
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines on stderr.")]
 
 _DEFAULT_KEY: Final = EscrowKeyRef()
@@ -161,22 +186,48 @@ def _check_log(
     jobs: int = 1,
     use_node_cache: bool = True,
     quiet: bool = False,
+    pinned: Sequence[PinnedHead] = (),
+    seen: Sequence[SeenLeaves] = (),
+    max_unsigned_s: float = DEFAULT_MAX_UNSIGNED_S,
+    witness_keys: Sequence[TrustedWitness] = (),
 ) -> tuple[LogAuditReport, list[str]]:
+    directory_pin = _hex_key(directory_key, "--directory-key")
     keys = database.log_keys(
         connection,
         log_key=_hex_key(log_key, "--log-key"),
-        directory_key=_hex_key(directory_key, "--directory-key"),
+        directory_key=directory_pin,
     )
     for warning in keys.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    witnesses = list(witness_keys)
+    if directory_pin is not None:
+        witnesses += database.institution_witnesses(connection, directory_pin)
     found = verify_database(
         connection,
         keys.keys,
         jobs=jobs,
         use_node_cache=use_node_cache,
         progress=_progress(quiet),
+        pinned=pinned,
+        seen=seen,
+        tail=TailPolicy(time.time_ns() // 1_000_000, round(max_unsigned_s * 1000)),
+        witnesses=witnesses,
     )
     return found, keys.warnings
+
+
+def _witness_key(text: str) -> TrustedWitness:
+    """An auditor's witness key given as NAME=HEX (as the gateway's --witness-keys takes it)."""
+    name, _sep, key_hex = text.partition("=")
+    try:
+        public = bytes.fromhex(key_hex.strip())
+        key_id = cosignature.witness_key_id(public)
+    except (ValueError, FormatError):
+        raise typer.BadParameter(
+            "NAME=HEX, the hex being an Ed25519 public key (64 hex digits)",
+            param_hint="--witness-key",
+        ) from None
+    return TrustedWitness(key_id=key_id, name=name.strip() or key_hex[:16], public_key=public)
 
 
 # --------------------------------------------------------------------------- verify
@@ -196,7 +247,25 @@ def _finding_json(finding: Finding) -> dict[str, Any]:
     }
 
 
+def _head_json(signed: bytes | None) -> dict[str, Any] | None:
+    """The newest attested head, as a head file for --since-head holds it."""
+    if signed is None:
+        return None
+    sth = log_pb2.SignedTreeHead.FromString(signed)
+    head = log_pb2.TreeHead.FromString(sth.tree_head)
+    return {
+        "format": HEAD_FORMAT,
+        "version": 1,
+        "signed_tree_head": base64.b64encode(signed).decode("ascii"),
+        "tree_size": head.tree_size,
+        "root_hash": head.root_hash.hex(),
+        "timestamp_ms": head.timestamp_ms,
+        "log_key_id": head.log_key_id.hex(),
+    }
+
+
 def _log_json(found: LogAuditReport, warnings: Sequence[str]) -> dict[str, Any]:
+    tail = found.tail
     return {
         "ok": found.ok,
         "leaf_count": found.leaf_count,
@@ -207,6 +276,25 @@ def _log_json(found: LogAuditReport, warnings: Sequence[str]) -> dict[str, Any]:
         "findings": [_finding_json(f) for f in found.findings],
         "notes": list(found.notes),
         "warnings": list(warnings),
+        "unsigned_tail": None
+        if tail is None
+        else {
+            "start": tail.start,
+            "end": tail.end,
+            "oldest_ms": tail.oldest_ms,
+            "newest_ms": tail.newest_ms,
+            "stale": tail.stale,
+        },
+        "pinned_heads": [
+            {"label": p.label, "tree_size": p.tree_size, "consistent": p.consistent}
+            for p in found.pinned
+        ],
+        "cosigned_heads": [
+            {"head_id": c.head_row_id, "tree_size": c.tree_size, "witnesses": list(c.witnesses)}
+            for c in found.cosigned
+        ],
+        "unverified_cosignatures": found.unverified_cosignatures,
+        "verified_head": _head_json(found.newest_attested) if found.ok else None,
     }
 
 
@@ -226,6 +314,20 @@ def _log_text(found: LogAuditReport) -> str:
         lines.append(f"FAIL: {lead}: {first.kind.value}{how}")
         for finding in found.findings:
             lines.append(f"  {finding.kind.value:<18} {finding.where():<16} {finding.detail}")
+    for check in found.pinned:
+        verdict = "the log extends it" if check.consistent else "the log does NOT extend it"
+        lines.append(f"pinned: {check.label} (size {check.tree_size}): {verdict}")
+    if found.cosigned:
+        newest = found.cosigned[-1]
+        lines.append(
+            f"cosigned: {len(found.cosigned)} heads carry verified cosignatures; the newest, "
+            f"size {newest.tree_size}, by {', '.join(newest.witnesses)}"
+        )
+    if found.unverified_cosignatures:
+        lines.append(
+            f"cosigned: {found.unverified_cosignatures} cosignatures by witnesses not pinned "
+            "(--directory-key for institutions, --witness-key for auditors) were not checked"
+        )
     lines += [f"note: {note}" for note in found.notes]
     return "\n".join(lines)
 
@@ -234,9 +336,13 @@ _VERIFY_HELP: Final = (
     "Recompute the Merkle tree from every stored leaf and check every signed tree head; "
     "then replay the log and hold the gateway's tables against the state it recomputes.\n\n"
     "Finds modified, deleted, inserted and reordered leaves, a truncated log, replaced or "
-    "forged heads and forked histories, and names the first bad leaf index and how it was "
-    "located; finds every row of the tables that decide access or delivery that differs "
-    "from the log, and every log entry that breaks the log's rules. "
+    "forged heads and forked histories; names the first bad leaf index and how it was "
+    "located. Finds every row of the tables that decide access or delivery that differs "
+    "from the log, and every log entry that breaks the log's rules. Holds the log to the "
+    "last head this command verified (the state file) and to heads given with "
+    "--since-head, so that cutting the log back together with its heads is found too; "
+    "leaves kept outside every signed head for longer than --max-unsigned-seconds are a "
+    "finding; cosignatures by pinned witnesses are checked. "
     "Exit 0 clean, 1 with findings, 2 when the check cannot run."
 )
 
@@ -256,6 +362,36 @@ def verify_command(
             help="Do not use the gateway's node cache (even authenticated) to locate a difference.",
         ),
     ] = False,
+    since_head: Annotated[
+        list[Path],
+        typer.Option(
+            "--since-head",
+            help="A signed tree head to hold the log to (repeatable): a head file, a "
+            "terminal's witness-state.json, an audit state file, or binary. Every stored "
+            "head must be consistent with it, and the log may not be shorter.",
+        ),
+    ] = [],  # noqa: B006 - Typer reads the default, never mutates it
+    state_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-file",
+            help="Where this command keeps the last head it verified (default: "
+            "$XDG_STATE_HOME/sealpost/audit/<pinned key>.json); the next run must extend it.",
+        ),
+    ] = None,
+    no_state: Annotated[
+        bool,
+        typer.Option("--no-state", help="Neither read nor write the state file."),
+    ] = False,
+    max_unsigned_seconds: MaxUnsigned = DEFAULT_MAX_UNSIGNED_S,
+    witness_key: Annotated[
+        list[str],
+        typer.Option(
+            "--witness-key",
+            help="An auditor's witness key, NAME=HEX (repeatable): its cosignatures are "
+            "checked too. Institution keys come from the pinned directory.",
+        ),
+    ] = [],  # noqa: B006 - Typer reads the default, never mutates it
     no_state_check: Annotated[
         bool,
         typer.Option(
@@ -266,9 +402,26 @@ def verify_command(
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
-    """Check the whole transparency log against its signed heads, and the tables against it."""
+    """Check the log against its signed heads and witnesses, and the tables against the log.
+
+    SPEC P7, P12, P13.
+    """
+    witnesses = [_witness_key(text) for text in witness_key]
+    state_path: Path | None = None
+    directory_pin = _hex_key(directory_key, "--directory-key")
+    log_pin = _hex_key(log_key, "--log-key")
+    if not no_state and (state_file or directory_pin or log_pin):
+        # Without any pin the check refuses to run, and says so, below.
+        state_path = state_file or state.default_path(directory_key=directory_pin, log_key=log_pin)
 
     def body() -> tuple[LogAuditReport, list[str], StateReport | None]:
+        pinned = [state.read_pinned_head(path) for path in since_head]
+        seen: list[SeenLeaves] = []
+        previous = state.load(state_path) if state_path is not None else None
+        if previous is not None and state_path is not None:
+            kept, leaves = previous.pinned(state_path)
+            pinned.append(kept)
+            seen.append(leaves)
         with database.connect(database_url) as connection:
             found, warnings = _check_log(
                 connection,
@@ -277,18 +430,36 @@ def verify_command(
                 jobs=jobs,
                 use_node_cache=not no_node_cache,
                 quiet=quiet,
+                pinned=pinned,
+                seen=seen,
+                max_unsigned_s=max_unsigned_seconds,
+                witness_keys=witnesses,
             )
-            state = None if no_state_check else check_state(connection, _progress(quiet))
-            return found, warnings, state
+            tables = None if no_state_check else check_state(connection, _progress(quiet))
+        if found.ok and found.newest_attested is not None and state_path is not None:
+            newest = log_pb2.SignedTreeHead.FromString(found.newest_attested)
+            state.save(
+                state_path,
+                state.AuditState(
+                    newest, found.leaf_count, found.leaf_root, time.time_ns() // 1_000_000
+                ),
+            )
+        return found, warnings, tables
 
-    found, warnings, state = _guard(body)
+    found, warnings, tables = _guard(body)
     if json_output:
-        _emit_json(_log_json(found, warnings) | {"state": state.to_json() if state else None})
+        data = _log_json(found, warnings)
+        data["state_file"] = None if state_path is None else str(state_path)
+        data["max_unsigned_seconds"] = max_unsigned_seconds
+        data["state"] = tables.to_json() if tables is not None else None
+        _emit_json(data)
     else:
         typer.echo(_log_text(found))
-        if state is not None:
-            typer.echo("\n".join(state.lines()))
-    raise typer.Exit(CLEAN if found.ok and (state is None or state.ok) else FOUND)
+        if state_path is not None and found.ok:
+            typer.echo(f"state: the verified head is kept in {state_path} for the next run")
+        if tables is not None:
+            typer.echo("\n".join(tables.lines()))
+    raise typer.Exit(CLEAN if found.ok and (tables is None or tables.ok) else FOUND)
 
 
 # --------------------------------------------------------------------------- reconcile
@@ -612,16 +783,154 @@ def report_command(
         )
 
 
+# --------------------------------------------------------------------------- witness
+
+_WITNESS_KEY_HELP: Final = (
+    "Make the auditor's own witness key (Ed25519), sealed under a passphrase.\n\n"
+    "Prints the public key and key id: publish them out of band, and give the public key "
+    "to the gateway's operator for --witness-keys NAME=HEX. The passphrase comes from "
+    "SEALPOST_PASSPHRASE or a prompt."
+)
+
+
+@app.command("witness-key", help=_WITNESS_KEY_HELP)
+def witness_key_command(
+    out: Annotated[Path, typer.Option("--out", help="The key file to write (never replaced).")],
+    json_output: JsonOutput = False,
+) -> None:
+    """Make a witness key for `sealpost audit witness`."""
+    from sealpost.clients.audit import witness  # noqa: PLC0415
+
+    passphrase = os.environ.get("SEALPOST_PASSPHRASE") or typer.prompt(
+        "Choose a passphrase for the witness key", hide_input=True, confirmation_prompt=True
+    )
+    public = _guard(lambda: witness.create_key(out, passphrase))
+    if json_output:
+        _emit_json({"publicKey": public.public_key.hex(), "witnessKeyId": public.key_id.hex()})
+    else:
+        typer.echo(f"witness key written to {out}")
+        typer.echo(f"public key:     {public.public_key.hex()}")
+        typer.echo(f"witness key id: {public.key_id.hex()}")
+
+
+_WITNESS_HELP: Final = (
+    "Witness the gateway's log once: check its newest tree head against the newest one "
+    "this auditor saw, and cosign it.\n\n"
+    "A larger head must be proven consistent with the one kept; a head of the same size "
+    "must have the same root; a smaller newest head is a rollback. Exit 0 when the head "
+    "was accepted (and cosigned, unless the gateway refused to take it: then a warning), "
+    "1 on a fork or a rollback (the state file keeps the old head), 2 when the check "
+    "cannot run. Sign in as an auditor (SEALPOST_STAFF_TOKEN, or --key-server and --user)."
+)
+
+
+@app.command("witness", help=_WITNESS_HELP)
+def witness_command(
+    directory_key: DirectoryKey,
+    key_file: Annotated[
+        Path, typer.Option("--key-file", help="The witness key (`sealpost audit witness-key`).")
+    ],
+    gateway: Gateway = "127.0.0.1:50051",
+    ca_file: CaFile = Path("sealpost-state/tls/ca.pem"),
+    key_server: KeyServer = "",
+    user: User = "",
+    state_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-file",
+            help="The newest head seen (default: "
+            "$XDG_STATE_HOME/sealpost/witness/directory-<16 hex>.json).",
+        ),
+    ] = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Check and cosign the gateway's newest tree head (SPEC P13)."""
+    from sealpost.clients import witness as log_witness  # noqa: PLC0415
+    from sealpost.clients._grpc import bearer  # noqa: PLC0415
+    from sealpost.clients.audit import witness  # noqa: PLC0415
+    from sealpost.crypto.errors import CryptoError, ForkError, RollbackError  # noqa: PLC0415
+    from sealpost.crypto.keyrecords import DirectoryPin  # noqa: PLC0415
+
+    pin = _hex_key(directory_key, "--directory-key")
+    if pin is None:
+        raise typer.BadParameter("the directory key is needed", param_hint="--directory-key")
+    options = StaffOptions(gateway, ca_file, key_server, user, json_output)
+    path = state_file or witness.default_state_path(pin)
+
+    def body() -> log_witness.Observation | CryptoError:
+        passphrase = os.environ.get("SEALPOST_PASSPHRASE") or typer.prompt(
+            "Passphrase of the witness key", hide_input=True
+        )
+        key = witness.open_key(key_file, passphrase)
+        channel = options.endpoint().channel()
+        try:
+            log = log_witness.GatewayLog(
+                lambda: channel, DirectoryPin(pin), metadata=bearer(options.token())
+            )
+            watcher = log_witness.Witness(log, log_witness.FileWitnessStore(path), key)
+            try:
+                return watcher.witness()
+            except CryptoError as exc:  # the log does not check out: a finding, not a failure
+                return exc
+        finally:
+            channel.close()
+
+    observed = _guard(body)
+    if isinstance(observed, CryptoError):
+        kind = (
+            "fork"
+            if isinstance(observed, ForkError)
+            else "rollback"
+            if isinstance(observed, RollbackError)
+            else "head-invalid"
+        )
+        if json_output:
+            _emit_json(
+                {"ok": False, "kind": kind, "detail": observed.explain(), "stateFile": str(path)}
+            )
+        else:
+            typer.echo(f"FAIL: {kind}: {observed.explain()}")
+            typer.echo(f"the newest head this witness accepted stays in {path}")
+        raise typer.Exit(FOUND)
+    head = observed.head
+    summary = {
+        "ok": True,
+        "treeSize": head.tree_size,
+        "rootHash": head.root_hash.hex(),
+        "relation": observed.relation.value if observed.relation else "first",
+        "stored": observed.stored,
+        "cosigned": observed.cosigned,
+        "submitError": observed.submit_error,
+        "stateFile": str(path),
+    }
+    if json_output:
+        _emit_json(summary)
+    else:
+        what = {
+            "first": "the first head this witness sees (trusted on first use)",
+            "newer": "consistent with the head seen before, and newer",
+            "same": "the same tree as the head seen before",
+            "older": "an older head of the same history",
+        }[str(summary["relation"])]
+        done = "cosigned and handed in" if observed.cosigned else "not cosigned"
+        typer.echo(f"OK: head of size {head.tree_size}: {what}; {done}")
+    if observed.submit_error:
+        typer.echo(
+            f"warning: the gateway did not take the cosignature: {observed.submit_error}", err=True
+        )
+    raise typer.Exit(CLEAN)
+
+
 # --------------------------------------------------------------------------- verify-remote
 
 
 @app.command("verify-remote")
 def verify_remote_command(
-    gateway: _cli.Gateway,
-    ca_file: _cli.CaFile,
+    gateway: Gateway,
+    ca_file: CaFile,
     directory_key: DirectoryKey,
-    key_server: _cli.KeyServer = "",
-    user: _cli.User = "",
+    key_server: KeyServer = "",
+    user: User = "",
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
@@ -637,7 +946,7 @@ def verify_remote_command(
     pin = _hex_key(directory_key, "--directory-key")
     if pin is None:
         raise typer.BadParameter("the pinned directory key is needed", param_hint="--directory-key")
-    options = _cli.StaffOptions(gateway, ca_file, key_server, user)
+    options = StaffOptions(gateway, ca_file, key_server, user)
 
     def body() -> RemoteReport:
         client = options.client()

@@ -21,10 +21,21 @@ from sqlalchemy.pool import NullPool
 
 from sealpost.crypto import keyrecords, merkle
 from sealpost.crypto.errors import CryptoError
-from sealpost.crypto.logaudit import StoredHead, TrustedLogKey
+from sealpost.crypto.logaudit import (
+    StoredCosignature,
+    StoredHead,
+    TrustedLogKey,
+    TrustedWitness,
+)
 from sealpost.crypto.logentry import LogAction, LogEvent, decode_event
 from sealpost.errors import SealpostError
-from sealpost.gateway.storage.schema import key_records, log_leaves, log_nodes, tree_heads
+from sealpost.gateway.storage.schema import (
+    cosignatures,
+    key_records,
+    log_leaves,
+    log_nodes,
+    tree_heads,
+)
 from sealpost.v1 import keys_pb2
 
 #: Leaves fetched per query when streaming the log.
@@ -99,6 +110,55 @@ def stored_heads(connection: Connection) -> list[StoredHead]:
         )
         for row in rows
     ]
+
+
+def stored_cosignatures(connection: Connection) -> list[StoredCosignature]:
+    """Every stored cosignature, with the row of the head it cosigns (read with the heads)."""
+    rows = connection.execute(
+        select(cosignatures.c.id, cosignatures.c.head_id, cosignatures.c.cosignature).order_by(
+            cosignatures.c.id
+        )
+    )
+    return [
+        StoredCosignature(
+            row_id=row.id, head_row_id=row.head_id, cosignature=bytes(row.cosignature)
+        )
+        for row in rows
+    ]
+
+
+def institution_witnesses(connection: Connection, directory_key: bytes) -> list[TrustedWitness]:
+    """Institution keys the pinned directory signed: the terminals' witness keys.
+
+    A record counts only when the pinned directory signed it; its validity window and a
+    signed revocation bound the cosignatures it may make.
+    """
+    directories = _directories(connection, directory_key)
+    rows = connection.execute(
+        select(key_records.c.record, key_records.c.revocation).where(
+            key_records.c.purpose == keys_pb2.KEY_PURPOSE_INSTITUTION
+        )
+    )
+    found: list[TrustedWitness] = []
+    for row in rows:
+        try:
+            record, body, key_id = _record_body(bytes(row.record))
+        except CryptoError:
+            continue
+        if not _signed_by_any(record, body, directories, keyrecords.INSTITUTION):
+            continue
+        revoked = _revoked_at_ms(row.revocation, directories, key_id)
+        until = body.not_after * 1000 if revoked is None else min(body.not_after * 1000, revoked)
+        found.append(
+            TrustedWitness(
+                key_id=key_id,
+                name=f"institution {body.subject}",
+                public_key=body.signing_key,
+                valid_from_ms=body.not_before * 1000,
+                valid_until_ms=until,
+            )
+        )
+    return found
 
 
 def leaf_count(connection: Connection) -> int:
@@ -271,7 +331,7 @@ def log_keys(
         if log_key is not None and body.signing_key != log_key:
             continue
         if directories:
-            if not _signed_by_any(record, body, directories):
+            if not _signed_by_any(record, body, directories, keyrecords.LOG):
                 result.warnings.append(
                     f"log key record {key_id.hex()[:16]}... is not signed by the pinned "
                     "directory and is not trusted"
@@ -303,11 +363,12 @@ def _signed_by_any(
     record: keys_pb2.KeyRecord,
     body: keys_pb2.KeyRecordBody,
     directories: Sequence[keyrecords.VerifiedKey],
+    purpose: keyrecords.KeyPurpose,
 ) -> bool:
     for directory in directories:
         try:
             keyrecords.verify_key_record(
-                record, directory, now_ms=body.not_before * 1000, purpose=keyrecords.LOG
+                record, directory, now_ms=body.not_before * 1000, purpose=purpose
             )
         except CryptoError:
             continue

@@ -1,7 +1,7 @@
 """Run the pure log check (sealpost.crypto.logaudit) over the gateway's database.
 
-Heads are read before leaves: the log only grows, so every head read covers
-leaves that are already stored. Leaves stream in batches; on large logs their
+Heads (and their cosignatures) are read before leaves: the log only grows, so every
+head read covers leaves that are already stored. Leaves stream in batches; on large logs their
 canonical decoding runs in worker processes while the main process hashes.
 """
 
@@ -21,7 +21,11 @@ from sealpost.crypto.logaudit import (
     Finding,
     LogAudit,
     LogAuditReport,
+    PinnedHead,
+    SeenLeaves,
+    TailPolicy,
     TrustedLogKey,
+    TrustedWitness,
     check_leaf_encodings,
 )
 
@@ -44,9 +48,19 @@ def verify_database(
     jobs: int = 1,
     use_node_cache: bool = True,
     progress: Progress = _silent,
+    pinned: Sequence[PinnedHead] = (),
+    seen: Sequence[SeenLeaves] = (),
+    tail: TailPolicy | None = None,
+    witnesses: Sequence[TrustedWitness] = (),
 ) -> LogAuditReport:
-    """Check every stored leaf and head; the node cache only helps locate a difference."""
+    """Check every stored leaf and head; the node cache only helps locate a difference.
+
+    ``pinned`` heads and ``seen`` leaves are held to the stored log, the ``tail`` policy
+    judges leaves after the newest head, and cosignatures by ``witnesses`` are checked
+    (sealpost.crypto.logaudit, ``LogAudit.finish``).
+    """
     heads = database.stored_heads(connection)
+    cosignatures = database.stored_cosignatures(connection)
     total = database.leaf_count(connection)
     progress(f"{len(heads)} signed heads, {total} leaves to check")
     parallel = jobs > 1 and total >= PARALLEL_MIN_LEAVES
@@ -74,6 +88,14 @@ def verify_database(
             pool.shutdown(cancel_futures=True)
     progress(f"leaves: {audit.leaf_count}/{total} hashed; checking heads")
     hints = database.ReadOnlyNodes(connection) if use_node_cache else None
-    report = audit.finish(heads, hints)
+    report = audit.finish(
+        heads,
+        hints,
+        pinned=pinned,
+        seen=seen,
+        tail=tail,
+        cosignatures=cosignatures,
+        witnesses=witnesses,
+    )
     progress(f"done in {time.monotonic() - started:.1f} s")
     return report

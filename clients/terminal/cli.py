@@ -31,7 +31,7 @@ from sealpost.errors import SealpostError
 # `sealpost` command starts quickly.
 if TYPE_CHECKING:
     from sealpost.clients.terminal.client import Escrow, TerminalClient
-    from sealpost.clients.terminal.desk import DeliveryItem
+    from sealpost.clients.terminal.desk import DeliveryDesk, DeliveryItem
     from sealpost.clients.terminal.intake import BatchReport
     from sealpost.clients.terminal.profile import TerminalProfile
     from sealpost.v1 import log_pb2
@@ -115,6 +115,15 @@ def _open(folder: Path) -> TerminalProfile:
 def _session(folder: Path) -> Iterator[TerminalProfile]:
     logs.configure("warning")
     yield _open(folder)
+
+
+def _desk(client: TerminalClient, opened: TerminalProfile) -> DeliveryDesk:
+    """The delivery desk; its witness checks every head that proves a release."""
+    from sealpost.clients.terminal.desk import DeliveryDesk  # noqa: PLC0415
+    from sealpost.clients.terminal.witness import for_terminal  # noqa: PLC0415
+
+    witness = for_terminal(client, opened.folder)
+    return DeliveryDesk(client, opened.settings.institution_id, observe=witness.observe)
 
 
 def _message_id(value: str) -> bytes:
@@ -320,6 +329,7 @@ def intake(
     """
     from sealpost.clients.terminal.intake import IntakeLoop, IntakeSettings  # noqa: PLC0415
     from sealpost.clients.terminal.profile import escrow_with  # noqa: PLC0415
+    from sealpost.clients.terminal.witness import for_terminal  # noqa: PLC0415
 
     with _session(profile) as opened:
         client = opened.client()
@@ -331,6 +341,7 @@ def intake(
             settings=IntakeSettings(batch_size=batch_size),
             reporter=_Printer(json_output),
             renew=escrow_client.renew_self,
+            witness=for_terminal(client, opened.folder),
         )
 
         def stop(_signal: int, _frame: FrameType | None) -> None:
@@ -363,11 +374,9 @@ def deliveries(
     json_output: JsonOutput = False,
 ) -> None:
     """Released messages waiting for delivery (no content is shown)."""
-    from sealpost.clients.terminal.desk import DeliveryDesk  # noqa: PLC0415
-
     with _session(profile) as opened:
         client = opened.client()
-        desk = DeliveryDesk(client, opened.settings.institution_id)
+        desk = _desk(client, opened)
         try:
             items = _run(lambda: desk.pending(detainee))
         finally:
@@ -395,12 +404,10 @@ def show(
     json_output: JsonOutput = False,
 ) -> None:
     """Show a released message on screen (it is not acknowledged as delivered)."""
-    from sealpost.clients.terminal.desk import DeliveryDesk  # noqa: PLC0415
-
     wanted = _message_id(message_id)
     with _session(profile) as opened:
         client = opened.client()
-        desk = DeliveryDesk(client, opened.settings.institution_id)
+        desk = _desk(client, opened)
         try:
             message = _run(lambda: desk.open(wanted))
             saved = (
@@ -447,15 +454,13 @@ def print_message(
     json_output: JsonOutput = False,
 ) -> None:
     """Print a released message to PDF and acknowledge its delivery with the reference."""
-    from sealpost.clients.terminal.desk import DeliveryDesk  # noqa: PLC0415
-
     wanted = _message_id(message_id)
     to_stdout = out == "-"
     if to_stdout and json_output:
         raise typer.BadParameter("--json and --out - both use standard output")
     with _session(profile) as opened:
         client = opened.client()
-        desk = DeliveryDesk(client, opened.settings.institution_id)
+        desk = _desk(client, opened)
         try:
             printed = _run(
                 lambda: desk.print_pdf(

@@ -67,6 +67,8 @@ def wall_clock_ms() -> int:
 
 #: Escrows (message id, data key) pairs; returns one blob per pair, in order.
 Escrow = Callable[[Sequence[tuple[bytes, bytes]]], list[envelope_pb2.EscrowBlob]]
+#: Checks a tree head against what this terminal has witnessed (``Witness.observe``).
+ObserveHead = Callable[[log_pb2.SignedTreeHead], logentry.VerifiedTreeHead]
 #: The directory record verified against the pin, and the directory's revocations.
 Trust = tuple[VerifiedKey, list[keys_pb2.KeyRevocation]]
 TEXT_PLAIN = "text/plain; charset=utf-8"
@@ -508,20 +510,28 @@ class TerminalClient:
         return self.verify(reply.log_key, keys_pb2.KEY_PURPOSE_LOG, wall_clock_ms(), trust=trust)
 
     def check_releases(
-        self, reply: terminal_pb2.ListDeliveriesResponse, log_key: VerifiedKey
+        self,
+        reply: terminal_pb2.ListDeliveriesResponse,
+        log_key: VerifiedKey,
+        observe: ObserveHead | None = None,
     ) -> DeliveryListing:
         """Split a page of deliveries into those whose release the log proves, and the rest.
 
         A delivery counts only with its MESSAGE_RELEASED entry, included in the page's tree
         head, signed by the log key (SPEC P12); the envelope must name the same message.
+        With ``observe`` (the terminal's witness, clients/terminal/witness.py) the head
+        must also be of the one history this terminal has witnessed.
         """
         head: logentry.VerifiedTreeHead | None = None
         head_problem = "the gateway sent no signed tree head"
         if reply.HasField("tree_head"):
             try:
                 head = logentry.verify_tree_head(reply.tree_head, log_key.signing_key, log_key.id)
+                if observe is not None:
+                    observe(reply.tree_head)
             except CryptoError as exc:
-                head_problem = f"the tree head does not verify: {exc.explain()}"
+                head = None
+                head_problem = f"the tree head does not check out: {exc.explain()}"
         proven: list[terminal_pb2.Delivery] = []
         unproven: list[UnprovenRelease] = []
         for delivery in reply.deliveries:
@@ -532,7 +542,9 @@ class TerminalClient:
                 unproven.append(UnprovenRelease(delivery.message_id, delivery.detainee_id, problem))
         return DeliveryListing(proven, unproven)
 
-    def delivery_pages(self, detainee_id: str = "") -> Iterator[DeliveryListing]:
+    def delivery_pages(
+        self, detainee_id: str = "", observe: ObserveHead | None = None
+    ) -> Iterator[DeliveryListing]:
         """Messages released for delivery, one checked page at a time."""
         log_key = self.log_key()
         token = ""
@@ -544,16 +556,18 @@ class TerminalClient:
                     page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
                 ),
             )
-            yield self.check_releases(reply, log_key)
+            yield self.check_releases(reply, log_key, observe)
             token = reply.next_page_token
             if not token:
                 return
 
-    def list_deliveries(self, detainee_id: str = "") -> DeliveryListing:
+    def list_deliveries(
+        self, detainee_id: str = "", observe: ObserveHead | None = None
+    ) -> DeliveryListing:
         """Every message released for delivery, each release checked."""
         proven: list[terminal_pb2.Delivery] = []
         unproven: list[UnprovenRelease] = []
-        for page in self.delivery_pages(detainee_id):
+        for page in self.delivery_pages(detainee_id, observe):
             proven.extend(page.proven)
             unproven.extend(page.unproven)
         return DeliveryListing(proven, unproven)

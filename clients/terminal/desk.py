@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sealpost.clients.relative import attachments as _attachments
-from sealpost.clients.terminal.client import TerminalClient, UnprovenRelease
+from sealpost.clients.terminal.client import ObserveHead, TerminalClient, UnprovenRelease
 from sealpost.clients.terminal.errors import DeliveryError, UnprovenReleaseError
 from sealpost.clients.terminal.pdf import DeliverySlip, render_slip
 from sealpost.crypto import envelope as crypto_envelope
@@ -112,11 +112,17 @@ class DeliveryDesk:
         institution_id: str,
         *,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        observe: ObserveHead | None = None,
     ) -> None:
-        """Deliver through ``client``; ``institution_id`` goes into the references."""
+        """Deliver through ``client``; ``institution_id`` goes into the references.
+
+        ``observe`` is the terminal's witness: every head that proves a release must then
+        also be of the one history this terminal has witnessed.
+        """
         self.client = client
         self.institution_id = institution_id
         self._now = now
+        self._observe = observe
         #: Messages the gateway listed as released without a valid proof, at the last look.
         self.unproven: list[UnprovenRelease] = []
 
@@ -126,7 +132,7 @@ class DeliveryDesk:
         Only messages whose release the transparency log proves; the others are kept in
         ``unproven``, to be reported, and are never opened here.
         """
-        listing = self.client.list_deliveries(detainee_id)
+        listing = self.client.list_deliveries(detainee_id, self._observe)
         self.unproven = listing.unproven
         return [_item(d) for d in listing.proven]
 
@@ -136,7 +142,7 @@ class DeliveryDesk:
         UnprovenReleaseError when the gateway lists it as released but its release is not
         proven in the transparency log.
         """
-        listing = self.client.list_deliveries()
+        listing = self.client.list_deliveries(observe=self._observe)
         self.unproven = listing.unproven
         for delivery in listing.proven:
             if delivery.message_id == message_id:

@@ -15,6 +15,7 @@
     │   ├── EnrollmentError              the certificate folder or settings are not usable
     │   ├── InstitutionKeyError          the institution key is missing, revoked or held elsewhere
     │   ├── TerminalRevokedError         the gateway no longer accepts this terminal's certificate
+    │   ├── LogWitnessError              the gateway's log shows a fork or was rolled back
     │   ├── DeliveryError                no such released message, or it cannot be opened
     │   │   └── UnprovenReleaseError     listed as released, but the log does not prove it
     │   └── ReplyError                   a reply that cannot be composed as asked
@@ -107,6 +108,18 @@ class TerminalRevokedError(TerminalError):
         return (
             "the gateway refuses this terminal's certificate (revoked, expired or unknown); "
             "ask an administrator for a new one (`sealpost admin terminal issue`) and enrol again"
+        )
+
+
+class LogWitnessError(TerminalError):
+    """The gateway's tree head does not verify, or does not extend the newest one seen here."""
+
+    def explain(self) -> str:
+        """Say what it means and what to do."""
+        return (
+            f"the gateway's transparency log does not extend the history this terminal "
+            f"witnessed ({self}); intake stops. Report it to the security officer: the "
+            "newest head seen is in witness-state.json in the profile folder"
         )
 
 

@@ -13,6 +13,13 @@ none is delivered); the loop keeps serving privileged mail, which carries no esc
 and probes the key server with exponential backoff. Envelopes that do not verify are
 reported as malformed by id and skipped (SPEC P10); they never stop the loop.
 
+Witness (SPEC P13): every ``witness_seconds`` the loop has the terminal's witness
+(clients/terminal/witness.py) check the gateway's newest tree head against the newest
+one it has seen, and cosign it. A fork or a rollback of the log stops the loop with
+``LogWitnessError``: the gateway shows another history than before, and people must
+look before this terminal takes anything more in. A gateway that cannot be asked only
+delays the check.
+
 Plaintext: none. The loop opens only data keys, holds them for one escrow call and
 drops them; message bodies are never decrypted here.
 """
@@ -40,10 +47,12 @@ from sealpost.clients.terminal.client import (
     wall_clock_ms,
 )
 from sealpost.clients.terminal.errors import (
+    LogWitnessError,
     NoMailboxKeyError,
     TerminalError,
     TerminalRevokedError,
 )
+from sealpost.clients.witness import Witness, WitnessStateError
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto.errors import CryptoError, DecryptionError, KeyRecordError
 from sealpost.escrow.errors import EscrowError, KeyServerUnavailableError, PermissionDeniedError
@@ -148,12 +157,16 @@ class IntakeSettings:
     renew_seconds: float = 3600.0
     #: Streamed messages read ahead of processing.
     read_ahead: int = 2 * SUBMIT_BATCH
+    #: How often the gateway's newest tree head is checked and cosigned (SPEC P13).
+    witness_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= SUBMIT_BATCH:
             raise ValueError(f"batch_size must be between 1 and {SUBMIT_BATCH}")
         if min(self.window_seconds, self.poll_seconds, self.backoff_initial) < 0:
             raise ValueError("durations must not be negative")
+        if self.witness_seconds <= 0:
+            raise ValueError("witness_seconds must be positive")
         if self.backoff_max < self.backoff_initial:
             raise ValueError("backoff_max must be at least backoff_initial")
 
@@ -245,6 +258,10 @@ class IntakeSummary:
     waiting_for_key_server: int = 0
     handovers: int = 0
     mailboxes_provisioned: int = 0
+    #: Tree heads this terminal checked and cosigned as a witness (SPEC P13).
+    heads_cosigned: int = 0
+    #: The size of the newest tree head the witness has seen (0: none checked).
+    witnessed_size: int = 0
     seconds: float = 0.0
 
     @property
@@ -275,6 +292,11 @@ class IntakeSummary:
                 f"; still waiting: {self.waiting_for_key_server} for the key server, "
                 f"{self.waiting_for_mailbox} for a mailbox key"
             )
+        if self.witnessed_size:
+            text += (
+                f"; witnessed the log up to size {self.witnessed_size} "
+                f"({self.heads_cosigned} heads cosigned)"
+            )
         return text
 
     def to_json(self) -> dict[str, object]:
@@ -293,6 +315,8 @@ class IntakeSummary:
             "waitingForKeyServer": self.waiting_for_key_server,
             "handovers": self.handovers,
             "mailboxesProvisioned": self.mailboxes_provisioned,
+            "headsCosigned": self.heads_cosigned,
+            "witnessedSize": self.witnessed_size,
             "drained": self.drained,
             "seconds": round(self.seconds, 3),
         }
@@ -420,6 +444,7 @@ class IntakeLoop:
         settings: IntakeSettings = IntakeSettings(),
         reporter: Reporter | None = None,
         renew: Callable[[], object] | None = None,
+        witness: Witness | None = None,
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -427,8 +452,12 @@ class IntakeLoop:
 
         ``renew`` keeps the key-server token alive (``EscrowClient.renew_self``); it is
         called at the first housekeeping and then every ``settings.renew_seconds``.
+        ``witness`` checks and cosigns the gateway's newest head every
+        ``settings.witness_seconds`` (clients/terminal/witness.py ``for_terminal``).
         """
         self.client = client
+        self.witness = witness
+        self._next_witness = 0.0
         self.escrow = escrow
         self.renew = renew
         self._next_renewal = 0.0
@@ -475,6 +504,7 @@ class IntakeLoop:
         deadline = None if max_wait is None else started + max_wait
         self.state = self.store.load()
         self._housekeeping()
+        self._witness_round()
         while True:
             self._pass_mailbox = self._pass_key_server = 0
             self._held = False
@@ -492,6 +522,7 @@ class IntakeLoop:
             if self._past(deadline, delay) or self._stop.wait(delay):
                 break
             self._degraded = False  # the next pass escrows its first batch again: the probe
+        self._witness_round()
         self._finish(started)
         return self.summary
 
@@ -528,6 +559,8 @@ class IntakeLoop:
         now = self._clock()
         if now >= self._next_housekeeping:
             self._housekeeping()
+        if now >= self._next_witness:
+            self._witness_round()
         if self._degraded and now >= self._next_probe:
             if self._probe():  # the key server is back: stream the backlog again
                 reader.close()
@@ -848,6 +881,44 @@ class IntakeLoop:
             else:
                 self.summary.mailboxes_provisioned += count
                 self.reporter.notice(name, f"made mailbox keys for {count} detainees")
+
+    def _witness_round(self) -> None:
+        """Check the gateway's newest tree head against the newest seen, and cosign it.
+
+        A fork, a rollback or a head the pinned directory's log key did not sign stops
+        the loop (LogWitnessError); a gateway that cannot be asked only delays the check.
+        """
+        self._next_witness = self._clock() + self.settings.witness_seconds
+        if self.witness is None:
+            return
+        try:
+            observation = self.witness.witness()
+        except ClientError as exc:
+            if exc.code == grpc.StatusCode.UNAUTHENTICATED:
+                raise TerminalRevokedError(exc.message) from exc
+            self.reporter.notice(
+                "witness",
+                f"cannot check the gateway's newest tree head: {exc.message} "
+                f"({exc.code.name}); trying again in {self.settings.witness_seconds:.0f} s",
+            )
+            return
+        except CryptoError as exc:
+            _log.warning("log witness refused a tree head", error_type=type(exc).__name__)
+            self.reporter.notice(
+                "witness", f"the gateway's log does not check out: {exc.explain()}"
+            )
+            raise LogWitnessError(exc.explain()) from exc
+        except WitnessStateError as exc:
+            raise TerminalError(f"the witness state cannot be used: {exc.explain()}") from exc
+        self.summary.witnessed_size = observation.head.tree_size
+        if observation.cosigned:
+            self.summary.heads_cosigned += 1
+        if observation.submit_error is not None:
+            self.reporter.notice(
+                "witness",
+                f"the gateway did not take the cosignature of the head of size "
+                f"{observation.head.tree_size}: {observation.submit_error}",
+            )
 
     def _past(self, deadline: float | None, delay: float) -> bool:
         return deadline is not None and self._clock() + delay > deadline

@@ -28,13 +28,13 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+from sealpost._internal.files import write_atomic
 from sealpost.clients._grpc import Endpoint
 from sealpost.clients.terminal.client import Escrow, TerminalClient
 from sealpost.clients.terminal.errors import (
@@ -477,27 +477,6 @@ class FileStateStore:
             "updated_at_ms": state.updated_at_ms,
         }
         write_atomic(self.path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data``: temporary file, fsync, rename, fsync of the folder."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 # --------------------------------------------------------------------- helpers

@@ -1,4 +1,4 @@
-"""AuditService: signed tree heads, proofs and (for auditors) the log's entries."""
+"""AuditService: signed tree heads, proofs, (for auditors) the log's entries, and cosignatures."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from sealpost.crypto import merkle
-from sealpost.gateway import translog
-from sealpost.gateway.errors import InvalidArgument
+from sealpost.gateway import translog, witnesses
+from sealpost.gateway.errors import InvalidArgument, NotFound
+from sealpost.gateway.principals import Role
+from sealpost.gateway.services import common
 from sealpost.gateway.services.context import CALLER, Context, stored_int
-from sealpost.v1 import audit_pb2, audit_pb2_grpc, log_pb2
+from sealpost.v1 import audit_pb2, audit_pb2_grpc, keys_pb2, log_pb2
 
 MAX_ENTRIES = 1000
 MAX_HEADS = 1000
@@ -36,14 +38,18 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
     async def GetTreeHead(  # noqa: N802 - gRPC method name
         self, request: audit_pb2.GetTreeHeadRequest, context: Any
     ) -> audit_pb2.GetTreeHeadResponse:
-        """The newest signed head, or a fresh one on request (or when none exists yet)."""
-        head = None if request.fresh else await self.ctx.db.aread(translog.latest_head)
-        if head is None:
-            head = await self.ctx.write(
-                lambda c: translog.sign_head(
-                    c, self.ctx.directory.keys.log, self.ctx.directory.log.id, self.ctx.clock()
+        """The newest signed head with its cosignatures so far, or a fresh one on request."""
+        if not request.fresh:
+            cosigned = await self.ctx.db.aread(witnesses.latest_cosigned_head)
+            if cosigned is not None:
+                return audit_pb2.GetTreeHeadResponse(
+                    tree_head=cosigned.tree_head, cosignatures=cosigned.cosignatures
                 )
+        head = await self.ctx.write(
+            lambda c: translog.sign_head(
+                c, self.ctx.directory.keys.log, self.ctx.directory.log.id, self.ctx.clock()
             )
+        )
         return audit_pb2.GetTreeHeadResponse(tree_head=head)
 
     async def ListTreeHeads(  # noqa: N802
@@ -97,3 +103,47 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
             return entries
 
         return audit_pb2.GetEntriesResponse(entries=await self.ctx.db.aread(read))
+
+    async def SubmitCosignature(  # noqa: N802
+        self, request: audit_pb2.SubmitCosignatureRequest, context: Any
+    ) -> audit_pb2.SubmitCosignatureResponse:
+        """Store a witness's cosignature of a head this gateway signed (gateway/witnesses.py)."""
+        caller = CALLER.get()
+        if not request.HasField("tree_head") or not request.HasField("cosignature"):
+            raise InvalidArgument("tree_head and cosignature are required")
+        key_id = common.key_id(request.cosignature.witness_key_id, "cosignature.witness_key_id")
+        tree_head = request.tree_head.tree_head
+        now = self.ctx.clock()
+        institution_key = None
+        if caller.has(Role.TERMINAL):
+
+            def institution_record(connection: Connection) -> Any:
+                try:
+                    _record, verified = common.verified_record(
+                        self.ctx, connection, key_id, keys_pb2.KEY_PURPOSE_INSTITUTION, now
+                    )
+                except NotFound:
+                    return None
+                return verified
+
+            institution_key = await self.ctx.db.aread(institution_record)
+        witness = witnesses.witness_for(
+            caller,
+            key_id,
+            institution_key=institution_key,
+            auditors=self.ctx.auditor_witnesses,
+        )
+        verified = witnesses.verify(witness, tree_head, request.cosignature)
+        size = await self.ctx.write(
+            lambda c: witnesses.accept(c, witness, tree_head, request.cosignature, verified, now)
+        )
+        return audit_pb2.SubmitCosignatureResponse(witness_tree_size=size)
+
+    async def GetCosignatures(  # noqa: N802
+        self, request: audit_pb2.GetCosignaturesRequest, context: Any
+    ) -> audit_pb2.GetCosignaturesResponse:
+        """Cosigned heads of at least ``min_tree_size``, oldest first, with their cosignatures."""
+        limit = min(request.limit or MAX_HEADS, MAX_HEADS)
+        min_size = stored_int(request.min_tree_size, "min_tree_size")
+        heads = await self.ctx.db.aread(lambda c: witnesses.cosigned_heads(c, min_size, limit))
+        return audit_pb2.GetCosignaturesResponse(tree_heads=heads)

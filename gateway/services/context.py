@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -21,6 +21,7 @@ from sealpost.gateway.errors import InvalidArgument, ResourceExhausted
 from sealpost.gateway.principals import ANONYMOUS, Principal
 from sealpost.gateway.storage.database import Database
 from sealpost.gateway.storage.groupcommit import GroupCommit
+from sealpost.gateway.witnesses import Witness
 
 Clock = Callable[[], int]
 T = TypeVar("T")
@@ -154,6 +155,8 @@ class Context:
     group_commit: GroupCommit | None = None
     #: Key records whose directory signature was verified, by record id.
     verified_keys: dict[bytes, VerifiedKey] = field(default_factory=dict)
+    #: Auditors' witness keys whose cosignatures are accepted, by witness key id.
+    auditor_witnesses: Mapping[bytes, Witness] = field(default_factory=dict)
 
     async def write(self, job: Callable[[Connection], T]) -> T:
         """Run ``job`` in a write transaction; returns once it is committed (durable)."""

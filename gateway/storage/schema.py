@@ -299,6 +299,29 @@ tree_heads = Table(
     Column("signed", LargeBinary, nullable=False),
 )
 
+#: Witnesses' countersignatures of stored heads (gateway/witnesses.py, SPEC P13).
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("head_id", BigInteger, ForeignKey("tree_heads.id"), nullable=False),
+    #: The cosigned head's size, kept here for the "no regression" rule and listings.
+    Column("tree_size", BigInteger, nullable=False, index=True),
+    Column("witness_key_id", KEY_ID, nullable=False),
+    #: 1: an institution key (its terminal), 2: an auditor's configured witness key.
+    Column("witness_kind", SmallInteger, nullable=False),
+    #: The institution id, or the auditor witness's configured name.
+    Column("witness_name", String(200), nullable=False),
+    Column("cosigned_at_ms", TIME, nullable=False),
+    #: The serialised sealpost.v1.Cosignature, exactly as handed in.
+    Column("cosignature", LargeBinary, nullable=False),
+    Column("received_at_ms", TIME, nullable=False),
+    UniqueConstraint("head_id", "witness_key_id"),
+    Index("ix_cosignatures_witness_key_id_tree_size", "witness_key_id", "tree_size"),
+)
+
 #: Small named counters and flags, such as the log's size, locked while appending.
 gateway_state = Table(
     "gateway_state",

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from sealpost.v1 import log_pb2 as sealpost_dot_v1_dot_log__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17sealpost/v1/audit.proto\x12\x0bsealpost.v1\x1a\x15sealpost/v1/log.proto\"#\n\x12GetTreeHeadRequest\x12\r\n\x05\x66resh\x18\x01 \x01(\x08\"E\n\x13GetTreeHeadResponse\x12.\n\ttree_head\x18\x01 \x01(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\"<\n\x14ListTreeHeadsRequest\x12\x15\n\rmin_tree_size\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"H\n\x15ListTreeHeadsResponse\x12/\n\ntree_heads\x18\x01 \x03(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\"A\n\x18GetInclusionProofRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"G\n\x19GetInclusionProofResponse\x12*\n\x05proof\x18\x01 \x01(\x0b\x32\x1b.sealpost.v1.InclusionProof\"E\n\x1aGetConsistencyProofRequest\x12\x12\n\nfirst_size\x18\x01 \x01(\x04\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x04\"K\n\x1bGetConsistencyProofResponse\x12,\n\x05proof\x18\x01 \x01(\x0b\x32\x1d.sealpost.v1.ConsistencyProof\"/\n\x11GetEntriesRequest\x12\r\n\x05start\x18\x01 \x01(\x04\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x04\"<\n\x12GetEntriesResponse\x12&\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x15.sealpost.v1.LogEntry2\xd5\x03\n\x0c\x41uditService\x12P\n\x0bGetTreeHead\x12\x1f.sealpost.v1.GetTreeHeadRequest\x1a .sealpost.v1.GetTreeHeadResponse\x12V\n\rListTreeHeads\x12!.sealpost.v1.ListTreeHeadsRequest\x1a\".sealpost.v1.ListTreeHeadsResponse\x12\x62\n\x11GetInclusionProof\x12%.sealpost.v1.GetInclusionProofRequest\x1a&.sealpost.v1.GetInclusionProofResponse\x12h\n\x13GetConsistencyProof\x12\'.sealpost.v1.GetConsistencyProofRequest\x1a(.sealpost.v1.GetConsistencyProofResponse\x12M\n\nGetEntries\x12\x1e.sealpost.v1.GetEntriesRequest\x1a\x1f.sealpost.v1.GetEntriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17sealpost/v1/audit.proto\x12\x0bsealpost.v1\x1a\x15sealpost/v1/log.proto\"#\n\x12GetTreeHeadRequest\x12\r\n\x05\x66resh\x18\x01 \x01(\x08\"u\n\x13GetTreeHeadResponse\x12.\n\ttree_head\x18\x01 \x01(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\x12.\n\x0c\x63osignatures\x18\x02 \x03(\x0b\x32\x18.sealpost.v1.Cosignature\"<\n\x14ListTreeHeadsRequest\x12\x15\n\rmin_tree_size\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"H\n\x15ListTreeHeadsResponse\x12/\n\ntree_heads\x18\x01 \x03(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\"A\n\x18GetInclusionProofRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"G\n\x19GetInclusionProofResponse\x12*\n\x05proof\x18\x01 \x01(\x0b\x32\x1b.sealpost.v1.InclusionProof\"E\n\x1aGetConsistencyProofRequest\x12\x12\n\nfirst_size\x18\x01 \x01(\x04\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x04\"K\n\x1bGetConsistencyProofResponse\x12,\n\x05proof\x18\x01 \x01(\x0b\x32\x1d.sealpost.v1.ConsistencyProof\"/\n\x11GetEntriesRequest\x12\r\n\x05start\x18\x01 \x01(\x04\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x04\"<\n\x12GetEntriesResponse\x12&\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x15.sealpost.v1.LogEntry\"y\n\x18SubmitCosignatureRequest\x12.\n\ttree_head\x18\x01 \x01(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\x12-\n\x0b\x63osignature\x18\x02 \x01(\x0b\x32\x18.sealpost.v1.Cosignature\"6\n\x19SubmitCosignatureResponse\x12\x19\n\x11witness_tree_size\x18\x01 \x01(\x04\">\n\x16GetCosignaturesRequest\x12\x15\n\rmin_tree_size\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"L\n\x17GetCosignaturesResponse\x12\x31\n\ntree_heads\x18\x01 \x03(\x0b\x32\x1d.sealpost.v1.CosignedTreeHead2\x97\x05\n\x0c\x41uditService\x12P\n\x0bGetTreeHead\x12\x1f.sealpost.v1.GetTreeHeadRequest\x1a .sealpost.v1.GetTreeHeadResponse\x12V\n\rListTreeHeads\x12!.sealpost.v1.ListTreeHeadsRequest\x1a\".sealpost.v1.ListTreeHeadsResponse\x12\x62\n\x11GetInclusionProof\x12%.sealpost.v1.GetInclusionProofRequest\x1a&.sealpost.v1.GetInclusionProofResponse\x12h\n\x13GetConsistencyProof\x12\'.sealpost.v1.GetConsistencyProofRequest\x1a(.sealpost.v1.GetConsistencyProofResponse\x12M\n\nGetEntries\x12\x1e.sealpost.v1.GetEntriesRequest\x1a\x1f.sealpost.v1.GetEntriesResponse\x12\x62\n\x11SubmitCosignature\x12%.sealpost.v1.SubmitCosignatureRequest\x1a&.sealpost.v1.SubmitCosignatureResponse\x12\\\n\x0fGetCosignatures\x12#.sealpost.v1.GetCosignaturesRequest\x1a$.sealpost.v1.GetCosignaturesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,23 +35,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETTREEHEADREQUEST']._serialized_start=63
   _globals['_GETTREEHEADREQUEST']._serialized_end=98
   _globals['_GETTREEHEADRESPONSE']._serialized_start=100
-  _globals['_GETTREEHEADRESPONSE']._serialized_end=169
-  _globals['_LISTTREEHEADSREQUEST']._serialized_start=171
-  _globals['_LISTTREEHEADSREQUEST']._serialized_end=231
-  _globals['_LISTTREEHEADSRESPONSE']._serialized_start=233
-  _globals['_LISTTREEHEADSRESPONSE']._serialized_end=305
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=307
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=372
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=374
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=445
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=447
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=516
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=518
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=593
-  _globals['_GETENTRIESREQUEST']._serialized_start=595
-  _globals['_GETENTRIESREQUEST']._serialized_end=642
-  _globals['_GETENTRIESRESPONSE']._serialized_start=644
-  _globals['_GETENTRIESRESPONSE']._serialized_end=704
-  _globals['_AUDITSERVICE']._serialized_start=707
-  _globals['_AUDITSERVICE']._serialized_end=1176
+  _globals['_GETTREEHEADRESPONSE']._serialized_end=217
+  _globals['_LISTTREEHEADSREQUEST']._serialized_start=219
+  _globals['_LISTTREEHEADSREQUEST']._serialized_end=279
+  _globals['_LISTTREEHEADSRESPONSE']._serialized_start=281
+  _globals['_LISTTREEHEADSRESPONSE']._serialized_end=353
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=355
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=420
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=422
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=493
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=495
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=564
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=566
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=641
+  _globals['_GETENTRIESREQUEST']._serialized_start=643
+  _globals['_GETENTRIESREQUEST']._serialized_end=690
+  _globals['_GETENTRIESRESPONSE']._serialized_start=692
+  _globals['_GETENTRIESRESPONSE']._serialized_end=752
+  _globals['_SUBMITCOSIGNATUREREQUEST']._serialized_start=754
+  _globals['_SUBMITCOSIGNATUREREQUEST']._serialized_end=875
+  _globals['_SUBMITCOSIGNATURERESPONSE']._serialized_start=877
+  _globals['_SUBMITCOSIGNATURERESPONSE']._serialized_end=931
+  _globals['_GETCOSIGNATURESREQUEST']._serialized_start=933
+  _globals['_GETCOSIGNATURESREQUEST']._serialized_end=995
+  _globals['_GETCOSIGNATURESRESPONSE']._serialized_start=997
+  _globals['_GETCOSIGNATURESRESPONSE']._serialized_end=1073
+  _globals['_AUDITSERVICE']._serialized_start=1076
+  _globals['_AUDITSERVICE']._serialized_end=1739
 # @@protoc_insertion_point(module_scope)

@@ -60,6 +60,16 @@ class AuditServiceStub:
                 request_serializer=sealpost_dot_v1_dot_audit__pb2.GetEntriesRequest.SerializeToString,
                 response_deserializer=sealpost_dot_v1_dot_audit__pb2.GetEntriesResponse.FromString,
                 _registered_method=True)
+        self.SubmitCosignature = channel.unary_unary(
+                '/sealpost.v1.AuditService/SubmitCosignature',
+                request_serializer=sealpost_dot_v1_dot_audit__pb2.SubmitCosignatureRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_audit__pb2.SubmitCosignatureResponse.FromString,
+                _registered_method=True)
+        self.GetCosignatures = channel.unary_unary(
+                '/sealpost.v1.AuditService/GetCosignatures',
+                request_serializer=sealpost_dot_v1_dot_audit__pb2.GetCosignaturesRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_audit__pb2.GetCosignaturesResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -99,6 +109,21 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitCosignature(self, request, context):
+        """A witness (an institution terminal, or an auditor with a configured witness key) hands in
+        its cosignature of a head the gateway signed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCosignatures(self, request, context):
+        """Cosigned heads and their cosignatures, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -126,6 +151,16 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.GetEntries,
                     request_deserializer=sealpost_dot_v1_dot_audit__pb2.GetEntriesRequest.FromString,
                     response_serializer=sealpost_dot_v1_dot_audit__pb2.GetEntriesResponse.SerializeToString,
+            ),
+            'SubmitCosignature': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitCosignature,
+                    request_deserializer=sealpost_dot_v1_dot_audit__pb2.SubmitCosignatureRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_audit__pb2.SubmitCosignatureResponse.SerializeToString,
+            ),
+            'GetCosignatures': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCosignatures,
+                    request_deserializer=sealpost_dot_v1_dot_audit__pb2.GetCosignaturesRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_audit__pb2.GetCosignaturesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -264,6 +299,60 @@ class AuditService:
             '/sealpost.v1.AuditService/GetEntries',
             sealpost_dot_v1_dot_audit__pb2.GetEntriesRequest.SerializeToString,
             sealpost_dot_v1_dot_audit__pb2.GetEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitCosignature(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.AuditService/SubmitCosignature',
+            sealpost_dot_v1_dot_audit__pb2.SubmitCosignatureRequest.SerializeToString,
+            sealpost_dot_v1_dot_audit__pb2.SubmitCosignatureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCosignatures(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.AuditService/GetCosignatures',
+            sealpost_dot_v1_dot_audit__pb2.GetCosignaturesRequest.SerializeToString,
+            sealpost_dot_v1_dot_audit__pb2.GetCosignaturesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15sealpost/v1/log.proto\x12\x0bsealpost.v1\"k\n\x08TreeHead\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12\x14\n\x0ctimestamp_ms\x18\x04 \x01(\x03\x12\x12\n\nlog_key_id\x18\x05 \x01(\x0c\"6\n\x0eSignedTreeHead\x12\x11\n\ttree_head\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"E\n\x0eInclusionProof\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"I\n\x10\x43onsistencyProof\x12\x12\n\nfirst_size\x18\x01 \x01(\x04\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x04\x12\x0c\n\x04path\x18\x03 \x03(\x0c\":\n\x08LogEntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04leaf\x18\x02 \x01(\x0c\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\"\xda\x01\n\x07Receipt\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\x17\n\x0f\x65nvelope_digest\x18\x02 \x01(\x0c\x12\x16\n\x0e\x61\x63\x63\x65pted_at_ms\x18\x03 \x01(\x03\x12$\n\x05\x65ntry\x18\x04 \x01(\x0b\x32\x15.sealpost.v1.LogEntry\x12.\n\ttree_head\x18\x05 \x01(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\x12\x34\n\x0finclusion_proof\x18\x06 \x01(\x0b\x32\x1b.sealpost.v1.InclusionProofb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15sealpost/v1/log.proto\x12\x0bsealpost.v1\"k\n\x08TreeHead\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12\x14\n\x0ctimestamp_ms\x18\x04 \x01(\x03\x12\x12\n\nlog_key_id\x18\x05 \x01(\x0c\"6\n\x0eSignedTreeHead\x12\x11\n\ttree_head\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"a\n\x0b\x43osignature\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x16\n\x0ewitness_key_id\x18\x02 \x01(\x0c\x12\x16\n\x0e\x63osigned_at_ms\x18\x03 \x01(\x03\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"r\n\x10\x43osignedTreeHead\x12.\n\ttree_head\x18\x01 \x01(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\x12.\n\x0c\x63osignatures\x18\x02 \x03(\x0b\x32\x18.sealpost.v1.Cosignature\"E\n\x0eInclusionProof\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"I\n\x10\x43onsistencyProof\x12\x12\n\nfirst_size\x18\x01 \x01(\x04\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x04\x12\x0c\n\x04path\x18\x03 \x03(\x0c\":\n\x08LogEntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04leaf\x18\x02 \x01(\x0c\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\"\xda\x01\n\x07Receipt\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\x17\n\x0f\x65nvelope_digest\x18\x02 \x01(\x0c\x12\x16\n\x0e\x61\x63\x63\x65pted_at_ms\x18\x03 \x01(\x03\x12$\n\x05\x65ntry\x18\x04 \x01(\x0b\x32\x15.sealpost.v1.LogEntry\x12.\n\ttree_head\x18\x05 \x01(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\x12\x34\n\x0finclusion_proof\x18\x06 \x01(\x0b\x32\x1b.sealpost.v1.InclusionProofb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,12 +35,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TREEHEAD']._serialized_end=145
   _globals['_SIGNEDTREEHEAD']._serialized_start=147
   _globals['_SIGNEDTREEHEAD']._serialized_end=201
-  _globals['_INCLUSIONPROOF']._serialized_start=203
-  _globals['_INCLUSIONPROOF']._serialized_end=272
-  _globals['_CONSISTENCYPROOF']._serialized_start=274
-  _globals['_CONSISTENCYPROOF']._serialized_end=347
-  _globals['_LOGENTRY']._serialized_start=349
-  _globals['_LOGENTRY']._serialized_end=407
-  _globals['_RECEIPT']._serialized_start=410
-  _globals['_RECEIPT']._serialized_end=628
+  _globals['_COSIGNATURE']._serialized_start=203
+  _globals['_COSIGNATURE']._serialized_end=300
+  _globals['_COSIGNEDTREEHEAD']._serialized_start=302
+  _globals['_COSIGNEDTREEHEAD']._serialized_end=416
+  _globals['_INCLUSIONPROOF']._serialized_start=418
+  _globals['_INCLUSIONPROOF']._serialized_end=487
+  _globals['_CONSISTENCYPROOF']._serialized_start=489
+  _globals['_CONSISTENCYPROOF']._serialized_end=562
+  _globals['_LOGENTRY']._serialized_start=564
+  _globals['_LOGENTRY']._serialized_end=622
+  _globals['_RECEIPT']._serialized_start=625
+  _globals['_RECEIPT']._serialized_end=843
 # @@protoc_insertion_point(module_scope)

@@ -79,6 +79,71 @@ class SignedTreeHead(_message.Message):
 Global___SignedTreeHead: _TypeAlias = SignedTreeHead  # noqa: Y015
 
 @_typing.final
+class Cosignature(_message.Message):
+    """A witness's countersignature of one signed tree head (docs/transparency-log.md, "Cosignatures").
+    The witness states that, at `cosigned_at_ms`, this was the largest head it had seen and that
+    the head is consistent with every head it saw before.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    WITNESS_KEY_ID_FIELD_NUMBER: _builtins.int
+    COSIGNED_AT_MS_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    """1. Anything else is refused (0 as too old, 2 and up as too new)."""
+    witness_key_id: _builtins.bytes
+    """The witness's key id (32 bytes): an institution key record's id, or the witness key id
+    of an auditor's own Ed25519 key.
+    """
+    cosigned_at_ms: _builtins.int
+    """Milliseconds since the Unix epoch when the witness cosigned."""
+    signature: _builtins.bytes
+    """Ed25519 signature of the witness key (64 bytes) over the cosignature digest."""
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        witness_key_id: _builtins.bytes = ...,
+        cosigned_at_ms: _builtins.int = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cosigned_at_ms", b"cosigned_at_ms", "signature", b"signature", "version", b"version", "witness_key_id", b"witness_key_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Cosignature: _TypeAlias = Cosignature  # noqa: Y015
+
+@_typing.final
+class CosignedTreeHead(_message.Message):
+    """A signed tree head with the cosignatures the gateway holds for it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TREE_HEAD_FIELD_NUMBER: _builtins.int
+    COSIGNATURES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tree_head(self) -> Global___SignedTreeHead: ...
+    @_builtins.property
+    def cosignatures(self) -> _containers.RepeatedCompositeFieldContainer[Global___Cosignature]: ...
+    def __init__(
+        self,
+        *,
+        tree_head: Global___SignedTreeHead | None = ...,
+        cosignatures: _abc.Iterable[Global___Cosignature] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tree_head", b"tree_head"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cosignatures", b"cosignatures", "tree_head", b"tree_head"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CosignedTreeHead: _TypeAlias = CosignedTreeHead  # noqa: Y015
+
+@_typing.final
 class InclusionProof(_message.Message):
     """Proof that leaf `leaf_index` is in the tree of size `tree_size` (RFC 9162 section 2.1.3)."""
 

@@ -28,6 +28,7 @@ def test_the_scripted_day_holds_and_leaves_its_artefacts(tmp_path: Path) -> None
     assert "[demo] every expectation of the day held" in lines
     assert any("refused" in line and "privileged" in line for line in lines)
     assert any("reconcile caught it" in line for line in lines)
+    assert any("and cosigned it" in line and "--since-head" in line for line in lines)
 
     assert len(list((out / "deliveries").glob("*.pdf"))) == 3
     assert (out / "report" / "report.pdf").read_bytes().startswith(b"%PDF-")

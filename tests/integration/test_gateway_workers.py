@@ -7,6 +7,7 @@ tables, so that "a send to one worker is seen by the other" is checked, not assu
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +20,8 @@ from sealpost._internal.stack import Stack, approve_all, setup_institutions, sta
 from sealpost.clients._grpc import bearer
 from sealpost.clients.relative.sdk import Contact, RelativeClient
 from sealpost.escrow.bootstrap import BootstrapResult
-from sealpost.gateway.storage.schema import log_leaves
-from sealpost.v1 import common_pb2, log_pb2, relative_pb2, relative_pb2_grpc
+from sealpost.gateway.storage.schema import log_leaves, tree_heads
+from sealpost.v1 import admin_pb2, common_pb2, log_pb2, relative_pb2, relative_pb2_grpc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -205,3 +206,46 @@ def test_a_second_gateway_without_workers_cannot_take_the_port(workers_stack: St
     with pytest.raises(DevServerError, match=r"exited|did not start"):
         stray.start(timeout=30)
     stray.stop()
+
+
+def test_every_worker_signs_heads_and_never_two_for_one_size(
+    workers_stack: Stack, database_url: str
+) -> None:
+    """Each worker runs the signer (SPEC P13); the size row's lock keeps them from doubling."""
+    stack = workers_stack
+    admin, _terminals = setup_institutions(stack, [("d-sign", "pi-sign", "regular")])
+    for n in range(6):
+        admin.call(
+            "admin",
+            "CreateInstitution",
+            admin_pb2.CreateInstitutionRequest(institution_id=f"pi-sign-{n}", name=f"sign {n}"),
+        )
+    engine = sa.create_engine(database_url)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            with engine.connect() as connection:
+                size = connection.execute(sa.select(sa.func.count()).select_from(log_leaves))
+                leaves = int(size.scalar_one())
+                heads = [
+                    int(s)
+                    for s in connection.execute(
+                        sa.select(tree_heads.c.tree_size).order_by(tree_heads.c.id)
+                    ).scalars()
+                ]
+            if heads and max(heads) == leaves:
+                break
+            assert time.monotonic() < deadline, "no head covered the log within 15 s"
+            time.sleep(0.2)
+        time.sleep(5)  # two more rounds of every worker: nothing grew, nothing is signed
+        with engine.connect() as connection:
+            again = [
+                int(s)
+                for s in connection.execute(
+                    sa.select(tree_heads.c.tree_size).order_by(tree_heads.c.id)
+                ).scalars()
+            ]
+    finally:
+        engine.dispose()
+    assert again == heads
+    assert len(set(heads)) == len(heads), f"two heads of one size: {heads}"

@@ -49,6 +49,7 @@ class Day:
     relative: str
     pending_contact: str
     north: TerminalClient
+    south: TerminalClient
 
 
 def play_day(stack: Stack) -> Day:
@@ -107,6 +108,7 @@ def play_day(stack: Stack) -> Day:
         relative=relative.account_id,
         pending_contact=pending_contact.account_id,
         north=north,
+        south=south,
     )
 
 
@@ -380,3 +382,25 @@ def test_the_terminal_refuses_a_release_the_log_does_not_prove(
     desk.pending()
     assert [r.message_id for r in desk.unproven] == [played.queued]
     assert "about another message" in desk.unproven[0].reason
+
+
+@SQLITE
+def test_the_desk_checks_each_release_head_with_the_terminals_witness(
+    stack: Stack, played: Day, database_url: str, tmp_path: Path
+) -> None:
+    from sealpost.clients.terminal.witness import STATE_NAME, for_terminal  # noqa: PLC0415
+    from sealpost.crypto.errors import ForkError  # noqa: PLC0415
+
+    witness = for_terminal(played.south, tmp_path)
+    desk = DeliveryDesk(played.south, B, observe=witness.observe)
+    assert [item.message_id for item in desk.pending()] == [played.moved]
+    assert desk.unproven == []
+    assert (tmp_path / STATE_NAME).exists()  # the head that proved the releases is kept
+
+    def forked(_head: object) -> None:
+        raise ForkError("another history than the one this terminal witnessed")
+
+    refusing = DeliveryDesk(played.south, B, observe=forked)  # type: ignore[arg-type]
+    assert refusing.pending() == []
+    assert refusing.unproven
+    assert all("another history" in r.reason for r in refusing.unproven)

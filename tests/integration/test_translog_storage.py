@@ -219,3 +219,37 @@ def test_a_read_inside_the_batch_sees_its_own_appends(db: Database) -> None:
     leaves = [e.leaf for e in db.read(lambda c: translog.entries(c, 0, 10))]
     assert leaves == [encode_event(_event(i)) for i in (0, 1, 2, 3, 4, 5, 7)]
     assert db.read(partial(translog.root, tree_size=7)) == merkle.tree_hash(leaves)
+
+
+def test_a_head_is_signed_only_when_the_log_has_grown(db: Database) -> None:
+    """sign_head_if_grown decides in the write transaction; needs_head is only a hint."""
+    keys = PrivateKeys.generate()
+    key_id = bytes(32)
+
+    def sign(connection: Connection) -> log_pb2.SignedTreeHead | None:
+        return translog.sign_head_if_grown(connection, keys, key_id, 1_767_225_600_000)
+
+    def grow(count: int) -> None:
+        db.write(lambda c: translog.append(c, [_event(1000 + k) for k in range(count)]))
+
+    def sizes() -> list[int]:
+        return [
+            log_pb2.TreeHead.FromString(h.tree_head).tree_size
+            for h in db.read(lambda c: translog.heads(c, 0, 100))
+        ]
+
+    assert db.write(sign) is None  # an empty log needs no head
+    assert db.read(translog.needs_head) is False
+    grow(5)
+    assert db.read(translog.needs_head) is True
+    assert db.write(sign) is not None
+    assert db.write(sign) is None  # nothing grew since
+    assert db.read(translog.needs_head) is False
+    grow(3)
+    assert db.write(sign) is not None
+    assert sizes() == [5, 8]
+    # A head signed by another path (a fresh head on request) counts as well.
+    grow(1)
+    db.write(lambda c: translog.sign_head(c, keys, key_id, 1_767_225_600_001))
+    assert db.write(sign) is None
+    assert sizes() == [5, 8, 9]

@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from sealpost.crypto.keys import PrivateKeys
 from sealpost.gateway.config import GatewayConfig
 from sealpost.gateway.errors import ConfigError
 
 NO_FLAGS: dict[str, str | None] = {}
+_KEY_ONE = PrivateKeys.generate().signing_key.hex()
+_KEY_TWO = PrivateKeys.generate().signing_key.hex()
 
 
 def test_defaults_listen_on_loopback() -> None:
@@ -57,3 +60,49 @@ def test_all_problems_reported_together() -> None:
         GatewayConfig.load({"port": "x", "host": "y"}, environ={"SEALPOST_LOG_LEVEL": "z"})
     assert len(info.value.problems) == 3
     assert info.value.explain().startswith("invalid configuration:\n  - ")
+
+
+def test_heads_are_signed_every_two_seconds_by_default() -> None:
+    assert GatewayConfig.load(NO_FLAGS, environ={}).head_interval_seconds == 2.0
+    env = {"SEALPOST_HEAD_INTERVAL_SECONDS": "0.5"}
+    assert GatewayConfig.load(NO_FLAGS, environ=env).head_interval_seconds == 0.5
+    assert (
+        GatewayConfig.load({"head_interval_seconds": "10"}, environ=env).head_interval_seconds == 10
+    )
+
+
+@pytest.mark.parametrize("raw", ["0", "0.05", "61", "-1", "nan", "soon"])
+def test_head_intervals_out_of_bounds_are_refused(raw: str) -> None:
+    with pytest.raises(ConfigError, match="--head-interval-seconds"):
+        GatewayConfig.load({"head_interval_seconds": raw}, environ={})
+
+
+def test_witness_keys_round_trip_through_their_text() -> None:
+    one, two = PrivateKeys.generate().signing_key, PrivateKeys.generate().signing_key
+    text = f"audit-office={one.hex()}, second.auditor={two.hex()}"
+    config = GatewayConfig.load({}, environ={"SEALPOST_WITNESS_KEYS": text})
+    names = [(k.name, k.public_key) for k in config.witness_keys.keys]
+    assert names == [("audit-office", one), ("second.auditor", two)]
+    assert len({k.key_id for k in config.witness_keys.keys}) == 2
+    # The worker processes get the setting back as text (gateway/workers.py).
+    again = GatewayConfig.load({"witness_keys": str(config.witness_keys)}, environ={})
+    assert again.witness_keys == config.witness_keys
+    assert GatewayConfig.load(NO_FLAGS, environ={}).witness_keys.keys == ()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "audit",
+        "Audit=" + "11" * 32,
+        "audit=" + "11" * 31,
+        "audit=" + "zz" * 32,
+        "audit=" + "00" * 32,  # not a usable Ed25519 public key
+        f"a={_KEY_ONE},a={_KEY_TWO}",  # one name twice
+        f"a={_KEY_ONE},b={_KEY_ONE}",  # one key twice
+    ],
+)
+def test_bad_witness_keys_are_refused(raw: str) -> None:
+    with pytest.raises(ConfigError, match="--witness-keys"):
+        GatewayConfig.load({"witness_keys": raw}, environ={})
