@@ -147,3 +147,11 @@ def review_basis(
         if any(order.covers(direction, accepted_at_ms) for order in orders):
             return common_pb2.LEGAL_BASIS_SCREENING_ORDER
     raise PermissionDenied("there is no legal basis to review this message")
+
+
+#: How long a review grant covers decrypts (SPEC P14): the key server may decrypt the
+#: message's key from the grant's time until this much later, and only while the basis
+#: still holds (queued, or inside a retrospective approval). The review tool decrypts
+#: at once and asks for a new grant after this; the auditor flags any decrypt outside
+#: [grant - clock leeway, grant + GRANT_VALIDITY_MS + clock leeway] (docs/audit.md).
+GRANT_VALIDITY_MS: Final = 15 * 60 * 1000
