@@ -205,6 +205,25 @@ def test_every_key_server_change_made_with_the_tools_is_recorded(
                 gateway=gateway,
             )
         )
+        # A change whose recording fails stays on a receipt, and the error says what to do.
+        kept = tmp_path / "unrecorded.json"
+        failed = sealpost(
+            "admin",
+            "staff",
+            "add",
+            "screener-b",
+            "--role",
+            "screener",
+            "--institution",
+            "pi-a",
+            "--receipt",
+            str(kept),
+            env={**operator, "SEALPOST_NEW_PASSWORD": PASSWORD},  # nobody signed in
+            gateway=gateway,
+        )
+        assert failed.returncode == 1
+        assert f"sealpost admin key record {kept}" in failed.stderr
+        ok(sealpost("admin", "key", "record", str(kept), env=signed_in, gateway=gateway))
         ok(sealpost("admin", "key", "rotate", env=signed_in, gateway=gateway))
         ok(sealpost("admin", "key", "schedule", "--days", "20", env=signed_in, gateway=gateway))
 
