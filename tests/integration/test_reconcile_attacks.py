@@ -200,8 +200,16 @@ def test_exporting_the_escrow_key_and_decrypting_offline_is_found(own_stack: Sta
     code, found = reconcile(stack, day.admin)
     assert code == 1, found
     assert found["unmatched"] == []  # no decrypt ever reached the key server
-    kinds = {c["kind"] for c in found["key_server_changes"]["unmatched"]}
-    assert {"key-config", "key-export", "key-backup"} <= kinds
+    unmatched = found["key_server_changes"]["unmatched"]
+    assert [(c["kind"], c["detail"]) for c in unmatched] == [
+        ("key-config", "sets exportable, allow_plaintext_backup"),
+        ("key-export", "key-export"),
+        ("key-backup", "key-backup"),
+    ]
+    assert {c["reason"] for c in unmatched} == {
+        "Sealpost never does this: it lets the escrow key leave the key server"
+    }
+    assert {c["display_name"] for c in unmatched} == {"token"}  # the dev server's root token
 
 
 @SQLITE
