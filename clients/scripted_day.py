@@ -140,8 +140,7 @@ class Day:
             "reconcile",
             "--database-url",
             self.stack.gateway.database_url,
-            "--audit-log",
-            str(self.stack.openbao.audit_log),
+            *audit_devices(self.stack),
             "--directory-key",
             self.pin_hex,
         )
@@ -149,6 +148,7 @@ class Day:
     def play(self) -> None:
         """The whole day, in order."""
         self.morning()
+        record_key_server_work(self)
         self.relative_writes()
         self.lawyer_writes()
         self.intake()
@@ -401,9 +401,11 @@ class Day:
         clean = self.reconcile()
         expect(clean.returncode == 0, "reconcile is clean: " + clean.stdout + clean.stderr)
         say(
-            "auditor: `sealpost audit verify` recomputed the tree and checked every signed "
-            "head; `sealpost audit reconcile` matched every OpenBao decrypt to a grant "
-            "(0 unmatched)"
+            "auditor: `sealpost audit verify` recomputed the tree, checked every signed "
+            "head and held every table that decides access to the log; `sealpost audit "
+            "reconcile` matched every OpenBao decrypt to a grant within its 15 minutes and "
+            "legal basis, and every key-server change to a recorded action, on both audit "
+            "devices compared (0 unmatched)"
         )
 
     def bypass(self) -> None:
@@ -441,8 +443,7 @@ class Day:
             today,
             "--out-dir",
             str(self.out / "report"),
-            "--audit-log",
-            str(self.stack.openbao.audit_log),
+            *audit_devices(self.stack),
             "--directory-key",
             self.pin_hex,
             "-q",
@@ -485,6 +486,25 @@ class Day:
             f"verify` failed naming the table, the row and the log entry (tampering.txt); the "
             "row was put back"
         )
+
+
+def record_key_server_work(day: Day) -> None:
+    """The administrator records the key server's setup in the log; later work is recorded as done.
+
+    The bootstrap ran before the gateway existed, and the first administrator's login
+    before anyone could sign in: both wait until now (SPEC P14).
+    """
+    events = day.stack.record_key_server_actions(day.admin)
+    say(
+        f"administrator recorded the key server's bootstrap and staff logins in the log "
+        f"({events} events); every later key-server change is recorded as it is made, so "
+        "the auditor can account for each one"
+    )
+
+
+def audit_devices(stack: Stack) -> list[str]:
+    """``--audit-log`` once per audit device: the auditor compares the two (SPEC P14)."""
+    return [arg for path in stack.openbao.audit_logs for arg in ("--audit-log", str(path))]
 
 
 def _fresh_head(staff: StaffClient) -> None:

@@ -7,10 +7,16 @@ least-privilege policies of deploy/openbao/policies/, a token role for
 terminals, userpass logins for staff, and an EdDSA identity-token role whose
 claims carry staff roles and institutions. An existing key or mount that does
 not match is reported, never silently reused or replaced.
+
+Every write is noted in an ``ActionJournal`` (escrow/actions.py): the bootstrap,
+each staff login, each terminal token created or revoked becomes a
+``KeyServerAction`` to record in the transparency log, so that the auditor can
+match each change in the key server's audit log to it (spec P14).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,6 +33,7 @@ from sealpost.escrow._transport import (
     get_int,
     get_str,
 )
+from sealpost.escrow.actions import ActionJournal, ActionKind, KeyServerAction
 from sealpost.escrow.client import EscrowKeyRef, KeyInfo, parse_key_info
 from sealpost.escrow.errors import BootstrapError, InvalidRequestError, NotFoundError
 from sealpost.escrow.identity import (
@@ -140,6 +147,8 @@ class BootstrapResult:
     terminal_token_role: str
     #: Created or changed by this run; empty when the server was already in shape.
     changes: tuple[str, ...]
+    #: The run as an action to record in the transparency log; empty when nothing changed.
+    actions: tuple[KeyServerAction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,6 +160,8 @@ class StaffUser:
     roles: frozenset[StaffRole]
     institutions: frozenset[str]
     policies: tuple[str, ...]
+    #: The change as an action to record in the transparency log.
+    action: KeyServerAction | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +174,8 @@ class ServiceToken:
     policies: tuple[str, ...]
     ttl_seconds: int
     institution_id: str | None = None
+    #: The creation as an action to record in the transparency log.
+    action: KeyServerAction | None = None
 
 
 def render_policies(settings: BootstrapSettings) -> dict[str, str]:
@@ -204,6 +217,7 @@ class KeyServerBootstrap:
         self.settings = settings
         self._conn = Connection(config, admin_token)
         self._changes: list[str] = []
+        self.journal = ActionJournal(self._conn)
 
     def __repr__(self) -> str:
         return f"KeyServerBootstrap(prefix={self.settings.prefix!r})"
@@ -223,7 +237,15 @@ class KeyServerBootstrap:
         return answer if isinstance(answer, dict) else None
 
     def _post(self, operation: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        self.journal.wrote(path)
         return self._conn.call(operation, lambda c: c.adapter.post(path, json=body or {}))
+
+    def take_actions(self) -> list[KeyServerAction]:
+        """The actions made through this client and not yet taken, to record them."""
+        return self.journal.take()
+
+    def _last_action(self) -> KeyServerAction | None:
+        return self.journal.actions[-1] if self.journal.actions else None
 
     def _changed(self, what: str) -> None:
         self._changes.append(what)
@@ -235,13 +257,15 @@ class KeyServerBootstrap:
         """Create or check everything; report what changed."""
         self._changes = []
         s = self.settings
-        self._ensure_mount(s.escrow_key.mount, "transit", "sys/mounts", "Sealpost escrow key")
-        self._ensure_context_in_clear()
-        key = self._ensure_escrow_key()
-        policies = self._ensure_policies()
-        self._ensure_mount(s.userpass_mount, "userpass", "sys/auth", "Sealpost staff logins")
-        self._ensure_terminal_role()
-        self._ensure_identity()
+        before = len(self.journal.actions)
+        with self.journal.action(ActionKind.BOOTSTRAP, s.prefix):
+            self._ensure_mount(s.escrow_key.mount, "transit", "sys/mounts", "Sealpost escrow key")
+            self._ensure_context_in_clear()
+            key = self._ensure_escrow_key()
+            policies = self._ensure_policies()
+            self._ensure_mount(s.userpass_mount, "userpass", "sys/auth", "Sealpost staff logins")
+            self._ensure_terminal_role()
+            self._ensure_identity()
         found = discover(self.config)
         return BootstrapResult(
             escrow_key=s.escrow_key,
@@ -254,6 +278,7 @@ class KeyServerBootstrap:
             userpass_mount=s.userpass_mount,
             terminal_token_role=s.terminal_token_role,
             changes=tuple(self._changes),
+            actions=tuple(self.journal.actions[before:]),
         )
 
     def _ensure_mount(self, path: str, kind: str, base: str, description: str) -> None:
@@ -436,6 +461,21 @@ class KeyServerBootstrap:
         policies = tuple(
             sorted({s.policy_name(p) for r in role_set for p in STAFF_ROLE_POLICIES[r]})
         )
+        with self.journal.action(ActionKind.STAFF_CHANGE, username):
+            entity_id = self._write_staff(username, password, role_set, institution_set, policies)
+        return StaffUser(
+            username, entity_id, role_set, institution_set, policies, self._last_action()
+        )
+
+    def _write_staff(
+        self,
+        username: str,
+        password: str,
+        role_set: frozenset[StaffRole],
+        institution_set: frozenset[str],
+        policies: tuple[str, ...],
+    ) -> str:
+        s = self.settings
         self._post(
             "write staff login",
             f"/v1/auth/{s.userpass_mount}/users/{username}",
@@ -469,7 +509,7 @@ class KeyServerBootstrap:
                 "/v1/identity/entity-alias",
                 {"name": username, "canonical_id": entity_id, "mount_accessor": accessor},
             )
-        return StaffUser(username, entity_id, role_set, institution_set, policies)
+        return entity_id
 
     def _auth_accessor(self, mount: str) -> str:
         mounts = data_of(self._read_mounts("sys/auth"), "sys/auth")
@@ -484,16 +524,18 @@ class KeyServerBootstrap:
             raise InvalidRequestError("malformed institution id")
         s = self.settings
         policy = s.policy_name("terminal")
-        answer = self._post(
-            "create terminal token",
-            f"/v1/auth/token/create/{s.terminal_token_role}",
-            {
-                "policies": [policy],
-                "display_name": f"terminal-{institution_id}",
-                "meta": {"institution_id": institution_id},
-            },
-        )
-        return self._service_token(answer, f"terminal-{institution_id}", institution_id)
+        with self.journal.action(ActionKind.TERMINAL_TOKEN_CREATED, institution_id):
+            answer = self._post(
+                "create terminal token",
+                f"/v1/auth/token/create/{s.terminal_token_role}",
+                {
+                    "policies": [policy],
+                    "display_name": f"terminal-{institution_id}",
+                    "meta": {"institution_id": institution_id},
+                },
+            )
+        token = self._service_token(answer, f"terminal-{institution_id}", institution_id)
+        return dataclasses.replace(token, action=self._last_action())
 
     def create_gateway_token(self, ttl: timedelta = timedelta(hours=24)) -> ServiceToken:
         """An orphan token with only the gateway policy (which denies the escrow key)."""
@@ -509,9 +551,15 @@ class KeyServerBootstrap:
         )
         return self._service_token(answer, "gateway", None)
 
-    def revoke_token(self, accessor: str) -> None:
-        """Revoke a token by its accessor (a lost terminal, a retired gateway)."""
-        self._post("revoke token", "/v1/auth/token/revoke-accessor", {"accessor": accessor})
+    def revoke_token(self, accessor: str, *, target: str = "") -> KeyServerAction | None:
+        """Revoke a token by its accessor (a lost terminal, a retired gateway).
+
+        Returns the revocation as an action to record; ``target`` names the token for
+        people (the accessor itself is HMAC-ed in the audit log).
+        """
+        with self.journal.action(ActionKind.TERMINAL_TOKEN_REVOKED, target or "token"):
+            self._post("revoke token", "/v1/auth/token/revoke-accessor", {"accessor": accessor})
+        return self._last_action()
 
     @staticmethod
     def _service_token(answer: Any, name: str, institution_id: str | None) -> ServiceToken:

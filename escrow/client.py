@@ -31,6 +31,7 @@ from sealpost.escrow._transport import (
     get_int,
     get_str,
 )
+from sealpost.escrow.actions import ActionJournal, ActionKind, KeyServerAction
 from sealpost.escrow.blob import (
     DEK_BYTES,
     EscrowedKey,
@@ -401,7 +402,11 @@ class EscrowClient(_Base):
 
 
 class KeyAdminClient(_Base):
-    """Rotation, automatic rotation and retention of the escrow key (key-administrator policy)."""
+    """Rotation, automatic rotation and retention of the escrow key (key-administrator policy).
+
+    Each change is noted as a ``KeyServerAction`` (``take_actions``) to record in the
+    transparency log, where the auditor matches it to the key server's audit log.
+    """
 
     def __init__(
         self,
@@ -415,6 +420,14 @@ class KeyAdminClient(_Base):
         rand: Callable[[], float] = random.random,
     ) -> None:
         super().__init__(config, token, key=key, retry=retry, sleep=sleep, clock=clock, rand=rand)
+        self.journal = ActionJournal(self._conn)
+
+    def take_actions(self) -> list[KeyServerAction]:
+        """The changes made through this client and not yet taken, to record them."""
+        return self.journal.take()
+
+    def _latest_version(self) -> int:
+        return self.key_info().latest_version
 
     def key_info(self) -> KeyInfo:
         """The escrow key's versions and configuration."""
@@ -427,11 +440,15 @@ class KeyAdminClient(_Base):
 
         Not retried: a lost answer could otherwise rotate twice.
         """
-        self._conn.call(
-            "transit rotate key",
-            lambda c: c.adapter.post(f"{self.key.key_path}/rotate"),
-            retry=False,
-        )
+        with self.journal.action(
+            ActionKind.ROTATION, self.key.name, key_version=self._latest_version
+        ):
+            self.journal.wrote(f"{self.key.key_path}/rotate")
+            self._conn.call(
+                "transit rotate key",
+                lambda c: c.adapter.post(f"{self.key.key_path}/rotate"),
+                retry=False,
+            )
         return self.key_info()
 
     def set_auto_rotate_period(self, period: timedelta) -> KeyInfo:
@@ -445,7 +462,8 @@ class KeyAdminClient(_Base):
             raise InvalidRequestError(
                 "the rotation period is a whole, non-negative number of seconds"
             )
-        self._config({"auto_rotate_period": f"{seconds}s"})
+        with self.journal.action(ActionKind.ROTATION_SCHEDULE, self.key.name):
+            self._config({"auto_rotate_period": f"{seconds}s"})
         return self.key_info()
 
     def apply_retention(self, min_version: int) -> KeyInfo:
@@ -463,18 +481,22 @@ class KeyAdminClient(_Base):
             )
         if min_version < info.min_decryption_version or min_version < info.min_available_version:
             raise InvalidRequestError("retired key versions cannot be brought back")
-        self._config(
-            {
-                "min_decryption_version": min_version,
-                "min_encryption_version": max(min_version, info.min_encryption_version),
-            }
-        )
-        self._conn.call(
-            "transit trim key",
-            lambda c: c.adapter.post(
-                f"{self.key.key_path}/trim", json={"min_available_version": min_version}
-            ),
-        )
+        with self.journal.action(
+            ActionKind.RETENTION, self.key.name, key_version=lambda: min_version
+        ):
+            self._config(
+                {
+                    "min_decryption_version": min_version,
+                    "min_encryption_version": max(min_version, info.min_encryption_version),
+                }
+            )
+            self.journal.wrote(f"{self.key.key_path}/trim")
+            self._conn.call(
+                "transit trim key",
+                lambda c: c.adapter.post(
+                    f"{self.key.key_path}/trim", json={"min_available_version": min_version}
+                ),
+            )
         after = self.key_info()
         if after.min_available_version != min_version or any(
             v < min_version for v in after.available_versions
@@ -486,6 +508,7 @@ class KeyAdminClient(_Base):
     def _config(self, params: dict[str, Any]) -> None:
         # Posted directly: hvac's update_key_configuration refuses
         # min_encryption_version == min_decryption_version, which the server accepts.
+        self.journal.wrote(f"{self.key.key_path}/config")
         self._conn.call(
             "transit configure key",
             lambda c: c.adapter.post(f"{self.key.key_path}/config", json=params),

@@ -16,6 +16,8 @@
         │       └── BlobVersionTooNewError
         ├── BootstrapError              the key server cannot be brought to the expected state
         ├── AuditLogError               a key-server audit log line is malformed
+        ├── ActionReceiptError          a receipt of key-server actions does not parse
+        │   └── ActionReceiptVersionError   too old, or newer than this code knows
         └── TokenError                  a staff identity token is not acceptable
             ├── MalformedTokenError     not a compact JWS with strict base64url and JSON
             ├── TokenSignatureError     algorithm, key id, key or signature refused
@@ -128,6 +130,14 @@ class AuditLogError(EscrowError):
         super().__init__(f"audit log line {line_number}: {message}")
         #: 1-based number of the offending line.
         self.line_number = line_number
+
+
+class ActionReceiptError(EscrowError):
+    """A receipt of key-server actions (for ``sealpost admin key record``) does not parse."""
+
+
+class ActionReceiptVersionError(ActionReceiptError):
+    """A receipt of a version this code does not accept: too old, or newer (upgrade)."""
 
 
 class TokenError(EscrowError):

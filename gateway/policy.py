@@ -170,3 +170,11 @@ def contact_deliverable(status: int, detainee_status: int | None) -> bool:
     Only on an approved contact; before approval nothing about the detainee is told.
     """
     return status == APPROVED and detainee_status not in (None, RELEASED_DETAINEE)
+
+
+#: How long a review grant covers decrypts (SPEC P14): the key server may decrypt the
+#: message's key from the grant's time until this much later, and only while the basis
+#: still holds (queued, or inside a retrospective approval). The review tool decrypts
+#: at once and asks for a new grant after this; the auditor flags any decrypt outside
+#: [grant - clock leeway, grant + GRANT_VALIDITY_MS + clock leeway] (docs/audit.md).
+GRANT_VALIDITY_MS: Final = 15 * 60 * 1000

@@ -2,6 +2,8 @@
 
 Every command signs in as a staff member (key-server identity token) and
 calls the gateway's AdminService; every change lands in the transparency log.
+Commands that change the key server (bootstrap, staff logins, terminal tokens,
+rotation, retention) record what they changed there too (SPEC P14).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from sealpost._internal import logs
 from sealpost.clients._cli import (
     CaFile,
     Gateway,
@@ -24,6 +27,7 @@ from sealpost.clients._cli import (
     run,
 )
 from sealpost.clients.admin import registry
+from sealpost.clients.admin.record import record_actions, settle
 from sealpost.v1 import admin_pb2
 
 app = typer.Typer(
@@ -34,7 +38,10 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 registry.register(app)
-terminal_app = typer.Typer(help="Terminal certificates: issue, list, revoke.", no_args_is_help=True)
+terminal_app = typer.Typer(
+    help="Terminal certificates (issue, list, revoke) and key-server tokens (token, revoke-token).",
+    no_args_is_help=True,
+)
 app.add_typer(terminal_app, name="terminal")
 
 
@@ -48,6 +55,8 @@ def _options(
     json_output: JsonOutput = False,
 ) -> None:
     """Where the gateway and the key server are, and who you are."""
+    # Output is for people or scripts (--json); only warnings go to stderr as log lines.
+    logs.configure("warning")
     ctx.obj = StaffOptions(gateway, ca_file, key_server, user, json_output)
 
 
@@ -175,12 +184,16 @@ def _key_json(info: Any) -> dict[str, Any]:
     }
 
 
-def _record(options: StaffOptions, kind: int, version: int, note: str) -> None:
-    options.client().call(
-        "admin",
-        "RecordKeyEvent",
-        admin_pb2.RecordKeyEventRequest(kind=kind, key_version=version, note=note),  # type: ignore[arg-type]
-    )
+Receipt = Annotated[
+    Path | None,
+    typer.Option(help="Also write what was changed at the key server to this file."),
+]
+
+
+def _noted(actions: list[Any], note: str) -> list[Any]:
+    import dataclasses  # noqa: PLC0415
+
+    return [dataclasses.replace(a, note=note) for a in actions]
 
 
 @key_app.command("info")
@@ -197,8 +210,13 @@ def key_rotate(ctx: typer.Context) -> None:
     options: StaffOptions = ctx.obj
 
     def rotate() -> Any:
-        info = _key_admin(options).rotate()
-        _record(options, admin_pb2.KEY_EVENT_KIND_ROTATION, info.latest_version, "manual rotation")
+        admin = _key_admin(options)
+        try:
+            info = admin.rotate()
+        finally:
+            done = _noted(admin.take_actions(), "manual rotation")
+            admin.close()
+        settle(options, done, record=True, receipt=None)
         return info
 
     info = run(rotate)
@@ -240,9 +258,12 @@ def retention(
         )
 
     def apply() -> Any:
-        after = admin.apply_retention(keep)
         why = f"keep {keep_days} days" if keep_days else f"retire below v{keep}"
-        _record(options, admin_pb2.KEY_EVENT_KIND_RETENTION, keep, why)
+        try:
+            after = admin.apply_retention(keep)
+        finally:
+            done = _noted(admin.take_actions(), why)
+        settle(options, done, record=True, receipt=None)
         return after
 
     after = run(apply)
@@ -251,3 +272,178 @@ def retention(
         _key_json(after),
         f"retired versions {retired}: escrow made with them is unreadable; decrypts from v{keep}",
     )
+
+
+@key_app.command("schedule")
+def key_schedule(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option(help="Rotate every this many days; 0 turns it off.")],
+) -> None:
+    """Set the escrow key's automatic rotation period. Logged at the gateway."""
+    import datetime as dt  # noqa: PLC0415
+
+    options: StaffOptions = ctx.obj
+    if days < 0:
+        raise typer.BadParameter("a period is not negative", param_hint="--days")
+
+    def schedule() -> Any:
+        admin = _key_admin(options)
+        try:
+            info = admin.set_auto_rotate_period(dt.timedelta(days=days))
+        finally:
+            done = admin.take_actions()
+            admin.close()
+        settle(options, done, record=True, receipt=None)
+        return info
+
+    info = run(schedule)
+    emit(options, _key_json(info), _key_line(info))
+
+
+@key_app.command("bootstrap")
+def key_bootstrap(
+    ctx: typer.Context,
+    receipt: Annotated[
+        Path,
+        typer.Option(help="Where to write what the bootstrap changed, for `admin key record`."),
+    ] = Path("key-server-bootstrap.json"),
+    record: Annotated[
+        bool,
+        typer.Option(help="Record it in the log now (only once the gateway runs)."),
+    ] = False,
+) -> None:
+    """Set up (or check) the key server for Sealpost; write what changed to a receipt.
+
+    Needs a key-server operator token in SEALPOST_KEY_SERVER_TOKEN (a root token made
+    for the occasion). It runs before the gateway exists, so by default it only writes
+    the receipt: once an administrator can sign in, record it with `admin key record`.
+    """
+    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
+
+    options: StaffOptions = ctx.obj
+
+    def setup() -> Any:
+        runner = KeyServerBootstrap(
+            options.key_server_config(),
+            options.key_server_token(),
+            BootstrapSettings(prefix=key_prefix()),
+        )
+        try:
+            result = runner.run()
+        finally:
+            done = runner.take_actions()
+            runner.close()
+        return result, settle(options, done, record=record, receipt=receipt), len(done)
+
+    result, recorded, actions = run(setup)
+    pending = actions and not recorded
+    later = f"; record {receipt} with `sealpost admin key record`" if pending else ""
+    emit(
+        options,
+        {
+            "issuer": result.issuer,
+            "audience": result.audience,
+            "jwksUri": result.jwks_uri,
+            "changes": list(result.changes),
+            "receipt": str(receipt) if actions else None,
+            "recorded": recorded,
+        },
+        f"key server ready ({len(result.changes)} changes); issuer {result.issuer}, audience "
+        f"{result.audience}{later}",
+    )
+
+
+@key_app.command("record")
+def key_record(
+    ctx: typer.Context,
+    receipts: Annotated[
+        list[Path], typer.Argument(help="Receipts written by `admin key bootstrap` and others.")
+    ],
+) -> None:
+    """Record key-server actions from receipts in the transparency log (national administrators).
+
+    For work done before the gateway could record it: the bootstrap, the first
+    administrator's login. Record each receipt once; an action is recorded within 7 days.
+    """
+    from sealpost.escrow.actions import load_receipt  # noqa: PLC0415
+
+    options: StaffOptions = ctx.obj
+
+    def record() -> int:
+        actions = [a for path in receipts for a in load_receipt(path.read_bytes())]
+        client = options.client()
+        try:
+            return record_actions(client, actions)
+        finally:
+            client.close()
+
+    count = run(record)
+    emit(options, {"recorded": count}, f"recorded {count} key-server event(s) in the log")
+
+
+@terminal_app.command("token")
+def terminal_token(
+    ctx: typer.Context,
+    institution: Annotated[str, typer.Argument(help="The institution the terminal belongs to.")],
+    out: Annotated[Path, typer.Option(help="File for the token (written owner-only).")],
+    receipt: Receipt = None,
+) -> None:
+    """Make a terminal's encrypt-only key-server token; record it in the log.
+
+    Needs a key-server operator token in SEALPOST_KEY_SERVER_TOKEN. The token goes to
+    --out only (hand it to the terminal's enrolment); its accessor is printed, to revoke it.
+    """
+    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
+
+    options: StaffOptions = ctx.obj
+
+    def create() -> Any:
+        runner = KeyServerBootstrap(
+            options.key_server_config(),
+            options.key_server_token(),
+            BootstrapSettings(prefix=key_prefix()),
+        )
+        try:
+            token = runner.create_terminal_token(institution)
+        finally:
+            done = runner.take_actions()
+            runner.close()
+        _write(out, token.token.encode(), 0o600)
+        return token, settle(options, done, record=True, receipt=receipt)
+
+    token, recorded = run(create)
+    emit(
+        options,
+        {"institution": institution, "accessor": token.accessor, "recorded": recorded},
+        f"terminal token for {institution} written to {out}; accessor {token.accessor} "
+        "(keep it to revoke the token)",
+    )
+
+
+@terminal_app.command("revoke-token")
+def terminal_revoke_token(
+    ctx: typer.Context,
+    accessor: Annotated[str, typer.Argument(help="The token's accessor (printed at creation).")],
+    institution: Annotated[str, typer.Option(help="Whose terminal it was, for the log.")] = "",
+    receipt: Receipt = None,
+) -> None:
+    """Revoke a terminal's key-server token at once (a lost or compromised terminal)."""
+    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
+
+    options: StaffOptions = ctx.obj
+
+    def revoke() -> int:
+        runner = KeyServerBootstrap(
+            options.key_server_config(),
+            options.key_server_token(),
+            BootstrapSettings(prefix=key_prefix()),
+        )
+        try:
+            runner.revoke_token(accessor, target=institution)
+        finally:
+            done = runner.take_actions()
+            runner.close()
+        return settle(options, done, record=True, receipt=receipt)
+
+    recorded = run(revoke)
+    emit(options, {"revoked": True, "recorded": recorded}, "terminal token revoked")

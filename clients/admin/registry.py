@@ -4,7 +4,8 @@ Institutions, detainees (intake, transfer, release), regimes, screening orders,
 contact approvals, privileged-correspondent verification, and staff logins.
 Every gateway command calls AdminService with the caller's identity token; the
 gateway checks role and institution scope and logs each change in the
-transparency log. ``staff add`` talks to the key server instead.
+transparency log. ``staff add`` talks to the key server, then records the change
+in the log as well (SPEC P14), so that the auditor can account for it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import datetime as dt
 import os
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,6 +24,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from sealpost.clients._cli import StaffOptions, emit, key_prefix, run
 from sealpost.clients._text import isolate
+from sealpost.clients.admin.record import settle
 from sealpost.clients.review.cli import parse_moment
 from sealpost.escrow.identity import StaffRole
 from sealpost.v1 import admin_pb2, common_pb2
@@ -585,6 +588,17 @@ def staff_add(
         list[str],
         typer.Option(help="An institution id; repeat for several, or '*' for all (national)."),
     ],
+    record: Annotated[
+        bool,
+        typer.Option(
+            help="Record the change in the transparency log (signed in as a national "
+            "administrator). --no-record for the very first administrator, with --receipt."
+        ),
+    ] = True,
+    receipt: Annotated[
+        Path | None,
+        typer.Option(help="Also write the change to this file, for `admin key record`."),
+    ] = None,
 ) -> None:
     """Create a staff login with roles and institutions, or replace an existing one's.
 
@@ -597,6 +611,10 @@ def staff_add(
     An existing user's password, roles and institutions are replaced.
 
     New roles and institutions count from that person's next identity token.
+
+    The change is then recorded in the transparency log through the gateway, signed in
+    as a national administrator (SEALPOST_STAFF_TOKEN, or --user): the auditor matches
+    it to the key server's audit log.
     """
     from sealpost.escrow.bootstrap import (  # noqa: PLC0415
         BootstrapSettings,
@@ -612,10 +630,10 @@ def staff_add(
     )
     settings = BootstrapSettings(prefix=key_prefix())
 
-    def create() -> StaffUser:
+    def create() -> tuple[StaffUser, int]:
         admin = KeyServerBootstrap(config, options.key_server_token(), settings)
         try:
-            return admin.create_staff_user(name, password, role, institution)
+            user = admin.create_staff_user(name, password, role, institution)
         except PermissionDeniedError as exc:
             raise PermissionDeniedError(
                 "the key server refused: creating staff logins needs a key-server operator "
@@ -624,9 +642,11 @@ def staff_add(
                 status=exc.status,
             ) from None
         finally:
+            done = admin.take_actions()
             admin.close()
+        return user, settle(options, done, record=record, receipt=receipt)
 
-    user = run(create)
+    user, recorded = run(create)
     roles = sorted(r.value for r in user.roles)
     institutions = sorted(user.institutions)
     emit(
@@ -637,8 +657,10 @@ def staff_add(
             "roles": roles,
             "institutions": institutions,
             "policies": list(user.policies),
+            "recorded": recorded,
         },
-        f"staff {user.username}: roles {', '.join(roles)}; institutions {', '.join(institutions)}",
+        f"staff {user.username}: roles {', '.join(roles)}; institutions {', '.join(institutions)}"
+        + ("; recorded in the log" if recorded else "; not recorded in the log"),
     )
 
 

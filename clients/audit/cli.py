@@ -1,9 +1,10 @@
 """``sealpost audit``: verify the transparency log, reconcile it with the key server, report.
 
 Read access is all these commands need: the gateway's database (opened read
-only) and copies of the key server's audit log files. Exit codes: 0 clean, 1 a
-finding (a log problem, an unmatched decrypt or grant), 2 the check could not
-run (bad input, unreadable database or audit log).
+only) and copies of the key server's audit devices' files. Exit codes: 0 clean,
+1 a finding (a log problem, an unmatched decrypt, grant or key-server change, an
+escrow of a privileged message, audit devices that disagree), 2 the check could
+not run (bad input, unreadable database or audit log).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, TypeVar
@@ -23,15 +25,28 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sealpost.clients._cli import CaFile, Gateway, KeyServer, StaffOptions, User
 from sealpost.clients.audit import database, report, state
+from sealpost.clients.audit.changes import ChangeReconciliation
+from sealpost.clients.audit.keyserver import (
+    Change,
+    Device,
+    DeviceComparison,
+    Escrow,
+    KeyServerLog,
+    read_devices,
+)
 from sealpost.clients.audit.reconcile import (
     DEFAULT_LEEWAY_MS,
+    LEAVING,
     Decrypt,
     Grant,
-    KeyServerLog,
+    LogFacts,
     Reconciliation,
-    decrypts_from_events,
+    actions_with_signing_times,
+    approvals_from_events,
     grant_from_event,
+    privileged_messages,
     reconcile,
+    timelines_from_events,
     utc,
     with_signing_times,
 )
@@ -51,8 +66,9 @@ from sealpost.crypto.logaudit import (
 )
 from sealpost.crypto.logentry import LogAction
 from sealpost.errors import SealpostError
-from sealpost.escrow.auditlog import read_audit_log
+from sealpost.escrow.auditlog import AuditEvent, read_audit_entries
 from sealpost.escrow.client import EscrowKeyRef
+from sealpost.gateway.keyevents import RecordedAction, action_from_event
 from sealpost.v1 import log_pb2
 
 T = TypeVar("T")
@@ -99,10 +115,12 @@ DirectoryKey = Annotated[
     ),
 ]
 AuditLogs = Annotated[
-    list[Path],
+    list[str],
     typer.Option(
         "--audit-log",
-        help="The key server's file audit log (JSON lines); repeat for several devices or files.",
+        help="A key-server audit device's file (JSON lines). Repeat it for each device: the "
+        "devices are compared. Several files of one device (rotated): NAME=PATH for each, "
+        "with the same NAME.",
     ),
 ]
 Leeway = Annotated[
@@ -465,27 +483,83 @@ def verify_command(
 # --------------------------------------------------------------------------- reconcile
 
 
-def _key_server_log(paths: Sequence[Path], key: EscrowKeyRef) -> KeyServerLog:
-    if not paths:
+#: ``NAME=PATH``: a device name is letters, digits, '.', '_' and '-'.
+_DEVICE_SPEC = re.compile(r"([A-Za-z0-9_.-]{1,64})=(.+)")
+
+
+def audit_devices(specs: Sequence[str]) -> list[tuple[str, list[Path]]]:
+    """Devices and their files from ``--audit-log`` values, in the order given.
+
+    ``PATH`` alone is a device of its own (named by the path); ``NAME=PATH`` adds the file
+    to device NAME, so rotated files of one device are read as one.
+    """
+    if not specs:
         raise typer.BadParameter("give at least one key-server audit log", param_hint="--audit-log")
-    merged = KeyServerLog((), None)
-    for path in paths:
-        merged = merged.merged(decrypts_from_events(read_audit_log(path, key=key), path.name))
-    return merged
+    devices: dict[str, list[Path]] = {}
+    bare = [Path(s).name for s in specs if not _DEVICE_SPEC.fullmatch(s)]
+    for spec in specs:
+        match = _DEVICE_SPEC.fullmatch(spec)
+        if match:
+            name, path = match.group(1), Path(match.group(2))
+        else:
+            path = Path(spec)
+            name = path.name if bare.count(path.name) == 1 else spec
+        files = devices.setdefault(name, [])
+        if path not in files:
+            files.append(path)
+    return list(devices.items())
 
 
-def _grants(connection: Connection, found: LogAuditReport | None) -> list[Grant]:
-    grants = [
-        grant
-        for index, event in database.events(connection, [LogAction.REVIEW_GRANTED])
-        if (grant := grant_from_event(index, event)) is not None
+def key_server_log(
+    specs: Sequence[str], key: EscrowKeyRef, watch: frozenset[bytes], leeway_ms: int
+) -> KeyServerLog:
+    def events(path: Path) -> Iterator[AuditEvent]:
+        yield from read_audit_entries(path, key=key)
+
+    devices = [
+        Device(name, [(path.name, events(path)) for path in paths])
+        for name, paths in audit_devices(specs)
     ]
-    return with_signing_times(grants, found.attested_heads) if found is not None else grants
+    return read_devices(devices, watch=watch, leeway_ms=leeway_ms)
+
+
+def log_facts(connection: Connection, found: LogAuditReport | None) -> LogFacts:
+    """Grants, approvals, recorded key-server actions, timelines and privilege, from the log."""
+    grants: list[Grant] = []
+    actions: list[RecordedAction] = []
+    approvals_seen = []
+    wanted = [
+        LogAction.REVIEW_GRANTED,
+        LogAction.RETROSPECTIVE_APPROVED,
+        LogAction.ADMIN_ACTION,
+        LogAction.ESCROW_KEY_ROTATED,
+        LogAction.RETENTION_APPLIED,
+    ]
+    for index, event in database.events(connection, wanted):
+        if (grant := grant_from_event(index, event)) is not None:
+            grants.append(grant)
+        elif (action := action_from_event(index, event)) is not None:
+            actions.append(action)
+        elif event.action is LogAction.RETROSPECTIVE_APPROVED:
+            approvals_seen.append((index, event))
+    if found is not None:
+        grants = with_signing_times(grants, found.attested_heads)
+        actions = actions_with_signing_times(actions, found.attested_heads)
+    granted = {g.message_id for g in grants}
+    timeline_actions = [LogAction.MESSAGE_QUEUED, *sorted(LEAVING)]
+    accepted = (e for _i, e in database.events(connection, [LogAction.MESSAGE_ACCEPTED]))
+    return LogFacts(
+        grants=grants,
+        timelines=timelines_from_events(database.events(connection, timeline_actions), granted),
+        approvals=approvals_from_events(approvals_seen),
+        actions=actions,
+        privileged=privileged_messages(accepted, database.privileged_message_ids(connection)),
+    )
 
 
 def _run_reconcile(
     connection: Connection,
-    paths: Sequence[Path],
+    specs: Sequence[str],
     key: EscrowKeyRef,
     leeway_ms: int,
     log_key: str,
@@ -501,11 +575,11 @@ def _run_reconcile(
             "--directory-key): grants are taken from it as stored",
             err=True,
         )
-    server_log = _key_server_log(paths, key)
+    facts = log_facts(connection, found)
+    server_log = key_server_log(specs, key, frozenset(facts.privileged), leeway_ms)
     outcome = reconcile(
-        server_log.decrypts,
-        _grants(connection, found),
-        period=server_log.period,
+        server_log,
+        facts,
         leeway_ms=leeway_ms,
         require_signed=found is not None,
     )
@@ -559,7 +633,157 @@ def _reconcile_json(
         "unused_grants": [_grant_json(g) for g in outcome.unused_grants],
         "outside_period": [_grant_json(g) for g in outcome.outside_period],
         "notes": list(outcome.notes),
+        "grant_validity_seconds": outcome.grant_validity_ms / 1000,
+        "key_server_changes": _changes_json(outcome.changes),
+        "privileged_escrows": [_escrow_json(e) for e in outcome.privileged_escrows],
+        "devices": _devices_json(outcome.devices),
     }
+
+
+def _change_json(change: Change) -> dict[str, Any]:
+    return {
+        "time": change.time.isoformat(),
+        "kind": change.kind.value,
+        "path": change.path,
+        "operation": change.operation,
+        "entity_id": change.entity_id,
+        "display_name": change.display_name,
+        "status": change.status.value,
+        "settings": dict(change.clear_settings),
+        "request_id": change.request_id,
+        "source": change.source,
+        "error": change.error,
+    }
+
+
+def _action_json(action: RecordedAction) -> dict[str, Any]:
+    return {
+        "kind": action.kind,
+        "target": action.target,
+        "log_index": action.log_index,
+        "recorded_at": utc(action.time_ms).isoformat(),
+        "recorded_by": action.actor,
+        "started": utc(action.started_ms).isoformat(),
+        "finished": utc(action.finished_ms).isoformat(),
+        "key_server_entity": action.key_server_entity,
+        "key_server_name": action.key_server_name,
+        "paths": sorted(action.paths),
+        "signed_at": utc(action.signed_at_ms).isoformat() if action.signed_at_ms else None,
+    }
+
+
+def _changes_json(changes: ChangeReconciliation | None) -> dict[str, Any] | None:
+    if changes is None:
+        return None
+    return {
+        "matched": [{**_change_json(c), "action": _action_json(a)} for c, a in changes.matched],
+        "unmatched": [
+            {**_change_json(u.change), "reason": u.reason.value, "detail": u.detail}
+            for u in changes.unmatched
+        ],
+        "refused": [_change_json(c) for c in changes.refused],
+        "noted": [_change_json(c) for c in changes.noted],
+        "unused_actions": [_action_json(a) for a in changes.unused_actions],
+    }
+
+
+def _escrow_json(escrow: Escrow) -> dict[str, Any]:
+    return {
+        "time": escrow.time.isoformat(),
+        "message_id": escrow.message_id.hex(),
+        "display_name": escrow.display_name,
+        "institution_id": escrow.institution_id,
+        "request_id": escrow.request_id,
+        "source": escrow.source,
+    }
+
+
+def _devices_json(devices: DeviceComparison | None) -> dict[str, Any]:
+    if devices is None:
+        return {"compared": False, "names": [], "missing": [], "differ": [], "uncovered": 0}
+
+    def finding(f: Any) -> dict[str, Any]:
+        return {
+            "request_id": f.request_id,
+            "entry_type": f.entry_type.value,
+            "time": f.time.isoformat(),
+            "what": f.what,
+            "present_in": list(f.present_in),
+            "missing_from": list(f.missing_from),
+        }
+
+    return {
+        "compared": devices.compared,
+        "names": list(devices.devices),
+        "spans": [
+            {
+                "device": name,
+                "from": first.isoformat() if first else None,
+                "to": last.isoformat() if last else None,
+            }
+            for name, first, last in devices.spans
+        ],
+        "missing": [finding(f) for f in devices.findings if f.kind == "missing"],
+        "differ": [finding(f) for f in devices.findings if f.kind == "differs"],
+        "uncovered": devices.uncovered,
+    }
+
+
+def _findings_text(outcome: Reconciliation) -> list[str]:
+    """The sections for key-server changes, privileged escrows and the audit devices."""
+    lines: list[str] = []
+    changes = outcome.changes
+    if changes is not None and changes.unmatched:
+        lines.append("KEY-SERVER CHANGES WITHOUT A RECORDED ACTION")
+        lines += _table(
+            ("time (UTC)", "change", "path", "identity", "reason", "audit log"),
+            [
+                (
+                    f"{u.change.time:%Y-%m-%d %H:%M:%S}",
+                    u.change.kind.value,
+                    u.change.path,
+                    u.change.who,
+                    u.reason.value + (f" ({u.detail})" if u.detail else ""),
+                    u.change.source,
+                )
+                for u in changes.unmatched
+            ],
+        )
+    if outcome.privileged_escrows:
+        lines.append("ESCROWS OF PRIVILEGED MESSAGES (privileged mail carries no escrow)")
+        lines += _table(
+            ("time (UTC)", "message", "identity", "institution", "audit log"),
+            [
+                (
+                    f"{e.time:%Y-%m-%d %H:%M:%S}",
+                    e.message_id.hex(),
+                    e.display_name or "(no identity)",
+                    e.institution_id or "",
+                    e.source,
+                )
+                for e in outcome.privileged_escrows
+            ],
+        )
+    if outcome.devices is not None and outcome.devices.findings:
+        lines.append("AUDIT DEVICES DISAGREE")
+        lines += _table(
+            ("time (UTC)", "request", "entry", "what", "in", "missing from"),
+            [
+                (
+                    f"{f.time:%Y-%m-%d %H:%M:%S}",
+                    f.request_id,
+                    f.entry_type.value,
+                    f.what,
+                    ", ".join(f.present_in),
+                    ", ".join(f.missing_from) or "(described differently)",
+                )
+                for f in outcome.devices.findings
+            ],
+        )
+    if changes is not None and changes.noted:
+        lines.append("ROOT TOKENS GENERATED (informational)")
+        lines += [f"  {c.time:%Y-%m-%d %H:%M:%S}  {c.path}  {c.source}" for c in changes.noted]
+    return lines
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -570,10 +794,21 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _reconcile_text(outcome: Reconciliation, allow_unused: bool) -> str:
     decrypts = len(outcome.matched) + len(outcome.unmatched) + len(outcome.refused)
+    changes = outcome.changes
+    devices = outcome.devices
     lines = [
         f"{decrypts} decrypts: {len(outcome.matched)} matched, {len(outcome.unmatched)} "
         f"without a grant, {len(outcome.refused)} refused; {len(outcome.unused_grants)} grants "
-        f"never used, {len(outcome.outside_period)} outside the audit log's period"
+        f"never used, {len(outcome.outside_period)} outside the audit log's period",
+        f"{0 if changes is None else len(changes.matched) + len(changes.unmatched)} key-server "
+        f"changes: {0 if changes is None else len(changes.matched)} recorded, "
+        f"{0 if changes is None else len(changes.unmatched)} not; "
+        f"{len(outcome.privileged_escrows)} escrows of privileged messages; audit devices "
+        + (
+            f"{', '.join(devices.devices)}: {len(devices.findings)} differences"
+            if devices is not None
+            else "not compared (one given)"
+        ),
     ]
     if outcome.unmatched:
         lines.append("DECRYPTS WITHOUT A GRANT")
@@ -605,6 +840,7 @@ def _reconcile_text(outcome: Reconciliation, allow_unused: bool) -> str:
                 for g in outcome.unused_grants
             ],
         )
+    lines += _findings_text(outcome)
     if outcome.refused:
         lines.append("REFUSED DECRYPTS (informational)")
         lines += _table(
@@ -626,11 +862,15 @@ def _reconcile_text(outcome: Reconciliation, allow_unused: bool) -> str:
 
 
 _RECONCILE_HELP: Final = (
-    "Match every escrow decrypt in the key server's audit log to a grant in the log.\n\n"
+    "Reconcile the key server's audit devices with the transparency log.\n\n"
     "A decrypt matches a grant for the same message id, made to the same key-server "
-    "identity, at or before the decrypt (plus the leeway). With a pinned key the log is "
-    "verified first and the grant must also have been in a signed tree head by then. Lists "
-    "decrypts without a grant and grants never used; exit 1 when anything is unmatched."
+    "identity, at most 15 minutes before the decrypt, while the grant's legal basis held "
+    "(the message still queued, or the retrospective approval still valid). With a pinned "
+    "key the log is verified first and the grant must also have been in a signed tree head "
+    "by then. Every change around the escrow key (its configuration, exports, rotations, "
+    "policies, staff logins, tokens, audit devices) must match a recorded administrative "
+    "action; an escrow of a privileged message is a finding; two or more audit devices are "
+    "compared entry by entry. Exit 1 when anything is found (docs/audit.md)."
 )
 
 
@@ -650,7 +890,7 @@ def reconcile_command(
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
-    """Pair the key server's decrypts with the log's grants (SPEC P6)."""
+    """Reconcile the key server's audit devices with the log (SPEC P6, P14)."""
     key = EscrowKeyRef(mount=escrow_mount, name=escrow_key)
 
     def body() -> tuple[Reconciliation, LogAuditReport | None]:

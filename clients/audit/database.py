@@ -34,6 +34,7 @@ from sealpost.gateway.storage.schema import (
     key_records,
     log_leaves,
     log_nodes,
+    messages,
     tree_heads,
 )
 from sealpost.v1 import keys_pb2
@@ -210,6 +211,16 @@ def all_events(connection: Connection) -> Iterator[tuple[int, LogEvent]]:
                 yield index, decode_event(leaf)
             except CryptoError:
                 continue
+
+
+def privileged_message_ids(connection: Connection) -> set[bytes]:
+    """Ids of the messages the gateway's message table marks privileged (SPEC P4).
+
+    The auditor's fallback for acceptance leaves that do not say whether their message
+    is privileged (reconcile.privileged_messages decides which source counts).
+    """
+    rows = connection.execute(select(messages.c.message_id).where(messages.c.privileged))
+    return {bytes(m) for m in rows.scalars()}
 
 
 class ReadOnlyNodes:

@@ -20,7 +20,14 @@ from sqlalchemy import Connection, or_, select
 
 from sealpost.clients.audit.database import AuditSourceError, events
 from sealpost.clients.audit.document import Block, Bullets, Heading, Paragraph, Table
-from sealpost.clients.audit.reconcile import Grant, Reconciliation, grant_from_event, millis, utc
+from sealpost.clients.audit.reconcile import (
+    Grant,
+    Reason,
+    Reconciliation,
+    grant_from_event,
+    millis,
+    utc,
+)
 from sealpost.crypto.logaudit import LogAuditReport
 from sealpost.crypto.logentry import LogAction
 from sealpost.gateway.storage.schema import institutions, messages, retrospective_requests
@@ -165,9 +172,16 @@ class InstitutionReport:
                     sums[key] += value
         return Volume("all", **sums)
 
+    @property
+    def anomaly_counts(self) -> dict[str, int]:
+        """How many anomalies of each kind, most frequent first (empty when not checked)."""
+        counts = Counter(a.kind for a in self.anomalies or ())
+        return dict(counts.most_common())
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
         data = asdict(self)
+        data["anomaly_counts"] = self.anomaly_counts
         data["period"] = {"from": self.period.first.isoformat(), "to": self.period.last.isoformat()}
         data["generated_at"] = self.generated_at.isoformat()
         return data
@@ -318,13 +332,64 @@ def _retrospective(
     ]
 
 
+#: Decrypts that had a grant, but outside its bounded time or its legal basis (SPEC P14).
+_OUTSIDE_GRANT: Final = frozenset(
+    {
+        Reason.GRANT_EXPIRED,
+        Reason.NOT_QUEUED,
+        Reason.LEFT_QUEUE,
+        Reason.NO_APPROVAL,
+        Reason.APPROVAL_EXPIRED,
+    }
+)
+
+
+def _key_server_anomalies(reconciliation: Reconciliation, period: Period) -> list[Anomaly]:
+    """Findings about the key server as a whole: unrecorded changes, disagreeing devices."""
+    out: list[Anomaly] = []
+    changes = reconciliation.changes
+    for item in changes.unmatched if changes is not None else ():
+        change = item.change
+        if period.contains(change.time_ms):
+            out.append(
+                Anomaly(
+                    kind="key-server change not recorded",
+                    time=change.time.strftime("%Y-%m-%d %H:%M:%S"),
+                    message=f"{change.kind.value} {change.path}",
+                    who=change.who,
+                    detail=f"{item.reason.value}{': ' + item.detail if item.detail else ''} "
+                    f"[{change.source}]",
+                )
+            )
+    devices = reconciliation.devices
+    for finding in devices.findings if devices is not None else ():
+        if period.contains(int(finding.time.timestamp() * 1000)):
+            missing = ", ".join(finding.missing_from)
+            out.append(
+                Anomaly(
+                    kind="audit devices disagree",
+                    time=finding.time.strftime("%Y-%m-%d %H:%M:%S"),
+                    message=finding.what,
+                    who=", ".join(finding.present_in),
+                    detail=(f"missing from {missing}" if missing else "described differently")
+                    + f" [request {finding.request_id}, {finding.entry_type.value}]",
+                )
+            )
+    return out
+
+
 def _anomalies(
     reconciliation: Reconciliation,
     own: set[bytes],
     known: set[bytes],
     period: Period,
 ) -> tuple[list[Anomaly], int]:
-    """Unmatched decrypts of the institution's messages (or of no known message) in the period."""
+    """The reconciliation's findings about this institution (or the key server) in the period.
+
+    Decrypts without a grant, or outside their grant, of the institution's messages (or
+    of no known message); grants never used; escrows of its privileged messages; and
+    the key server's own findings, which concern every institution.
+    """
     out: list[Anomaly] = []
     for item in reconciliation.unmatched:
         decrypt = item.decrypt
@@ -336,7 +401,9 @@ def _anomalies(
         where = "" if mid is None or mid in known else " (not a message of this gateway)"
         out.append(
             Anomaly(
-                kind="decrypt without a grant",
+                kind="decrypt outside its grant"
+                if item.reason in _OUTSIDE_GRANT
+                else "decrypt without a grant",
                 time=decrypt.time.strftime("%Y-%m-%d %H:%M:%S"),
                 message=(mid.hex() if mid else "unreadable") + where,
                 who=decrypt.who,
@@ -355,6 +422,18 @@ def _anomalies(
                     detail=f"grant {grant.grant_id}, log index {grant.log_index}",
                 )
             )
+    for escrow in reconciliation.privileged_escrows:
+        if escrow.message_id in own and period.contains(escrow.time_ms):
+            out.append(
+                Anomaly(
+                    kind="escrow of a privileged message",
+                    time=escrow.time.strftime("%Y-%m-%d %H:%M:%S"),
+                    message=escrow.message_id.hex(),
+                    who=escrow.display_name or "(no identity)",
+                    detail=f"privileged mail carries no escrow [{escrow.source}]",
+                )
+            )
+    out += _key_server_anomalies(reconciliation, period)
     refused = sum(
         1
         for d in reconciliation.refused
@@ -505,6 +584,11 @@ def _summary(report: InstitutionReport) -> Table:
         "not checked (no key-server audit log given)"
         if report.anomalies is None
         else str(len(report.anomalies))
+        + (
+            " (" + ", ".join(f"{n} {kind}" for kind, n in report.anomaly_counts.items()) + ")"
+            if report.anomalies
+            else ""
+        )
     )
     rows = (
         ("Messages accepted", str(total.messages)),
@@ -643,8 +727,15 @@ def blocks(report: InstitutionReport) -> list[Block]:
                 "verifies with sealpost audit verify; volumes come from the message table.",
                 "A decrypt without a grant means the key server decrypted a message key for "
                 "someone the gateway never granted access to that message: investigate it.",
+                "A decrypt outside its grant came more than 15 minutes after the grant, or "
+                "after its legal basis ended (the message left the screening queue, or the "
+                "retrospective approval expired): the grant no longer covered it.",
                 "A grant never used is informational: an officer was granted access but the "
                 "key server shows no decrypt (for example, the review was abandoned).",
+                "A key-server change not recorded changed the escrow key, a policy, a login, "
+                "a token or an audit device without an administrative action in the log; an "
+                "escrow of a privileged message should never exist; audit devices that "
+                "disagree mean one copy of the key server's audit log lacks an entry.",
                 "See docs/audit.md for the checks and their limits.",
             )
         ),
@@ -664,6 +755,12 @@ def _anomaly_blocks(report: InstitutionReport) -> list[Block]:
         return out
     out.append(Paragraph(f"Checked against the {report.reconciled}."))
     if report.anomalies:
+        out.append(
+            Table(
+                ("Kind", "Count"),
+                tuple((kind, str(n)) for kind, n in report.anomaly_counts.items()),
+            )
+        )
         # A list rather than a table: message ids and identities stay whole on the page.
         out.append(
             Bullets(
@@ -674,7 +771,13 @@ def _anomaly_blocks(report: InstitutionReport) -> list[Block]:
             )
         )
     else:
-        out.append(Paragraph("None found: every decrypt matches a grant, every grant was used."))
+        out.append(
+            Paragraph(
+                "None found: every decrypt matches a grant within its time and legal basis, "
+                "every grant was used, every key-server change is recorded, no privileged "
+                "message was escrowed, and the audit devices agree."
+            )
+        )
     if report.refused_decrypts:
         out.append(
             Paragraph(

@@ -7,7 +7,9 @@ Order of a review (SPEC section 3, step 5; P3, P6):
 2. The tool verifies that signed head with the pinned log key and the grant's
    inclusion proof: the access is provably on record before anything is opened.
 3. The key server decrypts the data key with the screener's own token, so its
-   audit log names the person and the message.
+   audit log names the person and the message. A grant covers decrypts for
+   GRANT_VALIDITY_MS (gateway/policy.py): the tool decrypts at once, and refuses
+   once the grant is older, so normal use never leaves the auditor a finding.
 4. The data key is checked against the key commitment in the signed header,
    then the parts are decrypted locally. Plaintext stays in memory.
 """
@@ -15,12 +17,15 @@ Order of a review (SPEC section 3, step 5; P3, P6):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from sealpost.clients._grpc import ClientError
+from sealpost.clients.review.errors import GrantExpiredError
 from sealpost.clients.staff import StaffClient
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto import keyrecords, logentry
@@ -29,7 +34,12 @@ from sealpost.crypto.errors import ProofError
 from sealpost.crypto.keyrecords import DirectoryPin, VerifiedKey
 from sealpost.escrow.blob import EscrowedKey
 from sealpost.escrow.client import EscrowClient
+from sealpost.gateway.policy import GRANT_VALIDITY_MS
 from sealpost.v1 import common_pb2, keys_pb2, log_pb2, relative_pb2, relative_pb2_grpc, review_pb2
+
+#: The decrypt must start this long before the grant's bound: the key server's own retries
+#: (RetryPolicy, 20 s at most) and a clock difference (the auditor's leeway) fit inside.
+GRANT_MARGIN_MS: Final = 60_000
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,8 @@ class ReviewClient:
     staff: StaffClient
     pin: DirectoryPin
     escrow: EscrowClient | None = None
+    #: Seconds, monotonic: how old a grant is when its key is about to be decrypted.
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     def _directory(
         self,
@@ -136,6 +148,7 @@ class ReviewClient:
         if self.escrow is None:
             raise ValueError("opening a message needs the screener's key-server client")
         directory, log, revocations, reply = self._directory()
+        granted_at = self.clock()
         grant = self.grant(message_id, retrospective_request_id)
         head = verify_grant(grant, log, message_id)
         purpose = (
@@ -153,6 +166,9 @@ class ReviewClient:
         escrowed = EscrowedKey.from_proto(grant.escrow)
         if escrowed.message_id != message_id:
             raise ProofError("the escrow blob is for another message")
+        # The grant was logged before the reply left the gateway, so it is at most this old.
+        if (self.clock() - granted_at) * 1000 >= GRANT_VALIDITY_MS - GRANT_MARGIN_MS:
+            raise GrantExpiredError("the grant is too old to decrypt under; nothing was decrypted")
         dek = self.escrow.decrypt(message_id, escrowed.ciphertext)
         opened = crypto_envelope.decrypt_with_dek(
             grant.envelope, dek, sender, now_ms=grant.accepted_at_ms

@@ -2,6 +2,7 @@
 
     SealpostError
     └── ReviewError
+        ├── GrantExpiredError             the grant is too old to decrypt under: open again
         └── EvidenceError                 an evidence bundle cannot be accepted
             ├── EvidenceFormatError       not an evidence bundle, or a field is malformed
             │   └── EvidenceVersionError
@@ -25,6 +26,14 @@ if TYPE_CHECKING:
 
 class ReviewError(SealpostError):
     """Base of the review tool's own errors."""
+
+
+class GrantExpiredError(ReviewError):
+    """The grant is older than it may cover (GRANT_VALIDITY_MS): nothing was decrypted."""
+
+    def explain(self) -> str:
+        """Say what to do."""
+        return f"{self}; open the message again for a new, logged grant"
 
 
 class EvidenceError(ReviewError):

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from sealpost.crypto.logentry import LogAction
-from sealpost.gateway import pki, policy, store, translog
+from sealpost.gateway import keyevents, pki, policy, store, translog
 from sealpost.gateway.errors import FailedPrecondition, InvalidArgument
 from sealpost.gateway.principals import Principal
 from sealpost.gateway.services import common
@@ -624,28 +624,73 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
     async def RecordKeyEvent(  # noqa: N802
         self, request: admin_pb2.RecordKeyEventRequest, context: Any
     ) -> admin_pb2.RecordKeyEventResponse:
-        """Log an escrow-key rotation or retention step done at the key server."""
+        """Log an administrative action done at the key server (SPEC P14, docs/audit.md)."""
         caller = CALLER.get()
         kind = common.enum_value(request.kind, admin_pb2.KeyEventKind, "kind")
         note = common.text(request.note, "note", max_chars=200, required=False)
-        if request.key_version == 0:
-            raise InvalidArgument("key_version is required")
-        action = (
-            LogAction.ESCROW_KEY_ROTATED
-            if kind == admin_pb2.KEY_EVENT_KIND_ROTATION
-            else LogAction.RETENTION_APPLIED
-        )
+        target = common.text(request.target, "target", max_chars=128, required=False)
         now = self.ctx.clock()
+        keyed = kind in (admin_pb2.KEY_EVENT_KIND_ROTATION, admin_pb2.KEY_EVENT_KIND_RETENTION)
+        if keyed and request.key_version == 0:
+            raise InvalidArgument("key_version is required")
+        if not keyed and request.key_version:
+            raise InvalidArgument("key_version is only for rotation and retention")
+        extra: dict[str, str] = {"note": note}
+        # Rotation and retention from older tools carry no paths; every other kind must.
+        if request.paths or not keyed:
+            extra.update(_key_server_fields(request, _KEY_EVENT_KINDS[kind], target, now))
+        if keyed:
+            extra["key_version"] = str(request.key_version)
+            action = (
+                LogAction.ESCROW_KEY_ROTATED
+                if kind == admin_pb2.KEY_EVENT_KIND_ROTATION
+                else LogAction.RETENTION_APPLIED
+            )
+            subjects = [("escrow_key", "escrow")]
+        else:
+            action = LogAction.ADMIN_ACTION
+            subjects = [(keyevents.SUBJECT, _KEY_EVENT_KINDS[kind])]
+        # Key-server work concerns every institution's escrow: every auditor reads it.
         await self.ctx.write(
             lambda c: store.log(
-                c,
-                action,
-                caller.actor,
-                now,
-                [("escrow_key", "escrow")],
-                scope=translog.PUBLIC,
-                key_version=str(request.key_version),
-                note=note,
+                c, action, caller.actor, now, subjects, scope=translog.PUBLIC, **extra
             )
         )
         return admin_pb2.RecordKeyEventResponse()
+
+
+#: How each KeyEventKind is named in the log.
+_KEY_EVENT_KINDS: dict[int, str] = {
+    admin_pb2.KEY_EVENT_KIND_ROTATION: keyevents.ROTATION,
+    admin_pb2.KEY_EVENT_KIND_RETENTION: keyevents.RETENTION,
+    admin_pb2.KEY_EVENT_KIND_BOOTSTRAP: keyevents.BOOTSTRAP,
+    admin_pb2.KEY_EVENT_KIND_STAFF_CHANGE: keyevents.STAFF_CHANGE,
+    admin_pb2.KEY_EVENT_KIND_TERMINAL_TOKEN_CREATED: keyevents.TERMINAL_TOKEN_CREATED,
+    admin_pb2.KEY_EVENT_KIND_TERMINAL_TOKEN_REVOKED: keyevents.TERMINAL_TOKEN_REVOKED,
+    admin_pb2.KEY_EVENT_KIND_ROTATION_SCHEDULE: keyevents.ROTATION_SCHEDULE,
+}
+
+
+def _key_server_fields(
+    request: admin_pb2.RecordKeyEventRequest, kind: str, target: str, now: int
+) -> dict[str, str]:
+    """The leaf fields that let the auditor match the action to the key server's audit log."""
+    started = millis(request.started_at, "started_at")
+    finished = millis(request.finished_at, "finished_at")
+    name = common.text(request.key_server_name, "key_server_name", max_chars=128)
+    entity = request.key_server_entity
+    if entity:
+        common.identifier(entity, "key_server_entity")
+    try:
+        keyevents.check_times(started, finished, now)
+        return keyevents.leaf_extra(
+            kind,
+            target=target,
+            paths=list(request.paths),
+            started_ms=started,
+            finished_ms=finished,
+            key_server_entity=entity,
+            key_server_name=name,
+        )
+    except keyevents.KeyEventError as exc:
+        raise InvalidArgument(str(exc)) from None

@@ -70,6 +70,11 @@ class OpenBaoDevServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def audit_logs(self) -> tuple[Path, Path]:
+        """The files of both audit devices (dev.hcl.tmpl): each one a device of its own."""
+        return self.audit_log, self.audit_log.with_name(f"{self.audit_log.name}.mirror")
+
+    @property
     def pid(self) -> int | None:
         """The server's process id while it runs."""
         return self._process.pid if self._process is not None else None

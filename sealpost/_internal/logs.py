@@ -71,8 +71,22 @@ def drop_unlisted_fields(
     return event_dict
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was configured.
+
+    A command run in-process (a test's CLI runner) swaps stderr and closes its own
+    afterwards; a logger bound to that stream would fail on every later line.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "info", stream: TextIO | None = None) -> None:
-    """Send JSON lines at ``level`` and above to ``stream`` (stderr by default)."""
+    """Send JSON lines at ``level`` and above to ``stream`` (the current stderr by default)."""
     if level not in LEVELS:
         raise ValueError(f"log level must be one of {', '.join(LEVELS)}, not {level!r}")
     structlog.configure(
@@ -86,7 +100,7 @@ def configure(level: str = "info", stream: TextIO | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream or _CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 

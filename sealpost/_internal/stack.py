@@ -6,6 +6,11 @@ Used by the integration tests and by `sealpost demo`.
 OpenBao, and makes the actors of SPEC section 2 on demand: staff with
 identity tokens from the key server, relatives with registered devices,
 terminals with client certificates the gateway's CA issued.
+
+What the stack changes at the key server (the bootstrap, staff logins, terminal
+tokens) is kept as key-server actions; once ``record_key_server_actions`` names an
+administrator, they are recorded in the transparency log, and so is every later
+one, so that ``sealpost audit reconcile`` finds each change accounted for (SPEC P14).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from sealpost._internal.devservers import GatewayProcess, OpenBaoDevServer, gateway_directory_pin
 from sealpost.clients._grpc import Endpoint
+from sealpost.clients.admin.record import record_actions
 from sealpost.clients.relative.sdk import RelativeClient
 from sealpost.clients.review.client import ReviewClient
 from sealpost.clients.staff import StaffClient
@@ -29,6 +35,7 @@ from sealpost.crypto.keyrecords import DirectoryPin
 from sealpost.crypto.logentry import LogEvent, decode_event
 from sealpost.escrow import identity
 from sealpost.escrow._transport import KeyServerConfig
+from sealpost.escrow.actions import KeyServerAction
 from sealpost.escrow.bootstrap import BootstrapResult, BootstrapSettings, KeyServerBootstrap
 from sealpost.escrow.client import EscrowClient
 from sealpost.gateway import pki
@@ -57,6 +64,13 @@ class Stack:
     gateway: GatewayProcess
     prefix: str = "sealpost"
     _closers: list[object] = field(default_factory=list)
+    #: Key-server actions not recorded yet (the bootstrap's first).
+    _unrecorded: list[KeyServerAction] = field(default_factory=list)
+    _recorder: StaffClient | None = None
+
+    def __post_init__(self) -> None:
+        """The bootstrap's actions wait for an administrator to record them."""
+        self._unrecorded.extend(self.keyserver.actions)
 
     @property
     def endpoint(self) -> Endpoint:
@@ -87,6 +101,23 @@ class Stack:
             BootstrapSettings(prefix=self.prefix),
         )
 
+    def _done(self, admin: KeyServerBootstrap) -> None:
+        """Record what ``admin`` changed at the key server, or keep it for later."""
+        actions = admin.take_actions()
+        if self._recorder is None:
+            self._unrecorded.extend(actions)
+        else:
+            record_actions(self._recorder, actions)
+
+    def record_key_server_actions(self, administrator: StaffClient) -> int:
+        """Record every key-server action so far through ``administrator``, and all later ones.
+
+        Returns how many log events that took.
+        """
+        self._recorder = administrator
+        pending, self._unrecorded = self._unrecorded, []
+        return record_actions(administrator, pending)
+
     def staff_token(
         self, roles: Sequence[str], institutions: Sequence[str], name: str = ""
     ) -> tuple[str, str]:
@@ -107,6 +138,7 @@ class Stack:
         try:
             admin.create_staff_user(name, password, roles, institutions)
         finally:
+            self._done(admin)
             admin.close()
         config = KeyServerConfig(self.openbao.address)
         session = identity.login_staff(config, name, password)
@@ -144,6 +176,7 @@ class Stack:
         try:
             token = admin.create_terminal_token(institution_id)
         finally:
+            self._done(admin)
             admin.close()
         client = EscrowClient(
             KeyServerConfig(self.openbao.address),

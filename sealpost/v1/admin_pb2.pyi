@@ -34,12 +34,32 @@ class _KeyEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_KeyEvent
     KEY_EVENT_KIND_UNSPECIFIED: _KeyEventKind.ValueType  # 0
     KEY_EVENT_KIND_ROTATION: _KeyEventKind.ValueType  # 1
     KEY_EVENT_KIND_RETENTION: _KeyEventKind.ValueType  # 2
+    KEY_EVENT_KIND_BOOTSTRAP: _KeyEventKind.ValueType  # 3
+    """The key server set up for Sealpost: mounts, escrow key, policies, roles, identity tokens."""
+    KEY_EVENT_KIND_STAFF_CHANGE: _KeyEventKind.ValueType  # 4
+    """A staff login created or changed: password, roles, institutions, policies."""
+    KEY_EVENT_KIND_TERMINAL_TOKEN_CREATED: _KeyEventKind.ValueType  # 5
+    """A terminal's encrypt-only key-server token created."""
+    KEY_EVENT_KIND_TERMINAL_TOKEN_REVOKED: _KeyEventKind.ValueType  # 6
+    """A terminal's key-server token revoked."""
+    KEY_EVENT_KIND_ROTATION_SCHEDULE: _KeyEventKind.ValueType  # 7
+    """The escrow key's automatic rotation period changed."""
 
 class KeyEventKind(_KeyEventKind, metaclass=_KeyEventKindEnumTypeWrapper): ...
 
 KEY_EVENT_KIND_UNSPECIFIED: KeyEventKind.ValueType  # 0
 KEY_EVENT_KIND_ROTATION: KeyEventKind.ValueType  # 1
 KEY_EVENT_KIND_RETENTION: KeyEventKind.ValueType  # 2
+KEY_EVENT_KIND_BOOTSTRAP: KeyEventKind.ValueType  # 3
+"""The key server set up for Sealpost: mounts, escrow key, policies, roles, identity tokens."""
+KEY_EVENT_KIND_STAFF_CHANGE: KeyEventKind.ValueType  # 4
+"""A staff login created or changed: password, roles, institutions, policies."""
+KEY_EVENT_KIND_TERMINAL_TOKEN_CREATED: KeyEventKind.ValueType  # 5
+"""A terminal's encrypt-only key-server token created."""
+KEY_EVENT_KIND_TERMINAL_TOKEN_REVOKED: KeyEventKind.ValueType  # 6
+"""A terminal's key-server token revoked."""
+KEY_EVENT_KIND_ROTATION_SCHEDULE: KeyEventKind.ValueType  # 7
+"""The escrow key's automatic rotation period changed."""
 Global___KeyEventKind: _TypeAlias = KeyEventKind  # noqa: Y015
 
 @_typing.final
@@ -1117,20 +1137,53 @@ class RecordKeyEventRequest(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     KEY_VERSION_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    PATHS_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    KEY_SERVER_ENTITY_FIELD_NUMBER: _builtins.int
+    KEY_SERVER_NAME_FIELD_NUMBER: _builtins.int
     kind: Global___KeyEventKind.ValueType
     key_version: _builtins.int
-    """The escrow key's newest version after a rotation, or the new minimum decryption version."""
+    """The escrow key's newest version after a rotation, or the new minimum decryption version;
+    only for rotation and retention, where it is required.
+    """
     note: _builtins.str
+    target: _builtins.str
+    """What the action was about, for people: a user name, an institution, a key prefix."""
+    key_server_entity: _builtins.str
+    """The key-server identity that acted, as the key server reports it (token lookup-self):
+    the entity id (empty for a token without one, such as root) and the display name.
+    """
+    key_server_name: _builtins.str
+    @_builtins.property
+    def paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The key-server API paths the action changed, as its audit log shows them (no "/v1/"),
+        at most 256 bytes together: a larger action is recorded in several events.
+        """
+
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp:
+        """When the action started and finished at the key server, by the recording tool's clock."""
+
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
         kind: Global___KeyEventKind.ValueType = ...,
         key_version: _builtins.int = ...,
         note: _builtins.str = ...,
+        target: _builtins.str = ...,
+        paths: _abc.Iterable[_builtins.str] | None = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
+        key_server_entity: _builtins.str = ...,
+        key_server_name: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_version", b"key_version", "kind", b"kind", "note", b"note"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "key_server_entity", b"key_server_entity", "key_server_name", b"key_server_name", "key_version", b"key_version", "kind", b"kind", "note", b"note", "paths", b"paths", "started_at", b"started_at", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

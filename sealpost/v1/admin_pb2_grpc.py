@@ -269,7 +269,9 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RecordKeyEvent(self, request, context):
-        """Records a key-server event (escrow key rotation, retention) in the log.
+        """Records an administrative action done at the key server in the log: escrow key
+        rotation and retention, the bootstrap, staff logins, terminal tokens. The auditor
+        matches every change in the key server's audit log to one of these (docs/audit.md).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

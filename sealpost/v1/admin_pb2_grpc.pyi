@@ -60,7 +60,10 @@ class AdminServiceStub:
     RevokeKey: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeKeyRequest, _admin_pb2.RevokeKeyResponse]
     """Revokes a key record (device, mailbox or institution key)."""
     RecordKeyEvent: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RecordKeyEventRequest, _admin_pb2.RecordKeyEventResponse]
-    """Records a key-server event (escrow key rotation, retention) in the log."""
+    """Records an administrative action done at the key server in the log: escrow key
+    rotation and retention, the bootstrap, staff logins, terminal tokens. The auditor
+    matches every change in the key server's audit log to one of these (docs/audit.md).
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -90,7 +93,10 @@ class AdminServiceAsyncStub(AdminServiceStub):
     RevokeKey: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeKeyRequest, _admin_pb2.RevokeKeyResponse]  # type: ignore[assignment]
     """Revokes a key record (device, mailbox or institution key)."""
     RecordKeyEvent: _aio.UnaryUnaryMultiCallable[_admin_pb2.RecordKeyEventRequest, _admin_pb2.RecordKeyEventResponse]  # type: ignore[assignment]
-    """Records a key-server event (escrow key rotation, retention) in the log."""
+    """Records an administrative action done at the key server in the log: escrow key
+    rotation and retention, the bootstrap, staff logins, terminal tokens. The auditor
+    matches every change in the key server's audit log to one of these (docs/audit.md).
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """The administrators' API: the directory of institutions, detainees and who may write to whom."""
@@ -243,6 +249,9 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.RecordKeyEventRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.RecordKeyEventResponse, _abc.Awaitable[_admin_pb2.RecordKeyEventResponse]]:
-        """Records a key-server event (escrow key rotation, retention) in the log."""
+        """Records an administrative action done at the key server in the log: escrow key
+        rotation and retention, the bootstrap, staff logins, terminal tokens. The auditor
+        matches every change in the key server's audit log to one of these (docs/audit.md).
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

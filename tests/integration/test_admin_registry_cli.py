@@ -284,10 +284,12 @@ def test_refusals_are_clear_and_exit_non_zero(stack: Stack) -> None:
     assert "within 366 days (INVALID_ARGUMENT)" in gateway_refusal.stderr
 
     # Staff logins: made with the key server's operator token, never with one's own login.
+    # The change is recorded in the log, signed in as a national administrator (SPEC P14).
     keyserver = {"SEALPOST_KEY_SERVER_ADDRESS": stack.openbao.address}
     password = "correct horse battery staple"
     operator = {
         **keyserver,
+        **token_env(stack, ["administrator"], ["*"]),
         "SEALPOST_KEY_SERVER_TOKEN": stack.openbao.root_token,
         "SEALPOST_NEW_PASSWORD": password,
     }
@@ -301,6 +303,14 @@ def test_refusals_are_clear_and_exit_non_zero(stack: Stack) -> None:
         [A],
     )
     assert made["policies"] == ["sealpost-key-administrator", "sealpost-staff"]
+    assert made["recorded"] == 1
+    (staff_change,) = [
+        e
+        for e in log_events(stack)
+        if e.action is LogAction.ADMIN_ACTION and e.extra.get("target") == "anna.a"
+    ]
+    assert staff_change.extra["kind"] == "staff_change"
+    assert "auth/userpass/users/anna.a" in staff_change.extra["paths"].split(",")
 
     # Anna signs in with her password (no token given) and works within pi-a only.
     anna = {**keyserver, "SEALPOST_USER": "anna.a", "SEALPOST_PASSWORD": password}

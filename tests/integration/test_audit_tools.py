@@ -498,6 +498,7 @@ def test_reconcile_flags_a_decrypt_made_directly_at_the_key_server(
 ) -> None:
     stack = own_stack
     admin, terminals = setup_institutions(stack, [("d-watched", A, "regular")])
+    stack.record_key_server_actions(admin)
     screening_order(admin, "d-watched", days=7, note="zaak 2026/077")
     relative = stack.relative("Yusuf")
     relative.request_contact("d-watched")

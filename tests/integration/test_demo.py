@@ -32,7 +32,11 @@ def test_the_scripted_day_holds_and_leaves_its_artefacts(tmp_path: Path) -> None
 
     assert len(list((out / "deliveries").glob("*.pdf"))) == 3
     assert (out / "report" / "report.pdf").read_bytes().startswith(b"%PDF-")
-    assert "WITHOUT A GRANT" in (out / "reconcile.txt").read_text()
+    caught = (out / "reconcile.txt").read_text()
+    assert "WITHOUT A GRANT" in caught
+    # The day's own key-server work is all recorded, and the two audit devices agree (P14).
+    assert " recorded, 0 not; 0 escrows of privileged messages" in caught
+    assert "openbao-audit.log.mirror: 0 differences" in caught
     assert len(list((out / "evidence").glob("*.json"))) == 1
     assert "article 36" in (out / "review-notice.txt").read_text()
     # The gateway never held what people wrote: not in its database, not in its log.

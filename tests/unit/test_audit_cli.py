@@ -59,14 +59,18 @@ def grant(at: float, message: bytes, number: int) -> LogEvent:
 
 @pytest.fixture(scope="module")
 def gateway_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated gateway database: 14 leaves, a grant for M1 (leaf 10), heads at 6, 11, 14."""
+    """A migrated gateway database: 14 leaves, a grant for M1 (leaf 10), heads at 6, 11, 14.
+
+    M1 entered the screening queue (leaf 9) before its grant, so the grant's basis holds.
+    """
     path = tmp_path_factory.mktemp("audit-cli") / "sealpost.db"
     engine = create_database_engine(f"sqlite:///{path}")
     migrate(engine)
     admin = [
         event(LogAction.INSTITUTION_CREATED, i, "staff:root", subjects=[("institution", f"pi-{i}")])
-        for i in range(10)
+        for i in range(9)
     ]
+    admin.append(event(LogAction.MESSAGE_QUEUED, 19, subjects=[("message", M1.hex())]))
     with engine.begin() as connection:
         connection.execute(
             insert(institutions).values(
@@ -326,3 +330,47 @@ def test_report_refuses_bad_input(db: str, tmp_path: Path) -> None:
     )
     assert backwards.code == 2
     assert audit(*base, "--institution", "pi-zuid", "--from", "May", "--to", "2026-05-01").code == 2
+
+
+def test_reconcile_compares_devices_and_reads_rotated_parts_as_one(db: str, tmp_path: Path) -> None:
+    both = audit_lines(tmp_path / "a.log", (21, M1, CAROL), (22, M1, CAROL))
+    lines = both.read_text().splitlines(keepends=True)
+    mirror = tmp_path / "b.log"
+    mirror.write_text("".join(lines[:2]))  # the second decrypt is missing from the mirror
+    compared = audit(
+        "reconcile", "--database-url", db, "--audit-log", str(both), "--audit-log", str(mirror)
+    )
+    assert compared.code == 1
+    assert "AUDIT DEVICES DISAGREE" in compared.stdout
+    assert "audit devices a.log, b.log: 2 differences" in compared.stdout
+    data = audit(
+        "reconcile",
+        "--database-url",
+        db,
+        "--audit-log",
+        str(both),
+        "--audit-log",
+        str(mirror),
+        "--json",
+        "-q",
+    ).json()
+    assert [m["missing_from"] for m in data["devices"]["missing"]] == [["b.log"], ["b.log"]]
+    assert len(data["matched"]) == 2  # each request once, not once per device
+    # The same two files as rotated parts of one device: read together, nothing to compare.
+    older, newer = tmp_path / "a.log.1", tmp_path / "a.log.2"
+    older.write_text("".join(lines[:2]))
+    newer.write_text("".join(lines[2:]))
+    parts = audit(
+        "reconcile",
+        "--database-url",
+        db,
+        "--audit-log",
+        f"primary={older}",
+        "--audit-log",
+        f"primary={newer}",
+        "--json",
+        "-q",
+    )
+    assert parts.code == 0, parts.stdout
+    assert parts.json()["devices"]["compared"] is False
+    assert len(parts.json()["matched"]) == 2

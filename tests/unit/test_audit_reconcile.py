@@ -1,4 +1,4 @@
-"""Reconciliation of key-server decrypts with transparency-log grants (SPEC P6), pure."""
+"""Reconciliation of key-server decrypts with transparency-log grants (SPEC P6, P14), pure."""
 
 from __future__ import annotations
 
@@ -10,19 +10,26 @@ from typing import Any
 
 import pytest
 
+from sealpost.clients.audit.keyserver import Device, read_devices
 from sealpost.clients.audit.reconcile import (
+    GRANT_VALIDITY_MS,
     DecryptStatus,
     Grant,
     KeyServerLog,
+    LogFacts,
     Reason,
+    Timeline,
+    approvals_from_events,
     decrypts_from_events,
     grant_from_event,
     millis,
+    privileged_messages,
     reconcile,
+    timelines_from_events,
     with_signing_times,
 )
 from sealpost.crypto.logentry import LogAction, LogEvent, decode_event, encode_event
-from sealpost.escrow.auditlog import parse_audit_lines
+from sealpost.escrow.auditlog import parse_audit_entries, parse_audit_lines
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
 CAROL = "3604a92c-e8e0-8dc7-8813-6ce695fe15d6"
@@ -112,8 +119,15 @@ def grants(*leaves: tuple[int, LogEvent]) -> list[Grant]:
     return [g for g in out if g is not None]
 
 
+def queued_long_ago(found: list[Grant]) -> dict[bytes, Timeline]:
+    """Every granted message entered the screening queue an hour before T0 and is still there."""
+    at = millis(T0) - 3_600_000
+    return {g.message_id: Timeline(((at, -1, LogAction.MESSAGE_QUEUED),)) for g in found}
+
+
 def run(log: KeyServerLog, found: list[Grant], **options: Any) -> Any:
-    return reconcile(log.decrypts, found, period=log.period, **options)
+    facts = LogFacts(grants=found, timelines=queued_long_ago(found))
+    return reconcile(log, facts, **options)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -152,12 +166,21 @@ def test_encrypts_count_for_the_period_but_are_not_decrypts() -> None:
     assert log.period == (T0, T0 + timedelta(seconds=10))
 
 
-def test_logs_merge_in_time_order() -> None:
-    first, second = server_log(lines(5, [M2])), server_log(lines(1, [M1]))
-    merged = first.merged(second)
-    assert [d.message_id for d in merged.decrypts] == [M1, M2]
-    assert merged.period == (T0 + timedelta(seconds=1), T0 + timedelta(seconds=5))
-    assert KeyServerLog((), None).merged(KeyServerLog((), None)).period is None
+def test_rotated_files_of_one_device_read_as_one_in_time_order() -> None:
+    newer, older = lines(5, [M2]), lines(1, [M1])
+    log = read_devices(
+        [
+            Device(
+                "a",
+                [("a.log", parse_audit_lines(newer)), ("a.log.1", parse_audit_lines(older))],
+            )
+        ]
+    )
+    assert [d.message_id for d in log.decrypts] == [M1, M2]
+    assert log.period == (T0 + timedelta(seconds=1), T0 + timedelta(seconds=5))
+    assert log.devices is not None
+    assert not log.devices.compared
+    assert read_devices([]).period is None
 
 
 # --------------------------------------------------------------------------- matching
@@ -287,5 +310,277 @@ def test_the_latest_timely_grant_is_the_match_and_each_use_counts() -> None:
 def test_an_empty_audit_log_is_noted() -> None:
     outcome = run(server_log(), grants(grant_leaf(1, 5, M1)))
     assert outcome.period is None
-    assert outcome.notes == ("the key server's audit log holds no escrow entries",)
+    assert outcome.notes[0] == "the key server's audit log holds no escrow entries"
     assert [g.log_index for g in outcome.outside_period] == [1]
+
+
+# --------------------------------------------------------------------------- bounded grants (P14)
+
+
+def timeline(*events: tuple[float, LogAction]) -> Timeline:
+    """A message's MESSAGE_* events at T0 + seconds, in log order."""
+    return Timeline(
+        tuple(
+            (millis(T0 + timedelta(seconds=at)), index, action)
+            for index, (at, action) in enumerate(events)
+        )
+    )
+
+
+def run_with(
+    log: KeyServerLog,
+    found: list[Grant],
+    timelines: dict[bytes, Timeline],
+    approvals: dict[str, int] | None = None,
+    **options: Any,
+) -> Any:
+    facts = LogFacts(grants=found, timelines=timelines, approvals=approvals or {})
+    return reconcile(log, facts, **options)
+
+
+@pytest.mark.parametrize(
+    ("after_s", "matched"), [(0, True), (900 + 5, True), (900 + 5.001, False), (3 * 86400, False)]
+)
+def test_a_grant_covers_decrypts_for_fifteen_minutes(after_s: float, matched: bool) -> None:
+    assert GRANT_VALIDITY_MS == 15 * 60 * 1000
+    outcome = run(server_log(lines(10 + after_s, [M1])), grants(grant_leaf(3, 10, M1)))
+    assert bool(outcome.matched) is matched
+    if not matched:
+        (late,) = outcome.unmatched
+        assert late.reason is Reason.GRANT_EXPIRED
+        assert late.detail == "granted at 2026-11-23T09:00:10+00:00, valid 15 min"
+    assert outcome.grant_validity_ms == GRANT_VALIDITY_MS
+
+
+def test_the_bound_is_a_parameter_of_the_pure_check() -> None:
+    log = server_log(lines(13, [M1]))
+    found = grants(grant_leaf(3, 10, M1))
+    assert run(log, found, grant_validity_ms=2_000, leeway_ms=500).unmatched[0].reason is (
+        Reason.GRANT_EXPIRED
+    )
+    assert run(log, found, grant_validity_ms=3_000, leeway_ms=0).matched
+
+
+def test_decrypts_after_the_message_left_the_queue_are_not_covered() -> None:
+    # Queued at 5 s, granted at 9 s, opened at 10 s, released at 20 s, delivered at 30 s;
+    # the screener decrypts again at 40 s, 60 s and 90 s: the old grant covers none.
+    states = {
+        M1: timeline(
+            (5, LogAction.MESSAGE_QUEUED),
+            (20, LogAction.MESSAGE_RELEASED),
+            (30, LogAction.MESSAGE_DELIVERED),
+        )
+    }
+    log = server_log(lines(10, [M1]), lines(40, [M1]), lines(60, [M1]), lines(90, [M1]))
+    outcome = run_with(log, grants(grant_leaf(3, 9, M1)), states)
+    assert [d.time_ms for d, _ in outcome.matched] == [millis(T0 + timedelta(seconds=10))]
+    assert [u.reason for u in outcome.unmatched] == [Reason.LEFT_QUEUE] * 3
+    assert outcome.unmatched[0].detail == "released at 2026-11-23T09:00:20+00:00"
+
+
+@pytest.mark.parametrize(
+    ("leaving", "word"),
+    [
+        (LogAction.MESSAGE_WITHHELD, "withheld"),
+        (LogAction.MESSAGE_REJECTED, "rejected"),
+        (LogAction.MESSAGE_DELIVERED, "delivered"),
+    ],
+)
+def test_every_way_out_of_the_queue_ends_the_basis(leaving: LogAction, word: str) -> None:
+    states = {M1: timeline((5, LogAction.MESSAGE_QUEUED), (20, leaving))}
+    outcome = run_with(server_log(lines(26, [M1])), grants(grant_leaf(3, 9, M1)), states)
+    (late,) = outcome.unmatched
+    assert (late.reason, late.detail.split()[0]) == (Reason.LEFT_QUEUE, word)
+    within_leeway = run_with(server_log(lines(25, [M1])), grants(grant_leaf(3, 9, M1)), states)
+    assert within_leeway.matched
+
+
+def test_a_queue_basis_needs_the_message_in_the_queue() -> None:
+    log = server_log(lines(10, [M1]))
+    never_queued = run_with(log, grants(grant_leaf(3, 9, M1)), {})
+    assert [u.reason for u in never_queued.unmatched] == [Reason.NOT_QUEUED]
+    assert never_queued.unmatched[0].detail == "LEGAL_BASIS_SCREENING_ORDER"
+    queued_later = {M1: timeline((30, LogAction.MESSAGE_QUEUED))}
+    assert [
+        u.reason for u in run_with(log, grants(grant_leaf(3, 9, M1)), queued_later).unmatched
+    ] == [Reason.NOT_QUEUED]
+
+
+def test_a_retrospective_grant_holds_until_its_approval_expires() -> None:
+    found = grants(grant_leaf(3, 9, M1, retrospective="rr-1"))
+    until = millis(T0 + timedelta(seconds=100))
+    delivered = {M1: timeline((1, LogAction.MESSAGE_QUEUED), (2, LogAction.MESSAGE_DELIVERED))}
+    inside = run_with(server_log(lines(10, [M1])), found, delivered, {"rr-1": until})
+    assert inside.matched  # the message left the queue long ago: irrelevant for this basis
+    after = run_with(
+        server_log(lines(106, [M1])), found, delivered, {"rr-1": until}, grant_validity_ms=10**9
+    )
+    assert [(u.reason, u.detail) for u in after.unmatched] == [
+        (Reason.APPROVAL_EXPIRED, "valid until 2026-11-23T09:01:40+00:00")
+    ]
+    missing = run_with(server_log(lines(10, [M1])), found, delivered, {})
+    assert [(u.reason, u.detail) for u in missing.unmatched] == [(Reason.NO_APPROVAL, "rr-1")]
+
+
+def test_the_latest_grant_that_covers_wins_over_an_older_expired_one() -> None:
+    states = {M1: timeline((0, LogAction.MESSAGE_QUEUED))}
+    found = grants(grant_leaf(1, 1, M1), grant_leaf(2, 2000, M1))
+    outcome = run_with(server_log(lines(10, [M1]), lines(2010, [M1])), found, states)
+    assert [g.log_index for _, g in outcome.matched] == [1, 2]
+
+
+def test_timelines_and_approvals_come_from_log_events() -> None:
+    def leaf(index: int, action: LogAction, **extra: str) -> tuple[int, LogEvent]:
+        subjects = (
+            [("message", M1.hex())]
+            if action.name.startswith("MESSAGE")
+            else [
+                ("retrospective_request", "rr-1"),
+                ("detainee", "d-1"),
+            ]
+        )
+        event = LogEvent(
+            action=action, actor="x", time_ms=index * 1000, subjects=subjects, extra=extra
+        )
+        return index, event
+
+    events = [
+        leaf(1, LogAction.MESSAGE_QUEUED),
+        leaf(2, LogAction.RETROSPECTIVE_APPROVED, valid_until_ms="5000"),
+        leaf(3, LogAction.MESSAGE_RELEASED),
+        leaf(4, LogAction.MESSAGE_DELIVERED),
+        leaf(5, LogAction.RETROSPECTIVE_APPROVED, valid_until_ms="9000"),
+    ]
+    found = timelines_from_events(events, {M1})
+    assert found[M1].queued_at() == (1000, 1)
+    assert found[M1].left_queue() == (3000, LogAction.MESSAGE_RELEASED)
+    assert timelines_from_events(events, {M2}) == {}
+    assert approvals_from_events(events) == {"rr-1": 9000}
+
+
+# --------------------------------------------------------------------------- privileged escrows
+
+
+def accepted(message: bytes, privileged: str | None) -> LogEvent:
+    extra = {"envelope_digest": "ab" * 32}
+    if privileged is not None:
+        extra["privileged"] = privileged
+    return LogEvent(
+        action=LogAction.MESSAGE_ACCEPTED,
+        actor="account:a",
+        time_ms=1,
+        subjects=[("message", message.hex())],
+        extra=extra,
+    )
+
+
+def test_privilege_comes_from_the_acceptance_leaf_when_it_says_so() -> None:
+    leaves = [accepted(M1, "true"), accepted(M2, "false"), accepted(M3, None)]
+    # The table says M2 and M3 are privileged: the leaf overrules it for M2, not for M3.
+    assert privileged_messages(leaves, {M2, M3}) == {M1, M3}
+    assert privileged_messages([], {M2}) == {M2}
+
+
+def test_an_escrow_of_a_privileged_message_is_a_finding() -> None:
+    log = read_devices(
+        [
+            Device(
+                "a",
+                [
+                    (
+                        "a.log",
+                        parse_audit_entries(
+                            lines(1, [M1], path=ENCRYPT, entity="", name="token-terminal-pi-a")
+                            + lines(2, [M2, M3], path=ENCRYPT, entity="")
+                            + lines(3, [M3], path=ENCRYPT, entity="", outcome="refused")
+                        ),
+                    )
+                ],
+            )
+        ],
+        watch={M1, M3},
+    )
+    facts = LogFacts(grants=[], timelines={}, privileged={M1, M3})
+    outcome = reconcile(log, facts)
+    assert [(e.message_id, e.display_name) for e in outcome.privileged_escrows] == [
+        (M1, "token-terminal-pi-a"),
+        (M3, "userpass-carol"),
+    ]
+    assert not outcome.clean(allow_unused=True)
+    # Ids that are not watched are not kept at all (the log streams through).
+    unwatched = read_devices(
+        [Device("a", [("a.log", parse_audit_entries(lines(1, [M1], path=ENCRYPT)))])]
+    )
+    assert unwatched.watched_escrows == ()
+
+
+# --------------------------------------------------------------------------- two audit devices
+
+
+def two_devices(a: list[str], b: list[str]) -> KeyServerLog:
+    return read_devices(
+        [
+            Device("primary", [("a.log", parse_audit_entries(a))]),
+            Device("mirror", [("b.log", parse_audit_entries(b))]),
+        ],
+        leeway_ms=1_000,
+    )
+
+
+def test_devices_that_agree_count_each_request_once() -> None:
+    entries = lines(5, [M1]) + lines(10, [M2], path=ENCRYPT) + lines(20, [M3])
+    log = two_devices(entries, entries)
+    assert [d.message_id for d in log.decrypts] == [M1, M3]
+    assert log.devices is not None
+    assert log.devices.compared
+    assert log.devices.findings == ()
+    outcome = reconcile(log, LogFacts(grants=[], timelines={}))
+    assert outcome.devices is not None
+    assert not any("compared" in n for n in outcome.notes)
+
+
+def test_an_entry_missing_from_one_device_is_a_finding() -> None:
+    first, removed, last = lines(5, [M1]), lines(10, [M2]), lines(20, [M3])
+    log = two_devices(first + removed + last, first + last)
+    # Escrows only, so that the devices are all there is to find.
+    encrypts = [lines(at, [m], path=ENCRYPT, entity="") for at, m in ((5, M1), (10, M2), (20, M3))]
+    escrow_only = two_devices(encrypts[0] + encrypts[1] + encrypts[2], encrypts[0] + encrypts[2])
+    facts = LogFacts(grants=[], timelines={})
+    assert not reconcile(escrow_only, facts).clean()
+    assert reconcile(two_devices(encrypts[0], encrypts[0]), facts).clean()
+    assert log.devices is not None
+    findings = log.devices.findings
+    assert [(f.entry_type.value, f.missing_from, f.present_in, f.kind) for f in findings] == [
+        ("request", ("mirror",), ("primary",), "missing"),
+        ("response", ("mirror",), ("primary",), "missing"),
+    ]
+    assert findings[0].what == f"decrypt of {M2.hex()} by userpass-carol"
+    assert [d.message_id for d in log.decrypts] == [M1, M2, M3]
+    outcome = reconcile(log, LogFacts(grants=[], timelines={}))
+    assert not outcome.clean(allow_unused=True)
+
+
+def test_entries_outside_a_devices_copy_are_information() -> None:
+    early, late = lines(5, [M1]), lines(500, [M2])
+    log = two_devices(early + late, early)  # the mirror's copy ends earlier
+    assert log.devices is not None
+    assert log.devices.findings == ()
+    assert log.devices.uncovered == 2
+    notes = reconcile(log, LogFacts(grants=[], timelines={})).notes
+    assert any("fall outside another device's copy" in n for n in notes)
+
+
+def test_devices_describing_one_request_differently_is_a_finding() -> None:
+    mine = lines(5, [M1])
+    other_message = [
+        line.replace(base64.b64encode(M1).decode(), base64.b64encode(M2).decode()) for line in mine
+    ]
+    log = two_devices(mine, other_message)
+    assert log.devices is not None
+    assert [f.kind for f in log.devices.findings] == ["differs", "differs"]
+
+
+def test_one_device_is_read_and_noted_as_not_compared() -> None:
+    outcome = reconcile(server_log(lines(1, [M1])), LogFacts(grants=[], timelines={}))
+    assert outcome.devices is None
+    assert any("one audit device only" in n for n in outcome.notes)

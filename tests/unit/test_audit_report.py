@@ -112,7 +112,8 @@ def test_markdown_shows_every_section() -> None:
         "| Screened (entered the screening queue) | 40 of 153 (26.1%) |",
         "| Verdicts | 36 released, 4 withheld |",
         "| Review grants | 40 |",
-        "| Anomalies | 1 |",
+        "| Anomalies | 1 (1 decrypt without a grant) |",
+        "| decrypt without a grant | 1 |",
         "| Transparency log | Verified |",
         "| all | 160 | 7 | 40 | 135 | 4 | 1 | 2 |",
         "| decided | 4 | 1 h 00 min | 1 d 1 h | 1 d 1 h |",
@@ -137,7 +138,34 @@ def test_markdown_says_what_was_not_checked() -> None:
     assert "No officer opened a message of this institution in the period." in markdown
     assert "No verdicts were recorded in the period." in markdown
     clean = to_markdown(blocks(sample([])))
-    assert "None found: every decrypt matches a grant, every grant was used." in clean
+    assert "None found: every decrypt matches a grant within its time and legal basis" in clean
+    assert "| Anomalies | 0 |" in clean
+
+
+def test_the_new_finding_kinds_are_counted() -> None:
+    anomalies = [
+        ANOMALY,
+        Anomaly("decrypt outside its grant", "2026-03-12 15:00:00", "9c8e", "carol", "late"),
+        Anomaly("key-server change not recorded", "2026-03-13 10:00:00", "policy p", "root", "x"),
+        Anomaly("key-server change not recorded", "2026-03-13 10:00:01", "policy q", "root", "x"),
+        Anomaly("escrow of a privileged message", "2026-03-14 10:00:00", "ab", "terminal", "y"),
+        Anomaly("audit devices disagree", "2026-03-15 10:00:00", "decrypt", "a", "missing"),
+    ]
+    report = sample(anomalies)
+    assert report.anomaly_counts == {
+        "key-server change not recorded": 2,
+        "decrypt without a grant": 1,
+        "decrypt outside its grant": 1,
+        "escrow of a privileged message": 1,
+        "audit devices disagree": 1,
+    }
+    assert report.to_dict()["anomaly_counts"] == report.anomaly_counts
+    markdown = to_markdown(blocks(report))
+    assert (
+        "| Anomalies | 6 (2 key-server change not recorded, 1 decrypt without a grant," in markdown
+    )
+    assert "| key-server change not recorded | 2 |" in markdown
+    assert "| audit devices disagree | 1 |" in markdown
 
 
 def test_markdown_escapes_table_cells() -> None:

@@ -14,7 +14,12 @@ from sealpost.escrow.auditlog import (
     AuditEntryType,
     AuditOperation,
     AuditOutcome,
+    ChangeKind,
+    KeyServerChange,
+    classify,
+    parse_audit_entries,
     parse_audit_lines,
+    read_audit_entries,
     read_audit_log,
 )
 from sealpost.escrow.client import EscrowKeyRef
@@ -200,3 +205,141 @@ def test_reads_a_file(tmp_path: Path) -> None:
     log.write_text("\n".join([entry(), entry("response")]) + "\n")
     events = list(read_audit_log(log))
     assert [e.entry_type for e in events] == [AuditEntryType.REQUEST, AuditEntryType.RESPONSE]
+
+
+# --------------------------------------------------------------------------- changes (P14)
+
+KEY = EscrowKeyRef()
+M, K = KEY.mount, KEY.name
+
+
+@pytest.mark.parametrize(
+    ("path", "operation", "kind"),
+    [
+        (f"{M}/keys/{K}", "update", ChangeKind.KEY_CREATE),
+        (f"{M}/keys/{K}", "create", ChangeKind.KEY_CREATE),
+        (f"{M}/keys/{K}", "delete", ChangeKind.KEY_DELETE),
+        (f"{M}/keys/{K}", "read", None),
+        (f"{M}/keys/{K}/config", "update", ChangeKind.KEY_CONFIG),
+        (f"{M}/keys/{K}/rotate", "update", ChangeKind.KEY_ROTATE),
+        (f"{M}/keys/{K}/trim", "update", ChangeKind.KEY_TRIM),
+        (f"{M}/keys/{K}/import_version", "update", ChangeKind.KEY_IMPORT),
+        (f"{M}/keys/{K}/something-new", "update", ChangeKind.KEY_CONFIG),
+        (f"{M}/keys/other-key/config", "update", None),
+        (f"{M}/export/encryption-key/{K}", "read", ChangeKind.KEY_EXPORT),
+        (f"{M}/export/encryption-key/{K}/1", "read", ChangeKind.KEY_EXPORT),
+        (f"{M}/byok-export/wrapper/{K}", "read", ChangeKind.KEY_EXPORT),
+        (f"{M}/export/encryption-key/other-key", "read", None),
+        (f"{M}/backup/{K}", "read", ChangeKind.KEY_BACKUP),
+        (f"{M}/restore", "update", ChangeKind.KEY_RESTORE),
+        (f"{M}/restore/anything", "update", ChangeKind.KEY_RESTORE),
+        (f"{M}/cache-config", "update", ChangeKind.MOUNT),
+        (f"{M}/encrypt/{K}", "update", None),
+        (f"{M}/rewrap/{K}", "update", None),
+        (f"sys/mounts/{M}", "update", ChangeKind.MOUNT),
+        (f"sys/mounts/{M}", "delete", ChangeKind.MOUNT),
+        (f"sys/mounts/{M}/tune", "update", ChangeKind.MOUNT),
+        (f"sys/mounts/{M}/tune", "read", None),
+        ("sys/mounts/secret", "update", None),
+        ("sys/remount", "update", ChangeKind.MOUNT),
+        ("sys/policies/acl/anything", "update", ChangeKind.POLICY),
+        ("sys/policies/acl/anything", "delete", ChangeKind.POLICY),
+        ("sys/policies/acl/anything", "read", None),
+        ("sys/policy/legacy", "update", ChangeKind.POLICY),
+        ("sys/auth/userpass", "update", ChangeKind.AUTH_METHOD),
+        ("sys/auth/userpass/tune", "update", ChangeKind.AUTH_METHOD),
+        ("sys/audit/extra", "update", ChangeKind.AUDIT_DEVICE),
+        ("sys/config/auditing/request-headers/x", "update", ChangeKind.AUDIT_DEVICE),
+        ("sys/generate-root/attempt", "update", ChangeKind.ROOT_TOKEN),
+        ("sys/raw/logical/abc", "read", ChangeKind.RAW_STORAGE),
+        ("auth/token/roles/sealpost-terminal", "create", ChangeKind.TOKEN_ROLE),
+        ("auth/token/create/sealpost-terminal", "update", ChangeKind.TOKEN_CREATE),
+        ("auth/token/create", "update", None),
+        ("auth/token/revoke-accessor", "update", ChangeKind.TOKEN_REVOKE),
+        ("auth/token/revoke", "update", ChangeKind.TOKEN_REVOKE),
+        ("auth/token/revoke-self", "update", None),
+        ("auth/token/renew-self", "update", None),
+        ("auth/userpass/login/carol", "update", None),
+        ("auth/userpass/users/carol", "create", ChangeKind.STAFF_LOGIN),
+        ("auth/userpass/users/carol/password", "update", ChangeKind.STAFF_LOGIN),
+        ("auth/approle/role/x/secret-id", "update", ChangeKind.AUTH_METHOD),
+        ("identity/entity/name/carol", "update", ChangeKind.IDENTITY),
+        ("identity/entity-alias", "update", ChangeKind.IDENTITY),
+        ("identity/group/name/g", "update", ChangeKind.IDENTITY),
+        ("identity/lookup/entity", "update", None),
+        ("identity/oidc/role/sealpost-staff", "create", ChangeKind.IDENTITY_TOKENS),
+        ("identity/oidc/key/sealpost-staff/rotate", "update", ChangeKind.IDENTITY_TOKENS),
+        ("identity/oidc/config", "update", ChangeKind.IDENTITY_TOKENS),
+        ("identity/oidc/token/sealpost-staff", "read", None),
+        ("identity/oidc/introspect", "update", None),
+        ("secret/data/x", "update", None),
+        ("", "update", None),
+    ],
+)
+def test_every_change_around_the_escrow_key_is_classified(
+    path: str, operation: str, kind: ChangeKind | None
+) -> None:
+    assert classify(path, operation, KEY) is kind
+
+
+def test_a_key_made_exportable_is_read_with_its_clear_settings() -> None:
+    line = entry(
+        path=f"{M}/keys/{K}/config",
+        data={"exportable": True, "allow_plaintext_backup": True, "auto_rotate_period": HMAC},
+    )
+    (change,) = parse_audit_entries([line])
+    assert isinstance(change, KeyServerChange)
+    assert change.kind is ChangeKind.KEY_CONFIG
+    assert change.path == f"{M}/keys/{K}/config"
+    assert change.operation == "update"
+    assert change.entity_id == "3604a92c-e8e0-8dc7-8813-6ce695fe15d6"
+    assert change.parameters == ("allow_plaintext_backup", "auto_rotate_period", "exportable")
+    assert change.clear_settings == (("allow_plaintext_backup", "true"), ("exportable", "true"))
+    assert change.setting("exportable") == "true"
+    assert change.setting("auto_rotate_period") is None
+    assert change.outcome is AuditOutcome.REQUESTED
+    refused = entry("response", path=f"{M}/keys/{K}/config", data={}, error="permission denied")
+    (answer,) = parse_audit_entries([refused])
+    assert answer.outcome is AuditOutcome.REFUSED
+
+
+def test_changes_come_with_escrow_events_in_order_and_only_from_parse_audit_entries() -> None:
+    lines = [
+        entry(),
+        entry(path="sys/policies/acl/extra", data={"policy": HMAC}),
+        entry(path="auth/userpass/login/carol", data={"password": HMAC}),
+    ]
+    events = list(parse_audit_entries(lines))
+    assert [type(e).__name__ for e in events] == ["EscrowAuditEvent", "KeyServerChange"]
+    assert [e.line_number for e in events] == [1, 2]
+    assert len(list(parse_audit_lines(lines))) == 1
+
+
+def test_the_audit_devices_own_test_entry_is_not_a_change() -> None:
+    test_entry = json.dumps(
+        {
+            "time": "2026-11-23T19:00:00Z",
+            "type": "request",
+            "request": {"id": "x", "operation": "update", "path": "sys/audit/test"},
+        }
+    )
+    assert list(parse_audit_entries([test_entry])) == []
+    with_token = entry(path="sys/audit/test", data={})
+    (change,) = parse_audit_entries([with_token])
+    assert isinstance(change, KeyServerChange)
+    assert change.kind is ChangeKind.AUDIT_DEVICE
+
+
+def test_a_change_entry_that_cannot_be_read_is_refused() -> None:
+    request = {"path": "sys/policies/acl/extra", "operation": "update"}
+    line = json.dumps({"time": "2026-11-23T19:00:00Z", "type": "request", "request": request})
+    with pytest.raises(AuditLogError, match="line 1: key-server change entry without a request"):
+        list(parse_audit_entries([line]))
+
+
+def test_reads_entries_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    path.write_text(entry(path=f"{M}/backup/{K}", data={}) + "\n")
+    (change,) = read_audit_entries(path)
+    assert isinstance(change, KeyServerChange)
+    assert change.kind is ChangeKind.KEY_BACKUP
