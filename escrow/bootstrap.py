@@ -56,6 +56,7 @@ POLICY_ROLES: Final = (
     "key-administrator",
     "gateway",
     "auditor",
+    "escrow-auditor",
     "staff",
 )
 
@@ -65,6 +66,7 @@ STAFF_ROLE_POLICIES: Final[dict[StaffRole, tuple[str, ...]]] = {
     StaffRole.APPROVER: ("staff",),
     StaffRole.ADMINISTRATOR: ("staff", "key-administrator"),
     StaffRole.AUDITOR: ("staff", "auditor"),
+    StaffRole.ESCROW_AUDITOR: ("staff", "escrow-auditor"),
 }
 
 #: Claims of staff identity tokens, filled from the entity (OpenBao token template syntax).
@@ -455,6 +457,15 @@ class KeyServerBootstrap:
             raise InvalidRequestError("a staff member has at least one role")
         if {StaffRole.SCREENER, StaffRole.AUDITOR} <= role_set:
             raise InvalidRequestError("screener and auditor roles are never combined")
+        if StaffRole.ESCROW_AUDITOR in role_set and role_set & {
+            StaffRole.SCREENER,
+            StaffRole.AUDITOR,
+        }:
+            # Its decrypts must be told apart from a screener's, and the auditor policy
+            # denies every decrypt (a deny wins over the escrow audit's allow).
+            raise InvalidRequestError(
+                "the escrow-auditor role is never combined with screener or auditor"
+            )
         institution_set = frozenset(institutions)
         if not all(valid_institution_scope(i) for i in institution_set):
             raise InvalidRequestError("malformed institution id")

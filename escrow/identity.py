@@ -73,6 +73,7 @@ class StaffRole(StrEnum):
     APPROVER = "approver"
     ADMINISTRATOR = "administrator"
     AUDITOR = "auditor"
+    ESCROW_AUDITOR = "escrow-auditor"
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ STAFF_ROLE_MAP: Final = {
     identity.StaffRole.APPROVER: Role.APPROVER,
     identity.StaffRole.ADMINISTRATOR: Role.ADMINISTRATOR,
     identity.StaffRole.AUDITOR: Role.AUDITOR,
+    identity.StaffRole.ESCROW_AUDITOR: Role.ESCROW_AUDITOR,
 }
 
 

@@ -169,6 +169,7 @@ RULES: Final[dict[str, Rule]] = {
     _AUD + "GetInclusionProof": Rule(SIGNED_IN, T.NONE),
     _AUD + "GetConsistencyProof": Rule(SIGNED_IN, T.NONE),
     _AUD + "GetEntries": Rule(AUDITOR, T.NONE),
+    _AUD + "GrantEscrowAudit": Rule(frozenset({_R.ESCROW_AUDITOR}), T.NATIONAL),
     _AUD + "SubmitCosignature": Rule(TERMINAL | AUDITOR, T.OWN),
     _AUD + "GetCosignatures": Rule(SIGNED_IN, T.NONE),
 }

@@ -24,9 +24,13 @@ class Role(enum.Enum):
     APPROVER = "approver"
     ADMINISTRATOR = "administrator"
     AUDITOR = "auditor"
+    #: Checks escrowed keys on a sample the log draws (docs/audit.md, "Escrow audit").
+    ESCROW_AUDITOR = "escrow-auditor"
 
 
-STAFF_ROLES: Final = frozenset({Role.SCREENER, Role.APPROVER, Role.ADMINISTRATOR, Role.AUDITOR})
+STAFF_ROLES: Final = frozenset(
+    {Role.SCREENER, Role.APPROVER, Role.ADMINISTRATOR, Role.AUDITOR, Role.ESCROW_AUDITOR}
+)
 
 
 @dataclass(frozen=True)

@@ -1250,6 +1250,32 @@ def add_grant(
     )
 
 
+def escrowed_count(connection: Connection, below: int) -> int:
+    """How many messages were escrowed by a log entry before index ``below``."""
+    return int(
+        connection.execute(
+            select(func.count()).select_from(messages).where(messages.c.escrow_log_index < below)
+        ).scalar_one()
+    )
+
+
+def escrowed_at(connection: Connection, below: int, position: int) -> Row[Any]:
+    """The message escrowed ``position``-th (from 0) by an entry before index ``below``.
+
+    The order is the log's: escrow audits draw their samples by position in it.
+    """
+    row = connection.execute(
+        select(messages)
+        .where(messages.c.escrow_log_index < below)
+        .order_by(messages.c.escrow_log_index)
+        .offset(position)
+        .limit(1)
+    ).first()
+    if row is None:
+        raise NotFound("no escrowed message at that position")
+    return row
+
+
 def has_grant(connection: Connection, message_id: bytes, staff: str) -> bool:
     """True when ``staff`` was granted access to the message."""
     row = connection.execute(

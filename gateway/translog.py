@@ -423,3 +423,14 @@ def scopes(connection: Connection, start: int, end: int) -> dict[int, Scope]:
     for row in rows:
         found.setdefault(int(row.idx), set()).add(str(row.institution_id))
     return {index: frozenset(institutions) for index, institutions in found.items()}
+
+
+def head_of_size(connection: Connection, tree_size: int) -> log_pb2.SignedTreeHead | None:
+    """The newest stored signed head of exactly ``tree_size`` leaves, if any."""
+    row = connection.execute(
+        select(tree_heads.c.signed)
+        .where(tree_heads.c.tree_size == tree_size)
+        .order_by(tree_heads.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if row is None else log_pb2.SignedTreeHead.FromString(row)

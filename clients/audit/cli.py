@@ -1205,3 +1205,59 @@ def verify_remote_command(
             "(outside your institutions)"
         )
     raise typer.Exit(CLEAN if found.log.ok else FOUND)
+
+
+# --------------------------------------------------------------------------- escrow audit
+
+
+@app.command("escrow-sample")
+def escrow_sample_command(
+    gateway: Gateway,
+    ca_file: CaFile,
+    directory_key: DirectoryKey,
+    count: Annotated[
+        int, typer.Option("--count", min=1, max=100, help="How many escrowed messages to draw.")
+    ] = 20,
+    key_server: KeyServer = "",
+    user: User = "",
+    quiet: Quiet = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Check that escrowed keys open their messages, on a sample a fresh tree head draws.
+
+    Signs in as an escrow auditor (the staff role "escrow-auditor"): every sampled message
+    gets a logged grant before its blob is handed out, each key is decrypted with your own
+    key-server identity and checked against the sender's commitment; no content is
+    opened. Exit 0 when every key opens its message, 1 when one does not, 2 when the check
+    cannot run.
+    """
+    from sealpost.clients._cli import key_prefix  # noqa: PLC0415
+    from sealpost.clients.audit.escrowaudit import run_escrow_audit  # noqa: PLC0415
+    from sealpost.crypto.keyrecords import DirectoryPin  # noqa: PLC0415
+    from sealpost.escrow.bootstrap import BootstrapSettings  # noqa: PLC0415
+    from sealpost.escrow.client import EscrowClient  # noqa: PLC0415
+
+    pin = _hex_key(directory_key, "--directory-key")
+    if pin is None:
+        raise typer.BadParameter("the pinned directory key is needed", param_hint="--directory-key")
+    options = StaffOptions(gateway, ca_file, key_server, user)
+
+    def body() -> Any:
+        client = options.client()
+        keys = EscrowClient(
+            options.key_server_config(),
+            options.key_server_token(),
+            key=BootstrapSettings(prefix=key_prefix()).escrow_key,
+        )
+        try:
+            return run_escrow_audit(client, keys, DirectoryPin(pin), count, _progress(quiet))
+        finally:
+            keys.close()
+            client.close()
+
+    found = _guard(body)
+    if json_output:
+        _emit_json(found.to_json())
+    else:
+        typer.echo("\n".join(found.lines()))
+    raise typer.Exit(CLEAN if found.ok else FOUND)

@@ -35,6 +35,7 @@ from sealpost.clients.audit.keyserver import (
     decrypts_from_events,
     millis,
 )
+from sealpost.clients.audit.replay import ESCROW_AUDIT_BASIS
 from sealpost.crypto.logentry import LogAction, LogEvent
 from sealpost.gateway.keyevents import RecordedAction
 from sealpost.gateway.policy import GRANT_VALIDITY_MS
@@ -354,16 +355,13 @@ class _Rules:
 
     def basis_held(self, decrypt: Decrypt, grant: Grant) -> Unmatched | None:
         """Why the grant's legal basis no longer held at the decrypt, or None if it did."""
-        at, leeway = decrypt.time_ms, self.leeway_ms
-        if grant.retrospective_request or grant.legal_basis == RETROSPECTIVE_BASIS:
-            until = self.approvals.get(grant.retrospective_request)
-            if until is None:
-                return Unmatched(decrypt, Reason.NO_APPROVAL, grant.retrospective_request)
-            if at - leeway > until:
-                return Unmatched(
-                    decrypt, Reason.APPROVAL_EXPIRED, f"valid until {utc(until).isoformat()}"
-                )
+        if grant.legal_basis == ESCROW_AUDIT_BASIS:
+            # An escrow audit checks the key, whatever became of the message; which
+            # messages it may check is decided by the log (the state check verifies it).
             return None
+        if grant.retrospective_request or grant.legal_basis == RETROSPECTIVE_BASIS:
+            return self._approval_held(decrypt, grant)
+        at, leeway = decrypt.time_ms, self.leeway_ms
         timeline = self.timelines.get(grant.message_id, Timeline(()))
         queued = timeline.queued_at()
         if queued is None or at + leeway < queued[0]:
@@ -372,6 +370,17 @@ class _Rules:
         if left is not None and at - leeway > left[0]:
             state = left[1].name.removeprefix("MESSAGE_").lower()
             return Unmatched(decrypt, Reason.LEFT_QUEUE, f"{state} at {utc(left[0]).isoformat()}")
+        return None
+
+    def _approval_held(self, decrypt: Decrypt, grant: Grant) -> Unmatched | None:
+        """A retrospective grant holds while the request's approval is valid."""
+        until = self.approvals.get(grant.retrospective_request)
+        if until is None:
+            return Unmatched(decrypt, Reason.NO_APPROVAL, grant.retrospective_request)
+        if decrypt.time_ms - self.leeway_ms > until:
+            return Unmatched(
+                decrypt, Reason.APPROVAL_EXPIRED, f"valid until {utc(until).isoformat()}"
+            )
         return None
 
     def check(self, decrypt: Decrypt, grant: Grant) -> Unmatched | None:

@@ -41,7 +41,8 @@ class RemoteReport:
     hashed: int
 
 
-def _trusted_log_key(client: StaffClient, pin: DirectoryPin) -> TrustedLogKey:
+def trusted_log_key(client: StaffClient, pin: DirectoryPin) -> TrustedLogKey:
+    """The log key from the directory the gateway serves, checked against the pinned key."""
     stub = relative_pb2_grpc.RelativeServiceStub(client.channel)
     try:
         reply = stub.GetDirectory(relative_pb2.GetDirectoryRequest(), timeout=30)
@@ -102,7 +103,7 @@ def verify_through_gateway(
 ) -> RemoteReport:
     """Fetch every head and every entry the caller may read, and check the log."""
     say = progress or (lambda _line: None)
-    key = _trusted_log_key(client, pin)
+    key = trusted_log_key(client, pin)
     heads = _heads(client)
     size = max((log_pb2.TreeHead.FromString(h.tree_head).tree_size for h in heads), default=0)
     say(f"{len(heads)} signed heads; reading {size} entries")

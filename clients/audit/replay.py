@@ -23,17 +23,26 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from sealpost.crypto.errors import CryptoError
 from sealpost.crypto.logentry import (
     ENVELOPE_DIGEST_FIELD,
     ESCROW_DIGEST_FIELD,
     LogAction,
     LogEvent,
 )
+from sealpost.crypto.sample import escrow_audit_sample
 from sealpost.gateway import authz, policy, states
 from sealpost.gateway.errors import FailedPrecondition, PermissionDenied
 from sealpost.gateway.principals import ALL_INSTITUTIONS, STAFF_ROLES, Role
 from sealpost.v1 import common_pb2, keys_pb2
 
+#: The legal basis of an escrow audit's grants, and the RPC that makes them.
+ESCROW_AUDIT_BASIS: Final = "LEGAL_BASIS_ESCROW_AUDIT"
+ESCROW_AUDIT_METHOD: Final = "/sealpost.v1.AuditService/GrantEscrowAudit"
+#: Extra fields of an escrow-audit grant: the size of the head that drew the sample, and
+#: how many messages it drew.
+SAMPLE_TREE_SIZE_FIELD: Final = "sample_tree_size"
+SAMPLE_SIZE_FIELD: Final = "sample_size"
 #: The ADMIN_ACTION operation by which the gateway records a staff member's roles.
 STAFF_ROLES_OPERATION: Final = "staff_roles"
 #: The ADMIN_ACTION operation of a completed mailbox handover (older leaves say ``kind``).
@@ -229,6 +238,12 @@ class Replay:
     _staff: dict[str, _Staff] = field(default_factory=dict)
     #: Mailbox keys each institution holds, per detainee.
     _held: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    #: (entry index, message) of every MESSAGE_ESCROWED, in log order: escrow audits draw
+    #: their sample from it.
+    _escrowed: list[tuple[int, str]] = field(default_factory=list)
+    _escrow_digests: dict[str, str] = field(default_factory=dict)
+    #: The root of each stored signed head by its size (the log check verifies the heads).
+    head_roots: Mapping[int, bytes] = field(default_factory=dict)
     events: int = 0
 
     # ----------------------------------------------------------------- bookkeeping
@@ -283,7 +298,10 @@ class Replay:
             STAFF_ROLES_OPERATION
         ):
             return
-        rule = authz.RULES[ACTION_METHODS[event.action]]
+        method = ACTION_METHODS[event.action]
+        if event.extra.get("legal_basis") == ESCROW_AUDIT_BASIS:
+            method = ESCROW_AUDIT_METHOD
+        rule = authz.RULES[method]
         needed = rule.roles & STAFF_ROLES
         member = self._staff.get(name)
         if member is None:
@@ -636,6 +654,7 @@ class Replay:
             delivery_reference=None,
             log_index=index,
             release_log_index=None,
+            escrow_log_index=None,
         )
 
     def _check_acceptance(
@@ -690,6 +709,9 @@ class Replay:
         values: dict[str, object] = {"state": target, "state_changed_at_ms": event.time_ms}
         if target == states.ESCROWED:
             values["escrow_digest"] = event.extra.get(ESCROW_DIGEST_FIELD, "")
+            values["escrow_log_index"] = index
+            self._escrowed.append((index, key))
+            self._escrow_digests[key] = event.extra.get(ESCROW_DIGEST_FIELD, "")
         elif target == states.QUEUED:
             values["queued_at_ms"] = event.time_ms
         elif target == states.RELEASED:
@@ -804,10 +826,59 @@ class Replay:
         message = self._messages.get(key)
         grant_id = s.get("grant", "")
         basis = _enum(common_pb2.LegalBasis, event.extra.get("legal_basis", ""))
-        retro_id = event.extra.get("retrospective_request") or None
         if message is None or basis is None:
             self._rule(index, "a grant for an unknown message, or on no legal basis", row=key)
             return
+        if basis == common_pb2.LEGAL_BASIS_ESCROW_AUDIT:
+            self._check_sample(index, event, key, grant_id)
+        else:
+            self._check_review_basis(index, event, message, basis, grant_id)
+        message.granted.add(event.actor)
+        self._set(
+            "grants",
+            grant_id,
+            index,
+            message_id=key,
+            staff=event.actor,
+            legal_basis=basis,
+            retrospective_request_id=event.extra.get("retrospective_request") or None,
+            granted_at_ms=event.time_ms,
+            log_index=index,
+        )
+
+    def _check_sample(self, index: int, event: LogEvent, key: str, grant_id: str) -> None:
+        """An escrow-audit grant is lawful only for a message the named head drew."""
+        size = _int(event.extra.get(SAMPLE_TREE_SIZE_FIELD))
+        count = _int(event.extra.get(SAMPLE_SIZE_FIELD))
+        root = None if size is None else self.head_roots.get(size)
+        if size is None or count is None or root is None:
+            self._rule(
+                index,
+                "an escrow-audit grant without a stored signed head to draw its sample",
+                table="grants",
+                row=grant_id,
+            )
+            return
+        drawn = [entry for entry in self._escrowed if entry[0] < size]
+        try:
+            positions = escrow_audit_sample(root, size, len(drawn), count)
+        except CryptoError as exc:
+            self._rule(index, f"an escrow-audit sample that cannot be drawn: {exc}", row=grant_id)
+            return
+        if key not in {drawn[p][1] for p in positions}:
+            self._rule(
+                index,
+                f"escrow-audit grant for a message the head of size {size} did not draw",
+                table="grants",
+                row=grant_id,
+            )
+
+    def _check_review_basis(
+        self, index: int, event: LogEvent, message: _Message, basis: int, grant_id: str
+    ) -> None:
+        """A screener's grant: the legal basis the log supports at this entry."""
+        key = message.message_id.hex()
+        retro_id = event.extra.get("retrospective_request") or None
         retrospective = None
         if retro_id is not None:
             retro = self._retrospectives.get(retro_id)
@@ -841,18 +912,6 @@ class Replay:
                     table="grants",
                     row=grant_id,
                 )
-        message.granted.add(event.actor)
-        self._set(
-            "grants",
-            grant_id,
-            index,
-            message_id=key,
-            staff=event.actor,
-            legal_basis=basis,
-            retrospective_request_id=retro_id,
-            granted_at_ms=event.time_ms,
-            log_index=index,
-        )
 
     def _retro_requested(self, index: int, event: LogEvent, s: Mapping[str, str]) -> None:
         request_id = s.get("retrospective_request", "")
@@ -980,9 +1039,15 @@ def _int(value: str | None) -> int | None:
     return int(value)
 
 
-def replay(events: Iterable[tuple[int, LogEvent]]) -> Replay:
-    """The state the log's events recompute, with the rules they break."""
-    state = Replay()
+def replay(
+    events: Iterable[tuple[int, LogEvent]], head_roots: Mapping[int, bytes] | None = None
+) -> Replay:
+    """The state the log's events recompute, with the rules they break.
+
+    ``head_roots`` are the stored signed heads' roots by size: escrow audits draw their
+    samples from them.
+    """
+    state = Replay(head_roots=head_roots or {})
     for index, event in events:
         state.add(index, event)
     return state

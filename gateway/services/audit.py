@@ -6,13 +6,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from sealpost.crypto import merkle
-from sealpost.gateway import translog, witnesses
+from sealpost.crypto import merkle, sample
+from sealpost.crypto.logentry import LogAction
+from sealpost.gateway import store, translog, witnesses
 from sealpost.gateway.errors import InvalidArgument, NotFound
 from sealpost.gateway.principals import Role
 from sealpost.gateway.services import common
 from sealpost.gateway.services.context import CALLER, Context, stored_int
-from sealpost.v1 import audit_pb2, audit_pb2_grpc, keys_pb2, log_pb2
+from sealpost.v1 import audit_pb2, audit_pb2_grpc, common_pb2, envelope_pb2, keys_pb2, log_pb2
 
 MAX_ENTRIES = 1000
 MAX_HEADS = 1000
@@ -147,3 +148,89 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         min_size = stored_int(request.min_tree_size, "min_tree_size")
         heads = await self.ctx.db.aread(lambda c: witnesses.cosigned_heads(c, min_size, limit))
         return audit_pb2.GetCosignaturesResponse(tree_heads=heads)
+
+    async def GrantEscrowAudit(  # noqa: N802
+        self, request: audit_pb2.GrantEscrowAuditRequest, context: Any
+    ) -> audit_pb2.GrantEscrowAuditResponse:
+        """Grant the decrypt of the escrowed keys of a sample a signed tree head draws.
+
+        The sample is drawn from the root of the named head (crypto/sample.py), so neither
+        the terminal that handed the blobs in nor the auditor chooses it. Each message gets
+        a grant with the escrow-audit basis, logged and signed into a head before any blob
+        leaves (SPEC P6); the auditor's tool checks each key against the sender's
+        commitment and never opens content (docs/audit.md, "Escrow audit").
+        """
+        caller = CALLER.get()
+        if not 0 < request.count <= sample.MAX_SAMPLE:
+            raise InvalidArgument(f"count: 1 to {sample.MAX_SAMPLE} messages")
+        size = stored_int(request.tree_size, "tree_size")
+        count = request.count
+        now = self.ctx.clock()
+        basis = common_pb2.LegalBasis.Name(common_pb2.LEGAL_BASIS_ESCROW_AUDIT)
+
+        def grant(connection: Connection) -> audit_pb2.GrantEscrowAuditResponse:
+            sample_head = translog.head_of_size(connection, size)
+            if sample_head is None:
+                raise NotFound("no signed tree head of that size is stored")
+            root = log_pb2.TreeHead.FromString(sample_head.tree_head).root_hash
+            population = store.escrowed_count(connection, size)
+            drawn = [
+                store.escrowed_at(connection, size, position)
+                for position in sample.escrow_audit_sample(root, size, population, count)
+            ]
+            granted = []
+            for row in drawn:
+                grant_id = store.new_id("gr")
+                appended = store.log(
+                    connection,
+                    LogAction.REVIEW_GRANTED,
+                    caller.actor,
+                    now,
+                    [
+                        ("message", row.message_id.hex()),
+                        ("grant", grant_id),
+                        ("detainee", row.detainee_id),
+                    ],
+                    scope=frozenset({row.institution_id}),
+                    legal_basis=basis,
+                    key_server_entity=caller.staff_subject or "unknown",
+                    sample_tree_size=str(size),
+                    sample_size=str(count),
+                )
+                store.add_grant(
+                    connection,
+                    row.message_id,
+                    caller.actor,
+                    common_pb2.LEGAL_BASIS_ESCROW_AUDIT,
+                    None,
+                    now,
+                    appended.index,
+                    grant_id,
+                )
+                granted.append((grant_id, appended))
+            # SPEC P6: every grant is in a signed head before a blob leaves the gateway.
+            head = translog.sign_head(
+                connection, self.ctx.directory.keys.log, self.ctx.directory.log.id, now
+            )
+            head_size = log_pb2.TreeHead.FromString(head.tree_head).tree_size
+            escrow_entries = {
+                e.index: e
+                for e in translog.entries_at(connection, [r.escrow_log_index for r in drawn])
+            }
+            response = audit_pb2.GrantEscrowAuditResponse(
+                sample_head=sample_head, population=population, tree_head=head
+            )
+            for row, (grant_id, appended) in zip(drawn, granted, strict=True):
+                response.items.add(
+                    message_id=row.message_id,
+                    envelope_header=envelope_pb2.Envelope.FromString(row.envelope).header,
+                    escrow=envelope_pb2.EscrowBlob.FromString(row.escrow),
+                    escrow_entry=escrow_entries[row.escrow_log_index],
+                    escrow_proof=translog.inclusion_proof(connection, row.escrow_log_index, size),
+                    grant_id=grant_id,
+                    grant_entry=appended.entry(),
+                    grant_proof=translog.inclusion_proof(connection, appended.index, head_size),
+                )
+            return response
+
+        return await self.ctx.write(grant)

@@ -124,7 +124,7 @@ def route_escrowed(
         accepted_at_ms=row.accepted_at_ms,
         orders=store.order_windows(connection, row.detainee_id),
     )
-    store.log(
+    escrowed = store.log(
         connection,
         LogAction.MESSAGE_ESCROWED,
         actor,
@@ -135,7 +135,15 @@ def route_escrowed(
     )
     if target == states.QUEUED:
         store.log(connection, LogAction.MESSAGE_QUEUED, actor, now, subjects, scope=scope)
-        store.set_state(connection, row, target, now, through=states.ESCROWED, escrow=escrow)
+        store.set_state(
+            connection,
+            row,
+            target,
+            now,
+            through=states.ESCROWED,
+            escrow=escrow,
+            escrow_log_index=escrowed.index,
+        )
         return target
     released = store.log(connection, LogAction.MESSAGE_RELEASED, actor, now, subjects, scope=scope)
     store.set_state(
@@ -145,6 +153,7 @@ def route_escrowed(
         now,
         through=states.ESCROWED,
         escrow=escrow,
+        escrow_log_index=escrowed.index,
         release_log_index=released.index,
     )
     _released(connection, row)

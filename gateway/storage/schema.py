@@ -184,6 +184,8 @@ messages = Table(
     Column("log_index", BigInteger),
     #: The MESSAGE_RELEASED log entry: a terminal delivers only on its proof.
     Column("release_log_index", BigInteger),
+    #: The MESSAGE_ESCROWED log entry: escrow audits draw their sample in this order.
+    Column("escrow_log_index", BigInteger, index=True),
     Index("ix_messages_institution_id_state", "institution_id", "state"),
 )
 

@@ -22,44 +22,51 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from sealpost.v1 import envelope_pb2 as sealpost_dot_v1_dot_envelope__pb2
 from sealpost.v1 import log_pb2 as sealpost_dot_v1_dot_log__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17sealpost/v1/audit.proto\x12\x0bsealpost.v1\x1a\x15sealpost/v1/log.proto\"#\n\x12GetTreeHeadRequest\x12\r\n\x05\x66resh\x18\x01 \x01(\x08\"u\n\x13GetTreeHeadResponse\x12.\n\ttree_head\x18\x01 \x01(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\x12.\n\x0c\x63osignatures\x18\x02 \x03(\x0b\x32\x18.sealpost.v1.Cosignature\"<\n\x14ListTreeHeadsRequest\x12\x15\n\rmin_tree_size\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"H\n\x15ListTreeHeadsResponse\x12/\n\ntree_heads\x18\x01 \x03(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\"A\n\x18GetInclusionProofRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"G\n\x19GetInclusionProofResponse\x12*\n\x05proof\x18\x01 \x01(\x0b\x32\x1b.sealpost.v1.InclusionProof\"E\n\x1aGetConsistencyProofRequest\x12\x12\n\nfirst_size\x18\x01 \x01(\x04\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x04\"K\n\x1bGetConsistencyProofResponse\x12,\n\x05proof\x18\x01 \x01(\x0b\x32\x1d.sealpost.v1.ConsistencyProof\"/\n\x11GetEntriesRequest\x12\r\n\x05start\x18\x01 \x01(\x04\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x04\"<\n\x12GetEntriesResponse\x12&\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x15.sealpost.v1.LogEntry\"y\n\x18SubmitCosignatureRequest\x12.\n\ttree_head\x18\x01 \x01(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\x12-\n\x0b\x63osignature\x18\x02 \x01(\x0b\x32\x18.sealpost.v1.Cosignature\"6\n\x19SubmitCosignatureResponse\x12\x19\n\x11witness_tree_size\x18\x01 \x01(\x04\">\n\x16GetCosignaturesRequest\x12\x15\n\rmin_tree_size\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"L\n\x17GetCosignaturesResponse\x12\x31\n\ntree_heads\x18\x01 \x03(\x0b\x32\x1d.sealpost.v1.CosignedTreeHead2\x97\x05\n\x0c\x41uditService\x12P\n\x0bGetTreeHead\x12\x1f.sealpost.v1.GetTreeHeadRequest\x1a .sealpost.v1.GetTreeHeadResponse\x12V\n\rListTreeHeads\x12!.sealpost.v1.ListTreeHeadsRequest\x1a\".sealpost.v1.ListTreeHeadsResponse\x12\x62\n\x11GetInclusionProof\x12%.sealpost.v1.GetInclusionProofRequest\x1a&.sealpost.v1.GetInclusionProofResponse\x12h\n\x13GetConsistencyProof\x12\'.sealpost.v1.GetConsistencyProofRequest\x1a(.sealpost.v1.GetConsistencyProofResponse\x12M\n\nGetEntries\x12\x1e.sealpost.v1.GetEntriesRequest\x1a\x1f.sealpost.v1.GetEntriesResponse\x12\x62\n\x11SubmitCosignature\x12%.sealpost.v1.SubmitCosignatureRequest\x1a&.sealpost.v1.SubmitCosignatureResponse\x12\\\n\x0fGetCosignatures\x12#.sealpost.v1.GetCosignaturesRequest\x1a$.sealpost.v1.GetCosignaturesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17sealpost/v1/audit.proto\x12\x0bsealpost.v1\x1a\x1asealpost/v1/envelope.proto\x1a\x15sealpost/v1/log.proto\"#\n\x12GetTreeHeadRequest\x12\r\n\x05\x66resh\x18\x01 \x01(\x08\"u\n\x13GetTreeHeadResponse\x12.\n\ttree_head\x18\x01 \x01(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\x12.\n\x0c\x63osignatures\x18\x02 \x03(\x0b\x32\x18.sealpost.v1.Cosignature\"<\n\x14ListTreeHeadsRequest\x12\x15\n\rmin_tree_size\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"H\n\x15ListTreeHeadsResponse\x12/\n\ntree_heads\x18\x01 \x03(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\"A\n\x18GetInclusionProofRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"G\n\x19GetInclusionProofResponse\x12*\n\x05proof\x18\x01 \x01(\x0b\x32\x1b.sealpost.v1.InclusionProof\"E\n\x1aGetConsistencyProofRequest\x12\x12\n\nfirst_size\x18\x01 \x01(\x04\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x04\"K\n\x1bGetConsistencyProofResponse\x12,\n\x05proof\x18\x01 \x01(\x0b\x32\x1d.sealpost.v1.ConsistencyProof\"/\n\x11GetEntriesRequest\x12\r\n\x05start\x18\x01 \x01(\x04\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x04\"<\n\x12GetEntriesResponse\x12&\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x15.sealpost.v1.LogEntry\"y\n\x18SubmitCosignatureRequest\x12.\n\ttree_head\x18\x01 \x01(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\x12-\n\x0b\x63osignature\x18\x02 \x01(\x0b\x32\x18.sealpost.v1.Cosignature\"6\n\x19SubmitCosignatureResponse\x12\x19\n\x11witness_tree_size\x18\x01 \x01(\x04\">\n\x16GetCosignaturesRequest\x12\x15\n\rmin_tree_size\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"L\n\x17GetCosignaturesResponse\x12\x31\n\ntree_heads\x18\x01 \x03(\x0b\x32\x1d.sealpost.v1.CosignedTreeHead\";\n\x17GrantEscrowAuditRequest\x12\x11\n\ttree_size\x18\x01 \x01(\x04\x12\r\n\x05\x63ount\x18\x02 \x01(\r\"\xb7\x02\n\x0f\x45scrowAuditItem\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\x17\n\x0f\x65nvelope_header\x18\x02 \x01(\x0c\x12\'\n\x06\x65scrow\x18\x03 \x01(\x0b\x32\x17.sealpost.v1.EscrowBlob\x12+\n\x0c\x65scrow_entry\x18\x04 \x01(\x0b\x32\x15.sealpost.v1.LogEntry\x12\x31\n\x0c\x65scrow_proof\x18\x05 \x01(\x0b\x32\x1b.sealpost.v1.InclusionProof\x12\x10\n\x08grant_id\x18\x06 \x01(\t\x12*\n\x0bgrant_entry\x18\x07 \x01(\x0b\x32\x15.sealpost.v1.LogEntry\x12\x30\n\x0bgrant_proof\x18\x08 \x01(\x0b\x32\x1b.sealpost.v1.InclusionProof\"\xbd\x01\n\x18GrantEscrowAuditResponse\x12\x30\n\x0bsample_head\x18\x01 \x01(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\x12\x12\n\npopulation\x18\x02 \x01(\x04\x12+\n\x05items\x18\x03 \x03(\x0b\x32\x1c.sealpost.v1.EscrowAuditItem\x12.\n\ttree_head\x18\x04 \x01(\x0b\x32\x1b.sealpost.v1.SignedTreeHead2\xf8\x05\n\x0c\x41uditService\x12P\n\x0bGetTreeHead\x12\x1f.sealpost.v1.GetTreeHeadRequest\x1a .sealpost.v1.GetTreeHeadResponse\x12V\n\rListTreeHeads\x12!.sealpost.v1.ListTreeHeadsRequest\x1a\".sealpost.v1.ListTreeHeadsResponse\x12\x62\n\x11GetInclusionProof\x12%.sealpost.v1.GetInclusionProofRequest\x1a&.sealpost.v1.GetInclusionProofResponse\x12h\n\x13GetConsistencyProof\x12\'.sealpost.v1.GetConsistencyProofRequest\x1a(.sealpost.v1.GetConsistencyProofResponse\x12M\n\nGetEntries\x12\x1e.sealpost.v1.GetEntriesRequest\x1a\x1f.sealpost.v1.GetEntriesResponse\x12\x62\n\x11SubmitCosignature\x12%.sealpost.v1.SubmitCosignatureRequest\x1a&.sealpost.v1.SubmitCosignatureResponse\x12\\\n\x0fGetCosignatures\x12#.sealpost.v1.GetCosignaturesRequest\x1a$.sealpost.v1.GetCosignaturesResponse\x12_\n\x10GrantEscrowAudit\x12$.sealpost.v1.GrantEscrowAuditRequest\x1a%.sealpost.v1.GrantEscrowAuditResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sealpost.v1.audit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETTREEHEADREQUEST']._serialized_start=63
-  _globals['_GETTREEHEADREQUEST']._serialized_end=98
-  _globals['_GETTREEHEADRESPONSE']._serialized_start=100
-  _globals['_GETTREEHEADRESPONSE']._serialized_end=217
-  _globals['_LISTTREEHEADSREQUEST']._serialized_start=219
-  _globals['_LISTTREEHEADSREQUEST']._serialized_end=279
-  _globals['_LISTTREEHEADSRESPONSE']._serialized_start=281
-  _globals['_LISTTREEHEADSRESPONSE']._serialized_end=353
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=355
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=420
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=422
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=493
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=495
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=564
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=566
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=641
-  _globals['_GETENTRIESREQUEST']._serialized_start=643
-  _globals['_GETENTRIESREQUEST']._serialized_end=690
-  _globals['_GETENTRIESRESPONSE']._serialized_start=692
-  _globals['_GETENTRIESRESPONSE']._serialized_end=752
-  _globals['_SUBMITCOSIGNATUREREQUEST']._serialized_start=754
-  _globals['_SUBMITCOSIGNATUREREQUEST']._serialized_end=875
-  _globals['_SUBMITCOSIGNATURERESPONSE']._serialized_start=877
-  _globals['_SUBMITCOSIGNATURERESPONSE']._serialized_end=931
-  _globals['_GETCOSIGNATURESREQUEST']._serialized_start=933
-  _globals['_GETCOSIGNATURESREQUEST']._serialized_end=995
-  _globals['_GETCOSIGNATURESRESPONSE']._serialized_start=997
-  _globals['_GETCOSIGNATURESRESPONSE']._serialized_end=1073
-  _globals['_AUDITSERVICE']._serialized_start=1076
-  _globals['_AUDITSERVICE']._serialized_end=1739
+  _globals['_GETTREEHEADREQUEST']._serialized_start=91
+  _globals['_GETTREEHEADREQUEST']._serialized_end=126
+  _globals['_GETTREEHEADRESPONSE']._serialized_start=128
+  _globals['_GETTREEHEADRESPONSE']._serialized_end=245
+  _globals['_LISTTREEHEADSREQUEST']._serialized_start=247
+  _globals['_LISTTREEHEADSREQUEST']._serialized_end=307
+  _globals['_LISTTREEHEADSRESPONSE']._serialized_start=309
+  _globals['_LISTTREEHEADSRESPONSE']._serialized_end=381
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=383
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=448
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=450
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=521
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=523
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=592
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=594
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=669
+  _globals['_GETENTRIESREQUEST']._serialized_start=671
+  _globals['_GETENTRIESREQUEST']._serialized_end=718
+  _globals['_GETENTRIESRESPONSE']._serialized_start=720
+  _globals['_GETENTRIESRESPONSE']._serialized_end=780
+  _globals['_SUBMITCOSIGNATUREREQUEST']._serialized_start=782
+  _globals['_SUBMITCOSIGNATUREREQUEST']._serialized_end=903
+  _globals['_SUBMITCOSIGNATURERESPONSE']._serialized_start=905
+  _globals['_SUBMITCOSIGNATURERESPONSE']._serialized_end=959
+  _globals['_GETCOSIGNATURESREQUEST']._serialized_start=961
+  _globals['_GETCOSIGNATURESREQUEST']._serialized_end=1023
+  _globals['_GETCOSIGNATURESRESPONSE']._serialized_start=1025
+  _globals['_GETCOSIGNATURESRESPONSE']._serialized_end=1101
+  _globals['_GRANTESCROWAUDITREQUEST']._serialized_start=1103
+  _globals['_GRANTESCROWAUDITREQUEST']._serialized_end=1162
+  _globals['_ESCROWAUDITITEM']._serialized_start=1165
+  _globals['_ESCROWAUDITITEM']._serialized_end=1476
+  _globals['_GRANTESCROWAUDITRESPONSE']._serialized_start=1479
+  _globals['_GRANTESCROWAUDITRESPONSE']._serialized_end=1668
+  _globals['_AUDITSERVICE']._serialized_start=1671
+  _globals['_AUDITSERVICE']._serialized_end=2431
 # @@protoc_insertion_point(module_scope)

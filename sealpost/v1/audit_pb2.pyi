@@ -9,6 +9,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from sealpost.v1 import envelope_pb2 as _envelope_pb2
 from sealpost.v1 import log_pb2 as _log_pb2
 import builtins as _builtins
 import sys
@@ -325,3 +326,116 @@ class GetCosignaturesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCosignaturesResponse: _TypeAlias = GetCosignaturesResponse  # noqa: Y015
+
+@_typing.final
+class GrantEscrowAuditRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TREE_SIZE_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    tree_size: _builtins.int
+    """The size of a signed tree head this gateway stored: its root draws the sample."""
+    count: _builtins.int
+    """How many messages to draw (1 to 100)."""
+    def __init__(
+        self,
+        *,
+        tree_size: _builtins.int = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "tree_size", b"tree_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GrantEscrowAuditRequest: _TypeAlias = GrantEscrowAuditRequest  # noqa: Y015
+
+@_typing.final
+class EscrowAuditItem(_message.Message):
+    """One sampled message: enough to check its escrowed key, nothing of its content."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    ENVELOPE_HEADER_FIELD_NUMBER: _builtins.int
+    ESCROW_FIELD_NUMBER: _builtins.int
+    ESCROW_ENTRY_FIELD_NUMBER: _builtins.int
+    ESCROW_PROOF_FIELD_NUMBER: _builtins.int
+    GRANT_ID_FIELD_NUMBER: _builtins.int
+    GRANT_ENTRY_FIELD_NUMBER: _builtins.int
+    GRANT_PROOF_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.bytes
+    envelope_header: _builtins.bytes
+    """The envelope's signed header, which holds the sender's key commitment."""
+    grant_id: _builtins.str
+    """The grant of this decrypt and its inclusion proof under tree_head."""
+    @_builtins.property
+    def escrow(self) -> _envelope_pb2.EscrowBlob: ...
+    @_builtins.property
+    def escrow_entry(self) -> _log_pb2.LogEntry:
+        """The message's MESSAGE_ESCROWED entry (its actor is the terminal that handed the blob
+        in) and its inclusion proof under sample_head.
+        """
+
+    @_builtins.property
+    def escrow_proof(self) -> _log_pb2.InclusionProof: ...
+    @_builtins.property
+    def grant_entry(self) -> _log_pb2.LogEntry: ...
+    @_builtins.property
+    def grant_proof(self) -> _log_pb2.InclusionProof: ...
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.bytes = ...,
+        envelope_header: _builtins.bytes = ...,
+        escrow: _envelope_pb2.EscrowBlob | None = ...,
+        escrow_entry: _log_pb2.LogEntry | None = ...,
+        escrow_proof: _log_pb2.InclusionProof | None = ...,
+        grant_id: _builtins.str = ...,
+        grant_entry: _log_pb2.LogEntry | None = ...,
+        grant_proof: _log_pb2.InclusionProof | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["escrow", b"escrow", "escrow_entry", b"escrow_entry", "escrow_proof", b"escrow_proof", "grant_entry", b"grant_entry", "grant_proof", b"grant_proof"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelope_header", b"envelope_header", "escrow", b"escrow", "escrow_entry", b"escrow_entry", "escrow_proof", b"escrow_proof", "grant_entry", b"grant_entry", "grant_id", b"grant_id", "grant_proof", b"grant_proof", "message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EscrowAuditItem: _TypeAlias = EscrowAuditItem  # noqa: Y015
+
+@_typing.final
+class GrantEscrowAuditResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SAMPLE_HEAD_FIELD_NUMBER: _builtins.int
+    POPULATION_FIELD_NUMBER: _builtins.int
+    ITEMS_FIELD_NUMBER: _builtins.int
+    TREE_HEAD_FIELD_NUMBER: _builtins.int
+    population: _builtins.int
+    """How many escrowed messages that head covers: the population of the draw."""
+    @_builtins.property
+    def sample_head(self) -> _log_pb2.SignedTreeHead:
+        """The head that drew the sample: the one the request named."""
+
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___EscrowAuditItem]: ...
+    @_builtins.property
+    def tree_head(self) -> _log_pb2.SignedTreeHead:
+        """A head covering every grant entry, signed before the blobs left the gateway."""
+
+    def __init__(
+        self,
+        *,
+        sample_head: _log_pb2.SignedTreeHead | None = ...,
+        population: _builtins.int = ...,
+        items: _abc.Iterable[Global___EscrowAuditItem] | None = ...,
+        tree_head: _log_pb2.SignedTreeHead | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sample_head", b"sample_head", "tree_head", b"tree_head"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "population", b"population", "sample_head", b"sample_head", "tree_head", b"tree_head"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GrantEscrowAuditResponse: _TypeAlias = GrantEscrowAuditResponse  # noqa: Y015

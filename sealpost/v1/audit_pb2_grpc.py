@@ -70,6 +70,11 @@ class AuditServiceStub:
                 request_serializer=sealpost_dot_v1_dot_audit__pb2.GetCosignaturesRequest.SerializeToString,
                 response_deserializer=sealpost_dot_v1_dot_audit__pb2.GetCosignaturesResponse.FromString,
                 _registered_method=True)
+        self.GrantEscrowAudit = channel.unary_unary(
+                '/sealpost.v1.AuditService/GrantEscrowAudit',
+                request_serializer=sealpost_dot_v1_dot_audit__pb2.GrantEscrowAuditRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_audit__pb2.GrantEscrowAuditResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -124,6 +129,15 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GrantEscrowAudit(self, request, context):
+        """Escrow auditors: grant the decrypt of the escrowed keys of a sample of messages drawn
+        from a signed tree head, each grant logged and signed into a head before the blobs are
+        handed out (docs/audit.md, "Escrow audit").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +175,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.GetCosignatures,
                     request_deserializer=sealpost_dot_v1_dot_audit__pb2.GetCosignaturesRequest.FromString,
                     response_serializer=sealpost_dot_v1_dot_audit__pb2.GetCosignaturesResponse.SerializeToString,
+            ),
+            'GrantEscrowAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.GrantEscrowAudit,
+                    request_deserializer=sealpost_dot_v1_dot_audit__pb2.GrantEscrowAuditRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_audit__pb2.GrantEscrowAuditResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -353,6 +372,33 @@ class AuditService:
             '/sealpost.v1.AuditService/GetCosignatures',
             sealpost_dot_v1_dot_audit__pb2.GetCosignaturesRequest.SerializeToString,
             sealpost_dot_v1_dot_audit__pb2.GetCosignaturesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GrantEscrowAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.AuditService/GrantEscrowAudit',
+            sealpost_dot_v1_dot_audit__pb2.GrantEscrowAuditRequest.SerializeToString,
+            sealpost_dot_v1_dot_audit__pb2.GrantEscrowAuditResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,11 @@ class AuditServiceStub:
     """
     GetCosignatures: _grpc.UnaryUnaryMultiCallable[_audit_pb2.GetCosignaturesRequest, _audit_pb2.GetCosignaturesResponse]
     """Cosigned heads and their cosignatures, oldest first."""
+    GrantEscrowAudit: _grpc.UnaryUnaryMultiCallable[_audit_pb2.GrantEscrowAuditRequest, _audit_pb2.GrantEscrowAuditResponse]
+    """Escrow auditors: grant the decrypt of the escrowed keys of a sample of messages drawn
+    from a signed tree head, each grant logged and signed into a head before the blobs are
+    handed out (docs/audit.md, "Escrow audit").
+    """
 
 @_typing.type_check_only
 class AuditServiceAsyncStub(AuditServiceStub):
@@ -69,6 +74,11 @@ class AuditServiceAsyncStub(AuditServiceStub):
     """
     GetCosignatures: _aio.UnaryUnaryMultiCallable[_audit_pb2.GetCosignaturesRequest, _audit_pb2.GetCosignaturesResponse]  # type: ignore[assignment]
     """Cosigned heads and their cosignatures, oldest first."""
+    GrantEscrowAudit: _aio.UnaryUnaryMultiCallable[_audit_pb2.GrantEscrowAuditRequest, _audit_pb2.GrantEscrowAuditResponse]  # type: ignore[assignment]
+    """Escrow auditors: grant the decrypt of the escrowed keys of a sample of messages drawn
+    from a signed tree head, each grant logged and signed into a head before the blobs are
+    handed out (docs/audit.md, "Escrow audit").
+    """
 
 class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
     """Read access to the transparency log: tree heads, proofs and entries."""
@@ -128,5 +138,16 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_audit_pb2.GetCosignaturesResponse, _abc.Awaitable[_audit_pb2.GetCosignaturesResponse]]:
         """Cosigned heads and their cosignatures, oldest first."""
+
+    @_abc_1.abstractmethod
+    def GrantEscrowAudit(
+        self,
+        request: _audit_pb2.GrantEscrowAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.GrantEscrowAuditResponse, _abc.Awaitable[_audit_pb2.GrantEscrowAuditResponse]]:
+        """Escrow auditors: grant the decrypt of the escrowed keys of a sample of messages drawn
+        from a signed tree head, each grant logged and signed into a head before the blobs are
+        handed out (docs/audit.md, "Escrow audit").
+        """
 
 def add_AuditServiceServicer_to_server(servicer: AuditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -201,6 +201,10 @@ class _StaffRoleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StaffRole.V
     STAFF_ROLE_APPROVER: _StaffRole.ValueType  # 2
     STAFF_ROLE_ADMINISTRATOR: _StaffRole.ValueType  # 3
     STAFF_ROLE_AUDITOR: _StaffRole.ValueType  # 4
+    STAFF_ROLE_ESCROW_AUDITOR: _StaffRole.ValueType  # 5
+    """Checks that escrowed keys open, on a sample the log draws (docs/audit.md, "Escrow
+    audit"): the one staff role besides screeners whose key-server identity may decrypt.
+    """
 
 class StaffRole(_StaffRole, metaclass=_StaffRoleEnumTypeWrapper):
     """Staff roles, carried in identity tokens issued by the key server."""
@@ -210,6 +214,10 @@ STAFF_ROLE_SCREENER: StaffRole.ValueType  # 1
 STAFF_ROLE_APPROVER: StaffRole.ValueType  # 2
 STAFF_ROLE_ADMINISTRATOR: StaffRole.ValueType  # 3
 STAFF_ROLE_AUDITOR: StaffRole.ValueType  # 4
+STAFF_ROLE_ESCROW_AUDITOR: StaffRole.ValueType  # 5
+"""Checks that escrowed keys open, on a sample the log draws (docs/audit.md, "Escrow
+audit"): the one staff role besides screeners whose key-server identity may decrypt.
+"""
 Global___StaffRole: _TypeAlias = StaffRole  # noqa: Y015
 
 class _LegalGround:
@@ -255,6 +263,10 @@ class _LegalBasisEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LegalBasis
     """An active screening order covers the message's direction and time."""
     LEGAL_BASIS_RETROSPECTIVE_REQUEST: _LegalBasis.ValueType  # 3
     """An approved, unexpired retrospective request covers the message."""
+    LEGAL_BASIS_ESCROW_AUDIT: _LegalBasis.ValueType  # 4
+    """The message was drawn into an escrow audit's sample by a signed tree head: its key
+    is checked against the sender's commitment, its content is never opened.
+    """
 
 class LegalBasis(_LegalBasis, metaclass=_LegalBasisEnumTypeWrapper):
     """Why a screener may open a message."""
@@ -266,6 +278,10 @@ LEGAL_BASIS_SCREENING_ORDER: LegalBasis.ValueType  # 2
 """An active screening order covers the message's direction and time."""
 LEGAL_BASIS_RETROSPECTIVE_REQUEST: LegalBasis.ValueType  # 3
 """An approved, unexpired retrospective request covers the message."""
+LEGAL_BASIS_ESCROW_AUDIT: LegalBasis.ValueType  # 4
+"""The message was drawn into an escrow audit's sample by a signed tree head: its key
+is checked against the sender's commitment, its content is never opened.
+"""
 Global___LegalBasis: _TypeAlias = LegalBasis  # noqa: Y015
 
 class _Verdict:

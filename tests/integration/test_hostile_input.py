@@ -188,6 +188,9 @@ def callers(world: World) -> dict[str, Caller]:
         "relative": Caller("relative", "public", bearer(world.relative.token)),
         "officer": Caller("officer", "public", bearer(world.tokens["officer"])),
         "auditor": Caller("auditor", "public", bearer(world.tokens["auditor"])),
+        "escrow-auditor": Caller(
+            "escrow-auditor", "public", bearer(world.tokens["escrow-auditor"])
+        ),
         "terminal": Caller("terminal", A),
         "officer-b": Caller("officer-b", "public", bearer(world.tokens["officer-b"])),
         "auditor-b": Caller("auditor-b", "public", bearer(world.tokens["auditor-b"])),
@@ -203,6 +206,7 @@ _CALLER_OF_ROLE: Final = {
     Role.APPROVER: "officer",
     Role.ADMINISTRATOR: "officer",
     Role.AUDITOR: "auditor",
+    Role.ESCROW_AUDITOR: "escrow-auditor",
 }
 
 
@@ -267,6 +271,7 @@ def _populate(stack: Stack, engine: sa.Engine) -> World:
     tokens = {
         "officer": stack.staff_token(["administrator", "screener", "approver"], ["*"])[1],
         "auditor": stack.staff_token(["auditor"], ["*"])[1],
+        "escrow-auditor": stack.staff_token(["escrow-auditor"], ["*"])[1],
         "officer-b": stack.staff_token(["administrator", "screener", "approver"], [B])[1],
         "auditor-b": stack.staff_token(["auditor"], [B])[1],
     }

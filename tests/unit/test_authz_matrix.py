@@ -94,6 +94,7 @@ def _principals() -> dict[Role, Principal]:
         Role.APPROVER: staff("ann", frozenset({Role.APPROVER}), home),
         Role.ADMINISTRATOR: staff("ada", frozenset({Role.ADMINISTRATOR}), home),
         Role.AUDITOR: staff("aud", frozenset({Role.AUDITOR}), home),
+        Role.ESCROW_AUDITOR: staff("esc", frozenset({Role.ESCROW_AUDITOR}), home),
     }
 
 
@@ -149,8 +150,9 @@ def test_matrix(method_name: str, role: Role, where: str) -> None:
     "method_name", sorted(m for m, r in RULES.items() if r.target is Target.NATIONAL)
 )
 def test_national_methods_need_national_scope(method_name: str) -> None:
-    national = staff("nat", frozenset({Role.ADMINISTRATOR}), frozenset({"*"}))
-    local = staff("loc", frozenset({Role.ADMINISTRATOR}), frozenset({HOME}))
+    roles = RULES[method_name].roles
+    national = staff("nat", roles, frozenset({"*"}))
+    local = staff("loc", roles, frozenset({HOME}))
     request = _request(_methods()[method_name], HOME)
     authorize(method_name, national, request, FakeResolver())
     with pytest.raises(PermissionDenied):

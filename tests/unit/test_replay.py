@@ -426,3 +426,49 @@ def test_a_pending_contact_needs_no_log_entry_but_an_approved_one_does() -> None
     assert _compare("contacts", {**stored, "ct-2": pending}) == []
     (forged,) = _compare("contacts", {**stored, "ct-3": approved})
     assert (forged.kind, forged.row) == (FindingKind.ROW_UNLOGGED, "ct-3")
+
+
+# --------------------------------------------------------------------------- escrow audit
+
+
+def _escrowed_day(count: int) -> tuple[History, list[str]]:
+    log = History().setup()
+    ids = [f"{n:02x}" * 16 for n in range(1, count + 1)]
+    for message in ids:
+        log.send(message)
+        log.escrow(message, then=A.MESSAGE_RELEASED)
+    log.staff("kok", "escrow-auditor", "*")
+    return log, ids
+
+
+def _escrow_grant(log: History, message: str, size: int, count: int) -> int:
+    return log.add(A.REVIEW_GRANTED, "staff:kok",
+                   [("message", message), ("grant", f"ga-{len(log.events)}"), ("detainee", "d-1")],
+                   legal_basis="LEGAL_BASIS_ESCROW_AUDIT", key_server_entity="ent-kok",
+                   sample_tree_size=str(size), sample_size=str(count))  # fmt: skip
+
+
+def test_an_escrow_audit_grant_must_be_for_a_message_the_head_drew() -> None:
+    from sealpost.crypto.sample import escrow_audit_sample  # noqa: PLC0415
+
+    log, ids = _escrowed_day(6)
+    size, root = len(log.events), bytes(range(32))
+    (drawn,) = escrow_audit_sample(root, size, len(ids), 1)
+    lawful = _escrow_grant(log, ids[drawn], size, 1)
+    chosen = _escrow_grant(log, ids[(drawn + 1) % len(ids)], size, 1)
+    state = replay(log.indexed(), {size: root})
+    finding = only_rule_at(state, chosen)
+    assert "did not draw" in finding.detail
+    assert lawful not in {f.index for f in rules(state)}
+    assert state.tables["messages"][ids[0]].values["escrow_log_index"] is not None
+
+
+def test_an_escrow_audit_grant_needs_a_stored_head_and_the_role() -> None:
+    log, ids = _escrowed_day(2)
+    size = len(log.events)
+    no_head = _escrow_grant(log, ids[0], size, 2)
+    assert "without a stored signed head" in only_rule_at(log.replay(), no_head).detail
+    log.staff("kok", "auditor", "*")
+    wrong_role = _escrow_grant(log, ids[0], size, 2)
+    found = {f.index: f.detail for f in rules(replay(log.indexed(), {size: bytes(32)}))}
+    assert "without the escrow-auditor role" in found[wrong_role]

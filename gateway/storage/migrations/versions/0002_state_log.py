@@ -23,6 +23,10 @@ def upgrade() -> None:
         batch_op.drop_constraint("fk_contacts_detainee_id_detainees", type_="foreignkey")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("release_log_index", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("escrow_log_index", sa.BigInteger(), nullable=True))
+        batch_op.create_index(
+            batch_op.f("ix_messages_escrow_log_index"), ["escrow_log_index"], unique=False
+        )
     op.create_table(
         "staff_members",
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -50,4 +54,6 @@ def downgrade() -> None:
     op.drop_table("log_scopes")
     op.drop_table("staff_members")
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_messages_escrow_log_index"))
+        batch_op.drop_column("escrow_log_index")
         batch_op.drop_column("release_log_index")
