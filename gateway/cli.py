@@ -195,6 +195,27 @@ def serve(
             "SEALPOST_WITNESS_KEYS). See docs/transparency-log.md."
         ),
     ] = None,
+    register_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="New devices per client address and overall, N/unit,N/unit (env "
+            "SEALPOST_REGISTER_LIMIT, default 10/h,120/min). See docs/gateway.md, Limits."
+        ),
+    ] = None,
+    sign_in_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="Sign-in challenges and logins per client address and overall (env "
+            "SEALPOST_SIGN_IN_LIMIT, default 60/min,3000/min)."
+        ),
+    ] = None,
+    directory_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="Directory requests of callers not signed in, per address and overall (env "
+            "SEALPOST_DIRECTORY_LIMIT, default 120/min,6000/min)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the API until SIGTERM or Ctrl-C, then shut down gracefully."""
     flags = {
@@ -213,6 +234,9 @@ def serve(
         "workers": workers,
         "head_interval_seconds": head_interval_seconds,
         "witness_keys": witness_keys,
+        "register_limit": register_limit,
+        "sign_in_limit": sign_in_limit,
+        "directory_limit": directory_limit,
     }
     config = _load("serve", flags)
     logs.configure(config.log_level)

@@ -19,6 +19,7 @@ from sealpost._internal.logs import LEVELS
 from sealpost.crypto import cosignature
 from sealpost.crypto.errors import FormatError
 from sealpost.gateway.errors import ConfigError
+from sealpost.gateway.ratelimit import Limit, parse_limit
 
 ENV_PREFIX = "SEALPOST_"
 #: Most gateway worker processes on one machine (gateway/workers.py).
@@ -139,6 +140,12 @@ def _witness_keys(raw: str) -> WitnessKeys:
     return WitnessKeys(tuple(keys))
 
 
+_LIMIT_EXPECT = (
+    "two rates N/unit,N/unit (per client address, then overall; unit s, min or h), "
+    "e.g. 10/h,120/min"
+)
+
+
 def _meta(env: str, parse: Callable[[str], Any], expect: str) -> dict[str, Any]:
     """Where a setting comes from in the environment, how to parse it, what is expected."""
     return {"env": ENV_PREFIX + env, "parse": parse, "expect": expect}
@@ -211,6 +218,31 @@ class GatewayConfig:
             "Ed25519 public key each, no name or key twice",
         ),
     )
+
+    #: New devices (RegisterDevice), per client address and overall (docs/gateway.md, "Limits").
+    register_limit: Limit = field(
+        default=parse_limit("10/h,120/min"),
+        metadata=_meta("REGISTER_LIMIT", parse_limit, _LIMIT_EXPECT),
+    )
+    #: Sign-in challenges and logins, per client address and overall.
+    sign_in_limit: Limit = field(
+        default=parse_limit("60/min,3000/min"),
+        metadata=_meta("SIGN_IN_LIMIT", parse_limit, _LIMIT_EXPECT),
+    )
+    #: The directory, to callers who are not signed in, per client address and overall.
+    directory_limit: Limit = field(
+        default=parse_limit("120/min,6000/min"),
+        metadata=_meta("DIRECTORY_LIMIT", parse_limit, _LIMIT_EXPECT),
+    )
+
+    @property
+    def public_limits(self) -> dict[str, Limit]:
+        """The limits of the unauthenticated calls, by kind (gateway/ratelimit.py)."""
+        return {
+            "register": self.register_limit,
+            "sign_in": self.sign_in_limit,
+            "directory": self.directory_limit,
+        }
 
     @property
     def address(self) -> str:

@@ -19,7 +19,8 @@ from sealpost.crypto.logentry import LogAction
 from sealpost.gateway import auth, authz, pki, principals, store, translog
 from sealpost.gateway.authz import RULES, Target
 from sealpost.gateway.errors import PermissionDenied, Unauthenticated
-from sealpost.gateway.principals import ANONYMOUS, STAFF_ROLES, Principal
+from sealpost.gateway.principals import ANONYMOUS, STAFF_ROLES, Principal, Role
+from sealpost.gateway.ratelimit import PUBLIC_KINDS, client_address
 from sealpost.gateway.services.context import CALLER, Context
 
 
@@ -59,6 +60,7 @@ class Guard:
             if method not in authz.PUBLIC_METHODS:
                 raise
             principal = ANONYMOUS
+        self._limit_public(method, principal, context)
         if not lookups:
             authz.authorize(method, principal, request, _NoLookups())
         else:
@@ -69,6 +71,22 @@ class Guard:
             await self._record_staff(principal)
         CALLER.set(principal)
         return principal
+
+    def _limit_public(
+        self, method: str, principal: Principal, context: aio.ServicerContext[Any, Any]
+    ) -> None:
+        """Count a public call against its client address's bucket and the gateway's.
+
+        Registration and sign-in count for everyone; the directory only for callers who
+        are not signed in. Terminals are not counted: they are known by certificate.
+        """
+        kind = PUBLIC_KINDS.get(method)
+        limits = self.ctx.public_limits
+        if kind is None or limits is None or principal.has(Role.TERMINAL):
+            return
+        if kind == "directory" and not principal.has(Role.ANONYMOUS):
+            return
+        limits.take(kind, client_address(context.peer() or ""))
 
     async def _record_staff(self, principal: Principal) -> None:
         """Log a staff member's roles and institutions before the first call that uses them.

@@ -16,6 +16,7 @@ request or response content, never a credential.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import secrets
 import time
@@ -76,7 +77,9 @@ class _Call:
         """Answer with the status the error maps to; bugs become INTERNAL."""
         code = status_for(error)
         if isinstance(error, ResourceExhausted):
-            self.trailing.append((RETRY_AFTER_KEY, f"{error.retry_after_seconds:.1f}"))
+            # Rounded up to a tenth: a hint of "0.0" would invite an immediate retry.
+            wait = math.ceil(error.retry_after_seconds * 10) / 10
+            self.trailing.append((RETRY_AFTER_KEY, f"{max(wait, 0.1):.1f}"))
             self.context.set_trailing_metadata(tuple(self.trailing))
         if code is None:
             _log.error("rpc.bug", error_type=type(error).__name__)

@@ -37,9 +37,10 @@ from sealpost.gateway.config import GatewayConfig
 from sealpost.gateway.errors import GatewayError
 from sealpost.gateway.guard import Guard
 from sealpost.gateway.interceptors import RequestContextInterceptor
+from sealpost.gateway.ratelimit import PublicLimits, RateLimiter
 from sealpost.gateway.services.admin import AdminService
 from sealpost.gateway.services.audit import AuditService
-from sealpost.gateway.services.context import Context, RateLimiter, wall_clock_ms
+from sealpost.gateway.services.context import Context, wall_clock_ms
 from sealpost.gateway.services.relative import RelativeService
 from sealpost.gateway.services.review import ReviewService
 from sealpost.gateway.services.terminal import TerminalService
@@ -137,6 +138,7 @@ def build_context(config: GatewayConfig) -> tuple[Context, keystore.TlsFiles]:
         db=db,
         directory=gateway_directory,
         rate=RateLimiter(config.send_rate_per_minute),
+        public_limits=PublicLimits.of(config.public_limits),
         staff=staff,
         group_commit=GroupCommit(db, scope=translog.Deferred),
         auditor_witnesses=witnesses.auditor_witnesses(config.witness_keys.keys),

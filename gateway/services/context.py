@@ -17,8 +17,9 @@ from sealpost.crypto.keyrecords import VerifiedKey
 from sealpost.crypto.limits import DEFAULT_LIMITS, Limits
 from sealpost.gateway.auth import StaffVerifier
 from sealpost.gateway.directory import Directory
-from sealpost.gateway.errors import InvalidArgument, ResourceExhausted
+from sealpost.gateway.errors import InvalidArgument
 from sealpost.gateway.principals import ANONYMOUS, Principal
+from sealpost.gateway.ratelimit import PublicLimits, RateLimiter
 from sealpost.gateway.storage.database import Database
 from sealpost.gateway.storage.groupcommit import GroupCommit
 from sealpost.gateway.witnesses import Witness
@@ -89,28 +90,6 @@ def page_after(token: str) -> int:
     return value
 
 
-class RateLimiter:
-    """A token bucket per account: a flood guard, not a cap on correspondence."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        """``per_minute`` sends, in bursts of at most that many."""
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, key: str) -> None:
-        """Use one token, or raise ResourceExhausted with the wait until the next one."""
-        now = self._clock()
-        tokens, last = self._buckets.get(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            wait = (1.0 - tokens) / self.rate
-            raise ResourceExhausted("too many messages in a short time; slow down", wait)
-        self._buckets[key] = (tokens - 1.0, now)
-
-
 class Notifier:
     """Wakes streams of an audience when something is added to its feed (this process only).
 
@@ -147,6 +126,8 @@ class Context:
     clock: Clock = wall_clock_ms
     limits: Limits = DEFAULT_LIMITS
     rate: RateLimiter = field(default_factory=lambda: RateLimiter(120))
+    #: Buckets of the unauthenticated calls (None: unlimited, as in unit tests).
+    public_limits: PublicLimits | None = None
     notifier: Notifier = field(default_factory=Notifier)
     staff: StaffVerifier | None = None
     #: Seconds a following stream waits before polling the database again.

@@ -107,11 +107,26 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
     async def CreateChallenge(  # noqa: N802
         self, request: relative_pb2.CreateChallengeRequest, context: Any
     ) -> relative_pb2.CreateChallengeResponse:
-        """A one-time challenge for ``Login``; valid for two minutes."""
+        """A one-time challenge for ``Login``; valid for two minutes.
+
+        A challenge is kept only for a device key that can sign in: for any other key id
+        the answer looks the same, and nothing is written (an unauthenticated flood of
+        made-up key ids leaves the database as it was).
+        """
         key = common.key_id(request.key_id)
         challenge = _sodium.random_bytes(crypto_auth.CHALLENGE_BYTES)
         expires = self.ctx.clock() + CHALLENGE_TTL_MS
-        await self.ctx.write(lambda c: store.add_challenge(c, challenge, key, expires))
+
+        def usable(connection: Connection) -> bool:
+            row = store.key_record(connection, key)
+            return (
+                row is not None
+                and row.purpose == keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE
+                and row.revoked_at_ms is None
+            )
+
+        if await self.ctx.db.aread(usable):
+            await self.ctx.write(lambda c: store.add_challenge(c, challenge, key, expires))
         return relative_pb2.CreateChallengeResponse(
             challenge=challenge, expires_at=timestamp(expires)
         )
