@@ -216,6 +216,14 @@ def serve(
             "SEALPOST_DIRECTORY_LIMIT, default 120/min,6000/min)."
         ),
     ] = None,
+    allow_tls12: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-tls12/--tls13-only",
+            help="Also accept TLS 1.2 from old clients (env SEALPOST_ALLOW_TLS12, default: "
+            "TLS 1.3 only). See docs/gateway.md, TLS.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API until SIGTERM or Ctrl-C, then shut down gracefully."""
     flags = {
@@ -237,9 +245,17 @@ def serve(
         "register_limit": register_limit,
         "sign_in_limit": sign_in_limit,
         "directory_limit": directory_limit,
+        "allow_tls12": None if allow_tls12 is None else str(allow_tls12).lower(),
     }
     config = _load("serve", flags)
     logs.configure(config.log_level)
+    from sealpost.gateway import keystore, tlspolicy  # noqa: PLC0415
+
+    try:
+        server_key = keystore.load_tls(config.state_dir).server_key
+    except ConfigError as exc:
+        raise _fail("serve", exc) from exc
+    tlspolicy.restart_with_tls_policy(server_key, allow_tls12=config.allow_tls12)
     try:
         if config.workers > 1:
             from sealpost.gateway.workers import exec_supervisor  # noqa: PLC0415

@@ -120,6 +120,15 @@ def _head_interval(raw: str) -> float:
     return value
 
 
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValueError
+
+
 def _witness_keys(raw: str) -> WitnessKeys:
     """``name=hex,name=hex``: lower-case names, 64 hex digits of an Ed25519 public key each."""
     keys: list[WitnessKey] = []
@@ -233,6 +242,11 @@ class GatewayConfig:
     directory_limit: Limit = field(
         default=parse_limit("120/min,6000/min"),
         metadata=_meta("DIRECTORY_LIMIT", parse_limit, _LIMIT_EXPECT),
+    )
+
+    #: Accept TLS 1.2 from old clients as well as TLS 1.3 (docs/gateway.md, "TLS").
+    allow_tls12: bool = field(
+        default=False, metadata=_meta("ALLOW_TLS12", _boolean, "true or false")
     )
 
     @property
