@@ -36,6 +36,7 @@ from sealpost._internal.devservers import (
     gateway_directory_pin,
     gateway_health,
 )
+from sealpost._internal.files import write_atomic
 from sealpost._internal.stack import (
     Stack,
     approve_all,
@@ -283,7 +284,8 @@ class Day:
         expect(review.text.startswith("Hoi papa"), "the screener reads what Fatima wrote")
         evidence = self.out / "evidence" / f"{watched.hex()}.json"
         evidence.parent.mkdir(parents=True, exist_ok=True)
-        evidence.write_bytes(export_evidence(review, exported_at_ms=int(time.time() * 1000)))
+        # Owner-only, like the review tool's own export: the bundle holds the data key.
+        write_atomic(evidence, export_evidence(review, exported_at_ms=int(time.time() * 1000)))
         say(
             f"screener Jansen opened {short(watched)} under the screening order: the grant is "
             f"log entry {review.grant.grant_entry.index}, signed into a tree head before the "

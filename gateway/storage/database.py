@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +37,9 @@ SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 #: A pooled PostgreSQL connection idle for longer than this is checked before use.
 PING_AFTER_IDLE_S: Final = 1.0
 _IDLE_SINCE: Final = "sealpost.idle_since"
+
+#: Beside a SQLite database: the lock file writers of several processes queue on.
+WRITER_LOCK_SUFFIX = "-writer.lock"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -86,6 +90,32 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         raise DisconnectionError("an idle database connection was lost") from exc
 
 
+def _private_file(path: Path) -> None:
+    """Create ``path`` owner-only if it is not there; take group and others' rights away."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+
+
+def private_sqlite_files(database: Path) -> None:
+    """The database file, its -wal and -shm files and the writer lock: owner-only.
+
+    SQLite creates its -wal and -shm files with the database file's permissions, so
+    creating that file 0600 first keeps the envelopes, escrow blobs and the log out of
+    other local users' reach; files an older version left readable are tightened.
+    """
+    if not database.parent.is_dir():
+        return  # SQLite reports the missing folder itself
+    _private_file(database)
+    for name in (f"{database.name}-wal", f"{database.name}-shm"):
+        companion = database.with_name(name)
+        if companion.exists() and companion.stat().st_mode & 0o077:
+            companion.chmod(0o600)
+    _private_file(database.with_name(database.name + WRITER_LOCK_SUFFIX))
+
+
 def create_database_engine(url: str, *, pool_size: int = 10, writer: bool = True) -> Engine:
     """An engine for ``url`` (sqlite:///path or postgresql+psycopg://...), durable settings on.
 
@@ -101,6 +131,8 @@ def create_database_engine(url: str, *, pool_size: int = 10, writer: bool = True
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):
             raise ConfigError(["database URL: SQLite needs a file path, not memory"])
+        if writer:
+            private_sqlite_files(Path(parsed.database))
         engine = create_engine(
             parsed,
             poolclass=NullPool if pool_size == 0 else None,
@@ -182,7 +214,7 @@ class Database:
         if self.inline_reads:
             database = make_url(url).database
             assert database is not None  # create_database_engine refuses memory databases
-            self._lock_path = Path(database).with_name(Path(database).name + "-writer.lock")
+            self._lock_path = Path(database).with_name(Path(database).name + WRITER_LOCK_SUFFIX)
         # On SQLite each thread keeps a reader and a writer connection (see ``read``).
         self._local = threading.local()
         self._kept: list[Connection] = []

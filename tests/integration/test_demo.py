@@ -37,7 +37,8 @@ def test_the_scripted_day_holds_and_leaves_its_artefacts(tmp_path: Path) -> None
     # The day's own key-server work is all recorded, and the two audit devices agree (P14).
     assert " recorded, 0 not; 0 escrows of privileged messages" in caught
     assert "openbao-audit.log.mirror: 0 differences" in caught
-    assert len(list((out / "evidence").glob("*.json"))) == 1
+    (evidence,) = (out / "evidence").glob("*.json")
+    assert evidence.stat().st_mode & 0o777 == 0o600  # it holds a data key: owner-only
     assert "article 36" in (out / "review-notice.txt").read_text()
     # The gateway never held what people wrote: not in its database, not in its log.
     for stored in (out / "sealpost.db", out / "gateway" / "gateway.log"):
