@@ -437,9 +437,15 @@ def show(
     for index, part in enumerate(message.attachments):
         where = f" -> {saved[index]}" if saved else ""
         lines.append(f"[attachment] {part.filename or 'unnamed'} ({part.content_type}){where}")
+    lines += [f"[withheld] {withheld.note()}" for withheld in message.withheld]
     _emit(
         json_output,
-        {**item.to_json(), "text": message.text, "attachments": attachments},
+        {
+            **item.to_json(),
+            "text": message.text,
+            "attachments": attachments,
+            "withheld": [w.note() for w in message.withheld],
+        },
         "\n".join(lines),
     )
 

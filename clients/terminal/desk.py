@@ -14,7 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sealpost.clients.relative import attachments as _attachments
+from sealpost.clients.attachments import (
+    ALLOWED_LIST,
+    attachment_type,
+    base_type,
+    safe_filename,
+    shown_name,
+    sniff,
+)
 from sealpost.clients.terminal.client import ObserveHead, TerminalClient, UnprovenRelease
 from sealpost.clients.terminal.errors import DeliveryError, UnprovenReleaseError
 from sealpost.clients.terminal.pdf import DeliverySlip, render_slip
@@ -68,12 +75,38 @@ class DeliveryItem:
 
 
 @dataclass(frozen=True)
+class WithheldAttachment:
+    """An attachment the desk does not hand over: its bytes are not a photo or a PDF."""
+
+    index: int
+    name: str
+    declared: str
+    found: str | None
+    size: int
+
+    def note(self) -> str:
+        """The line the slip and the screen show for it."""
+        found = self.found or "an unknown format"
+        return (
+            f"attachment {self.index} ({shown_name(self.name) or 'unnamed'}, {self.size} bytes) "
+            "was not "
+            f"handed over: it is declared {self.declared!r} but is {found}; only "
+            f"{ALLOWED_LIST} are delivered"
+        )
+
+
+@dataclass(frozen=True)
 class OpenedDelivery:
-    """A released message, decrypted for the detainee."""
+    """A released message, decrypted for the detainee.
+
+    ``attachments`` are the parts whose bytes are an allowed type, each with that type;
+    ``withheld`` are the others, which are never saved or printed.
+    """
 
     item: DeliveryItem
     text: str = field(repr=False)
     attachments: tuple[Part, ...] = ()
+    withheld: tuple[WithheldAttachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +134,28 @@ def _item(delivery: terminal_pb2.Delivery) -> DeliveryItem:
         attachments=max(0, parts - 1),
         size=size,
     )
+
+
+def check_attachments(
+    parts: list[Part],
+) -> tuple[tuple[Part, ...], tuple[WithheldAttachment, ...]]:
+    """The parts whose bytes are a photo or a PDF (typed by what they are), and the rest.
+
+    The relatives' clients check the same before sending, but a modified client can
+    declare anything: the desk looks at the bytes itself and hands over nothing else.
+    """
+    kept: list[Part] = []
+    withheld: list[WithheldAttachment] = []
+    for index, part in enumerate(parts, start=1):
+        found = attachment_type(part.data)
+        if found is None:
+            declared = base_type(part.content_type)
+            withheld.append(
+                WithheldAttachment(index, part.filename, declared, sniff(part.data), len(part.data))
+            )
+        else:
+            kept.append(Part(found, part.data, filename=part.filename))
+    return tuple(kept), tuple(withheld)
 
 
 class DeliveryDesk:
@@ -164,17 +219,18 @@ class DeliveryDesk:
             raise DeliveryError(
                 f"message {message_id.hex()} does not open: {exc.explain()}"
             ) from exc
-        texts = [p for p in opened.parts if _attachments.base_type(p.content_type) == TEXT]
+        texts = [p for p in opened.parts if base_type(p.content_type) == TEXT]
         text = texts[0].data.decode("utf-8", errors="replace") if texts else ""
-        rest = tuple(p for p in opened.parts if not texts or p is not texts[0])
-        return OpenedDelivery(_item(delivery), text, rest)
+        rest = [p for p in opened.parts if not texts or p is not texts[0]]
+        kept, withheld = check_attachments(rest)
+        return OpenedDelivery(_item(delivery), text, kept, withheld)
 
     def save_attachments(self, opened: OpenedDelivery, folder: Path) -> list[Path]:
         """Write the attachments into ``folder`` (mode 0600, safe names, never overwriting)."""
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         saved = []
         for index, part in enumerate(opened.attachments, start=1):
-            name = _attachments.safe_filename(part.filename, index, part.content_type)
+            name = safe_filename(part.filename, index, part.content_type)
             path = _unused(folder / name)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as handle:
@@ -197,6 +253,7 @@ class DeliveryDesk:
             privileged=opened.item.privileged,
             text=opened.text,
             attachments=opened.attachments,
+            withheld=tuple(w.note() for w in opened.withheld),
         )
         return reference, render_slip(slip)
 

@@ -53,6 +53,8 @@ class DeliverySlip:
     privileged: bool
     text: str = field(repr=False)
     attachments: tuple[Part, ...] = ()
+    #: Notes on attachments the desk withheld (not a photo or PDF by their bytes).
+    withheld: tuple[str, ...] = ()
 
 
 def format_time(when: dt.datetime) -> str:
@@ -179,10 +181,16 @@ def render_slip(slip: DeliverySlip) -> bytes:
                 else "print it from the saved file"
             )
             _paragraphs(pdf, f"{index}. {name} ({kind}, {_size(part.data)}): {where}", 10)
-        for index, part in enumerate(slip.attachments, start=1):
-            kind = part.content_type.split(";", 1)[0].strip().lower()
-            if kind in PRINTABLE_IMAGES:
-                _image_page(pdf, index, part)
+    if slip.withheld:
+        pdf.ln(4)
+        pdf.set_font("NotoSans", size=12)
+        pdf.cell(0, _LINE_MM, "Not handed over", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        for note in slip.withheld:
+            _paragraphs(pdf, note[0].upper() + note[1:] + ".", 10)
+    for index, part in enumerate(slip.attachments, start=1):
+        kind = part.content_type.split(";", 1)[0].strip().lower()
+        if kind in PRINTABLE_IMAGES:
+            _image_page(pdf, index, part)
     return bytes(pdf.output())
 
 

@@ -162,3 +162,51 @@ def test_replies_are_escrowed_at_creation_and_refused_when_they_cannot_be(
     with pytest.raises(KeyServerUnavailableError):
         send_reply(terminal, "d-1", relative.account_id, "niet zonder escrow", unavailable)
     assert len(message_rows(stack)) == before
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_desk_hands_over_only_what_the_bytes_show_is_a_photo_or_pdf(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A modified client declared an .exe a JPEG and an .html page a PDF: both are withheld."""
+    from sealpost.crypto import envelope as crypto_envelope  # noqa: PLC0415
+    from sealpost.v1 import relative_pb2  # noqa: PLC0415
+
+    admin, terminals = setup_institutions(stack, [("d-1", A, "regular")])
+    terminal = terminals[A]
+    relative = stack.relative("Gewijzigde client")
+    relative.request_contact("d-1")
+    approve_all(admin, A)
+    mailbox = relative.contact("d-1").mailbox
+    assert mailbox is not None
+    parts = [
+        Part("text/plain; charset=utf-8", b"kijk maar"),
+        Part("image/jpeg", b"MZ\x90\x00" + bytes(60), "vakantie.jpg"),
+        Part("application/pdf", b"<!DOCTYPE html><html><script>x()</script></html>", "brief.pdf"),
+        Part("image/png", png(), "echt.exe"),
+    ]
+    # Sealed by hand, as a modified client would: the SDK itself refuses these parts.
+    envelope = crypto_envelope.seal_envelope(
+        parts,
+        sender_keys=relative.keys,
+        sender_key_id=relative.key_id,
+        recipients=[mailbox],
+        now_ms=int(dt.datetime.now(dt.UTC).timestamp() * 1000),
+    )
+    sent = relative.send_sealed(relative_pb2.SendMessageRequest(envelope=envelope))
+    terminal.take_in(terminal.intake(), stack.escrow_for(A))
+
+    desk = DeliveryDesk(terminal, A)
+    opened = desk.open(sent.message_id)
+    assert [(p.content_type, p.filename) for p in opened.attachments] == [("image/png", "echt.exe")]
+    assert [(w.declared, w.found) for w in opened.withheld] == [
+        ("image/jpeg", "application/vnd.microsoft.portable-executable"),
+        ("application/pdf", "text/html"),
+    ]
+    saved = desk.save_attachments(opened, tmp_path / "saved")
+    assert [p.name for p in saved] == ["echt.png"]  # the name gets the type the bytes are
+    _reference, slip = desk.slip(opened)
+    text, _pages = pdf_text(slip)
+    assert "Not handed over" in text
+    assert "vakantie.jpg" in text
+    assert "brief.pdf" in text

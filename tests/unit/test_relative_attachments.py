@@ -72,11 +72,16 @@ def test_refusals(tmp_path: Path) -> None:
         attachment_from_file(tmp_path / "folder.pdf")
 
 
-def test_parts_built_in_memory_are_checked_by_type() -> None:
-    check_attachment(Part("image/jpeg", b"...", "a.jpg"))
-    check_attachment(Part("application/pdf; version=1.7", b"...", "a.pdf"))
+def test_parts_built_in_memory_are_checked_by_type_and_bytes() -> None:
+    check_attachment(Part("image/jpeg", b"\xff\xd8\xff\xe0 a photo", "a.jpg"))
+    check_attachment(Part("application/pdf; version=1.7", b"%PDF-1.7\n...", "a.pdf"))
     with pytest.raises(AttachmentError):
         check_attachment(Part("application/x-msdownload", b"MZ", "a.exe"))
+    # A declared type is not enough: the bytes must be of it.
+    with pytest.raises(AttachmentError, match="contents do not match"):
+        check_attachment(Part("image/jpeg", b"MZ\x90\x00" + bytes(60), "a.jpg"))
+    with pytest.raises(AttachmentError, match="contents do not match"):
+        check_attachment(Part("application/pdf", b"<!DOCTYPE html><html></html>", "a.pdf"))
 
 
 def test_received_names_are_made_safe() -> None:
@@ -84,7 +89,10 @@ def test_received_names_are_made_safe() -> None:
     assert safe_filename("رسالة.pdf", 1, "application/pdf") == "رسالة.pdf"
     assert safe_filename("", 2, "image/png") == "attachment-2.png"
     assert safe_filename("..", 3, "application/pdf") == "attachment-3.pdf"
-    assert safe_filename(".hidden", 1, "image/jpeg") == "hidden"
+    # The saved name always ends in the extension of the type the bytes are.
+    assert safe_filename(".hidden", 1, "image/jpeg") == "hidden.jpg"
+    assert safe_filename("report.exe", 1, "image/jpeg") == "report.jpg"
+    assert safe_filename("page.html", 1, "application/pdf") == "page.pdf"
     assert "/" not in safe_filename("../../etc/passwd", 1, "application/pdf")
     assert "\u202e" not in safe_filename("gpj.\u202eexe", 1, "image/jpeg")
     assert safe_filename("x" * 300, 4, "text/plain") == "attachment-4.txt"
