@@ -133,19 +133,9 @@ def route_escrowed(
         scope=scope,
         **{ESCROW_DIGEST_FIELD: escrow_digest(escrow).hex()},
     )
-    if target == states.QUEUED:
-        store.log(connection, LogAction.MESSAGE_QUEUED, actor, now, subjects, scope=scope)
-        store.set_state(
-            connection,
-            row,
-            target,
-            now,
-            through=states.ESCROWED,
-            escrow=escrow,
-            escrow_log_index=escrowed.index,
-        )
-        return target
-    released = store.log(connection, LogAction.MESSAGE_RELEASED, actor, now, subjects, scope=scope)
+    queued = target == states.QUEUED
+    action = LogAction.MESSAGE_QUEUED if queued else LogAction.MESSAGE_RELEASED
+    moved = store.log(connection, action, actor, now, subjects, scope=scope)
     store.set_state(
         connection,
         row,
@@ -154,9 +144,10 @@ def route_escrowed(
         through=states.ESCROWED,
         escrow=escrow,
         escrow_log_index=escrowed.index,
-        release_log_index=released.index,
+        release_log_index=None if queued else moved.index,
     )
-    _released(connection, row)
+    if not queued:
+        _released(connection, row)
     return target
 
 
