@@ -278,3 +278,34 @@ def test_a_non_privileged_message_without_its_escrow_blob_is_refused_and_waits(
         missing: common_pb2.MESSAGE_STATE_RELEASED,
         escrowed: common_pb2.MESSAGE_STATE_RELEASED,
     }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_escrow_blob_made_for_another_message_is_refused(stack: Stack) -> None:
+    """SPEC P3: the key server's context is the message id, and the blob must name it too."""
+    admin, terminals = setup_institutions(stack, [("d-swap", A, "regular")])
+    terminal = terminals[A]
+    relative = stack.relative("Broer")
+    relative.request_contact("d-swap")
+    approve_all(admin, A)
+    first, second = send_many([relative], ["d-swap"], 2, prefix="verwisseld")
+    items = {item.message_id: item for item in terminal.intake()}
+    blobs = stack.escrow_for(A)([(m, terminal.open_dek(items[m])) for m in (first, second)])
+    assert [b.message_id for b in blobs] == [first, second]
+    swapped = terminal_pb2.EscrowSubmission(message_id=first, escrow=blobs[1])
+    with pytest.raises(ClientError) as refused:
+        terminal.submit_escrow([swapped])
+    assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.message == "escrow blob is for another message"
+    rows = message_rows(stack)
+    assert rows[first].state == common_pb2.MESSAGE_STATE_ACCEPTED
+    assert rows[first].escrow is None
+    # Each with its own blob, both go on.
+    own = [
+        terminal_pb2.EscrowSubmission(message_id=m, escrow=b)
+        for m, b in zip((first, second), blobs, strict=True)
+    ]
+    assert terminal.submit_escrow(own) == {
+        first: common_pb2.MESSAGE_STATE_RELEASED,
+        second: common_pb2.MESSAGE_STATE_RELEASED,
+    }
