@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 BUF    := node_modules/.bin/buf
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-unit test-integration lint proto bench clean
+.PHONY: help venv demo test test-unit test-integration mutants lint proto bench clean
 
 help: ## Show the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -27,14 +27,20 @@ venv: $(STAMP) ## Create .venv and install Sealpost with its development tools.
 demo: $(STAMP) ## Start OpenBao and the gateway on loopback and play the scripted day.
 	$(BIN)/sealpost demo
 
-test: $(STAMP) ## Run every test (unit and integration against real servers).
+# The mutants take about two minutes; the suite has just passed when they run here, so
+# their baseline (the same tests, unmutated) is skipped.
+test: $(STAMP) ## Run every test (unit and integration, real servers), then the mutants.
 	$(BIN)/python -m pytest
+	$(BIN)/python -m tests.mutants --no-baseline
 
 test-unit: $(STAMP) ## Run the unit tests only (no servers).
 	$(BIN)/python -m pytest tests/unit
 
 test-integration: $(STAMP) ## Run the integration tests only.
 	$(BIN)/python -m pytest tests/integration
+
+mutants: $(STAMP) ## Break each security check in turn; every mutant must be killed.
+	$(BIN)/python -m tests.mutants
 
 # buf's version is pinned exactly in package.json. No lock file: npm 11 writes one that
 # `npm ci` then rejects for buf's per-platform optional packages.

@@ -168,6 +168,17 @@ def test_retrospective_basis() -> None:
         policy.RetrospectiveWindow(
             common_pb2.RETROSPECTIVE_STATUS_REJECTED, policy.BOTH, T0 - DAY, T0 + DAY, T0 + 2 * DAY
         ),
+        # Only an approval opens messages, whatever time bound a row carries.
+        policy.RetrospectiveWindow(
+            common_pb2.RETROSPECTIVE_STATUS_PENDING, policy.BOTH, T0 - DAY, T0 + DAY, T0 + 2 * DAY
+        ),
+        policy.RetrospectiveWindow(
+            common_pb2.RETROSPECTIVE_STATUS_UNSPECIFIED,
+            policy.BOTH,
+            T0 - DAY,
+            T0 + DAY,
+            T0 + 2 * DAY,
+        ),
         policy.RetrospectiveWindow(  # expired
             common_pb2.RETROSPECTIVE_STATUS_APPROVED, policy.BOTH, T0 - DAY, T0 + DAY, T0 + DAY
         ),
