@@ -355,8 +355,8 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         name="escrow-privileged-accepted",
         path="gateway/services/terminal.py",
         original=(
-            '            if submission.HasField("escrow"):\n'
-            '                raise InvalidArgument("privileged messages are not escrowed")\n'
+            "    if blob is not None and not outcome.escrowed:\n"
+            "        raise InvalidArgument(unexpected)\n"
         ),
         replacement="",
         breaks="P4",
@@ -370,12 +370,11 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         name="escrow-missing-blob-accepted",
         path="gateway/services/terminal.py",
         original=(
-            '            raise InvalidArgument("a non-privileged message needs its escrow blob")\n'
+            "    if blob is None and outcome.escrowed:\n        raise InvalidArgument(missing)\n"
         ),
         replacement=(
-            "            release_privileged(connection, row, caller.actor, now)\n"
-            "            return terminal_pb2.EscrowResult("
-            "message_id=row.message_id, state=states.RELEASED)\n"
+            "    if blob is None and outcome.escrowed:\n"
+            "        outcome = policy.IntakeOutcome(escrowed=False, state=states.RELEASED)\n"
         ),
         breaks="P2",
         effect="Mail handed in without escrow is released (the state machine alone stops it).",
@@ -633,8 +632,8 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
     Mutant(
         name="replay-routing-ignored",
         path="clients/audit/replay.py",
-        original="            if routed != target:\n",
-        replacement="            if False:\n",
+        original="            elif outcome.state != target:\n",
+        replacement="            elif False:\n",
         breaks="P12",
         effect="Mail released past a screening order raises no finding.",
         tests=(_REPLAY,),
@@ -642,12 +641,8 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
     Mutant(
         name="replay-privileged-escrow-ignored",
         path="clients/audit/replay.py",
-        original=(
-            "            if message.privileged:\n"
-            '                self._rule(index, "privileged mail was escrowed", table="messages",'
-            " row=row)\n"
-        ),
-        replacement="",
+        original="                if not outcome.escrowed:\n",
+        replacement="                if False:\n",
         breaks="P4, P12",
         effect="Escrow of a lawyer's mail raises no finding.",
         tests=(_REPLAY,),
