@@ -649,23 +649,26 @@ export function textPart(text: string): Part {
   return new Part(TEXT_PLAIN, utf8(text));
 }
 
-/**
- * The text of an opened message: its parts without a file name whose content type is
- * text/*, joined with newlines (part 0 when the sender followed 7.3). FormatError when
- * such a part is not valid UTF-8.
- */
-export function messageText(parts: readonly Part[]): string {
-  return parts
-    .filter((p) => p.filename === "" && p.contentType.startsWith("text/"))
-    .map((p) => {
-      const text = decodeUtf8(p.data);
-      if (text === undefined) throw new FormatError("the text of the message is not valid UTF-8");
-      return text;
-    })
-    .join("\n");
+function isTextPart(part: Part | undefined): part is Part {
+  if (part === undefined) return false;
+  const base = part.contentType.split(";")[0]?.trim().toLowerCase();
+  return part.filename === "" && base === "text/plain";
 }
 
-/** The attachments of an opened message: every part with a file name or not text/*. */
+/**
+ * The text of an opened message: part 0 when it is an unnamed text/plain part (7.3, "Text
+ * and attachments"), otherwise the empty string. FormatError when it is not valid UTF-8:
+ * the text is refused, never repaired.
+ */
+export function messageText(parts: readonly Part[]): string {
+  const first = parts[0];
+  if (!isTextPart(first)) return "";
+  const text = decodeUtf8(first.data);
+  if (text === undefined) throw new FormatError("the text of the message is not valid UTF-8");
+  return text;
+}
+
+/** The attachments of an opened message: every part after the text (all, if it has none). */
 export function attachments(parts: readonly Part[]): Part[] {
-  return parts.filter((p) => p.filename !== "" || !p.contentType.startsWith("text/"));
+  return isTextPart(parts[0]) ? parts.slice(1) : [...parts];
 }

@@ -192,3 +192,16 @@ describe("sealing and opening", () => {
     assert.throws(() => sp.textPart("\udc00"), sp.FormatError);
   });
 });
+
+describe("text and attachments", () => {
+  const photo = new sp.Part("image/jpeg", PHOTO, "foto.jpg");
+  test("part 0 is the text when it is unnamed text/plain; the rest are attachments", () => {
+    assert.equal(sp.messageText([sp.textPart("hoi"), photo]), "hoi");
+    assert.deepEqual(sp.attachments([sp.textPart("hoi"), photo]), [photo]);
+    assert.equal(sp.messageText([sp.textPart(""), photo]), "");
+    assert.equal(sp.messageText([photo, sp.textPart("not the text")]), "");
+    assert.equal(sp.attachments([photo, sp.textPart("x")]).length, 2);
+    const named = new sp.Part(sp.TEXT_PLAIN, new TextEncoder().encode("a file"), "notes.txt");
+    assert.equal(sp.messageText([named]), "");
+  });
+});
