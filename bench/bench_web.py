@@ -28,7 +28,7 @@ def _python_cases() -> dict[str, list[Part]]:
     return {
         "1 KiB text": [Part(TEXT, _sodium.random_bytes(1024))],
         "2 MiB photo": [
-            Part(TEXT, "Hier is de foto van zondag.".encode()),
+            Part(TEXT, b"Hier is de foto van zondag."),
             Part("image/jpeg", _sodium.random_bytes(2 * 1024 * 1024), "foto.jpg"),
         ],
     }
