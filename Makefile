@@ -11,7 +11,7 @@ WEB    := clients/web/protocol
 WEB_STAMP := $(WEB)/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-unit test-integration lint proto bench clean web-test web-build web-bench
+.PHONY: help venv demo test test-unit test-integration mutants lint proto bench clean web-test web-build web-bench
 
 help: ## Show the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -30,15 +30,21 @@ venv: $(STAMP) ## Create .venv and install Sealpost with its development tools.
 demo: $(STAMP) ## Start OpenBao and the gateway on loopback and play the scripted day.
 	$(BIN)/sealpost demo
 
-test: $(STAMP) ## Run every test: the web library's checks, then unit and integration (real servers).
+# The mutants take about two minutes; the suite has just passed when they run here, so
+# their baseline (the same tests, unmutated) is skipped.
+test: $(STAMP) ## Run every test: the web library's, unit and integration (real servers), the mutants.
 	$(MAKE) --no-print-directory web-test
 	$(BIN)/python -m pytest
+	$(BIN)/python -m tests.mutants --no-baseline
 
 test-unit: $(STAMP) ## Run the unit tests only (no servers).
 	$(BIN)/python -m pytest tests/unit
 
 test-integration: $(STAMP) ## Run the integration tests only.
 	$(BIN)/python -m pytest tests/integration
+
+mutants: $(STAMP) ## Break each security check in turn; every mutant must be killed.
+	$(BIN)/python -m tests.mutants
 
 # buf's version is pinned exactly in package.json. No lock file: npm 11 writes one that
 # `npm ci` then rejects for buf's per-platform optional packages.

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from sealpost.clients._grpc import ClientError, Endpoint, bearer
-from sealpost.v1 import admin_pb2_grpc, audit_pb2_grpc, review_pb2_grpc
+from sealpost.crypto import keyrecords
+from sealpost.crypto.keyrecords import DirectoryPin, VerifiedKey
+from sealpost.v1 import (
+    admin_pb2_grpc,
+    audit_pb2_grpc,
+    keys_pb2,
+    relative_pb2,
+    relative_pb2_grpc,
+    review_pb2_grpc,
+)
+
+
+@dataclass(frozen=True)
+class PinnedDirectory:
+    """The directory and log key records, verified against the pinned directory key."""
+
+    directory: VerifiedKey
+    log: VerifiedKey
+    revocations: list[keys_pb2.KeyRevocation]
+    reply: relative_pb2.GetDirectoryResponse
 
 
 @dataclass
@@ -31,6 +51,27 @@ class StaffClient:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
+
+    def directory(self, pin: DirectoryPin) -> PinnedDirectory:
+        """The gateway's directory and log records, checked against ``pin`` (SPEC P7)."""
+        stub = relative_pb2_grpc.RelativeServiceStub(self.channel)
+        try:
+            reply = stub.GetDirectory(relative_pb2.GetDirectoryRequest(), timeout=30)
+        except grpc.RpcError as exc:
+            raise ClientError.of(exc) from exc
+        now = time.time_ns() // 1_000_000
+        revocations = list(reply.revocations)
+        directory = keyrecords.verify_directory_record(
+            reply.directory_key, pin, now_ms=now, revocations=revocations
+        )
+        log = keyrecords.verify_key_record(
+            reply.log_key,
+            directory,
+            now_ms=now,
+            revocations=revocations,
+            purpose=keys_pb2.KEY_PURPOSE_LOG,
+        )
+        return PinnedDirectory(directory, log, revocations, reply)
 
     def call(self, service: str, method: str, request: object, timeout: float = 60) -> Any:
         """Call ``service``.``method`` ("admin", "review" or "audit"); ClientError on failure."""

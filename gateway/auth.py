@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from sealpost.crypto import _sodium
 from sealpost.escrow import identity
@@ -168,9 +168,9 @@ class StaffVerifier:
             raise Unauthenticated(f"staff token refused: {exc.explain()}") from exc
 
 
-def bearer_token(metadata: Mapping[str, Any]) -> str | None:
-    """The token of an ``authorization: Bearer <token>`` header, if present."""
-    value = metadata.get("authorization")
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``authorization: Bearer <token>`` header's value, if present."""
+    value = authorization
     if not isinstance(value, str):
         return None
     scheme, _, token = value.partition(" ")

@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Final
 
-from grpc import aio
 from sqlalchemy import Connection
 
 from sealpost.crypto.errors import LimitError
 from sealpost.crypto.logentry import LogAction
 from sealpost.gateway import auth, authz, pki, principals, store, translog
 from sealpost.gateway.authz import RULES, Target
+from sealpost.gateway.calls import Credentials
 from sealpost.gateway.errors import PermissionDenied, Unauthenticated
 from sealpost.gateway.principals import ANONYMOUS, STAFF_ROLES, Principal, Role
-from sealpost.gateway.ratelimit import PUBLIC_KINDS, client_address
+from sealpost.gateway.ratelimit import PUBLIC_KINDS
 from sealpost.gateway.services.context import CALLER, Context
 
 
@@ -32,9 +32,7 @@ class Guard:
         self.ctx = ctx
         self._staff_seen: dict[str, tuple[str, str, str]] = {}
 
-    async def admit(
-        self, method: str, request: Any, context: aio.ServicerContext[Any, Any]
-    ) -> Principal:
+    async def admit(self, method: str, request: Any, credentials: Credentials) -> Principal:
         """Authenticate, authorise, and remember the caller for the handler.
 
         A method open to anyone (the directory, sign-in) is not refused for a stale or
@@ -43,11 +41,11 @@ class Guard:
         """
         rule = RULES[method]
         lookups = rule.target not in (Target.NONE, Target.OWN, Target.NATIONAL)
-        certificates = list(context.auth_context().get("x509_pem_cert", ()))
-        if certificates and lookups and method not in authz.PUBLIC_METHODS:
+        certificate = credentials.certificate_pem
+        if certificate and lookups and method not in authz.PUBLIC_METHODS:
             # A terminal's certificate and the call's scope, in one read transaction.
             def admit_terminal(connection: Connection) -> Principal:
-                principal = self._terminal(connection, certificates[0])
+                principal = self._terminal(connection, certificate)
                 authz.authorize(method, principal, request, store.Scopes(connection))
                 return principal
 
@@ -55,12 +53,12 @@ class Guard:
             CALLER.set(principal)
             return principal
         try:
-            principal = await self.authenticate(context)
+            principal = await self.authenticate(credentials)
         except Unauthenticated:
             if method not in authz.PUBLIC_METHODS:
                 raise
             principal = ANONYMOUS
-        self._limit_public(method, principal, context)
+        self._limit_public(method, principal, credentials.peer)
         if not lookups:
             authz.authorize(method, principal, request, _NoLookups())
         else:
@@ -72,9 +70,7 @@ class Guard:
         CALLER.set(principal)
         return principal
 
-    def _limit_public(
-        self, method: str, principal: Principal, context: aio.ServicerContext[Any, Any]
-    ) -> None:
+    def _limit_public(self, method: str, principal: Principal, peer: str) -> None:
         """Count a public call against its client address's bucket and the gateway's.
 
         Registration and sign-in count for everyone; the directory only for callers who
@@ -86,7 +82,7 @@ class Guard:
             return
         if kind == "directory" and not principal.has(Role.ANONYMOUS):
             return
-        limits.take(kind, client_address(context.peer() or ""))
+        limits.take(kind, peer)
 
     async def _record_staff(self, principal: Principal) -> None:
         """Log a staff member's roles and institutions before the first call that uses them.
@@ -131,13 +127,12 @@ class Guard:
             ) from exc
         self._staff_seen[principal.staff_name] = fact
 
-    async def authenticate(self, context: aio.ServicerContext[Any, Any]) -> Principal:
+    async def authenticate(self, credentials: Credentials) -> Principal:
         """The caller of this call."""
-        certificates = list(context.auth_context().get("x509_pem_cert", ()))
-        if certificates:
-            return await self.ctx.db.aread(lambda c: self._terminal(c, certificates[0]))
-        metadata = dict(context.invocation_metadata() or ())
-        token = auth.bearer_token(metadata)
+        certificate = credentials.certificate_pem
+        if certificate:
+            return await self.ctx.db.aread(lambda c: self._terminal(c, certificate))
+        token = auth.bearer_token(credentials.authorization)
         if token is None:
             return ANONYMOUS
         if token.startswith(auth.TOKEN_PREFIX):

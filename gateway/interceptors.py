@@ -32,8 +32,10 @@ from grpc import aio
 from sealpost._internal.logs import get_logger
 from sealpost.errors import SealpostError
 from sealpost.gateway.authz import RULES
+from sealpost.gateway.calls import Credentials
 from sealpost.gateway.errors import InvalidArgument, ResourceExhausted, status_for
 from sealpost.gateway.principals import Principal
+from sealpost.gateway.ratelimit import client_address
 
 REQUEST_ID_KEY: Final = "x-request-id"
 RETRY_AFTER_KEY: Final = "retry-after-seconds"
@@ -45,11 +47,23 @@ _log = get_logger("sealpost.gateway.rpc")
 class Guard(Protocol):
     """Authenticates and authorises API calls (gateway/guard.py)."""
 
-    async def admit(
-        self, method: str, request: Any, context: aio.ServicerContext[Any, Any]
-    ) -> Principal:
+    async def admit(self, method: str, request: Any, credentials: Credentials) -> Principal:
         """The caller, if allowed to make this call; raises otherwise."""
         ...
+
+
+def credentials_of(context: aio.ServicerContext[Any, Any]) -> Credentials:
+    """What a gRPC call carries of its caller: certificate, authorization header, address."""
+    certificates = list(context.auth_context().get("x509_pem_cert", ()))
+    authorization = None
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and isinstance(value, str):
+            authorization = value
+    return Credentials(
+        peer=client_address(context.peer() or ""),
+        authorization=authorization,
+        certificate_pem=certificates[0] if certificates else None,
+    )
 
 
 def request_id_from(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:
@@ -207,7 +221,7 @@ class RequestContextInterceptor(aio.ServerInterceptor):
             from sealpost.gateway.errors import Unavailable  # noqa: PLC0415
 
             raise Unavailable("this gateway is not ready to serve the API")
-        principal = await self.guard.admit(method, request, call.context)
+        principal = await self.guard.admit(method, request, credentials_of(call.context))
         call.role = ",".join(sorted(r.value for r in principal.roles))
 
     def _unary(

@@ -122,6 +122,41 @@ def route_after_escrow(
     return states.RELEASED
 
 
+@dataclass(frozen=True)
+class IntakeOutcome:
+    """What becomes of a message taken in: whether it is escrowed, and the state it ends in."""
+
+    escrowed: bool
+    state: states.State
+
+
+def intake_outcome(
+    *,
+    privileged: bool,
+    regime_policy: int,
+    direction: int,
+    accepted_at_ms: int,
+    orders: Iterable[OrderWindow],
+) -> IntakeOutcome:
+    """The one rule of intake (SPEC P2, P4, P5), for a relative's message and a reply alike.
+
+    Privileged correspondence is released at once, without escrow, and is never
+    screened. Every other message is escrowed first, then queued for a screener when the
+    regime screens everything or a screening order covers it, and released otherwise.
+    """
+    if privileged:
+        return IntakeOutcome(escrowed=False, state=states.RELEASED)
+    return IntakeOutcome(
+        escrowed=True,
+        state=route_after_escrow(
+            regime_policy=regime_policy,
+            direction=direction,
+            accepted_at_ms=accepted_at_ms,
+            orders=orders,
+        ),
+    )
+
+
 def review_basis(
     *,
     privileged: bool,

@@ -33,6 +33,7 @@ from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.errors import EscrowError
 from sealpost.gateway import directory, keystore, store, translog, witnesses
 from sealpost.gateway.auth import JwksCache, StaffVerifier
+from sealpost.gateway.calls import grpc_servicer
 from sealpost.gateway.config import GatewayConfig
 from sealpost.gateway.errors import GatewayError
 from sealpost.gateway.guard import Guard
@@ -73,46 +74,41 @@ KEY_SERVER_HEALTH = "sealpost.KeyServer"
 
 @dataclass(frozen=True)
 class ServiceBinding:
-    """One gRPC service: its full name, the implementation and how to register it."""
+    """One API service: its full name, the implementation, and its gRPC registration."""
 
     name: str
-    servicer: Any
+    #: The transport-neutral implementation (gateway/calls.py): request in, response out.
+    service: Any
+    #: The generated servicer base class and the function that adds one to a server.
+    base: type
     register: Callable[[Any, aio.Server], None]
+    descriptor: Any
+
+    @property
+    def servicer(self) -> Any:
+        """The grpcio servicer over the implementation."""
+        return grpc_servicer(self.service, self.base, self.descriptor)
 
 
-def _name(module: Any, service: str) -> str:
-    full_name: str = module.DESCRIPTOR.services_by_name[service].full_name
-    return full_name
+def _binding(module: Any, grpc_module: Any, service_name: str, service: Any) -> ServiceBinding:
+    descriptor = module.DESCRIPTOR.services_by_name[service_name]
+    return ServiceBinding(
+        descriptor.full_name,
+        service,
+        getattr(grpc_module, f"{service_name}Servicer"),
+        getattr(grpc_module, f"add_{service_name}Servicer_to_server"),
+        descriptor,
+    )
 
 
 def build_services(ctx: Context, ca: Any) -> list[ServiceBinding]:
     """The API v1 services over ``ctx``."""
     return [
-        ServiceBinding(
-            _name(relative_pb2, "RelativeService"),
-            RelativeService(ctx),
-            relative_pb2_grpc.add_RelativeServiceServicer_to_server,
-        ),
-        ServiceBinding(
-            _name(terminal_pb2, "TerminalService"),
-            TerminalService(ctx),
-            terminal_pb2_grpc.add_TerminalServiceServicer_to_server,
-        ),
-        ServiceBinding(
-            _name(review_pb2, "ReviewService"),
-            ReviewService(ctx),
-            review_pb2_grpc.add_ReviewServiceServicer_to_server,
-        ),
-        ServiceBinding(
-            _name(admin_pb2, "AdminService"),
-            AdminService(ctx, ca),
-            admin_pb2_grpc.add_AdminServiceServicer_to_server,
-        ),
-        ServiceBinding(
-            _name(audit_pb2, "AuditService"),
-            AuditService(ctx),
-            audit_pb2_grpc.add_AuditServiceServicer_to_server,
-        ),
+        _binding(relative_pb2, relative_pb2_grpc, "RelativeService", RelativeService(ctx)),
+        _binding(terminal_pb2, terminal_pb2_grpc, "TerminalService", TerminalService(ctx)),
+        _binding(review_pb2, review_pb2_grpc, "ReviewService", ReviewService(ctx)),
+        _binding(admin_pb2, admin_pb2_grpc, "AdminService", AdminService(ctx, ca)),
+        _binding(audit_pb2, audit_pb2_grpc, "AuditService", AuditService(ctx)),
     ]
 
 

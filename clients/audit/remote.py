@@ -10,19 +10,14 @@ trusted otherwise. The checks are the pure ones of ``sealpost.crypto.logaudit``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
-import grpc
-
-from sealpost.clients._grpc import ClientError
 from sealpost.clients.staff import StaffClient
-from sealpost.crypto import keyrecords
 from sealpost.crypto.keyrecords import DirectoryPin
 from sealpost.crypto.logaudit import LogAudit, LogAuditReport, StoredHead, TrustedLogKey
-from sealpost.v1 import audit_pb2, keys_pb2, log_pb2, relative_pb2, relative_pb2_grpc
+from sealpost.v1 import audit_pb2, log_pb2
 
 #: Entries per GetEntries call (the gateway's limit).
 ENTRIES_PER_CALL: Final = 1000
@@ -43,23 +38,7 @@ class RemoteReport:
 
 def trusted_log_key(client: StaffClient, pin: DirectoryPin) -> TrustedLogKey:
     """The log key from the directory the gateway serves, checked against the pinned key."""
-    stub = relative_pb2_grpc.RelativeServiceStub(client.channel)
-    try:
-        reply = stub.GetDirectory(relative_pb2.GetDirectoryRequest(), timeout=30)
-    except grpc.RpcError as exc:
-        raise ClientError.of(exc) from exc
-    now = time.time_ns() // 1_000_000
-    revocations = list(reply.revocations)
-    directory = keyrecords.verify_directory_record(
-        reply.directory_key, pin, now_ms=now, revocations=revocations
-    )
-    log = keyrecords.verify_key_record(
-        reply.log_key,
-        directory,
-        now_ms=now,
-        revocations=revocations,
-        purpose=keys_pb2.KEY_PURPOSE_LOG,
-    )
+    log = client.directory(pin).log
     return TrustedLogKey(
         key_id=log.id,
         public_key=log.signing_key,

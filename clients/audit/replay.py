@@ -733,23 +733,25 @@ class Replay:
     ) -> None:
         """Who may move a message to ``target``, and by what rule."""
         row = message.message_id.hex()
-        if target == states.ESCROWED:
-            if message.privileged:
-                self._rule(index, "privileged mail was escrowed", table="messages", row=row)
+        if target == states.ESCROWED or (
+            target in (states.QUEUED, states.RELEASED) and previous == states.ESCROWED
+        ):
             self._check_terminal(index, event, message.institution)
-        elif target in (states.QUEUED, states.RELEASED) and previous == states.ESCROWED:
-            self._check_terminal(index, event, message.institution)
-            routed = policy.route_after_escrow(
+            outcome = policy.intake_outcome(
+                privileged=message.privileged,
                 regime_policy=self._regime_policy(message.detainee),
                 direction=message.direction,
                 accepted_at_ms=message.accepted_at_ms,
                 orders=self._order_windows(message.detainee),
             )
-            if routed != target:
+            if target == states.ESCROWED:
+                if not outcome.escrowed:
+                    self._rule(index, "privileged mail was escrowed", table="messages", row=row)
+            elif outcome.state != target:
                 self._rule(
                     index,
                     f"routed to {states.name(target)} after escrow, where policy says "
-                    f"{states.name(routed)}",
+                    f"{states.name(outcome.state)}",
                     table="messages",
                     row=row,
                 )

@@ -21,10 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from sealpost.clients._grpc import ClientError
 from sealpost.clients.review.errors import GrantExpiredError
 from sealpost.clients.staff import StaffClient
 from sealpost.crypto import envelope as crypto_envelope
@@ -35,7 +33,7 @@ from sealpost.crypto.keyrecords import DirectoryPin, VerifiedKey
 from sealpost.escrow.blob import EscrowedKey
 from sealpost.escrow.client import EscrowClient
 from sealpost.gateway.policy import GRANT_VALIDITY_MS
-from sealpost.v1 import common_pb2, keys_pb2, log_pb2, relative_pb2, relative_pb2_grpc, review_pb2
+from sealpost.v1 import common_pb2, keys_pb2, log_pb2, relative_pb2, review_pb2
 
 #: The decrypt must start this long before the grant's bound: the key server's own retries
 #: (RetryPolicy, 20 s at most) and a clock difference (the auditor's leeway) fit inside.
@@ -82,30 +80,6 @@ class ReviewClient:
     #: Seconds, monotonic: how old a grant is when its key is about to be decrypted.
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
-    def _directory(
-        self,
-    ) -> tuple[
-        VerifiedKey, VerifiedKey, list[keys_pb2.KeyRevocation], relative_pb2.GetDirectoryResponse
-    ]:
-        stub = relative_pb2_grpc.RelativeServiceStub(self.staff.channel)
-        try:
-            reply = stub.GetDirectory(relative_pb2.GetDirectoryRequest(), timeout=30)
-        except grpc.RpcError as exc:
-            raise ClientError.of(exc) from exc
-        now = time.time_ns() // 1_000_000
-        revocations = list(reply.revocations)
-        directory = keyrecords.verify_directory_record(
-            reply.directory_key, self.pin, now_ms=now, revocations=revocations
-        )
-        log = keyrecords.verify_key_record(
-            reply.log_key,
-            directory,
-            now_ms=now,
-            revocations=revocations,
-            purpose=keys_pb2.KEY_PURPOSE_LOG,
-        )
-        return directory, log, revocations, reply
-
     def queue(
         self, institution_id: str = "", detainee_id: str = "", limit: int = 1000
     ) -> list[review_pb2.QueueItem]:
@@ -147,10 +121,10 @@ class ReviewClient:
         """Grant, verify the grant is on record, decrypt with the key server, check, decrypt."""
         if self.escrow is None:
             raise ValueError("opening a message needs the screener's key-server client")
-        directory, log, revocations, reply = self._directory()
+        pinned = self.staff.directory(self.pin)
         granted_at = self.clock()
         grant = self.grant(message_id, retrospective_request_id)
-        head = verify_grant(grant, log, message_id)
+        head = verify_grant(grant, pinned.log, message_id)
         purpose = (
             keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE
             if grant.direction == common_pb2.DIRECTION_INBOUND
@@ -158,9 +132,9 @@ class ReviewClient:
         )
         sender = keyrecords.verify_key_record(
             grant.sender_key,
-            directory,
+            pinned.directory,
             now_ms=grant.accepted_at_ms,
-            revocations=revocations,
+            revocations=pinned.revocations,
             purpose=purpose,
         )
         escrowed = EscrowedKey.from_proto(grant.escrow)
@@ -173,7 +147,7 @@ class ReviewClient:
         opened = crypto_envelope.decrypt_with_dek(
             grant.envelope, dek, sender, now_ms=grant.accepted_at_ms
         )
-        return Review(grant, opened, sender, head, dek, reply)
+        return Review(grant, opened, sender, head, dek, pinned.reply)
 
     def verdict(
         self,

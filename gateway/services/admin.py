@@ -17,7 +17,7 @@ from sealpost.gateway.errors import FailedPrecondition, InvalidArgument
 from sealpost.gateway.principals import Principal
 from sealpost.gateway.services import common
 from sealpost.gateway.services.context import CALLER, Context, millis, page_size, timestamp
-from sealpost.v1 import admin_pb2, admin_pb2_grpc, common_pb2, keys_pb2
+from sealpost.v1 import admin_pb2, common_pb2, keys_pb2
 
 INSTITUTION_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 REGIME_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -39,7 +39,7 @@ def _key_scope(connection: Connection, purpose: int, subject: str) -> translog.S
     return translog.NATIONAL
 
 
-class AdminService(admin_pb2_grpc.AdminServiceServicer):
+class AdminService:
     """The administrators' API."""
 
     def __init__(self, ctx: Context, ca: pki.KeyPair) -> None:
@@ -50,7 +50,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
     # ----------------------------------------------------------------- institutions
 
     async def CreateInstitution(  # noqa: N802 - gRPC method name
-        self, request: admin_pb2.CreateInstitutionRequest, context: Any
+        self, request: admin_pb2.CreateInstitutionRequest
     ) -> admin_pb2.CreateInstitutionResponse:
         """A new institution."""
         caller = CALLER.get()
@@ -78,7 +78,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         )
 
     async def ListInstitutions(  # noqa: N802
-        self, request: admin_pb2.ListInstitutionsRequest, context: Any
+        self, request: admin_pb2.ListInstitutionsRequest
     ) -> admin_pb2.ListInstitutionsResponse:
         """Institutions in the caller's scope."""
         rows = await self.ctx.db.aread(lambda c: store.list_institutions(c, _scope(CALLER.get())))
@@ -101,7 +101,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         return common.detainee_message(row, b"" if key is None else key.id)
 
     async def IntakeDetainee(  # noqa: N802
-        self, request: admin_pb2.IntakeDetaineeRequest, context: Any
+        self, request: admin_pb2.IntakeDetaineeRequest
     ) -> admin_pb2.IntakeDetaineeResponse:
         """Register a detainee at an institution, under a regime."""
         caller = CALLER.get()
@@ -130,7 +130,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.IntakeDetaineeResponse(detainee=await self.ctx.write(intake))
 
     async def TransferDetainee(  # noqa: N802
-        self, request: admin_pb2.TransferDetaineeRequest, context: Any
+        self, request: admin_pb2.TransferDetaineeRequest
     ) -> admin_pb2.TransferDetaineeResponse:
         """Move a detainee and the undelivered messages to another institution."""
         caller = CALLER.get()
@@ -157,7 +157,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.TransferDetaineeResponse(detainee=await self.ctx.write(transfer))
 
     async def ReleaseDetainee(  # noqa: N802
-        self, request: admin_pb2.ReleaseDetaineeRequest, context: Any
+        self, request: admin_pb2.ReleaseDetaineeRequest
     ) -> admin_pb2.ReleaseDetaineeResponse:
         """Close the mailbox: pending messages become "not delivered"."""
         caller = CALLER.get()
@@ -191,7 +191,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.ReleaseDetaineeResponse(detainee=await self.ctx.write(release))
 
     async def ListDetainees(  # noqa: N802
-        self, request: admin_pb2.ListDetaineesRequest, context: Any
+        self, request: admin_pb2.ListDetaineesRequest
     ) -> admin_pb2.ListDetaineesResponse:
         """Detainees of one institution, or of every institution in scope."""
         caller = CALLER.get()
@@ -210,7 +210,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
     # ----------------------------------------------------------------- regimes
 
     async def SetRegime(  # noqa: N802
-        self, request: admin_pb2.SetRegimeRequest, context: Any
+        self, request: admin_pb2.SetRegimeRequest
     ) -> admin_pb2.SetRegimeResponse:
         """Create a regime or change its policy (national staff only)."""
         caller = CALLER.get()
@@ -239,7 +239,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         )
 
     async def ListRegimes(  # noqa: N802
-        self, request: admin_pb2.ListRegimesRequest, context: Any
+        self, request: admin_pb2.ListRegimesRequest
     ) -> admin_pb2.ListRegimesResponse:
         """Every regime and its policy."""
         rows = await self.ctx.db.aread(store.list_regimes)
@@ -251,7 +251,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         )
 
     async def SetDetaineeRegime(  # noqa: N802
-        self, request: admin_pb2.SetDetaineeRegimeRequest, context: Any
+        self, request: admin_pb2.SetDetaineeRegimeRequest
     ) -> admin_pb2.SetDetaineeRegimeResponse:
         """Place a detainee in another regime."""
         caller = CALLER.get()
@@ -291,7 +291,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         )
 
     async def CreateScreeningOrder(  # noqa: N802
-        self, request: admin_pb2.CreateScreeningOrderRequest, context: Any
+        self, request: admin_pb2.CreateScreeningOrderRequest
     ) -> admin_pb2.CreateScreeningOrderResponse:
         """Record an order to read a detainee's messages (art. 36 Pbw), with its legal ground."""
         caller = CALLER.get()
@@ -329,7 +329,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.CreateScreeningOrderResponse(order=await self.ctx.write(create))
 
     async def EndScreeningOrder(  # noqa: N802
-        self, request: admin_pb2.EndScreeningOrderRequest, context: Any
+        self, request: admin_pb2.EndScreeningOrderRequest
     ) -> admin_pb2.EndScreeningOrderResponse:
         """End an order now."""
         caller = CALLER.get()
@@ -352,7 +352,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.EndScreeningOrderResponse(order=await self.ctx.write(end))
 
     async def ListScreeningOrders(  # noqa: N802
-        self, request: admin_pb2.ListScreeningOrdersRequest, context: Any
+        self, request: admin_pb2.ListScreeningOrdersRequest
     ) -> admin_pb2.ListScreeningOrdersResponse:
         """Orders of a detainee, or of every detainee in scope."""
         scope = _scope(CALLER.get())
@@ -379,7 +379,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         )
 
     async def ListContactRequests(  # noqa: N802
-        self, request: admin_pb2.ListContactRequestsRequest, context: Any
+        self, request: admin_pb2.ListContactRequestsRequest
     ) -> admin_pb2.ListContactRequestsResponse:
         """Contact requests of detainees in scope, by status."""
         caller = CALLER.get()
@@ -390,7 +390,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.ListContactRequestsResponse(requests=[self._contact(r, now) for r in rows])
 
     async def DecideContact(  # noqa: N802
-        self, request: admin_pb2.DecideContactRequest, context: Any
+        self, request: admin_pb2.DecideContactRequest
     ) -> admin_pb2.DecideContactResponse:
         """Approve or reject a request, or revoke an approved contact."""
         caller = CALLER.get()
@@ -447,7 +447,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         )
 
     async def VerifyCorrespondent(  # noqa: N802
-        self, request: admin_pb2.VerifyCorrespondentRequest, context: Any
+        self, request: admin_pb2.VerifyCorrespondentRequest
     ) -> admin_pb2.VerifyCorrespondentResponse:
         """Record that an account belongs to a privileged correspondent (art. 37 Pbw)."""
         caller = CALLER.get()
@@ -474,7 +474,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.VerifyCorrespondentResponse(correspondent=await self.ctx.write(verify))
 
     async def RevokeCorrespondent(  # noqa: N802
-        self, request: admin_pb2.RevokeCorrespondentRequest, context: Any
+        self, request: admin_pb2.RevokeCorrespondentRequest
     ) -> admin_pb2.RevokeCorrespondentResponse:
         """End an account's privileged status."""
         caller = CALLER.get()
@@ -511,7 +511,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         )
 
     async def IssueTerminalCertificate(  # noqa: N802
-        self, request: admin_pb2.IssueTerminalCertificateRequest, context: Any
+        self, request: admin_pb2.IssueTerminalCertificateRequest
     ) -> admin_pb2.IssueTerminalCertificateResponse:
         """Sign a terminal's certificate request: a client certificate for one institution."""
         caller = CALLER.get()
@@ -560,7 +560,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         )
 
     async def RevokeTerminal(  # noqa: N802
-        self, request: admin_pb2.RevokeTerminalRequest, context: Any
+        self, request: admin_pb2.RevokeTerminalRequest
     ) -> admin_pb2.RevokeTerminalResponse:
         """Revoke a terminal's certificate; its next call is refused."""
         caller = CALLER.get()
@@ -583,7 +583,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.RevokeTerminalResponse(terminal=await self.ctx.write(revoke))
 
     async def ListTerminals(  # noqa: N802
-        self, request: admin_pb2.ListTerminalsRequest, context: Any
+        self, request: admin_pb2.ListTerminalsRequest
     ) -> admin_pb2.ListTerminalsResponse:
         """Terminals of one institution, or of every institution in scope."""
         caller = CALLER.get()
@@ -592,7 +592,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.ListTerminalsResponse(terminals=[self._terminal(r) for r in rows])
 
     async def RevokeKey(  # noqa: N802
-        self, request: admin_pb2.RevokeKeyRequest, context: Any
+        self, request: admin_pb2.RevokeKeyRequest
     ) -> admin_pb2.RevokeKeyResponse:
         """Revoke a device, mailbox or institution key record."""
         caller = CALLER.get()
@@ -622,7 +622,7 @@ class AdminService(admin_pb2_grpc.AdminServiceServicer):
         return admin_pb2.RevokeKeyResponse()
 
     async def RecordKeyEvent(  # noqa: N802
-        self, request: admin_pb2.RecordKeyEventRequest, context: Any
+        self, request: admin_pb2.RecordKeyEventRequest
     ) -> admin_pb2.RecordKeyEventResponse:
         """Log an administrative action done at the key server (SPEC P14, docs/audit.md)."""
         caller = CALLER.get()

@@ -13,13 +13,13 @@ from sealpost.gateway.errors import InvalidArgument, NotFound
 from sealpost.gateway.principals import Role
 from sealpost.gateway.services import common
 from sealpost.gateway.services.context import CALLER, Context, stored_int
-from sealpost.v1 import audit_pb2, audit_pb2_grpc, common_pb2, envelope_pb2, keys_pb2, log_pb2
+from sealpost.v1 import audit_pb2, common_pb2, envelope_pb2, keys_pb2, log_pb2
 
 MAX_ENTRIES = 1000
 MAX_HEADS = 1000
 
 
-class AuditService(audit_pb2_grpc.AuditServiceServicer):
+class AuditService:
     """Read access to the transparency log."""
 
     def __init__(self, ctx: Context) -> None:
@@ -37,7 +37,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         return self.ctx.db.write(sign)
 
     async def GetTreeHead(  # noqa: N802 - gRPC method name
-        self, request: audit_pb2.GetTreeHeadRequest, context: Any
+        self, request: audit_pb2.GetTreeHeadRequest
     ) -> audit_pb2.GetTreeHeadResponse:
         """The newest signed head with its cosignatures so far, or a fresh one on request."""
         if not request.fresh:
@@ -54,7 +54,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         return audit_pb2.GetTreeHeadResponse(tree_head=head)
 
     async def ListTreeHeads(  # noqa: N802
-        self, request: audit_pb2.ListTreeHeadsRequest, context: Any
+        self, request: audit_pb2.ListTreeHeadsRequest
     ) -> audit_pb2.ListTreeHeadsResponse:
         """Stored heads in the order they were signed."""
         limit = min(request.limit or MAX_HEADS, MAX_HEADS)
@@ -63,7 +63,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         return audit_pb2.ListTreeHeadsResponse(tree_heads=heads)
 
     async def GetInclusionProof(  # noqa: N802
-        self, request: audit_pb2.GetInclusionProofRequest, context: Any
+        self, request: audit_pb2.GetInclusionProofRequest
     ) -> audit_pb2.GetInclusionProofResponse:
         """RFC 9162 inclusion proof."""
         proof = await self.ctx.db.aread(
@@ -72,7 +72,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         return audit_pb2.GetInclusionProofResponse(proof=proof)
 
     async def GetConsistencyProof(  # noqa: N802
-        self, request: audit_pb2.GetConsistencyProofRequest, context: Any
+        self, request: audit_pb2.GetConsistencyProofRequest
     ) -> audit_pb2.GetConsistencyProofResponse:
         """RFC 9162 consistency proof."""
         proof = await self.ctx.db.aread(
@@ -81,7 +81,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         return audit_pb2.GetConsistencyProofResponse(proof=proof)
 
     async def GetEntries(  # noqa: N802
-        self, request: audit_pb2.GetEntriesRequest, context: Any
+        self, request: audit_pb2.GetEntriesRequest
     ) -> audit_pb2.GetEntriesResponse:
         """Leaves in [start, end), at most 1000."""
         if not request.start < request.end <= request.start + MAX_ENTRIES:
@@ -106,7 +106,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         return audit_pb2.GetEntriesResponse(entries=await self.ctx.db.aread(read))
 
     async def SubmitCosignature(  # noqa: N802
-        self, request: audit_pb2.SubmitCosignatureRequest, context: Any
+        self, request: audit_pb2.SubmitCosignatureRequest
     ) -> audit_pb2.SubmitCosignatureResponse:
         """Store a witness's cosignature of a head this gateway signed (gateway/witnesses.py)."""
         caller = CALLER.get()
@@ -141,7 +141,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         return audit_pb2.SubmitCosignatureResponse(witness_tree_size=size)
 
     async def GetCosignatures(  # noqa: N802
-        self, request: audit_pb2.GetCosignaturesRequest, context: Any
+        self, request: audit_pb2.GetCosignaturesRequest
     ) -> audit_pb2.GetCosignaturesResponse:
         """Cosigned heads of at least ``min_tree_size``, oldest first, with their cosignatures."""
         limit = min(request.limit or MAX_HEADS, MAX_HEADS)
@@ -150,7 +150,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         return audit_pb2.GetCosignaturesResponse(tree_heads=heads)
 
     async def GrantEscrowAudit(  # noqa: N802
-        self, request: audit_pb2.GrantEscrowAuditRequest, context: Any
+        self, request: audit_pb2.GrantEscrowAuditRequest
     ) -> audit_pb2.GrantEscrowAuditResponse:
         """Grant the decrypt of the escrowed keys of a sample a signed tree head draws.
 

@@ -35,7 +35,6 @@ from sealpost.v1 import (
     keys_pb2,
     log_pb2,
     relative_pb2,
-    relative_pb2_grpc,
 )
 
 CHALLENGE_TTL_MS = 2 * 60 * 1000
@@ -49,7 +48,7 @@ RELATIVE_VISIBLE_PURPOSES = frozenset(
 )
 
 
-class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
+class RelativeService:
     """The relative-facing API."""
 
     def __init__(self, ctx: Context) -> None:
@@ -59,7 +58,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
     # ----------------------------------------------------------------- directory and sign-in
 
     async def GetDirectory(  # noqa: N802 - gRPC method name
-        self, request: relative_pb2.GetDirectoryRequest, context: Any
+        self, request: relative_pb2.GetDirectoryRequest
     ) -> relative_pb2.GetDirectoryResponse:
         """The directory and log records and every revocation."""
         revocations = await self.ctx.db.aread(common.revocation_messages)
@@ -70,7 +69,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         )
 
     async def RegisterDevice(  # noqa: N802
-        self, request: relative_pb2.RegisterDeviceRequest, context: Any
+        self, request: relative_pb2.RegisterDeviceRequest
     ) -> relative_pb2.RegisterDeviceResponse:
         """A new account with its first device, or another device for the caller's account."""
         name = common.name(request.display_name, "display_name")
@@ -105,7 +104,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         return relative_pb2.RegisterDeviceResponse(account_id=account_id, key_record=record)
 
     async def CreateChallenge(  # noqa: N802
-        self, request: relative_pb2.CreateChallengeRequest, context: Any
+        self, request: relative_pb2.CreateChallengeRequest
     ) -> relative_pb2.CreateChallengeResponse:
         """A one-time challenge for ``Login``; valid for two minutes.
 
@@ -132,7 +131,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         )
 
     async def Login(  # noqa: N802
-        self, request: relative_pb2.LoginRequest, context: Any
+        self, request: relative_pb2.LoginRequest
     ) -> relative_pb2.LoginResponse:
         """A session token for a correctly signed, unused, unexpired challenge."""
         key = common.key_id(request.key_id)
@@ -184,7 +183,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         return contact
 
     async def RequestContact(  # noqa: N802
-        self, request: relative_pb2.RequestContactRequest, context: Any
+        self, request: relative_pb2.RequestContactRequest
     ) -> relative_pb2.RequestContactResponse:
         """Ask the detainee's institution to approve correspondence.
 
@@ -211,7 +210,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         return relative_pb2.RequestContactResponse(contact=contact)
 
     async def ListContacts(  # noqa: N802
-        self, request: relative_pb2.ListContactsRequest, context: Any
+        self, request: relative_pb2.ListContactsRequest
     ) -> relative_pb2.ListContactsResponse:
         """The caller's contacts, with the mailbox key of each approved one."""
         caller = CALLER.get()
@@ -226,7 +225,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
     # ----------------------------------------------------------------- sending
 
     async def SendMessage(  # noqa: N802
-        self, request: relative_pb2.SendMessageRequest, context: Any
+        self, request: relative_pb2.SendMessageRequest
     ) -> relative_pb2.SendMessageResponse:
         """Verify and store a sealed envelope; idempotent by message id."""
         caller = CALLER.get()
@@ -296,7 +295,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
     # ----------------------------------------------------------------- inbox and status
 
     async def StreamInbox(  # noqa: N802
-        self, request: relative_pb2.StreamInboxRequest, context: Any
+        self, request: relative_pb2.StreamInboxRequest
     ) -> AsyncIterator[relative_pb2.StreamInboxResponse]:
         """Replies to the caller, in order, resumable from a cursor."""
         caller = CALLER.get()
@@ -320,7 +319,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
             yield item
 
     async def AcknowledgeMessage(  # noqa: N802
-        self, request: relative_pb2.AcknowledgeMessageRequest, context: Any
+        self, request: relative_pb2.AcknowledgeMessageRequest
     ) -> relative_pb2.AcknowledgeMessageResponse:
         """A reply reached the caller's device: it is delivered."""
         caller = CALLER.get()
@@ -347,7 +346,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         return relative_pb2.AcknowledgeMessageResponse()
 
     async def GetMessageStatus(  # noqa: N802
-        self, request: relative_pb2.GetMessageStatusRequest, context: Any
+        self, request: relative_pb2.GetMessageStatusRequest
     ) -> relative_pb2.GetMessageStatusResponse:
         """Pending, delivered or not delivered; never why."""
         caller = CALLER.get()
@@ -362,7 +361,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         )
 
     async def GetReceiptProof(  # noqa: N802
-        self, request: relative_pb2.GetReceiptProofRequest, context: Any
+        self, request: relative_pb2.GetReceiptProofRequest
     ) -> relative_pb2.GetReceiptProofResponse:
         """The acceptance entry of one of the caller's messages, a head covering it, the proof."""
         caller = CALLER.get()
@@ -388,7 +387,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         )
 
     async def GetKeyRecords(  # noqa: N802
-        self, request: relative_pb2.GetKeyRecordsRequest, context: Any
+        self, request: relative_pb2.GetKeyRecordsRequest
     ) -> relative_pb2.GetKeyRecordsResponse:
         """Key records by id; relatives see no institution keys (SPEC P11)."""
         if len(request.key_ids) > 100:

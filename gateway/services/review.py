@@ -28,7 +28,7 @@ from sealpost.gateway.services.context import (
     page_size,
     timestamp,
 )
-from sealpost.v1 import common_pb2, envelope_pb2, keys_pb2, log_pb2, review_pb2, review_pb2_grpc
+from sealpost.v1 import common_pb2, envelope_pb2, keys_pb2, log_pb2, review_pb2
 
 #: Longest time an approval of a retrospective request stays valid.
 MAX_APPROVAL_MS: Final = 30 * 24 * 3600 * 1000
@@ -49,7 +49,7 @@ def _basis_name(basis: int) -> str:
     return common_pb2.LegalBasis.Name(basis)  # type: ignore[arg-type]
 
 
-class ReviewService(review_pb2_grpc.ReviewServiceServicer):
+class ReviewService:
     """The screeners' and approvers' API."""
 
     def __init__(self, ctx: Context) -> None:
@@ -77,7 +77,7 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
         )
 
     async def ListQueue(  # noqa: N802 - gRPC method name
-        self, request: review_pb2.ListQueueRequest, context: Any
+        self, request: review_pb2.ListQueueRequest
     ) -> review_pb2.ListQueueResponse:
         """Queued messages in the caller's institutions, oldest first, with their wait."""
         caller = CALLER.get()
@@ -100,7 +100,7 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
     # ----------------------------------------------------------------- grants
 
     async def GrantAccess(  # noqa: N802
-        self, request: review_pb2.GrantAccessRequest, context: Any
+        self, request: review_pb2.GrantAccessRequest
     ) -> review_pb2.GrantAccessResponse:
         """Check the legal basis, log the grant in a signed head, then hand out the escrow."""
         caller = CALLER.get()
@@ -187,7 +187,7 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
         return await self.ctx.write(grant)
 
     async def RecordVerdict(  # noqa: N802
-        self, request: review_pb2.RecordVerdictRequest, context: Any
+        self, request: review_pb2.RecordVerdictRequest
     ) -> review_pb2.RecordVerdictResponse:
         """Release a queued message, or withhold it with a reason code and a note."""
         caller = CALLER.get()
@@ -266,7 +266,7 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
         )
 
     async def FileRetrospectiveRequest(  # noqa: N802
-        self, request: review_pb2.FileRetrospectiveRequestRequest, context: Any
+        self, request: review_pb2.FileRetrospectiveRequestRequest
     ) -> review_pb2.FileRetrospectiveRequestResponse:
         """Ask for access to a detainee's past messages, for a stated case and reason."""
         caller = CALLER.get()
@@ -311,7 +311,7 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
         return review_pb2.FileRetrospectiveRequestResponse(request=await self.ctx.write(file))
 
     async def ListRetrospectiveRequests(  # noqa: N802
-        self, request: review_pb2.ListRetrospectiveRequestsRequest, context: Any
+        self, request: review_pb2.ListRetrospectiveRequestsRequest
     ) -> review_pb2.ListRetrospectiveRequestsResponse:
         """Requests at the caller's institutions, optionally by status."""
         scope = _scope(CALLER.get())
@@ -326,7 +326,7 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
         )
 
     async def DecideRetrospectiveRequest(  # noqa: N802
-        self, request: review_pb2.DecideRetrospectiveRequestRequest, context: Any
+        self, request: review_pb2.DecideRetrospectiveRequestRequest
     ) -> review_pb2.DecideRetrospectiveRequestResponse:
         """Four eyes: a different officer approves (time-bound) or rejects."""
         caller = CALLER.get()
@@ -371,7 +371,7 @@ class ReviewService(review_pb2_grpc.ReviewServiceServicer):
         return review_pb2.DecideRetrospectiveRequestResponse(request=await self.ctx.write(decide))
 
     async def ListRetrospectiveMessages(  # noqa: N802
-        self, request: review_pb2.ListRetrospectiveMessagesRequest, context: Any
+        self, request: review_pb2.ListRetrospectiveMessagesRequest
     ) -> review_pb2.ListRetrospectiveMessagesResponse:
         """Messages an approved, unexpired request of the caller covers."""
         caller = CALLER.get()

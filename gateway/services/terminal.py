@@ -31,7 +31,7 @@ from sealpost.gateway.principals import Principal
 from sealpost.gateway.services import common
 from sealpost.gateway.services.context import CALLER, Context, page_after, page_size, timestamp
 from sealpost.gateway.storage.direct import Record
-from sealpost.v1 import envelope_pb2, keys_pb2, log_pb2, terminal_pb2, terminal_pb2_grpc
+from sealpost.v1 import envelope_pb2, keys_pb2, log_pb2, terminal_pb2
 
 #: Why a terminal rejected a message, as the log records it.
 _REJECT_REASONS: dict[int, str] = {
@@ -105,74 +105,61 @@ def check_escrow_blob(blob: envelope_pb2.EscrowBlob, message_id: bytes) -> bytes
     return escrowed.to_bytes()
 
 
-def route_escrowed(
-    connection: Connection, row: Row[Any], escrow: bytes, actor: str, now: int
+def take_in(
+    connection: Connection,
+    row: Row[Any],
+    blob: envelope_pb2.EscrowBlob | None,
+    actor: str,
+    now: int,
+    *,
+    unexpected: str,
+    missing: str,
 ) -> states.State:
-    """ACCEPTED -> ESCROWED -> QUEUED or RELEASED by policy; logged. Returns the new state.
+    """Move an accepted message on as ``policy.intake_outcome`` decides; logged. The new state.
 
-    Both steps are checked by the state machine and both are logged; the escrow event
-    names the blob's digest, so the stored blob is bound to the log. The row is written
-    once, with the state it ends in.
+    A privileged message is released without escrow (an escrow handed in is refused with
+    ``unexpected``); any other must come with its escrow (``missing`` otherwise), which the
+    escrow event binds to the log by its digest, and is then queued or released. The row
+    is written once, in the state it ends in; each step is checked by the state machine.
     """
-    message_hex = row.message_id.hex()
-    subjects = [("message", message_hex), ("detainee", row.detainee_id)]
-    scope = frozenset({row.institution_id})
     detainee = store.detainee(connection, row.detainee_id)
-    target = policy.route_after_escrow(
+    outcome = policy.intake_outcome(
+        privileged=row.privileged,
         regime_policy=detainee.policy,
         direction=row.direction,
         accepted_at_ms=row.accepted_at_ms,
-        orders=store.order_windows(connection, row.detainee_id),
+        orders=() if row.privileged else store.order_windows(connection, row.detainee_id),
     )
-    escrowed = store.log(
-        connection,
-        LogAction.MESSAGE_ESCROWED,
-        actor,
-        now,
-        subjects,
-        scope=scope,
-        **{ESCROW_DIGEST_FIELD: escrow_digest(escrow).hex()},
-    )
-    if target == states.QUEUED:
-        store.log(connection, LogAction.MESSAGE_QUEUED, actor, now, subjects, scope=scope)
-        store.set_state(
+    if blob is not None and not outcome.escrowed:
+        raise InvalidArgument(unexpected)
+    if blob is None and outcome.escrowed:
+        raise InvalidArgument(missing)
+    escrow = None if blob is None else check_escrow_blob(blob, row.message_id)
+    subjects = [("message", row.message_id.hex()), ("detainee", row.detainee_id)]
+    scope = frozenset({row.institution_id})
+    values: dict[str, Any] = {}
+    if escrow is not None:
+        escrowed = store.log(
             connection,
-            row,
-            target,
+            LogAction.MESSAGE_ESCROWED,
+            actor,
             now,
-            through=states.ESCROWED,
-            escrow=escrow,
-            escrow_log_index=escrowed.index,
+            subjects,
+            scope=scope,
+            **{ESCROW_DIGEST_FIELD: escrow_digest(escrow).hex()},
         )
-        return target
-    released = store.log(connection, LogAction.MESSAGE_RELEASED, actor, now, subjects, scope=scope)
-    store.set_state(
-        connection,
-        row,
-        target,
-        now,
-        through=states.ESCROWED,
-        escrow=escrow,
-        escrow_log_index=escrowed.index,
-        release_log_index=released.index,
-    )
-    _released(connection, row)
-    return target
-
-
-def release_privileged(connection: Connection, row: Row[Any], actor: str, now: int) -> None:
-    """ACCEPTED -> RELEASED without escrow or screening: privileged mail only (SPEC P4)."""
+        values = {"through": states.ESCROWED, "escrow": escrow, "escrow_log_index": escrowed.index}
+    if outcome.state == states.QUEUED:
+        store.log(connection, LogAction.MESSAGE_QUEUED, actor, now, subjects, scope=scope)
+        store.set_state(connection, row, outcome.state, now, **values)
+        return outcome.state
+    basis = {} if outcome.escrowed else {"basis": "privileged"}
     released = store.log(
-        connection,
-        LogAction.MESSAGE_RELEASED,
-        actor,
-        now,
-        [("message", row.message_id.hex()), ("detainee", row.detainee_id)],
-        scope=frozenset({row.institution_id}),
-        basis="privileged",
+        connection, LogAction.MESSAGE_RELEASED, actor, now, subjects, scope=scope, **basis
     )
-    store.set_state(connection, row, states.RELEASED, now, release_log_index=released.index)
+    store.set_state(connection, row, outcome.state, now, release_log_index=released.index, **values)
     _released(connection, row)
+    return outcome.state
 
 
 def _released(connection: Connection, row: Row[Any]) -> None:
@@ -181,7 +168,7 @@ def _released(connection: Connection, row: Row[Any]) -> None:
         store.add_feed(connection, store.account_audience(row.account_id), row.message_id)
 
 
-class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
+class TerminalService:
     """The institution-terminal API."""
 
     def __init__(self, ctx: Context) -> None:
@@ -189,7 +176,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         self.ctx = ctx
 
     async def RegisterInstitutionKey(  # noqa: N802 - gRPC method name
-        self, request: terminal_pb2.RegisterInstitutionKeyRequest, context: Any
+        self, request: terminal_pb2.RegisterInstitutionKeyRequest
     ) -> terminal_pb2.RegisterInstitutionKeyResponse:
         """Publish the institution's key (the one mailbox secrets are wrapped to)."""
         caller = CALLER.get()
@@ -223,7 +210,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         return terminal_pb2.RegisterInstitutionKeyResponse(key_record=record)
 
     async def ListHeldDetainees(  # noqa: N802
-        self, request: terminal_pb2.ListHeldDetaineesRequest, context: Any
+        self, request: terminal_pb2.ListHeldDetaineesRequest
     ) -> terminal_pb2.ListHeldDetaineesResponse:
         """Detainees held at this institution, with their current mailbox key id."""
         institution = _institution(CALLER.get())
@@ -246,7 +233,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         return await self.ctx.db.aread(list_held)
 
     async def ProvisionMailbox(  # noqa: N802
-        self, request: terminal_pb2.ProvisionMailboxRequest, context: Any
+        self, request: terminal_pb2.ProvisionMailboxRequest
     ) -> terminal_pb2.ProvisionMailboxResponse:
         """Publish a new mailbox key for a detainee held here; its secret stays wrapped."""
         caller = CALLER.get()
@@ -302,7 +289,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         return terminal_pb2.ProvisionMailboxResponse(key_record=record)
 
     async def GetMailboxKeys(  # noqa: N802
-        self, request: terminal_pb2.GetMailboxKeysRequest, context: Any
+        self, request: terminal_pb2.GetMailboxKeysRequest
     ) -> terminal_pb2.GetMailboxKeysResponse:
         """The wrapped mailbox secrets this institution holds for detainees held here."""
         institution = _institution(CALLER.get())
@@ -322,7 +309,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         )
 
     async def ListHandovers(  # noqa: N802
-        self, request: terminal_pb2.ListHandoversRequest, context: Any
+        self, request: terminal_pb2.ListHandoversRequest
     ) -> terminal_pb2.ListHandoversResponse:
         """Mailboxes of detainees who moved away, to re-wrap for their new institution."""
         institution = _institution(CALLER.get())
@@ -350,7 +337,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         return terminal_pb2.ListHandoversResponse(handovers=await self.ctx.db.aread(list_handovers))
 
     async def CompleteHandover(  # noqa: N802
-        self, request: terminal_pb2.CompleteHandoverRequest, context: Any
+        self, request: terminal_pb2.CompleteHandoverRequest
     ) -> terminal_pb2.CompleteHandoverResponse:
         """Store the mailbox secrets re-wrapped for the detainee's new institution."""
         caller = CALLER.get()
@@ -402,7 +389,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         return terminal_pb2.CompleteHandoverResponse()
 
     async def StreamIntake(  # noqa: N802
-        self, request: terminal_pb2.StreamIntakeRequest, context: Any
+        self, request: terminal_pb2.StreamIntakeRequest
     ) -> AsyncIterator[terminal_pb2.StreamIntakeResponse]:
         """New inbound messages for detainees held here, in order, resumable from a cursor."""
         institution = _institution(CALLER.get())
@@ -429,7 +416,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
             yield item
 
     async def SubmitEscrow(  # noqa: N802
-        self, request: terminal_pb2.SubmitEscrowRequest, context: Any
+        self, request: terminal_pb2.SubmitEscrowRequest
     ) -> terminal_pb2.SubmitEscrowResponse:
         """Record escrowed keys and move each message on by policy, in one transaction."""
         caller = CALLER.get()
@@ -457,7 +444,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         return terminal_pb2.SubmitEscrowResponse(results=results)
 
     async def RejectMessages(  # noqa: N802
-        self, request: terminal_pb2.RejectMessagesRequest, context: Any
+        self, request: terminal_pb2.RejectMessagesRequest
     ) -> terminal_pb2.RejectMessagesResponse:
         """Messages the terminal cannot take in become REJECTED, each with its reason logged."""
         caller = CALLER.get()
@@ -504,20 +491,19 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         caller: Principal,
         now: int,
     ) -> terminal_pb2.EscrowResult:
-        if row.privileged:
-            # SPEC P4: privileged correspondence carries no escrow and is never screened.
-            if submission.HasField("escrow"):
-                raise InvalidArgument("privileged messages are not escrowed")
-            release_privileged(connection, row, caller.actor, now)
-            return terminal_pb2.EscrowResult(message_id=row.message_id, state=states.RELEASED)
-        if not submission.HasField("escrow"):
-            raise InvalidArgument("a non-privileged message needs its escrow blob")
-        blob = check_escrow_blob(submission.escrow, row.message_id)
-        target = route_escrowed(connection, row, blob, caller.actor, now)
-        return terminal_pb2.EscrowResult(message_id=row.message_id, state=target)
+        state = take_in(
+            connection,
+            row,
+            submission.escrow if submission.HasField("escrow") else None,
+            caller.actor,
+            now,
+            unexpected="privileged messages are not escrowed",
+            missing="a non-privileged message needs its escrow blob",
+        )
+        return terminal_pb2.EscrowResult(message_id=row.message_id, state=state)
 
     async def ListDeliveries(  # noqa: N802
-        self, request: terminal_pb2.ListDeliveriesRequest, context: Any
+        self, request: terminal_pb2.ListDeliveriesRequest
     ) -> terminal_pb2.ListDeliveriesResponse:
         """Messages released for delivery here, each with its release entry proven in the log."""
         institution = _institution(CALLER.get())
@@ -564,7 +550,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         return response
 
     async def AcknowledgeDelivery(  # noqa: N802
-        self, request: terminal_pb2.AcknowledgeDeliveryRequest, context: Any
+        self, request: terminal_pb2.AcknowledgeDeliveryRequest
     ) -> terminal_pb2.AcknowledgeDeliveryResponse:
         """The detainee received the message (on screen or on paper)."""
         caller = CALLER.get()
@@ -575,7 +561,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         return terminal_pb2.AcknowledgeDeliveryResponse(state=state)  # type: ignore[arg-type]
 
     async def AcknowledgeDeliveries(  # noqa: N802
-        self, request: terminal_pb2.AcknowledgeDeliveriesRequest, context: Any
+        self, request: terminal_pb2.AcknowledgeDeliveriesRequest
     ) -> terminal_pb2.AcknowledgeDeliveriesResponse:
         """Many deliveries at once, in one transaction: all recorded, or none if one is refused."""
         caller = CALLER.get()
@@ -599,7 +585,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         return terminal_pb2.AcknowledgeDeliveriesResponse(results=results)
 
     async def ListDetaineeContacts(  # noqa: N802
-        self, request: terminal_pb2.ListDetaineeContactsRequest, context: Any
+        self, request: terminal_pb2.ListDetaineeContactsRequest
     ) -> terminal_pb2.ListDetaineeContactsResponse:
         """Approved contacts of a detainee held here, with their device keys."""
         detainee_id = common.identifier(request.detainee_id, "detainee_id")
@@ -626,7 +612,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         return terminal_pb2.ListDetaineeContactsResponse(contacts=contacts)
 
     async def SendReply(  # noqa: N802
-        self, request: terminal_pb2.SendReplyRequest, context: Any
+        self, request: terminal_pb2.SendReplyRequest
     ) -> terminal_pb2.SendReplyResponse:
         """A detainee's reply: signed by the mailbox key, escrowed at creation, then routed."""
         caller = CALLER.get()
@@ -641,15 +627,19 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         def send(connection: Connection) -> tuple[log_pb2.Receipt, str]:
             if store.message_exists(connection, header.message_id):
                 raise AlreadyExists("a message with this id was accepted already")
-            new, escrow = self._check_reply(connection, request, header, institution, now)
+            new = self._check_reply(connection, request, header, institution, now)
             appended = store.log_acceptance(connection, new, caller.actor)
             store.insert_message(connection, new, appended.index)
             row = store.message(connection, new.message_id)
-            if new.privileged:
-                release_privileged(connection, row, caller.actor, now)
-            else:
-                assert escrow is not None
-                route_escrowed(connection, row, escrow, caller.actor, now)
+            take_in(
+                connection,
+                row,
+                request.escrow if request.HasField("escrow") else None,
+                caller.actor,
+                now,
+                unexpected="privileged replies are not escrowed",
+                missing="a reply is escrowed at creation: the escrow blob is missing",
+            )
             return common.receipt(new, appended), new.account_id
 
         try:
@@ -666,7 +656,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
         header: crypto_envelope.Header,
         institution: str,
         now: int,
-    ) -> tuple[store.NewMessage, bytes | None]:
+    ) -> store.NewMessage:
         detainee_id = request.detainee_id
         detainee = store.detainee(connection, detainee_id)
         if detainee.institution_id != institution:
@@ -700,15 +690,7 @@ class TerminalService(terminal_pb2_grpc.TerminalServiceServicer):
             envelope_digest=verified.digest,
         )
         new = common.admit_message(connection, checked, account_id, policy.OUTBOUND, now)
-        escrow: bytes | None = None
-        if new.privileged:
-            if request.HasField("escrow"):
-                raise InvalidArgument("privileged replies are not escrowed")
-        else:
-            if not request.HasField("escrow"):
-                raise InvalidArgument("a reply is escrowed at creation: the escrow blob is missing")
-            escrow = check_escrow_blob(request.escrow, header.message_id)
-        return new, escrow
+        return new
 
 
 def _release_proofs(

@@ -5,9 +5,9 @@ Each test is bounded in time and traffic and runs on loopback only.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -28,6 +28,23 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 A = "pi-faults"
 SENDERS = 8
 PER_SENDER = 25
+
+
+#: The crash comes once this many sends are acknowledged (of SENDERS * PER_SENDER).
+KILL_AFTER_ACKS = SENDERS * PER_SENDER // 5
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what}")
+        time.sleep(0.05)
+
+
+def _health(stack: Stack) -> str:
+    return gateway_health(stack.gateway.address, stack.gateway.ca_pem)
 
 
 def _message_ids(url: str) -> list[bytes]:
@@ -87,11 +104,14 @@ def test_acknowledged_sends_survive_a_crash_and_resends_never_duplicate(stack: S
     acked: set[bytes] = set()
     sending = threading.Thread(target=_send_all, args=(senders, sealed, acked, True))
     sending.start()
-    time.sleep(random.uniform(0.3, 1.5))  # noqa: S311 - a random moment, not a secret
+    # Mid-stream, at a known point: once a fifth of the sends are acknowledged.
+    _wait_for(lambda: len(acked) >= KILL_AFTER_ACKS, "acknowledged sends before the crash")
     stack.gateway.kill()  # kill -9: no shutdown, no flush beyond what was committed
     sending.join(120)
     assert not sending.is_alive()
     before_restart = set(acked)
+    # The crash came while sends were still under way: some were never acknowledged.
+    assert KILL_AFTER_ACKS <= len(before_restart) < SENDERS * PER_SENDER
 
     stack.gateway.start()
     stored = _message_ids(stack.gateway.database_url)
@@ -125,24 +145,14 @@ def test_database_restart_under_load(stack: Stack, postgres: PostgresServer) -> 
 
     postgres.stop()
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if gateway_health(stack.gateway.address, stack.gateway.ca_pem) == "NOT_SERVING":
-                break
-            time.sleep(0.2)
-        assert gateway_health(stack.gateway.address, stack.gateway.ca_pem) == "NOT_SERVING"
+        _wait_for(lambda: _health(stack) == "NOT_SERVING", "the gateway to report NOT_SERVING")
         with pytest.raises(ClientError) as down:
             senders[0].send_sealed(second_half[0][0])
         assert down.value.code == grpc.StatusCode.UNAVAILABLE
     finally:
         postgres.start()
 
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if gateway_health(stack.gateway.address, stack.gateway.ca_pem) == "SERVING":
-            break
-        time.sleep(0.2)
-    assert gateway_health(stack.gateway.address, stack.gateway.ca_pem) == "SERVING"
+    _wait_for(lambda: _health(stack) == "SERVING", "the gateway to report SERVING again")
     _send_all(senders, second_half, acked, stop_on_error=False)
     stored = _message_ids(stack.gateway.database_url)
     assert acked <= set(stored)

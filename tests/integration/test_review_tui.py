@@ -53,7 +53,9 @@ def test_queue_open_release_and_withhold(stack: Stack) -> None:
     relative.request_contact("d-tui")
     approve_all(admin, A)
     first = relative.send(
-        "d-tui", "[bold]Geen opmaak[/bold] — שלום", [Part("image/png", b"\x89PNG", "kaart.png")]
+        "d-tui",
+        "[bold]Geen opmaak[/bold] — שלום",
+        [Part("image/png", b"\x89PNG\r\n\x1a\n" + bytes(16), "kaart.png")],
     )
     second = relative.send("d-tui", "Nog een bericht")
     terminal = terminals[A]

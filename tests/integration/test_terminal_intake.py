@@ -7,10 +7,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import grpc
 import pytest
 import sqlalchemy as sa
 
-from sealpost._internal.stack import Stack, approve_all, setup_institutions
+from sealpost._internal.stack import Stack, approve_all, log_events, setup_institutions
+from sealpost.clients._grpc import ClientError
 from sealpost.clients.relative.sdk import RelativeClient
 from sealpost.clients.staff import StaffClient
 from sealpost.clients.terminal.client import Intake, TerminalClient
@@ -21,6 +23,7 @@ from sealpost.clients.terminal.intake import (
     MemoryStateStore,
 )
 from sealpost.crypto import envelope as crypto_envelope
+from sealpost.crypto.logentry import LogAction
 from sealpost.escrow.blob import EscrowedKey
 from sealpost.escrow.bootstrap import BootstrapSettings
 from sealpost.escrow.client import EscrowClient, KeyServerConfig
@@ -222,3 +225,87 @@ def test_a_revoked_institution_key_is_seen_and_no_mailbox_is_wrapped_to_it(stack
     )
     held = {d.detainee_id: d.mailbox_key_id for d in terminal.held_detainees()}
     assert held["d-new"] == b""
+
+
+def test_a_non_privileged_message_without_its_escrow_blob_is_refused_and_waits(
+    stack: Stack,
+) -> None:
+    """SPEC P2 at the gateway: a terminal cannot move ordinary mail on without escrow.
+
+    The refusal is INVALID_ARGUMENT with its own reason, the whole batch is refused (the
+    escrowed message in it too), nothing is logged, and both messages stay ACCEPTED
+    until they are submitted with their blobs.
+    """
+    admin, terminals = setup_institutions(stack, [("d-blobless", A, "regular")])
+    terminal = terminals[A]
+    relative = stack.relative("Moeder")
+    relative.request_contact("d-blobless")
+    approve_all(admin, A)
+    missing, escrowed = send_many([relative], ["d-blobless"], 2, prefix="zonder escrow")
+    items = {item.message_id: item for item in terminal.intake()}
+    assert set(items) == {missing, escrowed}
+    (blob,) = stack.escrow_for(A)([(escrowed, terminal.open_dek(items[escrowed]))])
+    with_blob = terminal_pb2.EscrowSubmission(message_id=escrowed, escrow=blob)
+    without = terminal_pb2.EscrowSubmission(message_id=missing)
+    assert not without.HasField("escrow")
+
+    for batch in ([without], [with_blob, without], [without, with_blob]):
+        with pytest.raises(ClientError) as refused:
+            terminal.submit_escrow(batch)
+        assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.value.message == "a non-privileged message needs its escrow blob"
+
+    rows = message_rows(stack)
+    for message_id in (missing, escrowed):
+        assert rows[message_id].state == common_pb2.MESSAGE_STATE_ACCEPTED
+        assert rows[message_id].escrow is None
+        assert relative.status(message_id) == common_pb2.DELIVERY_STATUS_PENDING
+    logged = {(e.action, e.message_id()) for e in log_events(stack)}
+    for message_id in (missing, escrowed):
+        assert (LogAction.MESSAGE_ACCEPTED, message_id.hex()) in logged
+        for action in (
+            LogAction.MESSAGE_ESCROWED,
+            LogAction.MESSAGE_QUEUED,
+            LogAction.MESSAGE_RELEASED,
+        ):
+            assert (action, message_id.hex()) not in logged
+    assert terminal.deliveries() == []
+    assert {item.message_id for item in terminal.intake()} == {missing, escrowed}
+
+    # With its blob the same message goes on as usual.
+    states = terminal.take_in(list(items.values()), stack.escrow_for(A))
+    assert states == {
+        missing: common_pb2.MESSAGE_STATE_RELEASED,
+        escrowed: common_pb2.MESSAGE_STATE_RELEASED,
+    }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_escrow_blob_made_for_another_message_is_refused(stack: Stack) -> None:
+    """SPEC P3: the key server's context is the message id, and the blob must name it too."""
+    admin, terminals = setup_institutions(stack, [("d-swap", A, "regular")])
+    terminal = terminals[A]
+    relative = stack.relative("Broer")
+    relative.request_contact("d-swap")
+    approve_all(admin, A)
+    first, second = send_many([relative], ["d-swap"], 2, prefix="verwisseld")
+    items = {item.message_id: item for item in terminal.intake()}
+    blobs = stack.escrow_for(A)([(m, terminal.open_dek(items[m])) for m in (first, second)])
+    assert [b.message_id for b in blobs] == [first, second]
+    swapped = terminal_pb2.EscrowSubmission(message_id=first, escrow=blobs[1])
+    with pytest.raises(ClientError) as refused:
+        terminal.submit_escrow([swapped])
+    assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.message == "escrow blob is for another message"
+    rows = message_rows(stack)
+    assert rows[first].state == common_pb2.MESSAGE_STATE_ACCEPTED
+    assert rows[first].escrow is None
+    # Each with its own blob, both go on.
+    own = [
+        terminal_pb2.EscrowSubmission(message_id=m, escrow=b)
+        for m, b in zip((first, second), blobs, strict=True)
+    ]
+    assert terminal.submit_escrow(own) == {
+        first: common_pb2.MESSAGE_STATE_RELEASED,
+        second: common_pb2.MESSAGE_STATE_RELEASED,
+    }

@@ -464,6 +464,62 @@ def test_head_consistency() -> None:
         verify_head_consistency(forged, head9, proof)
 
 
+def _released(
+    message_id: bytes = MESSAGE_ID, action: LogAction = LogAction.MESSAGE_RELEASED
+) -> bytes:
+    return encode_event(
+        LogEvent(
+            action=action,
+            actor="terminal:t-1",
+            time_ms=2_000,
+            subjects=[("message", message_id.hex()), ("detainee", "d-7")],
+        )
+    )
+
+
+def _log_of(
+    leaves: list[bytes],
+) -> tuple[merkle.MerkleTree, logentry.VerifiedTreeHead]:
+    tree = merkle.MerkleTree(merkle.MemoryNodeStore())
+    tree.append_many(leaves)
+    sth = sign_tree_head(tree.size, tree.root(), 88, KEY_ID, SEED)
+    return tree, verify_tree_head(sth, PUBLIC, KEY_ID)
+
+
+def test_a_release_is_proven_only_by_its_own_release_entry() -> None:
+    """What a terminal checks before it hands a message over (SPEC P12)."""
+    other_id = bytes.fromhex("ffeeddccbbaa99887766554433221100")
+    leaves = [
+        encode_event(_accepted()),
+        _released(action=LogAction.MESSAGE_ESCROWED),
+        _released(other_id),
+        _released(),
+    ]
+    tree, head = _log_of(leaves)
+
+    def check(index: int, message_id: bytes = MESSAGE_ID) -> LogEvent:
+        entry = log_pb2.LogEntry(index=index, leaf=leaves[index])
+        return logentry.verify_release(entry, _proof(tree, index, 4), head, message_id)
+
+    event = check(3)
+    assert (event.action, event.message_id()) == (LogAction.MESSAGE_RELEASED, MESSAGE_ID.hex())
+    # The message's acceptance or escrow, proven in the log, is no release.
+    with pytest.raises(ProofError, match="records MESSAGE_ACCEPTED, not MESSAGE_RELEASED"):
+        check(0)
+    with pytest.raises(ProofError, match="records MESSAGE_ESCROWED, not MESSAGE_RELEASED"):
+        check(1)
+    # Another message's release does not release this one.
+    with pytest.raises(ProofError, match="the release entry is about another message"):
+        check(2)
+    assert check(2, other_id).message_id() == other_id.hex()
+    # An entry the head does not include proves nothing.
+    forged = log_pb2.LogEntry(
+        index=3, leaf=_released(action=LogAction.MESSAGE_RELEASED)[:-1] + b"x"
+    )
+    with pytest.raises(CryptoError):
+        logentry.verify_release(forged, _proof(tree, 3, 4), head, MESSAGE_ID)
+
+
 def _receipt(tree: merkle.MerkleTree, leaf: bytes, index: int = 5) -> log_pb2.Receipt:
     return log_pb2.Receipt(
         message_id=MESSAGE_ID,

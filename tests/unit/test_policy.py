@@ -168,6 +168,17 @@ def test_retrospective_basis() -> None:
         policy.RetrospectiveWindow(
             common_pb2.RETROSPECTIVE_STATUS_REJECTED, policy.BOTH, T0 - DAY, T0 + DAY, T0 + 2 * DAY
         ),
+        # Only an approval opens messages, whatever time bound a row carries.
+        policy.RetrospectiveWindow(
+            common_pb2.RETROSPECTIVE_STATUS_PENDING, policy.BOTH, T0 - DAY, T0 + DAY, T0 + 2 * DAY
+        ),
+        policy.RetrospectiveWindow(
+            common_pb2.RETROSPECTIVE_STATUS_UNSPECIFIED,
+            policy.BOTH,
+            T0 - DAY,
+            T0 + DAY,
+            T0 + 2 * DAY,
+        ),
         policy.RetrospectiveWindow(  # expired
             common_pb2.RETROSPECTIVE_STATUS_APPROVED, policy.BOTH, T0 - DAY, T0 + DAY, T0 + DAY
         ),
@@ -191,3 +202,28 @@ def test_retrospective_refusals(window: policy.RetrospectiveWindow) -> None:
 def test_privileged_refused_even_with_retrospective() -> None:
     with pytest.raises(PermissionDenied, match="privileged"):
         _basis(privileged=True, retrospective=APPROVED_RETRO)
+
+
+def test_intake_outcome_is_the_one_rule_of_intake() -> None:
+    order = policy.OrderWindow(policy.BOTH, 0, 10_000)
+    privileged = policy.intake_outcome(
+        privileged=True,
+        regime_policy=policy.SCREEN_ALL,
+        direction=policy.INBOUND,
+        accepted_at_ms=5,
+        orders=[order],
+    )
+    assert privileged == policy.IntakeOutcome(escrowed=False, state=states.RELEASED)
+    for regime, orders, state in (
+        (policy.SCREEN_ALL, [], states.QUEUED),
+        (policy.SCREEN_ON_ORDER, [order], states.QUEUED),
+        (policy.SCREEN_ON_ORDER, [], states.RELEASED),
+    ):
+        outcome = policy.intake_outcome(
+            privileged=False,
+            regime_policy=regime,
+            direction=policy.OUTBOUND,
+            accepted_at_ms=5,
+            orders=orders,
+        )
+        assert outcome == policy.IntakeOutcome(escrowed=True, state=state)

@@ -68,7 +68,9 @@ def _leaves() -> list[bytes]:
     return [*others[:INDEX], encode_event(accepted), *others[INDEX + 1 :]]
 
 
-def _receipt(log: VerifiedKey, signer: PrivateKeys = LOG_KEYS) -> log_pb2.Receipt:
+def _receipt(
+    log: VerifiedKey, signer: PrivateKeys = LOG_KEYS, head_at_ms: int = NOW_MS
+) -> log_pb2.Receipt:
     leaves = _leaves()
     return log_pb2.Receipt(
         message_id=MESSAGE_ID,
@@ -76,7 +78,7 @@ def _receipt(log: VerifiedKey, signer: PrivateKeys = LOG_KEYS) -> log_pb2.Receip
         accepted_at_ms=NOW_MS - 5,
         entry=log_pb2.LogEntry(index=INDEX, leaf=leaves[INDEX]),
         tree_head=sign_tree_head(
-            len(leaves), merkle.tree_hash(leaves), NOW_MS, log.id, signer.ed25519_seed
+            len(leaves), merkle.tree_hash(leaves), head_at_ms, log.id, signer.ed25519_seed
         ),
         inclusion_proof=log_pb2.InclusionProof(
             leaf_index=INDEX, tree_size=len(leaves), path=merkle.inclusion_path(leaves, INDEX)
@@ -157,6 +159,15 @@ def test_receipt_refusals() -> None:
     for receipt, overrides in cases:
         with pytest.raises(ReceiptError):
             _verify(receipt, **overrides)
+
+
+def test_a_head_signed_outside_the_log_keys_validity_is_refused() -> None:
+    """The log key's record ends an hour after NOW_MS: a head signed later proves nothing."""
+    log = _log_key()
+    _verify(_receipt(log, head_at_ms=NOW_MS + 3_599_000))
+    with pytest.raises(ReceiptError) as refused:
+        _verify(_receipt(log, head_at_ms=NOW_MS + 3_601_000))
+    assert refused.value.reason == "the tree head was signed outside the log key's validity"
 
 
 def test_tree_head_key_id_of_garbage_is_empty() -> None:

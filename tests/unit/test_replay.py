@@ -167,6 +167,17 @@ def test_privileged_mail_is_released_without_escrow() -> None:
     assert state.tables["messages"][MSG].values["privileged"] is True
 
 
+def test_a_release_without_escrow_that_claims_no_privileged_basis_is_found() -> None:
+    """Only a release logged on the privileged basis may skip escrow, even for a lawyer."""
+    log = History().setup(order=True)
+    log.add(A.CORRESPONDENT_VERIFIED, "staff:admin", [("account", "acct-1")], kind="lawyer")
+    log.send(privileged=True)
+    released = log.add(A.MESSAGE_RELEASED, "terminal:t-1",
+                       [("message", MSG), ("detainee", "d-1")])  # fmt: skip
+    finding = only_rule_at(log.replay(), released)
+    assert finding.detail == "released without escrow on no privileged basis"
+
+
 def test_a_transfer_moves_open_messages_and_a_handover_copies_the_mailbox_keys() -> None:
     log = History().setup()
     log.add(A.INSTITUTION_CREATED, "staff:admin", [("institution", "pi-b")])

@@ -20,6 +20,7 @@ from sealpost.clients.terminal.intake import (
 )
 from sealpost.clients.witness import (
     FileWitnessStore,
+    GatewayLog,
     MemoryWitnessStore,
     Observation,
     Witness,
@@ -28,12 +29,13 @@ from sealpost.clients.witness import (
     head_document,
     parse_head,
 )
-from sealpost.crypto import cosignature, logentry, merkle
+from sealpost.crypto import cosignature, keyrecords, logentry, merkle
 from sealpost.crypto._sodium import ed25519_public_from_seed, sha256
 from sealpost.crypto.cosignature import Successor
 from sealpost.crypto.errors import ForkError, ProofError, RollbackError, SignatureError
+from sealpost.crypto.keys import PrivateKeys
 from sealpost.crypto.logentry import VerifiedTreeHead
-from sealpost.v1 import log_pb2
+from sealpost.v1 import keys_pb2, log_pb2
 
 LOG_SEED = sha256(b"unit test log key")
 LOG_KEY_ID = sha256(b"unit test log key record")
@@ -378,3 +380,46 @@ def test_a_gateway_that_cannot_be_asked_only_delays_the_witness() -> None:
 def test_the_witness_interval_is_checked() -> None:
     with pytest.raises(ValueError, match="witness_seconds"):
         IntakeSettings(witness_seconds=0)
+
+
+def _directory_and_log_key(
+    not_before_s: int, not_after_s: int
+) -> tuple[keyrecords.DirectoryPin, keyrecords.VerifiedKey, PrivateKeys]:
+    """A directory key (pinned) and a log key record it issued, valid in the given window."""
+    directory_keys = PrivateKeys(sha256(b"dir/x25519"), sha256(b"dir/ed25519"))
+    log_keys = PrivateKeys(sha256(b"log/x25519"), sha256(b"log/ed25519"))
+    pin = keyrecords.DirectoryPin(directory_keys.signing_key)
+    directory = keyrecords.verify_directory_record(
+        keyrecords.issue_directory_record(
+            directory_keys, subject="directory", not_before=0, not_after=not_after_s + 3600
+        ),
+        pin,
+        now_ms=T0,
+    )
+    record = keyrecords.issue_key_record(
+        purpose=keys_pb2.KEY_PURPOSE_LOG,
+        subject="log",
+        encryption_key=b"",
+        signing_key=log_keys.signing_key,
+        not_before=not_before_s,
+        not_after=not_after_s,
+        directory_keys=directory_keys,
+        directory_key_id=directory.id,
+    )
+    log_key = keyrecords.verify_key_record(
+        record, directory, now_ms=T0, purpose=keys_pb2.KEY_PURPOSE_LOG
+    )
+    return pin, log_key, log_keys
+
+
+def test_the_gateway_log_refuses_a_head_signed_outside_its_log_keys_validity() -> None:
+    """A retired (or not yet valid) log key proves nothing, however good its signature."""
+    pin, log_key, log_keys = _directory_and_log_key(T0 // 1000 - 3600, T0 // 1000 + 3600)
+    gateway = GatewayLog(lambda: cast(grpc.Channel, None), pin, _log_keys={log_key.id: log_key})
+    root = merkle.tree_hash([b"leaf"])
+    inside = logentry.sign_tree_head(1, root, T0, log_key.id, log_keys.ed25519_seed)
+    assert gateway.verify_head(inside).timestamp_ms == T0
+    for at in (T0 + 3600 * 1000, T0 - 3601 * 1000):
+        outside = logentry.sign_tree_head(1, root, at, log_key.id, log_keys.ed25519_seed)
+        with pytest.raises(ProofError, match="outside the log key's validity"):
+            gateway.verify_head(outside)

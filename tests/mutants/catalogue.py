@@ -1,0 +1,926 @@
+"""The mutants: one deliberate break per security check, with the tests that must catch it.
+
+Each entry names the file, the exact original text (which must occur there exactly
+once: tests/unit/test_mutants.py checks it on every unit run, so the list cannot rot
+silently), its replacement, the SPEC property the check protects, what the broken
+code lets through, and the tests that must fail. Keep the tests to the fewest that
+kill the mutant: ``make mutants`` runs them once per mutant.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from tests.mutants.runner import Mutant
+
+_AUTH = "tests/unit/test_auth.py"
+_MATRIX = "tests/unit/test_authz_matrix.py"
+_STATES = "tests/unit/test_states.py"
+_POLICY = "tests/unit/test_policy.py"
+_CONTACT_POLICY = "tests/unit/test_contact_policy.py"
+_ENVELOPE = "tests/unit/test_envelope.py"
+_VECTORS = "tests/unit/test_envelope_vectors.py"
+_MERKLE = "tests/unit/test_merkle.py"
+_LOGENTRY = "tests/unit/test_logentry.py"
+_RECEIPTS = "tests/unit/test_relative_receipts.py"
+_RELEASES = "tests/unit/test_terminal_releases.py"
+_REPLAY = "tests/unit/test_replay.py"
+_RECONCILE = "tests/unit/test_audit_reconcile.py"
+_COSIGNATURE = "tests/unit/test_cosignature.py"
+_WITNESS = "tests/unit/test_witness_client.py"
+_NAMES = "tests/unit/test_names.py"
+
+MUTANTS: Final[tuple[Mutant, ...]] = (
+    # ------------------------------------------------------------------ session tokens
+    Mutant(
+        name="token-mac-unchecked",
+        path="gateway/auth.py",
+        original=(
+            "    if not hmac.compare_digest(mac, expected):\n"
+            '        raise Unauthenticated("session token does not verify")\n'
+        ),
+        replacement="",
+        breaks="SPEC 2",
+        effect="Anyone can forge a relative's session token and read or send as them.",
+        tests=(_AUTH,),
+    ),
+    Mutant(
+        name="token-mac-not-constant-time",
+        path="gateway/auth.py",
+        original="    if not hmac.compare_digest(mac, expected):\n",
+        replacement="    if mac != expected:\n",
+        breaks="SPEC 2",
+        effect="The MAC comparison leaks timing, which lets a token be forged byte by byte.",
+        tests=(_AUTH,),
+    ),
+    Mutant(
+        name="token-expiry-unchecked",
+        path="gateway/auth.py",
+        original=(
+            "    if now_ms >= expires_at_ms:\n"
+            '        raise Unauthenticated("session expired: sign in again")\n'
+        ),
+        replacement="",
+        breaks="SPEC 2",
+        effect="A stolen session token works for ever.",
+        tests=(_AUTH,),
+    ),
+    Mutant(
+        name="token-expiry-off-by-one",
+        path="gateway/auth.py",
+        original="    if now_ms >= expires_at_ms:\n",
+        replacement="    if now_ms > expires_at_ms:\n",
+        breaks="SPEC 2",
+        effect="A token is still accepted at the instant it expires.",
+        tests=(_AUTH,),
+    ),
+    Mutant(
+        name="token-version-unchecked",
+        path="gateway/auth.py",
+        original=(
+            "    if version != TOKEN_VERSION:\n"
+            '        raise Unauthenticated("unsupported session token version")\n'
+        ),
+        replacement="",
+        breaks="SPEC 2",
+        effect="Tokens of an old or unknown format are read as if current (STYLE 4).",
+        tests=(_AUTH,),
+    ),
+    Mutant(
+        name="revoked-device-session-accepted",
+        path="gateway/guard.py",
+        original="        if row is None or row.revoked_at_ms is not None:\n",
+        replacement="        if row is None:\n",
+        breaks="SPEC 1",
+        effect="A lost phone's session keeps working after its device key is revoked.",
+        tests=(
+            "tests/integration/test_hostile_input.py"
+            "::test_a_session_of_a_revoked_device_is_refused_at_once",
+        ),
+    ),
+    Mutant(
+        name="revoked-terminal-accepted",
+        path="gateway/guard.py",
+        original=(
+            "        if row.revoked_at_ms is not None:\n"
+            '            raise Unauthenticated("this terminal certificate has been revoked")\n'
+        ),
+        replacement="",
+        breaks="SPEC 1",
+        effect="A revoked terminal (a laptop gone astray, seed 004) keeps its access.",
+        tests=(
+            "tests/integration/test_gateway_flow.py::test_roles_and_scopes_are_enforced[sqlite]",
+        ),
+    ),
+    # ------------------------------------------------------------------ authorisation
+    Mutant(
+        name="authz-role-unchecked",
+        path="gateway/authz.py",
+        original="    if not principal.roles & rule.roles:\n",
+        replacement="    if False:\n",
+        breaks="P5, P11",
+        effect="Any caller, anonymous included, may call any method.",
+        tests=(_MATRIX,),
+    ),
+    Mutant(
+        name="authz-unknown-method-allowed",
+        path="gateway/authz.py",
+        original=(
+            "    if rule is None:\n"
+            '        raise PermissionDenied("this method is not open to anyone")\n'
+        ),
+        replacement="    if rule is None:\n        return\n",
+        breaks="P5",
+        effect="A method added without a rule is open to everyone instead of no one.",
+        tests=(_MATRIX,),
+    ),
+    Mutant(
+        name="authz-scope-unchecked",
+        path="gateway/authz.py",
+        original=(
+            "    for institution in institutions:\n        if not principal.covers(institution):\n"
+        ),
+        replacement="    for institution in institutions:\n        if False:\n",
+        breaks="P5, P11",
+        effect="Staff act for institutions outside their scope.",
+        tests=(_MATRIX,),
+    ),
+    Mutant(
+        name="authz-terminal-institution-unchecked",
+        path="gateway/authz.py",
+        original="    if principal.has(Role.TERMINAL) or principal.roles & STAFF_ROLES:\n",
+        replacement="    if principal.roles & STAFF_ROLES:\n",
+        breaks="SPEC 2, P11",
+        effect="A terminal opens, escrows and delivers another institution's messages.",
+        tests=(_MATRIX,),
+    ),
+    Mutant(
+        name="authz-national-scope-unchecked",
+        path="gateway/authz.py",
+        original=(
+            "        if not principal.national:\n"
+            '            raise PermissionDenied("only national staff may do this")\n'
+        ),
+        replacement="",
+        breaks="P5",
+        effect="A local administrator creates institutions and verifies lawyers nationally.",
+        tests=(_MATRIX,),
+    ),
+    Mutant(
+        name="authz-grant-widened-to-approvers",
+        path="gateway/authz.py",
+        original='    _REV + "GrantAccess": Rule(SCREENER, T.MESSAGE),\n',
+        replacement='    _REV + "GrantAccess": Rule(SCREENER | APPROVER, T.MESSAGE),\n',
+        breaks="P5",
+        effect="Approvers open messages themselves, so four eyes become two.",
+        tests=(_MATRIX,),
+    ),
+    Mutant(
+        name="authz-escrow-unscoped",
+        path="gateway/authz.py",
+        original='    _TER + "SubmitEscrow": Rule(TERMINAL, T.MESSAGES),\n',
+        replacement='    _TER + "SubmitEscrow": Rule(TERMINAL, T.OWN),\n',
+        breaks="SPEC 2, P2",
+        effect="A terminal escrows (and so releases) another institution's messages.",
+        tests=(_MATRIX,),
+    ),
+    # ------------------------------------------------------------------ state machine
+    Mutant(
+        name="states-release-without-escrow",
+        path="gateway/states.py",
+        original="    ACCEPTED: frozenset({ESCROWED, REJECTED}),\n",
+        replacement="    ACCEPTED: frozenset({ESCROWED, RELEASED, REJECTED}),\n",
+        breaks="P2",
+        effect="Ordinary mail is released without escrow.",
+        tests=(_STATES,),
+    ),
+    Mutant(
+        name="states-deliver-from-queue",
+        path="gateway/states.py",
+        original="    QUEUED: frozenset({RELEASED, WITHHELD, REJECTED}),\n",
+        replacement="    QUEUED: frozenset({RELEASED, WITHHELD, REJECTED, DELIVERED}),\n",
+        breaks="P5",
+        effect="A message under screening is delivered without a screener's verdict.",
+        tests=(_STATES,),
+    ),
+    Mutant(
+        name="states-privileged-escrowed",
+        path="gateway/states.py",
+        original=(
+            "PRIVILEGED_TRANSITIONS: Final[dict[State, frozenset[State]]] = {\n"
+            "    ACCEPTED: frozenset({RELEASED, REJECTED}),\n"
+        ),
+        replacement=(
+            "PRIVILEGED_TRANSITIONS: Final[dict[State, frozenset[State]]] = {\n"
+            "    ACCEPTED: frozenset({ESCROWED, RELEASED, REJECTED}),\n"
+        ),
+        breaks="P4",
+        effect="Privileged mail is escrowed, so a screener could open it.",
+        tests=(_STATES,),
+    ),
+    # ------------------------------------------------------------------ policy
+    Mutant(
+        name="policy-blocked-regime-accepts",
+        path="gateway/policy.py",
+        original="    if regime_policy == BLOCKED and not privileged:\n",
+        replacement="    if regime_policy == BLOCKED and privileged:\n",
+        breaks="SPEC 3.4",
+        effect="Messages reach detainees whose regime blocks the service (EBI, GVM).",
+        tests=(_POLICY,),
+    ),
+    Mutant(
+        name="policy-unapproved-contact-sends",
+        path="gateway/policy.py",
+        original=(
+            "    if contact_status != APPROVED:\n"
+            '        raise FailedPrecondition("this contact is not approved by the detainee'
+            "'s institution\")\n"
+        ),
+        replacement="",
+        breaks="SPEC 2",
+        effect="Anyone who learns a mailbox key writes to the detainee without approval.",
+        tests=(_POLICY,),
+    ),
+    Mutant(
+        name="policy-screen-all-not-queued",
+        path="gateway/policy.py",
+        original="    if regime_policy == SCREEN_ALL:\n        return states.QUEUED\n",
+        replacement="",
+        breaks="SPEC 3.4, P5",
+        effect="A screen-all regime's mail is released without screening.",
+        tests=(_POLICY,),
+    ),
+    Mutant(
+        name="policy-order-not-queued",
+        path="gateway/policy.py",
+        original=(
+            "    if any(order.covers(direction, accepted_at_ms) for order in orders):\n"
+            "        return states.QUEUED\n"
+        ),
+        replacement="",
+        breaks="SPEC 3.4, P5",
+        effect="Mail under an active screening order is released without screening.",
+        tests=(_POLICY,),
+    ),
+    Mutant(
+        name="policy-order-any-direction",
+        path="gateway/policy.py",
+        original=(
+            "        return self.direction in (direction, BOTH)"
+            " and self.starts_at_ms <= at_ms < end\n"
+        ),
+        replacement="        return self.starts_at_ms <= at_ms < end\n",
+        breaks="P5",
+        effect="An order on outgoing mail also opens incoming mail to screeners.",
+        tests=(_POLICY,),
+    ),
+    Mutant(
+        name="policy-privileged-reviewable",
+        path="gateway/policy.py",
+        original=(
+            "    if privileged:\n"
+            '        raise PermissionDenied("privileged correspondence cannot be reviewed")\n'
+        ),
+        replacement="",
+        breaks="P4",
+        effect="A screener is granted a lawyer's message.",
+        tests=(_POLICY,),
+    ),
+    Mutant(
+        name="policy-review-outside-queue",
+        path="gateway/policy.py",
+        original="    if state == states.QUEUED:\n",
+        replacement="    if state in (states.QUEUED, states.RELEASED, states.DELIVERED):\n",
+        breaks="P5",
+        effect="Delivered mail is reopened on the regime alone, with no retrospective approval.",
+        tests=(_POLICY,),
+    ),
+    Mutant(
+        name="policy-retrospective-never-expires",
+        path="gateway/policy.py",
+        original="            and now_ms < self.valid_until_ms\n",
+        replacement="",
+        breaks="P5",
+        effect="A retrospective approval opens messages after its time bound.",
+        tests=(_POLICY,),
+    ),
+    Mutant(
+        name="policy-retrospective-unapproved",
+        path="gateway/policy.py",
+        original="            self.status == common_pb2.RETROSPECTIVE_STATUS_APPROVED\n",
+        replacement="            self.status != common_pb2.RETROSPECTIVE_STATUS_REJECTED\n",
+        breaks="P5",
+        effect="A pending retrospective request opens messages before a second officer approves.",
+        tests=(_POLICY,),
+    ),
+    Mutant(
+        name="contact-request-never-expires",
+        path="gateway/policy.py",
+        original=(
+            "    if stored == REQUESTED and now_ms - requested_at_ms >= CONTACT_REQUEST_TTL_MS:\n"
+        ),
+        replacement="    if False:\n",
+        breaks="P11",
+        effect="Requests stay REQUESTED for ever, unlike ones nobody decides: unequal answers.",
+        tests=(_CONTACT_POLICY,),
+    ),
+    Mutant(
+        name="contact-deliverable-before-approval",
+        path="gateway/policy.py",
+        original=(
+            "    return status == APPROVED and detainee_status not in (None, RELEASED_DETAINEE)\n"
+        ),
+        replacement="    return detainee_status not in (None, RELEASED_DETAINEE)\n",
+        breaks="P11",
+        effect="Whoever requests contact learns whether the id is a detainee held now.",
+        tests=(_CONTACT_POLICY,),
+    ),
+    # ------------------------------------------------------------------ escrow hand-in
+    Mutant(
+        name="escrow-blob-other-message",
+        path="gateway/services/terminal.py",
+        original=(
+            "    if escrowed.message_id != message_id:\n"
+            '        raise InvalidArgument("escrow blob is for another message")\n'
+        ),
+        replacement="",
+        breaks="P3",
+        effect="A message is escrowed with another message's key: review opens the wrong one.",
+        tests=(
+            "tests/integration/test_terminal_intake.py"
+            "::test_an_escrow_blob_made_for_another_message_is_refused",
+        ),
+    ),
+    Mutant(
+        name="escrow-privileged-accepted",
+        path="gateway/services/terminal.py",
+        original=(
+            "    if blob is not None and not outcome.escrowed:\n"
+            "        raise InvalidArgument(unexpected)\n"
+        ),
+        replacement="",
+        breaks="P4",
+        effect="A terminal's escrow of privileged mail is accepted without a word.",
+        tests=(
+            "tests/integration/test_gateway_flow.py"
+            "::test_privileged_correspondence_skips_escrow_and_is_decided_by_the_gateway[sqlite]",
+        ),
+    ),
+    Mutant(
+        name="escrow-missing-blob-accepted",
+        path="gateway/services/terminal.py",
+        original=(
+            "    if blob is None and outcome.escrowed:\n        raise InvalidArgument(missing)\n"
+        ),
+        replacement=(
+            "    if blob is None and outcome.escrowed:\n"
+            "        outcome = policy.IntakeOutcome(escrowed=False, state=states.RELEASED)\n"
+        ),
+        breaks="P2",
+        effect="Mail handed in without escrow is released (the state machine alone stops it).",
+        tests=(
+            "tests/integration/test_terminal_intake.py"
+            "::test_a_non_privileged_message_without_its_escrow_blob_is_refused_and_waits[sqlite]",
+        ),
+    ),
+    # ------------------------------------------------------------------ envelopes
+    Mutant(
+        name="envelope-signature-unchecked",
+        path="crypto/envelope.py",
+        original=("    _sodium.ed25519_verify(sender.signing_key, signed, envelope.signature)\n"),
+        replacement="",
+        breaks="P8",
+        effect="Tampered envelopes are accepted and delivered.",
+        tests=(_VECTORS,),
+    ),
+    Mutant(
+        name="envelope-sender-key-unchecked",
+        path="crypto/envelope.py",
+        original=(
+            "    if not hmac.compare_digest(header.sender_key_id, sender.id):\n"
+            '        raise EnvelopeError("envelope is not from the expected sender key")\n'
+        ),
+        replacement="",
+        breaks="P8",
+        effect="An envelope naming one sender verifies under another sender's key record.",
+        tests=(_VECTORS,),
+    ),
+    Mutant(
+        name="envelope-sealed-keys-unsigned",
+        path="crypto/envelope.py",
+        original="        yield sealed.key_id\n        yield sealed.sealed_dek\n",
+        replacement="        yield sealed.key_id\n",
+        breaks="P8",
+        effect="The signature no longer covers the sealed data keys: they can be swapped.",
+        tests=(_VECTORS,),
+    ),
+    Mutant(
+        name="envelope-key-commitment-unchecked",
+        path="crypto/envelope.py",
+        original="    if not hmac.compare_digest(expected, header.key_commitment):\n",
+        replacement="    if False:\n",
+        breaks="P3",
+        effect="A data key other than the sender's (a wrong escrow) passes as the right one.",
+        tests=(_ENVELOPE,),
+    ),
+    Mutant(
+        name="review-key-commitment-skipped",
+        path="crypto/envelope.py",
+        original=(
+            "    verified = verify_envelope(envelope, sender, now_ms=now_ms, limits=limits)\n"
+            "    verify_dek_commitment(verified.header, dek)\n"
+        ),
+        replacement=(
+            "    verified = verify_envelope(envelope, sender, now_ms=now_ms, limits=limits)\n"
+        ),
+        breaks="P3",
+        effect="Review decrypts with an escrowed key without checking the sender committed to it.",
+        tests=(_ENVELOPE,),
+    ),
+    # ------------------------------------------------------------------ tree heads, proofs
+    Mutant(
+        name="tree-head-signature-unchecked",
+        path="crypto/logentry.py",
+        original=(
+            "    ed25519_verify(log_public_key, tree_head_signing_digest(body), sth.signature)\n"
+        ),
+        replacement="",
+        breaks="P7",
+        effect="Anyone can sign a tree head: receipts and releases prove nothing.",
+        tests=(_LOGENTRY,),
+    ),
+    Mutant(
+        name="tree-head-key-id-unchecked",
+        path="crypto/logentry.py",
+        original=(
+            "    if not hmac.compare_digest(head.log_key_id, log_key_id):\n"
+            '        raise SignatureError("tree head is signed by another log key than the one'
+            ' expected")\n'
+        ),
+        replacement="",
+        breaks="P7",
+        effect="A head naming another log key is taken as the pinned log's.",
+        tests=(_LOGENTRY,),
+    ),
+    Mutant(
+        name="inclusion-root-unchecked",
+        path="crypto/merkle.py",
+        original="    if not hmac.compare_digest(computed, root):  # step 5\n",
+        replacement="    if False:  # step 5\n",
+        breaks="P7",
+        effect="Any inclusion proof of the right length proves any leaf.",
+        tests=(_MERKLE,),
+    ),
+    Mutant(
+        name="leaf-hash-without-domain-separation",
+        path="crypto/merkle.py",
+        original="    return sha256(LEAF_PREFIX + data)\n",
+        replacement="    return sha256(data)\n",
+        breaks="P7",
+        effect="An interior node passes as a leaf (RFC 9162 2.1.1): entries can be invented.",
+        tests=(_MERKLE,),
+    ),
+    Mutant(
+        name="consistency-first-root-unchecked",
+        path="crypto/merkle.py",
+        original="    if not hmac.compare_digest(fr, first_root):\n",
+        replacement="    if False:\n",
+        breaks="P7, P13",
+        effect="A rewritten history passes as an extension of the old one.",
+        tests=(_MERKLE,),
+    ),
+    Mutant(
+        name="consistency-second-root-unchecked",
+        path="crypto/merkle.py",
+        original="    if not hmac.compare_digest(sr, second_root):\n",
+        replacement="    if False:\n",
+        breaks="P7, P13",
+        effect="A new head's root is never tied to the proof: any root passes.",
+        tests=(_MERKLE,),
+    ),
+    Mutant(
+        name="consistency-equal-size-roots-unchecked",
+        path="crypto/merkle.py",
+        original="        if not hmac.compare_digest(first_root, second_root):\n",
+        replacement="        if False:\n",
+        breaks="P7, P13",
+        effect="Two different trees of the same size (a fork) pass as consistent.",
+        tests=(_MERKLE,),
+    ),
+    Mutant(
+        name="entry-inclusion-index-unchecked",
+        path="crypto/logentry.py",
+        original=(
+            "    if proof.leaf_index != index:\n"
+            '        raise ProofError(f"inclusion proof is for leaf {proof.leaf_index},'
+            ' the entry is {index}")\n'
+        ),
+        replacement="",
+        breaks="P7",
+        effect="An entry is proven by another position's proof.",
+        tests=(_LOGENTRY,),
+    ),
+    # ------------------------------------------------------------------ receipts (SDK)
+    Mutant(
+        name="receipt-envelope-digest-unchecked",
+        path="crypto/logentry.py",
+        original=(
+            "    if not hmac.compare_digest(event.extra[ENVELOPE_DIGEST_FIELD],"
+            " envelope_digest.hex()):\n"
+        ),
+        replacement="    if False:\n",
+        breaks="P7, P8",
+        effect="A receipt proves the acceptance of another envelope under the same id.",
+        tests=(_RECEIPTS, _LOGENTRY),
+    ),
+    Mutant(
+        name="receipt-entry-message-unchecked",
+        path="crypto/logentry.py",
+        original=(
+            "    if event.message_id() != message_id.hex():\n"
+            '        raise ProofError("receipt\'s log entry is about another message")\n'
+        ),
+        replacement="",
+        breaks="P7",
+        effect="A receipt's proof of another message's entry is taken for this one's.",
+        tests=(_RECEIPTS, _LOGENTRY),
+    ),
+    Mutant(
+        name="receipt-entry-action-unchecked",
+        path="crypto/logentry.py",
+        original="    if event.action is not LogAction.MESSAGE_ACCEPTED:\n",
+        replacement="    if False:\n",
+        breaks="P7",
+        effect="Any logged event about the message passes as its acceptance.",
+        tests=(_RECEIPTS, _LOGENTRY),
+    ),
+    Mutant(
+        name="receipt-sent-entry-unchecked",
+        path="clients/relative/receipts.py",
+        original=(
+            "    if sent_entry is not None and (\n        sent_entry.index != receipt.entry.index\n"
+        ),
+        replacement="    if False and (\n        sent_entry.index != receipt.entry.index\n",
+        breaks="P7",
+        effect="The proof may be about another entry than the one the gateway answered with.",
+        tests=(_RECEIPTS,),
+    ),
+    Mutant(
+        name="receipt-log-key-validity-unchecked",
+        path="clients/relative/receipts.py",
+        original="    if not log_key.valid_at(head.timestamp_ms):\n",
+        replacement="    if False:\n",
+        breaks="P7",
+        effect="A head signed with a retired or not-yet-valid log key is trusted.",
+        tests=(_RECEIPTS,),
+    ),
+    # ------------------------------------------------------------------ proven releases
+    Mutant(
+        name="release-action-unchecked",
+        path="crypto/logentry.py",
+        original="    if event.action is not LogAction.MESSAGE_RELEASED:\n",
+        replacement="    if False:\n",
+        breaks="P12",
+        effect="A terminal delivers on the proof of any entry (acceptance, escrow), not a release.",
+        tests=(_LOGENTRY,),
+    ),
+    Mutant(
+        name="release-message-unchecked",
+        path="crypto/logentry.py",
+        original=(
+            "    if event.message_id() != message_id.hex():\n"
+            '        raise ProofError("the release entry is about another message")\n'
+        ),
+        replacement="",
+        breaks="P12",
+        effect="One message's logged release lets the terminal deliver another.",
+        tests=(_LOGENTRY,),
+    ),
+    Mutant(
+        name="release-envelope-message-unchecked",
+        path="clients/terminal/client.py",
+        original="        if not hmac.compare_digest(header.message_id, delivery.message_id):\n",
+        replacement="        if False:\n",
+        breaks="P12",
+        effect="A proven release of one message carries another message's envelope.",
+        tests=(_RELEASES,),
+    ),
+    Mutant(
+        name="release-proof-skipped",
+        path="clients/terminal/client.py",
+        original=(
+            "        logentry.verify_release(\n"
+            "            delivery.release_entry, delivery.release_proof, head,"
+            " delivery.message_id\n"
+            "        )\n"
+        ),
+        replacement="",
+        breaks="P12",
+        effect="The terminal delivers whatever the database says is released.",
+        tests=(_RELEASES,),
+    ),
+    # ------------------------------------------------------------------ the auditor's replay
+    Mutant(
+        name="replay-transition-ignored",
+        path="clients/audit/replay.py",
+        original='            self._rule(index, str(exc), table="messages", row=key)\n',
+        replacement="            pass\n",
+        breaks="P12",
+        effect="The log may record moves the state machine forbids (release before escrow).",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="replay-routing-ignored",
+        path="clients/audit/replay.py",
+        original="            elif outcome.state != target:\n",
+        replacement="            elif False:\n",
+        breaks="P12",
+        effect="Mail released past a screening order raises no finding.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="replay-privileged-escrow-ignored",
+        path="clients/audit/replay.py",
+        original="                if not outcome.escrowed:\n",
+        replacement="                if False:\n",
+        breaks="P4, P12",
+        effect="Escrow of a lawyer's mail raises no finding.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="replay-release-without-escrow-ignored",
+        path="clients/audit/replay.py",
+        original='            if event.extra.get("basis") != "privileged":\n',
+        replacement="            if False:\n",
+        breaks="P2, P12",
+        effect="A release without escrow claimed on no privileged basis raises no finding.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="replay-verdict-mismatch-ignored",
+        path="clients/audit/replay.py",
+        original=(
+            "        if verdict is None or verdict[0] != event.actor or verdict[1] != wanted:\n"
+        ),
+        replacement="        if verdict is None:\n",
+        breaks="P5, P12",
+        effect="A release against the verdict, or by another screener, raises no finding.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="replay-ungranted-decision-ignored",
+        path="clients/audit/replay.py",
+        original="        if event.actor not in message.granted:\n",
+        replacement="        if False:\n",
+        breaks="P6, P12",
+        effect="A verdict by a screener who never held a grant raises no finding.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="replay-grant-basis-ignored",
+        path="clients/audit/replay.py",
+        original=(
+            '            self._rule(index, f"granted although {exc}", table="grants",'
+            " row=grant_id)\n"
+        ),
+        replacement="            pass\n",
+        breaks="P5, P12",
+        effect="A grant on no legal basis, or for privileged mail, raises no finding.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="replay-four-eyes-ignored",
+        path="clients/audit/replay.py",
+        original="        if retro.requested_by == event.actor:\n",
+        replacement="        if False:\n",
+        breaks="P5, P12",
+        effect="An officer approving their own retrospective request raises no finding.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="replay-acceptance-rules-ignored",
+        path="clients/audit/replay.py",
+        original=(
+            '            self._rule(index, f"accepted although {exc}", table="messages", row=row)\n'
+        ),
+        replacement="            pass\n",
+        breaks="P12",
+        effect="Mail accepted from an unapproved contact or into a blocked regime is no finding.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="replay-privilege-flag-ignored",
+        path="clients/audit/replay.py",
+        original="        if message.privileged != (message.account in self._correspondents):\n",
+        replacement="        if False:\n",
+        breaks="P4, P12",
+        effect="A message marked privileged from a sender nobody verified raises no finding.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="replay-staff-role-ignored",
+        path="clients/audit/replay.py",
+        original="        if not member.roles & needed:\n",
+        replacement="        if False:\n",
+        breaks="P5, P12",
+        effect="A staff action by a member without the role raises no finding.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="replay-revoked-terminal-ignored",
+        path="clients/audit/replay.py",
+        original=(
+            '        if not actor.startswith("terminal:") or terminal is None or terminal[1]:\n'
+        ),
+        replacement='        if not actor.startswith("terminal:") or terminal is None:\n',
+        breaks="SPEC 1, P12",
+        effect="A revoked terminal's actions raise no finding.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="compare-edited-column-ignored",
+        path="clients/audit/replay.py",
+        original="            if not _same(stored, logged):\n",
+        replacement="            if False:\n",
+        breaks="P12",
+        effect="A hand-edited column (a state, a privilege flag) raises no finding.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="compare-forged-row-ignored",
+        path="clients/audit/replay.py",
+        original="            if not _unlogged_allowed(table, values):\n",
+        replacement="            if False:\n",
+        breaks="P12",
+        effect="A row inserted by hand (a grant, an approval) raises no finding.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="compare-deleted-row-ignored",
+        path="clients/audit/replay.py",
+        original="        if key not in seen:\n",
+        replacement="        if False:\n",
+        breaks="P12",
+        effect="A row deleted by hand (an order, a revocation) raises no finding.",
+        tests=(_REPLAY,),
+    ),
+    # ------------------------------------------------------------------ reconcile
+    Mutant(
+        name="reconcile-grant-to-anyone",
+        path="clients/audit/reconcile.py",
+        original="    own = [g for g in grants if g.entity == decrypt.entity_id]\n",
+        replacement="    own = list(grants)\n",
+        breaks="P6",
+        effect="A decrypt by one officer matches a grant made to another.",
+        tests=(_RECONCILE,),
+    ),
+    Mutant(
+        name="reconcile-grant-after-decrypt",
+        path="clients/audit/reconcile.py",
+        original="        (g for g in own if g.time_ms <= limit),\n",
+        replacement="        (g for g in own),\n",
+        breaks="P6",
+        effect="A decrypt made before any grant matches a grant logged afterwards.",
+        tests=(_RECONCILE,),
+    ),
+    Mutant(
+        name="reconcile-grant-never-expires",
+        path="clients/audit/reconcile.py",
+        original=(
+            "        if decrypt.time_ms - self.leeway_ms > grant.time_ms + self.validity_ms:\n"
+        ),
+        replacement="        if False:\n",
+        breaks="P14",
+        effect="One grant covers decrypts for ever, not for its bounded window.",
+        tests=(_RECONCILE,),
+    ),
+    Mutant(
+        name="reconcile-grant-window-off-by-leeway",
+        path="clients/audit/reconcile.py",
+        original=(
+            "        if decrypt.time_ms - self.leeway_ms > grant.time_ms + self.validity_ms:\n"
+        ),
+        replacement=(
+            "        if decrypt.time_ms - 2 * self.leeway_ms > grant.time_ms + self.validity_ms:\n"
+        ),
+        breaks="P14",
+        effect="The grant window stretches by an extra leeway past its bound.",
+        tests=(_RECONCILE,),
+    ),
+    Mutant(
+        name="reconcile-basis-left-queue-ignored",
+        path="clients/audit/reconcile.py",
+        original="        if left is not None and at - leeway > left[0]:\n",
+        replacement="        if False:\n",
+        breaks="P14",
+        effect="A decrypt after the message left the queue (basis gone) still matches.",
+        tests=(_RECONCILE,),
+    ),
+    Mutant(
+        name="reconcile-approval-expiry-ignored",
+        path="clients/audit/reconcile.py",
+        original="        if decrypt.time_ms - self.leeway_ms > until:\n",
+        replacement="        if False:\n",
+        breaks="P5, P14",
+        effect="A decrypt after the retrospective approval expired still matches.",
+        tests=(_RECONCILE,),
+    ),
+    Mutant(
+        name="reconcile-unsigned-grant-accepted",
+        path="clients/audit/reconcile.py",
+        original=(
+            "        if self.require_signed and (grant.signed_at_ms is None"
+            " or grant.signed_at_ms > limit):\n"
+        ),
+        replacement="        if False:\n",
+        breaks="P6",
+        effect="A grant not yet in a signed head covers a decrypt (the log could drop it).",
+        tests=(_RECONCILE,),
+    ),
+    # ------------------------------------------------------------------ witnesses
+    Mutant(
+        name="witness-same-size-fork-accepted",
+        path="crypto/cosignature.py",
+        original="        if not hmac.compare_digest(head.root_hash, newest.root_hash):\n",
+        replacement="        if False:\n",
+        breaks="P13",
+        effect="Two heads of one size with different roots (a split view) are both cosigned.",
+        tests=(_COSIGNATURE,),
+    ),
+    Mutant(
+        name="witness-consistency-unchecked",
+        path="crypto/cosignature.py",
+        original="        verify_head_consistency(small, large, proof)\n",
+        replacement="        pass\n",
+        breaks="P13",
+        effect="A witness cosigns a larger head that rewrote history.",
+        tests=(_COSIGNATURE,),
+    ),
+    Mutant(
+        name="witness-backdated-head-accepted",
+        path="crypto/cosignature.py",
+        original="    if head.timestamp_ms + clock_leeway_ms < newest.timestamp_ms:\n",
+        replacement="    if False:\n",
+        breaks="P13",
+        effect="A larger head signed before a smaller one (a second history) is cosigned.",
+        tests=(_COSIGNATURE,),
+    ),
+    Mutant(
+        name="cosignature-signature-unchecked",
+        path="crypto/cosignature.py",
+        original="    ed25519_verify(public_key, digest, cosignature.signature)\n",
+        replacement="",
+        breaks="P13",
+        effect="Anyone can hand in a cosignature in a witness's name.",
+        tests=(_COSIGNATURE,),
+    ),
+    Mutant(
+        name="witness-rollback-accepted",
+        path="clients/witness.py",
+        original="                if relation is Successor.OLDER and newest:\n",
+        replacement="                if False:\n",
+        breaks="P13",
+        effect="A gateway that truncated its log shows an older newest head unnoticed.",
+        tests=(_WITNESS,),
+    ),
+    Mutant(
+        name="witness-unprovable-head-accepted",
+        path="clients/witness.py",
+        original="                if large == newest.tree_size:\n",
+        replacement="                if False:\n",
+        breaks="P13",
+        effect="A gateway that cannot prove a head it showed before is not called rolled back.",
+        tests=(_WITNESS,),
+    ),
+    Mutant(
+        name="witness-log-key-validity-unchecked",
+        path="clients/witness.py",
+        original="        if not log_key.valid_at(verified.timestamp_ms):\n",
+        replacement="        if False:\n",
+        breaks="P13",
+        effect="A head signed with a retired log key is witnessed as genuine.",
+        tests=(_WITNESS,),
+    ),
+    # ------------------------------------------------------------------ names people read
+    Mutant(
+        name="names-direction-characters-accepted",
+        path="gateway/services/common.py",
+        original=(
+            '    if any(unicodedata.category(ch) == "Cf" and ch not in NAME_FORMAT_ALLOWED'
+            " for ch in value):\n"
+        ),
+        replacement="    if False:\n",
+        breaks="SPEC 7",
+        effect="A display name with a right-to-left override reorders what staff read.",
+        tests=(_NAMES,),
+    ),
+    Mutant(
+        name="names-override-allowed",
+        path="gateway/services/common.py",
+        original='NAME_FORMAT_ALLOWED: Final = frozenset({"\\u200c", "\\u200d"})\n',
+        replacement='NAME_FORMAT_ALLOWED: Final = frozenset({"\\u200c", "\\u200d", "\\u202e"})\n',
+        breaks="SPEC 7",
+        effect="The right-to-left override slips through as an allowed joiner.",
+        tests=(_NAMES,),
+    ),
+)
