@@ -36,6 +36,8 @@ from sealpost.gateway.principals import Principal
 REQUEST_ID_KEY: Final = "x-request-id"
 #: Seconds to wait before retrying, on an answer of RESOURCE_EXHAUSTED.
 RETRY_AFTER_KEY: Final = "retry-after-seconds"
+#: The answer to bytes that are not a request of the method called, on every transport.
+NOT_A_REQUEST: Final = "the request is not a valid message for this method"
 _REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 _log = get_logger("sealpost.gateway.rpc")

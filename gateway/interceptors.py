@@ -26,6 +26,7 @@ from grpc import aio
 
 from sealpost.gateway.authz import RULES
 from sealpost.gateway.calls import (
+    NOT_A_REQUEST,
     REQUEST_ID_KEY,
     RETRY_AFTER_KEY,
     CallLog,
@@ -103,7 +104,7 @@ def _parser(deserializer: Parser | None) -> Parser:
         try:
             request = deserializer(raw)
         except DecodeError as exc:
-            raise InvalidArgument("the request is not a valid message for this method") from exc
+            raise InvalidArgument(NOT_A_REQUEST) from exc
         if isinstance(request, Message):
             check_request(request)
         return request
