@@ -128,6 +128,13 @@ def build_context(config: GatewayConfig) -> tuple[Context, keystore.TlsFiles]:
         return directory.load_or_create(connection, keys, now)
 
     gateway_directory = db.write(prepare)
+
+    def sign_batch_head(connection: Connection) -> object:
+        """One head per batch that asked for one (a send: its answer carries the proof)."""
+        return translog.sign_head_if_grown(
+            connection, gateway_directory.keys.log, gateway_directory.log.id, ctx.clock()
+        )
+
     staff = None
     if config.staff_auth_enabled:
         staff = StaffVerifier(
@@ -139,7 +146,7 @@ def build_context(config: GatewayConfig) -> tuple[Context, keystore.TlsFiles]:
         rate=RateLimiter(config.send_rate_per_minute),
         public_limits=PublicLimits.of(config.public_limits),
         staff=staff,
-        group_commit=GroupCommit(db, scope=translog.Deferred),
+        group_commit=GroupCommit(db, scope=lambda c: translog.Deferred(c, sign_batch_head)),
         auditor_witnesses=witnesses.auditor_witnesses(config.witness_keys.keys),
     )
     return ctx, tls

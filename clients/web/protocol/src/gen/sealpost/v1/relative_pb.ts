@@ -379,6 +379,10 @@ export const SendMessageRequestSchema: GenMessage<SendMessageRequest> = /*@__PUR
  */
 export type SendMessageResponse = Message<"sealpost.v1.SendMessageResponse"> & {
   /**
+   * The acceptance receipt. Normally with a signed tree head covering its entry and the
+   * inclusion proof (one head is signed per batch of sends); when not, GetReceiptProof
+   * completes it later.
+   *
    * @generated from field: sealpost.v1.Receipt receipt = 1;
    */
   receipt?: Receipt | undefined;
