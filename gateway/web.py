@@ -100,6 +100,12 @@ def _start(method: str, ctx: RequestContext[Any, Any]) -> CallLog:
     return log
 
 
+async def _admit(log: CallLog, guard: Guard, request: Any, ctx: RequestContext[Any, Any]) -> None:
+    """The request checks and the Guard, as on the gRPC ports; raises if the call is refused."""
+    check_request(request)
+    log.admitted(await guard.admit(log.method, request, _credentials(ctx)))
+
+
 def _failure(log: CallLog, error: Exception, ctx: RequestContext[Any, Any]) -> ConnectError:
     result = log.failed(error)
     if result.retry_after is not None:
@@ -111,8 +117,7 @@ def _unary(method: str, handler: Callable[[Any], Any], guard: Guard) -> Any:
     async def call(request: Any, ctx: RequestContext[Any, Any]) -> Any:
         log = _start(method, ctx)
         try:
-            check_request(request)
-            log.admitted(await guard.admit(method, request, _credentials(ctx)))
+            await _admit(log, guard, request, ctx)
             return await handler(request)
         except asyncio.CancelledError:
             log.code = grpc.StatusCode.CANCELLED
@@ -129,8 +134,7 @@ def _streaming(method: str, handler: Callable[[Any], AsyncIterator[Any]], guard:
     async def call(request: Any, ctx: RequestContext[Any, Any]) -> AsyncIterator[Any]:
         log = _start(method, ctx)
         try:
-            check_request(request)
-            log.admitted(await guard.admit(method, request, _credentials(ctx)))
+            await _admit(log, guard, request, ctx)
             async for item in handler(request):
                 yield item
         except (asyncio.CancelledError, GeneratorExit):
