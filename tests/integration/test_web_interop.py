@@ -97,6 +97,12 @@ def node() -> str:
     return found
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _node_and_driver() -> None:
+    """Fail before any server starts when Node.js or the built driver is missing."""
+    node()
+
+
 @dataclass
 class Run:
     """One run of the driver: its exit code and the JSON line of each step."""
