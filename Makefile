@@ -40,7 +40,8 @@ test: $(STAMP) ## Run every test: the web library's, unit and integration (real 
 test-unit: $(STAMP) ## Run the unit tests only (no servers).
 	$(BIN)/python -m pytest tests/unit
 
-test-integration: $(STAMP) ## Run the integration tests only.
+# The web interop test runs the web library's compiled driver, so the library is built first.
+test-integration: $(STAMP) web-build ## Run the integration tests only (real servers, the built web library).
 	$(BIN)/python -m pytest tests/integration
 
 mutants: $(STAMP) ## Break each security check in turn; every mutant must be killed.
