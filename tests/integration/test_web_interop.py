@@ -218,6 +218,7 @@ def test_a_web_device_and_a_terminal_exchange_text_photos_and_pdfs(
     # The receipt the library proved is the acceptance the gateway logged, read back here
     # by an auditor over gRPC.
     assert proven["messageId"] == accepted["messageId"]
+    assert proven["provenAtSend"] is True  # the send's answer carried its head and proof
     assert proven["leafIndex"] == accepted["leafIndex"]
     assert proven["leafIndex"] < proven["treeSize"] <= log["treeSize"]
     assert log["consistentWith"] == proven["treeSize"]

@@ -192,10 +192,12 @@ async function send(
     leafIndex: sentEntry.index,
     parts: parts.length,
   });
-  // A receipt may come proven already; then that proof must hold too.
+  // The answer normally carries its head and proof (one head per batch of sends); only
+  // without them does the device ask GetReceiptProof.
   const provenAtSend = receipt.treeHead !== undefined && receipt.inclusionProof !== undefined;
-  if (provenAtSend) await device.port.verifyReceipt(receipt, expected, trust);
-  const proven = await device.port.proveReceipt(expected, trust);
+  const proven = provenAtSend
+    ? { receipt, verified: await device.port.verifyReceipt(receipt, expected, trust) }
+    : await device.port.proveReceipt(expected, trust);
   device.state.recordSent({
     messageId,
     envelopeDigest,
