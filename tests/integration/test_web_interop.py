@@ -219,6 +219,9 @@ def test_a_web_device_and_a_terminal_exchange_text_photos_and_pdfs(
     # by an auditor over gRPC.
     assert proven["messageId"] == accepted["messageId"]
     assert proven["provenAtSend"] is True  # the send's answer carried its head and proof
+    later = sent.step("receipt-later")  # GetReceiptProof, for later checks
+    assert later["leafIndex"] == accepted["leafIndex"]
+    assert later["treeSize"] >= proven["treeSize"]
     assert proven["leafIndex"] == accepted["leafIndex"]
     assert proven["leafIndex"] < proven["treeSize"] <= log["treeSize"]
     assert log["consistentWith"] == proven["treeSize"]

@@ -214,6 +214,12 @@ async function send(
     headTimestampMs: head.timestampMs,
     provenAtSend,
   });
+  // A later check asks GetReceiptProof: the same entry, in the newest stored head.
+  const later = await device.port.proveReceipt(expected, trust);
+  emit("receipt-later", {
+    leafIndex: later.verified.leafIndex,
+    treeSize: later.verified.head.treeSize,
+  });
   const newest = await device.port.newestHeadCovering(proven.verified, sentEntry, trust);
   emit("log", { treeSize: newest.treeSize, consistentWith: head.treeSize, included: true });
 }
