@@ -362,7 +362,10 @@ def tls_context(certificate: Path, key: Path, *, allow_tls12: bool) -> ssl.SSLCo
 def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     """A bound, listening TCP socket (``reuse_port`` for worker processes sharing the port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not left 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only
+    # on sockets that say they are TCP, and the server writes an answer's head and body
+    # apart; with Nagle on, the body waits out the client's delayed ACK (40 ms).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

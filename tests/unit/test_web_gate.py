@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any, Final
 
 import pytest
 
 from sealpost.gateway.authz import RULES, WEB_METHODS
-from sealpost.gateway.web import BrowserGate
+from sealpost.gateway.web import BrowserGate, listening_socket
 
 ORIGIN: Final = "https://post.example.test"
 PATH: Final = "/sealpost.v1.RelativeService/SendMessage"
@@ -155,3 +156,25 @@ def test_browsers_reach_only_the_relatives_calls_and_the_logs_read_only_ones() -
         "GetConsistencyProof",
         "GetCosignatures",
     }
+
+
+def test_connections_to_the_port_send_without_waiting_for_acknowledgements() -> None:
+    """An answer's head and body leave at once (TCP_NODELAY), not 40 ms apart."""
+
+    async def accept_one() -> int:
+        sock = listening_socket("127.0.0.1", 0, reuse_port=False)
+        accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            raw = writer.get_extra_info("socket")
+            accepted.set_result(raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(connected, sock=sock)
+        async with server:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", sock.getsockname()[1])
+            nodelay = await asyncio.wait_for(accepted, 10)
+            writer.close()
+        return nodelay
+
+    assert asyncio.run(accept_one()) != 0
