@@ -12,6 +12,7 @@
  *     receipts                                verify every kept receipt again
  *     inbox [--after CURSOR] [--acknowledge]  replies, verified and opened
  *     refused-send --detainee ID              the sends the gateway must refuse
+ *     bench-send --detainee ID [--runs N]     time seal + send + proof of 1 KiB and 2 MiB
  *
  * Environment: SEALPOST_WEB_URL (the browser port, https://host:port), SEALPOST_INTEROP_DIR
  * (the device's folder), SEALPOST_INTEROP_PASSPHRASE (seals the key bundle),
@@ -334,6 +335,58 @@ async function refusedSend(device: Device, detaineeId: string): Promise<void> {
   }
 }
 
+/** Random bytes behind a JPEG's signature, as a photo of that size would start. */
+function jpegLike(size: number): Uint8Array {
+  const data = sp.randomBytes(size);
+  data.set([0xff, 0xd8, 0xff, 0xe0]);
+  return data;
+}
+
+/** Median milliseconds to seal, send and prove a 1 KiB text and a 2 MiB photo (bench/). */
+async function benchSend(device: Device, detaineeId: string, runs: number): Promise<void> {
+  await device.login();
+  const trust = await device.trust();
+  const { mailbox } = await device.port.contact(detaineeId, trust);
+  if (mailbox === undefined) throw new UsageError("the contact is not approved");
+  const bundle = device.bundle;
+  const cases: Record<string, sp.Part[]> = {
+    "1 KiB text": [sp.textPart("x".repeat(1024))],
+    "2 MiB photo": [
+      sp.textPart("Hier is de foto van zondag."),
+      new sp.Part("image/jpeg", jpegLike(2 * 1024 * 1024), "foto.jpg"),
+    ],
+  };
+  const results: Record<string, { median_ms: number; runs: number }> = {};
+  for (const [label, parts] of Object.entries(cases)) {
+    const times: number[] = [];
+    for (let run = 0; run <= runs; run++) {
+      const started = performance.now();
+      const envelope = sp.sealEnvelope(parts, {
+        senderKeys: bundle.keys,
+        senderKeyId: bundle.keyId,
+        recipients: [mailbox],
+        nowMs: nowMs(),
+      });
+      const { receipt } = await device.port.relative.sendMessage({ envelope });
+      if (receipt?.entry === undefined) throw new sp.ProofError("no receipt entry");
+      const expected = {
+        messageId: sp.messageIdOf(envelope),
+        envelopeDigest: sp.envelopeDigest(envelope),
+        sentEntry: receipt.entry,
+      };
+      if (receipt.treeHead !== undefined && receipt.inclusionProof !== undefined) {
+        await device.port.verifyReceipt(receipt, expected, trust);
+      } else {
+        await device.port.proveReceipt(expected, trust);
+      }
+      if (run > 0) times.push(performance.now() - started); // the first warms up
+    }
+    times.sort((a, b) => a - b);
+    results[label] = { median_ms: times[Math.floor(times.length / 2)] ?? 0, runs };
+  }
+  emit("bench-send", { results });
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   const { values } = parseArgs({
@@ -346,6 +399,7 @@ async function main(argv: readonly string[]): Promise<number> {
       attach: { type: "string", multiple: true, default: [] },
       after: { type: "string", default: "" },
       acknowledge: { type: "boolean", default: false },
+      runs: { type: "string", default: "10" },
     },
     strict: true,
   });
@@ -377,9 +431,12 @@ async function main(argv: readonly string[]): Promise<number> {
     case "refused-send":
       await refusedSend(device, required(values.detainee, "--detainee"));
       return 0;
+    case "bench-send":
+      await benchSend(device, required(values.detainee, "--detainee"), Number(values.runs));
+      return 0;
     default:
       throw new UsageError(
-        "usage: relative.js register|login|contact|send|receipts|inbox|refused-send [options]",
+        "usage: relative.js register|login|contact|send|receipts|inbox|refused-send|bench-send",
       );
   }
 }
