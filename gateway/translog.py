@@ -46,7 +46,7 @@ LOG_SIZE = "log_size"
 #: Most node keys fetched in one query (the largest lookup shape).
 _FETCH_CHUNK = 256
 
-# Statements built once and run on the driver (see gateway/store.py).
+# Statements built once and run on the driver (see gateway/store/__init__.py).
 _S_SIZE = select(gateway_state.c.value).where(gateway_state.c.name == LOG_SIZE)
 _Q_SIZE = {False: Direct(_S_SIZE), True: Direct(_S_SIZE.with_for_update())}
 _Q_SET_SIZE = Direct(

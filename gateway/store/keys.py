@@ -1,0 +1,104 @@
+"""Key records, and the challenges relatives sign in with."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
+
+from sealpost.gateway.errors import NotFound
+from sealpost.gateway.storage.direct import Direct, Record
+from sealpost.gateway.storage.schema import challenges, key_records
+from sealpost.v1 import keys_pb2
+
+_Q_KEY_RECORD = Direct(select(key_records).where(key_records.c.id == bindparam("p_id")))
+_Q_KEY_RECORDS = select(key_records).where(key_records.c.id.in_(bindparam("p_ids", expanding=True)))
+_Q_CURRENT_KEY = Direct(
+    select(key_records)
+    .where(
+        key_records.c.purpose == bindparam("p_purpose"),
+        key_records.c.subject == bindparam("p_subject"),
+        key_records.c.revoked_at_ms.is_(None),
+        key_records.c.not_after > bindparam("p_now_s"),
+    )
+    .order_by(key_records.c.created_at_ms.desc(), key_records.c.id)
+    .limit(1)
+)
+
+
+def key_record(connection: Connection, key_id: bytes) -> Record | None:
+    """A stored key record row (record bytes, purpose, subject, revocation)."""
+    return _Q_KEY_RECORD.first(connection, {"p_id": key_id})
+
+
+def key_records_by_id(connection: Connection, key_ids: Sequence[bytes]) -> list[Row[Any]]:
+    """Stored records among ``key_ids``."""
+    if not key_ids:
+        return []
+    return list(connection.execute(_Q_KEY_RECORDS, {"p_ids": list(key_ids)}))
+
+
+def current_key(
+    connection: Connection, purpose: keys_pb2.KeyPurpose.ValueType, subject: str, now_s: int
+) -> Record | None:
+    """The newest unrevoked, unexpired record of ``purpose`` for ``subject``."""
+    return _Q_CURRENT_KEY.first(
+        connection, {"p_purpose": purpose, "p_subject": subject, "p_now_s": now_s}
+    )
+
+
+def keys_of(
+    connection: Connection, purpose: keys_pb2.KeyPurpose.ValueType, subject: str, now_s: int
+) -> list[Row[Any]]:
+    """Every unrevoked, unexpired record of ``purpose`` for ``subject``."""
+    return list(
+        connection.execute(
+            select(key_records).where(
+                key_records.c.purpose == purpose,
+                key_records.c.subject == subject,
+                key_records.c.revoked_at_ms.is_(None),
+                key_records.c.not_after > now_s,
+            )
+        )
+    )
+
+
+def revoke_key(connection: Connection, key_id: bytes, revocation: bytes, now_ms: int) -> None:
+    """Mark a record revoked and keep the signed revocation."""
+    result = connection.execute(
+        update(key_records)
+        .where(key_records.c.id == key_id, key_records.c.revoked_at_ms.is_(None))
+        .values(revoked_at_ms=now_ms, revocation=revocation)
+    )
+    if result.rowcount != 1:
+        raise NotFound("no such unrevoked key")
+
+
+def revocations(connection: Connection) -> list[bytes]:
+    """Every signed revocation."""
+    return list(
+        connection.execute(
+            select(key_records.c.revocation).where(key_records.c.revocation.is_not(None))
+        ).scalars()
+    )
+
+
+def add_challenge(connection: Connection, challenge: bytes, key_id: bytes, expires: int) -> None:
+    """Remember a login challenge until it is used or expires."""
+    connection.execute(delete(challenges).where(challenges.c.expires_at_ms < expires - 3_600_000))
+    connection.execute(
+        insert(challenges).values(challenge=challenge, key_id=key_id, expires_at_ms=expires)
+    )
+
+
+def take_challenge(connection: Connection, challenge: bytes, key_id: bytes, now_ms: int) -> bool:
+    """Consume a challenge: True once if it was issued for ``key_id`` and is unexpired."""
+    result = connection.execute(
+        delete(challenges).where(
+            challenges.c.challenge == challenge,
+            challenges.c.key_id == key_id,
+            challenges.c.expires_at_ms > now_ms,
+        )
+    )
+    return result.rowcount == 1

@@ -1,0 +1,349 @@
+"""Institutions, regimes, detainees and where they are held; mailbox keys and handovers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from sealpost.crypto.logentry import LogAction
+from sealpost.gateway import policy, states, translog
+from sealpost.gateway.errors import AlreadyExists, FailedPrecondition, NotFound
+from sealpost.gateway.storage.direct import Direct, Record
+from sealpost.gateway.storage.schema import (
+    detainees,
+    handovers,
+    institutions,
+    key_records,
+    mailbox_keys,
+    messages,
+    regimes,
+)
+from sealpost.gateway.store.events import GATEWAY_ACTOR, log
+from sealpost.gateway.store.messages import add_feed, institution_audience
+from sealpost.v1 import common_pb2, keys_pb2
+
+
+def create_institution(connection: Connection, institution_id: str, name: str, now_ms: int) -> None:
+    """A new institution; AlreadyExists if the id is taken."""
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(institutions).values(id=institution_id, name=name, created_at_ms=now_ms)
+            )
+    except IntegrityError as exc:
+        raise AlreadyExists(f"institution {institution_id!r} exists already") from exc
+
+
+def institution(connection: Connection, institution_id: str) -> Row[Any]:
+    """An institution; NotFound if absent."""
+    row = connection.execute(
+        select(institutions).where(institutions.c.id == institution_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no institution {institution_id!r}")
+    return row
+
+
+def list_institutions(connection: Connection, only: frozenset[str] | None) -> list[Row[Any]]:
+    """Institutions, all or those in ``only``."""
+    query = select(institutions).order_by(institutions.c.id)
+    if only is not None:
+        query = query.where(institutions.c.id.in_(only))
+    return list(connection.execute(query))
+
+
+def ensure_default_regimes(connection: Connection, now_ms: int) -> None:
+    """Insert the default regimes that do not exist yet (never overwrites a change).
+
+    Each is recorded in the log like an administrator's change, so the regimes too
+    can be recomputed from the log.
+    """
+    existing = set(connection.execute(select(regimes.c.name)).scalars())
+    for regime in policy.DEFAULT_REGIMES:
+        if regime.name not in existing:
+            connection.execute(
+                insert(regimes).values(
+                    name=regime.name,
+                    policy=regime.policy,
+                    description=regime.description,
+                    updated_at_ms=now_ms,
+                )
+            )
+            log(
+                connection,
+                LogAction.REGIME_POLICY_CHANGED,
+                GATEWAY_ACTOR,
+                now_ms,
+                [("regime", regime.name)],
+                scope=translog.PUBLIC,
+                policy=common_pb2.RegimePolicy.Name(regime.policy),  # type: ignore[arg-type]
+            )
+
+
+def regime(connection: Connection, name: str) -> Row[Any]:
+    """A regime; NotFound if absent."""
+    row = connection.execute(select(regimes).where(regimes.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"no regime {name!r}")
+    return row
+
+
+def set_regime(
+    connection: Connection, name: str, policy_value: int, description: str, now_ms: int
+) -> None:
+    """Create or change a regime's policy."""
+    values = {"policy": policy_value, "description": description, "updated_at_ms": now_ms}
+    result = connection.execute(update(regimes).where(regimes.c.name == name).values(**values))
+    if result.rowcount == 0:
+        connection.execute(insert(regimes).values(name=name, **values))
+
+
+def list_regimes(connection: Connection) -> list[Row[Any]]:
+    """Every regime."""
+    return list(connection.execute(select(regimes).order_by(regimes.c.name)))
+
+
+_Q_DETAINEE = Direct(
+    select(detainees, regimes.c.policy)
+    .join(regimes, regimes.c.name == detainees.c.regime)
+    .where(detainees.c.id == bindparam("p_id"))
+)
+
+
+def detainee(connection: Connection, detainee_id: str) -> Record:
+    """A detainee with its regime's policy; NotFound if absent."""
+    row = _Q_DETAINEE.first(connection, {"p_id": detainee_id})
+    if row is None:
+        raise NotFound("no such detainee")
+    return row
+
+
+def intake_detainee(
+    connection: Connection, detainee_id: str, institution_id: str, regime_name: str, now_ms: int
+) -> None:
+    """Register a detainee at an institution."""
+    institution(connection, institution_id)
+    regime(connection, regime_name)
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(detainees).values(
+                    id=detainee_id,
+                    institution_id=institution_id,
+                    regime=regime_name,
+                    status=policy.HELD,
+                    created_at_ms=now_ms,
+                    updated_at_ms=now_ms,
+                )
+            )
+    except IntegrityError as exc:
+        raise AlreadyExists("a detainee with this id exists already") from exc
+
+
+def list_detainees(
+    connection: Connection, institution_ids: frozenset[str] | None, after: str, limit: int
+) -> list[Row[Any]]:
+    """Detainees ordered by id, after ``after``, optionally within institutions."""
+    query = select(detainees).where(detainees.c.id > after).order_by(detainees.c.id).limit(limit)
+    if institution_ids is not None:
+        query = query.where(detainees.c.institution_id.in_(institution_ids))
+    return list(connection.execute(query))
+
+
+def set_detainee_regime(connection: Connection, detainee_id: str, name: str, now_ms: int) -> None:
+    """Move a detainee to another regime."""
+    regime(connection, name)
+    connection.execute(
+        update(detainees)
+        .where(detainees.c.id == detainee_id)
+        .values(regime=name, updated_at_ms=now_ms)
+    )
+
+
+def transfer_detainee(
+    connection: Connection, detainee_id: str, to_institution: str, now_ms: int
+) -> str:
+    """Move a detainee and its undelivered messages; returns the institution it left.
+
+    Messages not yet taken in are fed to the new institution's intake stream; the
+    old institution's mailbox keys must be handed over (a handover row) before the
+    new one can open them.
+    """
+    current = detainee(connection, detainee_id)
+    if current.status == policy.RELEASED_DETAINEE:
+        raise FailedPrecondition("the detainee has been released")
+    source = str(current.institution_id)
+    if source == to_institution:
+        raise FailedPrecondition("the detainee is held there already")
+    institution(connection, to_institution)
+    connection.execute(
+        update(detainees)
+        .where(detainees.c.id == detainee_id)
+        .values(
+            institution_id=to_institution,
+            status=policy.TRANSFERRED,
+            updated_at_ms=now_ms,
+        )
+    )
+    open_states = [states.ACCEPTED, states.ESCROWED, states.QUEUED, states.RELEASED]
+    pending = list(
+        connection.execute(
+            select(messages.c.message_id, messages.c.state).where(
+                messages.c.detainee_id == detainee_id,
+                messages.c.state.in_(open_states),
+                messages.c.direction == policy.INBOUND,
+            )
+        )
+    )
+    connection.execute(
+        update(messages)
+        .where(messages.c.detainee_id == detainee_id, messages.c.state.in_(open_states))
+        .values(institution_id=to_institution)
+    )
+    for row in pending:
+        if row.state == states.ACCEPTED:
+            add_feed(connection, institution_audience(to_institution), row.message_id)
+    connection.execute(
+        insert(handovers).values(
+            detainee_id=detainee_id,
+            from_institution_id=source,
+            to_institution_id=to_institution,
+            created_at_ms=now_ms,
+        )
+    )
+    return source
+
+
+def release_detainee(connection: Connection, detainee_id: str, now_ms: int) -> list[bytes]:
+    """Close the mailbox; undelivered messages become REJECTED. Returns their ids."""
+    current = detainee(connection, detainee_id)
+    if current.status == policy.RELEASED_DETAINEE:
+        raise FailedPrecondition("the detainee has been released already")
+    connection.execute(
+        update(detainees)
+        .where(detainees.c.id == detainee_id)
+        .values(status=policy.RELEASED_DETAINEE, updated_at_ms=now_ms)
+    )
+    open_rows = list(
+        connection.execute(
+            select(messages.c.message_id, messages.c.state, messages.c.privileged).where(
+                messages.c.detainee_id == detainee_id,
+                messages.c.state.not_in(list(states.FINAL)),
+            )
+        )
+    )
+    for row in open_rows:
+        states.transition(row.state, states.REJECTED, privileged=row.privileged)
+    if open_rows:
+        connection.execute(
+            update(messages)
+            .where(messages.c.message_id.in_([r.message_id for r in open_rows]))
+            .values(state=states.REJECTED, state_changed_at_ms=now_ms)
+        )
+    return [r.message_id for r in open_rows]
+
+
+def add_mailbox_key(
+    connection: Connection,
+    key_id: bytes,
+    detainee_id: str,
+    institution_id: str,
+    wrapped: bytes,
+    wrapped_to: bytes,
+    now_ms: int,
+) -> None:
+    """Keep a mailbox secret wrapped to an institution key."""
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(mailbox_keys).values(
+                    key_id=key_id,
+                    institution_id=institution_id,
+                    detainee_id=detainee_id,
+                    wrapped_secret=wrapped,
+                    wrapped_to_key_id=wrapped_to,
+                    created_at_ms=now_ms,
+                )
+            )
+    except IntegrityError as exc:
+        raise AlreadyExists("this mailbox key is already held by the institution") from exc
+
+
+def mailbox_keys_for(
+    connection: Connection, institution_id: str, detainee_id: str
+) -> list[Row[Any]]:
+    """Wrapped mailbox secrets the institution holds (for one detainee, or all held there)."""
+    query = (
+        select(mailbox_keys, key_records.c.record)
+        .join(key_records, key_records.c.id == mailbox_keys.c.key_id)
+        .join(detainees, detainees.c.id == mailbox_keys.c.detainee_id)
+        .where(
+            mailbox_keys.c.institution_id == institution_id,
+            detainees.c.institution_id == institution_id,
+        )
+        .order_by(mailbox_keys.c.created_at_ms)
+    )
+    if detainee_id:
+        query = query.where(mailbox_keys.c.detainee_id == detainee_id)
+    return list(connection.execute(query))
+
+
+_Q_MAILBOX_KEY_OWNER = Direct(
+    select(key_records.c.subject).where(
+        key_records.c.id == bindparam("p_id"),
+        key_records.c.purpose == keys_pb2.KEY_PURPOSE_MAILBOX,
+    )
+)
+
+
+def mailbox_key_owner(connection: Connection, key_id: bytes) -> str | None:
+    """The detainee whose mailbox key this is."""
+    row = _Q_MAILBOX_KEY_OWNER.scalar(connection, {"p_id": key_id})
+    return None if row is None else str(row)
+
+
+def pending_handovers(connection: Connection, institution_id: str) -> list[Row[Any]]:
+    """Handovers this institution owes."""
+    return list(
+        connection.execute(
+            select(handovers).where(
+                handovers.c.from_institution_id == institution_id,
+                handovers.c.completed_at_ms.is_(None),
+            )
+        )
+    )
+
+
+def complete_handovers(
+    connection: Connection, detainee_id: str, from_institution: str, now_ms: int
+) -> None:
+    """Mark this institution's handovers of a detainee done."""
+    connection.execute(
+        update(handovers)
+        .where(
+            handovers.c.detainee_id == detainee_id,
+            handovers.c.from_institution_id == from_institution,
+            handovers.c.completed_at_ms.is_(None),
+        )
+        .values(completed_at_ms=now_ms)
+    )
+
+
+_Q_HELD_MAILBOX_KEY_IDS = Direct(
+    select(mailbox_keys.c.key_id).where(
+        mailbox_keys.c.institution_id == bindparam("p_institution"),
+        mailbox_keys.c.detainee_id == bindparam("p_detainee"),
+    )
+)
+
+
+def held_mailbox_key_ids(
+    connection: Connection, institution_id: str, detainee_id: str
+) -> list[bytes]:
+    """Ids of the mailbox keys of ``detainee_id`` wrapped for ``institution_id``."""
+    rows = _Q_HELD_MAILBOX_KEY_IDS.rows(
+        connection, {"p_institution": institution_id, "p_detainee": detainee_id}
+    )
+    return [row.key_id for row in rows]
