@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from sealpost.gateway import policy, states
 from sealpost.gateway.errors import FailedPrecondition, NotFound
@@ -204,13 +204,3 @@ def deliveries(
     if detainee_id:
         parameters["p_detainee"] = detainee_id
     return query.rows(connection, parameters)
-
-
-def count_by_state(connection: Connection, institution_id: str) -> dict[int, int]:
-    """How many messages of an institution are in each state."""
-    rows = connection.execute(
-        select(messages.c.state, func.count())
-        .where(messages.c.institution_id == institution_id)
-        .group_by(messages.c.state)
-    )
-    return {int(state): int(count) for state, count in rows}
