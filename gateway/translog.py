@@ -56,7 +56,7 @@ _Q_INSERT_LEAVES = Direct(insert(log_leaves))
 _Q_INSERT_SCOPES = Direct(insert(log_scopes))
 _Q_INSERT_NODES = Direct(insert(log_nodes))
 #: SQLite's node lookups by the number of keys they take: 1, 2, 4 ... ``_FETCH_CHUNK``.
-_Q_NODES: dict[int, Direct] = {}
+_Q_NODES: dict[int, Direct[Any]] = {}
 #: PostgreSQL's node lookup: the keys as two arrays, one statement for any number.
 _NODE_KEYS = select(
     func.unnest(bindparam("levels", type_=ARRAY(SmallInteger))).label("level"),
@@ -70,7 +70,7 @@ _Q_NODES_ARRAYS = Direct(
 )
 
 
-def node_lookup(dialect: str, keys: Sequence[merkle.NodeKey]) -> tuple[Direct, dict[str, Any]]:
+def node_lookup(dialect: str, keys: Sequence[merkle.NodeKey]) -> tuple[Direct[Any], dict[str, Any]]:
     """The statement and parameters that fetch the nodes ``keys`` (1 to ``_FETCH_CHUNK``).
 
     Both databases must answer every key from the primary key: a row-value ``(level,

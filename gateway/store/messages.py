@@ -104,7 +104,7 @@ def message_of_account(connection: Connection, message_id: bytes, account_id: st
 
 
 #: UPDATE statements of set_state, by the extra columns they set (a handful of shapes).
-_SET_STATE: dict[tuple[str, ...], Direct] = {}
+_SET_STATE: dict[tuple[str, ...], Direct[Any]] = {}
 
 
 def set_state(

@@ -11,7 +11,7 @@ the connection so the next transaction gets a new one.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy import Connection, bindparam, insert, make_url, select, text
@@ -85,7 +85,7 @@ def populate(connection: Connection) -> None:
     store.add_feed(connection, "institution:pi-a", MESSAGE_ID)
 
 
-def _same(connection: Connection, direct: Direct, parameters: dict[str, Any]) -> list[Any]:
+def _same(connection: Connection, direct: Direct[Any], parameters: dict[str, Any]) -> list[Any]:
     """Direct and SQLAlchemy agree on names, values and value types; returns the rows."""
     ours = direct.rows(connection, parameters)
     theirs = list(connection.execute(direct.statement, parameters))
@@ -170,6 +170,28 @@ def test_a_constraint_is_sqlalchemys_integrity_error_without_the_values(db: Data
     assert SECRET_ENVELOPE.hex() not in str(caught.value)
     count = db.read(lambda c: c.execute(select(messages.c.seq)).all())
     assert len(count) == 1
+
+
+class _Account(NamedTuple):
+    id: str
+    display_name: str
+    created_at_ms: int
+
+
+def test_rows_of_a_named_tuple_class(db: Database) -> None:
+    typed = Direct(select(accounts).where(accounts.c.id == bindparam("p_id")), _Account)
+    rows = db.read(lambda c: _same(c, typed, {"p_id": "acct-1"}))
+    assert rows == [_Account("acct-1", "Anna", NOW)]
+    assert type(rows[0]) is _Account
+
+
+def test_a_named_tuple_class_must_hold_the_selected_columns_in_order() -> None:
+    with pytest.raises(TypeError, match="_Account"):
+        Direct(select(accounts.c.display_name, accounts.c.id, accounts.c.created_at_ms), _Account)
+    with pytest.raises(TypeError, match="_Account"):
+        Direct(select(accounts.c.id, accounts.c.display_name), _Account)
+    with pytest.raises(TypeError, match="_Account"):
+        Direct(insert(accounts), _Account)
 
 
 def test_many_rows_in_one_call(db: Database) -> None:
