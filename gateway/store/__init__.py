@@ -25,6 +25,12 @@ as one interface (which an in-memory store for tests could implement), and the
 statements, row builders and helpers of each module stay private to it. Tests that
 compare a module's statements with SQLAlchemy's import the module.
 
+Rows are typed: every function returns plain values or rows of a NamedTuple class
+defined beside it (``MessageRow``, ``KeyRecordRow``, ...; a joined view nests them,
+as ``FeedRow.message``), built from the database row inside the store, so a misspelt
+column is a type error. Each class's fields are the columns its selects take, in
+order, and tests/unit/test_store_rows.py holds their types to the schema's.
+
 The queries every message passes through are built once, at import, with bound
 parameters (the ``_Q_*`` constants), and run on the database driver directly
 (gateway/storage/direct.py): building a SQLAlchemy statement costs several times more
@@ -37,6 +43,7 @@ from __future__ import annotations
 from sealpost.gateway.store._common import new_id
 from sealpost.gateway.store.events import GATEWAY_ACTOR, log, log_acceptance
 from sealpost.gateway.store.keys import (
+    KeyRecordRow,
     add_challenge,
     current_key,
     key_record,
@@ -47,6 +54,9 @@ from sealpost.gateway.store.keys import (
     take_challenge,
 )
 from sealpost.gateway.store.messages import (
+    DeliveryRow,
+    FeedRow,
+    MessageRow,
     NewMessage,
     account_audience,
     add_feed,
@@ -60,6 +70,11 @@ from sealpost.gateway.store.messages import (
     set_state,
 )
 from sealpost.gateway.store.people import (
+    AccountContactRow,
+    AccountRow,
+    ContactRow,
+    CorrespondentRow,
+    NamedContactRow,
     account,
     approved_contacts_of_detainee,
     contact,
@@ -75,6 +90,11 @@ from sealpost.gateway.store.people import (
     verify_correspondent,
 )
 from sealpost.gateway.store.placements import (
+    DetaineeRow,
+    HandoverRow,
+    InstitutionRow,
+    MailboxKeyRow,
+    RegimeRow,
     add_mailbox_key,
     complete_handovers,
     create_institution,
@@ -96,6 +116,9 @@ from sealpost.gateway.store.placements import (
     transfer_detainee,
 )
 from sealpost.gateway.store.review import (
+    EscrowedRow,
+    RetrospectiveRequestRow,
+    ScreeningOrderRow,
     add_grant,
     create_order,
     decide_retrospective,
@@ -114,8 +137,13 @@ from sealpost.gateway.store.review import (
     retrospectives,
 )
 from sealpost.gateway.store.scopes import Scopes
-from sealpost.gateway.store.staff import record_staff, staff_member
+from sealpost.gateway.store.staff import (
+    StaffMemberRow,
+    record_staff,
+    staff_member,
+)
 from sealpost.gateway.store.terminals import (
+    TerminalRow,
     add_terminal,
     list_terminals,
     revoke_terminal,
@@ -125,8 +153,27 @@ from sealpost.gateway.store.terminals import (
 
 __all__ = [
     "GATEWAY_ACTOR",
+    "AccountContactRow",
+    "AccountRow",
+    "ContactRow",
+    "CorrespondentRow",
+    "DeliveryRow",
+    "DetaineeRow",
+    "EscrowedRow",
+    "FeedRow",
+    "HandoverRow",
+    "InstitutionRow",
+    "KeyRecordRow",
+    "MailboxKeyRow",
+    "MessageRow",
+    "NamedContactRow",
     "NewMessage",
+    "RegimeRow",
+    "RetrospectiveRequestRow",
     "Scopes",
+    "ScreeningOrderRow",
+    "StaffMemberRow",
+    "TerminalRow",
     "account",
     "account_audience",
     "add_challenge",

@@ -3,19 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from sealpost.gateway.errors import NotFound
-from sealpost.gateway.storage.direct import Direct, Record
+from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import challenges, key_records
+from sealpost.gateway.store._common import columns, rows
 from sealpost.v1 import keys_pb2
 
-_Q_KEY_RECORD = Direct(select(key_records).where(key_records.c.id == bindparam("p_id")))
-_Q_KEY_RECORDS = select(key_records).where(key_records.c.id.in_(bindparam("p_ids", expanding=True)))
+
+class KeyRecordRow(NamedTuple):
+    """A stored key record: the directory-signed record, what it is for and whose."""
+
+    id: bytes
+    purpose: keys_pb2.KeyPurpose.ValueType
+    subject: str
+    #: The serialised, directory-signed KeyRecord.
+    record: bytes
+    not_before: int
+    not_after: int
+    created_at_ms: int
+    revoked_at_ms: int | None
+    #: The serialised, directory-signed KeyRevocation, once revoked.
+    revocation: bytes | None
+
+
+_KEY_RECORD = columns(KeyRecordRow, key_records)
+_Q_KEY_RECORD = Direct(
+    select(*_KEY_RECORD).where(key_records.c.id == bindparam("p_id")), KeyRecordRow
+)
+_Q_KEY_RECORDS = select(*_KEY_RECORD).where(
+    key_records.c.id.in_(bindparam("p_ids", expanding=True))
+)
 _Q_CURRENT_KEY = Direct(
-    select(key_records)
+    select(*_KEY_RECORD)
     .where(
         key_records.c.purpose == bindparam("p_purpose"),
         key_records.c.subject == bindparam("p_subject"),
@@ -23,25 +46,26 @@ _Q_CURRENT_KEY = Direct(
         key_records.c.not_after > bindparam("p_now_s"),
     )
     .order_by(key_records.c.created_at_ms.desc(), key_records.c.id)
-    .limit(1)
+    .limit(1),
+    KeyRecordRow,
 )
 
 
-def key_record(connection: Connection, key_id: bytes) -> Record | None:
-    """A stored key record row (record bytes, purpose, subject, revocation)."""
+def key_record(connection: Connection, key_id: bytes) -> KeyRecordRow | None:
+    """A stored key record, revoked or not."""
     return _Q_KEY_RECORD.first(connection, {"p_id": key_id})
 
 
-def key_records_by_id(connection: Connection, key_ids: Sequence[bytes]) -> list[Row[Any]]:
+def key_records_by_id(connection: Connection, key_ids: Sequence[bytes]) -> list[KeyRecordRow]:
     """Stored records among ``key_ids``."""
     if not key_ids:
         return []
-    return list(connection.execute(_Q_KEY_RECORDS, {"p_ids": list(key_ids)}))
+    return rows(connection, _Q_KEY_RECORDS, KeyRecordRow, {"p_ids": list(key_ids)})
 
 
 def current_key(
     connection: Connection, purpose: keys_pb2.KeyPurpose.ValueType, subject: str, now_s: int
-) -> Record | None:
+) -> KeyRecordRow | None:
     """The newest unrevoked, unexpired record of ``purpose`` for ``subject``."""
     return _Q_CURRENT_KEY.first(
         connection, {"p_purpose": purpose, "p_subject": subject, "p_now_s": now_s}
@@ -50,18 +74,15 @@ def current_key(
 
 def keys_of(
     connection: Connection, purpose: keys_pb2.KeyPurpose.ValueType, subject: str, now_s: int
-) -> list[Row[Any]]:
+) -> list[KeyRecordRow]:
     """Every unrevoked, unexpired record of ``purpose`` for ``subject``."""
-    return list(
-        connection.execute(
-            select(key_records).where(
-                key_records.c.purpose == purpose,
-                key_records.c.subject == subject,
-                key_records.c.revoked_at_ms.is_(None),
-                key_records.c.not_after > now_s,
-            )
-        )
+    query = select(*_KEY_RECORD).where(
+        key_records.c.purpose == purpose,
+        key_records.c.subject == subject,
+        key_records.c.revoked_at_ms.is_(None),
+        key_records.c.not_after > now_s,
     )
+    return rows(connection, query, KeyRecordRow)
 
 
 def revoke_key(connection: Connection, key_id: bytes, revocation: bytes, now_ms: int) -> None:

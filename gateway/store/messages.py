@@ -2,15 +2,74 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from sealpost.gateway import policy, states
 from sealpost.gateway.errors import FailedPrecondition, NotFound
-from sealpost.gateway.storage.direct import Direct, Record
+from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import accounts, feed, key_records, messages
+from sealpost.gateway.store._common import columns
+from sealpost.v1 import common_pb2
+
+
+class MessageRow(NamedTuple):
+    """A stored message: its sealed envelope, where it goes, its state, and what was recorded."""
+
+    seq: int
+    message_id: bytes
+    direction: common_pb2.Direction.ValueType
+    detainee_id: str
+    institution_id: str
+    account_id: str
+    sender_key_id: bytes
+    #: The serialised Envelope, exactly as it was verified.
+    envelope: bytes
+    envelope_digest: bytes
+    privileged: bool
+    state: states.State
+    accepted_at_ms: int
+    state_changed_at_ms: int
+    queued_at_ms: int | None
+    #: The serialised EscrowBlob, once the message is escrowed.
+    escrow: bytes | None
+    verdict: common_pb2.Verdict.ValueType | None
+    withhold_reason: common_pb2.WithholdReason.ValueType | None
+    verdict_note: str | None
+    verdict_by: str | None
+    delivered_at_ms: int | None
+    delivery_reference: str | None
+    #: The MESSAGE_ACCEPTED log entry.
+    log_index: int | None
+    #: The MESSAGE_RELEASED log entry: a terminal delivers only on its proof.
+    release_log_index: int | None
+    #: The MESSAGE_ESCROWED log entry: escrow audits draw their sample in this order.
+    escrow_log_index: int | None
+
+
+class FeedRow(NamedTuple):
+    """A message on a stream, with the sender's display name and key record."""
+
+    #: The position on the stream (a stream's cursor).
+    seq: int
+    message: MessageRow
+    display_name: str
+    #: The sender's serialised, directory-signed KeyRecord.
+    sender_record: bytes
+
+
+class DeliveryRow(NamedTuple):
+    """A message released for delivery, with the sender's display name."""
+
+    message: MessageRow
+    display_name: str
+
+
+#: The columns of MessageRow, for selects of messages here and in the other modules.
+MESSAGE_COLUMNS = columns(MessageRow, messages)
 
 
 def institution_audience(institution_id: str) -> str:
@@ -51,12 +110,16 @@ class NewMessage:
 
 _Q_MESSAGE_EXISTS = Direct(select(messages.c.seq).where(messages.c.message_id == bindparam("p_id")))
 _Q_INSERT_MESSAGE = Direct(insert(messages))
-_Q_MESSAGE = select(messages).where(messages.c.message_id == bindparam("p_id"))
-_Q_MESSAGE_BY_ID = {False: Direct(_Q_MESSAGE), True: Direct(_Q_MESSAGE.with_for_update())}
+_Q_MESSAGE = select(*MESSAGE_COLUMNS).where(messages.c.message_id == bindparam("p_id"))
+_Q_MESSAGE_BY_ID = {
+    False: Direct(_Q_MESSAGE, MessageRow),
+    True: Direct(_Q_MESSAGE.with_for_update(), MessageRow),
+}
 _Q_MESSAGE_OF_ACCOUNT = Direct(
-    select(messages).where(
+    select(*MESSAGE_COLUMNS).where(
         messages.c.message_id == bindparam("p_id"), messages.c.account_id == bindparam("p_account")
-    )
+    ),
+    MessageRow,
 )
 
 
@@ -87,7 +150,7 @@ def insert_message(connection: Connection, new: NewMessage, log_index: int) -> N
     _Q_INSERT_MESSAGE.execute(connection, values)
 
 
-def message(connection: Connection, message_id: bytes, *, for_update: bool = False) -> Record:
+def message(connection: Connection, message_id: bytes, *, for_update: bool = False) -> MessageRow:
     """A stored message; NotFound if absent. ``for_update`` locks it until commit."""
     row = _Q_MESSAGE_BY_ID[for_update].first(connection, {"p_id": message_id})
     if row is None:
@@ -95,7 +158,7 @@ def message(connection: Connection, message_id: bytes, *, for_update: bool = Fal
     return row
 
 
-def message_of_account(connection: Connection, message_id: bytes, account_id: str) -> Record:
+def message_of_account(connection: Connection, message_id: bytes, account_id: str) -> MessageRow:
     """A message of this account's correspondence; NotFound otherwise (no existence leak)."""
     row = _Q_MESSAGE_OF_ACCOUNT.first(connection, {"p_id": message_id, "p_account": account_id})
     if row is None:
@@ -109,7 +172,7 @@ _SET_STATE: dict[tuple[str, ...], Direct[Any]] = {}
 
 def set_state(
     connection: Connection,
-    row: Record,
+    row: MessageRow,
     target: states.State,
     now_ms: int,
     *,
@@ -129,16 +192,16 @@ def set_state(
     extra: dict[str, Any] = dict(values)
     if target == states.QUEUED:
         extra["queued_at_ms"] = now_ms
-    columns = tuple(sorted(extra))
-    statement = _SET_STATE.get(columns)
+    names = tuple(sorted(extra))
+    statement = _SET_STATE.get(names)
     if statement is None:
-        statement = _SET_STATE[columns] = Direct(
+        statement = _SET_STATE[names] = Direct(
             update(messages)
             .where(
                 messages.c.message_id == bindparam("p_id"),
                 messages.c.state == bindparam("p_from"),
             )
-            .values({name: bindparam(name) for name in ("state", "state_changed_at_ms", *columns)})
+            .values({name: bindparam(name) for name in ("state", "state_changed_at_ms", *names)})
         )
     changed = statement.execute(
         connection,
@@ -154,10 +217,11 @@ def set_state(
         raise FailedPrecondition("the message changed meanwhile; try again")
 
 
+#: Rows of FeedRow's values in order (not a FeedRow: ``_feed_row`` builds those).
 _Q_FEED_AFTER = Direct(
     select(
         feed.c.seq,
-        messages,
+        *MESSAGE_COLUMNS,
         accounts.c.display_name,
         key_records.c.record.label("sender_record"),
     )
@@ -170,15 +234,22 @@ _Q_FEED_AFTER = Direct(
 )
 
 
-def feed_after(connection: Connection, audience: str, after_seq: int, limit: int) -> list[Record]:
+def _feed_row(values: Sequence[Any]) -> FeedRow:
+    seq, *message, display_name, sender_record = values
+    return FeedRow(seq, MessageRow._make(message), display_name, sender_record)
+
+
+def feed_after(connection: Connection, audience: str, after_seq: int, limit: int) -> list[FeedRow]:
     """Messages on a stream after ``after_seq``, with the sender's name and key record."""
-    return _Q_FEED_AFTER.rows(
+    found = _Q_FEED_AFTER.rows(
         connection, {"p_audience": audience, "p_after": after_seq, "p_limit": limit}
     )
+    return [_feed_row(values) for values in found]
 
 
+#: Rows of DeliveryRow's values in order (built by ``_delivery_row``).
 _S_DELIVERIES = (
-    select(messages, accounts.c.display_name)
+    select(*MESSAGE_COLUMNS, accounts.c.display_name)
     .join(accounts, accounts.c.id == messages.c.account_id)
     .where(
         messages.c.institution_id == bindparam("p_institution"),
@@ -197,10 +268,15 @@ _Q_DELIVERIES_OF_DETAINEE = Direct(
 
 def deliveries(
     connection: Connection, institution_id: str, detainee_id: str, after_seq: int, limit: int
-) -> list[Record]:
+) -> list[DeliveryRow]:
     """Inbound messages released for delivery at an institution."""
     query = _Q_DELIVERIES_OF_DETAINEE if detainee_id else _Q_DELIVERIES
     parameters = {"p_institution": institution_id, "p_after": after_seq, "p_limit": limit}
     if detainee_id:
         parameters["p_detainee"] = detainee_id
-    return query.rows(connection, parameters)
+    return [_delivery_row(values) for values in query.rows(connection, parameters)]
+
+
+def _delivery_row(values: Sequence[Any]) -> DeliveryRow:
+    *message, display_name = values
+    return DeliveryRow(MessageRow._make(message), display_name)

@@ -2,16 +2,71 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, insert, select, update
 
 from sealpost.gateway import policy
 from sealpost.gateway.errors import FailedPrecondition, NotFound
-from sealpost.gateway.storage.direct import Direct, Record
+from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import accounts, contacts, correspondents, detainees
-from sealpost.gateway.store._common import new_id
+from sealpost.gateway.store._common import columns, first, new_id
 from sealpost.v1 import common_pb2
+
+
+class AccountRow(NamedTuple):
+    """A relative's or correspondent's account."""
+
+    id: str
+    display_name: str
+    created_at_ms: int
+
+
+class CorrespondentRow(NamedTuple):
+    """An account's verification as a privileged correspondent (a lawyer, say)."""
+
+    account_id: str
+    kind: str
+    evidence_reference: str
+    verified_by: str
+    verified_at_ms: int
+    revoked_at_ms: int | None
+    revoked_by: str | None
+
+
+class ContactRow(NamedTuple):
+    """An account's request to write to a detainee, and the institution's decision."""
+
+    id: str
+    account_id: str
+    detainee_id: str
+    relationship: str
+    #: As stored: an undecided request shows as EXPIRED after a while (policy.contact_status).
+    status: common_pb2.ContactStatus.ValueType
+    requested_at_ms: int
+    decided_by: str | None
+    decided_at_ms: int | None
+    note: str | None
+
+
+class NamedContactRow(NamedTuple):
+    """A contact with its account's display name (what staff see)."""
+
+    contact: ContactRow
+    display_name: str
+
+
+class AccountContactRow(NamedTuple):
+    """A contact with its detainee's status (what the relative sees)."""
+
+    contact: ContactRow
+    #: None when nobody is held under the id.
+    detainee_status: common_pb2.DetaineeStatus.ValueType | None
+
+
+_ACCOUNT = columns(AccountRow, accounts)
+_CORRESPONDENT = columns(CorrespondentRow, correspondents)
+_CONTACT = columns(ContactRow, contacts)
 
 
 def create_account(connection: Connection, display_name: str, now_ms: int) -> str:
@@ -23,9 +78,9 @@ def create_account(connection: Connection, display_name: str, now_ms: int) -> st
     return account_id
 
 
-def account(connection: Connection, account_id: str) -> Row[Any]:
+def account(connection: Connection, account_id: str) -> AccountRow:
     """An account; NotFound if absent."""
-    row = connection.execute(select(accounts).where(accounts.c.id == account_id)).first()
+    row = first(connection, select(*_ACCOUNT).where(accounts.c.id == account_id), AccountRow)
     if row is None:
         raise NotFound("no such account")
     return row
@@ -44,11 +99,10 @@ def is_privileged(connection: Connection, account_id: str) -> bool:
     return _Q_IS_PRIVILEGED.first(connection, {"p_account": account_id}) is not None
 
 
-def correspondent(connection: Connection, account_id: str) -> Row[Any] | None:
+def correspondent(connection: Connection, account_id: str) -> CorrespondentRow | None:
     """The correspondent row of an account, if it was ever verified."""
-    return connection.execute(
-        select(correspondents).where(correspondents.c.account_id == account_id)
-    ).first()
+    query = select(*_CORRESPONDENT).where(correspondents.c.account_id == account_id)
+    return first(connection, query, CorrespondentRow)
 
 
 def verify_correspondent(
@@ -87,7 +141,7 @@ def revoke_correspondent(
 
 def request_contact(
     connection: Connection, account_id: str, detainee_id: str, relationship: str, now_ms: int
-) -> Record:
+) -> ContactRow:
     """A contact request (idempotent while it waits or is approved; an expired one is renewed).
 
     The id is not looked up: a request for an id nobody is held under is stored and
@@ -123,56 +177,66 @@ def request_contact(
 
 
 _Q_CONTACT_BETWEEN = Direct(
-    select(contacts).where(
+    select(*_CONTACT).where(
         contacts.c.account_id == bindparam("p_account"),
         contacts.c.detainee_id == bindparam("p_detainee"),
-    )
+    ),
+    ContactRow,
 )
 
 
-def contact_between(connection: Connection, account_id: str, detainee_id: str) -> Record | None:
+def contact_between(connection: Connection, account_id: str, detainee_id: str) -> ContactRow | None:
     """The contact of an account with a detainee, if any."""
     return _Q_CONTACT_BETWEEN.first(
         connection, {"p_account": account_id, "p_detainee": detainee_id}
     )
 
 
-def contact(connection: Connection, contact_id: str) -> Row[Any]:
+#: Contacts with their accounts' display names (NamedContactRow), to narrow down.
+_NAMED_CONTACT = select(*_CONTACT, accounts.c.display_name).join(
+    accounts, accounts.c.id == contacts.c.account_id
+)
+
+
+def _named_contacts(connection: Connection, query: Select[Any]) -> list[NamedContactRow]:
+    """The rows of ``query``, a narrowed ``_NAMED_CONTACT``."""
+    found = []
+    for *contact, display_name in connection.execute(query):
+        found.append(NamedContactRow(ContactRow._make(contact), display_name))
+    return found
+
+
+def contact(connection: Connection, contact_id: str) -> NamedContactRow:
     """A contact with the account's display name; NotFound if absent."""
-    row = connection.execute(
-        select(contacts, accounts.c.display_name)
-        .join(accounts, accounts.c.id == contacts.c.account_id)
-        .where(contacts.c.id == contact_id)
-    ).first()
-    if row is None:
+    found = _named_contacts(connection, _NAMED_CONTACT.where(contacts.c.id == contact_id))
+    if not found:
         raise NotFound("no such contact")
-    return row
+    return found[0]
 
 
-def contacts_of_account(connection: Connection, account_id: str) -> list[Row[Any]]:
+def contacts_of_account(connection: Connection, account_id: str) -> list[AccountContactRow]:
     """An account's contacts with each detainee's status (None: no detainee by that id)."""
-    return list(
-        connection.execute(
-            select(contacts, detainees.c.status.label("detainee_status"))
-            .outerjoin(detainees, detainees.c.id == contacts.c.detainee_id)
-            .where(contacts.c.account_id == account_id)
-            .order_by(contacts.c.requested_at_ms)
-        )
+    result = connection.execute(
+        select(*_CONTACT, detainees.c.status.label("detainee_status"))
+        .outerjoin(detainees, detainees.c.id == contacts.c.detainee_id)
+        .where(contacts.c.account_id == account_id)
+        .order_by(contacts.c.requested_at_ms)
     )
+    found = []
+    for *contact, detainee_status in result:
+        found.append(AccountContactRow(ContactRow._make(contact), detainee_status))
+    return found
 
 
 def contact_requests(
     connection: Connection, institution_ids: frozenset[str] | None, status: int, now_ms: int
-) -> list[Row[Any]]:
+) -> list[NamedContactRow]:
     """Contacts of detainees in ``institution_ids`` (None: all), optionally by status.
 
     REQUESTED lists only the requests still waiting; EXPIRED those left too long.
     """
-    query = (
-        select(contacts, accounts.c.display_name)
-        .join(accounts, accounts.c.id == contacts.c.account_id)
-        .join(detainees, detainees.c.id == contacts.c.detainee_id)
-        .order_by(contacts.c.requested_at_ms)
+    query = _NAMED_CONTACT.join(detainees, detainees.c.id == contacts.c.detainee_id).order_by(
+        contacts.c.requested_at_ms
     )
     if institution_ids is not None:
         query = query.where(detainees.c.institution_id.in_(institution_ids))
@@ -185,14 +249,14 @@ def contact_requests(
         query = query.where(contacts.c.status == status, contacts.c.requested_at_ms > oldest)
     elif status:
         query = query.where(contacts.c.status == status)
-    return list(connection.execute(query))
+    return _named_contacts(connection, query)
 
 
 def decide_contact(
     connection: Connection, contact_id: str, decision: int, officer: str, note: str, now_ms: int
 ) -> None:
     """Approve, reject or revoke a contact; an expired request cannot be decided."""
-    current = contact(connection, contact_id)
+    current = contact(connection, contact_id).contact
     if policy.contact_status(current.status, current.requested_at_ms, now_ms) == policy.EXPIRED:
         raise FailedPrecondition("the request has expired; the relative may ask again")
     allowed: dict[int, set[int]] = {
@@ -209,15 +273,12 @@ def decide_contact(
     )
 
 
-def approved_contacts_of_detainee(connection: Connection, detainee_id: str) -> list[Row[Any]]:
+def approved_contacts_of_detainee(
+    connection: Connection, detainee_id: str
+) -> list[NamedContactRow]:
     """Approved contacts of a detainee with the accounts' names."""
-    return list(
-        connection.execute(
-            select(contacts, accounts.c.display_name)
-            .join(accounts, accounts.c.id == contacts.c.account_id)
-            .where(
-                contacts.c.detainee_id == detainee_id,
-                contacts.c.status == common_pb2.CONTACT_STATUS_APPROVED,
-            )
-        )
+    query = _NAMED_CONTACT.where(
+        contacts.c.detainee_id == detainee_id,
+        contacts.c.status == common_pb2.CONTACT_STATUS_APPROVED,
     )
+    return _named_contacts(connection, query)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sealpost.crypto.logentry import LogAction
 from sealpost.gateway import policy, states, translog
 from sealpost.gateway.errors import AlreadyExists, FailedPrecondition, NotFound
-from sealpost.gateway.storage.direct import Direct, Record
+from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import (
     detainees,
     handovers,
@@ -20,9 +20,73 @@ from sealpost.gateway.storage.schema import (
     messages,
     regimes,
 )
+from sealpost.gateway.store._common import columns, first, rows
 from sealpost.gateway.store.events import GATEWAY_ACTOR, log
 from sealpost.gateway.store.messages import add_feed, institution_audience
 from sealpost.v1 import common_pb2, keys_pb2
+
+
+class InstitutionRow(NamedTuple):
+    """A prison institution."""
+
+    id: str
+    name: str
+    created_at_ms: int
+
+
+class RegimeRow(NamedTuple):
+    """A regime and how it treats messaging."""
+
+    name: str
+    policy: common_pb2.RegimePolicy.ValueType
+    description: str
+    updated_at_ms: int
+
+
+class DetaineeRow(NamedTuple):
+    """A detainee, where and under which regime it is held, with that regime's policy."""
+
+    id: str
+    institution_id: str
+    regime: str
+    status: common_pb2.DetaineeStatus.ValueType
+    created_at_ms: int
+    updated_at_ms: int
+    #: The policy of ``regime``.
+    policy: common_pb2.RegimePolicy.ValueType
+
+
+class MailboxKeyRow(NamedTuple):
+    """A mailbox secret wrapped to an institution's key, with the mailbox key's record."""
+
+    key_id: bytes
+    institution_id: str
+    detainee_id: str
+    wrapped_secret: bytes
+    wrapped_to_key_id: bytes
+    created_at_ms: int
+    #: The mailbox key's serialised, directory-signed KeyRecord.
+    record: bytes
+
+
+class HandoverRow(NamedTuple):
+    """An institution's duty to hand a transferred detainee's mailbox keys over."""
+
+    id: int
+    detainee_id: str
+    from_institution_id: str
+    to_institution_id: str
+    created_at_ms: int
+    completed_at_ms: int | None
+
+
+_INSTITUTION = columns(InstitutionRow, institutions)
+_REGIME = columns(RegimeRow, regimes)
+#: A select of these joins ``regimes`` (``_WITH_POLICY``).
+_DETAINEE = columns(DetaineeRow, detainees, regimes)
+_WITH_POLICY = regimes.c.name == detainees.c.regime
+_MAILBOX_KEY = columns(MailboxKeyRow, mailbox_keys, key_records)
+_HANDOVER = columns(HandoverRow, handovers)
 
 
 def create_institution(connection: Connection, institution_id: str, name: str, now_ms: int) -> None:
@@ -36,22 +100,21 @@ def create_institution(connection: Connection, institution_id: str, name: str, n
         raise AlreadyExists(f"institution {institution_id!r} exists already") from exc
 
 
-def institution(connection: Connection, institution_id: str) -> Row[Any]:
+def institution(connection: Connection, institution_id: str) -> InstitutionRow:
     """An institution; NotFound if absent."""
-    row = connection.execute(
-        select(institutions).where(institutions.c.id == institution_id)
-    ).first()
+    query = select(*_INSTITUTION).where(institutions.c.id == institution_id)
+    row = first(connection, query, InstitutionRow)
     if row is None:
         raise NotFound(f"no institution {institution_id!r}")
     return row
 
 
-def list_institutions(connection: Connection, only: frozenset[str] | None) -> list[Row[Any]]:
+def list_institutions(connection: Connection, only: frozenset[str] | None) -> list[InstitutionRow]:
     """Institutions, all or those in ``only``."""
-    query = select(institutions).order_by(institutions.c.id)
+    query = select(*_INSTITUTION).order_by(institutions.c.id)
     if only is not None:
         query = query.where(institutions.c.id.in_(only))
-    return list(connection.execute(query))
+    return rows(connection, query, InstitutionRow)
 
 
 def ensure_default_regimes(connection: Connection, now_ms: int) -> None:
@@ -82,9 +145,9 @@ def ensure_default_regimes(connection: Connection, now_ms: int) -> None:
             )
 
 
-def regime(connection: Connection, name: str) -> Row[Any]:
+def regime(connection: Connection, name: str) -> RegimeRow:
     """A regime; NotFound if absent."""
-    row = connection.execute(select(regimes).where(regimes.c.name == name)).first()
+    row = first(connection, select(*_REGIME).where(regimes.c.name == name), RegimeRow)
     if row is None:
         raise NotFound(f"no regime {name!r}")
     return row
@@ -100,19 +163,18 @@ def set_regime(
         connection.execute(insert(regimes).values(name=name, **values))
 
 
-def list_regimes(connection: Connection) -> list[Row[Any]]:
+def list_regimes(connection: Connection) -> list[RegimeRow]:
     """Every regime."""
-    return list(connection.execute(select(regimes).order_by(regimes.c.name)))
+    return rows(connection, select(*_REGIME).order_by(regimes.c.name), RegimeRow)
 
 
 _Q_DETAINEE = Direct(
-    select(detainees, regimes.c.policy)
-    .join(regimes, regimes.c.name == detainees.c.regime)
-    .where(detainees.c.id == bindparam("p_id"))
+    select(*_DETAINEE).join(regimes, _WITH_POLICY).where(detainees.c.id == bindparam("p_id")),
+    DetaineeRow,
 )
 
 
-def detainee(connection: Connection, detainee_id: str) -> Record:
+def detainee(connection: Connection, detainee_id: str) -> DetaineeRow:
     """A detainee with its regime's policy; NotFound if absent."""
     row = _Q_DETAINEE.first(connection, {"p_id": detainee_id})
     if row is None:
@@ -144,12 +206,18 @@ def intake_detainee(
 
 def list_detainees(
     connection: Connection, institution_ids: frozenset[str] | None, after: str, limit: int
-) -> list[Row[Any]]:
+) -> list[DetaineeRow]:
     """Detainees ordered by id, after ``after``, optionally within institutions."""
-    query = select(detainees).where(detainees.c.id > after).order_by(detainees.c.id).limit(limit)
+    query = (
+        select(*_DETAINEE)
+        .join(regimes, _WITH_POLICY)
+        .where(detainees.c.id > after)
+        .order_by(detainees.c.id)
+        .limit(limit)
+    )
     if institution_ids is not None:
         query = query.where(detainees.c.institution_id.in_(institution_ids))
-    return list(connection.execute(query))
+    return rows(connection, query, DetaineeRow)
 
 
 def set_detainee_regime(connection: Connection, detainee_id: str, name: str, now_ms: int) -> None:
@@ -174,7 +242,7 @@ def transfer_detainee(
     current = detainee(connection, detainee_id)
     if current.status == policy.RELEASED_DETAINEE:
         raise FailedPrecondition("the detainee has been released")
-    source = str(current.institution_id)
+    source = current.institution_id
     if source == to_institution:
         raise FailedPrecondition("the detainee is held there already")
     institution(connection, to_institution)
@@ -273,10 +341,10 @@ def add_mailbox_key(
 
 def mailbox_keys_for(
     connection: Connection, institution_id: str, detainee_id: str
-) -> list[Row[Any]]:
+) -> list[MailboxKeyRow]:
     """Wrapped mailbox secrets the institution holds (for one detainee, or all held there)."""
     query = (
-        select(mailbox_keys, key_records.c.record)
+        select(*_MAILBOX_KEY)
         .join(key_records, key_records.c.id == mailbox_keys.c.key_id)
         .join(detainees, detainees.c.id == mailbox_keys.c.detainee_id)
         .where(
@@ -287,7 +355,7 @@ def mailbox_keys_for(
     )
     if detainee_id:
         query = query.where(mailbox_keys.c.detainee_id == detainee_id)
-    return list(connection.execute(query))
+    return rows(connection, query, MailboxKeyRow)
 
 
 _Q_MAILBOX_KEY_OWNER = Direct(
@@ -304,16 +372,13 @@ def mailbox_key_owner(connection: Connection, key_id: bytes) -> str | None:
     return None if row is None else str(row)
 
 
-def pending_handovers(connection: Connection, institution_id: str) -> list[Row[Any]]:
+def pending_handovers(connection: Connection, institution_id: str) -> list[HandoverRow]:
     """Handovers this institution owes."""
-    return list(
-        connection.execute(
-            select(handovers).where(
-                handovers.c.from_institution_id == institution_id,
-                handovers.c.completed_at_ms.is_(None),
-            )
-        )
+    query = select(*_HANDOVER).where(
+        handovers.c.from_institution_id == institution_id,
+        handovers.c.completed_at_ms.is_(None),
     )
+    return rows(connection, query, HandoverRow)
 
 
 def complete_handovers(
@@ -343,7 +408,7 @@ def held_mailbox_key_ids(
     connection: Connection, institution_id: str, detainee_id: str
 ) -> list[bytes]:
     """Ids of the mailbox keys of ``detainee_id`` wrapped for ``institution_id``."""
-    rows = _Q_HELD_MAILBOX_KEY_IDS.rows(
+    found = _Q_HELD_MAILBOX_KEY_IDS.rows(
         connection, {"p_institution": institution_id, "p_detainee": detainee_id}
     )
-    return [row.key_id for row in rows]
+    return [key_id for (key_id,) in found]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from sealpost.gateway import policy, states
 from sealpost.gateway.errors import FailedPrecondition, NotFound
@@ -17,8 +17,56 @@ from sealpost.gateway.storage.schema import (
     retrospective_requests,
     screening_orders,
 )
-from sealpost.gateway.store._common import new_id
+from sealpost.gateway.store._common import columns, first, new_id, rows
+from sealpost.gateway.store.messages import MESSAGE_COLUMNS, MessageRow
 from sealpost.v1 import common_pb2
+
+
+class ScreeningOrderRow(NamedTuple):
+    """An order to read a detainee's messages (art. 36 Pbw), with its legal ground."""
+
+    id: str
+    detainee_id: str
+    legal_ground: common_pb2.LegalGround.ValueType
+    direction: common_pb2.Direction.ValueType
+    starts_at_ms: int
+    ends_at_ms: int
+    ordered_by: str
+    note: str
+    created_at_ms: int
+    ended_early_at_ms: int | None
+
+
+class RetrospectiveRequestRow(NamedTuple):
+    """A screener's request to read a detainee's past messages, and its four-eyes decision."""
+
+    id: str
+    detainee_id: str
+    institution_id: str
+    direction: common_pb2.Direction.ValueType
+    period_start_ms: int
+    period_end_ms: int
+    case_reference: str
+    reason: str
+    requested_by: str
+    status: common_pb2.RetrospectiveStatus.ValueType
+    decided_by: str | None
+    decided_at_ms: int | None
+    valid_until_ms: int | None
+    note: str | None
+    created_at_ms: int
+
+
+class EscrowedRow(NamedTuple):
+    """A message an escrow audit drew, with its escrow blob and the entry that logged it."""
+
+    message: MessageRow
+    escrow: bytes
+    escrow_log_index: int
+
+
+_ORDER = columns(ScreeningOrderRow, screening_orders)
+_RETROSPECTIVE = columns(RetrospectiveRequestRow, retrospective_requests)
 
 
 def create_order(
@@ -50,11 +98,10 @@ def create_order(
     return order_id
 
 
-def order(connection: Connection, order_id: str) -> Row[Any]:
+def order(connection: Connection, order_id: str) -> ScreeningOrderRow:
     """A screening order; NotFound if absent."""
-    row = connection.execute(
-        select(screening_orders).where(screening_orders.c.id == order_id)
-    ).first()
+    query = select(*_ORDER).where(screening_orders.c.id == order_id)
+    row = first(connection, query, ScreeningOrderRow)
     if row is None:
         raise NotFound("no such screening order")
     return row
@@ -78,10 +125,10 @@ def orders_of(
     institution_ids: frozenset[str] | None,
     include_ended: bool,
     now_ms: int,
-) -> list[Row[Any]]:
+) -> list[ScreeningOrderRow]:
     """Orders of one detainee, or of every detainee in the institutions."""
     query = (
-        select(screening_orders)
+        select(*_ORDER)
         .join(detainees, detainees.c.id == screening_orders.c.detainee_id)
         .order_by(screening_orders.c.starts_at_ms)
     )
@@ -93,20 +140,21 @@ def orders_of(
         query = query.where(
             screening_orders.c.ends_at_ms > now_ms, screening_orders.c.ended_early_at_ms.is_(None)
         )
-    return list(connection.execute(query))
+    return rows(connection, query, ScreeningOrderRow)
 
 
 _Q_ORDERS_OF_DETAINEE = Direct(
-    select(screening_orders).where(screening_orders.c.detainee_id == bindparam("p_detainee"))
+    select(*_ORDER).where(screening_orders.c.detainee_id == bindparam("p_detainee")),
+    ScreeningOrderRow,
 )
 
 
 def order_windows(connection: Connection, detainee_id: str) -> list[policy.OrderWindow]:
     """Every order of a detainee as the policy sees it."""
-    rows = _Q_ORDERS_OF_DETAINEE.rows(connection, {"p_detainee": detainee_id})
+    found = _Q_ORDERS_OF_DETAINEE.rows(connection, {"p_detainee": detainee_id})
     return [
         policy.OrderWindow(r.direction, r.starts_at_ms, r.ends_at_ms, r.ended_early_at_ms)
-        for r in rows
+        for r in found
     ]
 
 
@@ -116,10 +164,10 @@ def queue(
     detainee_id: str,
     limit: int,
     after: tuple[int, int] | None,
-) -> list[Row[Any]]:
+) -> list[MessageRow]:
     """The screening queue, longest waiting first; a page starts after (queued_at_ms, seq)."""
     query = (
-        select(messages)
+        select(*MESSAGE_COLUMNS)
         .where(messages.c.state == states.QUEUED)
         .order_by(messages.c.queued_at_ms, messages.c.seq)
         .limit(limit)
@@ -136,19 +184,18 @@ def queue(
         query = query.where(messages.c.institution_id.in_(institution_ids))
     if detainee_id:
         query = query.where(messages.c.detainee_id == detainee_id)
-    return list(connection.execute(query))
+    return rows(connection, query, MessageRow)
 
 
 def retrospective_windows(
     connection: Connection, request_id: str, detainee_id: str
 ) -> policy.RetrospectiveWindow | None:
     """A retrospective request as the policy sees it, if it concerns ``detainee_id``."""
-    row = connection.execute(
-        select(retrospective_requests).where(
-            retrospective_requests.c.id == request_id,
-            retrospective_requests.c.detainee_id == detainee_id,
-        )
-    ).first()
+    query = select(*_RETROSPECTIVE).where(
+        retrospective_requests.c.id == request_id,
+        retrospective_requests.c.detainee_id == detainee_id,
+    )
+    row = first(connection, query, RetrospectiveRequestRow)
     if row is None:
         return None
     return policy.RetrospectiveWindow(
@@ -189,21 +236,25 @@ def escrowed_count(connection: Connection, below: int) -> int:
     )
 
 
-def escrowed_at(connection: Connection, below: int, position: int) -> Row[Any]:
+def escrowed_at(connection: Connection, below: int, position: int) -> EscrowedRow:
     """The message escrowed ``position``-th (from 0) by an entry before index ``below``.
 
     The order is the log's: escrow audits draw their samples by position in it.
     """
-    row = connection.execute(
-        select(messages)
+    query = (
+        select(*MESSAGE_COLUMNS)
         .where(messages.c.escrow_log_index < below)
         .order_by(messages.c.escrow_log_index)
         .offset(position)
         .limit(1)
-    ).first()
+    )
+    row = first(connection, query, MessageRow)
     if row is None:
         raise NotFound("no escrowed message at that position")
-    return row
+    # Drawn by its escrow entry, so escrowed: the blob is stored with the entry (take_in).
+    assert row.escrow is not None
+    assert row.escrow_log_index is not None
+    return EscrowedRow(row, row.escrow, row.escrow_log_index)
 
 
 def has_grant(connection: Connection, message_id: bytes, staff: str) -> bool:
@@ -246,11 +297,10 @@ def file_retrospective(
     return request_id
 
 
-def retrospective(connection: Connection, request_id: str) -> Row[Any]:
+def retrospective(connection: Connection, request_id: str) -> RetrospectiveRequestRow:
     """A retrospective request; NotFound if absent."""
-    row = connection.execute(
-        select(retrospective_requests).where(retrospective_requests.c.id == request_id)
-    ).first()
+    query = select(*_RETROSPECTIVE).where(retrospective_requests.c.id == request_id)
+    row = first(connection, query, RetrospectiveRequestRow)
     if row is None:
         raise NotFound("no such retrospective request")
     return row
@@ -290,10 +340,10 @@ def retrospectives(
     status: int,
     limit: int,
     after: str,
-) -> list[Row[Any]]:
+) -> list[RetrospectiveRequestRow]:
     """Retrospective requests in the institutions, optionally by status."""
     query = (
-        select(retrospective_requests)
+        select(*_RETROSPECTIVE)
         .where(retrospective_requests.c.id > after)
         .order_by(retrospective_requests.c.id)
         .limit(limit)
@@ -302,7 +352,7 @@ def retrospectives(
         query = query.where(retrospective_requests.c.institution_id.in_(institution_ids))
     if status:
         query = query.where(retrospective_requests.c.status == status)
-    return list(connection.execute(query))
+    return rows(connection, query, RetrospectiveRequestRow)
 
 
 def messages_in_period(
@@ -313,21 +363,20 @@ def messages_in_period(
     end_ms: int,
     after_seq: int,
     limit: int,
-) -> list[Row[Any]]:
+) -> list[MessageRow]:
     """Non-privileged, escrowed messages of a detainee accepted in [start, end)."""
-    return list(
-        connection.execute(
-            select(messages)
-            .where(
-                messages.c.detainee_id == detainee_id,
-                messages.c.direction.in_(directions),
-                messages.c.accepted_at_ms >= start_ms,
-                messages.c.accepted_at_ms < end_ms,
-                messages.c.privileged.is_(False),
-                messages.c.escrow.is_not(None),
-                messages.c.seq > after_seq,
-            )
-            .order_by(messages.c.seq)
-            .limit(limit)
+    query = (
+        select(*MESSAGE_COLUMNS)
+        .where(
+            messages.c.detainee_id == detainee_id,
+            messages.c.direction.in_(directions),
+            messages.c.accepted_at_ms >= start_ms,
+            messages.c.accepted_at_ms < end_ms,
+            messages.c.privileged.is_(False),
+            messages.c.escrow.is_not(None),
+            messages.c.seq > after_seq,
         )
+        .order_by(messages.c.seq)
+        .limit(limit)
     )
+    return rows(connection, query, MessageRow)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, select
 
 from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import (
@@ -32,7 +32,7 @@ class Scopes:
         """Look up through ``connection``."""
         self._c = connection
 
-    def _one(self, query: Any) -> str | None:
+    def _one(self, query: Select[Any]) -> str | None:
         value = self._c.execute(query).scalar_one_or_none()
         return None if value is None else str(value)
 

@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from sealpost.gateway.storage.schema import staff_members
+from sealpost.gateway.store._common import columns, first
 
 
-def staff_member(connection: Connection, name: str) -> Row[Any] | None:
+class StaffMemberRow(NamedTuple):
+    """A staff member's roles and institutions as an identity token last showed them."""
+
+    name: str
+    #: The key-server identity (entity id) the token names.
+    subject: str
+    #: Sorted, comma-separated (gateway/guard.py ``staff_fact``).
+    roles: str
+    institutions: str
+    recorded_at_ms: int
+    #: The ADMIN_ACTION log entry that recorded them.
+    log_index: int
+
+
+_STAFF_MEMBER = columns(StaffMemberRow, staff_members)
+
+
+def staff_member(connection: Connection, name: str) -> StaffMemberRow | None:
     """A staff member's roles and institutions as last recorded, if ever."""
-    return connection.execute(select(staff_members).where(staff_members.c.name == name)).first()
+    query = select(*_STAFF_MEMBER).where(staff_members.c.name == name)
+    return first(connection, query, StaffMemberRow)
 
 
 def record_staff(

@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from sealpost.gateway.errors import FailedPrecondition, NotFound
-from sealpost.gateway.storage.direct import Direct, Record
+from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import terminals
+from sealpost.gateway.store._common import columns, first, rows
 
+
+class TerminalRow(NamedTuple):
+    """An institution terminal's client certificate, registered by an administrator."""
+
+    id: str
+    institution_id: str
+    #: Hex SHA-256 of the certificate's DER encoding (gateway/pki.py).
+    fingerprint: str
+    #: The certificate, PEM.
+    certificate: str
+    issued_at_ms: int
+    expires_at_ms: int
+    revoked_at_ms: int | None
+
+
+_TERMINAL = columns(TerminalRow, terminals)
 _Q_TERMINAL_BY_FINGERPRINT = Direct(
-    select(terminals).where(terminals.c.fingerprint == bindparam("p_fingerprint"))
+    select(*_TERMINAL).where(terminals.c.fingerprint == bindparam("p_fingerprint")), TerminalRow
 )
 
 
-def terminal_by_fingerprint(connection: Connection, fingerprint: str) -> Record | None:
+def terminal_by_fingerprint(connection: Connection, fingerprint: str) -> TerminalRow | None:
     """A registered terminal by its certificate fingerprint."""
     return _Q_TERMINAL_BY_FINGERPRINT.first(connection, {"p_fingerprint": fingerprint})
 
@@ -42,9 +59,9 @@ def add_terminal(
     )
 
 
-def terminal(connection: Connection, terminal_id: str) -> Row[Any]:
+def terminal(connection: Connection, terminal_id: str) -> TerminalRow:
     """A terminal; NotFound if absent."""
-    row = connection.execute(select(terminals).where(terminals.c.id == terminal_id)).first()
+    row = first(connection, select(*_TERMINAL).where(terminals.c.id == terminal_id), TerminalRow)
     if row is None:
         raise NotFound("no such terminal")
     return row
@@ -63,9 +80,9 @@ def revoke_terminal(connection: Connection, terminal_id: str, now_ms: int) -> No
 
 def list_terminals(
     connection: Connection, institution_ids: frozenset[str] | None
-) -> list[Row[Any]]:
+) -> list[TerminalRow]:
     """Terminals, optionally within institutions."""
-    query = select(terminals).order_by(terminals.c.issued_at_ms)
+    query = select(*_TERMINAL).order_by(terminals.c.issued_at_ms)
     if institution_ids is not None:
         query = query.where(terminals.c.institution_id.in_(institution_ids))
-    return list(connection.execute(query))
+    return rows(connection, query, TerminalRow)
