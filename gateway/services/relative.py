@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from sealpost.crypto import _sodium
 from sealpost.crypto import auth as crypto_auth
@@ -96,10 +95,7 @@ class RelativeService:
             directory.publish(connection, record, verified, f"relative:{account_id}", now)
             return account_id, record
 
-        try:
-            account_id, record = await self.ctx.write(register)
-        except IntegrityError as exc:
-            raise AlreadyExists("this device key is registered already") from exc
+        account_id, record = await self.ctx.write(register)
         return relative_pb2.RegisterDeviceResponse(account_id=account_id, key_record=record)
 
     async def CreateChallenge(  # noqa: N802
@@ -254,10 +250,8 @@ class RelativeService:
             )
             return common.receipt(new, appended), new.institution_id
 
-        try:
-            receipt, institution_id = await self.ctx.write(accept)
-        except IntegrityError as exc:  # a concurrent replay won the race
-            raise AlreadyExists("a message with this id was accepted already") from exc
+        # A concurrent replay that wins the race is refused by insert_message alike.
+        receipt, institution_id = await self.ctx.write(accept)
         self.ctx.notifier.notify(store.institution_audience(institution_id))
         return relative_pb2.SendMessageResponse(receipt=receipt)
 

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from sealpost.crypto import auth as crypto_auth
 from sealpost.crypto import envelope as crypto_envelope
@@ -202,10 +201,7 @@ class TerminalService:
             directory.publish(connection, record, verified, caller.actor, now)
             return record
 
-        try:
-            record = await self.ctx.write(register)
-        except IntegrityError as exc:
-            raise AlreadyExists("this institution key is registered already") from exc
+        record = await self.ctx.write(register)
         return terminal_pb2.RegisterInstitutionKeyResponse(key_record=record)
 
     async def ListHeldDetainees(  # noqa: N802
@@ -281,10 +277,7 @@ class TerminalService:
             )
             return record
 
-        try:
-            record = await self.ctx.write(provision)
-        except IntegrityError as exc:
-            raise AlreadyExists("this mailbox key is registered already") from exc
+        record = await self.ctx.write(provision)
         return terminal_pb2.ProvisionMailboxResponse(key_record=record)
 
     async def GetMailboxKeys(  # noqa: N802
@@ -643,10 +636,7 @@ class TerminalService:
             )
             return common.receipt(new, appended), new.account_id
 
-        try:
-            receipt, account_id = await self.ctx.write(send)
-        except IntegrityError as exc:
-            raise AlreadyExists("a message with this id was accepted already") from exc
+        receipt, account_id = await self.ctx.write(send)
         self.ctx.notifier.notify(store.account_audience(account_id))
         return terminal_pb2.SendReplyResponse(receipt=receipt)
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from sealpost.crypto.keyrecords import VerifiedKey
 from sealpost.gateway.errors import NotFound
 from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import challenges, key_records
-from sealpost.gateway.store._common import columns, rows
+from sealpost.gateway.store._common import columns, exists_already, rows
 from sealpost.v1 import keys_pb2
 
 
@@ -49,6 +50,50 @@ _Q_CURRENT_KEY = Direct(
     .limit(1),
     KeyRecordRow,
 )
+
+
+#: What a key registered twice is called in the refusal, by purpose.
+_KEY_NAMES: Final[dict[keys_pb2.KeyPurpose.ValueType, str]] = {
+    keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE: "device key",
+    keys_pb2.KEY_PURPOSE_INSTITUTION: "institution key",
+    keys_pb2.KEY_PURPOSE_MAILBOX: "mailbox key",
+}
+
+
+def add_key_record(
+    connection: Connection, verified: VerifiedKey, record: bytes, now_ms: int
+) -> None:
+    """Store a directory-signed record (``record``, serialised) of ``verified``.
+
+    Its id is a digest of its body, so the same record is never stored twice:
+    AlreadyExists if it is (a registration replayed), and the transaction goes on.
+    """
+    name = _KEY_NAMES.get(verified.purpose, "key")
+    with exists_already(f"this {name} is registered already"), connection.begin_nested():
+        connection.execute(
+            insert(key_records).values(
+                id=verified.id,
+                purpose=verified.purpose,
+                subject=verified.subject,
+                record=record,
+                not_before=verified.not_before,
+                not_after=verified.not_after,
+                created_at_ms=now_ms,
+            )
+        )
+
+
+def latest_record(
+    connection: Connection, purpose: keys_pb2.KeyPurpose.ValueType, subject: str
+) -> bytes | None:
+    """The newest record of ``purpose`` for ``subject``, serialised, revoked or expired or not."""
+    raw = connection.execute(
+        select(key_records.c.record)
+        .where(key_records.c.purpose == purpose, key_records.c.subject == subject)
+        .order_by(key_records.c.created_at_ms.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if raw is None else bytes(raw)
 
 
 def key_record(connection: Connection, key_id: bytes) -> KeyRecordRow | None:

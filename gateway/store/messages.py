@@ -12,7 +12,7 @@ from sealpost.gateway import policy, states
 from sealpost.gateway.errors import FailedPrecondition, NotFound
 from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import accounts, feed, key_records, messages
-from sealpost.gateway.store._common import columns
+from sealpost.gateway.store._common import columns, exists_already
 from sealpost.v1 import common_pb2
 
 
@@ -129,7 +129,12 @@ def message_exists(connection: Connection, message_id: bytes) -> bool:
 
 
 def insert_message(connection: Connection, new: NewMessage, log_index: int) -> None:
-    """Store a message; AlreadyExists for a replayed id (nothing new is stored)."""
+    """Store a message; AlreadyExists for a replayed id (nothing new is stored).
+
+    No savepoint of its own (every message passes here): after AlreadyExists the
+    transaction cannot go on (PostgreSQL refuses it), so the caller lets the error end
+    its job, and group commit's savepoint undoes that job alone.
+    """
     values = {
         "message_id": new.message_id,
         "direction": new.direction,
@@ -147,7 +152,8 @@ def insert_message(connection: Connection, new: NewMessage, log_index: int) -> N
         "escrow": new.escrow,
         "log_index": log_index,
     }
-    _Q_INSERT_MESSAGE.execute(connection, values)
+    with exists_already("a message with this id was accepted already"):
+        _Q_INSERT_MESSAGE.execute(connection, values)
 
 
 def message(connection: Connection, message_id: bytes, *, for_update: bool = False) -> MessageRow:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from sealpost.crypto.logentry import LogAction
 from sealpost.gateway import policy, states, translog
-from sealpost.gateway.errors import AlreadyExists, FailedPrecondition, NotFound
+from sealpost.gateway.errors import FailedPrecondition, NotFound
 from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import (
     detainees,
@@ -20,7 +19,7 @@ from sealpost.gateway.storage.schema import (
     messages,
     regimes,
 )
-from sealpost.gateway.store._common import columns, first, rows
+from sealpost.gateway.store._common import columns, exists_already, first, rows
 from sealpost.gateway.store.events import GATEWAY_ACTOR, log
 from sealpost.gateway.store.messages import add_feed, institution_audience
 from sealpost.v1 import common_pb2, keys_pb2
@@ -91,13 +90,11 @@ _HANDOVER = columns(HandoverRow, handovers)
 
 def create_institution(connection: Connection, institution_id: str, name: str, now_ms: int) -> None:
     """A new institution; AlreadyExists if the id is taken."""
-    try:
-        with connection.begin_nested():
-            connection.execute(
-                insert(institutions).values(id=institution_id, name=name, created_at_ms=now_ms)
-            )
-    except IntegrityError as exc:
-        raise AlreadyExists(f"institution {institution_id!r} exists already") from exc
+    conflict = f"institution {institution_id!r} exists already"
+    with exists_already(conflict), connection.begin_nested():
+        connection.execute(
+            insert(institutions).values(id=institution_id, name=name, created_at_ms=now_ms)
+        )
 
 
 def institution(connection: Connection, institution_id: str) -> InstitutionRow:
@@ -185,23 +182,21 @@ def detainee(connection: Connection, detainee_id: str) -> DetaineeRow:
 def intake_detainee(
     connection: Connection, detainee_id: str, institution_id: str, regime_name: str, now_ms: int
 ) -> None:
-    """Register a detainee at an institution."""
+    """Register a detainee at an institution; AlreadyExists if the id is taken."""
     institution(connection, institution_id)
     regime(connection, regime_name)
-    try:
-        with connection.begin_nested():
-            connection.execute(
-                insert(detainees).values(
-                    id=detainee_id,
-                    institution_id=institution_id,
-                    regime=regime_name,
-                    status=policy.HELD,
-                    created_at_ms=now_ms,
-                    updated_at_ms=now_ms,
-                )
+    conflict = "a detainee with this id exists already"
+    with exists_already(conflict), connection.begin_nested():
+        connection.execute(
+            insert(detainees).values(
+                id=detainee_id,
+                institution_id=institution_id,
+                regime=regime_name,
+                status=policy.HELD,
+                created_at_ms=now_ms,
+                updated_at_ms=now_ms,
             )
-    except IntegrityError as exc:
-        raise AlreadyExists("a detainee with this id exists already") from exc
+        )
 
 
 def list_detainees(
@@ -322,21 +317,19 @@ def add_mailbox_key(
     wrapped_to: bytes,
     now_ms: int,
 ) -> None:
-    """Keep a mailbox secret wrapped to an institution key."""
-    try:
-        with connection.begin_nested():
-            connection.execute(
-                insert(mailbox_keys).values(
-                    key_id=key_id,
-                    institution_id=institution_id,
-                    detainee_id=detainee_id,
-                    wrapped_secret=wrapped,
-                    wrapped_to_key_id=wrapped_to,
-                    created_at_ms=now_ms,
-                )
+    """Keep a mailbox secret wrapped to an institution key; AlreadyExists if it is held."""
+    conflict = "this mailbox key is already held by the institution"
+    with exists_already(conflict), connection.begin_nested():
+        connection.execute(
+            insert(mailbox_keys).values(
+                key_id=key_id,
+                institution_id=institution_id,
+                detainee_id=detainee_id,
+                wrapped_secret=wrapped,
+                wrapped_to_key_id=wrapped_to,
+                created_at_ms=now_ms,
             )
-    except IntegrityError as exc:
-        raise AlreadyExists("this mailbox key is already held by the institution") from exc
+        )
 
 
 def mailbox_keys_for(
