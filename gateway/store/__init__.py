@@ -18,18 +18,25 @@ The functions live in one module per subject:
                  requests, escrow-audit samples
     terminals    institution terminals and their certificates
     staff        staff members' roles and institutions as last recorded
+    _common      what they share: new ids, typed rows, constraints as errors
 
-Callers use this package, not its modules: ``store.message(...)``. The list below is
-the whole of what the store offers, in one place, so a service depends on the store
-as one interface (which an in-memory store for tests could implement), and the
-statements, row builders and helpers of each module stay private to it. Tests that
-compare a module's statements with SQLAlchemy's import the module.
+Callers use this package, not its modules: ``store.message(...)``. ``__all__`` below
+is the whole of what the store offers, in one place, so a service depends on the
+store as one interface (which an in-memory store for tests could implement), call
+sites keep reading ``store.x``, and the statements, row builders and helpers of each
+module stay private to it. Tests that compare a module's statements with
+SQLAlchemy's import the module.
 
 Rows are typed: every function returns plain values or rows of a NamedTuple class
 defined beside it (``MessageRow``, ``KeyRecordRow``, ...; a joined view nests them,
 as ``FeedRow.message``), built from the database row inside the store, so a misspelt
 column is a type error. Each class's fields are the columns its selects take, in
 order, and tests/unit/test_store_rows.py holds their types to the schema's.
+
+The database's errors stop here: a function that inserts raises AlreadyExists for a
+constraint it breaks (a replayed message id, a key registered twice), so services
+never import ``sqlalchemy.exc``. A lost connection is the storage layer's
+Unavailable (gateway/storage/).
 
 The queries every message passes through are built once, at import, with bound
 parameters (the ``_Q_*`` constants), and run on the database driver directly
