@@ -15,10 +15,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final, NamedTuple, TypeVar
 
-from sqlalchemy import Column, Connection, Select, Table
+from sqlalchemy import Column, Connection, Select, Table, insert
 from sqlalchemy.exc import IntegrityError
 
-from sealpost.gateway.errors import AlreadyExists
+from sealpost.gateway.errors import AlreadyExists, NotFound
 
 RowT = TypeVar("RowT", bound=NamedTuple)
 
@@ -73,6 +73,13 @@ def _check(row: type[NamedTuple], selected: tuple[str, ...]) -> None:
         raise TypeError(f"{row.__name__} is not a named tuple of {selected}")
 
 
+def found(row: RowT | None, missing: str) -> RowT:
+    """``row``, or NotFound(missing) when there is none."""
+    if row is None:
+        raise NotFound(missing)
+    return row
+
+
 @contextmanager
 def exists_already(message: str) -> Iterator[None]:
     """Raise AlreadyExists(message) for a constraint the block's statement breaks.
@@ -85,3 +92,12 @@ def exists_already(message: str) -> Iterator[None]:
         yield
     except IntegrityError as exc:
         raise AlreadyExists(message) from exc
+
+
+def insert_unique(connection: Connection, table: Table, conflict: str, **values: Any) -> None:
+    """Insert one row into ``table``; AlreadyExists(conflict) if it breaks a constraint.
+
+    The insert runs in a savepoint, rolled back if it fails, so the transaction goes on.
+    """
+    with exists_already(conflict), connection.begin_nested():
+        connection.execute(insert(table).values(**values))

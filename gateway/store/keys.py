@@ -11,7 +11,7 @@ from sealpost.crypto.keyrecords import VerifiedKey
 from sealpost.gateway.errors import NotFound
 from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import challenges, key_records
-from sealpost.gateway.store._common import columns, exists_already, rows
+from sealpost.gateway.store._common import columns, insert_unique, rows
 from sealpost.v1 import keys_pb2
 
 
@@ -68,19 +68,18 @@ def add_key_record(
     Its id is a digest of its body, so the same record is never stored twice:
     AlreadyExists if it is (a registration replayed), and the transaction goes on.
     """
-    name = _KEY_NAMES.get(verified.purpose, "key")
-    with exists_already(f"this {name} is registered already"), connection.begin_nested():
-        connection.execute(
-            insert(key_records).values(
-                id=verified.id,
-                purpose=verified.purpose,
-                subject=verified.subject,
-                record=record,
-                not_before=verified.not_before,
-                not_after=verified.not_after,
-                created_at_ms=now_ms,
-            )
-        )
+    insert_unique(
+        connection,
+        key_records,
+        f"this {_KEY_NAMES.get(verified.purpose, 'key')} is registered already",
+        id=verified.id,
+        purpose=verified.purpose,
+        subject=verified.subject,
+        record=record,
+        not_before=verified.not_before,
+        not_after=verified.not_after,
+        created_at_ms=now_ms,
+    )
 
 
 def latest_record(

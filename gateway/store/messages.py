@@ -9,10 +9,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from sealpost.gateway import policy, states
-from sealpost.gateway.errors import FailedPrecondition, NotFound
+from sealpost.gateway.errors import FailedPrecondition
 from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import accounts, feed, key_records, messages
-from sealpost.gateway.store._common import columns, exists_already
+from sealpost.gateway.store._common import columns, exists_already, found
 from sealpost.v1 import common_pb2
 
 
@@ -159,17 +159,13 @@ def insert_message(connection: Connection, new: NewMessage, log_index: int) -> N
 def message(connection: Connection, message_id: bytes, *, for_update: bool = False) -> MessageRow:
     """A stored message; NotFound if absent. ``for_update`` locks it until commit."""
     row = _Q_MESSAGE_BY_ID[for_update].first(connection, {"p_id": message_id})
-    if row is None:
-        raise NotFound("no such message")
-    return row
+    return found(row, "no such message")
 
 
 def message_of_account(connection: Connection, message_id: bytes, account_id: str) -> MessageRow:
     """A message of this account's correspondence; NotFound otherwise (no existence leak)."""
     row = _Q_MESSAGE_OF_ACCOUNT.first(connection, {"p_id": message_id, "p_account": account_id})
-    if row is None:
-        raise NotFound("no such message")
-    return row
+    return found(row, "no such message")
 
 
 #: UPDATE statements of set_state, by the extra columns they set (a handful of shapes).

@@ -10,7 +10,7 @@ from sealpost.gateway import policy
 from sealpost.gateway.errors import FailedPrecondition, NotFound
 from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import accounts, contacts, correspondents, detainees
-from sealpost.gateway.store._common import columns, first, new_id
+from sealpost.gateway.store._common import columns, first, found, new_id
 from sealpost.v1 import common_pb2
 
 
@@ -80,10 +80,8 @@ def create_account(connection: Connection, display_name: str, now_ms: int) -> st
 
 def account(connection: Connection, account_id: str) -> AccountRow:
     """An account; NotFound if absent."""
-    row = first(connection, select(*_ACCOUNT).where(accounts.c.id == account_id), AccountRow)
-    if row is None:
-        raise NotFound("no such account")
-    return row
+    query = select(*_ACCOUNT).where(accounts.c.id == account_id)
+    return found(first(connection, query, AccountRow), "no such account")
 
 
 _Q_IS_PRIVILEGED = Direct(

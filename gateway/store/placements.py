@@ -8,7 +8,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from sealpost.crypto.logentry import LogAction
 from sealpost.gateway import policy, states, translog
-from sealpost.gateway.errors import FailedPrecondition, NotFound
+from sealpost.gateway.errors import FailedPrecondition
 from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import (
     detainees,
@@ -19,7 +19,7 @@ from sealpost.gateway.storage.schema import (
     messages,
     regimes,
 )
-from sealpost.gateway.store._common import columns, exists_already, first, rows
+from sealpost.gateway.store._common import columns, first, found, insert_unique, rows
 from sealpost.gateway.store.events import GATEWAY_ACTOR, log
 from sealpost.gateway.store.messages import add_feed, institution_audience
 from sealpost.v1 import common_pb2, keys_pb2
@@ -91,19 +91,15 @@ _HANDOVER = columns(HandoverRow, handovers)
 def create_institution(connection: Connection, institution_id: str, name: str, now_ms: int) -> None:
     """A new institution; AlreadyExists if the id is taken."""
     conflict = f"institution {institution_id!r} exists already"
-    with exists_already(conflict), connection.begin_nested():
-        connection.execute(
-            insert(institutions).values(id=institution_id, name=name, created_at_ms=now_ms)
-        )
+    insert_unique(
+        connection, institutions, conflict, id=institution_id, name=name, created_at_ms=now_ms
+    )
 
 
 def institution(connection: Connection, institution_id: str) -> InstitutionRow:
     """An institution; NotFound if absent."""
     query = select(*_INSTITUTION).where(institutions.c.id == institution_id)
-    row = first(connection, query, InstitutionRow)
-    if row is None:
-        raise NotFound(f"no institution {institution_id!r}")
-    return row
+    return found(first(connection, query, InstitutionRow), f"no institution {institution_id!r}")
 
 
 def list_institutions(connection: Connection, only: frozenset[str] | None) -> list[InstitutionRow]:
@@ -144,10 +140,8 @@ def ensure_default_regimes(connection: Connection, now_ms: int) -> None:
 
 def regime(connection: Connection, name: str) -> RegimeRow:
     """A regime; NotFound if absent."""
-    row = first(connection, select(*_REGIME).where(regimes.c.name == name), RegimeRow)
-    if row is None:
-        raise NotFound(f"no regime {name!r}")
-    return row
+    query = select(*_REGIME).where(regimes.c.name == name)
+    return found(first(connection, query, RegimeRow), f"no regime {name!r}")
 
 
 def set_regime(
@@ -173,10 +167,7 @@ _Q_DETAINEE = Direct(
 
 def detainee(connection: Connection, detainee_id: str) -> DetaineeRow:
     """A detainee with its regime's policy; NotFound if absent."""
-    row = _Q_DETAINEE.first(connection, {"p_id": detainee_id})
-    if row is None:
-        raise NotFound("no such detainee")
-    return row
+    return found(_Q_DETAINEE.first(connection, {"p_id": detainee_id}), "no such detainee")
 
 
 def intake_detainee(
@@ -185,18 +176,17 @@ def intake_detainee(
     """Register a detainee at an institution; AlreadyExists if the id is taken."""
     institution(connection, institution_id)
     regime(connection, regime_name)
-    conflict = "a detainee with this id exists already"
-    with exists_already(conflict), connection.begin_nested():
-        connection.execute(
-            insert(detainees).values(
-                id=detainee_id,
-                institution_id=institution_id,
-                regime=regime_name,
-                status=policy.HELD,
-                created_at_ms=now_ms,
-                updated_at_ms=now_ms,
-            )
-        )
+    insert_unique(
+        connection,
+        detainees,
+        "a detainee with this id exists already",
+        id=detainee_id,
+        institution_id=institution_id,
+        regime=regime_name,
+        status=policy.HELD,
+        created_at_ms=now_ms,
+        updated_at_ms=now_ms,
+    )
 
 
 def list_detainees(
@@ -318,18 +308,17 @@ def add_mailbox_key(
     now_ms: int,
 ) -> None:
     """Keep a mailbox secret wrapped to an institution key; AlreadyExists if it is held."""
-    conflict = "this mailbox key is already held by the institution"
-    with exists_already(conflict), connection.begin_nested():
-        connection.execute(
-            insert(mailbox_keys).values(
-                key_id=key_id,
-                institution_id=institution_id,
-                detainee_id=detainee_id,
-                wrapped_secret=wrapped,
-                wrapped_to_key_id=wrapped_to,
-                created_at_ms=now_ms,
-            )
-        )
+    insert_unique(
+        connection,
+        mailbox_keys,
+        "this mailbox key is already held by the institution",
+        key_id=key_id,
+        institution_id=institution_id,
+        detainee_id=detainee_id,
+        wrapped_secret=wrapped,
+        wrapped_to_key_id=wrapped_to,
+        created_at_ms=now_ms,
+    )
 
 
 def mailbox_keys_for(

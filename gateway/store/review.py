@@ -8,7 +8,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from sealpost.gateway import policy, states
-from sealpost.gateway.errors import FailedPrecondition, NotFound
+from sealpost.gateway.errors import FailedPrecondition
 from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import (
     detainees,
@@ -17,7 +17,7 @@ from sealpost.gateway.storage.schema import (
     retrospective_requests,
     screening_orders,
 )
-from sealpost.gateway.store._common import columns, first, new_id, rows
+from sealpost.gateway.store._common import columns, first, found, new_id, rows
 from sealpost.gateway.store.messages import MESSAGE_COLUMNS, MessageRow
 from sealpost.v1 import common_pb2
 
@@ -101,10 +101,7 @@ def create_order(
 def order(connection: Connection, order_id: str) -> ScreeningOrderRow:
     """A screening order; NotFound if absent."""
     query = select(*_ORDER).where(screening_orders.c.id == order_id)
-    row = first(connection, query, ScreeningOrderRow)
-    if row is None:
-        raise NotFound("no such screening order")
-    return row
+    return found(first(connection, query, ScreeningOrderRow), "no such screening order")
 
 
 def end_order(connection: Connection, order_id: str, now_ms: int) -> None:
@@ -248,9 +245,7 @@ def escrowed_at(connection: Connection, below: int, position: int) -> EscrowedRo
         .offset(position)
         .limit(1)
     )
-    row = first(connection, query, MessageRow)
-    if row is None:
-        raise NotFound("no escrowed message at that position")
+    row = found(first(connection, query, MessageRow), "no escrowed message at that position")
     # Drawn by its escrow entry, so escrowed: the blob is stored with the entry (take_in).
     assert row.escrow is not None
     assert row.escrow_log_index is not None
@@ -300,10 +295,7 @@ def file_retrospective(
 def retrospective(connection: Connection, request_id: str) -> RetrospectiveRequestRow:
     """A retrospective request; NotFound if absent."""
     query = select(*_RETROSPECTIVE).where(retrospective_requests.c.id == request_id)
-    row = first(connection, query, RetrospectiveRequestRow)
-    if row is None:
-        raise NotFound("no such retrospective request")
-    return row
+    return found(first(connection, query, RetrospectiveRequestRow), "no such retrospective request")
 
 
 def decide_retrospective(

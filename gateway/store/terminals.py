@@ -6,10 +6,10 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from sealpost.gateway.errors import FailedPrecondition, NotFound
+from sealpost.gateway.errors import FailedPrecondition
 from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import terminals
-from sealpost.gateway.store._common import columns, first, rows
+from sealpost.gateway.store._common import columns, first, found, rows
 
 
 class TerminalRow(NamedTuple):
@@ -61,10 +61,8 @@ def add_terminal(
 
 def terminal(connection: Connection, terminal_id: str) -> TerminalRow:
     """A terminal; NotFound if absent."""
-    row = first(connection, select(*_TERMINAL).where(terminals.c.id == terminal_id), TerminalRow)
-    if row is None:
-        raise NotFound("no such terminal")
-    return row
+    query = select(*_TERMINAL).where(terminals.c.id == terminal_id)
+    return found(first(connection, query, TerminalRow), "no such terminal")
 
 
 def revoke_terminal(connection: Connection, terminal_id: str, now_ms: int) -> None:
