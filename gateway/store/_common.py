@@ -85,8 +85,8 @@ def exists_already(message: str) -> Iterator[None]:
     """Raise AlreadyExists(message) for a constraint the block's statement breaks.
 
     The database's IntegrityError goes no further than the store. On PostgreSQL a
-    transaction goes on after it only from a savepoint rolled back before this, so a
-    caller that may go on writes ``with exists_already(...), connection.begin_nested():``.
+    transaction goes on after it only from a savepoint rolled back before this: an
+    insert whose transaction may go on is ``insert_unique``.
     """
     try:
         yield

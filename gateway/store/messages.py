@@ -219,7 +219,8 @@ def set_state(
         raise FailedPrecondition("the message changed meanwhile; try again")
 
 
-#: Rows of FeedRow's values in order (not a FeedRow: ``_feed_row`` builds those).
+#: Its rows hold a FeedRow's values in order, under SQLAlchemy's names (the message's
+#: ``seq`` is ``seq_1``); ``_feed_row`` nests them into one.
 _Q_FEED_AFTER = Direct(
     select(
         feed.c.seq,
@@ -243,13 +244,13 @@ def _feed_row(values: Sequence[Any]) -> FeedRow:
 
 def feed_after(connection: Connection, audience: str, after_seq: int, limit: int) -> list[FeedRow]:
     """Messages on a stream after ``after_seq``, with the sender's name and key record."""
-    found = _Q_FEED_AFTER.rows(
+    records = _Q_FEED_AFTER.rows(
         connection, {"p_audience": audience, "p_after": after_seq, "p_limit": limit}
     )
-    return [_feed_row(values) for values in found]
+    return [_feed_row(values) for values in records]
 
 
-#: Rows of DeliveryRow's values in order (built by ``_delivery_row``).
+#: Its rows hold a DeliveryRow's values in order; ``_delivery_row`` nests them into one.
 _S_DELIVERIES = (
     select(*MESSAGE_COLUMNS, accounts.c.display_name)
     .join(accounts, accounts.c.id == messages.c.account_id)

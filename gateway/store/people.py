@@ -156,9 +156,9 @@ def request_contact(
             )
         elif status not in (policy.REQUESTED, policy.APPROVED):
             raise FailedPrecondition("this contact was refused or revoked by the institution")
-        found = contact_between(connection, account_id, detainee_id)
-        assert found is not None
-        return found
+        current = contact_between(connection, account_id, detainee_id)
+        assert current is not None
+        return current
     connection.execute(
         insert(contacts).values(
             id=new_id("ct"),
@@ -169,9 +169,9 @@ def request_contact(
             requested_at_ms=now_ms,
         )
     )
-    found = contact_between(connection, account_id, detainee_id)
-    assert found is not None
-    return found
+    current = contact_between(connection, account_id, detainee_id)
+    assert current is not None
+    return current
 
 
 _Q_CONTACT_BETWEEN = Direct(
@@ -198,18 +198,16 @@ _NAMED_CONTACT = select(*_CONTACT, accounts.c.display_name).join(
 
 def _named_contacts(connection: Connection, query: Select[Any]) -> list[NamedContactRow]:
     """The rows of ``query``, a narrowed ``_NAMED_CONTACT``."""
-    found = []
-    for *contact, display_name in connection.execute(query):
-        found.append(NamedContactRow(ContactRow._make(contact), display_name))
-    return found
+    listed = []
+    for *stored, display_name in connection.execute(query):
+        listed.append(NamedContactRow(ContactRow._make(stored), display_name))
+    return listed
 
 
 def contact(connection: Connection, contact_id: str) -> NamedContactRow:
     """A contact with the account's display name; NotFound if absent."""
-    found = _named_contacts(connection, _NAMED_CONTACT.where(contacts.c.id == contact_id))
-    if not found:
-        raise NotFound("no such contact")
-    return found[0]
+    listed = _named_contacts(connection, _NAMED_CONTACT.where(contacts.c.id == contact_id))
+    return found(listed[0] if listed else None, "no such contact")
 
 
 def contacts_of_account(connection: Connection, account_id: str) -> list[AccountContactRow]:
@@ -220,10 +218,10 @@ def contacts_of_account(connection: Connection, account_id: str) -> list[Account
         .where(contacts.c.account_id == account_id)
         .order_by(contacts.c.requested_at_ms)
     )
-    found = []
-    for *contact, detainee_status in result:
-        found.append(AccountContactRow(ContactRow._make(contact), detainee_status))
-    return found
+    listed = []
+    for *stored, detainee_status in result:
+        listed.append(AccountContactRow(ContactRow._make(stored), detainee_status))
+    return listed
 
 
 def contact_requests(

@@ -390,7 +390,7 @@ def held_mailbox_key_ids(
     connection: Connection, institution_id: str, detainee_id: str
 ) -> list[bytes]:
     """Ids of the mailbox keys of ``detainee_id`` wrapped for ``institution_id``."""
-    found = _Q_HELD_MAILBOX_KEY_IDS.rows(
+    records = _Q_HELD_MAILBOX_KEY_IDS.rows(
         connection, {"p_institution": institution_id, "p_detainee": detainee_id}
     )
-    return [key_id for (key_id,) in found]
+    return [key_id for (key_id,) in records]

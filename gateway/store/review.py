@@ -148,10 +148,10 @@ _Q_ORDERS_OF_DETAINEE = Direct(
 
 def order_windows(connection: Connection, detainee_id: str) -> list[policy.OrderWindow]:
     """Every order of a detainee as the policy sees it."""
-    found = _Q_ORDERS_OF_DETAINEE.rows(connection, {"p_detainee": detainee_id})
+    orders = _Q_ORDERS_OF_DETAINEE.rows(connection, {"p_detainee": detainee_id})
     return [
         policy.OrderWindow(r.direction, r.starts_at_ms, r.ends_at_ms, r.ended_early_at_ms)
-        for r in found
+        for r in orders
     ]
 
 
