@@ -6,9 +6,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BUF    := node_modules/.bin/buf
+WEB    := clients/web/protocol
+# npm ci writes this file; it is newer than the lock file once node_modules matches it.
+WEB_STAMP := $(WEB)/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-unit test-integration mutants lint proto bench clean
+.PHONY: help venv demo test test-unit test-integration mutants lint proto bench clean web-test web-build web-bench
 
 help: ## Show the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -29,14 +32,16 @@ demo: $(STAMP) ## Start OpenBao and the gateway on loopback and play the scripte
 
 # The mutants take about two minutes; the suite has just passed when they run here, so
 # their baseline (the same tests, unmutated) is skipped.
-test: $(STAMP) ## Run every test (unit and integration, real servers), then the mutants.
+test: $(STAMP) ## Run every test: the web library's, unit and integration (real servers), the mutants.
+	$(MAKE) --no-print-directory web-test
 	$(BIN)/python -m pytest
 	$(BIN)/python -m tests.mutants --no-baseline
 
 test-unit: $(STAMP) ## Run the unit tests only (no servers).
 	$(BIN)/python -m pytest tests/unit
 
-test-integration: $(STAMP) ## Run the integration tests only.
+# The web interop test runs the web library's compiled driver, so the library is built first.
+test-integration: $(STAMP) web-build ## Run the integration tests only (real servers, the built web library).
 	$(BIN)/python -m pytest tests/integration
 
 mutants: $(STAMP) ## Break each security check in turn; every mutant must be killed.
@@ -49,17 +54,34 @@ $(BUF): package.json
 	npm install --no-package-lock --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The TypeScript protocol library: npm ci installs exactly what its lock file names, from the
+# npm registry, with no install scripts.
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm not found: the web library needs Node.js 20 and npm" >&2; exit 1; }
+	cd $(WEB) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web-test: $(WEB_STAMP) ## The web library: generated code fresh, typecheck, lint, format, vector tests.
+	cd $(WEB) && npm run --silent check
+
+web-build: $(WEB_STAMP) ## Build the web library into clients/web/protocol/dist.
+	cd $(WEB) && npm run --silent build
+
+web-bench: $(STAMP) web-build ## Seal 1 KiB and 2 MiB with the web library, next to the Python SDK.
+	$(BIN)/python -m bench web
+
 lint: $(STAMP) $(BUF) ## ruff, mypy --strict and buf lint; fails on any finding.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	cd proto && ../$(BUF) lint
 
-proto: $(STAMP) ## Regenerate sealpost/v1 from proto/.
+proto: $(STAMP) $(WEB_STAMP) ## Regenerate sealpost/v1 and the web library's src/gen from proto/.
 	$(BIN)/python proto/generate.py
+	cd $(WEB) && npm run --silent generate
 
-bench: $(STAMP) ## Run the benchmarks; figures go to the terminal and bench/results.json.
+bench: $(STAMP) web-build ## Run the benchmarks; figures go to the terminal and bench/results.json.
 	$(BIN)/python -m bench
 
 clean: ## Remove the virtual environment, node_modules and caches.
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) node_modules $(WEB)/node_modules $(WEB)/dist .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info

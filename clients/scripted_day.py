@@ -539,7 +539,8 @@ def play_day(out: Path, *, hold: bool = False) -> bool:
         gateway = start_gateway(out / "gateway", bao, keyserver, f"sqlite:///{out}/sealpost.db")
         say(
             f"gateway is up: relatives and staff at {gateway.address} (TLS), terminals at "
-            f"{gateway.terminal_address} (mutual TLS); health "
+            f"{gateway.terminal_address} (mutual TLS), browsers at {gateway.web_url} "
+            f"(Connect over HTTPS); health "
             f"{gateway_health(gateway.address, gateway.ca_pem)}"
         )
         stack = Stack(bao, keyserver, gateway)

@@ -177,6 +177,23 @@ RULES: Final[dict[str, Rule]] = {
 #: Methods anyone may call without credentials (gRPC health and reflection are outside the API).
 PUBLIC_METHODS: Final = frozenset(m for m, r in RULES.items() if Role.ANONYMOUS in r.roles)
 
+#: Methods browsers reach too (gateway/web.py), under the same rules: the relatives' service
+#: and the log's read-only calls with which a relative's client checks its receipts. Staff,
+#: terminals and auditors use the gRPC ports only.
+WEB_METHODS: Final = frozenset(
+    [m for m in RULES if m.startswith(_REL)]
+    + [
+        _AUD + name
+        for name in (
+            "GetTreeHead",
+            "ListTreeHeads",
+            "GetInclusionProof",
+            "GetConsistencyProof",
+            "GetCosignatures",
+        )
+    ]
+)
+
 
 def _found(institution: str | None, what: str) -> str:
     if institution is None:

@@ -13,7 +13,7 @@ from sealpost.gateway.config import GatewayConfig
 from sealpost.gateway.errors import ConfigError
 
 app = typer.Typer(
-    help="Run the Sealpost gateway (gRPC API v1, health checking, reflection).",
+    help="Run the Sealpost gateway (API v1 over gRPC and, for browsers, Connect).",
     no_args_is_help=True,
 )
 
@@ -138,6 +138,20 @@ def serve(
             help="Port for terminals, mutual TLS (env SEALPOST_TERMINAL_PORT, default 50052)."
         ),
     ] = None,
+    web_port: Annotated[
+        str | None,
+        typer.Option(
+            help="Port for browsers, the Connect protocol over HTTPS; 0: any free one, off: "
+            "none (env SEALPOST_WEB_PORT, default 50053). See docs/gateway.md."
+        ),
+    ] = None,
+    web_origins: Annotated[
+        str | None,
+        typer.Option(
+            help="Web origins whose pages may call the web port, e.g. https://post.example.nl, "
+            "comma-separated (env SEALPOST_WEB_ORIGINS, default: no page may)."
+        ),
+    ] = None,
     state_dir: StateDir = None,
     database_url: DatabaseUrl = None,
     key_server_address: Annotated[
@@ -230,6 +244,8 @@ def serve(
         "host": host,
         "port": port,
         "terminal_port": terminal_port,
+        "web_port": web_port,
+        "web_origins": web_origins,
         "state_dir": str(state_dir) if state_dir else None,
         "database_url": database_url,
         "key_server_address": key_server_address,

@@ -8,13 +8,16 @@ together so an operator can fix them in one go.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from sealpost._internal.files import write_atomic
 from sealpost._internal.logs import LEVELS
 from sealpost.crypto import cosignature
 from sealpost.crypto.errors import FormatError
@@ -61,6 +64,35 @@ def _port(raw: str) -> int:
     if not 0 <= value <= 65535:
         raise ValueError
     return value
+
+
+def _web_port(raw: str) -> int | None:
+    return None if raw.strip().lower() == "off" else _port(raw)
+
+
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """Web origins as browsers send them, ``https://host[:port]``; http only for loopback."""
+    origins: list[str] = []
+    for item in raw.split(","):
+        origin = item.strip()
+        parts = urlsplit(origin)
+        _ = parts.port  # a malformed port raises ValueError
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or origin != f"{parts.scheme}://{parts.netloc}"
+            or origin != origin.lower()
+            or "@" in parts.netloc
+            or origin in origins
+        ):
+            raise ValueError
+        if parts.scheme == "http" and parts.hostname not in _LOOPBACK_NAMES:
+            raise ValueError
+        origins.append(origin)
+    return tuple(origins)
 
 
 def _host(raw: str) -> str:
@@ -174,6 +206,22 @@ class GatewayConfig:
     terminal_port: int = field(
         default=50052, metadata=_meta("TERMINAL_PORT", _port, "an integer from 0 to 65535")
     )
+    #: Port for browsers (the Connect protocol over HTTPS, docs/gateway.md); 0 picks one,
+    #: ``off`` serves no browser port.
+    web_port: int | None = field(
+        default=50053,
+        metadata=_meta("WEB_PORT", _web_port, "an integer from 0 to 65535, or off"),
+    )
+    #: Web origins whose pages may call the browser port (CORS); none: no page may.
+    web_origins: tuple[str, ...] = field(
+        default=(),
+        metadata=_meta(
+            "WEB_ORIGINS",
+            _origins,
+            "origins such as https://post.example.nl separated by commas (plain http only "
+            "for localhost, 127.0.0.1 or [::1])",
+        ),
+    )
     #: Folder with the gateway's keys and TLS material (`sealpost gateway init` creates it).
     state_dir: Path = field(
         default=Path("sealpost-state"), metadata=_meta("STATE_DIR", _path, "a folder path")
@@ -249,6 +297,27 @@ class GatewayConfig:
         default=False, metadata=_meta("ALLOW_TLS12", _boolean, "true or false")
     )
 
+    def settings(self) -> dict[str, str]:
+        """The settings that differ from the defaults, each in the form ``load`` parses."""
+        default = GatewayConfig()
+        found: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value == getattr(default, f.name):
+                continue
+            if value is None:
+                found[f.name] = "off"  # web_port, the only setting that can be None
+            elif isinstance(value, tuple):
+                found[f.name] = ",".join(value)
+            else:
+                found[f.name] = str(value)
+        return found
+
+    def write_port_file(self, ports: dict[str, int]) -> None:
+        """Write the bound ports to ``port_file`` (if set) as JSON, atomically."""
+        if self.port_file is not None:
+            write_atomic(self.port_file, (json.dumps(ports) + "\n").encode(), mode=0o644)
+
     @property
     def public_limits(self) -> dict[str, Limit]:
         """The limits of the unauthenticated calls, by kind (gateway/ratelimit.py)."""
@@ -262,6 +331,11 @@ class GatewayConfig:
     def address(self) -> str:
         """The public listen address in gRPC's host:port form."""
         return self._join(self.port)
+
+    @property
+    def web_address(self) -> str | None:
+        """The browser port's host:port, or None when it is off."""
+        return None if self.web_port is None else self._join(self.web_port)
 
     @property
     def terminal_address(self) -> str:

@@ -1,4 +1,7 @@
-"""The one place every call passes: request id, authentication, authorisation, errors, logging.
+"""The gRPC ports' one place every call passes: request id, authentication, errors, logs.
+
+The pieces every transport shares (request id, request checks, answers, the call's log
+record) are in gateway/calls.py; this module applies them to grpcio's calls.
 
 Each call gets a request id (the caller's ``x-request-id`` if well formed,
 else a fresh one), bound into the log context and returned in the trailing
@@ -8,40 +11,31 @@ Requests are parsed here too, so that bytes which are not a message of the
 method, or text fields holding a NUL character, answer INVALID_ARGUMENT rather
 than grpc's UNKNOWN or a database error. Errors are mapped
 to gRPC status codes by the table in gateway/errors.py; an unexpected
-exception is a bug and answers INTERNAL without detail. The
-finishing log record carries method, status code, role and duration: never
-request or response content, never a credential.
+exception is a bug and answers INTERNAL without detail.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import re
-import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 import grpc
-import structlog
-from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from grpc import aio
 
-from sealpost._internal.logs import get_logger
-from sealpost.errors import SealpostError
 from sealpost.gateway.authz import RULES
-from sealpost.gateway.calls import Credentials
-from sealpost.gateway.errors import InvalidArgument, ResourceExhausted, status_for
+from sealpost.gateway.calls import (
+    NOT_A_REQUEST,
+    REQUEST_ID_KEY,
+    RETRY_AFTER_KEY,
+    CallLog,
+    Credentials,
+    check_request,
+)
+from sealpost.gateway.errors import InvalidArgument
 from sealpost.gateway.principals import Principal
 from sealpost.gateway.ratelimit import client_address
-
-REQUEST_ID_KEY: Final = "x-request-id"
-RETRY_AFTER_KEY: Final = "retry-after-seconds"
-_REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-
-_log = get_logger("sealpost.gateway.rpc")
 
 
 class Guard(Protocol):
@@ -66,100 +60,39 @@ def credentials_of(context: aio.ServicerContext[Any, Any]) -> Credentials:
     )
 
 
-def request_id_from(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:
-    """The caller's request id if well formed, otherwise a new random one."""
-    for key, value in metadata or ():
-        if key == REQUEST_ID_KEY and isinstance(value, str) and _REQUEST_ID_RE.match(value):
+def _offered_request_id(context: aio.ServicerContext[Any, Any]) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str):
             return value
-    return secrets.token_hex(8)
+    return None
 
 
 class _Call:
-    """One call's bookkeeping: start time, request id, outcome."""
+    """One gRPC call: its log (gateway/calls.py) and its trailing metadata."""
 
     def __init__(self, method: str, context: aio.ServicerContext[Any, Any]) -> None:
-        self.method = method
         self.context = context
-        self.started = time.perf_counter()
-        request_id = request_id_from(context.invocation_metadata())  # type: ignore[arg-type]
-        structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
-        self.trailing: list[tuple[str, str]] = [(REQUEST_ID_KEY, request_id)]
+        self.log = CallLog(method, _offered_request_id(context))
+        self.trailing: list[tuple[str, str]] = [(REQUEST_ID_KEY, self.log.request_id)]
         context.set_trailing_metadata(tuple(self.trailing))
-        self.role = ""
 
     async def fail(self, error: BaseException) -> None:
-        """Answer with the status the error maps to; bugs become INTERNAL."""
-        code = status_for(error)
-        if isinstance(error, ResourceExhausted):
-            # Rounded up to a tenth: a hint of "0.0" would invite an immediate retry.
-            wait = math.ceil(error.retry_after_seconds * 10) / 10
-            self.trailing.append((RETRY_AFTER_KEY, f"{max(wait, 0.1):.1f}"))
+        """Answer with the status the error maps to (bugs become INTERNAL)."""
+        result = self.log.failed(error)
+        if result.retry_after is not None:
+            self.trailing.append((RETRY_AFTER_KEY, result.retry_after))
             self.context.set_trailing_metadata(tuple(self.trailing))
-        if code is None:
-            _log.error("rpc.bug", error_type=type(error).__name__)
-            await self.context.abort(grpc.StatusCode.INTERNAL, "internal error")
-        message = error.explain() if isinstance(error, SealpostError) else str(error)
-        await self.context.abort(code, message)
+        await self.context.abort(result.code, result.message)
 
     def finish(self, error: BaseException | None) -> None:
-        """Log the outcome of the call."""
+        """Log the outcome of the call, with the code grpc is about to send."""
         code: grpc.StatusCode | None = self.context.code()  # None until a handler sets one
         if code is None:
             code = grpc.StatusCode.UNKNOWN if error is not None else grpc.StatusCode.OK
-        fields: dict[str, Any] = {
-            "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
-            "code": code.name,
-        }
-        if self.role:
-            fields["role"] = self.role
-        _log.info("rpc.finished", **fields)
-        structlog.contextvars.clear_contextvars()
+        self.log.finish(code)
 
 
 Parser = Callable[[bytes], Any]
-
-
-#: Whether a message type can hold text anywhere, by full name (``_holds_text``).
-_HOLDS_TEXT: dict[str, bool] = {}
-
-
-def _holds_text(descriptor: Any, _seen: set[str] | None = None) -> bool:
-    """True if a message of this type can hold a string field at any depth (maps included)."""
-    known = _HOLDS_TEXT.get(descriptor.full_name)
-    if known is not None:
-        return known
-    seen = set() if _seen is None else _seen
-    if descriptor.full_name in seen:
-        return False  # a type inside its own fields: the outer call looks at the rest
-    seen.add(descriptor.full_name)
-    holds = any(
-        field.type == FieldDescriptor.TYPE_STRING
-        or (field.message_type is not None and _holds_text(field.message_type, seen))
-        for field in descriptor.fields
-    )
-    if _seen is None:  # a nested answer may be partial while a cycle is open
-        _HOLDS_TEXT[descriptor.full_name] = holds
-    return holds
-
-
-def _refuse_nul(message: Message) -> None:
-    """InvalidArgument if a text field anywhere in ``message`` holds a NUL character.
-
-    No id or text of the API contains one, and PostgreSQL refuses to compare with one.
-    A message whose type holds no text at any depth (a send: bytes only) is not walked.
-    """
-    if not _holds_text(message.DESCRIPTOR):
-        return
-    for field, value in message.ListFields():
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            items: Any = [*value.keys(), *value.values()]
-        else:
-            items = value if field.is_repeated else (value,)
-        for item in items:
-            if isinstance(item, Message):
-                _refuse_nul(item)
-            elif isinstance(item, str) and "\0" in item:
-                raise InvalidArgument(f"{field.name} contains a NUL character")
 
 
 def _parser(deserializer: Parser | None) -> Parser:
@@ -171,9 +104,9 @@ def _parser(deserializer: Parser | None) -> Parser:
         try:
             request = deserializer(raw)
         except DecodeError as exc:
-            raise InvalidArgument("the request is not a valid message for this method") from exc
+            raise InvalidArgument(NOT_A_REQUEST) from exc
         if isinstance(request, Message):
-            _refuse_nul(request)
+            check_request(request)
         return request
 
     return parse
@@ -222,7 +155,7 @@ class RequestContextInterceptor(aio.ServerInterceptor):
 
             raise Unavailable("this gateway is not ready to serve the API")
         principal = await self.guard.admit(method, request, credentials_of(call.context))
-        call.role = ",".join(sorted(r.value for r in principal.roles))
+        call.log.admitted(principal)
 
     def _unary(
         self, method: str, behaviour: Callable[..., Any], parse: Parser
@@ -234,9 +167,6 @@ class RequestContextInterceptor(aio.ServerInterceptor):
                 request = parse(raw)
                 await self._admit(method, request, call)
                 return await _maybe_await(behaviour(request, context))
-            except NotImplementedError as exc:
-                error = exc
-                await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not implemented yet")
             except (aio.AbortError, asyncio.CancelledError):
                 raise
             except Exception as exc:  # every error is answered; bugs as INTERNAL
@@ -263,9 +193,6 @@ class RequestContextInterceptor(aio.ServerInterceptor):
                 else:
                     for item in await _maybe_await(result):
                         yield item
-            except NotImplementedError as exc:
-                error = exc
-                await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not implemented yet")
             except (aio.AbortError, asyncio.CancelledError):
                 raise
             except Exception as exc:  # every error is answered; bugs as INTERNAL

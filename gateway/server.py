@@ -1,17 +1,18 @@
-"""The gateway process: two TLS ports, health checking, reflection and graceful shutdown.
+"""The gateway process: three TLS ports, health checking, reflection and graceful shutdown.
 
 Relatives and staff connect to the public port (server TLS); institution
 terminals to the terminal port, which requires a client certificate signed by
-the gateway's CA (mutual TLS). ``serve`` marks every service SERVING once
-both ports are bound, reports NOT_SERVING while the database is unreachable,
-and on SIGTERM or SIGINT lets in-flight calls finish within the grace period.
+the gateway's CA (mutual TLS); browsers to the web port (the Connect protocol
+over HTTPS, gateway/web.py), which serves the relatives' calls from the same
+services. ``serve`` marks every service SERVING once the ports are bound,
+reports NOT_SERVING while the database is unreachable, and on SIGTERM or SIGINT
+lets in-flight calls finish within the grace period.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from sealpost.crypto.limits import DEFAULT_LIMITS
 from sealpost.escrow import client as escrow_client
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.errors import EscrowError
-from sealpost.gateway import directory, keystore, store, translog, witnesses
+from sealpost.gateway import directory, keystore, store, translog, web, witnesses
 from sealpost.gateway.auth import JwksCache, StaffVerifier
 from sealpost.gateway.calls import grpc_servicer
 from sealpost.gateway.config import GatewayConfig
@@ -70,6 +71,8 @@ HEALTH_PROBE_SECONDS = 2.0
 #: The health-check name under which the key server's state is reported. The gateway
 #: itself stays SERVING while the key server is down: messages wait, nothing slips through.
 KEY_SERVER_HEALTH = "sealpost.KeyServer"
+#: The health-check name of the browser port (which also answers GET /healthz itself).
+WEB_HEALTH = "sealpost.Web"
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,13 @@ def build_context(config: GatewayConfig) -> tuple[Context, keystore.TlsFiles]:
         return directory.load_or_create(connection, keys, now)
 
     gateway_directory = db.write(prepare)
+
+    def sign_batch_head(connection: Connection) -> object:
+        """One head per batch that asked for one (a send: its answer carries the proof)."""
+        return translog.sign_head_if_grown(
+            connection, gateway_directory.keys.log, gateway_directory.log.id, ctx.clock()
+        )
+
     staff = None
     if config.staff_auth_enabled:
         staff = StaffVerifier(
@@ -136,7 +146,7 @@ def build_context(config: GatewayConfig) -> tuple[Context, keystore.TlsFiles]:
         rate=RateLimiter(config.send_rate_per_minute),
         public_limits=PublicLimits.of(config.public_limits),
         staff=staff,
-        group_commit=GroupCommit(db, scope=translog.Deferred),
+        group_commit=GroupCommit(db, scope=lambda c: translog.Deferred(c, sign_batch_head)),
         auditor_witnesses=witnesses.auditor_witnesses(config.witness_keys.keys),
     )
     return ctx, tls
@@ -158,8 +168,9 @@ class Gateway:
         self.ctx = ctx
         self.tls = tls
         self.services = list(services or build_services(ctx, tls.ca_pair()))
+        self.guard = Guard(ctx)
         self.server = aio.server(
-            interceptors=[RequestContextInterceptor(Guard(ctx))],
+            interceptors=[RequestContextInterceptor(self.guard)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -179,6 +190,19 @@ class Gateway:
         )
         self.port = 0
         self.terminal_port = 0
+        self.web_port: int | None = None
+        self.reuse_port = reuse_port
+        self.web: web.BrowserPort | None = None
+        if config.web_port is not None:
+            app = web.application(
+                self.services,
+                self.guard,
+                origins=config.web_origins,
+                max_body=MAX_MESSAGE_BYTES,
+                serving=lambda: bool(self._serving),
+            )
+            context = web.tls_context(tls.server, tls.server_key, allow_tls12=config.allow_tls12)
+            self.web = web.BrowserPort(app, context, grace_seconds=config.grace_seconds)
         self._serving: bool | None = None
 
     def _credentials(self, *, client_auth: bool) -> grpc.ServerCredentials:
@@ -189,7 +213,7 @@ class Gateway:
         )
 
     async def start(self) -> tuple[int, int]:
-        """Bind both ports and start; returns (public port, terminal port)."""
+        """Bind the ports and start; returns (public port, terminal port)."""
         try:
             self.port = self.server.add_secure_port(
                 self.config.address, self._credentials(client_auth=False)
@@ -199,14 +223,30 @@ class Gateway:
             )
         except RuntimeError as exc:  # grpc's way of saying the bind failed
             raise OSError("the address is in use or not available") from exc
+        if self.web is not None and self.config.web_port is not None:
+            sock = web.listening_socket(
+                self.config.host, self.config.web_port, reuse_port=self.reuse_port
+            )
+            self.web_port = await self.web.start(sock)
         await self.server.start()
         await self.set_health(serving=True)
         return self.port, self.terminal_port
 
+    @property
+    def ports(self) -> dict[str, int]:
+        """The bound ports by name, as the port file gives them."""
+        ports = {"port": self.port, "terminal_port": self.terminal_port}
+        if self.web_port is not None:
+            ports["web_port"] = self.web_port
+        return ports
+
     async def stop(self) -> None:
         """Mark NOT_SERVING, let in-flight calls finish, then sign what they appended."""
         await self.set_health(serving=False)
-        await self.server.stop(self.config.grace_seconds)
+        if self.web is not None:
+            await asyncio.gather(self.server.stop(self.config.grace_seconds), self.web.stop())
+        else:
+            await self.server.stop(self.config.grace_seconds)
         await self.sign_if_grown()
         if self.ctx.group_commit is not None:
             await asyncio.to_thread(self.ctx.group_commit.close)
@@ -225,6 +265,8 @@ class Gateway:
         await self.health.set("", status)
         for binding in self.services:
             await self.health.set(binding.name, status)
+        if self.web is not None:
+            await self.health.set(WEB_HEALTH, status)
 
     async def watch_database(self) -> None:
         """Report NOT_SERVING while the database does not answer, SERVING when it does."""
@@ -291,7 +333,7 @@ async def serve(
     config: GatewayConfig,
     *,
     reuse_port: bool = False,
-    on_ready: Callable[[int, int], None] | None = None,
+    on_ready: Callable[[dict[str, int]], None] | None = None,
 ) -> None:
     """Run the gateway until SIGTERM or SIGINT, then shut down gracefully.
 
@@ -299,17 +341,15 @@ async def serve(
     """
     ctx, tls = await asyncio.to_thread(build_context, config)
     gateway = Gateway(config, ctx, tls, reuse_port=reuse_port)
-    port, terminal_port = await gateway.start()
+    port, _ = await gateway.start()
     if on_ready is not None:
-        on_ready(port, terminal_port)
-    if config.port_file is not None:
-        tmp = config.port_file.with_name(config.port_file.name + ".tmp")
-        tmp.write_text(json.dumps({"port": port, "terminal_port": terminal_port}) + "\n")
-        tmp.replace(config.port_file)  # atomic: readers never see a half-written file
+        on_ready(gateway.ports)
+    config.write_port_file(gateway.ports)
     _log.info(
         "gateway.serving",
         address=config.host,
         port=port,
+        web_port=gateway.web_port,
         pid=os.getpid(),
         version=__version__,
         database=ctx.db.dialect,

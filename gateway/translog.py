@@ -10,7 +10,7 @@ a batch's appends to its end (``Deferred``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -229,6 +229,8 @@ class _Pending:
 
     start: int | None = None
     leaves: list[_Leaf] = field(default_factory=list)
+    #: A job of the batch wants a signed head covering it when the batch commits.
+    head_wanted: bool = False
 
 
 @dataclass(frozen=True)
@@ -253,10 +255,17 @@ class Deferred:
     job undone by its savepoint is undone here too (``mark``/``rewind``).
     """
 
-    def __init__(self, connection: Connection) -> None:
-        """Defer the appends made through ``connection`` until ``flush``."""
+    def __init__(
+        self, connection: Connection, sign_head: Callable[[Connection], object] | None = None
+    ) -> None:
+        """Defer the appends made through ``connection`` until ``flush``.
+
+        ``sign_head`` signs a head in the batch's transaction after its leaves are
+        written, when a job asked for one (``want_head``): one head for the whole batch.
+        """
         self._connection = connection
         self._pending = _Pending()
+        self._sign_head = sign_head
         connection.info[_PENDING] = self._pending
 
     def mark(self) -> Mark:
@@ -274,12 +283,26 @@ class Deferred:
         self._pending.leaves = mark.leaves[: mark.count]
 
     def flush(self) -> None:
-        """Write the pending leaves (in the caller's transaction)."""
+        """Write the pending leaves (in the caller's transaction), then the wanted head."""
         _flush(self._connection)
+        if self._pending.head_wanted and self._sign_head is not None:
+            self._sign_head(self._connection)
 
     def close(self) -> None:
         """Stop deferring on this connection (pending leaves are dropped: flush first)."""
         self._connection.info.pop(_PENDING, None)
+
+
+def want_head(connection: Connection) -> None:
+    """Ask for a signed head covering this transaction's appends when its batch commits.
+
+    Under group commit (``Deferred`` with a signer) the batch signs one head for all the
+    jobs that asked, so that their answers can carry a proof without a second round
+    trip; elsewhere this does nothing, and a head comes with the next periodic signing.
+    """
+    pending: _Pending | None = connection.info.get(_PENDING)
+    if pending is not None:
+        pending.head_wanted = True
 
 
 def _flush(connection: Connection) -> None:

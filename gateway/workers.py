@@ -94,7 +94,7 @@ def _worker(config: GatewayConfig, ready: Any) -> None:
 
     logs.configure(config.log_level)
     asyncio.run(
-        serve(config, reuse_port=True, on_ready=lambda p, t: ready.put((os.getpid(), p, t)))
+        serve(config, reuse_port=True, on_ready=lambda ports: ready.put((os.getpid(), ports)))
     )
 
 
@@ -119,11 +119,19 @@ def serve_workers(config: GatewayConfig) -> int:
     with ExitStack() as reserved:
         public, port = _reserve(config.host, config.port)
         terminal, terminal_port = _reserve(config.host, config.terminal_port)
-        for sock in (public, terminal):
+        browser, web_port = (
+            (None, None) if config.web_port is None else _reserve(config.host, config.web_port)
+        )
+        for sock in (public, terminal, browser):
             if sock is not None:
                 reserved.callback(sock.close)
         worker_config = dataclasses.replace(
-            config, port=port, terminal_port=terminal_port, port_file=None, workers=1
+            config,
+            port=port,
+            terminal_port=terminal_port,
+            web_port=web_port,
+            port_file=None,
+            workers=1,
         )
         processes = [
             spawn.Process(target=_worker, args=(worker_config, ready), name=f"gateway-{i}")
@@ -134,9 +142,10 @@ def serve_workers(config: GatewayConfig) -> int:
         if not _wait_ready(processes, ready, stop):
             return _stop_all(processes, config.grace_seconds, failed=True)
     if config.port_file is not None:
-        tmp = config.port_file.with_name(config.port_file.name + ".tmp")
-        tmp.write_text(json.dumps({"port": port, "terminal_port": terminal_port}) + "\n")
-        tmp.replace(config.port_file)
+        ports = {"port": port, "terminal_port": terminal_port}
+        if web_port is not None:
+            ports["web_port"] = web_port
+        config.write_port_file(ports)
     _log.info(
         "gateway.serving",
         address=config.host,
@@ -196,12 +205,7 @@ def exec_supervisor(config: GatewayConfig) -> None:
     The command line has loaded every ``sealpost`` command; the supervisor needs none
     of them, and it stays up as long as the workers do.
     """
-    default = GatewayConfig()
-    document = {
-        f.name: str(getattr(config, f.name))
-        for f in dataclasses.fields(config)
-        if getattr(config, f.name) != getattr(default, f.name)
-    }
+    document = config.settings()
     # In the environment, not on the command line, which any local user can read: the
     # database URL may carry a password.
     environment = {**os.environ, _CONFIG_ENV: json.dumps(document)}

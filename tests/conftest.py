@@ -141,3 +141,21 @@ def stack(
     finally:
         running.close()
         gateway.stop()
+
+
+@pytest.fixture
+def own_stack(
+    tmp_path: Path, fresh_openbao: OpenBaoDevServer, database_url: str
+) -> Iterator[Stack]:
+    """A stack with an OpenBao of its own: its audit devices hold only this test's work,
+    and the test may rotate, shred, seal or stop its keys."""
+    from sealpost._internal.stack import Stack, bootstrap_openbao, start_gateway  # noqa: PLC0415
+
+    keyserver = bootstrap_openbao(fresh_openbao)
+    gateway = start_gateway(tmp_path / "gateway", fresh_openbao, keyserver, database_url)
+    running = Stack(fresh_openbao, keyserver, gateway)
+    try:
+        yield running
+    finally:
+        running.close()
+        gateway.stop()

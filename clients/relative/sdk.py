@@ -522,6 +522,11 @@ class RelativeClient:
                 raise
             request = retry
             accepted = self.send_sealed(request)
+        if accepted.HasField("tree_head") and accepted.HasField("inclusion_proof"):
+            # The answer carries its proof (one head per batch): no second round trip.
+            return self._verify_and_record(
+                accepted, accepted.message_id, accepted.envelope_digest, accepted.entry
+            )
         return self.confirm(
             accepted.message_id, accepted.envelope_digest, sent_entry=accepted.entry
         )
@@ -631,12 +636,13 @@ class RelativeClient:
         return list(self.profile.data.sent) if self.profile is not None else []
 
     def check_receipts(self) -> list[ReceiptCheck]:
-        """Verify every stored receipt again; fetch proofs for those never confirmed."""
+        """Verify every confirmed receipt again; fetch fresh proofs for the others."""
         results = []
         for record in self.sent():
             stored = log_pb2.Receipt.FromString(record.receipt)
             try:
-                if stored.HasField("inclusion_proof") and stored.HasField("tree_head"):
+                proven = stored.HasField("inclusion_proof") and stored.HasField("tree_head")
+                if proven and record.verified_at_ms is not None:
                     verified = self._verify_and_record(
                         stored, record.message_id, record.envelope_digest, None
                     )

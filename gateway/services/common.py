@@ -235,6 +235,36 @@ def proof_for(ctx: Context, index: int) -> tuple[log_pb2.SignedTreeHead, log_pb2
     return head, ctx.db.read(prove)
 
 
+HeadAndProof = tuple[log_pb2.SignedTreeHead, log_pb2.InclusionProof]
+
+
+def with_proof(ctx: Context, receipt: log_pb2.Receipt) -> log_pb2.Receipt:
+    """``receipt`` with the newest signed head and its inclusion proof, if a head covers it.
+
+    A send asks its batch for a head (``translog.want_head``), so one normally does by the
+    time the batch has committed; if none does yet, the receipt goes without, and the
+    client asks GetReceiptProof later. Never signs a head itself: that is a write.
+    """
+    index = receipt.entry.index
+
+    def read(
+        connection: Connection,
+    ) -> tuple[log_pb2.SignedTreeHead, log_pb2.InclusionProof] | None:
+        head = translog.latest_head(connection)
+        if head is None:
+            return None
+        size = log_pb2.TreeHead.FromString(head.tree_head).tree_size
+        if size <= index:
+            return None
+        return head, translog.inclusion_proof(connection, index, size)
+
+    found = ctx.db.read(read)
+    if found is not None:
+        receipt.tree_head.CopyFrom(found[0])
+        receipt.inclusion_proof.CopyFrom(found[1])
+    return receipt
+
+
 def parse_cursor(cursor: str) -> int:
     """The feed position a stream cursor stands for."""
     if not cursor:

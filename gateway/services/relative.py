@@ -244,6 +244,7 @@ class RelativeService:
             # log's order is the order the decisions were made in (SPEC P12).
             new = common.admit_message(connection, checked, caller.account_id, policy.INBOUND, now)
             appended = store.log_acceptance(connection, new, caller.actor)
+            translog.want_head(connection)  # the answer then carries its proof
             store.insert_message(connection, new, appended.index)
             store.add_feed(
                 connection, store.institution_audience(new.institution_id), new.message_id
@@ -253,7 +254,8 @@ class RelativeService:
         # A concurrent replay that wins the race is refused by insert_message alike.
         receipt, institution_id = await self.ctx.write(accept)
         self.ctx.notifier.notify(store.institution_audience(institution_id))
-        return relative_pb2.SendMessageResponse(receipt=receipt)
+        proven = await asyncio.to_thread(common.with_proof, self.ctx, receipt)
+        return relative_pb2.SendMessageResponse(receipt=proven)
 
     def _check_send(
         self,

@@ -255,6 +255,7 @@ class GatewayProcess:
         self.database_url = database_url or f"sqlite:///{(workdir / 'sealpost.db').resolve()}"
         self.port = 0
         self.terminal_port = 0
+        self.web_port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -266,6 +267,11 @@ class GatewayProcess:
     def terminal_address(self) -> str:
         """host:port of the terminal (mutual TLS) port."""
         return f"127.0.0.1:{self.terminal_port}"
+
+    @property
+    def web_url(self) -> str:
+        """The browser port's base URL (the Connect protocol over HTTPS)."""
+        return f"https://127.0.0.1:{self.web_port}"
 
     @property
     def ca_pem(self) -> bytes:
@@ -330,6 +336,8 @@ class GatewayProcess:
             str(self.port),
             "--terminal-port",
             str(self.terminal_port),
+            "--web-port",
+            str(self.web_port),
             "--state-dir",
             str(self.state_dir),
             "--database-url",
@@ -355,6 +363,7 @@ class GatewayProcess:
             if self.port_file.exists():
                 ports = json.loads(self.port_file.read_text())
                 self.port, self.terminal_port = ports["port"], ports["terminal_port"]
+                self.web_port = ports.get("web_port", 0)
                 try:
                     if gateway_health(self.address, self.ca_pem) == "SERVING":
                         return

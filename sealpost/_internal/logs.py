@@ -33,6 +33,7 @@ ALLOWED_FIELDS: Final = frozenset(
         # process and configuration
         "address",
         "port",
+        "web_port",
         "pid",
         "service",
         "version",

@@ -373,7 +373,12 @@ class SendMessageResponse(_message.Message):
 
     RECEIPT_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def receipt(self) -> _log_pb2.Receipt: ...
+    def receipt(self) -> _log_pb2.Receipt:
+        """The acceptance receipt. Normally with a signed tree head covering its entry and the
+        inclusion proof (one head is signed per batch of sends); when not, GetReceiptProof
+        completes it later.
+        """
+
     def __init__(
         self,
         *,

@@ -16,7 +16,7 @@ import secrets
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,14 +28,12 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from sealpost import cli as sealpost_cli
-from sealpost._internal.devservers import OpenBaoDevServer, gateway_directory_pin
+from sealpost._internal.devservers import gateway_directory_pin
 from sealpost._internal.stack import (
     Stack,
     approve_all,
-    bootstrap_openbao,
     screening_order,
     setup_institutions,
-    start_gateway,
 )
 from sealpost.clients.staff import StaffClient
 from sealpost.crypto import _sodium, merkle
@@ -473,21 +471,6 @@ def test_verify_reads_each_database(stack: Stack) -> None:
 
 
 # --------------------------------------------------------------------------- reconcile and report
-
-
-@pytest.fixture
-def own_stack(
-    tmp_path: Path, fresh_openbao: OpenBaoDevServer, database_url: str
-) -> Iterator[Stack]:
-    """A stack with an OpenBao of its own, so that its audit log holds only this test's work."""
-    keyserver = bootstrap_openbao(fresh_openbao)
-    gateway = start_gateway(tmp_path / "gateway", fresh_openbao, keyserver, database_url)
-    running = Stack(fresh_openbao, keyserver, gateway)
-    try:
-        yield running
-    finally:
-        running.close()
-        gateway.stop()
 
 
 @SQLITE

@@ -14,20 +14,16 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 import pytest
 
-from sealpost._internal.devservers import OpenBaoDevServer
 from sealpost._internal.stack import (
     Stack,
     approve_all,
-    bootstrap_openbao,
     setup_institutions,
-    start_gateway,
 )
 from sealpost.clients._grpc import ClientError
 from sealpost.clients.audit.escrowaudit import run_escrow_audit
@@ -42,21 +38,6 @@ pytestmark = pytest.mark.integration
 
 A = "pi-noord"
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def own_stack(
-    tmp_path: Path, fresh_openbao: OpenBaoDevServer, database_url: str
-) -> Iterator[Stack]:
-    """A stack with an OpenBao of its own: its audit devices hold only this test's work."""
-    keyserver = bootstrap_openbao(fresh_openbao)
-    gateway = start_gateway(tmp_path / "gateway", fresh_openbao, keyserver, database_url)
-    running = Stack(fresh_openbao, keyserver, gateway)
-    try:
-        yield running
-    finally:
-        running.close()
-        gateway.stop()
 
 
 def _audit(stack: Stack, *args: str) -> tuple[int, Any]:

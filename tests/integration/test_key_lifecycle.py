@@ -7,18 +7,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sealpost._internal.devservers import OpenBaoDevServer, gateway_health
+from sealpost._internal.devservers import gateway_health
 from sealpost._internal.stack import (
     Stack,
     approve_all,
-    bootstrap_openbao,
     setup_institutions,
-    start_gateway,
 )
 from sealpost.crypto.logentry import LogAction, decode_event
 from sealpost.escrow.errors import EscrowError
@@ -30,18 +27,9 @@ A = "pi-keys"
 
 
 @pytest.fixture
-def own_stack(tmp_path: Path, fresh_openbao: OpenBaoDevServer) -> Iterator[Stack]:
-    """A stack whose key server this test may rotate, shred and seal."""
-    keyserver = bootstrap_openbao(fresh_openbao)
-    gateway = start_gateway(
-        tmp_path / "gateway", fresh_openbao, keyserver, f"sqlite:///{tmp_path / 'keys.db'}"
-    )
-    stack = Stack(fresh_openbao, keyserver, gateway)
-    try:
-        yield stack
-    finally:
-        stack.close()
-        gateway.stop()
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: what this module tests does not depend on the database."""
+    return f"sqlite:///{tmp_path / 'keys.db'}"
 
 
 def _admin_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:

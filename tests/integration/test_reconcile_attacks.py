@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,14 +30,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from sealpost._internal.devservers import OpenBaoDevServer
 from sealpost._internal.stack import (
     Stack,
     approve_all,
-    bootstrap_openbao,
     screening_order,
     setup_institutions,
-    start_gateway,
 )
 from sealpost.clients.audit import cli as audit_cli
 from sealpost.clients.audit import database
@@ -54,21 +51,6 @@ pytestmark = pytest.mark.integration
 
 A = "pi-noord"
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def own_stack(
-    tmp_path: Path, fresh_openbao: OpenBaoDevServer, database_url: str
-) -> Iterator[Stack]:
-    """A stack with an OpenBao of its own: its audit devices hold only this test's work."""
-    keyserver = bootstrap_openbao(fresh_openbao)
-    gateway = start_gateway(tmp_path / "gateway", fresh_openbao, keyserver, database_url)
-    running = Stack(fresh_openbao, keyserver, gateway)
-    try:
-        yield running
-    finally:
-        running.close()
-        gateway.stop()
 
 
 @dataclass

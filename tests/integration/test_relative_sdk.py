@@ -169,7 +169,9 @@ def test_a_gateway_that_lies_about_the_receipt_is_refused_loudly(
 
         def lying(method: str, request: Any, reply_type: Any) -> Any:
             reply = honest(method, request, reply_type)
-            if method == "GetReceiptProof":
+            # The send's answer carries its proof; GetReceiptProof gives it again later.
+            proven = method in ("SendMessage", "GetReceiptProof")
+            if proven and reply.receipt.HasField("inclusion_proof"):
                 path = list(reply.receipt.inclusion_proof.path)
                 if path:
                     path[0] = bytes(32)
@@ -279,3 +281,38 @@ def test_the_documented_example_runs(stack: Stack, tmp_path: Path) -> None:
     assert "d-1001: Tot zondag!" in third
     assert (tmp_path / "replies" / "bezoekrooster.pdf").read_bytes() == PDF
     assert run_block(2) == ""  # read once, then the profile has moved past it
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_send_answer_carries_its_proof_so_one_call_proves_it(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin, _terminals = setup_institutions(stack, [("d-5", INSTITUTION, "regular")])
+    with _register(stack, tmp_path / "profile", []) as client:
+        client.request_contact("d-5")
+        approve_all(admin, INSTITUTION)
+        honest = client._call
+        calls: list[str] = []
+        answers: list[Any] = []
+
+        def counted(method: str, request: Any, reply_type: Any) -> Any:
+            calls.append(method)
+            reply = honest(method, request, reply_type)
+            answers.append(reply)
+            return reply
+
+        monkeypatch.setattr(client, "_call", counted)
+        for text in ("een", "twee", "drie"):
+            calls.clear()
+            answers.clear()
+            verified = client.send("d-5", text)
+            # No second round trip: the head signed in the send's batch comes with it.
+            assert calls.count("SendMessage") == 1
+            assert "GetReceiptProof" not in calls
+            receipt = answers[calls.index("SendMessage")].receipt
+            head = log_pb2.TreeHead.FromString(receipt.tree_head.tree_head)
+            assert receipt.inclusion_proof.leaf_index == receipt.entry.index
+            assert receipt.inclusion_proof.tree_size == head.tree_size > receipt.entry.index
+            assert verified.message_id == receipt.message_id
+        (record, *_) = client.sent()
+        assert record.verified_at_ms is not None

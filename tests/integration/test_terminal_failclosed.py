@@ -10,20 +10,18 @@ import collections
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
 import pytest
 import sqlalchemy as sa
 
-from sealpost._internal.devservers import OpenBaoDevServer
 from sealpost._internal.stack import (
     Stack,
     approve_all,
     bootstrap_openbao,
     setup_institutions,
-    start_gateway,
 )
 from sealpost.clients._grpc import ClientError
 from sealpost.clients.relative.sdk import RelativeClient
@@ -54,18 +52,9 @@ REJECTED = common_pb2.MESSAGE_STATE_REJECTED
 
 
 @pytest.fixture
-def own_stack(tmp_path: Path, fresh_openbao: OpenBaoDevServer) -> Iterator[Stack]:
-    """A gateway on SQLite against an OpenBao of this test's own."""
-    keyserver = bootstrap_openbao(fresh_openbao)
-    gateway = start_gateway(
-        tmp_path / "gateway", fresh_openbao, keyserver, f"sqlite:///{tmp_path / 'closed.db'}"
-    )
-    stack = Stack(fresh_openbao, keyserver, gateway)
-    try:
-        yield stack
-    finally:
-        stack.close()
-        gateway.stop()
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: what this module tests does not depend on the database."""
+    return f"sqlite:///{tmp_path / 'closed.db'}"
 
 
 class SwappableEscrow:

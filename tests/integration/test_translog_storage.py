@@ -10,6 +10,7 @@ a refused job leaves no leaf, and a read in the batch sees the batch's own leave
 from __future__ import annotations
 
 import asyncio
+import threading
 from functools import partial
 from typing import Any
 
@@ -253,3 +254,58 @@ def test_a_head_is_signed_only_when_the_log_has_grown(db: Database) -> None:
     db.write(lambda c: translog.sign_head(c, keys, key_id, 1_767_225_600_001))
     assert db.write(sign) is None
     assert sizes() == [5, 8, 9]
+
+
+def test_a_batch_signs_one_head_covering_it_when_a_job_asks(db: Database) -> None:
+    """One head per batch that asked (a send, whose answer carries the proof), none else."""
+    keys = PrivateKeys.generate()
+
+    def sign(connection: Connection) -> object:
+        return translog.sign_head_if_grown(connection, keys, bytes(32), 1_767_225_600_000)
+
+    def sizes() -> list[int]:
+        return [
+            log_pb2.TreeHead.FromString(h.tree_head).tree_size
+            for h in db.read(lambda c: translog.heads(c, 0, 100))
+        ]
+
+    committer = GroupCommit(db, scope=lambda c: translog.Deferred(c, sign))
+
+    def job(i: int, connection: Connection, *, wants: bool) -> int:
+        appended = translog.append(connection, [_event(i)])[0]
+        if wants:
+            translog.want_head(connection)
+        return appended.index
+
+    async def one_batch(first: int, count: int, *, asking: int | None) -> list[int]:
+        """``count`` jobs queued while the writer is held, so that they commit together."""
+        started, release = threading.Event(), threading.Event()
+
+        def hold(_connection: Connection) -> None:
+            started.set()
+            release.wait(10)
+
+        held = asyncio.ensure_future(committer.run(hold))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+        jobs = [
+            asyncio.ensure_future(committer.run(partial(job, first + k, wants=k == asking)))
+            for k in range(count)
+        ]
+        await asyncio.sleep(0)  # each job is queued once its task first runs
+        release.set()
+        await held
+        return list(await asyncio.gather(*jobs))
+
+    try:
+        asyncio.run(one_batch(0, 3, asking=None))
+        assert sizes() == []  # nobody asked: the periodic signer covers these later
+        indices = asyncio.run(one_batch(3, 4, asking=0))
+        assert indices == [3, 4, 5, 6]
+        assert sizes() == [7]  # one head, covering every job of the batch
+        asyncio.run(one_batch(7, 2, asking=1))
+        assert sizes() == [7, 9]
+    finally:
+        committer.close()
+    # Outside group commit, asking does nothing and costs nothing.
+    db.write(translog.want_head)
+    assert sizes() == [7, 9]

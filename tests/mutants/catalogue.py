@@ -29,6 +29,11 @@ _RECONCILE = "tests/unit/test_audit_reconcile.py"
 _COSIGNATURE = "tests/unit/test_cosignature.py"
 _WITNESS = "tests/unit/test_witness_client.py"
 _NAMES = "tests/unit/test_names.py"
+_WEB_GATE = "tests/unit/test_web_gate.py"
+_WEB_RIGHTS = (
+    "tests/integration/test_web_transport.py::"
+    "test_the_rights_hold_over_both_transports_alike[/sealpost.v1.RelativeService/ListContacts]"
+)
 
 MUTANTS: Final[tuple[Mutant, ...]] = (
     # ------------------------------------------------------------------ session tokens
@@ -922,5 +927,62 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         breaks="SPEC 7",
         effect="The right-to-left override slips through as an allowed joiner.",
         tests=(_NAMES,),
+    ),
+    # ------------------------------------------------------------------ the browser port
+    Mutant(
+        name="web-any-origin",
+        path="gateway/web.py",
+        original=(
+            "        if origin is not None and origin not in self.origins:\n            return 403,"
+        ),
+        replacement="        if False:\n            return 403,",
+        breaks="SPEC 2",
+        effect="Any web page can call the API with a visitor's session from their browser.",
+        tests=(_WEB_GATE,),
+    ),
+    Mutant(
+        name="web-cors-echoes-any-origin",
+        path="gateway/web.py",
+        original="        if origin is None or origin not in self.origins:\n",
+        replacement="        if origin is None:\n",
+        breaks="SPEC 2",
+        effect="The CORS answer names whichever origin asked, letting any page read answers.",
+        tests=(_WEB_GATE,),
+    ),
+    Mutant(
+        name="web-body-length-unchecked",
+        path="gateway/web.py",
+        original="        if int(length) > self.max_body:\n",
+        replacement="        if False:\n",
+        breaks="P15",
+        effect="A body of any declared size is read before anything refuses it.",
+        tests=(_WEB_GATE,),
+    ),
+    Mutant(
+        name="web-any-content-type",
+        path="gateway/web.py",
+        original="        if content_type not in CONTENT_TYPES:\n",
+        replacement="        if False:\n",
+        breaks="P15",
+        effect="JSON and gRPC-Web bodies reach parsers the port means never to run.",
+        tests=(_WEB_GATE,),
+    ),
+    Mutant(
+        name="web-staff-methods-exposed",
+        path="gateway/authz.py",
+        original="    [m for m in RULES if m.startswith(_REL)]\n",
+        replacement="    [m for m in RULES if m.startswith((_REL, _ADM))]\n",
+        breaks="SPEC 2",
+        effect="Administrators' calls are reachable from web pages.",
+        tests=(_WEB_GATE,),
+    ),
+    Mutant(
+        name="web-guard-skipped",
+        path="gateway/web.py",
+        original="    log.admitted(await guard.admit(log.method, request, _credentials(ctx)))\n",
+        replacement="",
+        breaks="SPEC 2",
+        effect="A browser call runs without sign-in or rights: anyone lists a relative's contacts.",
+        tests=(_WEB_RIGHTS,),
     ),
 )

@@ -12,8 +12,9 @@ import pytest
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
+from sealpost.gateway.calls import _holds_text
+from sealpost.gateway.calls import check_request as _refuse_nul
 from sealpost.gateway.errors import InvalidArgument
-from sealpost.gateway.interceptors import _holds_text, _refuse_nul
 from sealpost.v1 import envelope_pb2, relative_pb2, terminal_pb2
 
 
