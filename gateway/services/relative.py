@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from sealpost.crypto import _sodium
 from sealpost.crypto import auth as crypto_auth
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto.errors import CryptoError
@@ -114,7 +113,7 @@ class RelativeService(relative_pb2_grpc.RelativeServiceServicer):
         made-up key ids leaves the database as it was).
         """
         key = common.key_id(request.key_id)
-        challenge = _sodium.random_bytes(crypto_auth.CHALLENGE_BYTES)
+        challenge = crypto_auth.new_login_challenge()
         expires = self.ctx.clock() + CHALLENGE_TTL_MS
 
         def usable(connection: Connection) -> bool:

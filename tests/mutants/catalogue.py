@@ -34,10 +34,10 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
     # ------------------------------------------------------------------ session tokens
     Mutant(
         name="token-mac-unchecked",
-        path="gateway/auth.py",
+        path="crypto/auth.py",
         original=(
             "    if not hmac.compare_digest(mac, expected):\n"
-            '        raise Unauthenticated("session token does not verify")\n'
+            '        raise SignatureError("session token does not verify")\n'
         ),
         replacement="",
         breaks="SPEC 2",
@@ -46,7 +46,7 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
     ),
     Mutant(
         name="token-mac-not-constant-time",
-        path="gateway/auth.py",
+        path="crypto/auth.py",
         original="    if not hmac.compare_digest(mac, expected):\n",
         replacement="    if mac != expected:\n",
         breaks="SPEC 2",
