@@ -7,7 +7,7 @@ passphrase. The cost is stored in the file; a file whose cost lies outside
 larger one would let a planted file exhaust memory.
 
 A ``PassphraseKey`` seals with one of two constructions, each fixed by the version-1
-file format that names it (sealpost/clients/sealedfile.py): XChaCha20-Poly1305 with
+file format that names it (clients/sealedfile.py): XChaCha20-Poly1305 with
 associated data (``seal``/``open``; the JSON documents) and XSalsa20-Poly1305
 crypto_secretbox (``seal_secretbox``/``open_secretbox``; the relative's binary profile).
 Either way a fresh random nonce per sealing, and a failure to open is one opaque
@@ -70,15 +70,6 @@ def check_kdf(kdf: KdfParams) -> None:
             f"Argon2id cost opslimit={kdf.opslimit} memlimit={kdf.memlimit} is outside the "
             "accepted range (libsodium INTERACTIVE to SENSITIVE)"
         )
-
-
-def derive_key(
-    secret: bytes, salt: bytes, kdf: KdfParams, size: int = _sodium.SECRETBOX_KEY_BYTES
-) -> bytes:
-    """``size`` key bytes from ``secret`` (the normalised passphrase) and ``salt``."""
-    return _sodium.argon2id_kdf(
-        secret, salt, opslimit=kdf.opslimit, memlimit=kdf.memlimit, size=size
-    )
 
 
 @dataclass(frozen=True, eq=False, repr=False)
