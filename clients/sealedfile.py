@@ -199,9 +199,8 @@ class SealedFileKind:
         return PassphraseKey.new(_secret(passphrase, self.errors.weak_passphrase), kdf)
 
     def _open_key(self, passphrase: str, salt: bytes, kdf: KdfParams) -> PassphraseKey:
-        secret = _secret(passphrase, self.errors.wrong_passphrase)
-        check_cost(kdf, self.errors)
-        return PassphraseKey.derive(secret, salt, kdf)
+        """The key of an existing file, whose cost the caller has checked."""
+        return PassphraseKey.derive(_secret(passphrase, self.errors.wrong_passphrase), salt, kdf)
 
     def _does_not_open(self) -> SealedFileError:
         return self.errors.wrong_passphrase(f"the passphrase does not open the {self.what}")
