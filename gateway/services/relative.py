@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import Connection
 
-from sealpost.crypto import _sodium
 from sealpost.crypto import auth as crypto_auth
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto.errors import CryptoError
@@ -108,7 +107,7 @@ class RelativeService:
         made-up key ids leaves the database as it was).
         """
         key = common.key_id(request.key_id)
-        challenge = _sodium.random_bytes(crypto_auth.CHALLENGE_BYTES)
+        challenge = crypto_auth.new_login_challenge()
         expires = self.ctx.clock() + CHALLENGE_TTL_MS
 
         def usable(connection: Connection) -> bool:
