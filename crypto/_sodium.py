@@ -1,10 +1,11 @@
 """The one place Sealpost calls libsodium (through PyNaCl).
 
 Everything else in Sealpost uses the recipes built on these functions
-(envelope, key records, log). Inputs and outputs are plain bytes; every
-authentication failure surfaces as ``crypto.errors.DecryptionError`` or
-``crypto.errors.SignatureError`` and nothing more specific, so that a failure
-tells an attacker nothing.
+(envelope, key records, log, authentication, passphrase keys); ruff refuses an import of
+this module, or of PyNaCl, outside crypto/ (banned-api in pyproject.toml). Inputs and
+outputs are plain bytes; every authentication failure surfaces as
+``crypto.errors.DecryptionError`` or ``crypto.errors.SignatureError`` and nothing more
+specific, so that a failure tells an attacker nothing.
 """
 
 from __future__ import annotations

@@ -1,16 +1,20 @@
-"""Signatures the gateway's authentication checks: registration and login.
+"""What the gateway's authentication checks: registration, login, session tokens, staff tokens.
 
 docs/protocol.md, "Registration" (proof of possession of a new signing key, bound to what
-is being registered) and "Login" (a device key signs a one-time challenge).
+is being registered) and "Login" (a device key signs a one-time challenge); the MAC of a
+relative's session token (gateway/auth.py lays the token out); the Ed25519 signature of
+a staff identity token (escrow/identity.py checks everything else about it).
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import Final
 
 from sealpost.crypto import _sodium, domains
 from sealpost.crypto._framing import framed_sha256
-from sealpost.crypto.errors import FormatError, KeyRecordError
+from sealpost.crypto._sodium import Random
+from sealpost.crypto.errors import FormatError, KeyRecordError, SignatureError
 from sealpost.crypto.keyrecords import (
     INSTITUTION,
     KEY_ID_BYTES,
@@ -25,6 +29,16 @@ from sealpost.crypto.keys import PrivateKeys
 REGISTRABLE_PURPOSES: Final = frozenset({RELATIVE_DEVICE, MAILBOX, INSTITUTION})
 #: Bytes of a login challenge.
 CHALLENGE_BYTES: Final = 32
+#: Bytes of the gateway's session-token key.
+SESSION_TOKEN_KEY_BYTES: Final = 32
+#: Bytes of a session token's MAC: keyed BLAKE2b-256.
+SESSION_TOKEN_MAC_BYTES: Final = 32
+#: Personalisation of the session-token MAC (BLAKE2b person, 16 bytes): domain separation,
+#: so that the token key's MAC of anything else is never a session token's.
+SESSION_TOKEN_MAC_PERSON: Final = b"sealpost-token1"
+#: An identity token's Ed25519 public key and signature (RFC 8037 section 2 and 3.1).
+IDENTITY_KEY_BYTES: Final = _sodium.ED25519_PUBLIC_BYTES
+IDENTITY_SIGNATURE_BYTES: Final = _sodium.ED25519_SIGNATURE_BYTES
 
 
 def registration_digest(
@@ -101,3 +115,48 @@ def verify_login(signature: bytes, *, record: VerifiedKey, challenge: bytes) -> 
         raise KeyRecordError("only device keys log in")
     digest = login_digest(key_id=record.id, challenge=challenge)
     _sodium.ed25519_verify(record.signing_key, digest, signature)
+
+
+def new_login_challenge(rng: Random = _sodium.random_bytes) -> bytes:
+    """A fresh one-time login challenge (CHALLENGE_BYTES random bytes)."""
+    return rng(CHALLENGE_BYTES)
+
+
+# --- Session tokens ---
+
+
+def new_session_token_key(rng: Random = _sodium.random_bytes) -> bytes:
+    """A fresh key for the gateway's session-token MACs (made once, at ``gateway init``)."""
+    return rng(SESSION_TOKEN_KEY_BYTES)
+
+
+def session_token_mac(token_key: bytes, payload: bytes) -> bytes:
+    """The MAC of a session token's ``payload``: BLAKE2b-256 keyed with the token key."""
+    return _sodium.blake2b(
+        payload, size=SESSION_TOKEN_MAC_BYTES, key=token_key, person=SESSION_TOKEN_MAC_PERSON
+    )
+
+
+def verify_session_token_mac(token_key: bytes, payload: bytes, mac: bytes) -> None:
+    """Raise SignatureError unless ``mac`` is the token key's MAC of ``payload``.
+
+    The comparison takes the same time wherever the first differing byte is.
+    """
+    expected = session_token_mac(token_key, payload)
+    if not hmac.compare_digest(mac, expected):
+        raise SignatureError("session token does not verify")
+
+
+# --- Staff identity tokens ---
+
+
+def verify_identity_token_signature(
+    public_key: bytes, signing_input: bytes, signature: bytes
+) -> None:
+    """Raise SignatureError unless ``signature`` is an EdDSA (Ed25519) JWS signature.
+
+    ``signing_input`` is the token's ``header.payload`` in ASCII (RFC 7515 section 5.2);
+    ``public_key`` the JWK's ``x`` (RFC 8037 section 2), chosen by the caller from the
+    key server's published keys.
+    """
+    _sodium.ed25519_verify(public_key, signing_input, signature)

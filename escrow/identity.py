@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
-from sealpost.crypto._sodium import ED25519_PUBLIC_BYTES, ED25519_SIGNATURE_BYTES, ed25519_verify
+from sealpost.crypto.auth import (
+    IDENTITY_KEY_BYTES,
+    IDENTITY_SIGNATURE_BYTES,
+    verify_identity_token_signature,
+)
 from sealpost.crypto.errors import SignatureError
 from sealpost.escrow._transport import (
     NO_RETRY,
@@ -261,7 +265,7 @@ def _verification_key(jwks: Mapping[str, object], kid: str) -> bytes:
         public = _b64url_decode(x, "key")
     except MalformedTokenError:
         raise TokenSignatureError("the key's public value is not base64url") from None
-    if len(public) != ED25519_PUBLIC_BYTES:
+    if len(public) != IDENTITY_KEY_BYTES:
         raise TokenSignatureError("the key's public value has the wrong size")
     return public
 
@@ -318,10 +322,10 @@ def _verify_signature(parts: list[str], jwks: Mapping[str, object]) -> str:
     if not isinstance(kid, str) or not kid:
         raise TokenSignatureError("the header names no key id (kid)")
     public = _verification_key(jwks, kid)
-    if len(signature) != ED25519_SIGNATURE_BYTES:
+    if len(signature) != IDENTITY_SIGNATURE_BYTES:
         raise TokenSignatureError("signature has the wrong size")
     try:
-        ed25519_verify(public, f"{parts[0]}.{parts[1]}".encode("ascii"), signature)
+        verify_identity_token_signature(public, f"{parts[0]}.{parts[1]}".encode("ascii"), signature)
     except SignatureError:
         raise TokenSignatureError("signature does not verify") from None
     return kid

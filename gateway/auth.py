@@ -15,7 +15,6 @@ Three kinds of credentials (SPEC section 2):
 from __future__ import annotations
 
 import base64
-import hmac
 import struct
 import threading
 import time
@@ -25,7 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from sealpost.crypto import _sodium
+from sealpost.crypto import auth as crypto_auth
+from sealpost.crypto.errors import SignatureError
 from sealpost.escrow import identity
 from sealpost.escrow.errors import EscrowError, TokenSignatureError
 from sealpost.gateway import principals
@@ -34,11 +34,8 @@ from sealpost.gateway.principals import Principal, Role
 
 TOKEN_PREFIX: Final = "sp1."  # noqa: S105 - a format marker, not a secret
 TOKEN_VERSION: Final = 1
-#: Personalisation of the token MAC (BLAKE2b person, 16 bytes): domain separation.
-TOKEN_MAC_PERSON: Final = b"sealpost-token1"
 TOKEN_TTL_MS: Final = 15 * 60 * 1000
 _TOKEN_HEAD = struct.Struct(">BQ32s")  # version, expires_at_ms, key_id
-_MAC_BYTES: Final = 32
 
 STAFF_ROLE_MAP: Final = {
     identity.StaffRole.SCREENER: Role.SCREENER,
@@ -73,7 +70,7 @@ def issue_session_token(token_key: bytes, session: SessionToken) -> str:
     """A bearer token for ``session``, authenticated with the gateway's token key."""
     payload = _TOKEN_HEAD.pack(TOKEN_VERSION, session.expires_at_ms, session.key_id)
     payload += session.account_id.encode()
-    mac = _sodium.blake2b(payload, size=_MAC_BYTES, key=token_key, person=TOKEN_MAC_PERSON)
+    mac = crypto_auth.session_token_mac(token_key, payload)
     return f"{TOKEN_PREFIX}{_b64(payload)}.{_b64(mac)}"
 
 
@@ -83,9 +80,10 @@ def verify_session_token(token_key: bytes, token: str, now_ms: int) -> SessionTo
         raise Unauthenticated("not a session token")
     body, _, mac_text = token[len(TOKEN_PREFIX) :].partition(".")
     payload, mac = _unb64(body), _unb64(mac_text)
-    expected = _sodium.blake2b(payload, size=_MAC_BYTES, key=token_key, person=TOKEN_MAC_PERSON)
-    if not hmac.compare_digest(mac, expected):
-        raise Unauthenticated("session token does not verify")
+    try:
+        crypto_auth.verify_session_token_mac(token_key, payload, mac)
+    except SignatureError:
+        raise Unauthenticated("session token does not verify") from None
     if len(payload) <= _TOKEN_HEAD.size:
         raise Unauthenticated("malformed session token")
     version, expires_at_ms, key_id = _TOKEN_HEAD.unpack_from(payload)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection
 
 from sealpost.crypto import keyrecords
 from sealpost.crypto.errors import KeyRecordError
@@ -19,7 +19,6 @@ from sealpost.crypto.keyrecords import VerifiedKey
 from sealpost.crypto.logentry import LogAction
 from sealpost.gateway import store, translog
 from sealpost.gateway.keystore import GatewayKeys
-from sealpost.gateway.storage.schema import key_records
 from sealpost.v1 import keys_pb2
 
 DIRECTORY_SUBJECT: Final = "sealpost-directory"
@@ -126,8 +125,9 @@ def publish(
 
     Every record the directory signs goes through here, so the key records, too, can
     be recomputed from the log. ``institution`` is the one that holds a mailbox key.
+    AlreadyExists for a record stored before.
     """
-    store_record(connection, record, verified, now_ms)
+    store.add_key_record(connection, verified, record.SerializeToString(deterministic=True), now_ms)
     if verified.purpose in (keys_pb2.KEY_PURPOSE_DIRECTORY, keys_pb2.KEY_PURPOSE_LOG):
         scope = translog.PUBLIC
     elif verified.purpose == keys_pb2.KEY_PURPOSE_INSTITUTION:
@@ -149,32 +149,10 @@ def publish(
     )
 
 
-def store_record(
-    connection: Connection, record: keys_pb2.KeyRecord, verified: VerifiedKey, now_ms: int
-) -> None:
-    """Insert a record (its id is a digest, so the same record is never stored twice)."""
-    connection.execute(
-        insert(key_records).values(
-            id=verified.id,
-            purpose=verified.purpose,
-            subject=verified.subject,
-            record=record.SerializeToString(deterministic=True),
-            not_before=verified.not_before,
-            not_after=verified.not_after,
-            created_at_ms=now_ms,
-        )
-    )
-
-
 def _own_record(
     connection: Connection, purpose: keys_pb2.KeyPurpose.ValueType, subject: str
 ) -> keys_pb2.KeyRecord | None:
-    raw = connection.execute(
-        select(key_records.c.record)
-        .where(key_records.c.purpose == purpose, key_records.c.subject == subject)
-        .order_by(key_records.c.created_at_ms.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    raw = store.latest_record(connection, purpose, subject)
     return None if raw is None else keys_pb2.KeyRecord.FromString(raw)
 
 

@@ -13,7 +13,10 @@
         └── Unavailable            a dependency (database, key server) down UNAVAILABLE
 
 Errors of other packages are mapped here too (crypto errors become
-INVALID_ARGUMENT with a safe message). Anything else is a bug: INTERNAL, logged.
+INVALID_ARGUMENT with a safe message). The database's errors never get this far:
+the store turns a broken constraint into AlreadyExists (gateway/store/_common.py),
+the storage layer a lost connection into Unavailable (gateway/storage/). Anything
+else is a bug: INTERNAL, logged.
 """
 
 from __future__ import annotations

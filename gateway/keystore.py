@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from sealpost.crypto import _sodium
+from sealpost.crypto.auth import new_session_token_key
 from sealpost.crypto.keys import PrivateKeys
 from sealpost.gateway import pki
 from sealpost.gateway.errors import ConfigError
 
 KEYS_FILE: Final = "gateway-keys.json"
 KEYS_VERSION: Final = 1
-TOKEN_KEY_BYTES: Final = 32
 
 
 @dataclass(frozen=True, repr=False)
@@ -91,7 +90,7 @@ def init_state(state_dir: Path, hosts: list[str]) -> list[Path]:
             "version": KEYS_VERSION,
             "directory": _keys_json(PrivateKeys.generate()),
             "log": _keys_json(PrivateKeys.generate()),
-            "token_key": _sodium.random_bytes(TOKEN_KEY_BYTES).hex(),
+            "token_key": new_session_token_key().hex(),
         }
         _write_secret(keys_path, json.dumps(document, indent=2).encode())
         created.append(keys_path)

@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from sealpost.crypto import _sodium
 from sealpost.gateway.errors import InvalidArgument
 
 MAX_VALID_DAYS = 398
@@ -180,7 +179,7 @@ def fingerprint(certificate_pem: bytes) -> str:
         certificate = x509.load_pem_x509_certificate(certificate_pem)
     except ValueError as exc:
         raise InvalidArgument("not a PEM certificate") from exc
-    return _sodium.sha256(certificate.public_bytes(serialization.Encoding.DER)).hex()
+    return certificate.fingerprint(hashes.SHA256()).hex()
 
 
 def expiry_ms(certificate_pem: bytes) -> int:

@@ -46,7 +46,7 @@ LOG_SIZE = "log_size"
 #: Most node keys fetched in one query (the largest lookup shape).
 _FETCH_CHUNK = 256
 
-# Statements built once and run on the driver (see gateway/store.py).
+# Statements built once and run on the driver (see gateway/store/__init__.py).
 _S_SIZE = select(gateway_state.c.value).where(gateway_state.c.name == LOG_SIZE)
 _Q_SIZE = {False: Direct(_S_SIZE), True: Direct(_S_SIZE.with_for_update())}
 _Q_SET_SIZE = Direct(
@@ -56,7 +56,7 @@ _Q_INSERT_LEAVES = Direct(insert(log_leaves))
 _Q_INSERT_SCOPES = Direct(insert(log_scopes))
 _Q_INSERT_NODES = Direct(insert(log_nodes))
 #: SQLite's node lookups by the number of keys they take: 1, 2, 4 ... ``_FETCH_CHUNK``.
-_Q_NODES: dict[int, Direct] = {}
+_Q_NODES: dict[int, Direct[Any]] = {}
 #: PostgreSQL's node lookup: the keys as two arrays, one statement for any number.
 _NODE_KEYS = select(
     func.unnest(bindparam("levels", type_=ARRAY(SmallInteger))).label("level"),
@@ -70,7 +70,7 @@ _Q_NODES_ARRAYS = Direct(
 )
 
 
-def node_lookup(dialect: str, keys: Sequence[merkle.NodeKey]) -> tuple[Direct, dict[str, Any]]:
+def node_lookup(dialect: str, keys: Sequence[merkle.NodeKey]) -> tuple[Direct[Any], dict[str, Any]]:
     """The statement and parameters that fetch the nodes ``keys`` (1 to ``_FETCH_CHUNK``).
 
     Both databases must answer every key from the primary key: a row-value ``(level,

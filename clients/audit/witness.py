@@ -9,7 +9,7 @@ cosignatures. ``sealpost audit witness`` then runs one round of the witness of
 this auditor saw, cosign and hand it in. Run it from cron every few minutes.
 
 The key file (``sealpost-witness-key``) is a passphrase-sealed document like the
-terminal's profile (Argon2id, XChaCha20-Poly1305; clients/terminal/profile.py): the
+terminal's profile (Argon2id, XChaCha20-Poly1305; sealpost.clients.sealedfile): the
 public key and key id in clear but authenticated, the Ed25519 seed sealed. The witness
 state goes to ``$XDG_STATE_HOME/sealpost/witness/directory-<16 hex digits>.json`` unless
 ``--state-file`` says otherwise.
@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from sealpost._internal.files import write_atomic
-from sealpost.clients.terminal.errors import ProfileError
-from sealpost.clients.terminal.profile import new_document_key, open_document, seal_document
+from sealpost.clients.sealedfile import DocumentFormat, SealedFileError
 from sealpost.clients.witness import WitnessKey
 from sealpost.crypto import cosignature
 from sealpost.crypto.errors import FormatError
@@ -33,6 +31,8 @@ from sealpost.crypto.passphrase import KDF_MODERATE, KdfParams
 from sealpost.errors import SealpostError
 
 KEY_FORMAT: Final = "sealpost-witness-key"
+#: The witness key file: a sealed document of its own kind.
+KEY_FILE: Final = DocumentFormat(what="witness key", kind=KEY_FORMAT)
 
 
 class WitnessKeyError(SealpostError):
@@ -56,31 +56,24 @@ def create_key(
     """
     keys = PrivateKeys.generate() if seed is None else PrivateKeys(bytes(32), seed)
     public = PublicWitnessKey(keys.signing_key, cosignature.witness_key_id(keys.signing_key))
-    if path.exists():
-        raise WitnessKeyError(f"{path} exists; it is not replaced")
-    try:
-        salt, key = new_document_key(passphrase, kdf)
-    except ProfileError as exc:
-        raise WitnessKeyError(exc.explain()) from exc
     body = {"public_key": public.public_key.hex(), "witness_key_id": public.key_id.hex()}
-    document = seal_document(KEY_FORMAT, body, keys.ed25519_seed, kdf, salt, key)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_atomic(path, document)
+    try:
+        KEY_FILE.refuse_existing(path, f"{path} exists; it is not replaced")
+        document = KEY_FILE.seal(KEY_FILE.new_key(passphrase, kdf), body, keys.ed25519_seed)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        KEY_FILE.write(path, document)
+    except SealedFileError as exc:
+        raise WitnessKeyError(exc.explain()) from exc
     return public
 
 
 def open_key(path: Path, passphrase: str) -> WitnessKey:
     """The witness key in ``path``; WitnessKeyError when it does not open or is damaged."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise WitnessKeyError(f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        opened = open_document(raw, KEY_FORMAT, passphrase, "witness key")
+        opened = KEY_FILE.open(KEY_FILE.read(path, f"cannot read {path}: no such file"), passphrase)
         keys = PrivateKeys(bytes(32), opened.plaintext)
-    except (ProfileError, FormatError) as exc:
-        explain = exc.explain().replace("terminal profile", "witness key")
-        raise WitnessKeyError(explain) from exc
+    except (SealedFileError, FormatError) as exc:
+        raise WitnessKeyError(exc.explain()) from exc
     key_id = cosignature.witness_key_id(keys.signing_key)
     if opened.body.get("witness_key_id") != key_id.hex():
         raise WitnessKeyError(f"{path}: the key id does not belong to the key")

@@ -17,12 +17,18 @@
         │   └── AttachmentError         a file that cannot be attached
         └── ReceiptError                the gateway's receipt does not prove what it must
 
+Each Profile...Error is also the matching error of ``sealpost.clients.sealedfile`` (the
+rules of every passphrase-sealed file); PROFILE_ERRORS hands the classes to it.
+
 Gateway refusals stay ``sealpost.clients._grpc.ClientError`` (with the gRPC status code);
 key records and envelopes that do not verify raise ``sealpost.crypto.errors.CryptoError``.
 """
 
 from __future__ import annotations
 
+from typing import Final
+
+from sealpost.clients import sealedfile
 from sealpost.errors import SealpostError
 
 
@@ -30,39 +36,39 @@ class RelativeError(SealpostError):
     """Base of the relative SDK's own errors."""
 
 
-class ProfileError(RelativeError):
+class ProfileError(RelativeError, sealedfile.SealedFileError):
     """The profile on disk cannot be used."""
 
 
-class ProfileNotFoundError(ProfileError):
+class ProfileNotFoundError(ProfileError, sealedfile.SealedFileNotFoundError):
     """No profile in the folder given."""
 
 
-class ProfileExistsError(ProfileError):
+class ProfileExistsError(ProfileError, sealedfile.SealedFileExistsError):
     """A profile is already in the folder; it is never overwritten."""
 
 
-class ProfileBusyError(ProfileError):
+class ProfileBusyError(ProfileError, sealedfile.SealedFileBusyError):
     """Another program holds the profile open."""
 
 
-class ProfileFormatError(ProfileError):
+class ProfileFormatError(ProfileError, sealedfile.SealedFileFormatError):
     """The file is not a Sealpost profile, or its contents are damaged."""
 
 
-class ProfileVersionError(ProfileFormatError):
+class ProfileVersionError(ProfileFormatError, sealedfile.SealedFileVersionError):
     """The profile file has a format version this program does not read."""
 
 
-class ProfileVersionTooOldError(ProfileVersionError):
+class ProfileVersionTooOldError(ProfileVersionError, sealedfile.SealedFileVersionTooOldError):
     """The format version is older than the oldest one still read."""
 
 
-class ProfileVersionTooNewError(ProfileVersionError):
+class ProfileVersionTooNewError(ProfileVersionError, sealedfile.SealedFileVersionTooNewError):
     """The format version is newer than this program knows: upgrade Sealpost."""
 
 
-class WrongPassphraseError(ProfileError):
+class WrongPassphraseError(ProfileError, sealedfile.WrongPassphraseError):
     """The passphrase does not open the profile (indistinguishable from an altered file)."""
 
     def explain(self) -> str:
@@ -73,8 +79,22 @@ class WrongPassphraseError(ProfileError):
         )
 
 
-class WeakPassphraseError(ProfileError):
+class WeakPassphraseError(ProfileError, sealedfile.WeakPassphraseError):
     """A new profile's passphrase is refused (empty or too short)."""
+
+
+#: The classes the relative's profile raises for the rules of ``sealpost.clients.sealedfile``.
+PROFILE_ERRORS: Final = sealedfile.FileErrors(
+    base=ProfileError,
+    not_found=ProfileNotFoundError,
+    exists=ProfileExistsError,
+    busy=ProfileBusyError,
+    malformed=ProfileFormatError,
+    too_old=ProfileVersionTooOldError,
+    too_new=ProfileVersionTooNewError,
+    wrong_passphrase=WrongPassphraseError,
+    weak_passphrase=WeakPassphraseError,
+)
 
 
 class DirectoryMismatchError(RelativeError):

@@ -26,13 +26,9 @@ from sealpost.clients.terminal.client import wall_clock_ms
 from sealpost.clients.terminal.errors import (
     EnrollmentError,
     InstitutionKeyError,
-    ProfileExistsError,
     TerminalRevokedError,
-    WeakPassphraseError,
 )
 from sealpost.clients.terminal.profile import (
-    MIN_PASSPHRASE_CHARS,
-    PROFILE_NAME,
     ProfileSecrets,
     ProfileSettings,
     TerminalProfile,
@@ -159,12 +155,7 @@ def enroll(
     """
     issued = read_certificate_folder(certificates)
     _check_settings(key_server, key_server_token, directory_pin, escrow_prefix)
-    if (folder / PROFILE_NAME).exists():
-        raise ProfileExistsError(f"{folder} already holds a terminal profile; not replaced")
-    if len(passphrase) < MIN_PASSPHRASE_CHARS:
-        raise WeakPassphraseError(
-            f"choose a passphrase of at least {MIN_PASSPHRASE_CHARS} characters"
-        )
+    TerminalProfile.check_new(folder, passphrase)
     keys = institution_key[2] if institution_key else PrivateKeys.generate()
     key_id = institution_key[1] if institution_key else b""
     settings = ProfileSettings(

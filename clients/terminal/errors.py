@@ -23,16 +23,20 @@
     └── ClientError (sealpost.clients._grpc)
         └── NoMailboxKeyError            no mailbox secret held here opens this message (yet)
 
+Each Profile...Error is also the matching error of ``sealpost.clients.sealedfile`` (the
+rules of every passphrase-sealed file); PROFILE_ERRORS hands the classes to it.
+
 Key records and envelopes that do not verify raise ``sealpost.crypto.errors.CryptoError``;
 key-server failures raise ``sealpost.escrow.errors.EscrowError``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import grpc
 
+from sealpost.clients import sealedfile
 from sealpost.clients._grpc import ClientError
 from sealpost.errors import SealpostError
 
@@ -44,11 +48,11 @@ class TerminalError(SealpostError):
     """Base of the terminal's own errors."""
 
 
-class ProfileError(TerminalError):
+class ProfileError(TerminalError, sealedfile.SealedFileError):
     """The terminal profile on disk cannot be used."""
 
 
-class ProfileNotFoundError(ProfileError):
+class ProfileNotFoundError(ProfileError, sealedfile.SealedFileNotFoundError):
     """No terminal profile in the folder given."""
 
     def explain(self) -> str:
@@ -56,31 +60,31 @@ class ProfileNotFoundError(ProfileError):
         return f"{self}; create one with `sealpost terminal enroll`"
 
 
-class ProfileExistsError(ProfileError):
+class ProfileExistsError(ProfileError, sealedfile.SealedFileExistsError):
     """A profile is already in the folder; it is never overwritten."""
 
 
-class ProfileBusyError(ProfileError):
+class ProfileBusyError(ProfileError, sealedfile.SealedFileBusyError):
     """Another intake loop already runs with this profile."""
 
 
-class ProfileFormatError(ProfileError):
+class ProfileFormatError(ProfileError, sealedfile.SealedFileFormatError):
     """The file is not a terminal profile, or its contents are damaged."""
 
 
-class ProfileVersionError(ProfileFormatError):
+class ProfileVersionError(ProfileFormatError, sealedfile.SealedFileVersionError):
     """The profile has a format version this program does not read."""
 
 
-class ProfileVersionTooOldError(ProfileVersionError):
+class ProfileVersionTooOldError(ProfileVersionError, sealedfile.SealedFileVersionTooOldError):
     """The format version is older than the oldest one still read."""
 
 
-class ProfileVersionTooNewError(ProfileVersionError):
+class ProfileVersionTooNewError(ProfileVersionError, sealedfile.SealedFileVersionTooNewError):
     """The format version is newer than this program knows: upgrade Sealpost."""
 
 
-class WrongPassphraseError(ProfileError):
+class WrongPassphraseError(ProfileError, sealedfile.WrongPassphraseError):
     """The passphrase does not open the profile, or the file was altered."""
 
     def explain(self) -> str:
@@ -88,8 +92,22 @@ class WrongPassphraseError(ProfileError):
         return "the passphrase does not open this terminal profile (or the file was altered)"
 
 
-class WeakPassphraseError(ProfileError):
+class WeakPassphraseError(ProfileError, sealedfile.WeakPassphraseError):
     """The passphrase chosen for a new profile is too short."""
+
+
+#: The classes the terminal's files raise for the rules of ``sealpost.clients.sealedfile``.
+PROFILE_ERRORS: Final = sealedfile.FileErrors(
+    base=ProfileError,
+    not_found=ProfileNotFoundError,
+    exists=ProfileExistsError,
+    busy=ProfileBusyError,
+    malformed=ProfileFormatError,
+    too_old=ProfileVersionTooOldError,
+    too_new=ProfileVersionTooNewError,
+    wrong_passphrase=WrongPassphraseError,
+    weak_passphrase=WeakPassphraseError,
+)
 
 
 class EnrollmentError(TerminalError):

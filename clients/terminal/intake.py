@@ -2,10 +2,11 @@
 
 The gateway is the queue. Messages stay ACCEPTED there until this terminal submits
 them, and StreamIntake from a cursor yields only what is still ACCEPTED. So the loop
-keeps one persisted cursor that never passes a message it has not submitted: after a
-crash, or once the key server is back, streaming again from that cursor yields exactly
-the backlog, with nothing lost and nothing taken twice (the gateway ignores a second
-submission of a message already taken in).
+keeps one persisted cursor that never passes a message it has not submitted
+(clients/terminal/cursor.py holds that rule): after a crash, or once the key server is
+back, streaming again from that cursor yields exactly the backlog, with nothing lost
+and nothing taken twice (the gateway ignores a second submission of a message already
+taken in).
 
 Fail closed (SPEC P2): when the key server is sealed, stopped or refuses, no
 non-privileged message is submitted (the gateway refuses those without escrow, so
@@ -46,6 +47,7 @@ from sealpost.clients.terminal.client import (
     Trust,
     wall_clock_ms,
 )
+from sealpost.clients.terminal.cursor import IntakeCursor
 from sealpost.clients.terminal.errors import (
     LogWitnessError,
     NoMailboxKeyError,
@@ -469,9 +471,8 @@ class IntakeLoop:
         self._stop = threading.Event()
         self.state = IntakeState()
         self.summary = IntakeSummary()
-        # Something read from the current stream is still to be submitted: the cursor
-        # stays where it is until a fresh stream from it has been worked through.
-        self._held = False
+        # Where to resume; held while something read from the current stream waits.
+        self._cursor = IntakeCursor()
         self._waiting_for_mailbox = False
         self._degraded = False
         self._key_backoff = 0.0
@@ -502,12 +503,11 @@ class IntakeLoop:
         """
         started = self._clock()
         deadline = None if max_wait is None else started + max_wait
-        self.state = self.store.load()
+        self._load()
         self._housekeeping()
         self._witness_round()
         while True:
             self._pass_mailbox = self._pass_key_server = 0
-            self._held = False
             try:
                 self._one_pass()
             except ClientError as exc:
@@ -516,7 +516,7 @@ class IntakeLoop:
                     break
                 continue
             self._gateway_backoff = 0.0
-            if not self._held or not self._degraded or self._stop.is_set():
+            if not self._cursor.held or not self._degraded or self._stop.is_set():
                 break
             delay = max(0.0, self._next_probe - self._clock())
             if self._past(deadline, delay) or self._stop.wait(delay):
@@ -529,7 +529,7 @@ class IntakeLoop:
     def run(self) -> IntakeSummary:
         """Follow new messages until ``stop`` is called; returns the totals."""
         started = self._clock()
-        self.state = self.store.load()
+        self._load()
         self._housekeeping()
         reader: _Reader | None = None
         try:
@@ -554,8 +554,7 @@ class IntakeLoop:
     def _follow_step(self, reader: _Reader | None) -> _Reader | None:
         """One turn of the following loop; returns the stream to go on with (None: reopen)."""
         if reader is None:
-            reader = self._reader(follow=True)
-            self._held = False
+            reader = self._reader(self._cursor, follow=True)
         now = self._clock()
         if now >= self._next_housekeeping:
             self._housekeeping()
@@ -566,7 +565,7 @@ class IntakeLoop:
                 reader.close()
                 return None
             return reader
-        rescan_due = self._held and self._waiting_for_mailbox and now >= self._next_rescan
+        rescan_due = self._cursor.held and self._waiting_for_mailbox and now >= self._next_rescan
         if rescan_due and not self._degraded:  # perhaps the handover came: try those again
             reader.close()
             self._waiting_for_mailbox = False
@@ -582,12 +581,13 @@ class IntakeLoop:
             return None
         return reader
 
-    def _reader(self, *, follow: bool) -> _Reader:
-        call = self.client.open_intake_stream(self.state.cursor, follow=follow)
+    def _reader(self, position: IntakeCursor, *, follow: bool) -> _Reader:
+        """A fresh stream from ``position``'s cursor."""
+        call = self.client.open_intake_stream(position.new_stream(), follow=follow)
         return _Reader(call, self.settings.read_ahead)
 
     def _one_pass(self) -> None:
-        reader = self._reader(follow=False)
+        reader = self._reader(self._cursor, follow=False)
         try:
             while not self._stop.is_set():
                 items, ended = reader.take(
@@ -601,8 +601,14 @@ class IntakeLoop:
             reader.close()
 
     def _probe(self) -> bool:
-        """Try the oldest waiting batch again; True when the key server took it."""
-        reader = self._reader(follow=False)
+        """Try the oldest waiting batch again; True when the key server took it.
+
+        The probe reads a stream of its own from the cursor; once the key server takes
+        its first batch, that stream's position replaces the one followed so far (which
+        the caller drops, to stream again from there).
+        """
+        probe = IntakeCursor(self._cursor.cursor)
+        reader = self._reader(probe, follow=False)
         try:
             items, _ended = reader.take(
                 self.settings.batch_size, 60.0, max(1.0, self.settings.window_seconds)
@@ -616,10 +622,9 @@ class IntakeLoop:
         if report.waiting_for_key_server:
             self._save()
             return False
-        if report.outstanding:
-            self._save()
-        else:
-            self._advance(items[-1].cursor)
+        probe.batch_done(items[-1].cursor, waiting=report.outstanding)
+        self._cursor = probe
+        self._save()
         self._degraded = False
         return True
 
@@ -627,21 +632,19 @@ class IntakeLoop:
         report = self._process(items, escrow_now=not self._degraded)
         self._pass_mailbox += report.waiting_for_mailbox
         self._pass_key_server += report.waiting_for_key_server
-        if report.outstanding:
-            if not self._held:
-                self._next_rescan = self._clock() + self.settings.rescan_seconds
-            self._held = True
-            self._waiting_for_mailbox |= report.waiting_for_mailbox > 0
-        if report.outstanding or self._held:
-            self._save()
-        else:
-            self._advance(items[-1].cursor)
-
-    def _advance(self, cursor: str) -> None:
-        self.state.cursor = cursor
+        if report.outstanding and not self._cursor.held:
+            self._next_rescan = self._clock() + self.settings.rescan_seconds
+        self._waiting_for_mailbox |= report.waiting_for_mailbox > 0
+        self._cursor.batch_done(items[-1].cursor, waiting=report.outstanding)
         self._save()
 
+    def _load(self) -> None:
+        self.state = self.store.load()
+        self._cursor = IntakeCursor(self.state.cursor)
+
     def _save(self) -> None:
+        """Persist the state, with the cursor as far as the rule lets it go."""
+        self.state.cursor = self._cursor.cursor
         self.state.updated_at_ms = wall_clock_ms()
         self.store.save(self.state)
 

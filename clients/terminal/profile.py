@@ -15,6 +15,10 @@ directory pin or gateway address fails like a wrong passphrase. An exported
 institution key (for a second terminal of the same institution) is the same kind of
 document with format "sealpost-institution-key".
 
+This is the document format of ``sealpost.clients.sealedfile``, version 1, which holds
+the layout and the rules every sealed file follows (Argon2id costs, versions, one error
+for a wrong passphrase or an altered file).
+
 ``intake-state.json`` beside it holds the intake cursor and the ids of malformed
 messages (no content, no keys); ``intake.lock`` keeps a second intake loop out.
 Every write is atomic (temporary file, fsync, rename) with mode 0600.
@@ -23,41 +27,24 @@ Every write is atomic (temporary file, fsync, rename) with mode 0600.
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
-import fcntl
 import json
-import os
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
 from sealpost._internal.files import write_atomic
+from sealpost.clients import sealedfile
 from sealpost.clients._grpc import Endpoint
+from sealpost.clients.sealedfile import JsonFields
 from sealpost.clients.terminal.client import Escrow, TerminalClient
-from sealpost.clients.terminal.errors import (
-    ProfileBusyError,
-    ProfileExistsError,
-    ProfileFormatError,
-    ProfileNotFoundError,
-    ProfileVersionTooNewError,
-    ProfileVersionTooOldError,
-    WeakPassphraseError,
-    WrongPassphraseError,
-)
+from sealpost.clients.terminal.errors import PROFILE_ERRORS, ProfileFormatError
 from sealpost.clients.terminal.intake import IntakeState
-from sealpost.crypto import _sodium
-from sealpost.crypto.errors import DecryptionError, FormatError
+from sealpost.crypto.errors import FormatError
 from sealpost.crypto.keyrecords import DirectoryPin
 from sealpost.crypto.keys import PrivateKeys
-from sealpost.crypto.passphrase import (
-    KDF_MODERATE,
-    KdfParams,
-    derive_key,
-    kdf_accepted,
-)
+from sealpost.crypto.passphrase import KDF_MODERATE, KdfParams, PassphraseKey
 from sealpost.escrow.bootstrap import BootstrapSettings
 from sealpost.escrow.client import EscrowClient, KeyServerConfig, RetryPolicy
 from sealpost.v1 import envelope_pb2
@@ -67,17 +54,16 @@ STATE_NAME: Final = "intake-state.json"
 LOCK_NAME: Final = "intake.lock"
 PROFILE_FORMAT: Final = "sealpost-terminal-profile"
 STATE_FORMAT: Final = "sealpost-terminal-intake-state"
-#: The format this code writes.
-PROFILE_VERSION: Final = 1
-#: The oldest format still read (0 was never written).
-MIN_PROFILE_VERSION: Final = 1
 STATE_VERSION: Final = 1
-#: Associated-data domain of every passphrase-sealed document the terminal writes.
-DOCUMENT_AD_DOMAIN: Final = b"sealpost/terminal-sealed-document/v1\n"
 #: An institution key exported from one terminal for another of the same institution.
 KEY_EXPORT_FORMAT: Final = "sealpost-institution-key"
-MIN_PASSPHRASE_CHARS: Final = 8
-KDF_ALGORITHM: Final = "argon2id13"
+#: The terminal profile and the exported institution key: sealed documents of two kinds.
+PROFILE_FILE: Final = sealedfile.DocumentFormat(
+    what="terminal profile", errors=PROFILE_ERRORS, kind=PROFILE_FORMAT
+)
+KEY_EXPORT_FILE: Final = sealedfile.DocumentFormat(
+    what="institution key", errors=PROFILE_ERRORS, kind=KEY_EXPORT_FORMAT
+)
 #: Malformed message ids remembered (so rescans skip them); the oldest are forgotten first.
 MAX_MALFORMED_REMEMBERED: Final = 10_000
 
@@ -125,7 +111,7 @@ class ProfileSettings:
     @classmethod
     def from_json(cls, value: object) -> ProfileSettings:
         """Parse the stored object; ProfileFormatError if anything is missing or mistyped."""
-        doc = _Fields(value, "settings")
+        doc = JsonFields(value, "the terminal profile's settings", ProfileFormatError)
         return cls(
             institution_id=doc.text("institution_id"),
             terminal_id=doc.text("terminal_id"),
@@ -171,7 +157,7 @@ class ProfileSecrets:
             value = json.loads(plaintext)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ProfileFormatError("the profile's secrets are damaged") from exc
-        doc = _Fields(value, "secrets")
+        doc = JsonFields(value, "the terminal profile's secrets", ProfileFormatError)
         try:
             keys = PrivateKeys(doc.b64("institution_x25519"), doc.b64("institution_ed25519"))
         except FormatError as exc:
@@ -183,100 +169,16 @@ class ProfileSecrets:
         )
 
 
-@dataclass(frozen=True, repr=False)
-class OpenedDocument:
-    """A passphrase-sealed document after opening: its public body and its plaintext."""
-
-    body: dict[str, Any]
-    plaintext: bytes
-    kdf: KdfParams
-    salt: bytes
-    key: bytes
-
-
-def seal_document(
-    kind: str, body: dict[str, Any], plaintext: bytes, kdf: KdfParams, salt: bytes, key: bytes
-) -> bytes:
-    """A versioned JSON document: ``body`` in clear but authenticated, ``plaintext`` sealed.
-
-    XChaCha20-Poly1305 under ``key`` (Argon2id of the passphrase with ``salt``); the
-    associated data is a domain string and the canonical JSON of everything but the
-    ciphertext, so no byte of the header can change unnoticed.
-    """
-    header = {
-        "format": kind,
-        "version": PROFILE_VERSION,
-        "body": body,
-        "kdf": {
-            "algorithm": KDF_ALGORITHM,
-            "opslimit": kdf.opslimit,
-            "memlimit": kdf.memlimit,
-            "salt": _b64(salt),
-        },
-    }
-    nonce = _sodium.random_bytes(_sodium.AEAD_NONCE_BYTES)
-    sealed = _sodium.aead_encrypt(key, nonce, plaintext, _associated(header))
-    document = {**header, "nonce": _b64(nonce), "sealed": _b64(sealed)}
-    return (json.dumps(document, indent=2) + "\n").encode("utf-8")
-
-
-def open_document(raw: bytes, kind: str, passphrase: str, what: str) -> OpenedDocument:
-    """Check format, version and cost, derive the key and open; distinct errors for each."""
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProfileFormatError(f"not a {what} file") from exc
-    doc = _Fields(value, what)
-    if doc.get("format", str) != kind:
-        raise ProfileFormatError(f"not a {what} file")
-    _check_version(doc.integer("version"), MIN_PROFILE_VERSION, PROFILE_VERSION, what)
-    kdf_doc = _Fields(doc.get("kdf", dict), "kdf")
-    if kdf_doc.text("algorithm") != KDF_ALGORITHM:
-        raise ProfileFormatError(f"the {what}'s key derivation is not Argon2id")
-    kdf = KdfParams(kdf_doc.integer("opslimit"), kdf_doc.integer("memlimit"))
-    _check_kdf(kdf)
-    salt = kdf_doc.b64("salt")
-    nonce = doc.b64("nonce")
-    if len(salt) != _sodium.ARGON2ID_SALT_BYTES or len(nonce) != _sodium.AEAD_NONCE_BYTES:
-        raise ProfileFormatError(f"the {what}'s salt or nonce has the wrong size")
-    body: dict[str, Any] = doc.get("body", dict)
-    key = _derive(_passphrase_bytes(passphrase), salt, kdf)
-    try:
-        plaintext = _sodium.aead_decrypt(key, nonce, doc.b64("sealed"), _associated(doc.value))
-    except DecryptionError:
-        raise WrongPassphraseError(f"the {what} does not open") from None
-    return OpenedDocument(body, plaintext, kdf, salt, key)
-
-
-def new_document_key(passphrase: str, kdf: KdfParams) -> tuple[bytes, bytes]:
-    """A fresh salt and the key Argon2id derives from ``passphrase`` with it."""
-    if len(unicodedata.normalize("NFC", passphrase)) < MIN_PASSPHRASE_CHARS:
-        raise WeakPassphraseError(
-            f"choose a passphrase of at least {MIN_PASSPHRASE_CHARS} characters"
-        )
-    _check_kdf(kdf)
-    salt = _sodium.random_bytes(_sodium.ARGON2ID_SALT_BYTES)
-    return salt, _derive(_passphrase_bytes(passphrase), salt, kdf)
-
-
 class TerminalProfile:
     """An opened terminal profile: settings, secrets, and the key that re-seals them."""
 
     def __init__(
-        self,
-        folder: Path,
-        settings: ProfileSettings,
-        secrets_: ProfileSecrets,
-        kdf: KdfParams,
-        salt: bytes,
-        key: bytes,
+        self, folder: Path, settings: ProfileSettings, secrets_: ProfileSecrets, key: PassphraseKey
     ) -> None:
         """Use ``create`` or ``open``."""
         self.folder = folder
         self.settings = settings
         self.secrets = secrets_
-        self._kdf = kdf
-        self._salt = salt
         self._key = key
 
     def __repr__(self) -> str:
@@ -299,40 +201,34 @@ class TerminalProfile:
         kdf: KdfParams = KDF_MODERATE,
     ) -> TerminalProfile:
         """Write a new profile; never replaces an existing one."""
-        if (folder / PROFILE_NAME).exists():
-            raise ProfileExistsError(f"{folder} already holds a terminal profile; not replaced")
-        salt, key = new_document_key(passphrase, kdf)
+        cls.check_new(folder, passphrase)
+        key = PROFILE_FILE.new_key(passphrase, kdf)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        profile = cls(folder, settings, secrets_, kdf, salt, key)
+        profile = cls(folder, settings, secrets_, key)
         profile.save()
         return profile
+
+    @staticmethod
+    def check_new(folder: Path, passphrase: str) -> None:
+        """Raise unless a new profile may go into ``folder`` under ``passphrase``."""
+        PROFILE_FILE.refuse_existing(
+            folder / PROFILE_NAME, f"{folder} already holds a terminal profile; not replaced"
+        )
+        sealedfile.check_new_passphrase(passphrase, PROFILE_ERRORS)
 
     @classmethod
     def open(cls, folder: Path, passphrase: str) -> TerminalProfile:
         """Read and decrypt a profile; WrongPassphraseError if it does not open."""
-        path = folder / PROFILE_NAME
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise ProfileNotFoundError(f"no terminal profile in {folder}") from None
-        except OSError as exc:
-            raise ProfileFormatError(f"cannot read {path}: {exc.strerror}") from exc
-        opened = open_document(raw, PROFILE_FORMAT, passphrase, "profile")
+        raw = PROFILE_FILE.read(folder / PROFILE_NAME, f"no terminal profile in {folder}")
+        opened = PROFILE_FILE.open(raw, passphrase)
         settings = ProfileSettings.from_json(opened.body)
         secrets_ = ProfileSecrets.from_bytes(opened.plaintext)
-        return cls(folder, settings, secrets_, opened.kdf, opened.salt, opened.key)
+        return cls(folder, settings, secrets_, opened.key)
 
     def save(self) -> None:
         """Seal the secrets with a fresh nonce and replace the file atomically."""
-        data = seal_document(
-            PROFILE_FORMAT,
-            self.settings.to_json(),
-            self.secrets.to_bytes(),
-            self._kdf,
-            self._salt,
-            self._key,
-        )
-        write_atomic(self.path, data)
+        data = PROFILE_FILE.seal(self._key, self.settings.to_json(), self.secrets.to_bytes())
+        PROFILE_FILE.write(self.path, data)
 
     def update(self, **changes: Any) -> None:
         """Change settings (for example the institution key id) and save."""
@@ -372,15 +268,9 @@ class TerminalProfile:
     @contextlib.contextmanager
     def intake_lock(self) -> Iterator[None]:
         """Hold the intake lock: one intake loop per profile (the desk may run beside it)."""
-        fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ProfileBusyError("another intake loop is running with this profile") from None
+        busy = "another intake loop is running with this profile"
+        with PROFILE_FILE.lock(self.folder / LOCK_NAME, wait=0, busy=busy):
             yield
-        finally:
-            os.close(fd)
 
 
 def export_institution_key(
@@ -389,7 +279,7 @@ def export_institution_key(
     """Write the institution key, sealed under its own passphrase, for another terminal."""
     if not profile.settings.institution_key_id:
         raise ProfileFormatError("this profile holds no registered institution key")
-    salt, key = new_document_key(passphrase, kdf)
+    key = KEY_EXPORT_FILE.new_key(passphrase, kdf)
     keys = profile.secrets.institution_keys
     plaintext = json.dumps(
         {
@@ -402,21 +292,17 @@ def export_institution_key(
         "institution_id": profile.settings.institution_id,
         "institution_key_id": profile.settings.institution_key_id.hex(),
     }
-    if path.exists():
-        raise ProfileExistsError(f"{path} exists; it is not replaced")
-    write_atomic(path, seal_document(KEY_EXPORT_FORMAT, body, plaintext, kdf, salt, key))
+    KEY_EXPORT_FILE.refuse_existing(path, f"{path} exists; it is not replaced")
+    KEY_EXPORT_FILE.write(path, KEY_EXPORT_FILE.seal(key, body, plaintext))
 
 
 def read_institution_key(path: Path, passphrase: str) -> tuple[str, bytes, PrivateKeys]:
     """An exported institution key: (institution id, key record id, keys)."""
+    raw = KEY_EXPORT_FILE.read(path, f"cannot read {path}: there is no such file")
+    opened = KEY_EXPORT_FILE.open(raw, passphrase)
+    body = JsonFields(opened.body, "the institution key", ProfileFormatError)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ProfileNotFoundError(f"cannot read {path}: {exc.strerror}") from exc
-    opened = open_document(raw, KEY_EXPORT_FORMAT, passphrase, "institution key")
-    body = _Fields(opened.body, "institution key")
-    try:
-        secret = _Fields(json.loads(opened.plaintext), "institution key")
+        secret = JsonFields(json.loads(opened.plaintext), "the institution key", ProfileFormatError)
         keys = PrivateKeys(secret.b64("institution_x25519"), secret.b64("institution_ed25519"))
     except (ValueError, FormatError) as exc:
         raise ProfileFormatError("the institution key file is damaged") from exc
@@ -451,10 +337,12 @@ class FileStateStore:
             value = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ProfileFormatError(f"{self.path} is not intake state") from exc
-        doc = _Fields(value, "intake state")
+        doc = JsonFields(value, "intake state", ProfileFormatError)
         if doc.text("format") != STATE_FORMAT:
             raise ProfileFormatError(f"{self.path} is not intake state")
-        _check_version(doc.integer("version"), STATE_VERSION, STATE_VERSION, "intake state")
+        sealedfile.check_version(
+            doc.integer("version"), STATE_VERSION, STATE_VERSION, "intake state", PROFILE_ERRORS
+        )
         malformed = doc.get("malformed", dict)
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in malformed.items()):
             raise ProfileFormatError("intake state: malformed ids are not text")
@@ -482,75 +370,5 @@ class FileStateStore:
 # --------------------------------------------------------------------- helpers
 
 
-def _passphrase_bytes(passphrase: str) -> bytes:
-    if not passphrase:
-        raise WrongPassphraseError("a passphrase is required")
-    return unicodedata.normalize("NFC", passphrase).encode("utf-8")
-
-
-def _check_kdf(kdf: KdfParams) -> None:
-    if not kdf_accepted(kdf):
-        raise ProfileFormatError("the profile's key-derivation cost is out of range")
-
-
-def _derive(secret: bytes, salt: bytes, kdf: KdfParams) -> bytes:
-    return derive_key(secret, salt, kdf, size=_sodium.AEAD_KEY_BYTES)
-
-
-def _associated(header: dict[str, Any]) -> bytes:
-    canonical = json.dumps(
-        {k: header[k] for k in ("format", "version", "body", "kdf")},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=True,
-    )
-    return DOCUMENT_AD_DOMAIN + canonical.encode("ascii")
-
-
-def _check_version(version: int, oldest: int, newest: int, what: str) -> None:
-    if version < oldest:
-        raise ProfileVersionTooOldError(f"{what} version {version} is no longer read")
-    if version > newest:
-        raise ProfileVersionTooNewError(
-            f"{what} version {version} is newer than this program reads; upgrade Sealpost"
-        )
-
-
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-class _Fields:
-    """Typed access to a parsed JSON object; ProfileFormatError names the bad field."""
-
-    def __init__(self, value: object, where: str) -> None:
-        if not isinstance(value, dict):
-            raise ProfileFormatError(f"{where}: not a JSON object")
-        self.value: dict[str, Any] = value
-        self.where = where
-
-    def get(self, name: str, kind: type[Any]) -> Any:
-        item = self.value.get(name)
-        if not isinstance(item, kind) or isinstance(item, bool):
-            raise ProfileFormatError(f"{self.where}: field {name!r} is missing or mistyped")
-        return item
-
-    def text(self, name: str) -> str:
-        value: str = self.get(name, str)
-        return value
-
-    def integer(self, name: str) -> int:
-        value: int = self.get(name, int)
-        return value
-
-    def hex(self, name: str) -> bytes:
-        try:
-            return bytes.fromhex(self.text(name))
-        except ValueError:
-            raise ProfileFormatError(f"{self.where}: field {name!r} is not hex") from None
-
-    def b64(self, name: str) -> bytes:
-        try:
-            return base64.b64decode(self.text(name).encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError, ValueError):
-            raise ProfileFormatError(f"{self.where}: field {name!r} is not base64") from None

@@ -7,9 +7,8 @@ Administrators manage who may write to whom; nothing here returns content.
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from sealpost.crypto.logentry import LogAction
 from sealpost.gateway import keyevents, pki, policy, store, translog
@@ -277,7 +276,7 @@ class AdminService:
     # ----------------------------------------------------------------- screening orders
 
     @staticmethod
-    def _order(row: Row[Any]) -> admin_pb2.ScreeningOrder:
+    def _order(row: store.ScreeningOrderRow) -> admin_pb2.ScreeningOrder:
         return admin_pb2.ScreeningOrder(
             order_id=row.id,
             detainee_id=row.detainee_id,
@@ -365,17 +364,18 @@ class AdminService:
     # ----------------------------------------------------------------- contacts
 
     @staticmethod
-    def _contact(row: Row[Any], now_ms: int) -> admin_pb2.ContactRequest:
-        status = policy.contact_status(row.status, row.requested_at_ms, now_ms)
+    def _contact(row: store.NamedContactRow, now_ms: int) -> admin_pb2.ContactRequest:
+        contact = row.contact
+        status = policy.contact_status(contact.status, contact.requested_at_ms, now_ms)
         return admin_pb2.ContactRequest(
-            contact_id=row.id,
-            detainee_id=row.detainee_id,
-            account_id=row.account_id,
+            contact_id=contact.id,
+            detainee_id=contact.detainee_id,
+            account_id=contact.account_id,
             display_name=row.display_name,
-            relationship=row.relationship,
+            relationship=contact.relationship,
             status=status,  # type: ignore[arg-type]
-            requested_at=timestamp(row.requested_at_ms),
-            decided_by=row.decided_by or "",
+            requested_at=timestamp(contact.requested_at_ms),
+            decided_by=contact.decided_by or "",
         )
 
     async def ListContactRequests(  # noqa: N802
@@ -417,6 +417,7 @@ class AdminService:
         def decide(connection: Connection) -> admin_pb2.ContactRequest:
             store.decide_contact(connection, contact_id, decision, caller.actor, note, now)
             row = store.contact(connection, contact_id)
+            contact = row.contact
             store.log(
                 connection,
                 action,
@@ -424,10 +425,10 @@ class AdminService:
                 now,
                 [
                     ("contact", contact_id),
-                    ("detainee", row.detainee_id),
-                    ("account", row.account_id),
+                    ("detainee", contact.detainee_id),
+                    ("account", contact.account_id),
                 ],
-                scope=frozenset({store.detainee(connection, row.detainee_id).institution_id}),
+                scope=frozenset({store.detainee(connection, contact.detainee_id).institution_id}),
             )
             return self._contact(row, now)
 
@@ -436,7 +437,7 @@ class AdminService:
     # ----------------------------------------------------------------- correspondents
 
     @staticmethod
-    def _correspondent(row: Row[Any]) -> admin_pb2.Correspondent:
+    def _correspondent(row: store.CorrespondentRow) -> admin_pb2.Correspondent:
         return admin_pb2.Correspondent(
             account_id=row.account_id,
             kind=row.kind,
@@ -500,7 +501,7 @@ class AdminService:
     # ----------------------------------------------------------------- terminals and keys
 
     @staticmethod
-    def _terminal(row: Row[Any]) -> admin_pb2.Terminal:
+    def _terminal(row: store.TerminalRow) -> admin_pb2.Terminal:
         return admin_pb2.Terminal(
             terminal_id=row.id,
             institution_id=row.institution_id,

@@ -179,7 +179,7 @@ class AuditService:
                 for position in sample.escrow_audit_sample(root, size, population, count)
             ]
             granted = []
-            for row in drawn:
+            for row in [item.message for item in drawn]:
                 grant_id = store.new_id("gr")
                 appended = store.log(
                     connection,
@@ -215,18 +215,18 @@ class AuditService:
             head_size = log_pb2.TreeHead.FromString(head.tree_head).tree_size
             escrow_entries = {
                 e.index: e
-                for e in translog.entries_at(connection, [r.escrow_log_index for r in drawn])
+                for e in translog.entries_at(connection, [d.escrow_log_index for d in drawn])
             }
             response = audit_pb2.GrantEscrowAuditResponse(
                 sample_head=sample_head, population=population, tree_head=head
             )
-            for row, (grant_id, appended) in zip(drawn, granted, strict=True):
+            for item, (grant_id, appended) in zip(drawn, granted, strict=True):
                 response.items.add(
-                    message_id=row.message_id,
-                    envelope_header=envelope_pb2.Envelope.FromString(row.envelope).header,
-                    escrow=envelope_pb2.EscrowBlob.FromString(row.escrow),
-                    escrow_entry=escrow_entries[row.escrow_log_index],
-                    escrow_proof=translog.inclusion_proof(connection, row.escrow_log_index, size),
+                    message_id=item.message.message_id,
+                    envelope_header=envelope_pb2.Envelope.FromString(item.message.envelope).header,
+                    escrow=envelope_pb2.EscrowBlob.FromString(item.escrow),
+                    escrow_entry=escrow_entries[item.escrow_log_index],
+                    escrow_proof=translog.inclusion_proof(connection, item.escrow_log_index, size),
                     grant_id=grant_id,
                     grant_entry=appended.entry(),
                     grant_proof=translog.inclusion_proof(connection, appended.index, head_size),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from sealpost.crypto import keyrecords
 from sealpost.crypto.keyrecords import VerifiedKey
@@ -104,7 +104,7 @@ def enum_filter(value: int, enum: Any, what: str) -> int:
     return enum_value(value, enum, what) if value else 0
 
 
-def record_of(row: Row[Any]) -> keys_pb2.KeyRecord:
+def record_of(row: store.KeyRecordRow) -> keys_pb2.KeyRecord:
     """The KeyRecord stored in a key_records row."""
     return keys_pb2.KeyRecord.FromString(row.record)
 
@@ -140,7 +140,7 @@ def revocation_messages(connection: Connection) -> list[keys_pb2.KeyRevocation]:
     return [keyrecords.parse_key_revocation(raw) for raw in store.revocations(connection)]
 
 
-def detainee_message(row: Row[Any], mailbox_key_id: bytes) -> common_pb2.Detainee:
+def detainee_message(row: store.DetaineeRow, mailbox_key_id: bytes) -> common_pb2.Detainee:
     """The staff/terminal view of a detainee."""
     return common_pb2.Detainee(
         detainee_id=row.id,
@@ -278,7 +278,9 @@ def parse_cursor(cursor: str) -> int:
     return value
 
 
-def _feed_page(connection: Connection, *, audience: str, after: int, limit: int) -> list[Row[Any]]:
+def _feed_page(
+    connection: Connection, *, audience: str, after: int, limit: int
+) -> list[store.FeedRow]:
     return store.feed_after(connection, audience, after, limit)
 
 
@@ -288,7 +290,7 @@ async def follow_feed(
     after: int,
     *,
     follow: bool,
-    convert: Callable[[Row[Any]], T | None],
+    convert: Callable[[store.FeedRow], T | None],
     batch: int = 100,
 ) -> AsyncIterator[T]:
     """Yield feed items after ``after`` in order; with ``follow`` keep waiting for more.

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
-from sqlalchemy import Connection, Row
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection
 
-from sealpost.crypto import _sodium
 from sealpost.crypto import auth as crypto_auth
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto.errors import CryptoError
@@ -97,10 +94,7 @@ class RelativeService:
             directory.publish(connection, record, verified, f"relative:{account_id}", now)
             return account_id, record
 
-        try:
-            account_id, record = await self.ctx.write(register)
-        except IntegrityError as exc:
-            raise AlreadyExists("this device key is registered already") from exc
+        account_id, record = await self.ctx.write(register)
         return relative_pb2.RegisterDeviceResponse(account_id=account_id, key_record=record)
 
     async def CreateChallenge(  # noqa: N802
@@ -113,7 +107,7 @@ class RelativeService:
         made-up key ids leaves the database as it was).
         """
         key = common.key_id(request.key_id)
-        challenge = _sodium.random_bytes(crypto_auth.CHALLENGE_BYTES)
+        challenge = crypto_auth.new_login_challenge()
         expires = self.ctx.clock() + CHALLENGE_TTL_MS
 
         def usable(connection: Connection) -> bool:
@@ -165,18 +159,21 @@ class RelativeService:
 
     # ----------------------------------------------------------------- contacts
 
-    def _contact(self, connection: Connection, row: Row[Any], now_ms: int) -> relative_pb2.Contact:
-        status = policy.contact_status(row.status, row.requested_at_ms, now_ms)
+    def _contact(
+        self, connection: Connection, row: store.AccountContactRow, now_ms: int
+    ) -> relative_pb2.Contact:
+        stored = row.contact
+        status = policy.contact_status(stored.status, stored.requested_at_ms, now_ms)
         contact = relative_pb2.Contact(
-            contact_id=row.id,
-            detainee_id=row.detainee_id,
+            contact_id=stored.id,
+            detainee_id=stored.detainee_id,
             status=status,  # type: ignore[arg-type]
-            privileged=store.is_privileged(connection, row.account_id),
+            privileged=store.is_privileged(connection, stored.account_id),
             deliverable=policy.contact_deliverable(status, row.detainee_status),
         )
         if status == common_pb2.CONTACT_STATUS_APPROVED:
             mailbox = store.current_key(
-                connection, keys_pb2.KEY_PURPOSE_MAILBOX, row.detainee_id, now_ms // 1000
+                connection, keys_pb2.KEY_PURPOSE_MAILBOX, stored.detainee_id, now_ms // 1000
             )
             if mailbox is not None:
                 contact.mailbox_key.CopyFrom(common.record_of(mailbox))
@@ -202,7 +199,7 @@ class RelativeService:
             (full,) = [
                 r
                 for r in store.contacts_of_account(connection, caller.account_id)
-                if r.id == row.id
+                if r.contact.id == row.id
             ]
             return self._contact(connection, full, now)
 
@@ -253,10 +250,8 @@ class RelativeService:
             )
             return common.receipt(new, appended), new.institution_id
 
-        try:
-            receipt, institution_id = await self.ctx.write(accept)
-        except IntegrityError as exc:  # a concurrent replay won the race
-            raise AlreadyExists("a message with this id was accepted already") from exc
+        # A concurrent replay that wins the race is refused by insert_message alike.
+        receipt, institution_id = await self.ctx.write(accept)
         self.ctx.notifier.notify(store.institution_audience(institution_id))
         proven = await asyncio.to_thread(common.with_proof, self.ctx, receipt)
         return relative_pb2.SendMessageResponse(receipt=proven)
@@ -303,15 +298,16 @@ class RelativeService:
         caller = CALLER.get()
         after = common.parse_cursor(request.after_cursor)
 
-        def convert(row: Row[Any]) -> relative_pb2.StreamInboxResponse | None:
-            if row.account_id != caller.account_id or row.direction != policy.OUTBOUND:
+        def convert(row: store.FeedRow) -> relative_pb2.StreamInboxResponse | None:
+            message = row.message
+            if message.account_id != caller.account_id or message.direction != policy.OUTBOUND:
                 return None
             return relative_pb2.StreamInboxResponse(
                 cursor=str(row.seq),
-                envelope=envelope_pb2.Envelope.FromString(row.envelope),
+                envelope=envelope_pb2.Envelope.FromString(message.envelope),
                 sender_key=keys_pb2.KeyRecord.FromString(row.sender_record),
-                detainee_id=row.detainee_id,
-                accepted_at_ms=row.accepted_at_ms,
+                detainee_id=message.detainee_id,
+                accepted_at_ms=message.accepted_at_ms,
             )
 
         audience = store.account_audience(caller.account_id)
@@ -373,10 +369,10 @@ class RelativeService:
         )
         if row.direction != policy.INBOUND:
             raise NotFound("receipts are for messages you sent")
-        head, proof = await asyncio.to_thread(common.proof_for, self.ctx, row.log_index)
-        (entry,) = await self.ctx.db.aread(
-            lambda c: translog.entries(c, row.log_index, row.log_index + 1)
-        )
+        index = row.log_index
+        assert index is not None  # insert_message stores every message with its acceptance
+        head, proof = await asyncio.to_thread(common.proof_for, self.ctx, index)
+        (entry,) = await self.ctx.db.aread(lambda c: translog.entries(c, index, index + 1))
         return relative_pb2.GetReceiptProofResponse(
             receipt=log_pb2.Receipt(
                 message_id=message_id,

@@ -11,9 +11,9 @@ approval, never one's own, and is time-bound.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from sealpost.crypto.logentry import LogAction
 from sealpost.gateway import policy, states, store, translog
@@ -58,7 +58,9 @@ class ReviewService:
 
     # ----------------------------------------------------------------- queue
 
-    def _queue_item(self, connection: Connection, row: Row[Any], now: int) -> review_pb2.QueueItem:
+    def _queue_item(
+        self, connection: Connection, row: store.MessageRow, now: int
+    ) -> review_pb2.QueueItem:
         detainee = store.detainee(connection, row.detainee_id)
         basis = (
             common_pb2.LEGAL_BASIS_REGIME_SCREEN_ALL
@@ -248,7 +250,7 @@ class ReviewService:
     # ----------------------------------------------------------------- retrospective access
 
     @staticmethod
-    def _request(row: Row[Any]) -> review_pb2.RetrospectiveRequest:
+    def _request(row: store.RetrospectiveRequestRow) -> review_pb2.RetrospectiveRequest:
         return review_pb2.RetrospectiveRequest(
             request_id=row.id,
             detainee_id=row.detainee_id,

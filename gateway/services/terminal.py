@@ -11,8 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection
 
 from sealpost.crypto import auth as crypto_auth
 from sealpost.crypto import envelope as crypto_envelope
@@ -30,7 +29,6 @@ from sealpost.gateway.errors import (
 from sealpost.gateway.principals import Principal
 from sealpost.gateway.services import common
 from sealpost.gateway.services.context import CALLER, Context, page_after, page_size, timestamp
-from sealpost.gateway.storage.direct import Record
 from sealpost.v1 import envelope_pb2, keys_pb2, log_pb2, terminal_pb2
 
 #: Why a terminal rejected a message, as the log records it.
@@ -107,7 +105,7 @@ def check_escrow_blob(blob: envelope_pb2.EscrowBlob, message_id: bytes) -> bytes
 
 def take_in(
     connection: Connection,
-    row: Row[Any],
+    row: store.MessageRow,
     blob: envelope_pb2.EscrowBlob | None,
     actor: str,
     now: int,
@@ -162,7 +160,7 @@ def take_in(
     return outcome.state
 
 
-def _released(connection: Connection, row: Row[Any]) -> None:
+def _released(connection: Connection, row: store.MessageRow) -> None:
     """A released reply appears on its relative's inbox stream."""
     if row.direction == policy.OUTBOUND:
         store.add_feed(connection, store.account_audience(row.account_id), row.message_id)
@@ -203,10 +201,7 @@ class TerminalService:
             directory.publish(connection, record, verified, caller.actor, now)
             return record
 
-        try:
-            record = await self.ctx.write(register)
-        except IntegrityError as exc:
-            raise AlreadyExists("this institution key is registered already") from exc
+        record = await self.ctx.write(register)
         return terminal_pb2.RegisterInstitutionKeyResponse(key_record=record)
 
     async def ListHeldDetainees(  # noqa: N802
@@ -282,10 +277,7 @@ class TerminalService:
             )
             return record
 
-        try:
-            record = await self.ctx.write(provision)
-        except IntegrityError as exc:
-            raise AlreadyExists("this mailbox key is registered already") from exc
+        record = await self.ctx.write(provision)
         return terminal_pb2.ProvisionMailboxResponse(key_record=record)
 
     async def GetMailboxKeys(  # noqa: N802
@@ -395,18 +387,19 @@ class TerminalService:
         institution = _institution(CALLER.get())
         after = common.parse_cursor(request.after_cursor)
 
-        def convert(row: Row[Any]) -> terminal_pb2.StreamIntakeResponse | None:
+        def convert(row: store.FeedRow) -> terminal_pb2.StreamIntakeResponse | None:
+            message = row.message
             # Skip what moved on meanwhile: taken in already, or the detainee moved away.
-            if row.institution_id != institution or row.state != states.ACCEPTED:
+            if message.institution_id != institution or message.state != states.ACCEPTED:
                 return None
             return terminal_pb2.StreamIntakeResponse(
                 cursor=str(row.seq),
-                envelope=envelope_pb2.Envelope.FromString(row.envelope),
-                detainee_id=row.detainee_id,
+                envelope=envelope_pb2.Envelope.FromString(message.envelope),
+                detainee_id=message.detainee_id,
                 sender_key=keys_pb2.KeyRecord.FromString(row.sender_record),
                 sender_display_name=row.display_name,
-                privileged=row.privileged,
-                accepted_at_ms=row.accepted_at_ms,
+                privileged=message.privileged,
+                accepted_at_ms=message.accepted_at_ms,
             )
 
         audience = store.institution_audience(institution)
@@ -486,7 +479,7 @@ class TerminalService:
     def _take_in(
         self,
         connection: Connection,
-        row: Row[Any],
+        row: store.MessageRow,
         submission: terminal_pb2.EscrowSubmission,
         caller: Principal,
         now: int,
@@ -512,19 +505,18 @@ class TerminalService:
 
         def list_deliveries(
             connection: Connection,
-        ) -> tuple[list[Record], dict[bytes, keys_pb2.KeyRecord]]:
+        ) -> tuple[list[store.DeliveryRow], dict[bytes, keys_pb2.KeyRecord]]:
             rows = store.deliveries(connection, institution, request.detainee_id, after, limit)
-            keys = {
-                r.id: common.record_of(r)
-                for r in store.key_records_by_id(connection, [r.sender_key_id for r in rows])
-            }
+            senders = [r.message.sender_key_id for r in rows]
+            keys = {k.id: common.record_of(k) for k in store.key_records_by_id(connection, senders)}
             return rows, keys
 
         rows, keys = await self.ctx.db.aread(list_deliveries)
+        messages = [r.message for r in rows]
         response = terminal_pb2.ListDeliveriesResponse(
-            next_page_token=str(rows[-1].seq) if len(rows) == limit else ""
+            next_page_token=str(messages[-1].seq) if len(rows) == limit else ""
         )
-        releases = [r.release_log_index for r in rows if r.release_log_index is not None]
+        releases = [m.release_log_index for m in messages if m.release_log_index is not None]
         proven: dict[int, tuple[log_pb2.LogEntry, log_pb2.InclusionProof]] = {}
         if releases:
             head = await asyncio.to_thread(common.head_covering, self.ctx, max(releases))
@@ -533,18 +525,19 @@ class TerminalService:
             # An index the log does not hold gets no proof: the terminal then refuses it.
             wanted = sorted({i for i in releases if 0 <= i < size})
             proven = await self.ctx.db.aread(lambda c: _release_proofs(c, wanted, size))
-        for r in rows:
+        for r, m in zip(rows, messages, strict=True):
             delivery = response.deliveries.add(
-                message_id=r.message_id,
-                detainee_id=r.detainee_id,
-                envelope=envelope_pb2.Envelope.FromString(r.envelope),
-                sender_key=keys[r.sender_key_id],
+                message_id=m.message_id,
+                detainee_id=m.detainee_id,
+                envelope=envelope_pb2.Envelope.FromString(m.envelope),
+                sender_key=keys[m.sender_key_id],
                 sender_display_name=r.display_name,
-                accepted_at=timestamp(r.accepted_at_ms),
-                privileged=r.privileged,
+                accepted_at=timestamp(m.accepted_at_ms),
+                privileged=m.privileged,
             )
-            if r.release_log_index in proven:
-                entry, proof = proven[r.release_log_index]
+            index = m.release_log_index
+            if index is not None and index in proven:
+                entry, proof = proven[index]
                 delivery.release_entry.CopyFrom(entry)
                 delivery.release_proof.CopyFrom(proof)
         return response
@@ -594,15 +587,16 @@ class TerminalService:
         def list_contacts(connection: Connection) -> list[terminal_pb2.DetaineeContact]:
             out = []
             for row in store.approved_contacts_of_detainee(connection, detainee_id):
+                contact = row.contact
                 devices = store.keys_of(
-                    connection, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, row.account_id, now_s
+                    connection, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, contact.account_id, now_s
                 )
                 out.append(
                     terminal_pb2.DetaineeContact(
-                        contact_id=row.id,
-                        account_id=row.account_id,
+                        contact_id=contact.id,
+                        account_id=contact.account_id,
                         display_name=row.display_name,
-                        privileged=store.is_privileged(connection, row.account_id),
+                        privileged=store.is_privileged(connection, contact.account_id),
                         device_keys=[common.record_of(d) for d in devices],
                     )
                 )
@@ -642,10 +636,7 @@ class TerminalService:
             )
             return common.receipt(new, appended), new.account_id
 
-        try:
-            receipt, account_id = await self.ctx.write(send)
-        except IntegrityError as exc:
-            raise AlreadyExists("a message with this id was accepted already") from exc
+        receipt, account_id = await self.ctx.write(send)
         self.ctx.notifier.notify(store.account_audience(account_id))
         return terminal_pb2.SendReplyResponse(receipt=receipt)
 

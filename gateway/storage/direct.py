@@ -18,9 +18,12 @@ has open. What SQLAlchemy would still do for these statements is kept:
   ``OperationalError``, ...), without the parameters in its message, and a lost
   server connection invalidates the ``Connection`` and the pool as SQLAlchemy would.
 
-Rows are named tuples: the selected columns by attribute and by position.
-Statements with expanding (``IN``) parameters are not supported; build those
-per call through SQLAlchemy.
+Rows are named tuples, the selected columns by attribute and by position: the
+NamedTuple class given with the statement (``Direct(statement, SomeRow)``), whose
+fields must be the selected columns in order, which is checked when the statement is
+wrapped; or, without one, a named tuple of the select's own column names, typed
+``Record`` (``Any``). Statements with expanding (``IN``) parameters are not
+supported; build those per call through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Generic, TypeAlias, TypeVar, overload
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -37,8 +40,10 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
 
-#: A row of a ``Direct`` select: a named tuple of the selected columns.
+#: A row of a ``Direct`` select given no row class: a named tuple of the selected columns.
 Record: TypeAlias = Any
+#: The row class of a ``Direct`` select.
+RowT = TypeVar("RowT", bound=tuple[Any, ...])
 
 _Processor = Callable[[Any], Any] | None
 #: The name of ``savepoint``'s savepoints (a nested one shadows it until released).
@@ -57,10 +62,15 @@ class _Compiled:
     defaults: Mapping[str, Any]
     bind_processors: Mapping[str, Callable[[Any], Any]]
     result_processors: tuple[_Processor, ...]
-    row: Callable[..., Record] | None
+    row: Callable[[Sequence[Any]], Any] | None
 
 
-def _compile(statement: Statement, connection: Connection, keys: tuple[str, ...]) -> _Compiled:
+def _compile(
+    statement: Statement,
+    connection: Connection,
+    keys: tuple[str, ...],
+    row_class: type[Any] | None,
+) -> _Compiled:
     dialect = connection.dialect
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
     assert isinstance(compiled, SQLCompiler)
@@ -88,7 +98,10 @@ def _compile(statement: Statement, connection: Connection, keys: tuple[str, ...]
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.selected_columns
         )
-        row = namedtuple("Record", fields, rename=True)._make  # type: ignore[attr-defined]
+        if row_class is not None:
+            row = row_class._make
+        else:
+            row = namedtuple("Record", fields, rename=True)._make  # type: ignore[attr-defined]
     return _Compiled(
         sql=compiled.string,
         positional=positional,
@@ -100,15 +113,32 @@ def _compile(statement: Statement, connection: Connection, keys: tuple[str, ...]
     )
 
 
-class Direct:
+class Direct(Generic[RowT]):
     """A SQLAlchemy Core statement run on the DBAPI cursor (see the module text)."""
 
-    def __init__(self, statement: Statement) -> None:
-        """Wrap ``statement``; it is compiled at first use, once per dialect and parameter set."""
+    @overload
+    def __init__(self: Direct[Record], statement: Statement) -> None: ...
+
+    @overload
+    def __init__(self, statement: Statement, row: type[RowT]) -> None: ...
+
+    def __init__(self, statement: Statement, row: type[Any] | None = None) -> None:
+        """Wrap ``statement``, whose rows are ``row`` (a NamedTuple class) if given.
+
+        It is compiled at first use, once per dialect and parameter set. TypeError if
+        ``row``'s fields are not the columns the statement selects, in order.
+        """
+        if row is not None:
+            selected = (
+                tuple(statement.selected_columns.keys()) if isinstance(statement, Select) else ()
+            )
+            if getattr(row, "_fields", None) != selected:
+                raise TypeError(f"{row.__name__} is not a named tuple of {selected}")
         self.statement = statement
+        self._row = row
         self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
 
-    def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> list[Record]:
+    def rows(self, connection: Connection, parameters: Mapping[str, Any]) -> list[RowT]:
         """Every row of a select."""
         compiled, cursor = self._run(connection, parameters)
         try:
@@ -116,7 +146,7 @@ class Direct:
         finally:
             cursor.close()
 
-    def first(self, connection: Connection, parameters: Mapping[str, Any]) -> Record | None:
+    def first(self, connection: Connection, parameters: Mapping[str, Any]) -> RowT | None:
         """The first row of a select, or None."""
         compiled, cursor = self._run(connection, parameters)
         try:
@@ -161,7 +191,7 @@ class Direct:
         key = (connection.dialect.name, keys)
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compiled[key] = _compile(self.statement, connection, keys)
+            compiled = self._compiled[key] = _compile(self.statement, connection, keys, self._row)
         return compiled
 
     @staticmethod
@@ -184,7 +214,7 @@ class Direct:
         return compiled, cursor
 
     @staticmethod
-    def _record(compiled: _Compiled, values: Sequence[Any]) -> Record:
+    def _record(compiled: _Compiled, values: Sequence[Any]) -> Any:
         assert compiled.row is not None, "not a select"
         if any(compiled.result_processors):
             values = [

@@ -546,8 +546,6 @@ class PostgresServer:
 
 def gateway_directory_pin(state_dir: Path) -> bytes:
     """The directory's Ed25519 public key from a gateway state folder (what clients pin)."""
-    document = json.loads((state_dir / "gateway-keys.json").read_text())
-    seed = bytes.fromhex(document["directory"]["ed25519_seed"])
-    from sealpost.crypto import _sodium  # noqa: PLC0415
+    from sealpost.gateway.keystore import load_keys  # noqa: PLC0415 - only where a gateway runs
 
-    return _sodium.ed25519_public_from_seed(seed)
+    return load_keys(state_dir).directory.signing_key

@@ -11,7 +11,7 @@ the connection so the next transaction gets a new one.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy import Connection, bindparam, insert, make_url, select, text
@@ -22,6 +22,10 @@ from sealpost.gateway.errors import Unavailable
 from sealpost.gateway.storage.database import Database
 from sealpost.gateway.storage.direct import Direct, savepoint
 from sealpost.gateway.storage.schema import accounts, correspondents, key_records, messages
+from sealpost.gateway.store import keys as store_keys
+from sealpost.gateway.store import messages as store_messages
+from sealpost.gateway.store import people as store_people
+from sealpost.gateway.store import placements as store_placements
 from sealpost.v1 import common_pb2, keys_pb2
 
 pytestmark = pytest.mark.integration
@@ -81,7 +85,7 @@ def populate(connection: Connection) -> None:
     store.add_feed(connection, "institution:pi-a", MESSAGE_ID)
 
 
-def _same(connection: Connection, direct: Direct, parameters: dict[str, Any]) -> list[Any]:
+def _same(connection: Connection, direct: Direct[Any], parameters: dict[str, Any]) -> list[Any]:
     """Direct and SQLAlchemy agree on names, values and value types; returns the rows."""
     ours = direct.rows(connection, parameters)
     theirs = list(connection.execute(direct.statement, parameters))
@@ -95,31 +99,33 @@ def _same(connection: Connection, direct: Direct, parameters: dict[str, Any]) ->
 def test_selects_match_sqlalchemy(db: Database) -> None:
     def check(connection: Connection) -> None:
         key = {"p_id": b"k" * 32}
-        assert _same(connection, store._Q_KEY_RECORD, key)[0].record == b"\x00record\xff"
+        assert _same(connection, store_keys._Q_KEY_RECORD, key)[0].record == b"\x00record\xff"
         current = {
             "p_purpose": keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE,
             "p_subject": "acct-1",
             "p_now_s": NOW // 1000,
         }
-        assert _same(connection, store._Q_CURRENT_KEY, current)[0].revoked_at_ms is None
-        _same(connection, store._Q_IS_PRIVILEGED, {"p_account": "acct-1"})
-        assert _same(connection, store._Q_DETAINEE, {"p_id": "d-1"})[0].policy is not None
+        assert _same(connection, store_keys._Q_CURRENT_KEY, current)[0].revoked_at_ms is None
+        _same(connection, store_people._Q_IS_PRIVILEGED, {"p_account": "acct-1"})
+        assert (
+            _same(connection, store_placements._Q_DETAINEE, {"p_id": "d-1"})[0].policy is not None
+        )
         contact = {"p_account": "acct-1", "p_detainee": "d-1"}
-        row = _same(connection, store._Q_CONTACT_BETWEEN, contact)[0]
+        row = _same(connection, store_people._Q_CONTACT_BETWEEN, contact)[0]
         assert row.status == common_pb2.CONTACT_STATUS_REQUESTED
-        message = _same(connection, store._Q_MESSAGE_BY_ID[False], {"p_id": MESSAGE_ID})[0]
+        message = _same(connection, store_messages._Q_MESSAGE_BY_ID[False], {"p_id": MESSAGE_ID})[0]
         assert message.privileged is True  # SQLite stores 1; both paths give a bool
         assert message.envelope == SECRET_ENVELOPE
         assert message.escrow is None
         feed = {"p_audience": "institution:pi-a", "p_after": 0, "p_limit": 10}
-        rows = _same(connection, store._Q_FEED_AFTER, feed)
+        rows = _same(connection, store_messages._Q_FEED_AFTER, feed)
         assert rows[0]._fields[:2] == ("seq", "seq_1")  # a repeated name, as SQLAlchemy names it
         assert rows[0].display_name == "Anna"
         assert rows[0].sender_record == b"\x00record\xff"
         deliveries = {"p_institution": "pi-a", "p_after": 0, "p_limit": 10}
-        _same(connection, store._Q_DELIVERIES, deliveries)
-        assert store._Q_MAILBOX_KEY_OWNER.scalar(connection, {"p_id": b"none"}) is None
-        assert store._Q_KEY_RECORD.first(connection, {"p_id": b"none"}) is None
+        _same(connection, store_messages._Q_DELIVERIES, deliveries)
+        assert store_placements._Q_MAILBOX_KEY_OWNER.scalar(connection, {"p_id": b"none"}) is None
+        assert store_keys._Q_KEY_RECORD.first(connection, {"p_id": b"none"}) is None
 
     db.read(check)
 
@@ -151,19 +157,41 @@ def test_a_failed_write_is_undone_with_the_transaction(db: Database) -> None:
     with pytest.raises(RuntimeError):
         db.write(add_then_fail)
     feed = {"p_audience": "account:acct-1", "p_after": 0, "p_limit": 10}
-    assert db.read(lambda c: store._Q_FEED_AFTER.rows(c, feed)) == []
+    assert db.read(lambda c: store_messages._Q_FEED_AFTER.rows(c, feed)) == []
 
 
 def test_a_constraint_is_sqlalchemys_integrity_error_without_the_values(db: Database) -> None:
     values = db.read(_stored_message_values)
 
     with pytest.raises(IntegrityError) as caught:
-        db.write(lambda c: store._Q_INSERT_MESSAGE.execute(c, values))
+        db.write(lambda c: store_messages._Q_INSERT_MESSAGE.execute(c, values))
     assert caught.value.orig is not None
     assert "sealed bytes" not in str(caught.value)
     assert SECRET_ENVELOPE.hex() not in str(caught.value)
     count = db.read(lambda c: c.execute(select(messages.c.seq)).all())
     assert len(count) == 1
+
+
+class _Account(NamedTuple):
+    id: str
+    display_name: str
+    created_at_ms: int
+
+
+def test_rows_of_a_named_tuple_class(db: Database) -> None:
+    typed = Direct(select(accounts).where(accounts.c.id == bindparam("p_id")), _Account)
+    rows = db.read(lambda c: _same(c, typed, {"p_id": "acct-1"}))
+    assert rows == [_Account("acct-1", "Anna", NOW)]
+    assert type(rows[0]) is _Account
+
+
+def test_a_named_tuple_class_must_hold_the_selected_columns_in_order() -> None:
+    with pytest.raises(TypeError, match="_Account"):
+        Direct(select(accounts.c.display_name, accounts.c.id, accounts.c.created_at_ms), _Account)
+    with pytest.raises(TypeError, match="_Account"):
+        Direct(select(accounts.c.id, accounts.c.display_name), _Account)
+    with pytest.raises(TypeError, match="_Account"):
+        Direct(insert(accounts), _Account)
 
 
 def test_many_rows_in_one_call(db: Database) -> None:
@@ -221,14 +249,14 @@ def test_a_driver_savepoint_undoes_only_its_block(db: Database) -> None:
             refused(connection)
         values = _stored_message_values(connection)
         with pytest.raises(IntegrityError), savepoint(connection):  # PostgreSQL must recover
-            store._Q_INSERT_MESSAGE.execute(connection, values)
+            store_messages._Q_INSERT_MESSAGE.execute(connection, values)
         store.add_feed(connection, "account:after", MESSAGE_ID)
 
     db.write(jobs)
 
     def count(audience: str) -> int:
         feed = {"p_audience": audience, "p_after": 0, "p_limit": 10}
-        return len(db.read(lambda c: store._Q_FEED_AFTER.rows(c, feed)))
+        return len(db.read(lambda c: store_messages._Q_FEED_AFTER.rows(c, feed)))
 
     assert (count("account:kept"), count("account:undone"), count("account:after")) == (2, 0, 1)
 
@@ -243,23 +271,28 @@ def test_a_sqlite_read_is_one_transaction_begun_on_the_driver(db: Database) -> N
     feed = {"p_audience": "account:snapshot", "p_after": 0, "p_limit": 10}
 
     def read_around_a_write(connection: Connection) -> tuple[int, int, int]:
-        before = len(store._Q_FEED_AFTER.rows(connection, feed))
+        before = len(store_messages._Q_FEED_AFTER.rows(connection, feed))
         db.write(lambda c: store.add_feed(c, "account:snapshot", MESSAGE_ID))
         # SQLAlchemy's own execution inside the read joins the same transaction.
         through_sqlalchemy = connection.execute(select(accounts.c.id)).all()
-        return before, len(store._Q_FEED_AFTER.rows(connection, feed)), len(through_sqlalchemy)
+        return (
+            before,
+            len(store_messages._Q_FEED_AFTER.rows(connection, feed)),
+            len(through_sqlalchemy),
+        )
 
     assert db.read(read_around_a_write) == (0, 0, 1)  # the write is not seen mid-read
-    assert len(db.read(lambda c: store._Q_FEED_AFTER.rows(c, feed))) == 1
+    assert len(db.read(lambda c: store_messages._Q_FEED_AFTER.rows(c, feed))) == 1
 
     def fail(connection: Connection) -> None:
-        store._Q_FEED_AFTER.rows(connection, feed)
+        store_messages._Q_FEED_AFTER.rows(connection, feed)
         raise RuntimeError("refused")
 
     with pytest.raises(RuntimeError):
         db.read(fail)
     db.write(lambda c: store.add_feed(c, "account:snapshot", MESSAGE_ID))
-    assert len(db.read(lambda c: store._Q_FEED_AFTER.rows(c, feed))) == 2  # the failed read ended
+    # The failed read ended.
+    assert len(db.read(lambda c: store_messages._Q_FEED_AFTER.rows(c, feed))) == 2
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

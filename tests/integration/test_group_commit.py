@@ -2,7 +2,8 @@
 
 Jobs queued while the writer is busy go into one transaction; each caller gets its
 own job's result or refusal, after the commit, and a refused job's changes are
-undone alone. The writer wakes the callers' event loop once per batch, not once
+undone alone, also when the refusal is a constraint the store turned into
+AlreadyExists. The writer wakes the callers' event loop once per batch, not once
 per job: every wake-up is a system call and a turn of the loop.
 """
 
@@ -14,10 +15,13 @@ from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 
+from sealpost.gateway import policy, states, store, translog
+from sealpost.gateway.errors import AlreadyExists
 from sealpost.gateway.storage.database import Database
 from sealpost.gateway.storage.groupcommit import GroupCommit
+from sealpost.gateway.storage.schema import feed, messages
 
 pytestmark = pytest.mark.integration
 
@@ -76,3 +80,73 @@ def test_a_batch_answers_each_caller_with_one_wake_up(db: Database) -> None:
         lambda c: c.execute(text("SELECT n FROM batch_probe ORDER BY n")).scalars().all()
     )
     assert stored == [n for n in range(20) if n % 4 != 3]
+
+
+NOW = 1_767_225_600_000
+
+
+def _held_detainee(connection: Connection) -> None:
+    store.ensure_default_regimes(connection, NOW)
+    store.create_institution(connection, "pi-a", "PI A", NOW)
+    store.intake_detainee(connection, "d-1", "pi-a", "regular", NOW)
+    connection.execute(
+        text("INSERT INTO accounts (id, display_name, created_at_ms) VALUES ('acct-1', 'A', 0)")
+    )
+
+
+def _send(message_id: bytes, connection: Connection) -> int:
+    """What SendMessage writes for a message: its acceptance entry, the row, the feed."""
+    new = store.NewMessage(
+        message_id=message_id,
+        direction=policy.INBOUND,
+        detainee_id="d-1",
+        institution_id="pi-a",
+        account_id="acct-1",
+        sender_key_id=b"k" * 32,
+        envelope=b"sealed",
+        envelope_digest=b"\x01" * 32,
+        privileged=False,
+        state=states.ACCEPTED,
+        accepted_at_ms=NOW,
+    )
+    appended = store.log_acceptance(connection, new, "relative:acct-1")
+    store.insert_message(connection, new, appended.index)
+    store.add_feed(connection, store.institution_audience("pi-a"), message_id)
+    return appended.index
+
+
+def test_a_replayed_message_in_a_batch_is_refused_and_undone_alone(db: Database) -> None:
+    db.write(_held_detainee)
+    first_index = db.read(translog.size)
+    committer = GroupCommit(db, scope=translog.Deferred)
+    release = threading.Event()
+    ids = [bytes([n]) * 16 for n in range(6)]
+    sends = [*ids[:3], ids[1], *ids[3:]]  # the fourth replays the second
+
+    def blocker(_connection: Connection) -> None:
+        release.wait(10)
+
+    async def run_all() -> list[Any]:
+        first = asyncio.ensure_future(committer.run(blocker))
+        await asyncio.sleep(0.2)  # the writer holds the blocker's batch; the sends queue
+        rest = [asyncio.ensure_future(committer.run(partial(_send, m))) for m in sends]
+        await asyncio.sleep(0.1)
+        release.set()
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    try:
+        outcomes = asyncio.run(run_all())[1:]
+    finally:
+        committer.close()
+    assert isinstance(outcomes.pop(3), AlreadyExists)
+    # The refused job's log entry was undone with it: the others' indices follow on.
+    expected = list(range(first_index, first_index + len(ids)))
+    assert outcomes == expected
+    stored = db.read(
+        lambda c: c.execute(
+            select(messages.c.message_id, messages.c.log_index).order_by(messages.c.seq)
+        ).all()
+    )
+    assert [tuple(row) for row in stored] == list(zip(ids, expected, strict=True))
+    assert db.read(lambda c: c.execute(select(feed.c.message_id)).scalars().all()) == ids
+    assert db.read(translog.size) == first_index + len(ids)

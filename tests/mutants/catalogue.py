@@ -24,6 +24,7 @@ _MERKLE = "tests/unit/test_merkle.py"
 _LOGENTRY = "tests/unit/test_logentry.py"
 _RECEIPTS = "tests/unit/test_relative_receipts.py"
 _RELEASES = "tests/unit/test_terminal_releases.py"
+_CURSOR = "tests/unit/test_intake_cursor.py"
 _REPLAY = "tests/unit/test_replay.py"
 _RECONCILE = "tests/unit/test_audit_reconcile.py"
 _COSIGNATURE = "tests/unit/test_cosignature.py"
@@ -39,10 +40,10 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
     # ------------------------------------------------------------------ session tokens
     Mutant(
         name="token-mac-unchecked",
-        path="gateway/auth.py",
+        path="crypto/auth.py",
         original=(
             "    if not hmac.compare_digest(mac, expected):\n"
-            '        raise Unauthenticated("session token does not verify")\n'
+            '        raise SignatureError("session token does not verify")\n'
         ),
         replacement="",
         breaks="SPEC 2",
@@ -51,7 +52,7 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
     ),
     Mutant(
         name="token-mac-not-constant-time",
-        path="gateway/auth.py",
+        path="crypto/auth.py",
         original="    if not hmac.compare_digest(mac, expected):\n",
         replacement="    if mac != expected:\n",
         breaks="SPEC 2",
@@ -623,6 +624,16 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         breaks="P12",
         effect="The terminal delivers whatever the database says is released.",
         tests=(_RELEASES,),
+    ),
+    # ------------------------------------------------------------------ the intake cursor
+    Mutant(
+        name="intake-cursor-passes-waiting",
+        path="clients/terminal/cursor.py",
+        original="        if waiting:\n            self._held = True\n",
+        replacement="",
+        breaks="SPEC 3.3",
+        effect="The cursor moves past mail still waiting for escrow, which is then never taken in.",
+        tests=(_CURSOR,),
     ),
     # ------------------------------------------------------------------ the auditor's replay
     Mutant(

@@ -1,7 +1,8 @@
-"""Registration proofs, login signatures and mailbox secret wraps."""
+"""Registration, login, session-token MACs, identity-token signatures, mailbox secret wraps."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 import pytest
@@ -10,12 +11,21 @@ from sealpost.crypto import _sodium
 from sealpost.crypto import keyrecords as kr
 from sealpost.crypto._framing import lp, u64
 from sealpost.crypto.auth import (
+    CHALLENGE_BYTES,
+    IDENTITY_KEY_BYTES,
+    IDENTITY_SIGNATURE_BYTES,
+    SESSION_TOKEN_KEY_BYTES,
     login_digest,
+    new_login_challenge,
+    new_session_token_key,
     registration_digest,
+    session_token_mac,
     sign_login,
     sign_registration,
+    verify_identity_token_signature,
     verify_login,
     verify_registration,
+    verify_session_token_mac,
 )
 from sealpost.crypto.errors import (
     DecryptionError,
@@ -272,3 +282,81 @@ def test_mailbox_wrap_refuses_a_foreign_plaintext() -> None:
     sealed = _sodium.seal(institution_keys.encryption_key, b"not a mailbox secret")
     with pytest.raises(FormatError):
         unwrap_mailbox_secret(b"\x01" + sealed, institution_keys=institution_keys, mailbox=mailbox)
+
+
+# --- Login challenges and session tokens ---
+
+
+def test_a_login_challenge_is_fresh_randomness_of_the_checked_size() -> None:
+    assert len(new_login_challenge()) == CHALLENGE_BYTES
+    assert new_login_challenge() != new_login_challenge()
+    assert new_login_challenge(_Counter()) == hashlib.sha256(b"rng\x01").digest()
+    # The gateway's answer to it must pass the digest's own size check.
+    login_digest(key_id=bytes(32), challenge=new_login_challenge())
+
+
+def test_a_session_token_key_is_fresh_randomness() -> None:
+    assert len(new_session_token_key()) == SESSION_TOKEN_KEY_BYTES == 32
+    assert new_session_token_key() != new_session_token_key()
+
+
+def test_the_session_token_mac_is_keyed_personalised_blake2b() -> None:
+    """A known answer computed with hashlib, apart from libsodium."""
+    key, payload = bytes(range(32)), b"\x01payload"
+    expected = hashlib.blake2b(payload, digest_size=32, key=key, person=b"sealpost-token1")
+    assert session_token_mac(key, payload) == expected.digest()
+    verify_session_token_mac(key, payload, expected.digest())
+
+
+def test_a_session_token_mac_of_anything_else_is_refused() -> None:
+    key, payload = bytes(range(32)), b"\x01payload"
+    mac = session_token_mac(key, payload)
+    refused = (
+        (key, payload + b"x", mac),
+        (key, payload, bytes([mac[0] ^ 1]) + mac[1:]),
+        (key, payload, mac[:31]),
+        (key, payload, b""),
+        (bytes(32), payload, mac),
+        (key, payload, hashlib.blake2b(payload, digest_size=32, key=key).digest()),
+    )
+    for other_key, other_payload, other_mac in refused:
+        with pytest.raises(SignatureError, match="session token does not verify"):
+            verify_session_token_mac(other_key, other_payload, other_mac)
+
+
+# --- Identity token signatures ---
+
+#: RFC 8037 appendix A.4: the Ed25519 JWS example (the key of A.1 and A.2).
+_RFC8037_KEY = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+_RFC8037_INPUT = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc"
+_RFC8037_SIGNATURE = (
+    "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"
+)
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_the_rfc_8037_example_signature_verifies() -> None:
+    public, signature = _b64url(_RFC8037_KEY), _b64url(_RFC8037_SIGNATURE)
+    assert len(public) == IDENTITY_KEY_BYTES
+    assert len(signature) == IDENTITY_SIGNATURE_BYTES
+    verify_identity_token_signature(public, _RFC8037_INPUT.encode("ascii"), signature)
+
+
+def test_an_identity_token_signature_that_does_not_verify_is_refused() -> None:
+    public, signature = _b64url(_RFC8037_KEY), _b64url(_RFC8037_SIGNATURE)
+    signing_input = _RFC8037_INPUT.encode("ascii")
+    other = _keys("other staff key")
+    refused = (
+        (public, signing_input + b"x", signature),
+        (public, signing_input, bytes([signature[0] ^ 1]) + signature[1:]),
+        (other.signing_key, signing_input, signature),
+        (public, signing_input, signature[:63]),
+        (public[:31], signing_input, signature),
+    )
+    for key, text, sig in refused:
+        with pytest.raises(SignatureError):
+            verify_identity_token_signature(key, text, sig)
+    verify_identity_token_signature(other.signing_key, b"a.b", other.sign(b"a.b"))
