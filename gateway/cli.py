@@ -152,6 +152,13 @@ def serve(
             "comma-separated (env SEALPOST_WEB_ORIGINS, default: no page may)."
         ),
     ] = None,
+    web_app: Annotated[
+        str | None,
+        typer.Option(
+            help="Folder of the built relatives' web app the web port serves; off: none (env "
+            "SEALPOST_WEB_APP, default: clients/web/app/dist once built). See docs/web.md."
+        ),
+    ] = None,
     state_dir: StateDir = None,
     database_url: DatabaseUrl = None,
     key_server_address: Annotated[
@@ -246,6 +253,7 @@ def serve(
         "terminal_port": terminal_port,
         "web_port": web_port,
         "web_origins": web_origins,
+        "web_app": web_app,
         "state_dir": str(state_dir) if state_dir else None,
         "database_url": database_url,
         "key_server_address": key_server_address,

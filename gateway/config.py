@@ -23,6 +23,7 @@ from sealpost.crypto import cosignature
 from sealpost.crypto.errors import FormatError
 from sealpost.gateway.errors import ConfigError
 from sealpost.gateway.ratelimit import Limit, parse_limit
+from sealpost.gateway.webapp import BUILT_APP
 
 ENV_PREFIX = "SEALPOST_"
 #: Most gateway worker processes on one machine (gateway/workers.py).
@@ -68,6 +69,10 @@ def _port(raw: str) -> int:
 
 def _web_port(raw: str) -> int | None:
     return None if raw.strip().lower() == "off" else _port(raw)
+
+
+def _web_app(raw: str) -> Path | None:
+    return None if raw.strip().lower() == "off" else _path(raw)
 
 
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -222,6 +227,12 @@ class GatewayConfig:
             "for localhost, 127.0.0.1 or [::1])",
         ),
     )
+    #: The built relatives' web app the browser port serves (docs/web.md); ``off``: none.
+    #: By default the one built in the source tree, when it has been built.
+    web_app: Path | None = field(
+        default=BUILT_APP,
+        metadata=_meta("WEB_APP", _web_app, "a folder path, or off"),
+    )
     #: Folder with the gateway's keys and TLS material (`sealpost gateway init` creates it).
     state_dir: Path = field(
         default=Path("sealpost-state"), metadata=_meta("STATE_DIR", _path, "a folder path")
@@ -306,7 +317,7 @@ class GatewayConfig:
             if value == getattr(default, f.name):
                 continue
             if value is None:
-                found[f.name] = "off"  # web_port, the only setting that can be None
+                found[f.name] = "off"  # web_port and web_app, the settings that can be None
             elif isinstance(value, tuple):
                 found[f.name] = ",".join(value)
             else:

@@ -28,15 +28,17 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sealpost import __version__
 from sealpost._internal.logs import get_logger
+from sealpost.crypto import logentry, webrelease
 from sealpost.crypto.limits import DEFAULT_LIMITS
+from sealpost.crypto.logentry import LogAction
 from sealpost.escrow import client as escrow_client
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.errors import EscrowError
-from sealpost.gateway import directory, keystore, store, translog, web, witnesses
+from sealpost.gateway import directory, keystore, store, translog, web, webapp, witnesses
 from sealpost.gateway.auth import JwksCache, StaffVerifier
 from sealpost.gateway.calls import grpc_servicer
 from sealpost.gateway.config import GatewayConfig
-from sealpost.gateway.errors import GatewayError
+from sealpost.gateway.errors import ConfigError, GatewayError
 from sealpost.gateway.guard import Guard
 from sealpost.gateway.interceptors import RequestContextInterceptor
 from sealpost.gateway.ratelimit import PublicLimits, RateLimiter
@@ -152,6 +154,50 @@ def build_context(config: GatewayConfig) -> tuple[Context, keystore.TlsFiles]:
     return ctx, tls
 
 
+def _load_webapp(config: GatewayConfig, ctx: Context) -> webapp.WebApp | None:
+    """The web app the browser port serves: none if off, or if the default is not built."""
+    if config.web_app is None:
+        return None
+    if config.web_app == webapp.BUILT_APP and not webapp.BUILT_APP.is_dir():
+        _log.info("gateway.web_app_not_built")
+        return None
+    try:
+        app = webapp.load(config.web_app, ctx.directory.keys.directory.signing_key)
+    except (OSError, webapp.WebAppError) as exc:
+        raise ConfigError([f"web_app: {exc}"]) from None
+    app.leaf_index, app.leaf = ctx.db.write(
+        lambda connection: record_release(connection, app, ctx.clock())
+    )
+    _log.info("gateway.web_app", version=app.app_version, log_index=app.leaf_index)
+    return app
+
+
+def record_release(connection: Connection, app: webapp.WebApp, now_ms: int) -> tuple[int, bytes]:
+    """The log entry (index, leaf) recording ``app``'s release; appended if not the newest.
+
+    Taken under the log's lock, so that workers starting together record it once.
+    """
+    translog.size(connection, for_update=True)
+    index = store.web_app_release_index(connection)
+    if index is not None:
+        (entry,) = translog.entries_at(connection, [index])
+        event = logentry.decode_event(entry.leaf)
+        if event.extra.get(webrelease.DIGEST_FIELD) == app.digest.hex():
+            return index, entry.leaf
+    appended = store.log(
+        connection,
+        LogAction.ADMIN_ACTION,
+        store.GATEWAY_ACTOR,
+        now_ms,
+        [("web_app", app.app_version)],
+        scope=translog.PUBLIC,
+        operation=webrelease.OPERATION,
+        **{webrelease.DIGEST_FIELD: app.digest.hex(), webrelease.VERSION_FIELD: app.app_version},
+    )
+    store.set_web_app_release_index(connection, appended.index)
+    return appended.index, appended.leaf
+
+
 class Gateway:
     """A built, not yet started, gateway server."""
 
@@ -193,13 +239,16 @@ class Gateway:
         self.web_port: int | None = None
         self.reuse_port = reuse_port
         self.web: web.BrowserPort | None = None
+        self.webapp: webapp.WebApp | None = None
         if config.web_port is not None:
+            self.webapp = _load_webapp(config, ctx)
             app = web.application(
                 self.services,
                 self.guard,
                 origins=config.web_origins,
                 max_body=MAX_MESSAGE_BYTES,
                 serving=lambda: bool(self._serving),
+                webapp=self.webapp,
             )
             context = web.tls_context(tls.server, tls.server_key, allow_tls12=config.allow_tls12)
             self.web = web.BrowserPort(app, context, grace_seconds=config.grace_seconds)

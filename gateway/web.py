@@ -52,6 +52,7 @@ from sealpost.gateway.calls import (
     Credentials,
     check_request,
 )
+from sealpost.gateway.webapp import CONTENT_SECURITY_POLICY, WebApp, content_type
 
 if TYPE_CHECKING:
     from sealpost.gateway.interceptors import Guard
@@ -206,6 +207,36 @@ async def _respond(send: Any, status: int, body: bytes, headers: list[tuple[byte
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+def _same_origin(origin: str, headers: Mapping[str, str]) -> bool:
+    """Whether a page of this port itself sent the request (the web app, served here).
+
+    A page elsewhere cannot pass: the browser sets both headers. DNS rebinding (another
+    site's name pointed at this address) fails at TLS, as this port holds no certificate
+    for that name.
+    """
+    host = headers.get("host")
+    return host is not None and origin == f"https://{host}"
+
+
+def _static_headers(path: str, length: int) -> list[tuple[bytes, bytes]]:
+    """The headers of a file of the web app: its type, length and the pages' policy."""
+    kind = content_type(path)
+    assert kind is not None  # WebApp.body serves only files of known kinds
+    return [
+        (b"content-type", kind.encode()),
+        (b"content-length", str(length).encode()),
+        (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"cross-origin-resource-policy", b"same-origin"),
+        (b"strict-transport-security", b"max-age=31536000"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+        # Revalidated on every load, so a new release is seen at once (no stale code).
+        (b"cache-control", b"no-cache"),
+    ]
+
+
 def _connect_error_body(code: Code, message: str) -> bytes:
     """A Connect error as its JSON body, as Connect clients read it from any non-200 answer."""
     return json.dumps({"code": code.value, "message": message}).encode()
@@ -222,8 +253,10 @@ class BrowserGate:
         max_body: int,
         paths: Collection[str],
         serving: Callable[[], bool],
+        webapp: WebApp | None = None,
     ) -> None:
         self.app = app
+        self.webapp = webapp
         self.origins = frozenset(origins)
         self.max_body = max_body
         self.paths = frozenset(paths)
@@ -238,6 +271,16 @@ class BrowserGate:
         for raw_name, raw_value in scope.get("headers", ()):
             name = raw_name.decode("latin-1").lower()
             headers.setdefault(name, raw_value.decode("latin-1"))
+        if self.webapp is not None and scope["method"] in ("GET", "HEAD"):
+            body = self.webapp.body(scope["path"])
+            if body is not None:
+                await _respond(
+                    send,
+                    200,
+                    b"" if scope["method"] == "HEAD" else body,
+                    _static_headers(scope["path"], len(body)),
+                )
+                return
         refusal = self._refusal(scope, headers)
         if refusal is not None:
             status, code, message = refusal
@@ -272,7 +315,7 @@ class BrowserGate:
     def _refusal(self, scope: Any, headers: Mapping[str, str]) -> tuple[int, Code, str] | None:
         """Why this request is refused before it is read, or None."""
         origin = headers.get("origin")
-        if origin is not None and origin not in self.origins:
+        if origin is not None and origin not in self.origins and not _same_origin(origin, headers):
             return 403, Code.PERMISSION_DENIED, "requests from this web origin are not accepted"
         method, path = scope["method"], scope["path"]
         if path == HEALTH_PATH:
@@ -325,8 +368,9 @@ def application(
     origins: Collection[str],
     max_body: int,
     serving: Callable[[], bool],
+    webapp: WebApp | None = None,
 ) -> BrowserGate:
-    """The browser port's ASGI application over the gateway's services."""
+    """The browser port's ASGI application over the gateway's services (and the web app)."""
     table = endpoints(services, guard)
     connect = _Connect(
         service=table,
@@ -335,7 +379,9 @@ def application(
         compressions=[],
         codecs=[_BinaryProtobuf()],
     )
-    return BrowserGate(connect, origins=origins, max_body=max_body, paths=table, serving=serving)
+    return BrowserGate(
+        connect, origins=origins, max_body=max_body, paths=table, serving=serving, webapp=webapp
+    )
 
 
 #: uvicorn's own loggers: plain-text records outside the allow-list of _internal/logs.py.

@@ -18,6 +18,7 @@ The functions live in one module per subject:
                  requests, escrow-audit samples
     terminals    institution terminals and their certificates
     staff        staff members' roles and institutions as last recorded
+    releases     where the log last recorded a release of the web app
     _common      what they share: new ids, typed rows, constraints as errors
 
 Callers use this package, not its modules: ``store.message(...)``. ``__all__`` below
@@ -124,6 +125,7 @@ from sealpost.gateway.store.placements import (
     set_regime,
     transfer_detainee,
 )
+from sealpost.gateway.store.releases import set_web_app_release_index, web_app_release_index
 from sealpost.gateway.store.review import (
     EscrowedRow,
     RetrospectiveRequestRow,
@@ -255,10 +257,12 @@ __all__ = [
     "set_detainee_regime",
     "set_regime",
     "set_state",
+    "set_web_app_release_index",
     "staff_member",
     "take_challenge",
     "terminal",
     "terminal_by_fingerprint",
     "transfer_detainee",
     "verify_correspondent",
+    "web_app_release_index",
 ]

@@ -47,6 +47,7 @@ ALLOWED_FIELDS: Final = frozenset(
         "institution_id",
         "state",
         "count",
+        "log_index",
         "batch_size",
         "attempt",
         "delay_seconds",

@@ -11,6 +11,7 @@ import pytest
 
 from sealpost.gateway.authz import RULES, WEB_METHODS
 from sealpost.gateway.web import BrowserGate, listening_socket
+from sealpost.gateway.webapp import WebApp
 
 ORIGIN: Final = "https://post.example.test"
 PATH: Final = "/sealpost.v1.RelativeService/SendMessage"
@@ -35,11 +36,17 @@ def serve(
     headers: dict[str, str] | None = None,
     *,
     serving: bool = True,
+    app: WebApp | None = None,
 ) -> tuple[int, dict[str, str], bytes, int]:
     """Pass one request through a gate; (status, headers, body, calls that got through)."""
     inner = Inner()
     gate = BrowserGate(
-        inner, origins=[ORIGIN], max_body=LIMIT, paths=[PATH], serving=lambda: serving
+        inner,
+        origins=[ORIGIN],
+        max_body=LIMIT,
+        paths=[PATH],
+        serving=lambda: serving,
+        webapp=app,
     )
     sent: list[dict[str, Any]] = []
     raw = {"content-type": "application/proto", **(headers or {})}
