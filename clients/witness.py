@@ -334,6 +334,14 @@ class GatewayLog:
         )
         return reply.proof
 
+    def inclusion_proof(self, leaf_index: int, tree_size: int) -> log_pb2.InclusionProof:
+        """GetInclusionProof."""
+        reply: audit_pb2.GetInclusionProofResponse = self._audit(
+            "GetInclusionProof",
+            audit_pb2.GetInclusionProofRequest(leaf_index=leaf_index, tree_size=tree_size),
+        )
+        return reply.proof
+
     def submit(self, head: log_pb2.SignedTreeHead, cosignature: log_pb2.Cosignature) -> int:
         """SubmitCosignature."""
         reply: audit_pb2.SubmitCosignatureResponse = self._audit(

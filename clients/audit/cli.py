@@ -1261,3 +1261,78 @@ def escrow_sample_command(
     else:
         typer.echo("\n".join(found.lines()))
     raise typer.Exit(CLEAN if found.ok else FOUND)
+
+
+# --------------------------------------------------------------------------- web app
+
+
+@app.command("webapp")
+def webapp_command(
+    url: Annotated[
+        str, typer.Argument(help="The web app's address, https://host:port (the web port).")
+    ],
+    gateway: Gateway,
+    ca_file: CaFile,
+    directory_key: DirectoryKey,
+    key_server: KeyServer = "",
+    user: User = "",
+    json_output: JsonOutput = False,
+) -> None:
+    """Check the web app a gateway serves against the transparency log (as an auditor).
+
+    Fetches the release manifest, every file it lists and the page itself, and checks
+    that the release is recorded in the log (proven into the newest signed tree head),
+    that every file is the one recorded, that the page loads only those files with
+    Subresource Integrity under the app's Content-Security-Policy, and that the app
+    pins the directory key you pinned. Exit 0 clean, 1 with findings, 2 when the check
+    cannot run.
+    """
+    from sealpost.clients._grpc import Endpoint, bearer  # noqa: PLC0415
+    from sealpost.clients.audit.webapp import check_webapp, https_fetch  # noqa: PLC0415
+    from sealpost.clients.witness import GatewayLog  # noqa: PLC0415
+    from sealpost.crypto.keyrecords import DirectoryPin  # noqa: PLC0415
+
+    pin = _hex_key(directory_key, "--directory-key")
+    if pin is None:
+        raise typer.BadParameter("the pinned directory key is needed", param_hint="--directory-key")
+    try:
+        ca_pem = ca_file.read_bytes()
+        fetch = https_fetch(url, ca_pem)
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {ca_file}: {exc}", param_hint="--ca-file") from exc
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="URL") from exc
+    options = StaffOptions(gateway, ca_file, key_server, user)
+    token = options.token()
+    channel = Endpoint(gateway, ca_pem).channel()
+    try:
+        log = GatewayLog(lambda: channel, DirectoryPin(pin), metadata=bearer(token))
+        found = _guard(lambda: check_webapp(fetch, log, pin))
+    finally:
+        channel.close()
+    if json_output:
+        _emit_json(
+            {
+                "ok": found.ok,
+                "app_version": found.app_version,
+                "release_digest": found.release_digest,
+                "leaf_index": found.leaf_index,
+                "tree_size": found.tree_size,
+                "files": found.files,
+                "problems": found.problems,
+            }
+        )
+    else:
+        typer.echo(
+            f"web app {found.app_version or '?'} at {url}: release {found.release_digest or '?'}"
+        )
+        if found.leaf_index is not None:
+            typer.echo(f"recorded in log entry {found.leaf_index}; {found.files} files checked")
+        for problem in found.problems:
+            typer.echo(f"FOUND: {problem}")
+        typer.echo(
+            "the served app is the release the log records"
+            if found.ok
+            else f"{len(found.problems)} findings"
+        )
+    raise typer.Exit(CLEAN if found.ok else FOUND)

@@ -31,6 +31,9 @@ _COSIGNATURE = "tests/unit/test_cosignature.py"
 _WITNESS = "tests/unit/test_witness_client.py"
 _NAMES = "tests/unit/test_names.py"
 _WEB_GATE = "tests/unit/test_web_gate.py"
+_WEB_APP = "tests/unit/test_webapp_serving.py"
+_WEB_RELEASE = "tests/unit/test_webrelease.py"
+_WEB_APP_AUDIT = "tests/unit/test_audit_webapp.py"
 _WEB_RIGHTS = (
     "tests/integration/test_web_transport.py::"
     "test_the_rights_hold_over_both_transports_alike[/sealpost.v1.RelativeService/ListContacts]"
@@ -944,9 +947,10 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         name="web-any-origin",
         path="gateway/web.py",
         original=(
-            "        if origin is not None and origin not in self.origins:\n            return 403,"
+            "        if origin is not None and origin not in self.origins"
+            " and not _same_origin(origin, headers):\n"
         ),
-        replacement="        if False:\n            return 403,",
+        replacement="        if False:\n",
         breaks="SPEC 2",
         effect="Any web page can call the API with a visitor's session from their browser.",
         tests=(_WEB_GATE,),
@@ -995,5 +999,53 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         breaks="SPEC 2",
         effect="A browser call runs without sign-in or rights: anyone lists a relative's contacts.",
         tests=(_WEB_RIGHTS,),
+    ),
+    Mutant(
+        name="web-any-host-same-origin",
+        path="gateway/web.py",
+        original='    return host is not None and origin == f"https://{host}"\n',
+        replacement="    return True\n",
+        breaks="SPEC 2",
+        effect="Any page counts as the app's own and calls the API with a visitor's session.",
+        tests=(_WEB_APP,),
+    ),
+    Mutant(
+        name="web-app-without-policy",
+        path="gateway/web.py",
+        original='        (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),\n',
+        replacement="",
+        breaks="SPEC 2",
+        effect="The app's pages run injected inline script and code from other origins.",
+        tests=(_WEB_APP,),
+    ),
+    Mutant(
+        name="web-release-file-unchecked",
+        path="crypto/webrelease.py",
+        original=("    if len(data) != listed.size or file_digest(path, data) != listed.digest:\n"),
+        replacement="    if False:\n",
+        breaks="P12",
+        effect="A changed bundle passes as the release the log records.",
+        tests=(_WEB_RELEASE,),
+    ),
+    Mutant(
+        name="web-audit-inclusion-unchecked",
+        path="clients/audit/webapp.py",
+        original="        logentry.verify_entry_inclusion(",
+        replacement="        (lambda *_: None)(",
+        breaks="P12",
+        effect="A release the gateway only claims to have logged passes the auditor's check.",
+        tests=(_WEB_APP_AUDIT,),
+    ),
+    Mutant(
+        name="web-audit-integrity-unchecked",
+        path="clients/audit/webapp.py",
+        original=(
+            "        if integrity is None or not hmac.compare_digest("
+            "integrity, _sri(files[path])):\n"
+        ),
+        replacement="        if False:\n",
+        breaks="P12",
+        effect="A page loading its scripts without Subresource Integrity passes the check.",
+        tests=(_WEB_APP_AUDIT,),
     ),
 )
