@@ -11,7 +11,7 @@ WEB    := clients/web/protocol
 WEB_STAMP := $(WEB)/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-unit test-integration mutants lint proto bench clean web-test web-build web-bench
+.PHONY: help venv demo test test-unit test-integration mutants lint proto bench clean web-test web-build web-bench browser-deps
 
 help: ## Show the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ demo: $(STAMP) ## Start OpenBao and the gateway on loopback and play the scripte
 
 # The mutants take about two minutes; the suite has just passed when they run here, so
 # their baseline (the same tests, unmutated) is skipped.
-test: $(STAMP) ## Run every test: the web library's, unit and integration (real servers), the mutants.
+test: $(STAMP) browser-deps ## Run every test: the web library's, unit and integration (real servers), the mutants.
 	$(MAKE) --no-print-directory web-test
 	$(BIN)/python -m pytest
 	$(BIN)/python -m tests.mutants --no-baseline
@@ -60,6 +60,20 @@ $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { echo "error: npm not found: the web library needs Node.js 20 and npm" >&2; exit 1; }
 	cd $(WEB) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# Chromium (and a font with Arabic) for the browser tests, from the operating system's
+# packages: installed here when run as root, otherwise the exact command is printed.
+BROWSER_PACKAGES := chromium fonts-dejavu-core
+
+browser-deps: ## Install Chromium for the browser tests (apt-get as root; otherwise says what to run).
+	@if command -v chromium >/dev/null 2>&1 || test -n "$$SEALPOST_CHROMIUM"; then exit 0; fi; \
+	if [ "$$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "error: the browser tests need Chromium; run: sudo apt-get install $(BROWSER_PACKAGES)" >&2; \
+		exit 1; \
+	fi; \
+	echo "installing $(BROWSER_PACKAGES) with apt-get ..."; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null || \
+	{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null; }
 
 web-test: $(WEB_STAMP) ## The web library: generated code fresh, typecheck, lint, format, vector tests.
 	cd $(WEB) && npm run --silent check
