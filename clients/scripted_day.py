@@ -58,6 +58,7 @@ from sealpost.errors import SealpostError
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.bootstrap import BootstrapSettings
 from sealpost.escrow.client import EscrowClient
+from sealpost.gateway.webapp import BUILT_APP
 from sealpost.v1 import admin_pb2, audit_pb2, common_pb2, envelope_pb2
 
 #: The day's cast. Institutions and detainees are opaque ids, as in production.
@@ -514,6 +515,32 @@ def _fresh_head(staff: StaffClient) -> None:
     staff.call("audit", "GetTreeHead", audit_pb2.GetTreeHeadRequest(fresh=True))
 
 
+def _hold(stack: Stack, out: Path) -> None:
+    """Keep the servers running, saying how to try the web app and the tools by hand."""
+    gateway = stack.gateway
+    ca = out / "ca.pem"
+    write_atomic(ca, gateway.ca_pem, mode=0o644)
+    password = secrets.token_urlsafe(12)
+    stack.staff_login(["administrator"], ["*"], name="demo-admin", password=password)
+    staff = (
+        f"--gateway {gateway.address} --ca-file {ca} --key-server {stack.openbao.address} "
+        "--user demo-admin"
+    )
+    say("both servers are running; press Ctrl-C to stop them")
+    say(f"  web app:      {gateway.web_url}/  (the certificate is the demo's own CA: {ca})")
+    say(
+        f"  ports:        public {gateway.port}, terminals {gateway.terminal_port}, "
+        f"browsers {gateway.web_port}; OpenBao {stack.openbao.address}"
+    )
+    say(f"  administrator: demo-admin, password {password} (at the key server)")
+    say(f"  detainees:    {WATCHED}, {ORDINARY} ({NORTH}), d-2001 ({SOUTH}); {BLOCKED} is in EBI")
+    contact = f"SEALPOST_PASSWORD={password} sealpost admin {staff} contact"
+    say(f"  contacts:     {contact} list")
+    say(f"                {contact} approve CONTACT_ID")
+    while True:
+        time.sleep(3600)
+
+
 def play_day(out: Path, *, hold: bool = False) -> bool:
     """Start both servers in ``out``, play the day, stop them; True if every expectation held."""
     if out.exists():
@@ -536,20 +563,30 @@ def play_day(out: Path, *, hold: bool = False) -> bool:
             f"tokens; its audit log is {bao.audit_log}"
         )
         say("starting the gateway on SQLite ...")
-        gateway = start_gateway(out / "gateway", bao, keyserver, f"sqlite:///{out}/sealpost.db")
+        built = (BUILT_APP / "index.html").is_file()
+        gateway = start_gateway(
+            out / "gateway",
+            bao,
+            keyserver,
+            f"sqlite:///{out}/sealpost.db",
+            {"SEALPOST_WEB_APP": str(BUILT_APP) if built else "off"},
+        )
         say(
             f"gateway is up: relatives and staff at {gateway.address} (TLS), terminals at "
             f"{gateway.terminal_address} (mutual TLS), browsers at {gateway.web_url} "
             f"(Connect over HTTPS); health "
             f"{gateway_health(gateway.address, gateway.ca_pem)}"
         )
+        say(
+            f"the relatives' web app: {gateway.web_url}/"
+            if built
+            else "the relatives' web app is not built (make web-app): the gateway serves none"
+        )
         stack = Stack(bao, keyserver, gateway)
         Day(stack, out).play()
         say("every expectation of the day held")
         if hold:
-            say("both servers are running; press Ctrl-C to stop them")
-            while True:
-                time.sleep(3600)
+            _hold(stack, out)
     except (DemoFailed, DevServerError) as exc:
         failed = True
         say(f"FAILED: {exc.explain()}")

@@ -126,14 +126,19 @@ class Stack:
         return name, token
 
     def staff_login(
-        self, roles: Sequence[str], institutions: Sequence[str], name: str = ""
+        self,
+        roles: Sequence[str],
+        institutions: Sequence[str],
+        name: str = "",
+        password: str = "",
     ) -> tuple[str, identity.StaffSession, str]:
         """A fresh staff member: (name, key-server session, gateway identity token).
 
-        ``name`` is the key-server user name; a unique one is made when it is empty.
+        ``name`` is the key-server user name; a unique one is made when it is empty, and
+        a random password when ``password`` is.
         """
         name = name or f"staff-{next(_names)}-{secrets.token_hex(3)}"
-        password = secrets.token_urlsafe(18)
+        password = password or secrets.token_urlsafe(18)
         admin = self._admin()
         try:
             admin.create_staff_user(name, password, roles, institutions)
