@@ -122,6 +122,32 @@ def new_login_challenge(rng: Random = _sodium.random_bytes) -> bytes:
     return rng(CHALLENGE_BYTES)
 
 
+# --- Device links ---
+
+#: Random bytes of a device link code: 80 bits, sixteen base32 characters.
+DEVICE_LINK_CODE_BYTES: Final = 10
+_BASE32: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def new_device_link_code(rng: Random = _sodium.random_bytes) -> str:
+    """A fresh one-time device link code: sixteen base32 characters in groups of four."""
+    raw = int.from_bytes(rng(DEVICE_LINK_CODE_BYTES), "big")
+    letters = "".join(_BASE32[(raw >> shift) & 31] for shift in range(75, -1, -5))
+    return "-".join(letters[i : i + 4] for i in range(0, 16, 4))
+
+
+def device_link_digest(code: str) -> bytes:
+    """What the gateway keeps of a link code: its digest, never the code itself.
+
+    Case, spaces and dashes do not matter (the code is typed by hand); anything but
+    sixteen base32 characters is FormatError.
+    """
+    letters = "".join(code.split()).replace("-", "").upper()
+    if len(letters) != 16 or any(c not in _BASE32 for c in letters):
+        raise FormatError("a device link code is sixteen letters and digits")
+    return framed_sha256(domains.DEVICE_LINK, [letters.encode("ascii")])
+
+
 # --- Session tokens ---
 
 

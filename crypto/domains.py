@@ -38,6 +38,8 @@ ESCROW_AUDIT_SAMPLE: Final = b"sealpost/v1/escrow-audit/sample"
 LOG_COSIGNATURE: Final = b"sealpost/v1/log/cosignature"
 #: The key id of a witness key that has no key record (an auditor's own Ed25519 key).
 LOG_WITNESS_KEY_ID: Final = b"sealpost/v1/log/witness-key-id"
+#: What the gateway keeps of a one-time device link code (crypto/auth.py).
+DEVICE_LINK: Final = b"sealpost/v1/device-link"
 #: A file of the relatives' web app, as a release manifest names it (crypto/webrelease.py).
 WEB_APP_FILE: Final = b"sealpost/v1/web-app/file"
 #: A release manifest of the web app, as the transparency log records it.
@@ -61,4 +63,5 @@ ALL: Final = (
     LOG_WITNESS_KEY_ID,
     WEB_APP_FILE,
     WEB_APP_RELEASE,
+    DEVICE_LINK,
 )

@@ -116,6 +116,9 @@ RULES: Final[dict[str, Rule]] = {
     _REL + "GetMessageStatus": Rule(RELATIVE, T.NONE),
     _REL + "GetReceiptProof": Rule(RELATIVE, T.NONE),
     _REL + "GetKeyRecords": Rule(SIGNED_IN, T.NONE),
+    _REL + "CreateDeviceLink": Rule(RELATIVE, T.NONE),
+    _REL + "ListDevices": Rule(RELATIVE, T.NONE),
+    _REL + "RevokeDevice": Rule(RELATIVE, T.NONE),
     # Institution terminals.
     _TER + "RegisterInstitutionKey": Rule(TERMINAL, T.OWN),
     _TER + "ListHeldDetainees": Rule(TERMINAL, T.OWN),

@@ -18,6 +18,7 @@ from sealpost.crypto.errors import KeyRecordError
 from sealpost.crypto.keyrecords import VerifiedKey
 from sealpost.crypto.logentry import LogAction
 from sealpost.gateway import store, translog
+from sealpost.gateway.errors import FailedPrecondition
 from sealpost.gateway.keystore import GatewayKeys
 from sealpost.v1 import keys_pb2
 
@@ -196,3 +197,34 @@ def load_or_create(connection: Connection, keys: GatewayKeys, now_ms: int) -> Di
         )
         publish(connection, log_record, log, store.GATEWAY_ACTOR, now_ms)
     return Directory(keys, record, directory, log_record, log)
+
+
+def withdraw(
+    connection: Connection,
+    gateway_directory: Directory,
+    row: store.KeyRecordRow,
+    reason: str,
+    actor: str,
+    now_ms: int,
+    *,
+    scope: translog.Scope = translog.NATIONAL,
+) -> keys_pb2.KeyRevocation:
+    """Revoke a stored record, keep the signed revocation and log it (KEY_REVOKED).
+
+    Every revocation goes through here, an administrator's or a relative's of their own
+    device. The directory and log keys are replaced, never revoked (FailedPrecondition).
+    """
+    if row.purpose in (keys_pb2.KEY_PURPOSE_DIRECTORY, keys_pb2.KEY_PURPOSE_LOG):
+        raise FailedPrecondition("the directory and log keys are replaced, not revoked")
+    revocation = gateway_directory.revoke(row.id, reason, now_ms)
+    store.revoke_key(connection, row.id, revocation.SerializeToString(deterministic=True), now_ms)
+    store.log(
+        connection,
+        LogAction.KEY_REVOKED,
+        actor,
+        now_ms,
+        [("key", row.id.hex())],
+        scope=scope,
+        reason=reason,
+    )
+    return revocation

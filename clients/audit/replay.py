@@ -48,6 +48,8 @@ STAFF_ROLES_OPERATION: Final = "staff_roles"
 #: The ADMIN_ACTION operation of a completed mailbox handover (older leaves say ``kind``).
 HANDOVER_OPERATION: Final = "mailbox_handover"
 GATEWAY_ACTOR: Final = "gateway"
+#: A relative's actor in the log is this and their account id.
+RELATIVE_ACTOR: Final = "relative:"
 
 _A = LogAction
 _REV = "/sealpost.v1.ReviewService/"
@@ -546,6 +548,11 @@ class Replay:
         if known is None:
             self._rule(index, "a revocation of a key never published")
             return
+        if event.actor.startswith(RELATIVE_ACTOR) and known[:2] != (
+            keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE,
+            event.actor.removeprefix(RELATIVE_ACTOR),
+        ):
+            self._rule(index, "a relative revoked a key that is not a device of their own")
         self._keys[s["key"]] = (known[0], known[1], True)
         self._set("key_records", s["key"], index, revoked_at_ms=event.time_ms)
 

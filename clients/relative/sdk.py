@@ -314,10 +314,12 @@ class RelativeClient:
         trust = self.trust()
         return trust.directory, trust.log, list(trust.revocations)
 
-    def register(self, display_name: str) -> str:
+    def register(self, display_name: str, *, link_code: str = "") -> str:
         """Register this device (a new account unless signed in); returns the account id.
 
-        The name is sent (and signed) in Unicode normal form C, as the gateway requires.
+        With ``link_code`` (from ``link_device`` on another device of the account) the
+        device joins that account. The name is sent (and signed) in Unicode normal form
+        C, as the gateway requires.
         """
         display_name = unicodedata.normalize("NFC", display_name.strip())
         proof = crypto_auth.sign_registration(
@@ -330,6 +332,7 @@ class RelativeClient:
                 encryption_key=self.keys.encryption_key,
                 signing_key=self.keys.signing_key,
                 proof=proof,
+                link_code=link_code,
             ),
             relative_pb2.RegisterDeviceResponse,
         )
@@ -351,6 +354,49 @@ class RelativeClient:
             )
         self.account_id, self.key_id = reply.account_id, verified.id
         return reply.account_id
+
+    def link_device(self) -> str:
+        """A one-time code with which another device joins this account (ten minutes)."""
+        reply = self._call(
+            "CreateDeviceLink",
+            relative_pb2.CreateDeviceLinkRequest(),
+            relative_pb2.CreateDeviceLinkResponse,
+        )
+        return reply.code
+
+    def devices(self) -> list[tuple[VerifiedKey, bool]]:
+        """The account's devices, oldest first: each verified record and whether revoked.
+
+        Every record is checked against the pinned directory and must be this account's.
+        """
+        reply = self._call(
+            "ListDevices", relative_pb2.ListDevicesRequest(), relative_pb2.ListDevicesResponse
+        )
+        trust = self.trust()
+        found = []
+        for device in reply.devices:
+            # Checked as of its own start: a revoked or expired device is listed too.
+            body = keys_pb2.KeyRecordBody.FromString(device.key_record.body)
+            verified = keyrecords.verify_key_record(
+                device.key_record,
+                trust.directory,
+                now_ms=body.not_before * 1000,
+                purpose=keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE,
+            )
+            if verified.subject != self.account_id:
+                raise ClientError(
+                    grpc.StatusCode.DATA_LOSS, "the gateway listed another account's device"
+                )
+            found.append((verified, device.HasField("revoked_at")))
+        return found
+
+    def revoke_device(self, key_id: bytes) -> None:
+        """Revoke one of this account's devices (a lost one); it can no longer sign in."""
+        self._call(
+            "RevokeDevice",
+            relative_pb2.RevokeDeviceRequest(key_id=key_id),
+            relative_pb2.RevokeDeviceResponse,
+        )
 
     def login(self) -> None:
         """Sign a fresh challenge with the device key and keep the session token."""

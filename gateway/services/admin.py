@@ -11,7 +11,7 @@ import re
 from sqlalchemy import Connection
 
 from sealpost.crypto.logentry import LogAction
-from sealpost.gateway import keyevents, pki, policy, store, translog
+from sealpost.gateway import directory, keyevents, pki, policy, store, translog
 from sealpost.gateway.errors import FailedPrecondition, InvalidArgument
 from sealpost.gateway.principals import Principal
 from sealpost.gateway.services import common
@@ -605,18 +605,14 @@ class AdminService:
             row = store.key_record(connection, key)
             if row is None:
                 raise InvalidArgument("no such key")
-            if row.purpose in (keys_pb2.KEY_PURPOSE_DIRECTORY, keys_pb2.KEY_PURPOSE_LOG):
-                raise FailedPrecondition("the directory and log keys are replaced, not revoked")
-            revocation = self.ctx.directory.revoke(key, reason, now)
-            store.revoke_key(connection, key, revocation.SerializeToString(deterministic=True), now)
-            store.log(
+            directory.withdraw(
                 connection,
-                LogAction.KEY_REVOKED,
+                self.ctx.directory,
+                row,
+                reason,
                 caller.actor,
                 now,
-                [("key", key.hex())],
                 scope=_key_scope(connection, row.purpose, row.subject),
-                reason=reason,
             )
 
         await self.ctx.write(revoke)

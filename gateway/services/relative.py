@@ -35,6 +35,11 @@ from sealpost.v1 import (
 )
 
 CHALLENGE_TTL_MS = 2 * 60 * 1000
+#: How long a device link code may be used, and how many an account holds at a time.
+DEVICE_LINK_TTL_MS = 10 * 60 * 1000
+DEVICE_LINKS_KEPT = 3
+#: One answer for a link code that is wrong, used, expired or another account's.
+LINK_REFUSED = "the link code is wrong or has expired: make a new one on your other device"
 RELATIVE_VISIBLE_PURPOSES = frozenset(
     {
         keys_pb2.KEY_PURPOSE_DIRECTORY,
@@ -81,9 +86,15 @@ class RelativeService:
         )
         caller = CALLER.get()
         now = self.ctx.clock()
+        link = _link_digest(request.link_code) if request.link_code else None
 
         def register(connection: Connection) -> tuple[str, keys_pb2.KeyRecord]:
-            account_id = caller.account_id or store.create_account(connection, name, now)
+            if link is not None:
+                account_id = store.take_device_link(connection, link, now)
+                if account_id is None or (caller.account_id and caller.account_id != account_id):
+                    raise PermissionDenied(LINK_REFUSED)
+            else:
+                account_id = caller.account_id or store.create_account(connection, name, now)
             record, verified = self.ctx.directory.issue(
                 purpose=keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE,
                 subject=account_id,
@@ -403,3 +414,78 @@ class RelativeService:
             )
 
         return await self.ctx.db.aread(lookup)
+
+    # ----------------------------------------------------------------- devices
+
+    async def CreateDeviceLink(  # noqa: N802
+        self, request: relative_pb2.CreateDeviceLinkRequest
+    ) -> relative_pb2.CreateDeviceLinkResponse:
+        """A one-time code with which another device joins the caller's account.
+
+        Only its digest is kept; it is used once and lasts DEVICE_LINK_TTL_MS, and an
+        account holds at most DEVICE_LINKS_KEPT codes at a time.
+        """
+        caller = CALLER.get()
+        code = crypto_auth.new_device_link_code()
+        now = self.ctx.clock()
+        expires = now + DEVICE_LINK_TTL_MS
+        digest = crypto_auth.device_link_digest(code)
+        await self.ctx.write(
+            lambda c: store.add_device_link(
+                c, digest, caller.account_id, expires, now, DEVICE_LINKS_KEPT
+            )
+        )
+        return relative_pb2.CreateDeviceLinkResponse(code=code, expires_at=timestamp(expires))
+
+    async def ListDevices(  # noqa: N802
+        self, request: relative_pb2.ListDevicesRequest
+    ) -> relative_pb2.ListDevicesResponse:
+        """The caller's account's device keys, oldest first, the revoked ones too."""
+        caller = CALLER.get()
+
+        def devices(connection: Connection) -> list[relative_pb2.Device]:
+            found = store.records_of(
+                connection, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, caller.account_id
+            )
+            return [
+                relative_pb2.Device(
+                    key_record=common.record_of(row),
+                    revoked_at=None if row.revoked_at_ms is None else timestamp(row.revoked_at_ms),
+                )
+                for row in found
+            ]
+
+        return relative_pb2.ListDevicesResponse(devices=await self.ctx.db.aread(devices))
+
+    async def RevokeDevice(  # noqa: N802
+        self, request: relative_pb2.RevokeDeviceRequest
+    ) -> relative_pb2.RevokeDeviceResponse:
+        """Revoke one of the caller's own device keys; another's is NOT_FOUND, as unknown."""
+        caller = CALLER.get()
+        key = common.key_id(request.key_id)
+        now = self.ctx.clock()
+
+        def revoke(connection: Connection) -> keys_pb2.KeyRevocation:
+            row = store.key_record(connection, key)
+            if (
+                row is None
+                or row.purpose != keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE
+                or row.subject != caller.account_id
+            ):
+                raise NotFound("no such device of yours")
+            if row.revoked_at_ms is not None:
+                raise FailedPrecondition("the device is revoked already")
+            return directory.withdraw(
+                connection, self.ctx.directory, row, "revoked by its owner", caller.actor, now
+            )
+
+        revocation = await self.ctx.write(revoke)
+        return relative_pb2.RevokeDeviceResponse(revocation=revocation)
+
+
+def _link_digest(code: str) -> bytes:
+    """The digest of a link code as typed; a malformed one is refused like a wrong one."""
+    try:
+        return crypto_auth.device_link_digest(code)
+    except CryptoError:
+        raise PermissionDenied(LINK_REFUSED) from None

@@ -208,6 +208,16 @@ challenges = Table(
     Column("expires_at_ms", TIME, nullable=False, index=True),
 )
 
+#: One-time codes with which another device joins an account (RelativeService
+#: CreateDeviceLink): kept as digests, each used once, valid for minutes.
+device_links = Table(
+    "device_links",
+    metadata,
+    Column("code_digest", LargeBinary(32), primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("expires_at_ms", TIME, nullable=False, index=True),
+)
+
 terminals = Table(
     "terminals",
     metadata,

@@ -1,4 +1,4 @@
-"""Key records, and the challenges relatives sign in with."""
+"""Key records, the challenges relatives sign in with, and the codes that link devices."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sealpost.crypto.keyrecords import VerifiedKey
 from sealpost.gateway.errors import NotFound
 from sealpost.gateway.storage.direct import Direct
-from sealpost.gateway.storage.schema import challenges, key_records
+from sealpost.gateway.storage.schema import challenges, device_links, key_records
 from sealpost.gateway.store._common import columns, insert_unique, rows
 from sealpost.v1 import keys_pb2
 
@@ -129,6 +129,18 @@ def keys_of(
     return rows(connection, query, KeyRecordRow)
 
 
+def records_of(
+    connection: Connection, purpose: keys_pb2.KeyPurpose.ValueType, subject: str
+) -> list[KeyRecordRow]:
+    """Every record of ``purpose`` for ``subject``, revoked and expired ones too, oldest first."""
+    query = (
+        select(*_KEY_RECORD)
+        .where(key_records.c.purpose == purpose, key_records.c.subject == subject)
+        .order_by(key_records.c.created_at_ms, key_records.c.id)
+    )
+    return rows(connection, query, KeyRecordRow)
+
+
 def revoke_key(connection: Connection, key_id: bytes, revocation: bytes, now_ms: int) -> None:
     """Mark a record revoked and keep the signed revocation."""
     result = connection.execute(
@@ -167,3 +179,41 @@ def take_challenge(connection: Connection, challenge: bytes, key_id: bytes, now_
         )
     )
     return result.rowcount == 1
+
+
+def add_device_link(
+    connection: Connection, digest: bytes, account_id: str, expires: int, now_ms: int, keep: int
+) -> None:
+    """Remember a device link code's digest until used or expired.
+
+    Expired codes of every account go, and an account keeps at most ``keep`` codes: the
+    oldest give way to the new one.
+    """
+    connection.execute(delete(device_links).where(device_links.c.expires_at_ms <= now_ms))
+    held = connection.execute(
+        select(device_links.c.code_digest)
+        .where(device_links.c.account_id == account_id)
+        .order_by(device_links.c.expires_at_ms.desc())
+    ).scalars()
+    stale = list(held)[max(0, keep - 1) :]
+    if stale:
+        connection.execute(delete(device_links).where(device_links.c.code_digest.in_(stale)))
+    connection.execute(
+        insert(device_links).values(
+            code_digest=digest, account_id=account_id, expires_at_ms=expires
+        )
+    )
+
+
+def take_device_link(connection: Connection, digest: bytes, now_ms: int) -> str | None:
+    """Consume a link code: the account it joins, once, if unexpired; None otherwise."""
+    found = connection.execute(
+        select(device_links.c.account_id, device_links.c.expires_at_ms).where(
+            device_links.c.code_digest == digest
+        )
+    ).first()
+    if found is None:
+        return None
+    connection.execute(delete(device_links).where(device_links.c.code_digest == digest))
+    account_id, expires = found
+    return str(account_id) if expires > now_ms else None

@@ -95,6 +95,21 @@ class RelativeServiceStub:
                 request_serializer=sealpost_dot_v1_dot_relative__pb2.GetKeyRecordsRequest.SerializeToString,
                 response_deserializer=sealpost_dot_v1_dot_relative__pb2.GetKeyRecordsResponse.FromString,
                 _registered_method=True)
+        self.CreateDeviceLink = channel.unary_unary(
+                '/sealpost.v1.RelativeService/CreateDeviceLink',
+                request_serializer=sealpost_dot_v1_dot_relative__pb2.CreateDeviceLinkRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_relative__pb2.CreateDeviceLinkResponse.FromString,
+                _registered_method=True)
+        self.ListDevices = channel.unary_unary(
+                '/sealpost.v1.RelativeService/ListDevices',
+                request_serializer=sealpost_dot_v1_dot_relative__pb2.ListDevicesRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_relative__pb2.ListDevicesResponse.FromString,
+                _registered_method=True)
+        self.RevokeDevice = channel.unary_unary(
+                '/sealpost.v1.RelativeService/RevokeDevice',
+                request_serializer=sealpost_dot_v1_dot_relative__pb2.RevokeDeviceRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_relative__pb2.RevokeDeviceResponse.FromString,
+                _registered_method=True)
 
 
 class RelativeServiceServicer:
@@ -183,6 +198,29 @@ class RelativeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateDeviceLink(self, request, context):
+        """A one-time code with which another device joins the caller's account: the new
+        device presents it to RegisterDevice (docs/relatives.md, "Devices").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDevices(self, request, context):
+        """The caller's account's device keys, the revoked ones too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeDevice(self, request, context):
+        """Revokes one of the caller's own device keys (a lost phone): it can no longer sign
+        in, and replies are no longer sealed to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RelativeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -245,6 +283,21 @@ def add_RelativeServiceServicer_to_server(servicer, server):
                     servicer.GetKeyRecords,
                     request_deserializer=sealpost_dot_v1_dot_relative__pb2.GetKeyRecordsRequest.FromString,
                     response_serializer=sealpost_dot_v1_dot_relative__pb2.GetKeyRecordsResponse.SerializeToString,
+            ),
+            'CreateDeviceLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateDeviceLink,
+                    request_deserializer=sealpost_dot_v1_dot_relative__pb2.CreateDeviceLinkRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_relative__pb2.CreateDeviceLinkResponse.SerializeToString,
+            ),
+            'ListDevices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDevices,
+                    request_deserializer=sealpost_dot_v1_dot_relative__pb2.ListDevicesRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_relative__pb2.ListDevicesResponse.SerializeToString,
+            ),
+            'RevokeDevice': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeDevice,
+                    request_deserializer=sealpost_dot_v1_dot_relative__pb2.RevokeDeviceRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_relative__pb2.RevokeDeviceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -572,6 +625,87 @@ class RelativeService:
             '/sealpost.v1.RelativeService/GetKeyRecords',
             sealpost_dot_v1_dot_relative__pb2.GetKeyRecordsRequest.SerializeToString,
             sealpost_dot_v1_dot_relative__pb2.GetKeyRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateDeviceLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.RelativeService/CreateDeviceLink',
+            sealpost_dot_v1_dot_relative__pb2.CreateDeviceLinkRequest.SerializeToString,
+            sealpost_dot_v1_dot_relative__pb2.CreateDeviceLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDevices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.RelativeService/ListDevices',
+            sealpost_dot_v1_dot_relative__pb2.ListDevicesRequest.SerializeToString,
+            sealpost_dot_v1_dot_relative__pb2.ListDevicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeDevice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.RelativeService/RevokeDevice',
+            sealpost_dot_v1_dot_relative__pb2.RevokeDeviceRequest.SerializeToString,
+            sealpost_dot_v1_dot_relative__pb2.RevokeDeviceResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -60,6 +60,16 @@ class RelativeServiceStub:
     """A signed tree head and inclusion proof for the caller's own acceptance receipt."""
     GetKeyRecords: _grpc.UnaryUnaryMultiCallable[_relative_pb2.GetKeyRecordsRequest, _relative_pb2.GetKeyRecordsResponse]
     """Key records by id, with their revocations, for records the caller may see."""
+    CreateDeviceLink: _grpc.UnaryUnaryMultiCallable[_relative_pb2.CreateDeviceLinkRequest, _relative_pb2.CreateDeviceLinkResponse]
+    """A one-time code with which another device joins the caller's account: the new
+    device presents it to RegisterDevice (docs/relatives.md, "Devices").
+    """
+    ListDevices: _grpc.UnaryUnaryMultiCallable[_relative_pb2.ListDevicesRequest, _relative_pb2.ListDevicesResponse]
+    """The caller's account's device keys, the revoked ones too."""
+    RevokeDevice: _grpc.UnaryUnaryMultiCallable[_relative_pb2.RevokeDeviceRequest, _relative_pb2.RevokeDeviceResponse]
+    """Revokes one of the caller's own device keys (a lost phone): it can no longer sign
+    in, and replies are no longer sealed to it.
+    """
 
 @_typing.type_check_only
 class RelativeServiceAsyncStub(RelativeServiceStub):
@@ -88,6 +98,16 @@ class RelativeServiceAsyncStub(RelativeServiceStub):
     """A signed tree head and inclusion proof for the caller's own acceptance receipt."""
     GetKeyRecords: _aio.UnaryUnaryMultiCallable[_relative_pb2.GetKeyRecordsRequest, _relative_pb2.GetKeyRecordsResponse]  # type: ignore[assignment]
     """Key records by id, with their revocations, for records the caller may see."""
+    CreateDeviceLink: _aio.UnaryUnaryMultiCallable[_relative_pb2.CreateDeviceLinkRequest, _relative_pb2.CreateDeviceLinkResponse]  # type: ignore[assignment]
+    """A one-time code with which another device joins the caller's account: the new
+    device presents it to RegisterDevice (docs/relatives.md, "Devices").
+    """
+    ListDevices: _aio.UnaryUnaryMultiCallable[_relative_pb2.ListDevicesRequest, _relative_pb2.ListDevicesResponse]  # type: ignore[assignment]
+    """The caller's account's device keys, the revoked ones too."""
+    RevokeDevice: _aio.UnaryUnaryMultiCallable[_relative_pb2.RevokeDeviceRequest, _relative_pb2.RevokeDeviceResponse]  # type: ignore[assignment]
+    """Revokes one of the caller's own device keys (a lost phone): it can no longer sign
+    in, and replies are no longer sealed to it.
+    """
 
 class RelativeServiceServicer(metaclass=_abc_1.ABCMeta):
     """The relative-facing API: devices, contacts, sending, inbox, status and receipts."""
@@ -185,5 +205,33 @@ class RelativeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_relative_pb2.GetKeyRecordsResponse, _abc.Awaitable[_relative_pb2.GetKeyRecordsResponse]]:
         """Key records by id, with their revocations, for records the caller may see."""
+
+    @_abc_1.abstractmethod
+    def CreateDeviceLink(
+        self,
+        request: _relative_pb2.CreateDeviceLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_relative_pb2.CreateDeviceLinkResponse, _abc.Awaitable[_relative_pb2.CreateDeviceLinkResponse]]:
+        """A one-time code with which another device joins the caller's account: the new
+        device presents it to RegisterDevice (docs/relatives.md, "Devices").
+        """
+
+    @_abc_1.abstractmethod
+    def ListDevices(
+        self,
+        request: _relative_pb2.ListDevicesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_relative_pb2.ListDevicesResponse, _abc.Awaitable[_relative_pb2.ListDevicesResponse]]:
+        """The caller's account's device keys, the revoked ones too."""
+
+    @_abc_1.abstractmethod
+    def RevokeDevice(
+        self,
+        request: _relative_pb2.RevokeDeviceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_relative_pb2.RevokeDeviceResponse, _abc.Awaitable[_relative_pb2.RevokeDeviceResponse]]:
+        """Revokes one of the caller's own device keys (a lost phone): it can no longer sign
+        in, and replies are no longer sealed to it.
+        """
 
 def add_RelativeServiceServicer_to_server(servicer: RelativeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -34,6 +34,7 @@ _WEB_GATE = "tests/unit/test_web_gate.py"
 _WEB_APP = "tests/unit/test_webapp_serving.py"
 _WEB_RELEASE = "tests/unit/test_webrelease.py"
 _WEB_APP_AUDIT = "tests/unit/test_audit_webapp.py"
+_DEVICES = "tests/integration/test_devices.py"
 _WEB_RIGHTS = (
     "tests/integration/test_web_transport.py::"
     "test_the_rights_hold_over_both_transports_alike[/sealpost.v1.RelativeService/ListContacts]"
@@ -1047,5 +1048,35 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         breaks="P12",
         effect="A page loading its scripts without Subresource Integrity passes the check.",
         tests=(_WEB_APP_AUDIT,),
+    ),
+    Mutant(
+        name="device-link-never-expires",
+        path="gateway/store/keys.py",
+        original="    return str(account_id) if expires > now_ms else None\n",
+        replacement="    return str(account_id)\n",
+        breaks="SPEC 2",
+        effect="A link code found later (an old screenshot) still adds a device to the account.",
+        tests=(_DEVICES + "::test_codes_expire_and_an_account_holds_a_few[sqlite]",),
+    ),
+    Mutant(
+        name="revoke-device-of-anyone",
+        path="gateway/services/relative.py",
+        original="                or row.subject != caller.account_id\n",
+        replacement="",
+        breaks="SPEC 2",
+        effect="Any relative can revoke another relative's device and cut them off.",
+        tests=(_DEVICES + "::test_a_relative_revokes_no_one_elses_device[sqlite]",),
+    ),
+    Mutant(
+        name="replay-relative-revocation-ignored",
+        path="clients/audit/replay.py",
+        original=(
+            '            self._rule(index, "a relative revoked a key that is not a device of '
+            'their own")\n'
+        ),
+        replacement="            pass\n",
+        breaks="P12",
+        effect="A revocation of someone else's key in a relative's name raises no finding.",
+        tests=(_REPLAY,),
     ),
 )

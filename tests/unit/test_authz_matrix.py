@@ -102,6 +102,10 @@ EXPECTED: dict[str, tuple[frozenset[Role], str]] = {
     "RelativeService/GetReceiptProof": (RELATIVE, "none"),
     # Key records verify envelopes for every caller; relatives see no institution keys.
     "RelativeService/GetKeyRecords": (SIGNED_IN, "none"),
+    # A relative links, lists and revokes only their own account's devices.
+    "RelativeService/CreateDeviceLink": (RELATIVE, "none"),
+    "RelativeService/ListDevices": (RELATIVE, "none"),
+    "RelativeService/RevokeDevice": (RELATIVE, "none"),
     # Institution terminals (SPEC 2: open messages for their own detainees, escrow,
     # deliver, send replies; never another institution's).
     "TerminalService/RegisterInstitutionKey": (TERMINAL, "own"),

@@ -365,6 +365,19 @@ def test_an_acceptance_in_a_blocked_regime_is_found() -> None:
     assert "not available" in finding.detail
 
 
+def test_a_relative_revokes_only_a_device_of_their_own() -> None:
+    log = History().setup()
+    log.add(A.KEY_RECORD_PUBLISHED, "relative:acct-2",
+            [("account", "acct-2"), ("key", LAWYER_DEVICE)], purpose="relative_device")  # fmt: skip
+    own = log.add(A.KEY_REVOKED, "relative:acct-2", [("key", LAWYER_DEVICE)])
+    others = log.add(A.KEY_REVOKED, "relative:acct-2", [("key", DEVICE)])
+    mailbox = log.add(A.KEY_REVOKED, "relative:acct-1", [("key", MAILBOX)])
+    found = {f.index: f.detail for f in rules(log.replay())}
+    assert own not in found
+    assert set(found) == {others, mailbox}
+    assert all("not a device of their own" in d for d in found.values())
+
+
 def test_a_revoked_terminal_cannot_act() -> None:
     log = History().setup()
     log.send()

@@ -38,6 +38,8 @@ export const ESCROW_AUDIT_SAMPLE = ascii("sealpost/v1/escrow-audit/sample");
 export const LOG_COSIGNATURE = ascii("sealpost/v1/log/cosignature");
 /** The key id of a witness key without a key record (an auditor's own Ed25519 key). */
 export const LOG_WITNESS_KEY_ID = ascii("sealpost/v1/log/witness-key-id");
+/** What the gateway keeps of a one-time device link code. */
+export const DEVICE_LINK = ascii("sealpost/v1/device-link");
 /** A file of the web app, as a release manifest names it. */
 export const WEB_APP_FILE = ascii("sealpost/v1/web-app/file");
 /** A release manifest of the web app, as the transparency log records it. */
@@ -62,4 +64,5 @@ export const ALL: readonly Uint8Array[] = [
   LOG_WITNESS_KEY_ID,
   WEB_APP_FILE,
   WEB_APP_RELEASE,
+  DEVICE_LINK,
 ];

@@ -26,7 +26,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sealpost/v1/relative.proto.
  */
 export const file_sealpost_v1_relative: GenFile = /*@__PURE__*/
-  fileDesc("ChpzZWFscG9zdC92MS9yZWxhdGl2ZS5wcm90bxILc2VhbHBvc3QudjEiFQoTR2V0RGlyZWN0b3J5UmVxdWVzdCKfAQoUR2V0RGlyZWN0b3J5UmVzcG9uc2USLQoNZGlyZWN0b3J5X2tleRgBIAEoCzIWLnNlYWxwb3N0LnYxLktleVJlY29yZBInCgdsb2dfa2V5GAIgASgLMhYuc2VhbHBvc3QudjEuS2V5UmVjb3JkEi8KC3Jldm9jYXRpb25zGAMgAygLMhouc2VhbHBvc3QudjEuS2V5UmV2b2NhdGlvbiJpChVSZWdpc3RlckRldmljZVJlcXVlc3QSFAoMZGlzcGxheV9uYW1lGAEgASgJEhYKDmVuY3J5cHRpb25fa2V5GAIgASgMEhMKC3NpZ25pbmdfa2V5GAMgASgMEg0KBXByb29mGAQgASgMIlgKFlJlZ2lzdGVyRGV2aWNlUmVzcG9uc2USEgoKYWNjb3VudF9pZBgBIAEoCRIqCgprZXlfcmVjb3JkGAIgASgLMhYuc2VhbHBvc3QudjEuS2V5UmVjb3JkIigKFkNyZWF0ZUNoYWxsZW5nZVJlcXVlc3QSDgoGa2V5X2lkGAEgASgMIlwKF0NyZWF0ZUNoYWxsZW5nZVJlc3BvbnNlEhEKCWNoYWxsZW5nZRgBIAEoDBIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJECgxMb2dpblJlcXVlc3QSDgoGa2V5X2lkGAEgASgMEhEKCWNoYWxsZW5nZRgCIAEoDBIRCglzaWduYXR1cmUYAyABKAwiaQoNTG9naW5SZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKYWNjb3VudF9pZBgDIAEoCSJCChVSZXF1ZXN0Q29udGFjdFJlcXVlc3QSEwoLZGV0YWluZWVfaWQYASABKAkSFAoMcmVsYXRpb25zaGlwGAIgASgJIj8KFlJlcXVlc3RDb250YWN0UmVzcG9uc2USJQoHY29udGFjdBgBIAEoCzIULnNlYWxwb3N0LnYxLkNvbnRhY3QitAEKB0NvbnRhY3QSEgoKY29udGFjdF9pZBgBIAEoCRITCgtkZXRhaW5lZV9pZBgCIAEoCRIqCgZzdGF0dXMYAyABKA4yGi5zZWFscG9zdC52MS5Db250YWN0U3RhdHVzEisKC21haWxib3hfa2V5GAQgASgLMhYuc2VhbHBvc3QudjEuS2V5UmVjb3JkEhIKCnByaXZpbGVnZWQYBSABKAgSEwoLZGVsaXZlcmFibGUYBiABKAgiFQoTTGlzdENvbnRhY3RzUmVxdWVzdCI+ChRMaXN0Q29udGFjdHNSZXNwb25zZRImCghjb250YWN0cxgBIAMoCzIULnNlYWxwb3N0LnYxLkNvbnRhY3QiPQoSU2VuZE1lc3NhZ2VSZXF1ZXN0EicKCGVudmVsb3BlGAEgASgLMhUuc2VhbHBvc3QudjEuRW52ZWxvcGUiPAoTU2VuZE1lc3NhZ2VSZXNwb25zZRIlCgdyZWNlaXB0GAEgASgLMhQuc2VhbHBvc3QudjEuUmVjZWlwdCI6ChJTdHJlYW1JbmJveFJlcXVlc3QSFAoMYWZ0ZXJfY3Vyc29yGAEgASgJEg4KBmZvbGxvdxgCIAEoCCKnAQoTU3RyZWFtSW5ib3hSZXNwb25zZRIOCgZjdXJzb3IYASABKAkSJwoIZW52ZWxvcGUYAiABKAsyFS5zZWFscG9zdC52MS5FbnZlbG9wZRIqCgpzZW5kZXJfa2V5GAMgASgLMhYuc2VhbHBvc3QudjEuS2V5UmVjb3JkEhMKC2RldGFpbmVlX2lkGAQgASgJEhYKDmFjY2VwdGVkX2F0X21zGAUgASgDIi8KGUFja25vd2xlZGdlTWVzc2FnZVJlcXVlc3QSEgoKbWVzc2FnZV9pZBgBIAEoDCIcChpBY2tub3dsZWRnZU1lc3NhZ2VSZXNwb25zZSItChdHZXRNZXNzYWdlU3RhdHVzUmVxdWVzdBISCgptZXNzYWdlX2lkGAEgASgMIosBChhHZXRNZXNzYWdlU3RhdHVzUmVzcG9uc2USEgoKbWVzc2FnZV9pZBgBIAEoDBIrCgZzdGF0dXMYAiABKA4yGy5zZWFscG9zdC52MS5EZWxpdmVyeVN0YXR1cxIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIsChZHZXRSZWNlaXB0UHJvb2ZSZXF1ZXN0EhIKCm1lc3NhZ2VfaWQYASABKAwiQAoXR2V0UmVjZWlwdFByb29mUmVzcG9uc2USJQoHcmVjZWlwdBgBIAEoCzIULnNlYWxwb3N0LnYxLlJlY2VpcHQiJwoUR2V0S2V5UmVjb3Jkc1JlcXVlc3QSDwoHa2V5X2lkcxgBIAMoDCJ1ChVHZXRLZXlSZWNvcmRzUmVzcG9uc2USKwoLa2V5X3JlY29yZHMYASADKAsyFi5zZWFscG9zdC52MS5LZXlSZWNvcmQSLwoLcmV2b2NhdGlvbnMYAiADKAsyGi5zZWFscG9zdC52MS5LZXlSZXZvY2F0aW9uMrMICg9SZWxhdGl2ZVNlcnZpY2USUwoMR2V0RGlyZWN0b3J5EiAuc2VhbHBvc3QudjEuR2V0RGlyZWN0b3J5UmVxdWVzdBohLnNlYWxwb3N0LnYxLkdldERpcmVjdG9yeVJlc3BvbnNlElkKDlJlZ2lzdGVyRGV2aWNlEiIuc2VhbHBvc3QudjEuUmVnaXN0ZXJEZXZpY2VSZXF1ZXN0GiMuc2VhbHBvc3QudjEuUmVnaXN0ZXJEZXZpY2VSZXNwb25zZRJcCg9DcmVhdGVDaGFsbGVuZ2USIy5zZWFscG9zdC52MS5DcmVhdGVDaGFsbGVuZ2VSZXF1ZXN0GiQuc2VhbHBvc3QudjEuQ3JlYXRlQ2hhbGxlbmdlUmVzcG9uc2USPgoFTG9naW4SGS5zZWFscG9zdC52MS5Mb2dpblJlcXVlc3QaGi5zZWFscG9zdC52MS5Mb2dpblJlc3BvbnNlElkKDlJlcXVlc3RDb250YWN0EiIuc2VhbHBvc3QudjEuUmVxdWVzdENvbnRhY3RSZXF1ZXN0GiMuc2VhbHBvc3QudjEuUmVxdWVzdENvbnRhY3RSZXNwb25zZRJTCgxMaXN0Q29udGFjdHMSIC5zZWFscG9zdC52MS5MaXN0Q29udGFjdHNSZXF1ZXN0GiEuc2VhbHBvc3QudjEuTGlzdENvbnRhY3RzUmVzcG9uc2USUAoLU2VuZE1lc3NhZ2USHy5zZWFscG9zdC52MS5TZW5kTWVzc2FnZVJlcXVlc3QaIC5zZWFscG9zdC52MS5TZW5kTWVzc2FnZVJlc3BvbnNlElIKC1N0cmVhbUluYm94Eh8uc2VhbHBvc3QudjEuU3RyZWFtSW5ib3hSZXF1ZXN0GiAuc2VhbHBvc3QudjEuU3RyZWFtSW5ib3hSZXNwb25zZTABEmUKEkFja25vd2xlZGdlTWVzc2FnZRImLnNlYWxwb3N0LnYxLkFja25vd2xlZGdlTWVzc2FnZVJlcXVlc3QaJy5zZWFscG9zdC52MS5BY2tub3dsZWRnZU1lc3NhZ2VSZXNwb25zZRJfChBHZXRNZXNzYWdlU3RhdHVzEiQuc2VhbHBvc3QudjEuR2V0TWVzc2FnZVN0YXR1c1JlcXVlc3QaJS5zZWFscG9zdC52MS5HZXRNZXNzYWdlU3RhdHVzUmVzcG9uc2USXAoPR2V0UmVjZWlwdFByb29mEiMuc2VhbHBvc3QudjEuR2V0UmVjZWlwdFByb29mUmVxdWVzdBokLnNlYWxwb3N0LnYxLkdldFJlY2VpcHRQcm9vZlJlc3BvbnNlElYKDUdldEtleVJlY29yZHMSIS5zZWFscG9zdC52MS5HZXRLZXlSZWNvcmRzUmVxdWVzdBoiLnNlYWxwb3N0LnYxLkdldEtleVJlY29yZHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_sealpost_v1_common, file_sealpost_v1_envelope, file_sealpost_v1_keys, file_sealpost_v1_log]);
+  fileDesc("ChpzZWFscG9zdC92MS9yZWxhdGl2ZS5wcm90bxILc2VhbHBvc3QudjEiFQoTR2V0RGlyZWN0b3J5UmVxdWVzdCKfAQoUR2V0RGlyZWN0b3J5UmVzcG9uc2USLQoNZGlyZWN0b3J5X2tleRgBIAEoCzIWLnNlYWxwb3N0LnYxLktleVJlY29yZBInCgdsb2dfa2V5GAIgASgLMhYuc2VhbHBvc3QudjEuS2V5UmVjb3JkEi8KC3Jldm9jYXRpb25zGAMgAygLMhouc2VhbHBvc3QudjEuS2V5UmV2b2NhdGlvbiJ8ChVSZWdpc3RlckRldmljZVJlcXVlc3QSFAoMZGlzcGxheV9uYW1lGAEgASgJEhYKDmVuY3J5cHRpb25fa2V5GAIgASgMEhMKC3NpZ25pbmdfa2V5GAMgASgMEg0KBXByb29mGAQgASgMEhEKCWxpbmtfY29kZRgFIAEoCSJYChZSZWdpc3RlckRldmljZVJlc3BvbnNlEhIKCmFjY291bnRfaWQYASABKAkSKgoKa2V5X3JlY29yZBgCIAEoCzIWLnNlYWxwb3N0LnYxLktleVJlY29yZCIoChZDcmVhdGVDaGFsbGVuZ2VSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoDCJcChdDcmVhdGVDaGFsbGVuZ2VSZXNwb25zZRIRCgljaGFsbGVuZ2UYASABKAwSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRAoMTG9naW5SZXF1ZXN0Eg4KBmtleV9pZBgBIAEoDBIRCgljaGFsbGVuZ2UYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMImkKDUxvZ2luUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmFjY291bnRfaWQYAyABKAkiQgoVUmVxdWVzdENvbnRhY3RSZXF1ZXN0EhMKC2RldGFpbmVlX2lkGAEgASgJEhQKDHJlbGF0aW9uc2hpcBgCIAEoCSI/ChZSZXF1ZXN0Q29udGFjdFJlc3BvbnNlEiUKB2NvbnRhY3QYASABKAsyFC5zZWFscG9zdC52MS5Db250YWN0IrQBCgdDb250YWN0EhIKCmNvbnRhY3RfaWQYASABKAkSEwoLZGV0YWluZWVfaWQYAiABKAkSKgoGc3RhdHVzGAMgASgOMhouc2VhbHBvc3QudjEuQ29udGFjdFN0YXR1cxIrCgttYWlsYm94X2tleRgEIAEoCzIWLnNlYWxwb3N0LnYxLktleVJlY29yZBISCgpwcml2aWxlZ2VkGAUgASgIEhMKC2RlbGl2ZXJhYmxlGAYgASgIIhUKE0xpc3RDb250YWN0c1JlcXVlc3QiPgoUTGlzdENvbnRhY3RzUmVzcG9uc2USJgoIY29udGFjdHMYASADKAsyFC5zZWFscG9zdC52MS5Db250YWN0Ij0KElNlbmRNZXNzYWdlUmVxdWVzdBInCghlbnZlbG9wZRgBIAEoCzIVLnNlYWxwb3N0LnYxLkVudmVsb3BlIjwKE1NlbmRNZXNzYWdlUmVzcG9uc2USJQoHcmVjZWlwdBgBIAEoCzIULnNlYWxwb3N0LnYxLlJlY2VpcHQiOgoSU3RyZWFtSW5ib3hSZXF1ZXN0EhQKDGFmdGVyX2N1cnNvchgBIAEoCRIOCgZmb2xsb3cYAiABKAgipwEKE1N0cmVhbUluYm94UmVzcG9uc2USDgoGY3Vyc29yGAEgASgJEicKCGVudmVsb3BlGAIgASgLMhUuc2VhbHBvc3QudjEuRW52ZWxvcGUSKgoKc2VuZGVyX2tleRgDIAEoCzIWLnNlYWxwb3N0LnYxLktleVJlY29yZBITCgtkZXRhaW5lZV9pZBgEIAEoCRIWCg5hY2NlcHRlZF9hdF9tcxgFIAEoAyIvChlBY2tub3dsZWRnZU1lc3NhZ2VSZXF1ZXN0EhIKCm1lc3NhZ2VfaWQYASABKAwiHAoaQWNrbm93bGVkZ2VNZXNzYWdlUmVzcG9uc2UiLQoXR2V0TWVzc2FnZVN0YXR1c1JlcXVlc3QSEgoKbWVzc2FnZV9pZBgBIAEoDCKLAQoYR2V0TWVzc2FnZVN0YXR1c1Jlc3BvbnNlEhIKCm1lc3NhZ2VfaWQYASABKAwSKwoGc3RhdHVzGAIgASgOMhsuc2VhbHBvc3QudjEuRGVsaXZlcnlTdGF0dXMSLgoKdXBkYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiLAoWR2V0UmVjZWlwdFByb29mUmVxdWVzdBISCgptZXNzYWdlX2lkGAEgASgMIkAKF0dldFJlY2VpcHRQcm9vZlJlc3BvbnNlEiUKB3JlY2VpcHQYASABKAsyFC5zZWFscG9zdC52MS5SZWNlaXB0IicKFEdldEtleVJlY29yZHNSZXF1ZXN0Eg8KB2tleV9pZHMYASADKAwidQoVR2V0S2V5UmVjb3Jkc1Jlc3BvbnNlEisKC2tleV9yZWNvcmRzGAEgAygLMhYuc2VhbHBvc3QudjEuS2V5UmVjb3JkEi8KC3Jldm9jYXRpb25zGAIgAygLMhouc2VhbHBvc3QudjEuS2V5UmV2b2NhdGlvbiIZChdDcmVhdGVEZXZpY2VMaW5rUmVxdWVzdCJYChhDcmVhdGVEZXZpY2VMaW5rUmVzcG9uc2USDAoEY29kZRgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIUChJMaXN0RGV2aWNlc1JlcXVlc3QiZAoGRGV2aWNlEioKCmtleV9yZWNvcmQYASABKAsyFi5zZWFscG9zdC52MS5LZXlSZWNvcmQSLgoKcmV2b2tlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOwoTTGlzdERldmljZXNSZXNwb25zZRIkCgdkZXZpY2VzGAEgAygLMhMuc2VhbHBvc3QudjEuRGV2aWNlIiUKE1Jldm9rZURldmljZVJlcXVlc3QSDgoGa2V5X2lkGAEgASgMIkYKFFJldm9rZURldmljZVJlc3BvbnNlEi4KCnJldm9jYXRpb24YASABKAsyGi5zZWFscG9zdC52MS5LZXlSZXZvY2F0aW9uMrsKCg9SZWxhdGl2ZVNlcnZpY2USUwoMR2V0RGlyZWN0b3J5EiAuc2VhbHBvc3QudjEuR2V0RGlyZWN0b3J5UmVxdWVzdBohLnNlYWxwb3N0LnYxLkdldERpcmVjdG9yeVJlc3BvbnNlElkKDlJlZ2lzdGVyRGV2aWNlEiIuc2VhbHBvc3QudjEuUmVnaXN0ZXJEZXZpY2VSZXF1ZXN0GiMuc2VhbHBvc3QudjEuUmVnaXN0ZXJEZXZpY2VSZXNwb25zZRJcCg9DcmVhdGVDaGFsbGVuZ2USIy5zZWFscG9zdC52MS5DcmVhdGVDaGFsbGVuZ2VSZXF1ZXN0GiQuc2VhbHBvc3QudjEuQ3JlYXRlQ2hhbGxlbmdlUmVzcG9uc2USPgoFTG9naW4SGS5zZWFscG9zdC52MS5Mb2dpblJlcXVlc3QaGi5zZWFscG9zdC52MS5Mb2dpblJlc3BvbnNlElkKDlJlcXVlc3RDb250YWN0EiIuc2VhbHBvc3QudjEuUmVxdWVzdENvbnRhY3RSZXF1ZXN0GiMuc2VhbHBvc3QudjEuUmVxdWVzdENvbnRhY3RSZXNwb25zZRJTCgxMaXN0Q29udGFjdHMSIC5zZWFscG9zdC52MS5MaXN0Q29udGFjdHNSZXF1ZXN0GiEuc2VhbHBvc3QudjEuTGlzdENvbnRhY3RzUmVzcG9uc2USUAoLU2VuZE1lc3NhZ2USHy5zZWFscG9zdC52MS5TZW5kTWVzc2FnZVJlcXVlc3QaIC5zZWFscG9zdC52MS5TZW5kTWVzc2FnZVJlc3BvbnNlElIKC1N0cmVhbUluYm94Eh8uc2VhbHBvc3QudjEuU3RyZWFtSW5ib3hSZXF1ZXN0GiAuc2VhbHBvc3QudjEuU3RyZWFtSW5ib3hSZXNwb25zZTABEmUKEkFja25vd2xlZGdlTWVzc2FnZRImLnNlYWxwb3N0LnYxLkFja25vd2xlZGdlTWVzc2FnZVJlcXVlc3QaJy5zZWFscG9zdC52MS5BY2tub3dsZWRnZU1lc3NhZ2VSZXNwb25zZRJfChBHZXRNZXNzYWdlU3RhdHVzEiQuc2VhbHBvc3QudjEuR2V0TWVzc2FnZVN0YXR1c1JlcXVlc3QaJS5zZWFscG9zdC52MS5HZXRNZXNzYWdlU3RhdHVzUmVzcG9uc2USXAoPR2V0UmVjZWlwdFByb29mEiMuc2VhbHBvc3QudjEuR2V0UmVjZWlwdFByb29mUmVxdWVzdBokLnNlYWxwb3N0LnYxLkdldFJlY2VpcHRQcm9vZlJlc3BvbnNlElYKDUdldEtleVJlY29yZHMSIS5zZWFscG9zdC52MS5HZXRLZXlSZWNvcmRzUmVxdWVzdBoiLnNlYWxwb3N0LnYxLkdldEtleVJlY29yZHNSZXNwb25zZRJfChBDcmVhdGVEZXZpY2VMaW5rEiQuc2VhbHBvc3QudjEuQ3JlYXRlRGV2aWNlTGlua1JlcXVlc3QaJS5zZWFscG9zdC52MS5DcmVhdGVEZXZpY2VMaW5rUmVzcG9uc2USUAoLTGlzdERldmljZXMSHy5zZWFscG9zdC52MS5MaXN0RGV2aWNlc1JlcXVlc3QaIC5zZWFscG9zdC52MS5MaXN0RGV2aWNlc1Jlc3BvbnNlElMKDFJldm9rZURldmljZRIgLnNlYWxwb3N0LnYxLlJldm9rZURldmljZVJlcXVlc3QaIS5zZWFscG9zdC52MS5SZXZva2VEZXZpY2VSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_sealpost_v1_common, file_sealpost_v1_envelope, file_sealpost_v1_keys, file_sealpost_v1_log]);
 
 /**
  * @generated from message sealpost.v1.GetDirectoryRequest
@@ -99,6 +99,14 @@ export type RegisterDeviceRequest = Message<"sealpost.v1.RegisterDeviceRequest">
    * @generated from field: bytes proof = 4;
    */
   proof: Uint8Array;
+
+  /**
+   * A code from CreateDeviceLink: the device joins that account instead of a new one.
+   * Used once; a wrong, used or expired code is PERMISSION_DENIED.
+   *
+   * @generated from field: string link_code = 5;
+   */
+  linkCode: string;
 };
 
 /**
@@ -612,6 +620,138 @@ export const GetKeyRecordsResponseSchema: GenMessage<GetKeyRecordsResponse> = /*
   messageDesc(file_sealpost_v1_relative, 24);
 
 /**
+ * @generated from message sealpost.v1.CreateDeviceLinkRequest
+ */
+export type CreateDeviceLinkRequest = Message<"sealpost.v1.CreateDeviceLinkRequest"> & {
+};
+
+/**
+ * Describes the message sealpost.v1.CreateDeviceLinkRequest.
+ * Use `create(CreateDeviceLinkRequestSchema)` to create a new message.
+ */
+export const CreateDeviceLinkRequestSchema: GenMessage<CreateDeviceLinkRequest> = /*@__PURE__*/
+  messageDesc(file_sealpost_v1_relative, 25);
+
+/**
+ * @generated from message sealpost.v1.CreateDeviceLinkResponse
+ */
+export type CreateDeviceLinkResponse = Message<"sealpost.v1.CreateDeviceLinkResponse"> & {
+  /**
+   * Sixteen letters and digits in groups of four (base32), to type on the new device.
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 2;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message sealpost.v1.CreateDeviceLinkResponse.
+ * Use `create(CreateDeviceLinkResponseSchema)` to create a new message.
+ */
+export const CreateDeviceLinkResponseSchema: GenMessage<CreateDeviceLinkResponse> = /*@__PURE__*/
+  messageDesc(file_sealpost_v1_relative, 26);
+
+/**
+ * @generated from message sealpost.v1.ListDevicesRequest
+ */
+export type ListDevicesRequest = Message<"sealpost.v1.ListDevicesRequest"> & {
+};
+
+/**
+ * Describes the message sealpost.v1.ListDevicesRequest.
+ * Use `create(ListDevicesRequestSchema)` to create a new message.
+ */
+export const ListDevicesRequestSchema: GenMessage<ListDevicesRequest> = /*@__PURE__*/
+  messageDesc(file_sealpost_v1_relative, 27);
+
+/**
+ * @generated from message sealpost.v1.Device
+ */
+export type Device = Message<"sealpost.v1.Device"> & {
+  /**
+   * The device's key record, signed by the directory key; its label is the name the
+   * device registered with.
+   *
+   * @generated from field: sealpost.v1.KeyRecord key_record = 1;
+   */
+  keyRecord?: KeyRecord | undefined;
+
+  /**
+   * Unset while the device may sign in.
+   *
+   * @generated from field: google.protobuf.Timestamp revoked_at = 2;
+   */
+  revokedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message sealpost.v1.Device.
+ * Use `create(DeviceSchema)` to create a new message.
+ */
+export const DeviceSchema: GenMessage<Device> = /*@__PURE__*/
+  messageDesc(file_sealpost_v1_relative, 28);
+
+/**
+ * @generated from message sealpost.v1.ListDevicesResponse
+ */
+export type ListDevicesResponse = Message<"sealpost.v1.ListDevicesResponse"> & {
+  /**
+   * @generated from field: repeated sealpost.v1.Device devices = 1;
+   */
+  devices: Device[];
+};
+
+/**
+ * Describes the message sealpost.v1.ListDevicesResponse.
+ * Use `create(ListDevicesResponseSchema)` to create a new message.
+ */
+export const ListDevicesResponseSchema: GenMessage<ListDevicesResponse> = /*@__PURE__*/
+  messageDesc(file_sealpost_v1_relative, 29);
+
+/**
+ * @generated from message sealpost.v1.RevokeDeviceRequest
+ */
+export type RevokeDeviceRequest = Message<"sealpost.v1.RevokeDeviceRequest"> & {
+  /**
+   * The id of one of the caller's own device key records.
+   *
+   * @generated from field: bytes key_id = 1;
+   */
+  keyId: Uint8Array;
+};
+
+/**
+ * Describes the message sealpost.v1.RevokeDeviceRequest.
+ * Use `create(RevokeDeviceRequestSchema)` to create a new message.
+ */
+export const RevokeDeviceRequestSchema: GenMessage<RevokeDeviceRequest> = /*@__PURE__*/
+  messageDesc(file_sealpost_v1_relative, 30);
+
+/**
+ * @generated from message sealpost.v1.RevokeDeviceResponse
+ */
+export type RevokeDeviceResponse = Message<"sealpost.v1.RevokeDeviceResponse"> & {
+  /**
+   * The revocation, signed by the directory key.
+   *
+   * @generated from field: sealpost.v1.KeyRevocation revocation = 1;
+   */
+  revocation?: KeyRevocation | undefined;
+};
+
+/**
+ * Describes the message sealpost.v1.RevokeDeviceResponse.
+ * Use `create(RevokeDeviceResponseSchema)` to create a new message.
+ */
+export const RevokeDeviceResponseSchema: GenMessage<RevokeDeviceResponse> = /*@__PURE__*/
+  messageDesc(file_sealpost_v1_relative, 31);
+
+/**
  * The relative-facing API: devices, contacts, sending, inbox, status and receipts.
  *
  * @generated from service sealpost.v1.RelativeService
@@ -732,6 +872,38 @@ export const RelativeService: GenService<{
     methodKind: "unary";
     input: typeof GetKeyRecordsRequestSchema;
     output: typeof GetKeyRecordsResponseSchema;
+  },
+  /**
+   * A one-time code with which another device joins the caller's account: the new
+   * device presents it to RegisterDevice (docs/relatives.md, "Devices").
+   *
+   * @generated from rpc sealpost.v1.RelativeService.CreateDeviceLink
+   */
+  createDeviceLink: {
+    methodKind: "unary";
+    input: typeof CreateDeviceLinkRequestSchema;
+    output: typeof CreateDeviceLinkResponseSchema;
+  },
+  /**
+   * The caller's account's device keys, the revoked ones too.
+   *
+   * @generated from rpc sealpost.v1.RelativeService.ListDevices
+   */
+  listDevices: {
+    methodKind: "unary";
+    input: typeof ListDevicesRequestSchema;
+    output: typeof ListDevicesResponseSchema;
+  },
+  /**
+   * Revokes one of the caller's own device keys (a lost phone): it can no longer sign
+   * in, and replies are no longer sealed to it.
+   *
+   * @generated from rpc sealpost.v1.RelativeService.RevokeDevice
+   */
+  revokeDevice: {
+    methodKind: "unary";
+    input: typeof RevokeDeviceRequestSchema;
+    output: typeof RevokeDeviceResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sealpost_v1_relative, 0);
