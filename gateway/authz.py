@@ -119,6 +119,8 @@ RULES: Final[dict[str, Rule]] = {
     _REL + "CreateDeviceLink": Rule(RELATIVE, T.NONE),
     _REL + "ListDevices": Rule(RELATIVE, T.NONE),
     _REL + "RevokeDevice": Rule(RELATIVE, T.NONE),
+    _REL + "SetNotifications": Rule(RELATIVE, T.NONE),
+    _REL + "GetNotifications": Rule(RELATIVE, T.NONE),
     # Institution terminals.
     _TER + "RegisterInstitutionKey": Rule(TERMINAL, T.OWN),
     _TER + "ListHeldDetainees": Rule(TERMINAL, T.OWN),

@@ -112,6 +112,19 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+_SECONDS = "a number of seconds from 0 to 3600"
+
+
+def _relay(raw: str) -> str:
+    """``host:port`` of an SMTP relay, or empty."""
+    if not raw:
+        return ""
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError
+    return raw
+
+
 def _level(raw: str) -> str:
     if raw not in LEVELS:
         raise ValueError
@@ -285,6 +298,29 @@ class GatewayConfig:
             "name=HEX pairs separated by commas: lower-case names, 64 hex digits of an "
             "Ed25519 public key each, no name or key twice",
         ),
+    )
+
+    #: The SMTP relay (host:port) for e-mail notices of news to relatives who asked for
+    #: them (docs/gateway.md, "Notices by e-mail"); empty: no notices are sent.
+    smtp_relay: str = field(
+        default="", metadata=_meta("SMTP_RELAY", _relay, "host:port, or empty for none")
+    )
+    #: The sender of the notices.
+    smtp_from: str = field(
+        default="Sealpost <no-reply@localhost>",
+        metadata=_meta("SMTP_FROM", _text, "an address such as Sealpost <no-reply@example.nl>"),
+    )
+    #: STARTTLS to the relay; off only for a relay on the same host.
+    smtp_starttls: bool = field(
+        default=True, metadata=_meta("SMTP_STARTTLS", _boolean, "true or false")
+    )
+    #: Seconds between looks for news to tell, and the least time between two notices to
+    #: one relative (so that their timing says little about events).
+    news_interval_seconds: float = field(
+        default=30.0, metadata=_meta("NEWS_INTERVAL_SECONDS", _positive_float, _SECONDS)
+    )
+    news_quiet_seconds: float = field(
+        default=900.0, metadata=_meta("NEWS_QUIET_SECONDS", _positive_float, _SECONDS)
     )
 
     #: New devices (RegisterDevice), per client address and overall (docs/gateway.md, "Limits").

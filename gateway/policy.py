@@ -213,3 +213,15 @@ def contact_deliverable(status: int, detainee_status: int | None) -> bool:
 #: at once and asks for a new grant after this; the auditor flags any decrypt outside
 #: [grant - clock leeway, grant + GRANT_VALIDITY_MS + clock leeway] (docs/audit.md).
 GRANT_VALIDITY_MS: Final = 15 * 60 * 1000
+
+
+#: The states that are news to a relative, told by e-mail with no content: their own
+#: message delivered or not (what GetMessageStatus says), a reply they may now read.
+NEWS_STATES: Final[dict[int, frozenset[states.State]]] = {
+    INBOUND: frozenset(
+        s
+        for s in states.TRANSITIONS
+        if states.delivery_status(s) != common_pb2.DELIVERY_STATUS_PENDING
+    ),
+    OUTBOUND: frozenset({states.RELEASED}),
+}

@@ -34,7 +34,16 @@ from sealpost.crypto.logentry import LogAction
 from sealpost.escrow import client as escrow_client
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.errors import EscrowError
-from sealpost.gateway import directory, keystore, store, translog, web, webapp, witnesses
+from sealpost.gateway import (
+    directory,
+    keystore,
+    newsmail,
+    store,
+    translog,
+    web,
+    webapp,
+    witnesses,
+)
 from sealpost.gateway.auth import JwksCache, StaffVerifier
 from sealpost.gateway.calls import grpc_servicer
 from sealpost.gateway.config import GatewayConfig
@@ -378,6 +387,23 @@ class Gateway:
             await asyncio.sleep(HEALTH_PROBE_SECONDS)
 
 
+def news_mailer(config: GatewayConfig, ctx: Context) -> newsmail.NewsMailer | None:
+    """The e-mail notices of news, when an SMTP relay is configured."""
+    if not config.smtp_relay:
+        return None
+    host, _, port = config.smtp_relay.rpartition(":")
+    relay = newsmail.Relay(
+        host.strip("[]"), int(port), config.smtp_from, starttls=config.smtp_starttls
+    )
+    return newsmail.NewsMailer(
+        ctx.db,
+        relay,
+        ctx.clock,
+        interval_s=config.news_interval_seconds,
+        quiet_s=config.news_quiet_seconds,
+    )
+
+
 async def serve(
     config: GatewayConfig,
     *,
@@ -409,6 +435,9 @@ async def serve(
     ]
     if config.key_server_address:
         watchers.append(asyncio.create_task(gateway.watch_key_server(config.key_server_address)))
+    mailer = news_mailer(config, ctx)
+    if mailer is not None:
+        mailer.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     received: list[str] = []
@@ -425,5 +454,7 @@ async def serve(
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+    if mailer is not None:
+        await mailer.stop()
     await gateway.stop()
     _log.info("gateway.stopped")

@@ -398,6 +398,23 @@ class RelativeClient:
             relative_pb2.RevokeDeviceResponse,
         )
 
+    def set_notifications(self, email: str, language: str = "nl") -> None:
+        """Be told at ``email`` when there is news (no content); an empty address stops it."""
+        self._call(
+            "SetNotifications",
+            relative_pb2.SetNotificationsRequest(email=email, language=language),
+            relative_pb2.SetNotificationsResponse,
+        )
+
+    def notifications(self) -> tuple[str, str]:
+        """The address told when there is news and its language; ("", "") when none."""
+        reply = self._call(
+            "GetNotifications",
+            relative_pb2.GetNotificationsRequest(),
+            relative_pb2.GetNotificationsResponse,
+        )
+        return reply.email, reply.language
+
     def login(self) -> None:
         """Sign a fresh challenge with the device key and keep the session token."""
         challenge = self._call(

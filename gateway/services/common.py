@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, TypeVar
 
+import email_validator
 from sqlalchemy import Connection
 
 from sealpost.crypto import keyrecords
@@ -58,6 +59,16 @@ def name(value: str, what: str, *, max_chars: int = 200, required: bool = True) 
     if any(unicodedata.category(ch) == "Cf" and ch not in NAME_FORMAT_ALLOWED for ch in value):
         raise InvalidArgument(f"{what} contains invisible or text-direction characters")
     return value
+
+
+def email_address(value: str) -> str:
+    """An e-mail address in normal form; its form only is checked, nothing is looked up."""
+    try:
+        return email_validator.validate_email(
+            value, check_deliverability=False, allow_smtputf8=False
+        ).normalized
+    except email_validator.EmailNotValidError:
+        raise InvalidArgument("email is not an e-mail address this gateway can write to") from None
 
 
 def identifier(value: str, what: str) -> str:

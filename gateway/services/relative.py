@@ -15,7 +15,7 @@ from sealpost.crypto import auth as crypto_auth
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto.errors import CryptoError
 from sealpost.crypto.logentry import LogAction
-from sealpost.gateway import auth, directory, policy, states, store, translog
+from sealpost.gateway import auth, directory, newsmail, policy, states, store, translog
 from sealpost.gateway.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -456,6 +456,34 @@ class RelativeService:
             ]
 
         return relative_pb2.ListDevicesResponse(devices=await self.ctx.db.aread(devices))
+
+    async def SetNotifications(  # noqa: N802
+        self, request: relative_pb2.SetNotificationsRequest
+    ) -> relative_pb2.SetNotificationsResponse:
+        """Keep (or, empty, forget) the address told when there is news; never its content."""
+        caller = CALLER.get()
+        language = request.language or newsmail.LANGUAGES[0]
+        if language not in newsmail.LANGUAGES:
+            raise InvalidArgument(f"language must be one of {', '.join(newsmail.LANGUAGES)}")
+        now = self.ctx.clock()
+        if not request.email:
+            await self.ctx.write(lambda c: store.remove_notification_address(c, caller.account_id))
+            return relative_pb2.SetNotificationsResponse()
+        email = common.email_address(request.email)
+        await self.ctx.write(
+            lambda c: store.set_notification_address(c, caller.account_id, email, language, now)
+        )
+        return relative_pb2.SetNotificationsResponse()
+
+    async def GetNotifications(  # noqa: N802
+        self, request: relative_pb2.GetNotificationsRequest
+    ) -> relative_pb2.GetNotificationsResponse:
+        """The address told when there is news, if one is set."""
+        caller = CALLER.get()
+        row = await self.ctx.db.aread(lambda c: store.notification_address(c, caller.account_id))
+        if row is None:
+            return relative_pb2.GetNotificationsResponse()
+        return relative_pb2.GetNotificationsResponse(email=row.email, language=row.language)
 
     async def RevokeDevice(  # noqa: N802
         self, request: relative_pb2.RevokeDeviceRequest

@@ -218,6 +218,21 @@ device_links = Table(
     Column("expires_at_ms", TIME, nullable=False, index=True),
 )
 
+#: The e-mail address a relative asked to be told at when there is news, with no
+#: content (RelativeService SetNotifications); kept for that only, removed on request.
+notification_addresses = Table(
+    "notification_addresses",
+    metadata,
+    Column("account_id", ID, ForeignKey("accounts.id"), primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("created_at_ms", TIME, nullable=False),
+    #: News older than this has been told (or predates the address).
+    Column("notified_at_ms", TIME, nullable=False),
+    #: When the last notice went out; none is sent within the quiet period after it.
+    Column("last_sent_at_ms", TIME),
+)
+
 terminals = Table(
     "terminals",
     metadata,

@@ -18,6 +18,7 @@ The functions live in one module per subject:
                  requests, escrow-audit samples
     terminals    institution terminals and their certificates
     staff        staff members' roles and institutions as last recorded
+    notices      e-mail addresses for notices of news, and what is news
     releases     where the log last recorded a release of the web app
     _common      what they share: new ids, typed rows, constraints as errors
 
@@ -81,6 +82,16 @@ from sealpost.gateway.store.messages import (
     message_exists,
     message_of_account,
     set_state,
+)
+from sealpost.gateway.store.notices import (
+    NewsRow,
+    NotificationRow,
+    accounts_with_news,
+    claim_news,
+    notification_address,
+    release_news,
+    remove_notification_address,
+    set_notification_address,
 )
 from sealpost.gateway.store.people import (
     AccountContactRow,
@@ -182,6 +193,8 @@ __all__ = [
     "MessageRow",
     "NamedContactRow",
     "NewMessage",
+    "NewsRow",
+    "NotificationRow",
     "RegimeRow",
     "RetrospectiveRequestRow",
     "Scopes",
@@ -190,6 +203,7 @@ __all__ = [
     "TerminalRow",
     "account",
     "account_audience",
+    "accounts_with_news",
     "add_challenge",
     "add_device_link",
     "add_feed",
@@ -198,6 +212,7 @@ __all__ = [
     "add_mailbox_key",
     "add_terminal",
     "approved_contacts_of_detainee",
+    "claim_news",
     "complete_handovers",
     "contact",
     "contact_between",
@@ -242,6 +257,7 @@ __all__ = [
     "message_of_account",
     "messages_in_period",
     "new_id",
+    "notification_address",
     "order",
     "order_windows",
     "orders_of",
@@ -251,6 +267,8 @@ __all__ = [
     "records_of",
     "regime",
     "release_detainee",
+    "release_news",
+    "remove_notification_address",
     "request_contact",
     "retrospective",
     "retrospective_windows",
@@ -260,6 +278,7 @@ __all__ = [
     "revoke_key",
     "revoke_terminal",
     "set_detainee_regime",
+    "set_notification_address",
     "set_regime",
     "set_state",
     "set_web_app_release_index",

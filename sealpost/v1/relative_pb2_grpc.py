@@ -110,6 +110,16 @@ class RelativeServiceStub:
                 request_serializer=sealpost_dot_v1_dot_relative__pb2.RevokeDeviceRequest.SerializeToString,
                 response_deserializer=sealpost_dot_v1_dot_relative__pb2.RevokeDeviceResponse.FromString,
                 _registered_method=True)
+        self.SetNotifications = channel.unary_unary(
+                '/sealpost.v1.RelativeService/SetNotifications',
+                request_serializer=sealpost_dot_v1_dot_relative__pb2.SetNotificationsRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_relative__pb2.SetNotificationsResponse.FromString,
+                _registered_method=True)
+        self.GetNotifications = channel.unary_unary(
+                '/sealpost.v1.RelativeService/GetNotifications',
+                request_serializer=sealpost_dot_v1_dot_relative__pb2.GetNotificationsRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_relative__pb2.GetNotificationsResponse.FromString,
+                _registered_method=True)
 
 
 class RelativeServiceServicer:
@@ -221,6 +231,21 @@ class RelativeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetNotifications(self, request, context):
+        """Sets or removes (an empty address) the e-mail address that is told, with no
+        content, when there is news: a reply, or a message delivered or not.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNotifications(self, request, context):
+        """The address set for notices, if any.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RelativeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -298,6 +323,16 @@ def add_RelativeServiceServicer_to_server(servicer, server):
                     servicer.RevokeDevice,
                     request_deserializer=sealpost_dot_v1_dot_relative__pb2.RevokeDeviceRequest.FromString,
                     response_serializer=sealpost_dot_v1_dot_relative__pb2.RevokeDeviceResponse.SerializeToString,
+            ),
+            'SetNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetNotifications,
+                    request_deserializer=sealpost_dot_v1_dot_relative__pb2.SetNotificationsRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_relative__pb2.SetNotificationsResponse.SerializeToString,
+            ),
+            'GetNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNotifications,
+                    request_deserializer=sealpost_dot_v1_dot_relative__pb2.GetNotificationsRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_relative__pb2.GetNotificationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -706,6 +741,60 @@ class RelativeService:
             '/sealpost.v1.RelativeService/RevokeDevice',
             sealpost_dot_v1_dot_relative__pb2.RevokeDeviceRequest.SerializeToString,
             sealpost_dot_v1_dot_relative__pb2.RevokeDeviceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.RelativeService/SetNotifications',
+            sealpost_dot_v1_dot_relative__pb2.SetNotificationsRequest.SerializeToString,
+            sealpost_dot_v1_dot_relative__pb2.SetNotificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.RelativeService/GetNotifications',
+            sealpost_dot_v1_dot_relative__pb2.GetNotificationsRequest.SerializeToString,
+            sealpost_dot_v1_dot_relative__pb2.GetNotificationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

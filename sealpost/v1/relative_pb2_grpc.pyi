@@ -70,6 +70,12 @@ class RelativeServiceStub:
     """Revokes one of the caller's own device keys (a lost phone): it can no longer sign
     in, and replies are no longer sealed to it.
     """
+    SetNotifications: _grpc.UnaryUnaryMultiCallable[_relative_pb2.SetNotificationsRequest, _relative_pb2.SetNotificationsResponse]
+    """Sets or removes (an empty address) the e-mail address that is told, with no
+    content, when there is news: a reply, or a message delivered or not.
+    """
+    GetNotifications: _grpc.UnaryUnaryMultiCallable[_relative_pb2.GetNotificationsRequest, _relative_pb2.GetNotificationsResponse]
+    """The address set for notices, if any."""
 
 @_typing.type_check_only
 class RelativeServiceAsyncStub(RelativeServiceStub):
@@ -108,6 +114,12 @@ class RelativeServiceAsyncStub(RelativeServiceStub):
     """Revokes one of the caller's own device keys (a lost phone): it can no longer sign
     in, and replies are no longer sealed to it.
     """
+    SetNotifications: _aio.UnaryUnaryMultiCallable[_relative_pb2.SetNotificationsRequest, _relative_pb2.SetNotificationsResponse]  # type: ignore[assignment]
+    """Sets or removes (an empty address) the e-mail address that is told, with no
+    content, when there is news: a reply, or a message delivered or not.
+    """
+    GetNotifications: _aio.UnaryUnaryMultiCallable[_relative_pb2.GetNotificationsRequest, _relative_pb2.GetNotificationsResponse]  # type: ignore[assignment]
+    """The address set for notices, if any."""
 
 class RelativeServiceServicer(metaclass=_abc_1.ABCMeta):
     """The relative-facing API: devices, contacts, sending, inbox, status and receipts."""
@@ -233,5 +245,23 @@ class RelativeServiceServicer(metaclass=_abc_1.ABCMeta):
         """Revokes one of the caller's own device keys (a lost phone): it can no longer sign
         in, and replies are no longer sealed to it.
         """
+
+    @_abc_1.abstractmethod
+    def SetNotifications(
+        self,
+        request: _relative_pb2.SetNotificationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_relative_pb2.SetNotificationsResponse, _abc.Awaitable[_relative_pb2.SetNotificationsResponse]]:
+        """Sets or removes (an empty address) the e-mail address that is told, with no
+        content, when there is news: a reply, or a message delivered or not.
+        """
+
+    @_abc_1.abstractmethod
+    def GetNotifications(
+        self,
+        request: _relative_pb2.GetNotificationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_relative_pb2.GetNotificationsResponse, _abc.Awaitable[_relative_pb2.GetNotificationsResponse]]:
+        """The address set for notices, if any."""
 
 def add_RelativeServiceServicer_to_server(servicer: RelativeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

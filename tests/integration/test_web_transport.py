@@ -61,6 +61,8 @@ EXPECTED: Final[dict[str, frozenset[str]]] = {
     REL + "CreateDeviceLink": RELATIVE,
     REL + "ListDevices": RELATIVE,
     REL + "RevokeDevice": RELATIVE,
+    REL + "SetNotifications": RELATIVE,
+    REL + "GetNotifications": RELATIVE,
     AUD + "GetTreeHead": SIGNED_IN,
     AUD + "ListTreeHeads": SIGNED_IN,
     AUD + "GetInclusionProof": SIGNED_IN,

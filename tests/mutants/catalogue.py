@@ -35,6 +35,7 @@ _WEB_APP = "tests/unit/test_webapp_serving.py"
 _WEB_RELEASE = "tests/unit/test_webrelease.py"
 _WEB_APP_AUDIT = "tests/unit/test_audit_webapp.py"
 _DEVICES = "tests/integration/test_devices.py"
+_NEWS = "tests/integration/test_news_mail.py"
 _WEB_RIGHTS = (
     "tests/integration/test_web_transport.py::"
     "test_the_rights_hold_over_both_transports_alike[/sealpost.v1.RelativeService/ListContacts]"
@@ -1078,5 +1079,28 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         breaks="P12",
         effect="A revocation of someone else's key in a relative's name raises no finding.",
         tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="news-quiet-period-ignored",
+        path="gateway/store/notices.py",
+        original="                notification_addresses.c.last_sent_at_ms <= quiet_since_ms,\n",
+        replacement="                True,\n",
+        breaks="SPEC 7",
+        effect="A notice follows every event, so their timing shows when mail moves.",
+        tests=(_NEWS + "::test_news_is_told_once_within_the_quiet_period",),
+    ),
+    Mutant(
+        name="news-address-kept-after-removal",
+        path="gateway/services/relative.py",
+        original=(
+            "            await self.ctx.write(lambda c: store.remove_notification_address("
+            "c, caller.account_id))\n"
+        ),
+        replacement="",
+        breaks="SPEC 7",
+        effect="An address the relative removed is still kept and written to.",
+        tests=(
+            _NEWS + "::test_news_is_told_without_content_and_stops_when_the_address_is_removed",
+        ),
     ),
 )

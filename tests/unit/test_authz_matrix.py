@@ -106,6 +106,9 @@ EXPECTED: dict[str, tuple[frozenset[Role], str]] = {
     "RelativeService/CreateDeviceLink": (RELATIVE, "none"),
     "RelativeService/ListDevices": (RELATIVE, "none"),
     "RelativeService/RevokeDevice": (RELATIVE, "none"),
+    # Only the caller's own address for notices.
+    "RelativeService/SetNotifications": (RELATIVE, "none"),
+    "RelativeService/GetNotifications": (RELATIVE, "none"),
     # Institution terminals (SPEC 2: open messages for their own detainees, escrow,
     # deliver, send replies; never another institution's).
     "TerminalService/RegisterInstitutionKey": (TERMINAL, "own"),

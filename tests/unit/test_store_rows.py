@@ -41,6 +41,7 @@ def test_every_row_class_of_the_package_is_checked() -> None:
         store.EscrowedRow,
         store.FeedRow,
         store.NamedContactRow,
+        store.NewsRow,
     }
     assert exported - composed == set(ROW_COLUMNS)
 
@@ -63,6 +64,7 @@ def test_composed_rows_nest_checked_rows() -> None:
         (store.FeedRow, store.MessageRow),
         (store.DeliveryRow, store.MessageRow),
         (store.EscrowedRow, store.MessageRow),
+        (store.NewsRow, store.NotificationRow),
     ]:
         assert nested in typing.get_type_hints(composed).values()
         assert nested in ROW_COLUMNS
