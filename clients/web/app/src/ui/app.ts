@@ -5,6 +5,8 @@
  * the error table (errors.ts). Elements tests rely on carry `data-test`.
  */
 
+import { DEFAULT_LIMITS } from "@sealpost/protocol";
+
 import { AppError, errorKey, errorValues } from "../errors.js";
 import {
   ACCEPT,
@@ -65,6 +67,8 @@ export class App {
   #blobs: string[] = [];
   /** The last route rendered, to tell a new page from a re-render. */
   #lastRoute = "";
+  /** Counts renders: a page that finishes loading after a newer one began is dropped. */
+  #generation = 0;
 
   constructor(
     private readonly root: HTMLElement,
@@ -109,6 +113,7 @@ export class App {
     localStorage.setItem(LANGUAGE_KEY, language);
     this.#t = new Translator(language, this.catalogues[language]);
     this.#applyLanguage();
+    this.#status.textContent = "";
     this.#lastRoute = "";
     void this.render();
   }
@@ -185,6 +190,7 @@ export class App {
   // --- Routing ---
 
   async render(): Promise<void> {
+    const generation = ++this.#generation;
     const route = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
     const isNew = route !== this.#lastRoute;
     this.#lastRoute = route;
@@ -199,6 +205,7 @@ export class App {
     } catch (error) {
       view = this.#page(this.t("error.title"), this.#errorBox(error));
     }
+    if (generation !== this.#generation) return; // a newer page is on its way
     replace(this.#main, view);
     if (isNew) {
       const heading = this.#main.querySelector("h1");
@@ -229,11 +236,18 @@ export class App {
     return h("div", { class: "content" }, h("h1", {}, title), ...content);
   }
 
+  /** What a failure says, with sizes in the error's values written for a person. */
+  #explain(error: unknown): string {
+    const values = { ...errorValues(error) };
+    if (typeof values["max"] === "number") values["max"] = this.#t.size(values["max"]);
+    return this.t(errorKey(error), values);
+  }
+
   #errorBox(error: unknown): HTMLElement {
     return h(
       "div",
       { class: "error-summary", role: "alert", "data-test": "error" },
-      h("p", {}, this.t(errorKey(error), errorValues(error))),
+      h("p", {}, this.#explain(error)),
     );
   }
 
@@ -373,7 +387,7 @@ export class App {
           this.#go("#/contacts");
         } catch (error) {
           replace(errors, this.#errorBox(error));
-          this.announce(this.t(errorKey(error), errorValues(error)));
+          this.announce(this.#explain(error));
         }
       });
     });
@@ -415,8 +429,8 @@ export class App {
           this.announce(this.t("unlock.done"));
           this.#go("#/contacts");
         } catch (error) {
-          field.showError(this.t(errorKey(error), errorValues(error)));
-          this.announce(this.t(errorKey(error), errorValues(error)));
+          field.showError(this.#explain(error));
+          this.announce(this.#explain(error));
           pass.focus();
         }
       });
@@ -530,7 +544,7 @@ export class App {
           fill(await this.session.contacts());
         } catch (error) {
           replace(result, this.#errorBox(error));
-          this.announce(this.t(errorKey(error), errorValues(error)));
+          this.announce(this.#explain(error));
         }
       });
     });
@@ -562,14 +576,13 @@ export class App {
     return this.t(CONTACT_STATUS_KEYS[contact.status] ?? "contact.status.unknown");
   }
 
-  /** New replies fetched, verified and kept; a line saying how many, or what went wrong. */
-  async #fetchReplies(): Promise<HTMLElement> {
+  /** New replies fetched, verified and kept, and sent messages followed up; any failure shown. */
+  async #fetchReplies(): Promise<HTMLElement | null> {
     try {
       const count = await this.session.fetchInbox();
       await this.session.refreshSent();
-      const text = count === 0 ? "" : this.t("inbox.new", { count });
-      if (text !== "") this.announce(text);
-      return h("p", { class: "info", "data-test": "inbox-new" }, text);
+      if (count > 0) this.announce(this.t("inbox.new", { count }));
+      return null;
     } catch (error) {
       return this.#errorBox(error);
     }
@@ -718,11 +731,11 @@ export class App {
       const bytes = sizes.reduce((sum, file) => sum + partBytes(file), textBytes(text.value));
       total.textContent = this.t("compose.total", {
         size: this.#t.size(bytes),
-        max: this.#t.size(25 * 1024 * 1024),
+        max: this.#t.size(DEFAULT_LIMITS.maxTotalBytes),
       });
       const whole = checkMessage(text.value, sizes);
       if (whole !== undefined)
-        problems.push(this.t(whole, { name: "", max: this.#t.size(25 * 1024 * 1024) }));
+        problems.push(this.t(whole, { name: "", max: this.#t.size(DEFAULT_LIMITS.maxTotalBytes) }));
       fileField.showError(problems.length === 0 ? undefined : problems.join(" "));
       return problems.length === 0;
     };
@@ -786,7 +799,7 @@ export class App {
             replace(box, h("p", { class: sent.proven ? "success" : "warning" }, said));
         } catch (error) {
           replace(result, this.#errorBox(error));
-          this.announce(this.t(errorKey(error), errorValues(error)));
+          this.announce(this.#explain(error));
         }
       });
     });
