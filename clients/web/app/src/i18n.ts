@@ -42,6 +42,20 @@ export function pickLanguage(stored: string | null, preferred: readonly string[]
   return DEFAULT_LANGUAGE;
 }
 
+/**
+ * Text values (an id, a file name, a name) wrapped in Unicode's first-strong isolate
+ * (U+2068 ... U+2069), as Fluent does, so that a left-to-right id inside an Arabic sentence,
+ * or an Arabic file name inside a Dutch one, cannot reorder the words around it.
+ */
+function isolate(values: Values | undefined): Values | undefined {
+  if (values === undefined) return undefined;
+  const out: Record<string, string | number | Date> = {};
+  for (const [name, value] of Object.entries(values)) {
+    out[name] = typeof value === "string" ? `\u2068${value}\u2069` : value;
+  }
+  return out;
+}
+
 /** Formats catalogue messages for one language; a missing key is a bug, shown as the key. */
 export class Translator {
   readonly #formats = new Map<string, IntlMessageFormat>();
@@ -65,6 +79,10 @@ export class Translator {
   }
 
   t(key: string, values?: Values): string {
+    return this.#format(key, isolate(values));
+  }
+
+  #format(key: string, values: Values | undefined): string {
     let format = this.#formats.get(key);
     if (format === undefined) {
       const source = this.catalogue[key];
@@ -83,10 +101,11 @@ export class Translator {
 
   /** A size in bytes as a person reads it: "820 B", "1,5 MB" (units from the catalogue). */
   size(bytes: number): string {
-    if (bytes < 1024) return this.t("size.bytes", { n: this.#numbers.format(bytes) });
+    // A number in the language's own digits and separators: nothing to isolate.
+    if (bytes < 1024) return this.#format("size.bytes", { n: this.#numbers.format(bytes) });
     if (bytes < 1024 * 1024) {
-      return this.t("size.kib", { n: this.#numbers.format(bytes / 1024) });
+      return this.#format("size.kib", { n: this.#numbers.format(bytes / 1024) });
     }
-    return this.t("size.mib", { n: this.#numbers.format(bytes / (1024 * 1024)) });
+    return this.#format("size.mib", { n: this.#numbers.format(bytes / (1024 * 1024)) });
   }
 }

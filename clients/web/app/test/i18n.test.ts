@@ -57,9 +57,9 @@ describe("formatting", () => {
     assert.equal(translator("en").size(2048), "2 kB");
   });
 
-  test("placeholders are filled, a missing key shows itself", () => {
+  test("placeholders are filled, text isolated from the sentence's direction; a missing key shows itself", () => {
     const t = translator("en");
-    assert.equal(t.t("contact.title", { id: "d-1001" }), "Contact d-1001");
+    assert.equal(t.t("contact.title", { id: "d-1001" }), "Contact \u2068d-1001\u2069");
     assert.equal(t.t("no.such.key"), "no.such.key");
   });
 });
