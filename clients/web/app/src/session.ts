@@ -105,6 +105,8 @@ export class Session {
     private readonly gateway: Gateway,
     /** The directory key this deployment publishes (deployment.json). */
     private readonly pin: sp.DirectoryPin,
+    /** Milliseconds since the epoch; injected so that tests choose the time. */
+    private readonly clock: () => bigint = nowMs,
   ) {}
 
   async hasDevice(): Promise<boolean> {
@@ -164,7 +166,7 @@ export class Session {
 
   async #begin(bundle: sp.KeyBundle, keyRecord: sp.KeyRecord): Promise<void> {
     const trust = await this.gateway.trust(bundle.directoryPin);
-    this.gateway.deviceRecord(keyRecord, trust, nowMs()); // still valid and not revoked
+    this.gateway.deviceRecord(keyRecord, trust, this.clock()); // still valid and not revoked
     const expiresAtMs = await this.gateway.login(bundle);
     this.#unlocked = { bundle, keyRecord, trust, expiresAtMs };
   }
@@ -184,7 +186,7 @@ export class Session {
   /** Run a call with a fresh session token; sign in again once if the gateway refuses it. */
   async #call<T>(call: () => Promise<T>): Promise<T> {
     const state = this.#state();
-    if (nowMs() > state.expiresAtMs - RENEW_BEFORE_MS) {
+    if (this.clock() > state.expiresAtMs - RENEW_BEFORE_MS) {
       state.expiresAtMs = await this.gateway.login(state.bundle);
     }
     try {
@@ -224,7 +226,7 @@ export class Session {
 
   /** Record that the person read the review notice for this contact. */
   async acknowledgeNotice(detaineeId: string): Promise<void> {
-    await this.store.acknowledgeNotice(detaineeId, Date.now());
+    await this.store.acknowledgeNotice(detaineeId, Number(this.clock()));
   }
 
   /**
@@ -271,7 +273,7 @@ export class Session {
       senderKeys: state.bundle.keys,
       senderKeyId: state.bundle.keyId,
       recipients: [mailbox],
-      nowMs: nowMs(),
+      nowMs: this.clock(),
     });
     const messageId = sp.messageIdOf(envelope);
     const envelopeDigest = sp.envelopeDigest(envelope);
