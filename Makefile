@@ -9,9 +9,11 @@ BUF    := node_modules/.bin/buf
 WEB    := clients/web/protocol
 # npm ci writes this file; it is newer than the lock file once node_modules matches it.
 WEB_STAMP := $(WEB)/node_modules/.package-lock.json
+APP    := clients/web/app
+APP_STAMP := $(APP)/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-unit test-integration mutants lint proto bench clean web-test web-build web-bench browser-deps
+.PHONY: help venv demo test test-unit test-integration mutants lint proto bench clean web-test web-build web-bench web-app browser-deps
 
 help: ## Show the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -27,7 +29,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install Sealpost with its development tools.
 
-demo: $(STAMP) ## Start OpenBao and the gateway on loopback and play the scripted day.
+demo: $(STAMP) web-app ## Start OpenBao and the gateway on loopback and play the scripted day.
 	$(BIN)/sealpost demo
 
 # The mutants take about two minutes; the suite has just passed when they run here, so
@@ -75,11 +77,21 @@ browser-deps: ## Install Chromium for the browser tests (apt-get as root; otherw
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null || \
 	{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null; }
 
-web-test: $(WEB_STAMP) ## The web library: generated code fresh, typecheck, lint, format, vector tests.
+# The web app depends on the library through "file:../protocol": it is built first.
+$(APP_STAMP): $(APP)/package.json $(APP)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm not found: the web app needs Node.js 20 and npm" >&2; exit 1; }
+	cd $(APP) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web-test: $(WEB_STAMP) $(APP_STAMP) ## The web library and app: generated code, typecheck, lint, format, vectors, catalogues.
 	cd $(WEB) && npm run --silent check
+	cd $(APP) && npm run --silent check
 
 web-build: $(WEB_STAMP) ## Build the web library into clients/web/protocol/dist.
 	cd $(WEB) && npm run --silent build
+
+web-app: web-build $(APP_STAMP) ## Build the relatives' web app into clients/web/app/dist.
+	cd $(APP) && npm run --silent build
 
 web-bench: $(STAMP) web-build ## Seal 1 KiB and 2 MiB with the web library, next to the Python SDK.
 	$(BIN)/python -m bench web
@@ -98,4 +110,4 @@ bench: $(STAMP) web-build ## Run the benchmarks; figures go to the terminal and 
 	$(BIN)/python -m bench
 
 clean: ## Remove the virtual environment, node_modules and caches.
-	rm -rf $(VENV) node_modules $(WEB)/node_modules $(WEB)/dist .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) node_modules $(WEB)/node_modules $(WEB)/dist $(APP)/node_modules $(APP)/dist $(APP)/build .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
