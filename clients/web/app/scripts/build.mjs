@@ -129,6 +129,8 @@ writeFileSync(
     2,
   ) + "\n",
 );
+// The version the gateway records with the release in its transparency log.
+writeFileSync(join(dist, "version.txt"), version + "\n");
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
 console.log(
   `dist/${scriptName}: ${kb(js.length)}, ${kb(gzip)} gzip (${kb(gzipWithoutSodium)} without libsodium); dist/${styleName}: ${kb(css.length)}`,

@@ -1008,6 +1008,30 @@ export class App {
         button,
       ),
     );
+    content.push(this.#releaseSection());
     return this.#page(this.t("account.title"), content);
+  }
+
+  /** The version of this app and the log entry that records it (/release-log.json). */
+  #releaseSection(): HTMLElement {
+    const line = h("p", { "data-test": "app-release" }, this.t("account.releaseUnknown"));
+    void fetch(new URL("release-log.json", location.href), { cache: "no-store" })
+      .then(async (response) => (response.ok ? ((await response.json()) as unknown) : null))
+      .then((found) => {
+        const record = found as { appVersion?: unknown; leafIndex?: unknown } | null;
+        if (typeof record?.appVersion === "string" && typeof record.leafIndex === "number") {
+          line.textContent = this.t("account.release", {
+            version: record.appVersion,
+            entry: record.leafIndex,
+          });
+        }
+      })
+      .catch(() => undefined);
+    return h(
+      "section",
+      { "aria-labelledby": "release-heading" },
+      h("h2", { id: "release-heading" }, this.t("account.releaseTitle")),
+      line,
+    );
   }
 }
