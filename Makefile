@@ -106,7 +106,7 @@ proto: $(STAMP) $(WEB_STAMP) ## Regenerate sealpost/v1 and the web library's src
 	$(BIN)/python proto/generate.py
 	cd $(WEB) && npm run --silent generate
 
-bench: $(STAMP) web-build ## Run the benchmarks; figures go to the terminal and bench/results.json.
+bench: $(STAMP) web-app ## Run the benchmarks; figures go to the terminal and bench/results.json.
 	$(BIN)/python -m bench
 
 clean: ## Remove the virtual environment, node_modules and caches.
