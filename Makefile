@@ -42,9 +42,10 @@ test: $(STAMP) browser-deps ## Run every test: the web library's, unit and integ
 test-unit: $(STAMP) ## Run the unit tests only (no servers).
 	$(BIN)/python -m pytest tests/unit
 
-# The web interop test runs the web library's compiled driver, so the library is built first.
-test-integration: $(STAMP) web-build ## Run the integration tests only (real servers, the built web library).
-	$(BIN)/python -m pytest tests/integration
+# The web interop test runs the web library's compiled driver and the browser tests the built
+# app, so both are built first.
+test-integration: $(STAMP) web-app browser-deps ## Run the integration and browser tests only (real servers, the built web library and app).
+	$(BIN)/python -m pytest tests/integration tests/browser
 
 mutants: $(STAMP) ## Break each security check in turn; every mutant must be killed.
 	$(BIN)/python -m tests.mutants

@@ -12,8 +12,6 @@ the same run. SPEC 6 asks for under a second. Needs ``make web-app`` and Chromiu
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -43,6 +41,7 @@ def _chromium_medians_ms(runs: int) -> tuple[float, float]:
     """(Chromium app, Python SDK) medians of sealing, sending and proving the photo."""
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
+    from sealpost._internal.browser import NoBrowserError, launch  # noqa: PLC0415
     from sealpost._internal.devservers import OpenBaoDevServer  # noqa: PLC0415
     from sealpost._internal.stack import (  # noqa: PLC0415
         Stack,
@@ -52,11 +51,7 @@ def _chromium_medians_ms(runs: int) -> tuple[float, float]:
         start_gateway,
     )
     from sealpost.crypto.envelope import Part  # noqa: PLC0415
-    from tests.browser.conftest import spki_pin  # noqa: PLC0415
 
-    chromium = os.environ.get("SEALPOST_CHROMIUM") or shutil.which("chromium")
-    if chromium is None:
-        raise SystemExit("bench browser needs Chromium: make browser-deps")
     with tempfile.TemporaryDirectory(prefix="bench-browser-") as tmp:
         work = Path(tmp)
         photo = _photo(work)
@@ -73,11 +68,11 @@ def _chromium_medians_ms(runs: int) -> tuple[float, float]:
             try:
                 admin, _terminals = setup_institutions(stack, [(DETAINEE, INSTITUTION, "regular")])
                 server = (gateway.state_dir / "tls" / "server.pem").read_bytes()
-                args = [f"--ignore-certificate-errors-spki-list={spki_pin(server)}"]
-                if os.geteuid() == 0:
-                    args.append("--no-sandbox")
                 with sync_playwright() as playwright:
-                    browser = playwright.chromium.launch(executable_path=chromium, args=args)
+                    try:
+                        browser = launch(playwright, server)
+                    except NoBrowserError as exc:
+                        raise SystemExit(f"bench browser: {exc}") from None
                     page = browser.new_page()
                     browser_ms = _in_the_app(page, gateway.web_url, admin, photo, runs)
                     browser.close()

@@ -29,6 +29,7 @@ import grpc
 import typer
 
 from sealpost._internal import logs
+from sealpost._internal.browser import NoBrowserError
 from sealpost._internal.devservers import (
     DevServerError,
     GatewayProcess,
@@ -64,6 +65,7 @@ from sealpost.v1 import admin_pb2, audit_pb2, common_pb2, envelope_pb2
 #: The day's cast. Institutions and detainees are opaque ids, as in production.
 NORTH, SOUTH = "pi-noord", "pi-zuid"
 WATCHED, ORDINARY, BLOCKED = "d-1001", "d-1002", "d-1003"
+SOUTH_DETAINEE = "d-2001"
 
 
 def say(line: str) -> None:
@@ -157,6 +159,7 @@ class Day:
         self.screening()
         self.delivery()
         self.reply()
+        self.web_relative()
         self.transfer()
         self.witness_log()
         self.audit()
@@ -171,7 +174,7 @@ class Day:
                 (WATCHED, NORTH, "regular"),
                 (ORDINARY, NORTH, "regular"),
                 (BLOCKED, NORTH, "ebi"),
-                ("d-2001", SOUTH, "regular"),
+                (SOUTH_DETAINEE, SOUTH, "regular"),
             ],
         )
         self.north, self.south = terminals[NORTH], terminals[SOUTH]
@@ -346,6 +349,47 @@ class Day:
         say(
             f"{ORDINARY} replied from the terminal (sealed to Fatima's device, escrowed at "
             "creation) and Fatima read it on her device"
+        )
+
+    def web_relative(self) -> None:
+        """Youssef uses the web app in a (headless) browser: sign up, contact, write, delivered."""
+        if not (BUILT_APP / "index.html").is_file():
+            say("the web app is not built (make web-app): Youssef's visit is left out")
+            return
+        try:
+            from sealpost.clients.scripted_web import web_relative  # noqa: PLC0415
+
+            with web_relative(
+                self.stack.gateway.web_url,
+                (self.stack.gateway.state_dir / "tls" / "server.pem").read_bytes(),
+                secrets.token_urlsafe(18),
+            ) as youssef:
+                youssef.sign_up("Youssef")
+                youssef.ask_contact(SOUTH_DETAINEE, "zoon")
+                expect(approve_all(self.admin, SOUTH) == 1, "Youssef's request waits at the south")
+                text = "مرحبا يا أبي، نراك يوم الأحد — tot zondag!"
+                message_id = bytes.fromhex(youssef.write(SOUTH_DETAINEE, text))
+                states = self.south.take_in(self.south.intake(), self.keep_escrow(SOUTH))
+                expect(
+                    states.get(message_id) == common_pb2.MESSAGE_STATE_RELEASED,
+                    "Youssef's message is released at once",
+                )
+                desk = DeliveryDesk(self.south, SOUTH)
+                expect(desk.open(message_id).text == text, f"{SOUTH} opens what Youssef wrote")
+                slips = self.out / "deliveries"
+                slips.mkdir(exist_ok=True)
+                desk.print_pdf(message_id, slips / f"{SOUTH_DETAINEE}-{short(message_id)}.pdf")
+                expect(youssef.status() == "DELIVERED", "Youssef's page reads 'delivered'")
+        except ImportError:
+            say("Playwright is not installed (make venv): Youssef's visit is left out")
+            return
+        except NoBrowserError as exc:
+            say(f"no browser for Youssef's visit, left out: {exc}")
+            return
+        say(
+            f"relative Youssef used the web app in a browser: keys made and sealed there, "
+            f"contact with {SOUTH_DETAINEE} approved, Arabic text sent with its receipt proven "
+            f"({short(message_id)}), {SOUTH} printed it, and his page reads 'delivered'"
         )
 
     def transfer(self) -> None:
@@ -533,7 +577,8 @@ def _hold(stack: Stack, out: Path) -> None:
         f"browsers {gateway.web_port}; OpenBao {stack.openbao.address}"
     )
     say(f"  administrator: demo-admin, password {password} (at the key server)")
-    say(f"  detainees:    {WATCHED}, {ORDINARY} ({NORTH}), d-2001 ({SOUTH}); {BLOCKED} is in EBI")
+    held = f"{WATCHED}, {ORDINARY} ({NORTH}), {SOUTH_DETAINEE} ({SOUTH})"
+    say(f"  detainees:    {held}; {BLOCKED} is in EBI")
     contact = f"SEALPOST_PASSWORD={password} sealpost admin {staff} contact"
     say(f"  contacts:     {contact} list")
     say(f"                {contact} approve CONTACT_ID")

@@ -11,10 +11,6 @@ Screenshots of every page in every language go to ``test-output/screenshots/``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -36,27 +32,6 @@ SCREENSHOTS: Final = ROOT / "test-output" / "screenshots"
 LANGUAGES: Final = ("nl", "en", "ar", "tr", "pl")
 #: What axe-core checks: WCAG 2.1 level A and AA.
 WCAG_AA: Final = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-INSTALL: Final = "make browser-deps (or: sudo apt-get install chromium fonts-dejavu-core)"
-
-
-def chromium_path() -> str:
-    """The system's Chromium; the test run stops, saying what to install, without one."""
-    found = os.environ.get("SEALPOST_CHROMIUM") or shutil.which("chromium")
-    if not found:
-        pytest.fail(f"the browser tests need Chromium from the system's packages: {INSTALL}")
-    return found
-
-
-def spki_pin(certificate_pem: bytes) -> str:
-    """The base64 SHA-256 of a certificate's public key, as Chromium's SPKI list takes it."""
-    from cryptography import x509  # noqa: PLC0415
-    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
-
-    key = x509.load_pem_x509_certificate(certificate_pem).public_key()
-    der = key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
 @pytest.fixture(scope="session")
@@ -107,11 +82,14 @@ def web_stack(
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright, web_stack: Stack) -> Iterator[Browser]:
     """Headless Chromium trusting exactly the gateway's TLS key."""
-    server = (web_stack.gateway.state_dir / "tls" / "server.pem").read_bytes()
-    args = [f"--ignore-certificate-errors-spki-list={spki_pin(server)}"]
-    if os.geteuid() == 0:
-        args.append("--no-sandbox")  # Chromium's sandbox refuses to run as root
-    launched = playwright.chromium.launch(executable_path=chromium_path(), args=args)
+    from sealpost._internal.browser import NoBrowserError, launch  # noqa: PLC0415
+
+    try:
+        launched = launch(
+            playwright, (web_stack.gateway.state_dir / "tls" / "server.pem").read_bytes()
+        )
+    except NoBrowserError as exc:
+        pytest.fail(str(exc))
     try:
         yield launched
     finally:

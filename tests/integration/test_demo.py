@@ -11,9 +11,11 @@ import pytest
 
 from sealpost.clients._grpc import ClientError
 from sealpost.clients.scripted_day import DemoFailed, expect, refused
+from sealpost.gateway.webapp import BUILT_APP
 
 
 def test_the_scripted_day_holds_and_leaves_its_artefacts(tmp_path: Path) -> None:
+    assert (BUILT_APP / "index.html").is_file(), "the day has a web app relative: make web-app"
     out = tmp_path / "demo-out"
     run = subprocess.run(
         [sys.executable, "-m", "sealpost", "demo", "--out", str(out)],
@@ -29,8 +31,9 @@ def test_the_scripted_day_holds_and_leaves_its_artefacts(tmp_path: Path) -> None
     assert any("refused" in line and "privileged" in line for line in lines)
     assert any("reconcile caught it" in line for line in lines)
     assert any("and cosigned it" in line and "--since-head" in line for line in lines)
+    assert any("Youssef used the web app in a browser" in line for line in lines), run.stdout
 
-    assert len(list((out / "deliveries").glob("*.pdf"))) == 3
+    assert len(list((out / "deliveries").glob("*.pdf"))) == 4
     assert (out / "report" / "report.pdf").read_bytes().startswith(b"%PDF-")
     caught = (out / "reconcile.txt").read_text()
     assert "WITHOUT A GRANT" in caught
@@ -43,7 +46,7 @@ def test_the_scripted_day_holds_and_leaves_its_artefacts(tmp_path: Path) -> None
     # The gateway never held what people wrote: not in its database, not in its log.
     for stored in (out / "sealpost.db", out / "gateway" / "gateway.log"):
         data = stored.read_bytes()
-        for secret in ("het pakket komt dinsdag", "Vertrouwelijk", "mooie foto"):
+        for secret in ("het pakket komt dinsdag", "Vertrouwelijk", "mooie foto", "نراك يوم الأحد"):
             assert secret.encode() not in data, f"{secret!r} in {stored.name}"
 
 
