@@ -44,11 +44,10 @@ def _chromium_medians_ms(runs: int) -> tuple[float, float]:
     from sealpost._internal.browser import NoBrowserError, launch  # noqa: PLC0415
     from sealpost._internal.devservers import OpenBaoDevServer  # noqa: PLC0415
     from sealpost._internal.stack import (  # noqa: PLC0415
-        Stack,
         approve_all,
         bootstrap_openbao,
+        running_stack,
         setup_institutions,
-        start_gateway,
     )
     from sealpost.crypto.envelope import Part  # noqa: PLC0415
 
@@ -57,15 +56,14 @@ def _chromium_medians_ms(runs: int) -> tuple[float, float]:
         photo = _photo(work)
         with OpenBaoDevServer(work / "bao") as bao:
             keyserver = bootstrap_openbao(bao)
-            gateway = start_gateway(
+            with running_stack(
                 work / "gateway",
                 bao,
                 keyserver,
                 f"sqlite:///{work / 'bench.db'}",
                 {"SEALPOST_WEB_APP": str(DIST), "SEALPOST_SEND_RATE_PER_MINUTE": "100000"},
-            )
-            stack = Stack(bao, keyserver, gateway)
-            try:
+            ) as stack:
+                gateway = stack.gateway
                 admin, _terminals = setup_institutions(stack, [(DETAINEE, INSTITUTION, "regular")])
                 server = (gateway.state_dir / "tls" / "server.pem").read_bytes()
                 with sync_playwright() as playwright:
@@ -87,9 +85,6 @@ def _chromium_medians_ms(runs: int) -> tuple[float, float]:
                     if run:
                         times.append((time.perf_counter() - started) * 1000)
                 python_ms = sorted(times)[len(times) // 2]
-            finally:
-                stack.close()
-                gateway.stop()
     return browser_ms, python_ms
 
 

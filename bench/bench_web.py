@@ -92,11 +92,10 @@ def _send_medians_ms(quick: bool) -> tuple[dict[str, float], dict[str, float]]:
         gateway_directory_pin,
     )
     from sealpost._internal.stack import (  # noqa: PLC0415
-        Stack,
         approve_all,
         bootstrap_openbao,
+        running_stack,
         setup_institutions,
-        start_gateway,
     )
 
     if not DRIVER.is_file():
@@ -106,15 +105,14 @@ def _send_medians_ms(quick: bool) -> tuple[dict[str, float], dict[str, float]]:
         work = Path(tmp)
         with OpenBaoDevServer(work / "bao") as bao:
             keyserver = bootstrap_openbao(bao)
-            gateway = start_gateway(
+            with running_stack(
                 work / "gateway",
                 bao,
                 keyserver,
                 f"sqlite:///{work / 'bench.db'}",
                 {"SEALPOST_SEND_RATE_PER_MINUTE": "100000"},
-            )
-            stack = Stack(bao, keyserver, gateway)
-            try:
+            ) as stack:
+                gateway = stack.gateway
                 admin, _terminals = setup_institutions(stack, [(DETAINEE, INSTITUTION, "regular")])
                 (work / "ca.pem").write_bytes(gateway.ca_pem)
                 env = {
@@ -164,9 +162,6 @@ def _send_medians_ms(quick: bool) -> tuple[dict[str, float], dict[str, float]]:
                             times.append((time.perf_counter() - started) * 1000)
                     times.sort()
                     python[label] = times[len(times) // 2]
-            finally:
-                stack.close()
-                gateway.stop()
     return typescript, python
 
 

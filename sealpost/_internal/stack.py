@@ -15,10 +15,11 @@ one, so that ``sealpost audit reconcile`` finds each change accounted for (SPEC 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,6 +248,24 @@ def start_gateway(
     )
     gateway.start()
     return gateway
+
+
+@contextlib.contextmanager
+def running_stack(
+    workdir: Path,
+    openbao: OpenBaoDevServer,
+    keyserver: BootstrapResult,
+    database_url: str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """A gateway started for ``keyserver`` with its actor factories; closed and stopped after."""
+    gateway = start_gateway(workdir, openbao, keyserver, database_url, extra_env)
+    stack = Stack(openbao, keyserver, gateway)
+    try:
+        yield stack
+    finally:
+        stack.close()
+        gateway.stop()
 
 
 def setup_institutions(

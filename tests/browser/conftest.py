@@ -61,22 +61,17 @@ def web_stack(
     built_app: Path,
 ) -> Iterator[Stack]:
     """OpenBao, a gateway on SQLite serving the built app, and actor factories."""
-    from sealpost._internal.stack import Stack, start_gateway  # noqa: PLC0415
+    from sealpost._internal.stack import running_stack  # noqa: PLC0415
 
     work = tmp_path_factory.mktemp("web-stack")
-    gateway = start_gateway(
+    with running_stack(
         work / "gateway",
         openbao,
         keyserver,
         f"sqlite:///{work / 'sealpost.db'}",
         {"SEALPOST_WEB_APP": str(built_app)},
-    )
-    running = Stack(openbao, keyserver, gateway)
-    try:
+    ) as running:
         yield running
-    finally:
-        running.close()
-        gateway.stop()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from sealpost._internal.devservers import OpenBaoDevServer, free_port
-from sealpost._internal.stack import Stack, approve_all, setup_institutions, start_gateway
+from sealpost._internal.stack import Stack, approve_all, running_stack, setup_institutions
 from sealpost.clients._grpc import ClientError
 from sealpost.escrow.bootstrap import BootstrapResult
 
@@ -54,25 +54,18 @@ def mail_stack(
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
-    gateway = start_gateway(
-        work / "gateway",
-        openbao,
-        keyserver,
-        f"sqlite:///{work / 'mail.db'}",
-        {
-            "SEALPOST_SMTP_RELAY": f"127.0.0.1:{port}",
-            "SEALPOST_SMTP_STARTTLS": "false",
-            "SEALPOST_SMTP_FROM": "Sealpost <no-reply@post.example.nl>",
-            "SEALPOST_NEWS_INTERVAL_SECONDS": "0.2",
-            "SEALPOST_NEWS_QUIET_SECONDS": str(quiet_seconds),
-        },
-    )
-    stack = Stack(openbao, keyserver, gateway)
+    env = {
+        "SEALPOST_SMTP_RELAY": f"127.0.0.1:{port}",
+        "SEALPOST_SMTP_STARTTLS": "false",
+        "SEALPOST_SMTP_FROM": "Sealpost <no-reply@post.example.nl>",
+        "SEALPOST_NEWS_INTERVAL_SECONDS": "0.2",
+        "SEALPOST_NEWS_QUIET_SECONDS": str(quiet_seconds),
+    }
     try:
-        yield stack, inbox
+        database = f"sqlite:///{work / 'mail.db'}"
+        with running_stack(work / "gateway", openbao, keyserver, database, env) as stack:
+            yield stack, inbox
     finally:
-        stack.close()
-        gateway.stop()
         controller.stop()
 
 

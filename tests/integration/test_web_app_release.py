@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from sealpost import cli as sealpost_cli
 from sealpost._internal.devservers import GatewayProcess, OpenBaoDevServer, gateway_directory_pin
-from sealpost._internal.stack import Stack, start_gateway
+from sealpost._internal.stack import running_stack
 from sealpost.clients._grpc import Endpoint, bearer
 from sealpost.clients.audit.webapp import Fetch, Served, WebAppReport, check_webapp, https_fetch
 from sealpost.clients.witness import GatewayLog
@@ -61,20 +61,11 @@ def served(
 ) -> Iterator[tuple[GatewayProcess, Path, str]]:
     """A gateway serving a built app, and an auditor's identity token."""
     app = build_app(tmp_path / "dist")
-    gateway = start_gateway(
-        tmp_path / "gw",
-        openbao,
-        keyserver,
-        f"sqlite:///{tmp_path / 'sealpost.db'}",
-        {"SEALPOST_WEB_APP": str(app)},
-    )
-    stack = Stack(openbao, keyserver, gateway)
-    try:
+    database = f"sqlite:///{tmp_path / 'sealpost.db'}"
+    env = {"SEALPOST_WEB_APP": str(app)}
+    with running_stack(tmp_path / "gw", openbao, keyserver, database, env) as stack:
         _name, token = stack.staff_token(["auditor"], ["*"])
-        yield gateway, app, token
-    finally:
-        stack.close()
-        gateway.stop()
+        yield stack.gateway, app, token
 
 
 def check(gateway: GatewayProcess, token: str, fetch: Fetch | None = None) -> WebAppReport:

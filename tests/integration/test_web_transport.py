@@ -23,7 +23,7 @@ from sealpost._internal.devservers import (
     gateway_channel,
     gateway_health,
 )
-from sealpost._internal.stack import Stack, approve_all, setup_institutions, start_gateway
+from sealpost._internal.stack import Stack, approve_all, running_stack, setup_institutions
 from sealpost.clients.relative.sdk import RelativeClient
 from sealpost.clients.terminal.reply import send_reply
 from sealpost.escrow.bootstrap import BootstrapResult
@@ -93,15 +93,10 @@ def world(
     keyserver: BootstrapResult,
 ) -> Iterator[World]:
     workdir = tmp_path_factory.mktemp("web")
-    gateway = start_gateway(
-        workdir / "gateway",
-        openbao,
-        keyserver,
-        f"sqlite:///{workdir / 'web.db'}",
-        {"SEALPOST_WEB_ORIGINS": ORIGIN},
-    )
-    stack = Stack(openbao, keyserver, gateway)
-    try:
+    database = f"sqlite:///{workdir / 'web.db'}"
+    env = {"SEALPOST_WEB_ORIGINS": ORIGIN}
+    with running_stack(workdir / "gateway", openbao, keyserver, database, env) as stack:
+        gateway = stack.gateway
         relative = stack.relative("Web")
         tokens: dict[str, str | None] = {
             "anonymous": None,
@@ -111,9 +106,6 @@ def world(
         }
         web = ConnectClient("127.0.0.1", gateway.web_port, gateway.ca_pem)
         yield World(stack, web, tokens, relative)
-    finally:
-        stack.close()
-        gateway.stop()
 
 
 def message_id(item: relative_pb2.StreamInboxResponse) -> bytes:
