@@ -34,8 +34,10 @@ LANGUAGES: Final = ("nl", "en", "ar", "tr", "pl")
 WCAG_AA: Final = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    """Playwright's sync API, per module: it runs an event loop in this thread while open,
+    and tests after it (asyncio.run) need the thread's loop stopped again."""
     try:
         from playwright.sync_api import sync_playwright  # noqa: PLC0415
     except ImportError:
