@@ -1,8 +1,9 @@
 /**
  * Every failure a person may see, mapped to one catalogue key in one table: the
  * protocol library's errors by class (most specific first), the gateway's answers by
- * their Connect code, and the app's own refusals (AppError). Nothing else decides what
- * a failure is called; the UI shows `t(errorKey(error))`.
+ * their Connect code (for a few calls a code means something more exact: OPERATION_ERRORS),
+ * and the app's own refusals (AppError). Nothing else decides what a failure is called;
+ * the UI shows `t(errorKey(error))`.
  */
 
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -48,6 +49,36 @@ export const CONNECT_ERRORS: ReadonlyMap<Code, string> = new Map([
   [Code.DeadlineExceeded, "error.offline"],
   [Code.Canceled, "error.offline"],
 ]);
+
+/** The calls whose answers say something more exact than the code alone. */
+export type Operation = "registerWithLink" | "setNotifications" | "revokeDevice";
+
+/**
+ * A Connect code from one call, named more exactly than CONNECT_ERRORS does: a link code
+ * refused is one answer for wrong, used, expired or another account's (protocol.md 6.1.1);
+ * an address refused is the address's fault; a device already revoked is not a contact.
+ */
+export const OPERATION_ERRORS: ReadonlyMap<Operation, ReadonlyMap<Code, string>> = new Map<
+  Operation,
+  ReadonlyMap<Code, string>
+>([
+  ["registerWithLink", new Map([[Code.PermissionDenied, "error.linkCode"]])],
+  ["setNotifications", new Map([[Code.InvalidArgument, "error.email"]])],
+  [
+    "revokeDevice",
+    new Map<Code, string>([
+      [Code.FailedPrecondition, "error.alreadyRevoked"],
+      [Code.NotFound, "error.noSuchDevice"],
+    ]),
+  ],
+]);
+
+/** The error a call failed with, as an AppError when OPERATION_ERRORS names its code. */
+export function during(operation: Operation, error: unknown): unknown {
+  if (!(error instanceof ConnectError)) return error;
+  const key = OPERATION_ERRORS.get(operation)?.get(error.code);
+  return key === undefined ? error : new AppError(key);
+}
 
 /** The catalogue key that explains `error` to a person. */
 export function errorKey(error: unknown): string {

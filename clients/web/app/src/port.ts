@@ -12,6 +12,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import * as sp from "@sealpost/protocol";
 import { AuditService } from "@sealpost/protocol/gen/audit_pb";
 import { ContactStatus } from "@sealpost/protocol/gen/common_pb";
+import { KeyRecordBodySchema } from "@sealpost/protocol/gen/keys_pb";
 import { TreeHeadSchema } from "@sealpost/protocol/gen/log_pb";
 import {
   RelativeService,
@@ -27,6 +28,15 @@ export interface Trust {
   readonly directory: sp.VerifiedKey;
   readonly log: sp.VerifiedKey;
   readonly revocations: readonly sp.KeyRevocation[];
+}
+
+/** One of the account's devices, its record verified against the pinned directory. */
+export interface VerifiedDevice {
+  readonly key: sp.VerifiedKey;
+  /** When the directory issued it (ms since the epoch): the record's notBefore. */
+  readonly addedAtMs: bigint;
+  /** When it was revoked (ms), or undefined while it may sign in. */
+  readonly revokedAtMs: bigint | undefined;
 }
 
 /** What a message this device sealed must match in the gateway's receipt. */
@@ -85,14 +95,16 @@ export class Port {
   }
 
   /**
-   * Register new device keys as a new account (6.1), and check the record the gateway
-   * issued (6.4): a device record under the pinned directory, for exactly these keys,
-   * whose subject is the account id answered.
+   * Register new device keys (6.1): as a new account, or with `linkCode` (6.1.1) as another
+   * device of the account that made the code. Check the record the gateway issued (6.4): a
+   * device record under the pinned directory, for exactly these keys, whose subject is the
+   * account id answered.
    */
   async register(
     keys: sp.PrivateKeys,
     displayName: string,
     pin: sp.DirectoryPin,
+    linkCode = "",
   ): Promise<{ accountId: string; record: sp.KeyRecord; verified: sp.VerifiedKey }> {
     const name = displayName.trim().normalize("NFC");
     const proof = sp.signRegistration(keys, sp.KeyPurpose.RELATIVE_DEVICE, name);
@@ -102,6 +114,7 @@ export class Port {
       encryptionKey: keys.encryptionKey,
       signingKey: keys.signingKey,
       proof,
+      linkCode,
     });
     if (reply.keyRecord === undefined)
       throw new sp.KeyRecordError("the gateway issued no key record");
@@ -122,6 +135,33 @@ export class Port {
       nowMs: atMs,
       revocations: trust.revocations,
       purpose: sp.KeyPurpose.RELATIVE_DEVICE,
+    });
+  }
+
+  /**
+   * ListDevices, each record verified against the directory at its own notBefore (a revoked
+   * or expired device is listed too, so it is not judged now) and bound to `accountId`.
+   */
+  async devices(trust: Trust, accountId: string): Promise<VerifiedDevice[]> {
+    const { devices } = await this.relative.listDevices({});
+    return devices.map((device) => {
+      if (device.keyRecord === undefined) throw new sp.KeyRecordError("a device without a record");
+      // Read only to learn the time to check at; verifyKeyRecord reads the body strictly.
+      const { notBefore } = fromBinary(KeyRecordBodySchema, device.keyRecord.body);
+      const key = sp.verifyKeyRecord(device.keyRecord, trust.directory, {
+        nowMs: notBefore * 1000n,
+        purpose: sp.KeyPurpose.RELATIVE_DEVICE,
+      });
+      sp.expectSubject(key, accountId);
+      const revoked = device.revokedAt;
+      return {
+        key,
+        addedAtMs: key.notBefore * 1000n,
+        revokedAtMs:
+          revoked === undefined
+            ? undefined
+            : revoked.seconds * 1000n + BigInt(Math.floor(revoked.nanos / 1e6)),
+      };
     });
   }
 

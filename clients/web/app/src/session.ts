@@ -3,7 +3,8 @@
  * the local store, with no DOM. It makes and seals keys, signs in and renews the session,
  * gates the first message to each contact behind the review notice, seals and sends,
  * proves receipts, follows delivery, fetches, verifies, keeps and acknowledges replies, and
- * reopens the history from the envelopes it keeps. The UI calls it and shows what it returns.
+ * reopens the history from the envelopes it keeps; it links, lists and revokes the account's
+ * devices and sets the notices by e-mail. The UI calls it and shows what it returns.
  */
 
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -14,7 +15,7 @@ import { KeyRecordSchema } from "@sealpost/protocol/gen/keys_pb";
 import { LogEntrySchema, ReceiptSchema } from "@sealpost/protocol/gen/log_pb";
 import type { Contact, StreamInboxResponse } from "@sealpost/protocol/gen/relative_pb";
 
-import { AppError } from "./errors.js";
+import { AppError, during } from "./errors.js";
 import { SNIFF_BYTES, checkFile, checkMessage, maxFileBytes, typeFromName } from "./files.js";
 import { nowMs, openReply, type Expected, type Port, type Trust } from "./port.js";
 import type { HistoryRecord, ReceivedRecord, SentRecord, Store } from "./store.js";
@@ -27,6 +28,7 @@ export type Gateway = Pick<
   | "trust"
   | "register"
   | "deviceRecord"
+  | "devices"
   | "login"
   | "contacts"
   | "mailbox"
@@ -87,6 +89,32 @@ export interface SendResult {
   readonly proofError: unknown;
 }
 
+/** One of the account's devices as the app shows it. */
+export interface DeviceView {
+  /** Hex id of the device's key record. */
+  readonly keyId: string;
+  readonly addedAtMs: bigint;
+  readonly revokedAtMs: bigint | undefined;
+  /** The device this session runs on. */
+  readonly thisDevice: boolean;
+  /** The name this device signed up with; the gateway keeps no name per device. */
+  readonly name: string | undefined;
+}
+
+/** A one-time code for another device of this account (protocol.md 6.1.1). */
+export interface DeviceLink {
+  /** Sixteen characters in groups of four, as the gateway gave it. */
+  readonly code: string;
+  readonly expiresAtMs: bigint;
+}
+
+/** The address told when there is news, and the language it is told in. */
+export interface NotificationSetting {
+  /** Empty when none is set. */
+  readonly email: string;
+  readonly language: string;
+}
+
 /** Renew the session this long before the token runs out (tokens last 15 minutes). */
 const RENEW_BEFORE_MS = 60_000n;
 
@@ -126,17 +154,25 @@ export class Session {
     return this.#unlocked;
   }
 
-  /** Make keys on this device, register them, and keep them sealed under the passphrase. */
-  async register(displayName: string, passphrase: string): Promise<void> {
+  /**
+   * Make keys on this device, register them, and keep them sealed under the passphrase.
+   * With `linkCode` (from another device of the account) this device joins that account;
+   * without it, the registration makes a new account.
+   */
+  async register(displayName: string, passphrase: string, linkCode?: string): Promise<void> {
     if (await this.hasDevice()) throw new AppError("error.deviceExists");
     if (displayName.trim() === "") throw new AppError("error.nameRequired");
+    const code = linkCode?.trim();
+    if (code === "") throw new AppError("error.linkCodeRequired");
     sp.checkNewPassphrase(passphrase); // before any key is made or anything is sent
     const keys = sp.PrivateKeys.generate();
-    const { accountId, record, verified } = await this.gateway.register(
-      keys,
-      displayName,
-      this.pin,
-    );
+    let registered: Awaited<ReturnType<Gateway["register"]>>;
+    try {
+      registered = await this.gateway.register(keys, displayName, this.pin, code);
+    } catch (error) {
+      throw code === undefined ? error : during("registerWithLink", error);
+    }
+    const { accountId, record, verified } = registered;
     const bundle: sp.KeyBundle = { keys, keyId: verified.id, accountId, directoryPin: this.pin };
     await this.store.saveDevice({
       bundle: sp.sealKeyBundle(bundle, passphrase),
@@ -166,6 +202,16 @@ export class Session {
 
   async #begin(bundle: sp.KeyBundle, keyRecord: sp.KeyRecord): Promise<void> {
     const trust = await this.gateway.trust(bundle.directoryPin);
+    // Revoked from another device (or this one): said as such, not as a broken key.
+    for (const revocation of trust.revocations) {
+      const revoked = sp.verifyRevocation(revocation, trust.directory);
+      if (
+        sp.toHex(revoked.keyId) === sp.toHex(bundle.keyId) &&
+        revoked.revokedAt * 1000n <= this.clock()
+      ) {
+        throw new AppError("error.deviceRevoked");
+      }
+    }
     this.gateway.deviceRecord(keyRecord, trust, this.clock()); // still valid and not revoked
     const expiresAtMs = await this.gateway.login(bundle);
     this.#unlocked = { bundle, keyRecord, trust, expiresAtMs };
@@ -222,6 +268,72 @@ export class Session {
     );
     if (reply.contact === undefined) throw new sp.FormatError("the gateway sent no contact");
     return this.#view(reply.contact);
+  }
+
+  /** A one-time code with which another device joins this account, for ten minutes. */
+  async linkDevice(): Promise<DeviceLink> {
+    const reply = await this.#call(() => this.gateway.relative.createDeviceLink({}));
+    if (reply.code === "" || reply.expiresAt === undefined) {
+      throw new sp.FormatError("the gateway sent no link code");
+    }
+    return { code: reply.code, expiresAtMs: reply.expiresAt.seconds * 1000n };
+  }
+
+  /** The account's devices, oldest first, each record verified against the pinned directory. */
+  async devices(): Promise<DeviceView[]> {
+    const state = this.#state();
+    const trust = await this.gateway.trust(state.bundle.directoryPin);
+    state.trust = trust;
+    const devices = await this.#call(() => this.gateway.devices(trust, state.bundle.accountId));
+    const own = sp.toHex(state.bundle.keyId);
+    const name = (await this.store.device())?.displayName;
+    return devices.map((device) => {
+      const keyId = sp.toHex(device.key.id);
+      return {
+        keyId,
+        addedAtMs: device.addedAtMs,
+        revokedAtMs: device.revokedAtMs,
+        thisDevice: keyId === own,
+        name: keyId === own ? name : undefined,
+      };
+    });
+  }
+
+  /**
+   * Revoke one of the account's devices: it can no longer sign in, and no reply is sealed
+   * to it any more. Revoking this device signs it out; returns whether it did.
+   */
+  async revokeDevice(keyId: string): Promise<boolean> {
+    const own = keyId === sp.toHex(this.#state().bundle.keyId);
+    try {
+      await this.#call(() => this.gateway.relative.revokeDevice({ keyId: sp.fromHex(keyId) }));
+    } catch (error) {
+      throw during("revokeDevice", error);
+    }
+    if (own) this.signOut();
+    return own;
+  }
+
+  /** The address told when there is news, if any. */
+  async notifications(): Promise<NotificationSetting> {
+    const reply = await this.#call(() => this.gateway.relative.getNotifications({}));
+    return { email: reply.email, language: reply.language };
+  }
+
+  /** Be told at `email`, in `language`, when there is news (never who or what). */
+  async setNotifications(email: string, language: string): Promise<void> {
+    const address = email.trim();
+    if (address === "") throw new AppError("error.emailRequired");
+    try {
+      await this.#call(() => this.gateway.relative.setNotifications({ email: address, language }));
+    } catch (error) {
+      throw during("setNotifications", error);
+    }
+  }
+
+  /** Stop the notices: the gateway deletes the address. */
+  async removeNotifications(): Promise<void> {
+    await this.#call(() => this.gateway.relative.setNotifications({ email: "", language: "" }));
   }
 
   /** Record that the person read the review notice for this contact. */

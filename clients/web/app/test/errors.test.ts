@@ -5,7 +5,15 @@ import { describe, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as sp from "@sealpost/protocol";
 
-import { AppError, CONNECT_ERRORS, LIBRARY_ERRORS, errorKey, errorValues } from "../src/errors.js";
+import {
+  AppError,
+  CONNECT_ERRORS,
+  LIBRARY_ERRORS,
+  OPERATION_ERRORS,
+  during,
+  errorKey,
+  errorValues,
+} from "../src/errors.js";
 import { readCatalogue } from "./helpers.js";
 
 const source = readCatalogue("nl");
@@ -32,6 +40,27 @@ describe("the error table", () => {
     assert.equal(errorKey(new ConnectError("x", Code.Internal)), "error.unexpected");
   });
 
+  test("some calls name a code more exactly; the rest fall back to the code's row", () => {
+    const denied = new ConnectError("x", Code.PermissionDenied);
+    assert.equal(errorKey(during("registerWithLink", denied)), "error.linkCode");
+    assert.equal(errorKey(denied), "error.permission");
+    const invalid = new ConnectError("x", Code.InvalidArgument);
+    assert.equal(errorKey(during("setNotifications", invalid)), "error.email");
+    assert.equal(errorKey(during("registerWithLink", invalid)), "error.invalid");
+    assert.equal(
+      errorKey(during("revokeDevice", new ConnectError("x", Code.FailedPrecondition))),
+      "error.alreadyRevoked",
+    );
+    assert.equal(
+      errorKey(during("revokeDevice", new ConnectError("x", Code.NotFound))),
+      "error.noSuchDevice",
+    );
+    const offline = new ConnectError("x", Code.Unavailable);
+    assert.equal(during("registerWithLink", offline), offline);
+    const library = new sp.KeyRecordError("revoked");
+    assert.equal(during("revokeDevice", library), library);
+  });
+
   test("a failed fetch is 'no connection'", () => {
     const cause = new TypeError("Failed to fetch");
     assert.equal(
@@ -53,6 +82,7 @@ describe("the error table", () => {
     const keys = [
       ...LIBRARY_ERRORS.map(([, key]) => key),
       ...CONNECT_ERRORS.values(),
+      ...[...OPERATION_ERRORS.values()].flatMap((codes) => [...codes.values()]),
       "error.unexpected",
       "error.offline",
     ];

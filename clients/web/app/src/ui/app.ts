@@ -20,12 +20,14 @@ import {
   shownName,
   textBytes,
 } from "../files.js";
-import { LANGUAGES, Translator, type Catalogue, type Language } from "../i18n.js";
+import { LANGUAGES, Translator, isLanguage, type Catalogue, type Language } from "../i18n.js";
 import {
   ContactStatus,
   DeliveryStatus,
   type ContactView,
+  type DeviceView,
   type MessageView,
+  type NotificationSetting,
   type Session,
 } from "../session.js";
 import { h, replace, type Child } from "./dom.js";
@@ -350,6 +352,38 @@ export class App {
       this.t("signup.passphraseHint"),
     );
     const againField = this.#field("signup-again", this.t("signup.passphraseAgain"), again);
+    // Another device of an account already in use: the code it showed, behind an option.
+    const linking = h("input", {
+      type: "checkbox",
+      id: "signup-link-toggle",
+      "aria-controls": "signup-link",
+      "data-test": "signup-link-toggle",
+    });
+    const code = h("input", {
+      type: "text",
+      autocomplete: "off",
+      autocapitalize: "characters",
+      spellcheck: "false",
+      dir: "ltr",
+      class: "code-input",
+      "data-test": "signup-link-code",
+    });
+    const codeField = this.#field(
+      "signup-link-code",
+      this.t("signup.linkCode"),
+      code,
+      this.t("signup.linkCodeHint"),
+    );
+    const linkPart = h(
+      "div",
+      { id: "signup-link", hidden: true },
+      h("p", {}, this.t("signup.linkIntro")),
+      codeField.wrapper,
+    );
+    linking.addEventListener("change", () => {
+      linkPart.hidden = !linking.checked;
+      if (!linking.checked) codeField.showError(undefined);
+    });
     const button = h(
       "button",
       { type: "submit", class: "button", "data-test": "signup-submit" },
@@ -362,6 +396,13 @@ export class App {
       nameField.wrapper,
       passField.wrapper,
       againField.wrapper,
+      h(
+        "div",
+        { class: "checkbox" },
+        linking,
+        h("label", { for: "signup-link-toggle" }, this.t("signup.linkToggle")),
+      ),
+      linkPart,
       button,
     );
     form.addEventListener("submit", (event) => {
@@ -373,6 +414,9 @@ export class App {
           : undefined,
       );
       againField.showError(pass.value !== again.value ? this.t("signup.mismatch") : undefined);
+      codeField.showError(
+        linking.checked && code.value.trim() === "" ? this.t("error.linkCodeRequired") : undefined,
+      );
       const invalid = form.querySelector<HTMLElement>("[aria-invalid=true]");
       if (invalid !== null) {
         invalid.focus();
@@ -380,13 +424,24 @@ export class App {
       }
       void this.#busy(button, this.t("signup.working"), async () => {
         try {
-          await this.session.register(name.value, pass.value);
+          await this.session.register(
+            name.value,
+            pass.value,
+            linking.checked ? code.value : undefined,
+          );
           pass.value = "";
           again.value = "";
-          this.announce(this.t("signup.done"));
+          this.announce(this.t(linking.checked ? "signup.linkDone" : "signup.done"));
           this.#go("#/contacts");
         } catch (error) {
-          replace(errors, this.#errorBox(error));
+          if (errorKey(error) === "error.linkCode") {
+            // The code's fault: said at the code, which takes the focus to be typed again.
+            replace(errors);
+            codeField.showError(this.#explain(error));
+            code.focus();
+          } else {
+            replace(errors, this.#errorBox(error));
+          }
           this.announce(this.#explain(error));
         }
       });
@@ -935,9 +990,14 @@ export class App {
     );
   }
 
-  #accountPage(): HTMLElement {
+  async #accountPage(): Promise<HTMLElement> {
     const content: Child[] = [];
     if (this.session.unlocked) {
+      const [devices, notices] = await Promise.all([
+        this.#devicesSection(),
+        this.#noticesSection(),
+      ]);
+      content.push(this.#linkSection(), devices, this.#lossSection(), notices);
       content.push(
         h(
           "section",
@@ -1010,6 +1070,319 @@ export class App {
     );
     content.push(this.#releaseSection());
     return this.#page(this.t("account.title"), content);
+  }
+
+  /** A one-time code for another device of this account (protocol.md 6.1.1). */
+  #linkSection(): HTMLElement {
+    const result = h("div", { class: "link-result" });
+    const button = h(
+      "button",
+      { type: "button", class: "button", "data-test": "link-create" },
+      this.t("account.linkCreate"),
+    );
+    button.addEventListener("click", () => {
+      void this.#busy(button, this.t("account.linkWorking"), async () => {
+        try {
+          const link = await this.session.linkDevice();
+          replace(
+            result,
+            h("p", { id: "link-code-label", class: "link-label" }, this.t("account.linkCodeLabel")),
+            h(
+              "p",
+              {
+                class: "link-code",
+                dir: "ltr",
+                "aria-labelledby": "link-code-label",
+                "data-test": "link-code",
+              },
+              link.code,
+            ),
+            h(
+              "p",
+              { "data-test": "link-expires" },
+              this.t("account.linkExpires", { time: this.#t.dateTime(link.expiresAtMs) }),
+            ),
+            h("p", { class: "callout" }, this.t("account.linkInstructions")),
+          );
+          this.announce(this.t("account.linkReady"));
+        } catch (error) {
+          replace(result, this.#errorBox(error));
+          this.announce(this.#explain(error));
+        }
+      });
+    });
+    return h(
+      "section",
+      { "aria-labelledby": "link-heading" },
+      h("h2", { id: "link-heading" }, this.t("account.linkTitle")),
+      h("p", {}, this.t("account.linkText")),
+      button,
+      result,
+    );
+  }
+
+  /** The account's devices, each verified; revoking one asks first, this one more firmly. */
+  async #devicesSection(): Promise<HTMLElement> {
+    const heading = h("h2", { id: "devices-heading" }, this.t("account.devicesTitle"));
+    const section = (...body: Child[]): HTMLElement =>
+      h(
+        "section",
+        { "aria-labelledby": "devices-heading" },
+        heading,
+        h("p", {}, this.t("account.devicesIntro")),
+        ...body,
+      );
+    let devices: DeviceView[];
+    try {
+      devices = await this.session.devices();
+    } catch (error) {
+      return section(this.#errorBox(error));
+    }
+    const items = devices.map((device) => {
+      const name =
+        device.thisDevice && device.name !== undefined && device.name !== ""
+          ? device.name
+          : this.t("account.deviceOther", { id: device.keyId.slice(0, 8) });
+      const revoked = device.revokedAtMs !== undefined;
+      const item = h(
+        "li",
+        {
+          class: revoked ? "device device--revoked" : "device",
+          "data-test": "device",
+          "data-key-id": device.keyId,
+          "data-revoked": String(revoked),
+          "data-this": String(device.thisDevice),
+        },
+        h(
+          "p",
+          { class: "device-name" },
+          h("span", { dir: "auto" }, name),
+          device.thisDevice
+            ? [" ", h("span", { class: "badge badge--this" }, this.t("account.deviceThis"))]
+            : null,
+        ),
+        h(
+          "p",
+          { class: "meta" },
+          h(
+            "time",
+            { datetime: new Date(Number(device.addedAtMs)).toISOString() },
+            this.t("account.deviceAdded", { time: this.#t.dateTime(device.addedAtMs) }),
+          ),
+        ),
+        device.revokedAtMs === undefined
+          ? null
+          : h(
+              "p",
+              {},
+              h(
+                "span",
+                { class: "badge badge--revoked" },
+                this.t("account.deviceRevoked", { time: this.#t.dateTime(device.revokedAtMs) }),
+              ),
+            ),
+      );
+      if (!revoked) item.append(this.#revokeControl(device));
+      return item;
+    });
+    return section(h("ul", { class: "devices", "data-test": "device-list" }, items));
+  }
+
+  /** "Revoke", then what it means and a second button to do it. */
+  #revokeControl(device: DeviceView): HTMLElement {
+    const id = `revoke-${device.keyId.slice(0, 16)}`;
+    const open = h(
+      "button",
+      {
+        type: "button",
+        class: "button button--secondary",
+        "aria-expanded": "false",
+        "aria-controls": id,
+        "data-test": "device-revoke",
+      },
+      this.t("account.deviceRevoke"),
+    );
+    const confirm = h(
+      "button",
+      { type: "button", class: "button button--danger", "data-test": "device-revoke-confirm" },
+      this.t("account.revokeConfirm"),
+    );
+    const cancel = h(
+      "button",
+      { type: "button", class: "button button--secondary" },
+      this.t("account.revokeCancel"),
+    );
+    const result = h("div");
+    const panel = h(
+      "div",
+      { id, class: "confirm", hidden: true, role: "group", "aria-labelledby": `${id}-text` },
+      h("p", { id: `${id}-text` }, this.t("account.revokeConfirmText")),
+      device.thisDevice ? h("p", { class: "callout" }, this.t("account.revokeThisWarning")) : null,
+      result,
+      h("div", { class: "actions" }, confirm, " ", cancel),
+    );
+    const show = (shown: boolean): void => {
+      panel.hidden = !shown;
+      open.setAttribute("aria-expanded", String(shown));
+      (shown ? confirm : open).focus();
+    };
+    open.addEventListener("click", () => {
+      show(true);
+    });
+    cancel.addEventListener("click", () => {
+      replace(result);
+      show(false);
+    });
+    confirm.addEventListener("click", () => {
+      void this.#busy(confirm, this.t("account.revoking"), async () => {
+        try {
+          const signedOut = await this.session.revokeDevice(device.keyId);
+          if (signedOut) {
+            this.announce(this.t("account.revokedSelf"));
+            this.#go("#/");
+            return;
+          }
+          this.announce(this.t("account.revoked"));
+          await this.render();
+          this.#main.querySelector<HTMLElement>("#devices-heading")?.focus();
+        } catch (error) {
+          replace(result, this.#errorBox(error));
+          this.announce(this.#explain(error));
+        }
+      });
+    });
+    return h("div", { class: "device-actions" }, open, panel);
+  }
+
+  /** What stays and what is gone when every device is lost (docs/relatives.md, "Devices"). */
+  #lossSection(): HTMLElement {
+    return h(
+      "section",
+      { "aria-labelledby": "loss-heading" },
+      h("h2", { id: "loss-heading" }, this.t("account.lossTitle")),
+      h("p", {}, this.t("account.lossText")),
+    );
+  }
+
+  /** The e-mail address told when there is news (never who or what), and its language. */
+  async #noticesSection(): Promise<HTMLElement> {
+    const heading = h("h2", { id: "notify-heading" }, this.t("account.notifyTitle"));
+    const intro = h("p", {}, this.t("account.notifyText"));
+    let setting: NotificationSetting;
+    try {
+      setting = await this.session.notifications();
+    } catch (error) {
+      return h(
+        "section",
+        { "aria-labelledby": "notify-heading" },
+        heading,
+        intro,
+        this.#errorBox(error),
+      );
+    }
+    const current = h("p", { "data-test": "notify-current" });
+    const show = (now: NotificationSetting): void => {
+      const language = isLanguage(now.language) ? now.language : undefined;
+      current.textContent =
+        now.email === ""
+          ? this.t("account.notifyNone")
+          : this.t("account.notifyCurrent", {
+              email: now.email,
+              language:
+                language === undefined
+                  ? now.language
+                  : (this.catalogues[language]["language.self"] ?? language),
+            });
+    };
+    show(setting);
+    const email = h("input", {
+      type: "email",
+      autocomplete: "email",
+      dir: "ltr",
+      value: setting.email,
+      "data-test": "notify-email",
+    });
+    const chosen = isLanguage(setting.language) ? setting.language : this.#t.language;
+    const language = h(
+      "select",
+      { "data-test": "notify-language" },
+      LANGUAGES.map((code) =>
+        h(
+          "option",
+          { value: code, lang: code, selected: code === chosen },
+          this.catalogues[code]["language.self"] ?? code,
+        ),
+      ),
+    );
+    const emailField = this.#field("notify-email", this.t("account.notifyEmail"), email);
+    const languageField = this.#field(
+      "notify-language",
+      this.t("account.notifyLanguage"),
+      language,
+    );
+    const save = h(
+      "button",
+      { type: "submit", class: "button", "data-test": "notify-save" },
+      this.t("account.notifySave"),
+    );
+    const remove = h(
+      "button",
+      { type: "button", class: "button button--secondary", "data-test": "notify-remove" },
+      this.t("account.notifyRemove"),
+    );
+    const result = h("div");
+    const form = h(
+      "form",
+      { novalidate: true, "data-test": "notify-form" },
+      emailField.wrapper,
+      languageField.wrapper,
+      h("div", { class: "actions" }, save, " ", remove),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      replace(result);
+      emailField.showError(undefined);
+      void this.#busy(save, this.t("account.notifySaving"), async () => {
+        try {
+          await this.session.setNotifications(email.value, language.value);
+          show(await this.session.notifications());
+          this.announce(this.t("account.notifySaved"));
+        } catch (error) {
+          const key = errorKey(error);
+          if (key === "error.email" || key === "error.emailRequired") {
+            emailField.showError(this.#explain(error));
+            email.focus();
+          } else {
+            replace(result, this.#errorBox(error));
+          }
+          this.announce(this.#explain(error));
+        }
+      });
+    });
+    remove.addEventListener("click", () => {
+      replace(result);
+      emailField.showError(undefined);
+      void this.#busy(remove, this.t("account.notifySaving"), async () => {
+        try {
+          await this.session.removeNotifications();
+          email.value = "";
+          show(await this.session.notifications());
+          this.announce(this.t("account.notifyRemoved"));
+        } catch (error) {
+          replace(result, this.#errorBox(error));
+          this.announce(this.#explain(error));
+        }
+      });
+    });
+    return h(
+      "section",
+      { "aria-labelledby": "notify-heading" },
+      heading,
+      intro,
+      current,
+      result,
+      form,
+    );
   }
 
   /** The version of this app and the log entry that records it (/release-log.json). */
