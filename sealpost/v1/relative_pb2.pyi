@@ -683,8 +683,8 @@ class Device(_message.Message):
     REVOKED_AT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def key_record(self) -> _keys_pb2.KeyRecord:
-        """The device's key record, signed by the directory key; its label is the name the
-        device registered with.
+        """The device's key record, signed by the directory key. It names no device: the
+        gateway keeps one display name per account.
         """
 
     @_builtins.property

@@ -674,8 +674,8 @@ export const ListDevicesRequestSchema: GenMessage<ListDevicesRequest> = /*@__PUR
  */
 export type Device = Message<"sealpost.v1.Device"> & {
   /**
-   * The device's key record, signed by the directory key; its label is the name the
-   * device registered with.
+   * The device's key record, signed by the directory key. It names no device: the
+   * gateway keeps one display name per account.
    *
    * @generated from field: sealpost.v1.KeyRecord key_record = 1;
    */
