@@ -379,7 +379,7 @@ class Day:
                 slips = self.out / "deliveries"
                 slips.mkdir(exist_ok=True)
                 desk.print_pdf(message_id, slips / f"{SOUTH_DETAINEE}-{short(message_id)}.pdf")
-                expect(youssef.status() == "DELIVERED", "Youssef's page reads 'delivered'")
+                expect(youssef.reads_delivered(), "Youssef's page reads 'delivered'")
         except ImportError:
             say("Playwright is not installed (make venv): Youssef's visit is left out")
             return

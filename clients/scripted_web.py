@@ -62,11 +62,16 @@ class WebRelative:
         found = self.page.get_attribute('[data-test="message"]', "data-message")
         return found or ""
 
-    def status(self) -> str:
-        """The delivery status the page shows for the newest sent message, after a refresh."""
+    def reads_delivered(self) -> bool:
+        """Whether, after a refresh, the page shows the newest sent message as delivered."""
+        from playwright.sync_api import TimeoutError as PageTimeout  # noqa: PLC0415
+
         self.page.click('[data-test="refresh"]')
-        self.page.wait_for_load_state("networkidle")
-        return self.page.get_attribute('[data-test="message-status"]', "data-status") or ""
+        try:
+            self._wait('[data-test="message-status"][data-status="DELIVERED"]')
+        except PageTimeout:
+            return False
+        return True
 
 
 @contextlib.contextmanager
