@@ -15,7 +15,9 @@ import shutil
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Playwright
+    from pathlib import Path
+
+    from playwright.sync_api import Browser, BrowserContext, Playwright
 
 #: What to run when Chromium is missing.
 INSTALL: Final = "make browser-deps (or: sudo apt-get install chromium fonts-dejavu-core)"
@@ -45,9 +47,27 @@ def spki_pin(certificate_pem: bytes) -> str:
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
-def launch(playwright: Playwright, server_certificate_pem: bytes) -> Browser:
-    """Headless Chromium trusting exactly the gateway's TLS key."""
+def _arguments(server_certificate_pem: bytes) -> list[str]:
     args = [f"--ignore-certificate-errors-spki-list={spki_pin(server_certificate_pem)}"]
     if os.geteuid() == 0:
         args.append("--no-sandbox")  # Chromium's sandbox refuses to run as root
-    return playwright.chromium.launch(executable_path=chromium_path(), args=args)
+    return args
+
+
+def launch(playwright: Playwright, server_certificate_pem: bytes) -> Browser:
+    """Headless Chromium trusting exactly the gateway's TLS key (incognito-like contexts)."""
+    return playwright.chromium.launch(
+        executable_path=chromium_path(), args=_arguments(server_certificate_pem)
+    )
+
+
+def launch_profile(
+    playwright: Playwright, server_certificate_pem: bytes, folder: Path
+) -> BrowserContext:
+    """The same, with a profile kept in ``folder``, as a person's browser has.
+
+    Installing a web app needs one: an incognito-like context cannot.
+    """
+    return playwright.chromium.launch_persistent_context(
+        str(folder), executable_path=chromium_path(), args=_arguments(server_certificate_pem)
+    )
