@@ -84,14 +84,17 @@ def test_the_whole_journey_in_the_browser(tab: Tab, web_stack: Stack, tmp_path: 
     message_id = sent.get_attribute("data-message")
     assert message_id
 
-    # The institution takes it in; the desk opens exactly what was written.
+    # The institution takes it in; the desk opens exactly what was written and prints it.
     IntakeLoop(
         terminal, web_stack.escrow_for(INSTITUTION), MemoryStateStore(), settings=FAST
     ).run_once()
     opened = DeliveryDesk(terminal, INSTITUTION).open(bytes.fromhex(message_id))
     assert opened.text == TEXT
     assert sorted(a.filename for a in opened.attachments) == ["brief.pdf", "foto-familie.png"]
-    terminal.acknowledge(bytes.fromhex(message_id), "ZW-1")
+    slip = tmp_path / "slip.pdf"
+    printed = DeliveryDesk(terminal, INSTITUTION).print_pdf(bytes.fromhex(message_id), slip)
+    assert slip.read_bytes().startswith(b"%PDF-")
+    assert printed.reference
 
     # A reply, read in the browser, and the message shown as delivered.
     account_id = terminal.contacts(DETAINEE)[0].account_id
