@@ -52,7 +52,7 @@ from sealpost.gateway.calls import (
     Credentials,
     check_request,
 )
-from sealpost.gateway.webapp import CONTENT_SECURITY_POLICY, WebApp, content_type
+from sealpost.gateway.webapp import CONTENT_SECURITY_POLICY, WebApp, content_type, served_path
 
 if TYPE_CHECKING:
     from sealpost.gateway.interceptors import Guard
@@ -272,13 +272,14 @@ class BrowserGate:
             name = raw_name.decode("latin-1").lower()
             headers.setdefault(name, raw_value.decode("latin-1"))
         if self.webapp is not None and scope["method"] in ("GET", "HEAD"):
-            body = self.webapp.body(scope["path"])
+            path = served_path(scope["path"])
+            body = self.webapp.body(path)
             if body is not None:
                 await _respond(
                     send,
                     200,
                     b"" if scope["method"] == "HEAD" else body,
-                    _static_headers(scope["path"], len(body)),
+                    _static_headers(path, len(body)),
                 )
                 return
         refusal = self._refusal(scope, headers)

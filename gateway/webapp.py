@@ -78,9 +78,7 @@ class WebApp:
     leaf: bytes = field(default=b"", repr=False)
 
     def body(self, path: str) -> bytes | None:
-        """What ``path`` serves, or None for anything else."""
-        if path == "/":
-            path = INDEX_PATH
+        """What ``path`` (as ``served_path`` gives it) serves, or None for anything else."""
         if path == MANIFEST_PATH:
             return self.manifest
         if path == RELEASE_LOG_PATH:
@@ -100,10 +98,13 @@ class WebApp:
         ).encode()
 
 
+def served_path(path: str) -> str:
+    """The file a request path names: ``/`` is the app's index page."""
+    return INDEX_PATH if path == "/" else path
+
+
 def content_type(path: str) -> str | None:
     """The content type of a file served at ``path``, or None if it is not served."""
-    if path == "/":
-        return CONTENT_TYPES[".html"]
     return CONTENT_TYPES.get(os.path.splitext(path)[1].lower())
 
 
