@@ -157,24 +157,33 @@ def _translator(domain: Domain, language: str) -> Translator:
 _staff: Translator | None = None
 
 
-def staff_language_from(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
-    """The staff language: the flag, else SEALPOST_LANGUAGE, else the locale, else English.
+def language_from(
+    languages: Sequence[str],
+    flag: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """The reader's language among ``languages``: the flag, SEALPOST_LANGUAGE, the locale.
 
-    A flag or SEALPOST_LANGUAGE naming a language the staff programs do not speak is an
-    error (UnknownLanguageError); a locale naming one is passed over.
+    A flag or SEALPOST_LANGUAGE naming a language not in ``languages`` is an error
+    (UnknownLanguageError); a locale naming one is passed over. Without any, English.
     """
     env = os.environ if environ is None else environ
     for chosen in (flag, env.get(LANGUAGE_ENV)):
         if chosen:
-            language = language_of(chosen, STAFF_LANGUAGES)
+            language = language_of(chosen, languages)
             if language is None:
-                raise UnknownLanguageError(chosen, STAFF_LANGUAGES)
+                raise UnknownLanguageError(chosen, languages)
             return language
     for name in _LOCALE_ENV:
         for tag in env.get(name, "").split(":"):
-            if tag and (language := language_of(tag, STAFF_LANGUAGES)):
+            if tag and (language := language_of(tag, languages)):
                 return language
     return SOURCE_LANGUAGE
+
+
+def staff_language_from(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The staff programs' language (Dutch or English), chosen as :func:`language_from` says."""
+    return language_from(STAFF_LANGUAGES, flag, environ)
 
 
 def use_staff_language(language: str) -> Translator:
