@@ -500,6 +500,8 @@ class IntakeLoop:
         While the key server is unavailable, waits with backoff and tries again, for at
         most ``max_wait`` seconds (None: until it is back or ``stop`` is called); what
         still waits then stays ACCEPTED at the gateway and is counted in the summary.
+        A gateway that cannot be reached is tried as long, then its error is raised
+        (ClientError, UNAVAILABLE): nothing was taken in that could be counted.
         """
         started = self._clock()
         deadline = None if max_wait is None else started + max_wait
@@ -512,7 +514,10 @@ class IntakeLoop:
                 self._one_pass()
             except ClientError as exc:
                 delay = self._gateway_failed(exc)
-                if self._past(deadline, delay) or self._stop.wait(delay):
+                if self._past(deadline, delay):
+                    self._finish(started)
+                    raise
+                if self._stop.wait(delay):
                     break
                 continue
             self._gateway_backoff = 0.0
@@ -844,8 +849,7 @@ class IntakeLoop:
         )
         delay = self._gateway_backoff * (0.5 + self._rand() / 2)
         self.reporter.notice(
-            "gateway",
-            f"the gateway is unavailable ({exc.code.name}); trying again in {delay:.1f} s",
+            "gateway", f"cannot reach the gateway now; trying again in {delay:.1f} s"
         )
         return delay
 

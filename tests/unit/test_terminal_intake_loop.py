@@ -529,3 +529,17 @@ def test_reports_carry_counts_only() -> None:
     report = BatchReport(received=3, submitted=2, escrowed=1, privileged=1, released=2)
     assert report.line().startswith("batch: 3 received, 2 taken in (1 escrowed, 1 privileged)")
     assert set(report.to_json()) >= {"received", "submitted", "keyServer", "seconds"}
+
+
+def test_run_once_gives_up_on_a_gateway_that_stays_down() -> None:
+    gateway = FakeGateway()
+    gateway.add(2)
+    gateway.stream_error = ClientError(grpc.StatusCode.UNAVAILABLE, "connection refused")
+    loop, _client, store, reporter = _loop(gateway, FakeEscrow())
+    with pytest.raises(ClientError) as raised:
+        loop.run_once(max_wait=0.05)
+    assert raised.value.code == grpc.StatusCode.UNAVAILABLE
+    assert gateway.accepted == set(gateway.state)  # nothing taken in, nothing lost
+    assert store.state.cursor == ""
+    assert reporter.notices
+    assert all(kind == "gateway" for kind, _ in reporter.notices)
