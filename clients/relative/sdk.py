@@ -142,6 +142,25 @@ class Contact:
         """The status as an enum, with a ``label`` for people."""
         return ContactStatus.of(self.status)
 
+    def why_not_sendable(self) -> str:
+        """Why a message to this contact cannot be sealed now, in words that match the status."""
+        who = self.detainee_id
+        state = self.state
+        if state is ContactStatus.REQUESTED:
+            return (
+                f"your request to write to {who} waits for the institution's decision: "
+                "messages can be sent once it is approved"
+            )
+        if state is ContactStatus.APPROVED:
+            return (
+                f"your contact with {who} is approved, but the institution has not yet opened "
+                "a mailbox for it: try again later"
+            )
+        return (
+            f"your contact with {who} is {state.label}: messages cannot be sent; ask again "
+            f"with `sealpost relative request-contact {who}` if you think that is wrong"
+        )
+
 
 @dataclass(frozen=True)
 class InboxMessage:
@@ -518,11 +537,7 @@ class RelativeClient:
         """
         target = contact if isinstance(contact, Contact) else self.contact(contact)
         if target.mailbox is None:
-            raise ClientError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"your contact with {target.detainee_id} is {target.state.label}: messages "
-                "can be sent once the institution approves it",
-            )
+            raise ClientError(grpc.StatusCode.FAILED_PRECONDITION, target.why_not_sendable())
         parts = [_text_part(text), *(_attachment_part(a) for a in attachments)]
         if not text and len(parts) == 1:
             raise MessageError("nothing to send: write some text or attach a file")
