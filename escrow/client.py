@@ -82,6 +82,10 @@ class EscrowKeyRef:
     mount: str = DEFAULT_TRANSIT_MOUNT
     name: str = DEFAULT_ESCROW_KEY
 
+    def __str__(self) -> str:
+        """The key as the key server names it: ``<mount>/keys/<name>``."""
+        return f"{self.mount}/keys/{self.name}"
+
     @property
     def encrypt_path(self) -> str:
         """API path of encryption with this key."""

@@ -60,8 +60,8 @@ class KeyServerUnavailableError(EscrowError):
     """The key server cannot serve now (down, sealed, overloaded); the request may be retried."""
 
     def explain(self) -> str:
-        """Say what an operator should look at."""
-        return f"the key server is unavailable ({self}); messages wait until it is back"
+        """Say what happened and what to do, to whoever asked (a screener, a terminal...)."""
+        return f"the key server is unavailable ({self}): try again later"
 
 
 class TransportSecurityError(EscrowError):

@@ -9,13 +9,11 @@ from typing import Annotated
 import typer
 
 from sealpost._internal import logs
+from sealpost.clients._cli import cli_app
 from sealpost.gateway.config import GatewayConfig
 from sealpost.gateway.errors import ConfigError
 
-app = typer.Typer(
-    help="Run the Sealpost gateway (API v1 over gRPC and, for browsers, Connect).",
-    no_args_is_help=True,
-)
+app = cli_app(help="Run the Sealpost gateway (API v1 over gRPC and, for browsers, Connect).")
 
 StateDir = Annotated[
     Path | None,

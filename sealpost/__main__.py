@@ -1,5 +1,5 @@
 """``python -m sealpost`` is the ``sealpost`` command."""
 
-from sealpost.cli import main
+from sealpost.command import main
 
 main()

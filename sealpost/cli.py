@@ -1,25 +1,28 @@
-"""The ``sealpost`` command: one entry point, a subcommand per kind of user."""
+"""The ``sealpost`` command: one entry point, a subcommand per kind of user.
+
+Started as a program, sealpost.command chooses the staff language before this module is
+imported, so that help texts are in it too.
+"""
 
 from __future__ import annotations
 
 import typer
 
-from sealpost import __version__
-from sealpost.clients import demo
+from sealpost import __version__, i18n
+from sealpost.clients import _cli, demo
 from sealpost.clients.admin import cli as admin_cli
 from sealpost.clients.audit import cli as audit_cli
 from sealpost.clients.relative import cli as relative_cli
 from sealpost.clients.review import cli as review_cli
 from sealpost.clients.terminal import cli as terminal_cli
 from sealpost.gateway import cli as gateway_cli
+from sealpost.i18n import _
 
-app = typer.Typer(
-    help=(
+app = _cli.cli_app(
+    help=_(
         "Sealpost: end-to-end encrypted messages between relatives and detainees, "
         "with audited key escrow for lawful review."
     ),
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
 )
 
 
@@ -49,12 +52,22 @@ def _main(
         "--version",
         is_eager=True,
         callback=_print_version,
-        help="Print the version and exit.",
+        help=_("Print the version and exit."),
+    ),
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        envvar=_cli.VERBOSE_ENV,
+        help=_("On a failure, also show the underlying error (gRPC's, the key server's)."),
+    ),
+    language: str = typer.Option(
+        "",
+        "--language",
+        envvar=i18n.LANGUAGE_ENV,
+        help=_("nl or en: the language of the staff programs (default: from the locale)."),
     ),
 ) -> None:
     """Sealpost's command line."""
-
-
-def main() -> None:
-    """Console entry point."""
-    app()
+    _cli.set_verbose(verbose)
+    if language:
+        i18n.use_staff_language(i18n.staff_language_from(language))

@@ -22,6 +22,7 @@ from sealpost.clients._cli import (
     KeyServer,
     StaffOptions,
     User,
+    cli_app,
     emit,
     key_prefix,
     run,
@@ -30,17 +31,15 @@ from sealpost.clients.admin import registry
 from sealpost.clients.admin.record import record_actions, settle
 from sealpost.v1 import admin_pb2
 
-app = typer.Typer(
+app = cli_app(
     help=(
         "Administrators: institutions, detainees, regimes, orders, contacts, terminals, keys.\n\n"
         "Administrators manage who may talk to whom and never read content."
-    ),
-    no_args_is_help=True,
+    )
 )
 registry.register(app)
-terminal_app = typer.Typer(
-    help="Terminal certificates (issue, list, revoke) and key-server tokens (token, revoke-token).",
-    no_args_is_help=True,
+terminal_app = cli_app(
+    help="Terminal certificates (issue, list, revoke) and key-server tokens (token, revoke-token)."
 )
 app.add_typer(terminal_app, name="terminal")
 
@@ -140,8 +139,9 @@ def terminal_revoke(
     emit(options, reply.terminal, f"terminal {terminal_id} revoked")
 
 
-key_app = typer.Typer(
-    help="The escrow key at the key server: versions, rotation, retention.", no_args_is_help=True
+key_app = cli_app(
+    help="The escrow key at the key server: versions, rotation, bootstrap, recording key-server "
+    "actions. Retiring old versions: `sealpost admin retention`."
 )
 app.add_typer(key_app, name="key")
 

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from sealpost.clients._cli import StaffOptions, emit, key_prefix, run
+from sealpost.clients._cli import StaffOptions, cli_app, emit, key_prefix, message_json, run
 from sealpost.clients._text import isolate
 from sealpost.clients.admin.record import settle
 from sealpost.clients.review.cli import parse_moment
@@ -128,12 +127,12 @@ def _call(options: StaffOptions, method: str, request: Message) -> Any:
 
 def _listing(key: str, items: Iterable[Message]) -> dict[str, Any]:
     """JSON for a list; the key is present even when the list is empty."""
-    return {key: [MessageToDict(item) for item in items]}
+    return {key: [message_json(item) for item in items]}
 
 
 # --------------------------------------------------------------------------- institutions
 
-institution_app = typer.Typer(help="Institutions: add, list.", no_args_is_help=True)
+institution_app = cli_app(help="Institutions: add, list.")
 
 
 @institution_app.command("add")
@@ -168,9 +167,7 @@ def institution_list(ctx: typer.Context) -> None:
 
 # --------------------------------------------------------------------------- detainees
 
-detainee_app = typer.Typer(
-    help="Detainees: intake, transfer, release, regime, list.", no_args_is_help=True
-)
+detainee_app = cli_app(help="Detainees: intake, transfer, release, regime, list.")
 
 
 def _detainee_line(d: common_pb2.Detainee) -> str:
@@ -302,9 +299,7 @@ def detainee_list(
 
 # --------------------------------------------------------------------------- regimes
 
-regime_app = typer.Typer(
-    help="Regimes and their messaging policy: set, list.", no_args_is_help=True
-)
+regime_app = cli_app(help="Regimes and their messaging policy: set, list.")
 
 
 def _regime_line(r: admin_pb2.Regime) -> str:
@@ -353,9 +348,7 @@ def regime_list(ctx: typer.Context) -> None:
 
 # --------------------------------------------------------------------------- screening orders
 
-order_app = typer.Typer(
-    help="Screening orders (art. 36 Pbw): create, end, list.", no_args_is_help=True
-)
+order_app = cli_app(help="Screening orders (art. 36 Pbw): create, end, list.")
 
 
 def _order_line(o: admin_pb2.ScreeningOrder) -> str:
@@ -450,9 +443,7 @@ def order_list(
 
 # --------------------------------------------------------------------------- contacts
 
-contact_app = typer.Typer(
-    help="Contact requests from relatives: list, approve, reject, revoke.", no_args_is_help=True
-)
+contact_app = cli_app(help="Contact requests from relatives: list, approve, reject, revoke.")
 
 
 def _contact_line(c: admin_pb2.ContactRequest) -> str:
@@ -522,9 +513,8 @@ def contact_revoke(ctx: typer.Context, contact_id: ContactId, note: Note = "") -
 
 # --------------------------------------------------------------------------- correspondents
 
-correspondent_app = typer.Typer(
-    help="Privileged correspondents (art. 37 Pbw: lawyers and the like): verify, revoke.",
-    no_args_is_help=True,
+correspondent_app = cli_app(
+    help="Privileged correspondents (art. 37 Pbw: lawyers and the like): verify, revoke."
 )
 
 
@@ -570,10 +560,7 @@ def correspondent_revoke(
 
 # --------------------------------------------------------------------------- staff
 
-staff_app = typer.Typer(
-    help="Staff logins at the key server (needs a key-server operator token).",
-    no_args_is_help=True,
-)
+staff_app = cli_app(help="Staff logins at the key server (needs a key-server operator token).")
 
 
 @staff_app.command("add")

@@ -4,7 +4,8 @@ Read access is all these commands need: the gateway's database (opened read
 only) and copies of the key server's audit devices' files. Exit codes: 0 clean,
 1 a finding (a log problem, an unmatched decrypt, grant or key-server change, an
 escrow of a privileged message, audit devices that disagree), 2 the check could
-not run (bad input, unreadable database or audit log).
+not run (bad input, unreadable database or audit log), 3 a server (the database, the key
+server, the gateway) could not be reached. The same numbers as every command (docs/cli.md).
 """
 
 from __future__ import annotations
@@ -21,9 +22,18 @@ from typing import Annotated, Any, Final, TypeVar
 
 import typer
 from sqlalchemy import Connection
-from sqlalchemy.exc import SQLAlchemyError
 
-from sealpost.clients._cli import CaFile, Gateway, KeyServer, StaffOptions, User
+from sealpost.clients._cli import (
+    CaFile,
+    DirectoryKey,
+    Gateway,
+    KeyServer,
+    StaffOptions,
+    User,
+    cli_app,
+)
+from sealpost.clients._cli import report as report_problem
+from sealpost.clients._problems import ExitCode, Problem, problem_of
 from sealpost.clients.audit import database, report, state
 from sealpost.clients.audit.changes import ChangeReconciliation
 from sealpost.clients.audit.keyserver import (
@@ -65,7 +75,6 @@ from sealpost.crypto.logaudit import (
     TrustedWitness,
 )
 from sealpost.crypto.logentry import LogAction
-from sealpost.errors import SealpostError
 from sealpost.escrow.auditlog import AuditEvent, read_audit_entries
 from sealpost.escrow.client import EscrowKeyRef
 from sealpost.gateway.keyevents import RecordedAction, action_from_event
@@ -73,20 +82,20 @@ from sealpost.v1 import log_pb2
 
 T = TypeVar("T")
 #: Exit codes (module docstring).
-CLEAN: Final = 0
-FOUND: Final = 1
-CANNOT_RUN: Final = 2
+CLEAN: Final = ExitCode.OK
+FOUND: Final = ExitCode.FAILED
+CANNOT_RUN: Final = ExitCode.USAGE
 #: Leaves may stay outside every signed head this long before that is a finding: the
 #: gateway signs within its interval (2 s by default), plus leeway for clocks and load.
 DEFAULT_MAX_UNSIGNED_S: Final = 15.0
 
-app = typer.Typer(
+app = cli_app(
     help=(
         "Auditors: verify the transparency log, reconcile it with the key server, report.\n\n"
         "Needs read access only: the gateway's database and the key server's audit log. "
-        "Exit codes: 0 clean, 1 something found, 2 the check could not run."
-    ),
-    no_args_is_help=True,
+        "Exit codes: 0 clean, 1 something found, 2 the check could not run, 3 a server "
+        "could not be reached."
+    )
 )
 
 DatabaseUrl = Annotated[
@@ -103,15 +112,6 @@ LogKey = Annotated[
         "--log-key",
         envvar="SEALPOST_LOG_KEY",
         help="Pinned Ed25519 public key of the log (64 hex digits).",
-    ),
-]
-DirectoryKey = Annotated[
-    str,
-    typer.Option(
-        "--directory-key",
-        envvar="SEALPOST_DIRECTORY_KEY",
-        help="Pinned Ed25519 public key of the key directory (64 hex digits): trusts the log "
-        "key records it signed.",
     ),
 ]
 AuditLogs = Annotated[
@@ -150,24 +150,19 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines on
 _DEFAULT_KEY: Final = EscrowKeyRef()
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(CANNOT_RUN)
-
-
 def _guard(action: Callable[[], T]) -> T:
-    """Run a command body; errors that stop the check become one line and exit code 2."""
+    """Run a command body; an error that stops the check ends it with 2 (3: unreachable)."""
     try:
         return action()
-    except SealpostError as exc:
-        raise _fail(exc.explain()) from exc
-    except SQLAlchemyError as exc:
-        raise _fail(
-            f"cannot read the gateway's database ({exc.__class__.__name__}); is it a Sealpost "
-            "database with its migrations applied?"
-        ) from exc
-    except OSError as exc:
-        raise _fail(str(exc)) from exc
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        problem = problem_of(exc)
+        if problem is None:
+            raise
+        code = ExitCode.UNAVAILABLE if problem.exit == ExitCode.UNAVAILABLE else CANNOT_RUN
+        report_problem(Problem(problem.code, problem.message, code, problem.detail))
+        raise typer.Exit(int(code)) from exc
 
 
 def _hex_key(value: str, option: str) -> bytes | None:

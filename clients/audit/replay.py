@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from sealpost.clients._text import enum_word
 from sealpost.crypto.errors import CryptoError
 from sealpost.crypto.logentry import (
     ENVELOPE_DIGEST_FIELD,
@@ -1090,10 +1091,7 @@ _ENUM_COLUMNS: Final[dict[tuple[str, str], Any]] = {
 
 def _show(value: object, enum_type: Any = None) -> str:
     if enum_type is not None and isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return str(enum_type.Name(value))
-        except ValueError:
-            return str(value)
+        return enum_word(enum_type, value)
     if value is None:
         return "NULL"
     if isinstance(value, bytes):

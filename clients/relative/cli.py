@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from sealpost.clients._cli import run
+from sealpost.clients._cli import DirectoryKey, cli_app, directory_key_bytes, run
 from sealpost.clients._grpc import Endpoint
 from sealpost.clients.relative import attachments as _attachments
 from sealpost.clients.relative.notice import REVIEW_NOTICE
@@ -41,7 +41,7 @@ T = TypeVar("T")
 DEFAULT_PROFILE = Path("~/.sealpost/relative")
 INBOX_FOLDER = "inbox"
 
-app = typer.Typer(
+app = cli_app(
     help=(
         "Relatives and lawyers: register a device, request contacts, send and read messages.\n\n"
         "Messages are encrypted on this computer; the gateway only ever sees ciphertext. "
@@ -179,17 +179,7 @@ def init(
             help="The gateway's CA certificate (PEM), to check the gateway's TLS certificate.",
         ),
     ],
-    directory_pin: Annotated[
-        str,
-        typer.Option(
-            "--directory-pin",
-            envvar="SEALPOST_DIRECTORY_PIN",
-            help=(
-                "The gateway's directory key in hex (64 digits), as the institution publishes "
-                "it; every key this program trusts must be signed by it."
-            ),
-        ),
-    ],
+    directory_key: DirectoryKey,
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
     unsafe_fast_kdf: Annotated[
@@ -202,12 +192,7 @@ def init(
     ] = False,
 ) -> None:
     """Register this device: a new account, its keys kept in an encrypted profile."""
-    try:
-        pin = bytes.fromhex(directory_pin.strip().replace(":", ""))
-    except ValueError:
-        pin = b""
-    if len(pin) != 32:
-        raise typer.BadParameter("the pin is 64 hexadecimal digits", param_hint="--directory-pin")
+    pin = directory_key_bytes(directory_key)
     try:
         ca_pem = ca_file.read_bytes()
         ca_pem.decode("utf-8")
@@ -273,7 +258,11 @@ def request_contact(
         json_output,
         _contact_json(contact),
         f"contact with {contact.detainee_id}: {contact.state.label}"
-        + ("" if contact.mailbox else " (the institution decides; check `contacts` later)"),
+        + (
+            " (the institution decides; check `sealpost relative contacts` later)"
+            if contact.state is ContactStatus.REQUESTED
+            else ""
+        ),
     )
 
 

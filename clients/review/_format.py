@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Final
 
+from sealpost.clients._text import enum_word
 from sealpost.v1 import common_pb2, review_pb2
 
 LEGAL_BASES: Final[dict[int, str]] = {
@@ -81,15 +82,22 @@ def item_json(item: review_pb2.QueueItem) -> dict[str, Any]:
         "direction": direction(item.direction),
         "acceptedAt": when(item.accepted_at.ToMilliseconds()),
         "waitedSeconds": item.waited_seconds,
-        "legalBasis": common_pb2.LegalBasis.Name(item.legal_basis),
+        "legalBasis": enum_word(common_pb2.LegalBasis, item.legal_basis),
     }
 
 
-def item_line(item: review_pb2.QueueItem) -> str:
-    """A queue item on one line: wait, message id, detainee, institution, direction, basis."""
+QUEUE_HEADERS: Final = ("waited", "message id", "detainee", "institution", "direction", "basis")
+
+
+def item_row(item: review_pb2.QueueItem) -> tuple[str, ...]:
+    """A queue item's cells: wait, message id, detainee, institution, direction, basis."""
     return (
-        f"{waited(item.waited_seconds):>8}  {item.message_id.hex()}  {item.detainee_id}  "
-        f"{item.institution_id}  {direction(item.direction)}  {legal_basis(item.legal_basis)}"
+        waited(item.waited_seconds),
+        item.message_id.hex(),
+        item.detainee_id,
+        item.institution_id,
+        direction(item.direction),
+        legal_basis(item.legal_basis),
     )
 
 

@@ -22,16 +22,21 @@ import typer
 
 from sealpost.clients._cli import (
     CaFile,
+    DirectoryKey,
     Gateway,
     JsonOutput,
     KeyServer,
     StaffOptions,
     User,
+    cli_app,
+    directory_key_bytes,
     emit,
+    fail,
     key_prefix,
     run,
+    table,
 )
-from sealpost.clients._text import isolate
+from sealpost.clients._text import enum_word, isolate
 from sealpost.clients.review import _format
 from sealpost.clients.review.errors import EvidenceCheckError, EvidenceError
 from sealpost.crypto.keyrecords import DirectoryPin
@@ -41,34 +46,21 @@ if TYPE_CHECKING:
     from sealpost.clients.review.client import Review, ReviewClient
     from sealpost.clients.review.evidence import EvidenceReport
 
-#: Bytes of a message id (crypto.envelope.MESSAGE_ID_BYTES) and of an Ed25519 public key.
+#: Bytes of a message id (crypto.envelope.MESSAGE_ID_BYTES).
 MESSAGE_ID_BYTES = 16
-PIN_BYTES = 32
 #: Longest approval of a retrospective request the gateway accepts (SPEC 3.9).
 MAX_VALID_DAYS = 30
 
-DirectoryKey = Annotated[
-    str,
-    typer.Option(
-        "--directory-key",
-        envvar="SEALPOST_DIRECTORY_KEY",
-        help="The directory's Ed25519 public key (64 hex digits), pinned: every key is "
-        "trusted only through it.",
-    ),
-]
-
-app = typer.Typer(
+app = cli_app(
     help=(
         "Screeners and approvers: the screening queue, lawful review, retrospective requests.\n\n"
         "Decrypts with the screener's own key-server identity; every grant is logged in the "
         "gateway's transparency log before the key leaves, and every decrypt in the key "
         "server's audit log."
-    ),
-    no_args_is_help=True,
+    )
 )
-retro_app = typer.Typer(
-    help="Retrospective access to past messages: file, list, decide (four eyes), list messages.",
-    no_args_is_help=True,
+retro_app = cli_app(
+    help="Retrospective access to past messages: file, list, decide (four eyes), list messages."
 )
 app.add_typer(retro_app, name="retro")
 
@@ -105,17 +97,7 @@ class ReviewOptions(StaffOptions):
 
 def parse_pin(text: str) -> DirectoryPin:
     """A directory pin from 64 hex digits."""
-    if not text:
-        raise typer.BadParameter(
-            "the directory key is needed: --directory-key HEX (or SEALPOST_DIRECTORY_KEY)"
-        )
-    try:
-        raw = bytes.fromhex(text.strip())
-    except ValueError:
-        raise typer.BadParameter("the directory key is 64 hex digits") from None
-    if len(raw) != PIN_BYTES:
-        raise typer.BadParameter("the directory key is 64 hex digits")
-    return DirectoryPin(raw)
+    return DirectoryPin(directory_key_bytes(text))
 
 
 def parse_message_id(text: str) -> bytes:
@@ -161,8 +143,8 @@ def queue(
     """Messages waiting for screening in your institutions, longest waiting first."""
     options: ReviewOptions = ctx.obj
     items = run(lambda: options.review_client(decrypt=False).queue(institution, detainee))
-    header = "  waited  message id                        detainee  institution  direction  basis"
-    text = "\n".join([header, *(_format.item_line(i) for i in items)]) if items else "queue empty"
+    rows = [_format.item_row(item) for item in items]
+    text = table(_format.QUEUE_HEADERS, rows) if items else "queue empty"
     emit(options, {"items": [_format.item_json(i) for i in items]}, text)
 
 
@@ -253,7 +235,7 @@ def _open_json(review: Review, saved: list[Path], evidence_file: Path | None) ->
     data: dict[str, Any] = {
         "messageId": review.message.header.message_id.hex(),
         "grantId": grant.grant_id,
-        "legalBasis": common_pb2.LegalBasis.Name(grant.legal_basis),
+        "legalBasis": enum_word(common_pb2.LegalBasis, grant.legal_basis),
         "detaineeId": grant.detainee_id,
         "direction": _format.direction(grant.direction),
         "acceptedAt": _format.when(grant.accepted_at_ms),
@@ -364,7 +346,7 @@ def verdict(
         common_pb2.VERDICT_RELEASE if decision is Decision.release else common_pb2.VERDICT_WITHHOLD
     )
     state = run(lambda: options.review_client(decrypt=False).verdict(raw_id, value, code, note))
-    name = common_pb2.MessageState.Name(common_pb2.MessageState.ValueType(state))
+    name = enum_word(common_pb2.MessageState, state)
     words = _format.STATES.get(state, name)
     suffix = f" ({reason.value})" if reason else ""
     emit(
@@ -520,7 +502,9 @@ def retro_messages(
     emit(
         options,
         {"items": [_format.item_json(i) for i in items]},
-        "\n".join(_format.item_line(i) for i in items) or "no messages in the period",
+        table(_format.QUEUE_HEADERS, [_format.item_row(i) for i in items])
+        if items
+        else "no messages in the period",
     )
 
 
@@ -608,11 +592,9 @@ def verify_evidence_command(
             typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
         else:
             typer.echo(_report_text(exc.report))
-        typer.echo(f"error: the evidence does not verify: {exc.explain()}", err=True)
-        raise typer.Exit(1) from exc
+        fail(exc)
     except EvidenceError as exc:
-        typer.echo(f"error: {exc.explain()}", err=True)
-        raise typer.Exit(1) from exc
+        fail(exc)
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:

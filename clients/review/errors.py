@@ -64,3 +64,7 @@ class EvidenceCheckError(EvidenceError):
         self.check = check
         self.reason = reason
         self.report = report
+
+    def explain(self) -> str:
+        """Say that the bundle is not to be trusted, and which check failed."""
+        return f"the evidence does not verify: {self}"

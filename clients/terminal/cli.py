@@ -22,10 +22,20 @@ import grpc
 import typer
 
 from sealpost._internal import logs
+from sealpost.clients._cli import (
+    DirectoryKey,
+    cli_app,
+    directory_key_bytes,
+    fail,
+    remember_where,
+    report,
+)
 from sealpost.clients._grpc import ClientError
+from sealpost.clients._problems import Problem, problem_of
 from sealpost.clients._text import isolate
 from sealpost.clients.terminal.errors import TerminalRevokedError, UnprovenReleaseError
 from sealpost.errors import SealpostError
+from sealpost.i18n import _
 
 # The desk (PDF fonts), the key-server client and X.509 load on first use, so that every
 # `sealpost` command starts quickly.
@@ -46,13 +56,12 @@ EXIT_STILL_WAITING = 3
 #: `deliveries` found messages listed as released whose release the log does not prove.
 EXIT_UNPROVEN_RELEASE = 4
 
-app = typer.Typer(
+app = cli_app(
     help=(
         "Institution terminals: take in messages, escrow their keys, deliver, send replies.\n\n"
         "Authenticates to the gateway with the institution's client certificate; the "
         "institution key and the key-server token stay encrypted in the terminal profile."
-    ),
-    no_args_is_help=True,
+    )
 )
 
 ProfileFolder = Annotated[
@@ -86,23 +95,14 @@ def _emit(json_output: bool, data: object, text: str) -> None:
         typer.echo(text)
 
 
-def _fail(text: str) -> typer.Exit:
-    typer.echo(f"error: {text}", err=True)
-    return typer.Exit(1)
-
-
 def _run(action: Callable[[], T]) -> T:
-    """Run a command body: every error becomes one clear line and exit code 1."""
+    """Run a command body: a failure becomes one clear line and its exit code."""
     try:
         return action()
     except ClientError as exc:
         if exc.code == grpc.StatusCode.UNAUTHENTICATED:
-            raise _fail(TerminalRevokedError().explain()) from exc
-        if exc.code == grpc.StatusCode.UNAVAILABLE:
-            raise _fail(f"cannot reach the gateway ({exc.message})") from exc
-        raise _fail(f"{exc.message} ({exc.code.name})") from exc
-    except SealpostError as exc:
-        raise _fail(exc.explain()) from exc
+            fail(TerminalRevokedError())
+        raise
 
 
 def _open(folder: Path) -> TerminalProfile:
@@ -114,7 +114,9 @@ def _open(folder: Path) -> TerminalProfile:
 @contextmanager
 def _session(folder: Path) -> Iterator[TerminalProfile]:
     logs.configure("warning")
-    yield _open(folder)
+    opened = _open(folder)
+    remember_where(gateway=opened.settings.gateway, key_server=opened.settings.key_server)
+    yield opened
 
 
 def _desk(client: TerminalClient, opened: TerminalProfile) -> DeliveryDesk:
@@ -179,14 +181,7 @@ def enroll(
             "--key-server", envvar="SEALPOST_KEY_SERVER_ADDRESS", help="The key server's URL."
         ),
     ],
-    directory_pin: Annotated[
-        str,
-        typer.Option(
-            "--directory-pin",
-            envvar="SEALPOST_DIRECTORY_PIN",
-            help="The directory's public key in hex, as published by the gateway operator.",
-        ),
-    ],
+    directory_key: DirectoryKey,
     key_server_ca: Annotated[
         str, typer.Option(help="CA bundle for the key server's TLS certificate.")
     ] = "",
@@ -212,10 +207,7 @@ def enroll(
     from sealpost.clients.terminal.profile import read_institution_key  # noqa: PLC0415
 
     logs.configure("warning")
-    try:
-        pin = bytes.fromhex(directory_pin)
-    except ValueError:
-        raise typer.BadParameter("the directory pin is 64 hexadecimal digits") from None
+    pin = directory_key_bytes(directory_key)
     token = os.environ.get("SEALPOST_KEY_SERVER_TOKEN") or typer.prompt(
         "The terminal's key-server token", hide_input=True
     )
@@ -351,8 +343,6 @@ def intake(
         try:
             with opened.intake_lock():
                 summary = _run(lambda: loop.run_once(max_wait=max_wait) if once else loop.run())
-        except SealpostError as exc:
-            raise _fail(exc.explain()) from exc
         finally:
             for sig, handler in zip((signal.SIGINT, signal.SIGTERM), previous, strict=True):
                 signal.signal(sig, handler)
@@ -582,9 +572,20 @@ def _send(
     try:
         return send_reply(client, detainee_id, account_id, text, escrow, attach or ())
     except EscrowError as exc:
-        raise _fail(
-            f"{exc.explain()}; the reply was not sent (replies are escrowed before they leave)"
-        ) from exc
+        problem = problem_of(exc)
+        assert problem is not None
+        report(
+            Problem(
+                problem.code,
+                _(
+                    "{problem} The reply was not sent: replies are escrowed before they leave.",
+                    problem=problem.message,
+                ),
+                problem.exit,
+                problem.detail,
+            )
+        )
+        raise typer.Exit(int(problem.exit)) from exc
 
 
 # --------------------------------------------------------------------- status

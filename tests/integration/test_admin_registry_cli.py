@@ -98,12 +98,12 @@ def test_an_administrator_keeps_the_directory_from_the_command_line(stack: Stack
     regime = run("regime", "set", "wing-x", "--policy", "screen-all", "--description", "Wing X")
     assert regime == {
         "name": "wing-x",
-        "policy": "REGIME_POLICY_SCREEN_ALL",
+        "policy": "screen_all",
         "description": "Wing X",
     }
     run("regime", "set", "wing-x", "--policy", "blocked")
     regimes = {r["name"]: r["policy"] for r in run("regime", "list")["regimes"]}
-    assert regimes["wing-x"] == "REGIME_POLICY_BLOCKED"
+    assert regimes["wing-x"] == "blocked"
 
     # Intake: one id given, one made by the gateway; then a regime change.
     d1 = run("detainee", "intake", "d-1", "--institution", A)
@@ -111,7 +111,7 @@ def test_an_administrator_keeps_the_directory_from_the_command_line(stack: Stack
         "d-1",
         A,
         "regular",
-        "DETAINEE_STATUS_HELD",
+        "held",
     )
     made = run("detainee", "intake", "--institution", A, "--regime", "regular")["detaineeId"]
     assert made.startswith("det")
@@ -136,8 +136,8 @@ def test_an_administrator_keeps_the_directory_from_the_command_line(stack: Stack
         "--note",
         "OM 2030/17",
     )
-    assert order["legalGround"] == "LEGAL_GROUND_CRIME_PREVENTION"
-    assert order["direction"] == "DIRECTION_INBOUND"
+    assert order["legalGround"] == "crime_prevention"
+    assert order["direction"] == "inbound"
     assert (order["startsAt"], order["endsAt"]) == ("2030-03-01T00:00:00Z", "2030-04-01T00:00:00Z")
     assert order["note"] == "OM 2030/17"
     assert order["orderedBy"]
@@ -158,12 +158,12 @@ def test_an_administrator_keeps_the_directory_from_the_command_line(stack: Stack
     assert set(by_account) == {fatima.account_id, stranger.account_id}
     assert by_account[fatima.account_id]["relationship"] == "daughter"
     approved = run("contact", "approve", by_account[fatima.account_id]["contactId"])
-    assert approved["status"] == "CONTACT_STATUS_APPROVED"
+    assert approved["status"] == "approved"
     assert approved["decidedBy"]
     rejected = run(
         "contact", "reject", by_account[stranger.account_id]["contactId"], "--note", "unknown"
     )
-    assert rejected["status"] == "CONTACT_STATUS_REJECTED"
+    assert rejected["status"] == "rejected"
     assert run("contact", "list", "--status", "requested") == {"requests": []}
     assert fatima.contact(made).state is ContactStatus.APPROVED
     assert stranger.contact(made).state is ContactStatus.REJECTED
@@ -189,7 +189,7 @@ def test_an_administrator_keeps_the_directory_from_the_command_line(stack: Stack
     assert (moved["institutionId"], moved["regime"], moved["status"]) == (
         B,
         "regular",
-        "DETAINEE_STATUS_TRANSFERRED",
+        "transferred",
     )
     niece = fatima.request_contact("d-1", "niece")
     # Before the institution approves, nothing about the detainee is told (SPEC P11).
@@ -197,7 +197,7 @@ def test_an_administrator_keeps_the_directory_from_the_command_line(stack: Stack
     run("contact", "approve", niece.contact_id)
     assert fatima.contact("d-1").deliverable
     released = run("detainee", "release", "d-1", "--yes")
-    assert released["status"] == "DETAINEE_STATUS_RELEASED"
+    assert released["status"] == "released"
     assert not fatima.contact("d-1").deliverable
 
     # Every change is in the transparency log, the transfer with its new regime.
@@ -239,7 +239,7 @@ def test_refusals_are_clear_and_exit_non_zero(stack: Stack) -> None:
     assert (refused.code, refused.stdout, refused.stderr.strip()) == (
         1,
         "",
-        "error: your role may not call this method (PERMISSION_DENIED)",
+        "error: your role may not call this method",
     )
 
     # An administrator of pi-a: fine at pi-a, refused on pi-b's detainee and on national work.
@@ -254,17 +254,17 @@ def test_refusals_are_clear_and_exit_non_zero(stack: Stack) -> None:
         result = admin(stack, local, *args)
         assert (result.code, result.stderr.strip()) == (
             1,
-            "error: outside your institutions (PERMISSION_DENIED)",
+            "error: outside your institutions",
         ), args
     national_only = admin(stack, local, "regime", "set", "x", "--policy", "blocked")
     assert (national_only.code, national_only.stderr.strip()) == (
         1,
-        "error: only national staff may do this (PERMISSION_DENIED)",
+        "error: only national staff may do this",
     )
     detainees = ok(admin(stack, national, "--json", "detainee", "list"))["detainees"]
     assert {d["detaineeId"]: d["status"] for d in detainees} == {
-        "d-pi-a": "DETAINEE_STATUS_HELD",
-        "d-pi-b": "DETAINEE_STATUS_HELD",
+        "d-pi-a": "held",
+        "d-pi-b": "held",
     }
 
     # Unknown enum words are usage errors (exit 2) that list the valid ones, before any call.
@@ -281,7 +281,7 @@ def test_refusals_are_clear_and_exit_non_zero(stack: Stack) -> None:
     too_long = ["--ground", "public-order", "--from", "2030-01-01", "--to", "2031-06-01"]
     gateway_refusal = admin(stack, national, "order", "create", "d-pi-a", *too_long)
     assert gateway_refusal.code == 1
-    assert "within 366 days (INVALID_ARGUMENT)" in gateway_refusal.stderr
+    assert "within 366 days" in gateway_refusal.stderr
 
     # Staff logins: made with the key server's operator token, never with one's own login.
     # The change is recorded in the log, signed in as a national administrator (SPEC P14).
@@ -319,7 +319,7 @@ def test_refusals_are_clear_and_exit_non_zero(stack: Stack) -> None:
     outside = admin(stack, anna, "detainee", "release", "d-pi-b", "--yes")
     assert (outside.code, outside.stderr.strip()) == (
         1,
-        "error: outside your institutions (PERMISSION_DENIED)",
+        "error: outside your institutions",
     )
 
     # Her own key-server login cannot make staff (nor widen her own scope); the error says why.

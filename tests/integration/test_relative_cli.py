@@ -84,7 +84,7 @@ def test_a_relative_uses_the_command_line(stack: Stack, tmp_path: Path) -> None:
         stack.gateway.address,
         "--ca-file",
         str(ca),
-        "--directory-pin",
+        "--directory-key",
         stack.pin.signing_key.hex(),
         "--unsafe-fast-kdf",
     ]
@@ -100,8 +100,10 @@ def test_a_relative_uses_the_command_line(stack: Stack, tmp_path: Path) -> None:
     assert "d-cli: requested" in relative.ok("request-contact", "d-cli", "--relationship", "moeder")
     early = relative("send", "d-cli", "--text", "te vroeg")
     assert early.returncode == 1
-    assert "requested" in early.stderr
-    assert "FAILED_PRECONDITION" in early.stderr
+    assert early.stderr == (
+        "error: your request to write to d-cli waits for the institution's decision: "
+        "messages can be sent once it is approved\n"
+    )
     assert NOTICE_MARK not in early.stdout  # nothing was sent, so nothing was shown yet
 
     approve_all(admin, INSTITUTION)
@@ -186,23 +188,28 @@ def test_command_line_refusals(stack: Stack, tmp_path: Path) -> None:
     base = ["init", "--name", "R", "--gateway", stack.gateway.address, "--unsafe-fast-kdf"]
 
     missing = relative("contacts")
-    assert missing.returncode == 1
+    assert missing.returncode == 2
     assert "sealpost relative init" in missing.stderr
-    bad_pin = relative(*base, "--ca-file", str(ca), "--directory-pin", "abcd")
+    bad_pin = relative(*base, "--ca-file", str(ca), "--directory-key", "abcd")
     assert bad_pin.returncode == 2
     assert "64 hexadecimal digits" in bad_pin.stderr
-    wrong_pin = relative(*base, "--ca-file", str(ca), "--directory-pin", "11" * 32)
-    assert wrong_pin.returncode == 1
+    # The option's former name still works, with a warning.
+    old_name = relative(*base, "--ca-file", str(ca), "--directory-pin", "abcd")
+    assert old_name.returncode == 2
+    assert "warning: --directory-pin is deprecated; use --directory-key" in old_name.stderr
+    assert "64 hexadecimal digits" in old_name.stderr
+    wrong_pin = relative(*base, "--ca-file", str(ca), "--directory-key", "11" * 32)
+    assert wrong_pin.returncode == 4
     assert "not the one pinned" in wrong_pin.stderr
     assert not (relative.profile / FILE_NAME).exists()
-    no_ca = relative(*base, "--ca-file", str(tmp_path / "nope.pem"), "--directory-pin", "11" * 32)
+    no_ca = relative(*base, "--ca-file", str(tmp_path / "nope.pem"), "--directory-key", "11" * 32)
     assert no_ca.returncode == 2
     pin = stack.pin.signing_key.hex()
-    weak = relative(*base, "--ca-file", str(ca), "--directory-pin", pin, passphrase="kort")
-    assert weak.returncode == 1
+    weak = relative(*base, "--ca-file", str(ca), "--directory-key", pin, passphrase="kort")
+    assert weak.returncode == 2
     assert "at least 8 characters" in weak.stderr
     assert not (relative.profile / FILE_NAME).exists()
-    relative.ok(*base, "--ca-file", str(ca), "--directory-pin", pin)
+    relative.ok(*base, "--ca-file", str(ca), "--directory-key", pin)
     relative.ok("request-contact", "d-ref")
     approve_all(admin, INSTITUTION)
 
@@ -220,9 +227,9 @@ def test_command_line_refusals(stack: Stack, tmp_path: Path) -> None:
     both = relative("send", "d-ref", "--text", "x", "--text-file", str(tmp_path / "notes.txt"))
     assert both.returncode == 2
     assert relative("status", "not-hex").returncode == 2
-    unknown = relative("status", "00" * 16)
+    unknown = relative("status", "00" * 16, "--json")
     assert unknown.returncode == 1
-    assert "NOT_FOUND" in unknown.stderr
+    assert json.loads(unknown.stderr)["error"]["code"] == "not_found"
 
     # A stored receipt whose proof no longer verifies is reported loudly.
     sent = relative.ok("send", "d-ref", "--text", "bewaard")

@@ -58,6 +58,13 @@ def _review(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+def _refusal(env: dict[str, str], *args: str) -> str:
+    """The error code of a refused command (its JSON error on stderr, exit code 1)."""
+    result = _review(env, *args, "--json")
+    assert result.returncode == 1, result.stderr
+    return str(json.loads(result.stderr)["error"]["code"])
+
+
 def _json(env: dict[str, str], *args: str) -> Any:
     result = _review(env, "--json", *args)
     assert result.returncode == 0, result.stderr
@@ -84,7 +91,7 @@ def test_queue_open_evidence_verdict(stack: Stack, tmp_path: Path) -> None:
     # The queue, longest waiting first, message ids in hex.
     items = _json(screener, "queue")["items"]
     assert [i["messageId"] for i in items] == [first.message_id.hex(), second.message_id.hex()]
-    assert items[0]["legalBasis"] == "LEGAL_BASIS_SCREENING_ORDER"
+    assert items[0]["legalBasis"] == "screening_order"
     assert items[0]["detaineeId"] == "d-cli"
     assert _json(screener, "queue", "--detainee", "d-other")["items"] == []
     people = _review(screener, "queue")
@@ -105,7 +112,7 @@ def test_queue_open_evidence_verdict(stack: Stack, tmp_path: Path) -> None:
         str(saved),
     )
     assert opened["text"] == "Tot zondag, schat — إلى اللقاء"
-    assert opened["legalBasis"] == "LEGAL_BASIS_SCREENING_ORDER"
+    assert opened["legalBasis"] == "screening_order"
     assert opened["grantId"].startswith("gr")
     assert opened["attachments"][0]["filename"] == "brief.pdf"
     assert (saved / "brief.pdf").read_bytes() == b"%PDF-1.7 brief"
@@ -137,16 +144,16 @@ def test_queue_open_evidence_verdict(stack: Stack, tmp_path: Path) -> None:
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps(document))
     refused = _review(outsider, "verify-evidence", str(tampered), "--directory-key", pin)
-    assert refused.returncode == 1
+    assert refused.returncode == 4
     assert "FAILED  content" in refused.stdout
     assert "content" in refused.stderr
     wrong_pin = _review(outsider, "verify-evidence", str(evidence), "--directory-key", "ab" * 32)
-    assert wrong_pin.returncode == 1
+    assert wrong_pin.returncode == 4
     assert "directory" in wrong_pin.stderr
     future = tmp_path / "future.json"
     future.write_text(json.dumps({**json.loads(evidence.read_text()), "version": 9}))
     too_new = _review(outsider, "verify-evidence", str(future), "--directory-key", pin)
-    assert too_new.returncode == 1
+    assert too_new.returncode == 2
     assert "newer" in too_new.stderr
 
     # Verdicts: withholding needs a reason; release delivers; a second verdict is refused.
@@ -154,7 +161,7 @@ def test_queue_open_evidence_verdict(stack: Stack, tmp_path: Path) -> None:
     assert no_reason.returncode == 2
     assert "--reason" in no_reason.stderr
     released = _json(screener, "verdict", first.message_id.hex(), "release", "--note", "ok")
-    assert released["state"] == "MESSAGE_STATE_RELEASED"
+    assert released["state"] == "released"
     assert first.message_id in [d.message_id for d in terminal.deliveries()]
     withheld = _review(
         screener,
@@ -169,18 +176,16 @@ def test_queue_open_evidence_verdict(stack: Stack, tmp_path: Path) -> None:
     assert withheld.returncode == 0, withheld.stderr
     assert "withheld (crime-prevention)" in withheld.stdout
     assert second.message_id not in [d.message_id for d in terminal.deliveries()]
-    again = _review(screener, "verdict", first.message_id.hex(), "release")
-    assert again.returncode == 1
-    assert "FAILED_PRECONDITION" in again.stderr
+    again = _refusal(screener, "verdict", first.message_id.hex(), "release")
+    assert again == "failed_precondition"
     assert _json(screener, "queue")["items"] == []
 
     # Another officer, who never opened it, cannot decide on a message.
     third = relative.send("d-cli", "Derde")
     terminal.take_in(terminal.intake(), stack.escrow_for(A))
     colleague = _officer(stack, ["screener"])
-    ungranted = _review(colleague, "verdict", third.message_id.hex(), "release")
-    assert ungranted.returncode == 1
-    assert "PERMISSION_DENIED" in ungranted.stderr
+    ungranted = _refusal(colleague, "verdict", third.message_id.hex(), "release")
+    assert ungranted == "permission_denied"
 
     # Bad input is refused before anything is sent.
     assert _review(screener, "open", "not-hex").returncode == 2
@@ -204,9 +209,7 @@ def test_retrospective_request_with_two_officers(stack: Stack, tmp_path: Path) -
     requester = _officer(stack, ["screener", "approver"])
     approver = _officer(stack, ["approver"])
     # Delivered without screening: no basis to open it.
-    refused = _review(requester, "open", sent.message_id.hex())
-    assert refused.returncode == 1
-    assert "PERMISSION_DENIED" in refused.stderr
+    assert _refusal(requester, "open", sent.message_id.hex()) == "permission_denied"
 
     today = dt.datetime.now(dt.UTC).date()
     filed = _json(
@@ -228,9 +231,7 @@ def test_retrospective_request_with_two_officers(stack: Stack, tmp_path: Path) -
     assert filed["direction"] == "both"
 
     # Four eyes: not one's own request; not before approval.
-    own = _review(requester, "retro", "decide", request_id, "approve")
-    assert own.returncode == 1
-    assert "PERMISSION_DENIED" in own.stderr
+    assert _refusal(requester, "retro", "decide", request_id, "approve") == "permission_denied"
     pending = _review(requester, "open", sent.message_id.hex(), "--retrospective", request_id)
     assert pending.returncode == 1
     too_long = _review(approver, "retro", "decide", request_id, "approve", "--valid-days", "31")
@@ -246,7 +247,7 @@ def test_retrospective_request_with_two_officers(stack: Stack, tmp_path: Path) -
 
     messages = _json(requester, "retro", "messages", request_id)["items"]
     assert [m["messageId"] for m in messages] == [sent.message_id.hex()]
-    assert messages[0]["legalBasis"] == "LEGAL_BASIS_RETROSPECTIVE_REQUEST"
+    assert messages[0]["legalBasis"] == "retrospective_request"
     # Only the officer who filed the request may use it.
     borrowed = _review(approver, "retro", "messages", request_id)
     assert borrowed.returncode == 1
@@ -262,7 +263,7 @@ def test_retrospective_request_with_two_officers(stack: Stack, tmp_path: Path) -
         str(evidence),
     )
     assert opened["text"] == "Oud bericht"
-    assert opened["legalBasis"] == "LEGAL_BASIS_RETROSPECTIVE_REQUEST"
+    assert opened["legalBasis"] == "retrospective_request"
     report = _json(
         _clean_env(),
         "verify-evidence",
@@ -291,11 +292,10 @@ def test_retrospective_request_with_two_officers(stack: Stack, tmp_path: Path) -
     )
     rejected = _json(approver, "retro", "decide", second["requestId"], "reject", "--note", "nee")
     assert rejected["status"] == "rejected"
-    use_rejected = _review(
+    use_rejected = _refusal(
         requester, "open", sent.message_id.hex(), "--retrospective", second["requestId"]
     )
-    assert use_rejected.returncode == 1
-    assert "PERMISSION_DENIED" in use_rejected.stderr
+    assert use_rejected == "permission_denied"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

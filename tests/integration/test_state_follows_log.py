@@ -349,8 +349,8 @@ def test_screening_skipped_in_postgresql_is_found(
         played.queued.hex(),
         "state",
     )
-    assert finding["database"] == "MESSAGE_STATE_RELEASED"
-    assert finding["log"] == "MESSAGE_STATE_QUEUED"
+    assert finding["database"] == "released"
+    assert finding["log"] == "queued"
 
 
 @SQLITE

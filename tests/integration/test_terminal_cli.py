@@ -107,7 +107,7 @@ def _enroll_args(stack: Stack, certificates: Path) -> list[str]:
         stack.gateway.terminal_address,
         "--key-server",
         stack.openbao.address,
-        "--directory-pin",
+        "--directory-key",
         stack.pin.signing_key.hex(),
     ]
 
