@@ -20,17 +20,19 @@ _OPTIONS: Sequence[tuple[str, int]] = (
 class ClientError(SealpostError):
     """A call to the gateway failed; carries the gRPC status code and the gateway's words."""
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, *, address: str = "") -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
+        #: The gateway's address, when the caller knew it (for the words of a failure).
+        self.address = address
 
     @classmethod
-    def of(cls, error: grpc.RpcError) -> ClientError:
+    def of(cls, error: grpc.RpcError, *, address: str = "") -> ClientError:
         """Wrap a gRPC error."""
         code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
         details = error.details() if hasattr(error, "details") else str(error)
-        return cls(code, details or "")
+        return cls(code, details or "", address=address)
 
 
 @dataclass(frozen=True)

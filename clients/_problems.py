@@ -80,7 +80,7 @@ _UNKNOWN_HOST_MARKERS: Final = ("resolving", "domain name not found", "name or s
 
 def _gateway_unavailable(exc: ClientError, where: Where) -> Problem:
     """UNAVAILABLE: nothing listening, a name that does not resolve, TLS that fails."""
-    address = where.gateway or _("the gateway")
+    address = where.gateway or exc.address or _("the gateway")
     details = exc.message.lower()
     if any(marker in details for marker in _TLS_MARKERS):
         ca = where.ca_file or "--ca-file"
@@ -139,7 +139,7 @@ def _client_problem(exc: ClientError, where: Where) -> Problem:
             "gateway_timeout",
             _(
                 "The gateway at {address} did not answer in time. Try again later.",
-                address=where.gateway or _("the gateway"),
+                address=where.gateway or exc.address or _("the gateway"),
             ),
             ExitCode.UNAVAILABLE,
             exc.message,

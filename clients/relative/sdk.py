@@ -273,13 +273,14 @@ class RelativeClient:
             and _now_ms() >= self.token_expires_ms - TOKEN_REFRESH_MARGIN_MS
         ):
             self.login()
+        address = self.endpoint.address
         try:
-            return _grpc(action)
+            return _grpc(action, address)
         except ClientError as exc:
             if not authenticated or exc.code != grpc.StatusCode.UNAUTHENTICATED:
                 raise
         self.login()
-        return _grpc(action)
+        return _grpc(action, address)
 
     def _call(self, method: str, request: Message, reply_type: type[R]) -> R:
         def once() -> R:
@@ -793,11 +794,11 @@ class RelativeClient:
             self.profile.set_inbox_cursor(message.cursor)
 
 
-def _grpc(action: Callable[[], T]) -> T:
+def _grpc(action: Callable[[], T], address: str = "") -> T:
     try:
         return action()
     except grpc.RpcError as exc:
-        raise ClientError.of(exc) from exc
+        raise ClientError.of(exc, address=address) from exc
 
 
 def _text_part(text: str) -> Part:

@@ -116,3 +116,10 @@ def test_the_exit_codes_are_the_documented_ones() -> None:
     assert [(e.name, e.value) for e in ExitCode] == [
         ("OK", 0), ("FAILED", 1), ("USAGE", 2), ("UNAVAILABLE", 3), ("NOT_VERIFIED", 4),
     ]  # fmt: skip
+
+
+def test_the_address_comes_from_the_error_when_the_command_did_not_say() -> None:
+    refused = ClientError(UNAVAILABLE, "Connection refused", address="gw.relatives.example:443")
+    problem = problem_of(refused)
+    assert problem is not None
+    assert problem.message.startswith("Nothing answers at gw.relatives.example:443:")
