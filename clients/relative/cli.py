@@ -18,8 +18,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from sealpost.clients._cli import DirectoryKey, cli_app, directory_key_bytes, run
+from sealpost.clients._cli import DirectoryKey, cli_app, directory_key_bytes, fail, report, run
 from sealpost.clients._grpc import Endpoint
+from sealpost.clients._problems import ExitCode, Problem
 from sealpost.clients.relative import attachments as _attachments
 from sealpost.clients.relative.notice import REVIEW_NOTICE
 from sealpost.clients.relative.receipts import VerifiedReceipt
@@ -457,10 +458,10 @@ def receipts(profile: ProfileFolder = DEFAULT_PROFILE, json_output: JsonOutput =
         rows.append(row)
     _emit(json_output, {"receipts": rows}, "\n".join(lines) or "no messages sent yet")
     failed = [c.error for c in checks if c.error is not None]
+    for error in failed[1:]:
+        report(Problem("receipt_not_verified", error.explain(), ExitCode.NOT_VERIFIED))
     if failed:
-        for error in failed:
-            typer.echo(f"error: {error.explain()}", err=True)
-        raise typer.Exit(1)
+        fail(failed[0])
 
 
 @app.command()

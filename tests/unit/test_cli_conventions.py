@@ -6,13 +6,16 @@ listed here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+import sealpost as sealpost_package
 from sealpost.cli import app
 from sealpost.clients import _cli
 from sealpost.clients._text import enum_word
@@ -153,3 +156,19 @@ def test_enum_values_in_json_are_short_words() -> None:
     assert enum_word(common_pb2.LegalBasis, common_pb2.LEGAL_BASIS_SCREENING_ORDER) == (
         "screening_order"
     )
+
+
+def test_failures_are_reported_in_one_place() -> None:
+    # Every "error: ..." line comes from _cli.report (one sentence, JSON under --json, the
+    # exit-code table); a program printing its own would bypass all three.
+    root = Path(sealpost_package.__file__).resolve().parent
+    allowed = {(root / "clients" / "_cli.py").resolve(), root / "command.py"}
+    offenders = []
+    for folder in (root, *(p.resolve() for p in root.iterdir() if p.is_symlink())):
+        for path in folder.rglob("*.py"):
+            if path.resolve() in allowed or "/v1/" in str(path):
+                continue
+            text = path.read_text(encoding="utf-8")
+            if re.search(r"""["']error: """, text):
+                offenders.append(str(path))
+    assert offenders == []
