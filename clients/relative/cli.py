@@ -8,7 +8,6 @@ where a detainee is held: the gateway never tells a relative.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -18,9 +17,18 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from sealpost.clients._cli import DirectoryKey, cli_app, directory_key_bytes, fail, report, run
+from sealpost.clients._cli import (
+    DirectoryKey,
+    cli_app,
+    directory_key_bytes,
+    emit,
+    fail,
+    report,
+    run,
+)
 from sealpost.clients._grpc import Endpoint
 from sealpost.clients._problems import ExitCode, Problem
+from sealpost.clients._text import enum_word
 from sealpost.clients.relative import attachments as _attachments
 from sealpost.clients.relative.notice import REVIEW_NOTICE
 from sealpost.clients.relative.receipts import VerifiedReceipt
@@ -36,6 +44,7 @@ from sealpost.clients.relative.sdk import (
 from sealpost.crypto.envelope import MESSAGE_ID_BYTES, Part
 from sealpost.crypto.keyrecords import DirectoryPin
 from sealpost.crypto.passphrase import KDF_INTERACTIVE, KDF_MODERATE
+from sealpost.v1 import common_pb2
 
 T = TypeVar("T")
 
@@ -76,13 +85,6 @@ def _passphrase(*, new: bool = False) -> str:
     return answer
 
 
-def _emit(json_output: bool, data: dict[str, Any], text: str) -> None:
-    if json_output:
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        typer.echo(text)
-
-
 def _session(
     profile: Path,
     action: Callable[[RelativeClient], T],
@@ -113,7 +115,7 @@ def _contact_json(contact: Contact) -> dict[str, Any]:
     return {
         "detaineeId": contact.detainee_id,
         "contactId": contact.contact_id,
-        "status": contact.state.label,
+        "status": enum_word(common_pb2.ContactStatus, contact.state),
         "privileged": contact.privileged,
         "deliverable": contact.deliverable,
         "mailboxKeyId": contact.mailbox.id.hex() if contact.mailbox else None,
@@ -215,7 +217,7 @@ def init(
 
     client = run(create)
     try:
-        _emit(
+        emit(
             json_output,
             {
                 "accountId": client.account_id,
@@ -236,7 +238,7 @@ def init(
 def contacts(profile: ProfileFolder = DEFAULT_PROFILE, json_output: JsonOutput = False) -> None:
     """Your contacts and where each request stands."""
     listed = _session(profile, lambda client: client.contacts())
-    _emit(
+    emit(
         json_output,
         {"contacts": [_contact_json(c) for c in listed]},
         "\n".join(_contact_line(c) for c in listed)
@@ -255,7 +257,7 @@ def request_contact(
 ) -> None:
     """Ask to correspond with a detainee; the institution approves or rejects."""
     contact = _session(profile, lambda client: client.request_contact(detainee_id, relationship))
-    _emit(
+    emit(
         json_output,
         _contact_json(contact),
         f"contact with {contact.detainee_id}: {contact.state.label}"
@@ -320,7 +322,7 @@ def send(
 
     receipt = _session(profile, deliver, show_notice=show)
     names = [p.filename for p in parts]
-    _emit(
+    emit(
         json_output,
         {
             "messageId": receipt.message_id.hex(),
@@ -387,7 +389,7 @@ def inbox(
         )
         for message, saved in received
     ]
-    _emit(
+    emit(
         json_output,
         {
             "messages": [
@@ -423,8 +425,10 @@ def status(
     """Whether a message you sent was delivered (never why not)."""
     raw = _message_id(message_id)
     found = DeliveryStatus.of(_session(profile, lambda client: client.status(raw)))
-    _emit(
-        json_output, {"messageId": raw.hex(), "status": found.label}, f"{raw.hex()}: {found.label}"
+    emit(
+        json_output,
+        {"messageId": raw.hex(), "status": enum_word(common_pb2.DeliveryStatus, found)},
+        f"{raw.hex()}: {found.label}",
     )
 
 
@@ -456,7 +460,7 @@ def receipts(profile: ProfileFolder = DEFAULT_PROFILE, json_output: JsonOutput =
             row["problem"] = check.error.reason
             lines.append(f"{head}  NOT VERIFIED: {check.error.reason}")
         rows.append(row)
-    _emit(json_output, {"receipts": rows}, "\n".join(lines) or "no messages sent yet")
+    emit(json_output, {"receipts": rows}, "\n".join(lines) or "no messages sent yet")
     failed = [c.error for c in checks if c.error is not None]
     for error in failed[1:]:
         report(Problem("receipt_not_verified", error.explain(), ExitCode.NOT_VERIFIED))
