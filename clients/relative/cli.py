@@ -21,7 +21,7 @@ import typer
 from sealpost.clients._cli import run
 from sealpost.clients._grpc import Endpoint
 from sealpost.clients.relative import attachments as _attachments
-from sealpost.clients.relative.notice import REVIEW_NOTICE
+from sealpost.clients.relative.notice import review_notice
 from sealpost.clients.relative.receipts import VerifiedReceipt
 from sealpost.clients.relative.sdk import (
     Contact,
@@ -35,6 +35,7 @@ from sealpost.clients.relative.sdk import (
 from sealpost.crypto.envelope import MESSAGE_ID_BYTES, Part
 from sealpost.crypto.keyrecords import DirectoryPin
 from sealpost.crypto.passphrase import KDF_INTERACTIVE, KDF_MODERATE
+from sealpost.i18n import LANGUAGES, SOURCE_LANGUAGE, UnknownLanguageError, language_from
 
 T = TypeVar("T")
 
@@ -60,6 +61,23 @@ ProfileFolder = Annotated[
     ),
 ]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Language = Annotated[
+    str | None,
+    typer.Option(
+        "--language",
+        help="Language of the review notice: nl, en, ar, tr or pl (default: SEALPOST_LANGUAGE, "
+        "else the locale, else English).",
+        show_default=False,
+    ),
+]
+
+
+def _language(flag: str | None) -> str:
+    """The relative's language: --language, SEALPOST_LANGUAGE, the locale, else English."""
+    try:
+        return language_from(LANGUAGES, flag, os.environ)
+    except UnknownLanguageError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--language") from exc
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -87,11 +105,14 @@ def _session(
     action: Callable[[RelativeClient], T],
     *,
     show_notice: Callable[[str], None] | None = None,
+    language: str = SOURCE_LANGUAGE,
 ) -> T:
     """Open the profile, sign in, run ``action``, close; errors become one clear line."""
 
     def body() -> T:
-        client = connect(profile.expanduser(), _passphrase(), show_notice=show_notice)
+        client = connect(
+            profile.expanduser(), _passphrase(), show_notice=show_notice, language=language
+        )
         try:
             return action(client)
         finally:
@@ -308,11 +329,13 @@ def send(
     ] = None,
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
+    language: Language = None,
 ) -> None:
     """Send a message with optional photos and PDFs; its receipt is verified in the log.
 
     Before the first message from a profile, the review notice is shown.
     """
+    chosen = _language(language)
     body = _read_text(text, text_file)
     parts: list[Part] = run(
         lambda: [_attachments.attachment_from_file(path) for path in attach or []]
@@ -328,7 +351,7 @@ def send(
         # People read it before anything else; with --json it is also in the output.
         typer.echo(f"{notice}\n", err=json_output)
 
-    receipt = _session(profile, deliver, show_notice=show)
+    receipt = _session(profile, deliver, show_notice=show, language=chosen)
     names = [p.filename for p in parts]
     _emit(
         json_output,
@@ -475,6 +498,6 @@ def receipts(profile: ProfileFolder = DEFAULT_PROFILE, json_output: JsonOutput =
 
 
 @app.command()
-def notice() -> None:
+def notice(language: Language = None) -> None:
     """What every relative is told before the first message: who may read it, and when not."""
-    typer.echo(REVIEW_NOTICE)
+    typer.echo(run(lambda: review_notice(_language(language))))
