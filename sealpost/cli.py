@@ -33,7 +33,7 @@ audit_cli.app.command("verify-evidence", help=review_cli.verify_evidence_command
 )
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(admin_cli.app, name="admin")
-app.add_typer(demo.app, name="demo")
+app.command("demo", help=demo.HELP)(demo.run)
 
 
 def _print_version(value: bool) -> None:
