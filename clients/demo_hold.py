@@ -60,6 +60,8 @@ LOGINS: Final = (
     Login("demo-approver", "approver", (NORTH,)),
     Login("demo-auditor", "auditor", ("*",)),
 )
+#: The login of each role.
+LOGIN_OF: Final = {login.role: login.name for login in LOGINS}
 
 
 @dataclass(frozen=True)
@@ -180,14 +182,14 @@ def trials(held: Held) -> list[Trial]:
         Trial(
             "administrator",
             "the institutions, detainees and contact requests",
-            staff("demo-admin"),
+            staff(LOGIN_OF["administrator"]),
             (f"{sp} admin detainee list", f"{sp} admin contact list"),
             (f"{sp} admin contact approve CONTACT_ID   (a request from the list)",),
         ),
         Trial(
             "screener",
             f"messages under a screening order at {NORTH} wait for you",
-            (*staff("demo-screener"), ("SEALPOST_DIRECTORY_KEY", held.directory_key)),
+            (*staff(LOGIN_OF["screener"]), ("SEALPOST_DIRECTORY_KEY", held.directory_key)),
             (f"{sp} review queue",),
             (
                 f"{sp} review open MESSAGE_ID   (the grant is logged first; the key server "
@@ -198,7 +200,7 @@ def trials(held: Held) -> list[Trial]:
         Trial(
             "approver",
             "a retrospective request needs a second officer (four eyes)",
-            staff("demo-approver"),
+            staff(LOGIN_OF["approver"]),
             (f"{sp} review retro list",),
             (f"{sp} review retro decide REQUEST_ID approve   (a screener's request)",),
         ),
@@ -207,7 +209,7 @@ def trials(held: Held) -> list[Trial]:
             f"the administrator sets up the first terminal of a new institution, "
             f"{TRY_INSTITUTION} (it asks for a new passphrase)",
             (
-                *staff("demo-admin"),
+                *staff(LOGIN_OF["administrator"]),
                 ("SEALPOST_TERMINAL_GATEWAY", held.terminal_gateway),
                 ("SEALPOST_DIRECTORY_PIN", held.directory_key),
                 ("SEALPOST_TERMINAL_PROFILE", str(held.tried / "terminal")),
@@ -229,7 +231,7 @@ def trials(held: Held) -> list[Trial]:
             "auditor",
             "the transparency log, from the gateway's database and through the API",
             (
-                *staff("demo-auditor"),
+                *staff(LOGIN_OF["auditor"]),
                 ("SEALPOST_DATABASE_URL", held.database_url),
                 ("SEALPOST_DIRECTORY_KEY", held.directory_key),
             ),
@@ -314,7 +316,7 @@ def hold_servers(stack: Stack, out: Path) -> None:
     tokens = make_logins(stack, out / LOGINS_FOLDER)
     held = held_from(stack, out)
     # A head signed now: the auditor's first verify finds the logins' log entries signed.
-    administrator = StaffClient(stack.endpoint, tokens["demo-admin"])
+    administrator = StaffClient(stack.endpoint, tokens[LOGIN_OF["administrator"]])
     try:
         administrator.call("audit", "GetTreeHead", audit_pb2.GetTreeHeadRequest(fresh=True))
     finally:
