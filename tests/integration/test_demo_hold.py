@@ -74,9 +74,9 @@ class Demo:
             self._seen.wait_for(lambda: printed() or not self._reader.is_alive(), timeout)
         assert printed(), self.output
 
-    def children(self) -> set[int]:
-        """The process ids of the demo's children (the gateway and OpenBao)."""
-        found = set()
+    def descendants(self) -> set[int]:
+        """The process ids of the demo's children (the gateway, OpenBao) and theirs."""
+        parents: dict[int, int] = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -84,8 +84,12 @@ class Demo:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[1]) == self.process.pid:
-                found.add(int(entry.name))
+            parents[int(entry.name)] = int(fields[1])
+        found: set[int] = set()
+        level = {self.process.pid}
+        while level:
+            level = {pid for pid, parent in parents.items() if parent in level} - found
+            found |= level
         return found
 
     def stop(self, number: signal.Signals) -> int:
@@ -216,7 +220,7 @@ def test_the_printed_commands_work_as_printed_and_sigterm_stops_everything(
         assert "terminal token for pi-proef written to" in terminal.stdout
         assert re.search(r"key server  http://127\.0\.0\.1:\d+: ready", terminal.stdout)
 
-        children, listening = demo.children(), ports(demo)
+        children, listening = demo.descendants(), ports(demo)
         assert demo.stop(signal.SIGTERM) == EXIT_HELD, demo.output
         assert_all_stopped(demo, children, listening)
     finally:
@@ -227,7 +231,7 @@ def test_ctrl_c_stops_the_held_demo_and_its_servers(tmp_path: Path) -> None:
     demo = Demo(tmp_path / "demo-out")
     try:
         demo.wait_for(HOLDING)
-        children, listening = demo.children(), ports(demo)
+        children, listening = demo.descendants(), ports(demo)
         assert demo.stop(signal.SIGINT) == EXIT_HELD, demo.output
         assert_all_stopped(demo, children, listening)
         assert "[demo] stopping" in demo.lines
@@ -239,7 +243,7 @@ def test_a_demo_stopped_before_the_day_ended_fails_and_leaves_nothing(tmp_path: 
     demo = Demo(tmp_path / "demo-out", hold=False)
     try:
         demo.wait_for("[demo] gateway is up")
-        children = demo.children()
+        children = demo.descendants()
         assert demo.stop(signal.SIGTERM) == EXIT_FAILED, demo.output
         assert "[demo] interrupted before the day ended" in demo.lines
         left = [pid for pid in children if Path(f"/proc/{pid}").exists()]
