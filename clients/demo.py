@@ -42,7 +42,7 @@ def stopped_by_signals() -> Iterator[None]:
     """Make SIGINT and SIGTERM raise KeyboardInterrupt, once, so the servers are stopped.
 
     Without this, SIGTERM ends Python at once and leaves OpenBao and the gateway running
-    (they run in sessions of their own). Signals that come while the servers stop are
+    (each runs in a process group of its own). Signals that come while the servers stop are
     ignored, so that a second Ctrl-C cannot cut the stopping short.
     """
 

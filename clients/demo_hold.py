@@ -259,7 +259,7 @@ def make_logins(stack: Stack, folder: Path) -> dict[str, str]:
     tokens: dict[str, str] = {}
     for login in LOGINS:
         password = secrets.token_urlsafe(18)
-        _name, _session, tokens[login.name] = stack.staff_login(
+        _name, _keys, tokens[login.name] = stack.staff_login(
             [login.role], list(login.institutions), login.name, password
         )
         write_atomic(folder / login.name, password.encode())
