@@ -559,35 +559,12 @@ def _fresh_head(staff: StaffClient) -> None:
     staff.call("audit", "GetTreeHead", audit_pb2.GetTreeHeadRequest(fresh=True))
 
 
-def _hold(stack: Stack, out: Path) -> None:
-    """Keep the servers running, saying how to try the web app and the tools by hand."""
-    gateway = stack.gateway
-    ca = out / "ca.pem"
-    write_atomic(ca, gateway.ca_pem, mode=0o644)
-    password = secrets.token_urlsafe(12)
-    stack.staff_login(["administrator"], ["*"], name="demo-admin", password=password)
-    staff = (
-        f"--gateway {gateway.address} --ca-file {ca} --key-server {stack.openbao.address} "
-        "--user demo-admin"
-    )
-    say("both servers are running; press Ctrl-C to stop them")
-    say(f"  web app:      {gateway.web_url}/  (the certificate is the demo's own CA: {ca})")
-    say(
-        f"  ports:        public {gateway.port}, terminals {gateway.terminal_port}, "
-        f"browsers {gateway.web_port}; OpenBao {stack.openbao.address}"
-    )
-    say(f"  administrator: demo-admin, password {password} (at the key server)")
-    held = f"{WATCHED}, {ORDINARY} ({NORTH}), {SOUTH_DETAINEE} ({SOUTH})"
-    say(f"  detainees:    {held}; {BLOCKED} is in EBI")
-    contact = f"SEALPOST_PASSWORD={password} sealpost admin {staff} contact"
-    say(f"  contacts:     {contact} list")
-    say(f"                {contact} approve CONTACT_ID")
-    while True:
-        time.sleep(3600)
+def play_day(out: Path, *, then: Callable[[Stack, Path], None] | None = None) -> bool:
+    """Start both servers in ``out``, play the day, stop them; True if every expectation held.
 
-
-def play_day(out: Path, *, hold: bool = False) -> bool:
-    """Start both servers in ``out``, play the day, stop them; True if every expectation held."""
+    ``then`` runs after the day, servers still up (``sealpost demo --hold``); a
+    KeyboardInterrupt there is the normal end, one during the day a failure.
+    """
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -597,6 +574,7 @@ def play_day(out: Path, *, hold: bool = False) -> bool:
     gateway: GatewayProcess | None = None
     stack: Stack | None = None
     failed = False
+    held = False
     try:
         say("starting the key server (OpenBao dev server, in memory) ...")
         bao.start()
@@ -630,8 +608,9 @@ def play_day(out: Path, *, hold: bool = False) -> bool:
         stack = Stack(bao, keyserver, gateway)
         Day(stack, out).play()
         say("every expectation of the day held")
-        if hold:
-            _hold(stack, out)
+        held = True
+        if then is not None:
+            then(stack, out)
     except (DemoFailed, DevServerError) as exc:
         failed = True
         say(f"FAILED: {exc.explain()}")
@@ -639,7 +618,8 @@ def play_day(out: Path, *, hold: bool = False) -> bool:
         failed = True
         say(f"FAILED: unexpected error: {exc.explain()}")
     except KeyboardInterrupt:
-        say("interrupted")
+        failed = not held
+        say("stopping" if held else "interrupted before the day ended")
     finally:
         if stack is not None:
             stack.close()

@@ -36,7 +36,7 @@ audit_cli.app.command("verify-evidence", help=review_cli.verify_evidence_command
 )
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(admin_cli.app, name="admin")
-app.add_typer(demo.app, name="demo")
+app.command("demo", help=demo.HELP)(demo.run)
 
 
 def _print_version(value: bool) -> None:
@@ -63,7 +63,6 @@ def _main(
     language: str = typer.Option(
         "",
         "--language",
-        envvar=i18n.LANGUAGE_ENV,
         help=_("nl or en: the language of the staff programs (default: from the locale)."),
     ),
 ) -> None:

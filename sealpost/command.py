@@ -30,10 +30,12 @@ def main() -> None:
     """Console entry point."""
     args = sys.argv[1:]
     try:
-        i18n.use_staff_language(i18n.staff_language_from(language_flag(args)))
-    except i18n.UnknownLanguageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        language = i18n.staff_language_from(language_flag(args))
+    except i18n.UnknownLanguageError:
+        # Not a staff language: a relative's --language (ar, tr, pl), or a mistake the
+        # root option reports when it is parsed. The environment decides until then.
+        language = i18n.staff_language_from(None)
+    i18n.use_staff_language(language)
     if not os.environ.get("SEALPOST_VERBOSE") and "--verbose" not in args:
         # gRPC's core logs connection failures on stderr itself; each failure is reported
         # once, in words, and --verbose shows gRPC's own.

@@ -16,7 +16,8 @@ catalogues up to date with the code after words change.
 
 The staff language is chosen once per process: ``--language`` (the ``sealpost`` command
 reads it before anything else), else ``SEALPOST_LANGUAGE``, else the usual locale variables
-(``LANGUAGE``, ``LC_ALL``, ``LC_MESSAGES``, ``LANG``), else English.
+(``LANGUAGE``, ``LC_ALL``, ``LC_MESSAGES``, ``LANG``), else English; a variable naming a
+language the program does not speak is passed over.
 """
 
 from __future__ import annotations
@@ -164,17 +165,18 @@ def language_from(
 ) -> str:
     """The reader's language among ``languages``: the flag, SEALPOST_LANGUAGE, the locale.
 
-    A flag or SEALPOST_LANGUAGE naming a language not in ``languages`` is an error
-    (UnknownLanguageError); a locale naming one is passed over. Without any, English.
+    A flag naming a language not in ``languages`` is an error (UnknownLanguageError);
+    SEALPOST_LANGUAGE or a locale naming one is passed over (the variable is shared by
+    programs that speak different sets: a relative's ``ar`` means nothing to a staff
+    program). Without any, English.
     """
     env = os.environ if environ is None else environ
-    for chosen in (flag, env.get(LANGUAGE_ENV)):
-        if chosen:
-            language = language_of(chosen, languages)
-            if language is None:
-                raise UnknownLanguageError(chosen, languages)
-            return language
-    for name in _LOCALE_ENV:
+    if flag:
+        language = language_of(flag, languages)
+        if language is None:
+            raise UnknownLanguageError(flag, languages)
+        return language
+    for name in (LANGUAGE_ENV, *_LOCALE_ENV):
         for tag in env.get(name, "").split(":"):
             if tag and (language := language_of(tag, languages)):
                 return language

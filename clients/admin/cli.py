@@ -381,18 +381,30 @@ def key_record(
     emit(options, {"recorded": count}, f"recorded {count} key-server event(s) in the log")
 
 
-@terminal_app.command("token")
+_TERMINAL_ESCROW_ACCESS_HELP = (
+    "Make a terminal's encrypt-only key-server token, write it to --out (owner-only) and "
+    "record it in the transparency log.\n\n"
+    "Needs a key-server operator token in SEALPOST_KEY_SERVER_TOKEN (a root token made for "
+    "the occasion), and a national administrator signed in to record the change (--user "
+    "with SEALPOST_PASSWORD or the prompt, or SEALPOST_STAFF_TOKEN). If the recording "
+    "fails, the token stands, the change is kept in a receipt file and the error names the "
+    "`sealpost admin key record` command that records it.\n\n"
+    "The token can escrow data keys and never decrypt one; it is periodic (24 hours), and "
+    "the terminal's intake loop renews it. It goes to --out only: hand it to the "
+    'terminal\'s enrolment, SEALPOST_KEY_SERVER_TOKEN="$(cat FILE)" sealpost terminal '
+    "enroll ... . Keep the accessor it prints: `sealpost admin terminal revoke-token "
+    "ACCESSOR` revokes the token."
+)
+
+
+@terminal_app.command("token", help=_TERMINAL_ESCROW_ACCESS_HELP)
 def terminal_token(
     ctx: typer.Context,
     institution: Annotated[str, typer.Argument(help="The institution the terminal belongs to.")],
     out: Annotated[Path, typer.Option(help="File for the token (written owner-only).")],
     receipt: Receipt = None,
 ) -> None:
-    """Make a terminal's encrypt-only key-server token; record it in the log.
-
-    Needs a key-server operator token in SEALPOST_KEY_SERVER_TOKEN. The token goes to
-    --out only (hand it to the terminal's enrolment); its accessor is printed, to revoke it.
-    """
+    """Make a terminal's key-server token and record it (_TERMINAL_ESCROW_ACCESS_HELP)."""
     from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
 
     options: StaffOptions = ctx.obj

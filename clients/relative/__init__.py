@@ -14,7 +14,7 @@ from sealpost.clients.relative.errors import (
     WrongPassphraseError,
 )
 from sealpost.clients.relative.keystore import SentRecord
-from sealpost.clients.relative.notice import REVIEW_NOTICE
+from sealpost.clients.relative.notice import review_notice
 from sealpost.clients.relative.receipts import VerifiedReceipt
 from sealpost.clients.relative.sdk import (
     Contact,
@@ -31,7 +31,6 @@ from sealpost.crypto.passphrase import KDF_INTERACTIVE, KDF_MODERATE, KdfParams
 __all__ = [
     "KDF_INTERACTIVE",
     "KDF_MODERATE",
-    "REVIEW_NOTICE",
     "AttachmentError",
     "Contact",
     "ContactStatus",
@@ -50,4 +49,5 @@ __all__ = [
     "WrongPassphraseError",
     "connect",
     "register",
+    "review_notice",
 ]

@@ -19,6 +19,7 @@ import typer
 
 from sealpost.clients._cli import (
     DirectoryKey,
+    JsonOutput,
     cli_app,
     directory_key_bytes,
     emit,
@@ -30,7 +31,7 @@ from sealpost.clients._grpc import Endpoint
 from sealpost.clients._problems import ExitCode, Problem
 from sealpost.clients._text import enum_word
 from sealpost.clients.relative import attachments as _attachments
-from sealpost.clients.relative.notice import REVIEW_NOTICE
+from sealpost.clients.relative.notice import review_notice
 from sealpost.clients.relative.receipts import VerifiedReceipt
 from sealpost.clients.relative.sdk import (
     Contact,
@@ -44,6 +45,7 @@ from sealpost.clients.relative.sdk import (
 from sealpost.crypto.envelope import MESSAGE_ID_BYTES, Part
 from sealpost.crypto.keyrecords import DirectoryPin
 from sealpost.crypto.passphrase import KDF_INTERACTIVE, KDF_MODERATE
+from sealpost.i18n import LANGUAGES, SOURCE_LANGUAGE, UnknownLanguageError, language_from
 from sealpost.v1 import common_pb2
 
 T = TypeVar("T")
@@ -69,7 +71,23 @@ ProfileFolder = Annotated[
         help="Folder of your profile (device keys, encrypted under your passphrase).",
     ),
 ]
-JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Language = Annotated[
+    str | None,
+    typer.Option(
+        "--language",
+        help="Language of the review notice: nl, en, ar, tr or pl (default: SEALPOST_LANGUAGE, "
+        "else the locale, else English).",
+        show_default=False,
+    ),
+]
+
+
+def _language(flag: str | None) -> str:
+    """The relative's language: --language, SEALPOST_LANGUAGE, the locale, else English."""
+    try:
+        return language_from(LANGUAGES, flag, os.environ)
+    except UnknownLanguageError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--language") from exc
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -90,11 +108,14 @@ def _session(
     action: Callable[[RelativeClient], T],
     *,
     show_notice: Callable[[str], None] | None = None,
+    language: str = SOURCE_LANGUAGE,
 ) -> T:
     """Open the profile, sign in, run ``action``, close; errors become one clear line."""
 
     def body() -> T:
-        client = connect(profile.expanduser(), _passphrase(), show_notice=show_notice)
+        client = connect(
+            profile.expanduser(), _passphrase(), show_notice=show_notice, language=language
+        )
         try:
             return action(client)
         finally:
@@ -300,11 +321,13 @@ def send(
     ] = None,
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
+    language: Language = None,
 ) -> None:
     """Send a message with optional photos and PDFs; its receipt is verified in the log.
 
     Before the first message from a profile, the review notice is shown.
     """
+    chosen = _language(language)
     body = _read_text(text, text_file)
     parts: list[Part] = run(
         lambda: [_attachments.attachment_from_file(path) for path in attach or []]
@@ -320,7 +343,7 @@ def send(
         # People read it before anything else; with --json it is also in the output.
         typer.echo(f"{notice}\n", err=json_output)
 
-    receipt = _session(profile, deliver, show_notice=show)
+    receipt = _session(profile, deliver, show_notice=show, language=chosen)
     names = [p.filename for p in parts]
     emit(
         json_output,
@@ -469,6 +492,6 @@ def receipts(profile: ProfileFolder = DEFAULT_PROFILE, json_output: JsonOutput =
 
 
 @app.command()
-def notice() -> None:
+def notice(language: Language = None) -> None:
     """What every relative is told before the first message: who may read it, and when not."""
-    typer.echo(REVIEW_NOTICE)
+    typer.echo(run(lambda: review_notice(_language(language))))

@@ -38,7 +38,7 @@ from sealpost.clients.relative.keystore import (
     check_new_passphrase,
     profile_exists,
 )
-from sealpost.clients.relative.notice import REVIEW_NOTICE
+from sealpost.clients.relative.notice import review_notice
 from sealpost.clients.relative.receipts import VerifiedReceipt
 from sealpost.crypto import auth as crypto_auth
 from sealpost.crypto import envelope as crypto_envelope
@@ -48,6 +48,7 @@ from sealpost.crypto.errors import CryptoError
 from sealpost.crypto.keyrecords import DirectoryPin, VerifiedKey
 from sealpost.crypto.keys import PrivateKeys
 from sealpost.crypto.passphrase import KDF_MODERATE, KdfParams
+from sealpost.i18n import SOURCE_LANGUAGE
 from sealpost.v1 import common_pb2, keys_pb2, log_pb2, relative_pb2, relative_pb2_grpc
 
 TEXT_PLAIN: Final = "text/plain; charset=utf-8"
@@ -226,6 +227,8 @@ class RelativeClient:
     profile: Profile | None = None
     #: How the review notice reaches the person before the first message (SPEC section 7).
     show_notice: Callable[[str], None] = _notice_to_stderr
+    #: The language the review notice is shown in (sealpost.i18n.LANGUAGES).
+    language: str = SOURCE_LANGUAGE
     notice_shown: bool = False
     token_expires_ms: int = 0
     _sealed_for: dict[bytes, str] = field(default_factory=dict, repr=False)
@@ -523,7 +526,7 @@ class RelativeClient:
         """Show the review notice before the first message leaves, and record that it was."""
         if not self.notice_pending:
             return
-        self.show_notice(REVIEW_NOTICE)
+        self.show_notice(review_notice(self.language))
         self.notice_shown = True
         if self.profile is not None:
             self.profile.mark_notice_shown(_now_ms())
@@ -828,17 +831,19 @@ def register(
     display_name: str,
     kdf: KdfParams = KDF_MODERATE,
     show_notice: Callable[[str], None] | None = None,
+    language: str = SOURCE_LANGUAGE,
 ) -> RelativeClient:
     """Register a new device and account, keep it in a new profile, and sign in.
 
     The gateway's directory must match ``pin`` before anything is registered. The
     profile in ``folder`` is encrypted under ``passphrase`` (Argon2id with ``kdf``).
+    The review notice is shown in ``language``.
     """
     where = Path(folder).expanduser()
     if profile_exists(where):
         raise ProfileExistsError(f"{where} already holds a profile; it is not replaced")
     check_new_passphrase(passphrase)
-    client = RelativeClient(endpoint, pin)
+    client = RelativeClient(endpoint, pin, language=language)
     if show_notice is not None:
         client.show_notice = show_notice
     try:
@@ -866,8 +871,12 @@ def connect(
     passphrase: str,
     *,
     show_notice: Callable[[str], None] | None = None,
+    language: str = SOURCE_LANGUAGE,
 ) -> RelativeClient:
-    """Open a profile and return a signed-in client (the profile stays locked until close)."""
+    """Open a profile and return a signed-in client (the profile stays locked until close).
+
+    The review notice, if it is still to be shown, is shown in ``language``.
+    """
     profile = Profile.open(Path(folder).expanduser(), passphrase)
     data = profile.data
     client = RelativeClient(
@@ -878,6 +887,7 @@ def connect(
         key_id=data.key_id,
         profile=profile,
         notice_shown=data.notice_shown_at_ms is not None,
+        language=language,
     )
     if show_notice is not None:
         client.show_notice = show_notice

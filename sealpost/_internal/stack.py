@@ -235,7 +235,11 @@ def start_gateway(
     database_url: str,
     extra_env: dict[str, str] | None = None,
 ) -> GatewayProcess:
-    """A gateway configured to accept the key server's staff identity tokens."""
+    """A gateway configured to accept the key server's staff identity tokens, serving.
+
+    If starting is interrupted (Ctrl-C, a stop signal), the half-started gateway is stopped:
+    the caller never got it, so could not.
+    """
     gateway = GatewayProcess(
         workdir,
         database_url=database_url,
@@ -246,7 +250,11 @@ def start_gateway(
             **(extra_env or {}),
         },
     )
-    gateway.start()
+    try:
+        gateway.start()
+    except BaseException:
+        gateway.stop()
+        raise
     return gateway
 
 

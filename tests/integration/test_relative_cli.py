@@ -18,6 +18,7 @@ import pytest
 
 from sealpost._internal.stack import Stack, approve_all, setup_institutions
 from sealpost.clients.relative.keystore import FILE_NAME, Profile
+from sealpost.clients.relative.notice import review_notice
 from sealpost.crypto.envelope import Part
 from sealpost.v1 import log_pb2
 
@@ -44,6 +45,7 @@ class Relative:
             **os.environ,
             "SEALPOST_PROFILE": str(self.profile),
             "SEALPOST_PASSPHRASE": passphrase,
+            "SEALPOST_LANGUAGE": "en",  # the relative's language, unless --language says
             "PYTHONIOENCODING": "utf-8",
         }
         result = subprocess.run(
@@ -119,15 +121,28 @@ def test_a_relative_uses_the_command_line(stack: Stack, tmp_path: Path) -> None:
         }
     ]
 
-    # The first message: the notice comes first, then the verified receipt.
+    # The first message: the notice comes first, in the relative's language, then the
+    # verified receipt.
     photo, letter = tmp_path / "foto.jpg", tmp_path / "brief.pdf"
     photo.write_bytes(JPEG)
     letter.write_bytes(PDF)
     text = "مرحبا يا أمي — Hallo mam, tot zondag! 😊"
-    first = relative.ok("send", "d-cli", "--text", text, "--attach", str(photo), "-a", str(letter))
-    assert NOTICE_MARK in first
-    assert "lawyers" in first
-    assert first.index(NOTICE_MARK) < first.index("sent message")
+    first = relative.ok(
+        "send",
+        "d-cli",
+        "--language",
+        "nl",
+        "--text",
+        text,
+        "--attach",
+        str(photo),
+        "-a",
+        str(letter),
+    )
+    assert review_notice("nl") in first
+    assert "artikel 36" in first
+    assert "advocaten" in first
+    assert first.index("artikel 36") < first.index("sent message")
     assert "with 2 attachment(s)" in first
     assert "receipt verified: entry" in first
     first_id = first.split("sent message ")[1].split()[0]
@@ -174,6 +189,10 @@ def test_a_relative_uses_the_command_line(stack: Stack, tmp_path: Path) -> None:
     assert len(receipts) == 3
     assert all(r["verified"] is True and r["detaineeId"] == "d-cli" for r in receipts)
     assert NOTICE_MARK in relative.ok("notice")
+    assert relative.ok("notice", "--language", "ar") == review_notice("ar") + "\n"
+    unknown = relative("notice", "--language", "de")
+    assert unknown.returncode == 2
+    assert "unknown language 'de'" in unknown.stderr
 
     # Nothing a relative was shown names where the detainee is held.
     assert not any(INSTITUTION in output for output in relative.outputs)

@@ -22,7 +22,6 @@ from sealpost._internal.stack import Stack, approve_all, setup_institutions
 from sealpost.clients._grpc import ClientError
 from sealpost.clients.relative import (
     KDF_INTERACTIVE,
-    REVIEW_NOTICE,
     ContactStatus,
     DeliveryStatus,
     DirectoryMismatchError,
@@ -30,6 +29,7 @@ from sealpost.clients.relative import (
     RelativeClient,
     connect,
     register,
+    review_notice,
 )
 from sealpost.clients.relative.keystore import FILE_NAME, Profile
 from sealpost.crypto.envelope import Part
@@ -75,18 +75,18 @@ def test_profile_send_receipts_inbox_across_runs(stack: Stack, tmp_path: Path) -
     text = "مرحبا يا أبي — שלום — 你好 — Hallo papa!\n" + "\u0628" * 300_000
     photo = tmp_path / "foto.jpg"
     photo.write_bytes(JPEG)
-    with connect(folder, PASSPHRASE, show_notice=notices.append) as client:
+    with connect(folder, PASSPHRASE, show_notice=notices.append, language="tr") as client:
         assert client.account_id == account_id
         contact = client.contact("d-1")
         assert contact.state is ContactStatus.APPROVED
         assert contact.mailbox is not None
         assert contact.mailbox.subject == "d-1"
         receipt = client.send(contact, text, [photo, Part("application/pdf", PDF, "brief.pdf")])
-        assert notices == [REVIEW_NOTICE]  # shown once, before the first message
+        assert notices == [review_notice("tr")]  # shown once, before the first message
         assert receipt.tree_size > receipt.leaf_index
         assert DeliveryStatus.of(client.status(receipt.message_id)) is DeliveryStatus.PENDING
         second = client.send("d-1", "tweede bericht")
-        assert notices == [REVIEW_NOTICE]
+        assert notices == [review_notice("tr")]
 
     # The terminal opens exactly what was sent.
     items = terminal.intake()
@@ -132,7 +132,7 @@ def test_profile_send_receipts_inbox_across_runs(stack: Stack, tmp_path: Path) -
         stored = client.sent()
         assert all(r.verified_at_ms for r in stored)
         assert log_pb2.Receipt.FromString(stored[0].receipt).HasField("inclusion_proof")
-    assert notices == [REVIEW_NOTICE]
+    assert notices == [review_notice("tr")]
 
 
 def test_sessions_are_renewed_transparently(stack: Stack, tmp_path: Path) -> None:
@@ -238,7 +238,7 @@ def test_the_documented_example_runs(stack: Stack, tmp_path: Path) -> None:
     env = {
         "SEALPOST_GATEWAY": stack.gateway.address,
         "SEALPOST_CA_FILE": str(ca),
-        "SEALPOST_DIRECTORY_PIN": stack.pin.signing_key.hex(),
+        "SEALPOST_DIRECTORY_KEY": stack.pin.signing_key.hex(),
         "SEALPOST_PROFILE": str(tmp_path / "profile"),
         "SEALPOST_PASSPHRASE": PASSPHRASE,
         "PYTHONPATH": str(REPO_ROOT),
