@@ -222,7 +222,7 @@ def test_unapproved_and_refused_sends_keep_nothing(stack: Stack, tmp_path: Path)
         with pytest.raises(ClientError) as unapproved:
             client.send("d-4", "hallo")
         assert unapproved.value.code == grpc.StatusCode.FAILED_PRECONDITION
-        assert "requested" in unapproved.value.message
+        assert "waits for the institution's decision" in unapproved.value.message
         assert client.sent() == []
 
 

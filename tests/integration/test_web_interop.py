@@ -137,7 +137,7 @@ class Device:
             "SEALPOST_WEB_URL": stack.gateway.web_url,
             "SEALPOST_INTEROP_DIR": str(folder),
             "SEALPOST_INTEROP_PASSPHRASE": PASSPHRASE,
-            "SEALPOST_DIRECTORY_PIN": gateway_directory_pin(stack.gateway.state_dir).hex(),
+            "SEALPOST_DIRECTORY_KEY": gateway_directory_pin(stack.gateway.state_dir).hex(),
         }
 
     def run(self, *args: str | Path, env: dict[str, str] | None = None) -> Run:

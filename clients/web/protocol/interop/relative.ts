@@ -16,7 +16,7 @@
  *
  * Environment: SEALPOST_WEB_URL (the browser port, https://host:port), SEALPOST_INTEROP_DIR
  * (the device's folder), SEALPOST_INTEROP_PASSPHRASE (seals the key bundle),
- * SEALPOST_DIRECTORY_PIN (hex, for register: later it comes from the bundle),
+ * SEALPOST_DIRECTORY_KEY (hex, for register: later it comes from the bundle),
  * SEALPOST_INTEROP_EXPIRED_TOKEN (refused-send: an expired token to try), and
  * NODE_EXTRA_CA_CERTS (the gateway's CA, so that fetch trusts its certificate).
  *
@@ -121,7 +121,7 @@ class Device {
 
 async function register(device: Device, name: string): Promise<void> {
   if (device.state.hasBundle()) throw new UsageError("this folder already holds a device");
-  const pin = new sp.DirectoryPin(sp.fromHex(env("SEALPOST_DIRECTORY_PIN")));
+  const pin = new sp.DirectoryPin(sp.fromHex(env("SEALPOST_DIRECTORY_KEY")));
   const keys = sp.PrivateKeys.generate();
   const { accountId, record } = await device.port.register(keys, name, pin);
   device.state.saveBundle({ keys, keyId: record.id, accountId, directoryPin: pin });
