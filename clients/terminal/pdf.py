@@ -377,17 +377,19 @@ def render_slip(slip: DeliverySlip) -> bytes:
     if slip.withheld:
         document.section(words.gettext("Not handed over"))
         for withheld in slip.withheld:
+            # Words inside another call's arguments are not extracted: each is said apart.
+            name = shown_name(withheld.name) or words.gettext("unnamed")
+            size = words.ngettext("{count} byte", "{count} bytes", withheld.size)
+            found = withheld.found or words.gettext("an unknown format")
             document.words_paragraphs(
                 words.gettext(
                     "Attachment {index} ({name}, {size}) was not handed over: it is declared "
                     "{declared} but is {found}. Only photos and PDF documents are delivered.",
                     index=withheld.index,
-                    name=document.iso(shown_name(withheld.name) or words.gettext("unnamed")),
-                    size=document.iso(
-                        words.ngettext("{count} byte", "{count} bytes", withheld.size)
-                    ),
+                    name=document.iso(name),
+                    size=document.iso(size),
                     declared=document.iso(withheld.declared),
-                    found=document.iso(withheld.found or words.gettext("an unknown format")),
+                    found=document.iso(found),
                 ),
                 10,
             )
@@ -401,13 +403,9 @@ def render_slip(slip: DeliverySlip) -> bytes:
 def _image_page(document: _Document, index: int, part: Part) -> None:
     words, pdf = document.words, document.pdf
     document.page()
+    name = shown_name(part.filename) or words.gettext("photo")
     document.words_paragraphs(
-        words.gettext(
-            "Attachment {index}: {name}",
-            index=index,
-            name=document.iso(shown_name(part.filename) or words.gettext("photo")),
-        ),
-        12,
+        words.gettext("Attachment {index}: {name}", index=index, name=document.iso(name)), 12
     )
     width = pdf.w - pdf.l_margin - pdf.r_margin
     height = pdf.h - pdf.get_y() - 25
@@ -450,16 +448,10 @@ def render_reply_receipt(receipt: ReplyReceipt) -> bytes:
     document.their_text(receipt.text)
     if receipt.attachments:
         document.section(words.gettext("Attachments"))
-        for index, name in enumerate(receipt.attachments, start=1):
+        for index, filename in enumerate(receipt.attachments, start=1):
+            name = shown_name(filename) or words.gettext("attachment {index}", index=index)
             document.words_paragraphs(
-                words.gettext(
-                    "{index}. {name}",
-                    index=index,
-                    name=document.iso(
-                        shown_name(name) or words.gettext("attachment {index}", index=index)
-                    ),
-                ),
-                10,
+                words.gettext("{index}. {name}", index=index, name=document.iso(name)), 10
             )
     return document.output()
 

@@ -279,3 +279,18 @@ def test_each_document_renders_for_a_person_to_look_at(kind: str, language: str)
         assert left > 0.25
     else:
         assert left < 0.15
+
+
+@pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang not in ("en", "ar")])
+def test_no_english_is_left_on_a_page_for_unnamed_or_unknown_things(language: str) -> None:
+    nameless = DeliverySlip(
+        **{
+            **slip(language).__dict__,
+            "attachments": (Part("image/png", _png((200, 10, 10)), ""),),
+            "withheld": (WithheldAttachment(2, "", "image/jpeg", None, 1),),
+        }
+    )
+    unnamed_scan = ReplyReceipt(**{**receipt(language).__dict__, "attachments": ("",)})
+    text = _text(render_slip(nameless)) + _text(render_reply_receipt(unnamed_scan))
+    for english in ("unnamed", "unknown format", "photo", "attachment", "page"):
+        assert english not in text.lower(), (language, english)
