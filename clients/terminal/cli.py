@@ -578,21 +578,19 @@ def reply(
     name = handed.sent.contact.display_name
     line = _reply_line(handed)
     if receipt is not None:
-        pdf = _run(
-            lambda: reply_receipt(
+        # The reply has left: a receipt that cannot be written must not hide that.
+        try:
+            pdf = reply_receipt(
                 handed, opened.settings.institution_id, opened.register, dt.datetime.now(dt.UTC)
             )
-        )
-        try:
-            _run(
-                lambda: deliver_pdf(
-                    pdf,
-                    None if receipt == "-" else Path(receipt),
-                    _to_stdout if receipt == "-" else None,
-                )
+            deliver_pdf(
+                pdf,
+                None if receipt == "-" else Path(receipt),
+                _to_stdout if receipt == "-" else None,
             )
-        except OSError as exc:
-            raise _fail(f"{line}, but the receipt could not be written: {exc}") from exc
+        except (SealpostError, OSError) as exc:
+            why = exc.explain() if isinstance(exc, SealpostError) else str(exc)
+            raise _fail(f"{line}, but the receipt could not be written: {why}") from exc
         line += f"; receipt written to {receipt}"
     data = {
         "messageId": handed.message_id.hex(),

@@ -15,6 +15,7 @@ import pypdf
 import pytest
 
 from sealpost._internal.stack import Stack, approve_all, screening_order
+from sealpost.clients._text import isolate
 from sealpost.i18n import translator
 from sealpost.v1 import admin_pb2, common_pb2
 from tests.integration.test_terminal_cli import (
@@ -105,6 +106,17 @@ def test_register_slip_receipt_and_notice_from_the_command_line(
     assert set("لم يُرسَل بعد".replace(" ", "")) <= set(text)
     reply_id = bytes.fromhex(sent.stdout.split()[1])
     assert list(relative.inbox()) == []
+
+    # A receipt that cannot be written does not hide that the reply has gone.
+    nowhere = tmp_path / "no-such-folder" / "receipt.pdf"
+    gone = terminal("reply", "d-nl", "--to", relative.account_id, "--text", "Tot zondag")
+    assert gone.returncode == 0, gone.stderr
+    assert f"sent to {isolate('Fatima El Amrani')}" in gone.stdout
+    to = ["--to", relative.account_id]
+    lost = terminal("reply", "d-nl", *to, "--text", "Nog eens", "--receipt", str(nowhere))
+    assert lost.returncode == 1
+    assert f"sent to {isolate('Fatima El Amrani')}, but the receipt could not be" in lost.stderr
+    assert [m.text for m in relative.inbox()] == ["Tot zondag", "Nog eens"]
 
     # The screener withholds it; the terminal lists it and prints the notice.
     assert terminal.json("withheld") == []
