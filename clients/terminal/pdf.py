@@ -28,6 +28,7 @@ from typing import Final
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from sealpost.clients._text import isolate
 from sealpost.clients.attachments import ALLOWED_LIST, shown_name
 from sealpost.clients.terminal.errors import DeliveryError
 from sealpost.crypto.envelope import Part
@@ -237,7 +238,7 @@ class _Document:
         So a file name, a type or a Latin name keeps its own order and does not pull the
         words around it out of theirs.
         """
-        return f"\u2068{value}\u2069" if self.rtl else str(value)
+        return isolate(str(value)) if self.rtl else str(value)
 
     def _own(self) -> None:
         """Set the document's own words in its language's direction."""
