@@ -61,12 +61,12 @@ class HandedInReply:
 
     @property
     def status(self) -> str:
-        """Where the reply is, in a word for the officer: "sent", "waiting for a screener"."""
+        """Where the reply is, for scripts: "sent", "awaiting_screening" or "handed_in"."""
         if self.sent.state == common_pb2.MESSAGE_STATE_RELEASED:
             return "sent"
         if self.waits_for_screening:
-            return "waiting for a screener"
-        return "handed in"
+            return "awaiting_screening"
+        return "handed_in"
 
 
 def hand_in_reply(

@@ -19,6 +19,7 @@ import pypdfium2
 import pytest
 from PIL import Image
 
+from sealpost.clients.terminal.client import SentReply
 from sealpost.clients.terminal.pdf import (
     DeliverySlip,
     ReplyReceipt,
@@ -28,9 +29,10 @@ from sealpost.clients.terminal.pdf import (
     render_slip,
     render_withholding_notice,
 )
+from sealpost.clients.terminal.reply import HandedInReply
 from sealpost.crypto.envelope import Part
 from sealpost.i18n import LANGUAGES, translator
-from sealpost.v1 import common_pb2
+from sealpost.v1 import common_pb2, log_pb2, terminal_pb2
 from tests.conftest import REPO_ROOT
 
 OUTPUT: Final = REPO_ROOT / "test-output" / "documents"
@@ -294,3 +296,19 @@ def test_no_english_is_left_on_a_page_for_unnamed_or_unknown_things(language: st
     text = _text(render_slip(nameless)) + _text(render_reply_receipt(unnamed_scan))
     for english in ("unnamed", "unknown format", "photo", "attachment", "page"):
         assert english not in text.lower(), (language, english)
+
+
+@pytest.mark.parametrize(
+    ("state", "status", "waits"),
+    [
+        (common_pb2.MESSAGE_STATE_RELEASED, "sent", False),
+        (common_pb2.MESSAGE_STATE_QUEUED, "awaiting_screening", True),
+        (common_pb2.MESSAGE_STATE_UNSPECIFIED, "handed_in", False),
+    ],
+)
+def test_a_reply_is_called_sent_only_when_the_gateway_let_it_through(
+    state: common_pb2.MessageState.ValueType, status: str, waits: bool
+) -> None:
+    contact = terminal_pb2.DetaineeContact(display_name="Fatima El Amrani")
+    handed = HandedInReply("d-7", SentReply(log_pb2.Receipt(), state, contact), "tekst")
+    assert (handed.status, handed.waits_for_screening) == (status, waits)
