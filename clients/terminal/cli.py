@@ -3,7 +3,7 @@
 Every command works on one terminal profile (``--profile``, env SEALPOST_TERMINAL_PROFILE)
 whose secrets are encrypted under a passphrase (env SEALPOST_PASSPHRASE, or asked for
 without echo). Output is for people, or JSON with ``--json``. Message content appears
-only where an officer asks for it: ``show`` and ``print``.
+only where an officer asks for it: ``show``, ``print`` and the receipt of ``reply``.
 """
 
 from __future__ import annotations
