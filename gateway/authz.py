@@ -136,6 +136,7 @@ RULES: Final[dict[str, Rule]] = {
     _TER + "AcknowledgeDeliveries": Rule(TERMINAL, T.ACKNOWLEDGEMENTS),
     _TER + "ListDetaineeContacts": Rule(TERMINAL, T.DETAINEE),
     _TER + "SendReply": Rule(TERMINAL, T.DETAINEE),
+    _TER + "ListWithheldMessages": Rule(TERMINAL, T.DETAINEE_OPTIONAL),
     # Screeners and approvers.
     _REV + "ListQueue": Rule(SCREENER, T.INSTITUTION),
     _REV + "GrantAccess": Rule(SCREENER, T.MESSAGE),

@@ -3,11 +3,12 @@
 Every command works on one terminal profile (``--profile``, env SEALPOST_TERMINAL_PROFILE)
 whose secrets are encrypted under a passphrase (env SEALPOST_PASSPHRASE, or asked for
 without echo). Output is for people, or JSON with ``--json``. Message content appears
-only where an officer asks for it: ``show`` and ``print``.
+only where an officer asks for it: ``show``, ``print`` and the receipt of ``reply``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from sealpost.clients.terminal.desk import DeliveryDesk, DeliveryItem
     from sealpost.clients.terminal.intake import BatchReport
     from sealpost.clients.terminal.profile import TerminalProfile
-    from sealpost.v1 import log_pb2
+    from sealpost.clients.terminal.reply import HandedInReply
 
 T = TypeVar("T")
 
@@ -456,7 +457,7 @@ def print_message(
         raise typer.BadParameter("--json and --out - both use standard output")
     with _session(profile) as opened:
         client = opened.client()
-        desk = _desk(client, opened)
+        desk = _register_desk(client, opened)
         try:
             printed = _run(
                 lambda: desk.print_pdf(
@@ -524,15 +525,29 @@ def reply(
         list[Path] | None,
         typer.Option(help="A scanned page (photo or PDF) to attach; repeat for more."),
     ] = None,
+    receipt: Annotated[
+        str | None,
+        typer.Option(
+            help="Write the detainee's receipt (PDF, in their language) to this file, "
+            "or - for standard output."
+        ),
+    ] = None,
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
 ) -> None:
-    """Seal a detainee's reply to the contact's devices, escrow it and send it."""
+    """Seal a detainee's reply to the contact's devices, escrow it and hand it to the gateway.
+
+    Says truthfully whether it went on to the contact or waits for a screener.
+    """
+    from sealpost.clients.terminal.desk import deliver_pdf  # noqa: PLC0415
     from sealpost.clients.terminal.profile import escrow_with  # noqa: PLC0415
+    from sealpost.clients.terminal.reply import reply_receipt  # noqa: PLC0415
     from sealpost.escrow.client import RetryPolicy  # noqa: PLC0415
 
     if text is not None and text_file is not None:
         raise typer.BadParameter("give --text or --text-file, not both")
+    if receipt == "-" and json_output:
+        raise typer.BadParameter("--json and --receipt - both use standard output")
     body = text or ""
     if text_file is not None:
         try:
@@ -544,17 +559,52 @@ def reply(
         # Interactive: the default, more patient retries; a reply is never sent unescrowed.
         escrow_client = opened.escrow_client(RetryPolicy())
         try:
-            receipt = _run(
+            handed = _run(
                 lambda: _send(client, detainee_id, to, body, escrow_with(escrow_client), attach)
             )
         finally:
             client.close()
             escrow_client.close()
-    _emit(
-        json_output,
-        {"messageId": receipt.message_id.hex(), "acceptedAtMs": receipt.accepted_at_ms},
-        f"reply {receipt.message_id.hex()} from {detainee_id} sent",
-    )
+    name = handed.sent.contact.display_name
+    line = _reply_line(handed)
+    if receipt is not None:
+        # The reply has left: a receipt that cannot be written must not hide that.
+        try:
+            pdf = reply_receipt(
+                handed, opened.settings.institution_id, opened.register, dt.datetime.now(dt.UTC)
+            )
+            deliver_pdf(
+                pdf,
+                None if receipt == "-" else Path(receipt),
+                _to_stdout if receipt == "-" else None,
+            )
+        except (SealpostError, OSError) as exc:
+            why = exc.explain() if isinstance(exc, SealpostError) else str(exc)
+            raise _fail(f"{line}, but the receipt could not be written: {why}") from exc
+        line += f"; receipt written to {receipt}"
+    data = {
+        "messageId": handed.message_id.hex(),
+        "acceptedAtMs": handed.sent.receipt.accepted_at_ms,
+        "to": name,
+        "status": handed.status,
+        "waitsForScreening": handed.waits_for_screening,
+        **({"receipt": receipt} if receipt is not None else {}),
+    }
+    if receipt == "-":
+        typer.echo(line, err=True)
+    else:
+        _emit(json_output, data, line)
+
+
+def _reply_line(handed: HandedInReply) -> str:
+    """Where the reply is, as the gateway said: "sent" only when it went on to the contact."""
+    head = f"reply {handed.message_id.hex()} from {handed.detainee_id}"
+    name = isolate(handed.sent.contact.display_name)
+    if handed.status == "sent":
+        return f"{head} sent to {name}"
+    if handed.waits_for_screening:
+        return f"{head} handed in, not sent yet: it waits for a screener before it goes to {name}"
+    return f"{head} handed in, not sent"
 
 
 def _send(
@@ -564,13 +614,13 @@ def _send(
     text: str,
     escrow: Escrow,
     attach: list[Path] | None,
-) -> log_pb2.Receipt:
+) -> HandedInReply:
     """Send a reply; a key server that cannot escrow means the reply is not sent."""
-    from sealpost.clients.terminal.reply import send_reply  # noqa: PLC0415
+    from sealpost.clients.terminal.reply import hand_in_reply  # noqa: PLC0415
     from sealpost.escrow.errors import EscrowError  # noqa: PLC0415
 
     try:
-        return send_reply(client, detainee_id, account_id, text, escrow, attach or ())
+        return hand_in_reply(client, detainee_id, account_id, text, escrow, attach or ())
     except EscrowError as exc:
         problem = problem_of(exc)
         assert problem is not None
@@ -586,6 +636,146 @@ def _send(
             )
         )
         raise typer.Exit(int(problem.exit)) from exc
+
+
+# --------------------------------------------------------------------- withheld messages
+
+
+def _register_desk(client: TerminalClient, opened: TerminalProfile) -> DeliveryDesk:
+    """The desk, speaking to each detainee in the language the register records."""
+    desk = _desk(client, opened)
+    desk.register = opened.register
+    return desk
+
+
+@app.command()
+def withheld(
+    detainee: Annotated[str, typer.Option(help="Only this detainee's messages.")] = "",
+    profile: ProfileFolder = DEFAULT_PROFILE,
+    json_output: JsonOutput = False,
+) -> None:
+    """Messages a screener withheld, to and from detainees held here (no content).
+
+    Each detainee is to be told on paper: `print-notice` prints the notice.
+    """
+    with _session(profile) as opened:
+        client = opened.client()
+        desk = _register_desk(client, opened)
+        try:
+            items = _run(lambda: desk.withheld(detainee))
+        finally:
+            client.close()
+    lines = [
+        f"{i.message_id.hex()}  {i.detainee_id}  "
+        f"{i.withheld_at.astimezone().strftime('%Y-%m-%d %H:%M')}  "
+        f"{'from' if i.inbound else 'to'} {isolate(i.counterpart_name)}  {i.reason_name}"
+        for i in items
+    ]
+    _emit(
+        json_output,
+        [i.to_json() for i in items],
+        "\n".join(lines) or "no withheld messages",
+    )
+
+
+@app.command("print-notice")
+def print_notice(
+    message_id: Annotated[str, typer.Argument(help="The message id (hex), from `withheld`.")],
+    out: Annotated[
+        str, typer.Option(help="PDF file to write, or - for standard output (a printer pipe).")
+    ],
+    profile: ProfileFolder = DEFAULT_PROFILE,
+    json_output: JsonOutput = False,
+) -> None:
+    """Print the notice telling a detainee that a message was withheld, why, how to complain."""
+    wanted = _message_id(message_id)
+    to_stdout = out == "-"
+    if to_stdout and json_output:
+        raise typer.BadParameter("--json and --out - both use standard output")
+    with _session(profile) as opened:
+        client = opened.client()
+        desk = _register_desk(client, opened)
+        try:
+            reference = _run(
+                lambda: desk.print_notice(
+                    wanted,
+                    None if to_stdout else Path(out),
+                    write=_to_stdout if to_stdout else None,
+                )
+            )
+        finally:
+            client.close()
+    text = f"printed the withholding notice for {wanted.hex()} to {out}; reference {reference}"
+    if to_stdout:
+        typer.echo(text, err=True)
+    else:
+        _emit(json_output, {"messageId": wanted.hex(), "reference": reference, "out": out}, text)
+
+
+# --------------------------------------------------------------------- the detainee register
+
+detainee_app = typer.Typer(
+    help=(
+        "The institution's register of its detainees: the name it records and the language "
+        "each reads (nl, en, ar, tr, pl). Kept sealed in this terminal's profile; the gateway "
+        "never learns them. Documents for a detainee not in the register are in Dutch."
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(detainee_app, name="detainee")
+
+
+@detainee_app.command("set")
+def detainee_set(
+    detainee_id: Annotated[str, typer.Argument(help="The detainee's id at the gateway.")],
+    name: Annotated[
+        str | None, typer.Option(help="The name as the institution records it.")
+    ] = None,
+    language: Annotated[
+        str | None,
+        typer.Option(help="The language of the detainee's documents: nl, en, ar, tr or pl."),
+    ] = None,
+    profile: ProfileFolder = DEFAULT_PROFILE,
+    json_output: JsonOutput = False,
+) -> None:
+    """Register a detainee at admission (a name is needed), or change their name or language."""
+    with _session(profile) as opened:
+        register = _run(lambda: opened.register.set(detainee_id, name=name, language=language))
+        _run(lambda: opened.set_register(register))
+    entry = register.lookup(detainee_id.strip())
+    _emit(
+        json_output,
+        entry.to_json(),
+        f"{entry.detainee_id}: {isolate(entry.name)}, documents in {entry.language}",
+    )
+
+
+@detainee_app.command("list")
+def detainee_list(
+    profile: ProfileFolder = DEFAULT_PROFILE,
+    json_output: JsonOutput = False,
+) -> None:
+    """The detainees in the register, with their names and languages."""
+    with _session(profile) as opened:
+        entries = list(opened.register)
+    _emit(
+        json_output,
+        [entry.to_json() for entry in entries],
+        "\n".join(f"{e.detainee_id}  {e.language}  {isolate(e.name)}" for e in entries)
+        or "no detainees in the register (their documents are in Dutch, by id)",
+    )
+
+
+@detainee_app.command("remove")
+def detainee_remove(
+    detainee_id: Annotated[str, typer.Argument(help="The detainee's id.")],
+    profile: ProfileFolder = DEFAULT_PROFILE,
+    json_output: JsonOutput = False,
+) -> None:
+    """Take a detainee out of the register (released, or transferred away)."""
+    with _session(profile) as opened:
+        _run(lambda: opened.set_register(opened.register.remove(detainee_id)))
+    _emit(json_output, {"removed": detainee_id}, f"{detainee_id} removed from the register")
 
 
 # --------------------------------------------------------------------- status

@@ -96,6 +96,16 @@ class DeliveryListing:
 
 
 @dataclass(frozen=True)
+class SentReply:
+    """A reply the gateway took: its receipt, its state there, and the contact it went to."""
+
+    receipt: log_pb2.Receipt
+    #: RELEASED (on its way to the contact's devices) or QUEUED (it waits for a screener).
+    state: common_pb2.MessageState.ValueType
+    contact: terminal_pb2.DetaineeContact
+
+
+@dataclass(frozen=True)
 class Intake:
     """One new message for a detainee held here, verified but not yet opened."""
 
@@ -642,6 +652,17 @@ class TerminalClient:
         attachments: Sequence[Part] = (),
     ) -> log_pb2.Receipt:
         """Seal a detainee's reply to a contact's devices, escrow it at creation and send."""
+        return self.send_reply(detainee_id, account_id, text, escrow, attachments).receipt
+
+    def send_reply(
+        self,
+        detainee_id: str,
+        account_id: str,
+        text: str,
+        escrow: Escrow,
+        attachments: Sequence[Part] = (),
+    ) -> SentReply:
+        """As ``reply``, with the reply's state at the gateway and the contact it went to."""
         matches = [c for c in self.contacts(detainee_id) if c.account_id == account_id]
         if not matches:
             raise ClientError(grpc.StatusCode.NOT_FOUND, "no approved contact with this account")
@@ -681,4 +702,21 @@ class TerminalClient:
             del dek
             request.escrow.CopyFrom(blob)
         reply: terminal_pb2.SendReplyResponse = self._call("SendReply", request)  # type: ignore[assignment]
-        return reply.receipt
+        return SentReply(reply.receipt, reply.state, contact)
+
+    def withheld(self, detainee_id: str = "") -> list[terminal_pb2.WithheldMessage]:
+        """Messages a screener withheld, to and from detainees held here (no content)."""
+        found: list[terminal_pb2.WithheldMessage] = []
+        token = ""
+        while True:
+            reply: terminal_pb2.ListWithheldMessagesResponse = self._call(  # type: ignore[assignment]
+                "ListWithheldMessages",
+                terminal_pb2.ListWithheldMessagesRequest(
+                    detainee_id=detainee_id,
+                    page=common_pb2.PageRequest(page_size=PAGE_SIZE, page_token=token),
+                ),
+            )
+            found.extend(reply.messages)
+            token = reply.next_page_token
+            if not token:
+                return found

@@ -4,6 +4,10 @@ This is the one place the terminal decrypts message bodies (SPEC section 3, step
 Plaintext exists in this process's memory while a message is shown or printed, in the
 PDF the officer asked for, and in attachment files only when the officer asks for them
 to be saved; docs/terminal.md tabulates where and for how long.
+
+The desk also tells detainees on paper of what a screener withheld (SPEC section 3,
+step 5): the gateway lists who, when and why, never content. Every paper is in the
+language the detainee register (register.py) records for the detainee, with their name.
 """
 
 from __future__ import annotations
@@ -14,21 +18,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sealpost.clients.attachments import (
-    ALLOWED_LIST,
-    attachment_type,
-    base_type,
-    safe_filename,
-    shown_name,
-    sniff,
-)
+from sealpost.clients.attachments import attachment_type, base_type, safe_filename, sniff
 from sealpost.clients.terminal.client import ObserveHead, TerminalClient, UnprovenRelease
-from sealpost.clients.terminal.errors import DeliveryError, UnprovenReleaseError
-from sealpost.clients.terminal.pdf import DeliverySlip, render_slip
+from sealpost.clients.terminal.errors import DeliveryError, NotWithheldError, UnprovenReleaseError
+from sealpost.clients.terminal.pdf import (
+    DeliverySlip,
+    WithheldAttachment,
+    WithholdingNotice,
+    render_slip,
+    render_withholding_notice,
+)
+from sealpost.clients.terminal.register import DetaineeRegister
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto.envelope import Part
 from sealpost.crypto.errors import CryptoError
-from sealpost.v1 import terminal_pb2
+from sealpost.i18n import TIME_ZONE
+from sealpost.v1 import common_pb2, terminal_pb2
 
 #: Characters of the message id in a delivery reference.
 REFERENCE_ID_CHARS = 8
@@ -42,11 +47,21 @@ def _utc(ms: int) -> dt.datetime:
 def delivery_reference(institution_id: str, message_id: bytes, when: dt.datetime) -> str:
     """The institution's reference for a delivery: "<institution>-<yyyymmdd>-<short id>".
 
-    Derived from the message, so printing the same message again on the same day gives
-    the same reference (acknowledging twice changes nothing).
+    Derived from the message, so printing the same message again on the same day (in the
+    Netherlands) gives the same reference (acknowledging twice changes nothing).
     """
-    day = when.astimezone().strftime("%Y%m%d")
+    day = when.astimezone(TIME_ZONE).strftime("%Y%m%d")
     return f"{institution_id}-{day}-{message_id.hex()[:REFERENCE_ID_CHARS]}"
+
+
+def notice_reference(institution_id: str, message_id: bytes, withheld_at: dt.datetime) -> str:
+    """The reference of a withholding notice: "<institution>-W<yyyymmdd>-<short id>".
+
+    Derived from the message and the day it was withheld, so every copy of the notice
+    carries the reference a complaint names.
+    """
+    day = withheld_at.astimezone(TIME_ZONE).strftime("%Y%m%d")
+    return f"{institution_id}-W{day}-{message_id.hex()[:REFERENCE_ID_CHARS]}"
 
 
 @dataclass(frozen=True)
@@ -74,25 +89,56 @@ class DeliveryItem:
         }
 
 
+#: The reason categories by name, for listings (the WithholdReason enum without its prefix).
+REASON_NAMES: dict[int, str] = {
+    common_pb2.WITHHOLD_REASON_ORDER_AND_SECURITY: "order_and_security",
+    common_pb2.WITHHOLD_REASON_PUBLIC_ORDER: "public_order",
+    common_pb2.WITHHOLD_REASON_CRIME_PREVENTION: "crime_prevention",
+    common_pb2.WITHHOLD_REASON_VICTIM_PROTECTION: "victim_protection",
+}
+
+
 @dataclass(frozen=True)
-class WithheldAttachment:
-    """An attachment the desk does not hand over: its bytes are not a photo or a PDF."""
+class WithheldItem:
+    """A message a screener withheld, to or from a detainee held here: who, when, why."""
 
-    index: int
-    name: str
-    declared: str
-    found: str | None
-    size: int
+    message_id: bytes
+    detainee_id: str
+    #: True for a message to the detainee, False for the detainee's reply.
+    inbound: bool
+    counterpart_name: str
+    accepted_at: dt.datetime
+    withheld_at: dt.datetime
+    reason: common_pb2.WithholdReason.ValueType
 
-    def note(self) -> str:
-        """The line the slip and the screen show for it."""
-        found = self.found or "an unknown format"
-        return (
-            f"attachment {self.index} ({shown_name(self.name) or 'unnamed'}, {self.size} bytes) "
-            "was not "
-            f"handed over: it is declared {self.declared!r} but is {found}; only "
-            f"{ALLOWED_LIST} are delivered"
-        )
+    @property
+    def reason_name(self) -> str:
+        """The reason category's name ("crime_prevention", ...)."""
+        return REASON_NAMES.get(self.reason, "unspecified")
+
+    def to_json(self) -> dict[str, object]:
+        """The listing as a JSON object."""
+        return {
+            "messageId": self.message_id.hex(),
+            "detaineeId": self.detainee_id,
+            "direction": "inbound" if self.inbound else "outbound",
+            "counterpartName": self.counterpart_name,
+            "acceptedAt": self.accepted_at.isoformat(),
+            "withheldAt": self.withheld_at.isoformat(),
+            "reason": self.reason_name,
+        }
+
+
+def _withheld_item(message: terminal_pb2.WithheldMessage) -> WithheldItem:
+    return WithheldItem(
+        message_id=message.message_id,
+        detainee_id=message.detainee_id,
+        inbound=message.direction != common_pb2.DIRECTION_OUTBOUND,
+        counterpart_name=message.counterpart_display_name,
+        accepted_at=_utc(message.accepted_at.ToMilliseconds()),
+        withheld_at=_utc(message.withheld_at.ToMilliseconds()),
+        reason=message.reason,
+    )
 
 
 @dataclass(frozen=True)
@@ -168,14 +214,18 @@ class DeliveryDesk:
         *,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         observe: ObserveHead | None = None,
+        register: DetaineeRegister | None = None,
     ) -> None:
         """Deliver through ``client``; ``institution_id`` goes into the references.
 
         ``observe`` is the terminal's witness: every head that proves a release must then
-        also be of the one history this terminal has witnessed.
+        also be of the one history this terminal has witnessed. ``register`` gives each
+        detainee's name and language for what they are handed (Dutch, the id alone, for
+        a detainee it does not hold).
         """
         self.client = client
         self.institution_id = institution_id
+        self.register = register if register is not None else DetaineeRegister()
         self._now = now
         self._observe = observe
         #: Messages the gateway listed as released without a valid proof, at the last look.
@@ -242,6 +292,7 @@ class DeliveryDesk:
         """The delivery reference and the PDF slip for an opened message."""
         printed_at = self._now()
         reference = delivery_reference(self.institution_id, opened.item.message_id, printed_at)
+        detainee = self.register.lookup(opened.item.detainee_id)
         slip = DeliverySlip(
             institution_id=self.institution_id,
             detainee_id=opened.item.detainee_id,
@@ -253,7 +304,9 @@ class DeliveryDesk:
             privileged=opened.item.privileged,
             text=opened.text,
             attachments=opened.attachments,
-            withheld=tuple(w.note() for w in opened.withheld),
+            withheld=opened.withheld,
+            detainee_name=detainee.name,
+            language=detainee.language,
         )
         return reference, render_slip(slip)
 
@@ -267,15 +320,62 @@ class DeliveryDesk:
         """
         opened = self.open(message_id)
         reference, pdf = self.slip(opened)
-        if out is not None:
-            _write_private(out, pdf)
-        elif write is not None:
-            write(pdf)
-        else:
-            raise DeliveryError("say where the PDF goes")
+        deliver_pdf(pdf, out, write)
         del pdf, opened
         state = self.client.acknowledge(message_id, reference)
         return PrintedDelivery(message_id, reference, out, state)
+
+    def withheld(self, detainee_id: str = "") -> list[WithheldItem]:
+        """Messages a screener withheld, to and from detainees held here (no content)."""
+        return [_withheld_item(m) for m in self.client.withheld(detainee_id)]
+
+    def notice(self, message_id: bytes) -> tuple[str, bytes]:
+        """The reference and the PDF of the withholding notice for one withheld message.
+
+        NotWithheldError when no message with this id was withheld for a detainee held here.
+        """
+        found = [item for item in self.withheld() if item.message_id == message_id]
+        if not found:
+            raise NotWithheldError(
+                f"no withheld message {message_id.hex()} here (not withheld, or not to or "
+                "from a detainee held at this institution)"
+            )
+        (item,) = found
+        detainee = self.register.lookup(item.detainee_id)
+        reference = notice_reference(self.institution_id, item.message_id, item.withheld_at)
+        notice = WithholdingNotice(
+            institution_id=self.institution_id,
+            detainee_id=item.detainee_id,
+            inbound=item.inbound,
+            counterpart_name=item.counterpart_name,
+            accepted_at=item.accepted_at,
+            withheld_at=item.withheld_at,
+            printed_at=self._now(),
+            reason=item.reason,
+            reference=reference,
+            message_id=item.message_id.hex(),
+            detainee_name=detainee.name,
+            language=detainee.language,
+        )
+        return reference, render_withholding_notice(notice)
+
+    def print_notice(
+        self, message_id: bytes, out: Path | None, *, write: Callable[[bytes], None] | None = None
+    ) -> str:
+        """Print the withholding notice to ``out`` (or hand it to ``write``); its reference."""
+        reference, pdf = self.notice(message_id)
+        deliver_pdf(pdf, out, write)
+        return reference
+
+
+def deliver_pdf(pdf: bytes, out: Path | None, write: Callable[[bytes], None] | None) -> None:
+    """Write a document to ``out`` (only the officer can read it) or hand it to ``write``."""
+    if out is not None:
+        _write_private(out, pdf)
+    elif write is not None:
+        write(pdf)
+    else:
+        raise DeliveryError("say where the PDF goes")
 
 
 def _unused(path: Path) -> Path:

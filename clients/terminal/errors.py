@@ -16,8 +16,10 @@
     │   ├── InstitutionKeyError          the institution key is missing, revoked or held elsewhere
     │   ├── TerminalRevokedError         the gateway no longer accepts this terminal's certificate
     │   ├── LogWitnessError              the gateway's log shows a fork or was rolled back
+    │   ├── RegisterError                a detainee register entry that cannot be made
     │   ├── DeliveryError                no such released message, or it cannot be opened
-    │   │   └── UnprovenReleaseError     listed as released, but the log does not prove it
+    │   │   ├── UnprovenReleaseError     listed as released, but the log does not prove it
+    │   │   └── NotWithheldError         no withheld message with this id here
     │   └── ReplyError                   a reply that cannot be composed as asked
     │       └── AttachmentError          a file that cannot be attached to a reply
     └── ClientError (sealpost.clients._grpc)
@@ -141,6 +143,10 @@ class LogWitnessError(TerminalError):
         )
 
 
+class RegisterError(TerminalError):
+    """A detainee register entry that cannot be made (no name, an unknown language, ...)."""
+
+
 class DeliveryError(TerminalError):
     """No released message with that id here, or it cannot be opened."""
 
@@ -161,6 +167,10 @@ class UnprovenReleaseError(DeliveryError):
             "against the log)"
         )
         self.refused = refused
+
+
+class NotWithheldError(DeliveryError):
+    """No message withheld by a screener with this id, for a detainee held here."""
 
 
 class ReplyError(TerminalError):

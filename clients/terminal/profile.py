@@ -8,10 +8,13 @@ A profile folder holds ``terminal-profile.json`` (mode 0600), a sealed document:
      "nonce": b64, "sealed": b64}          XChaCha20-Poly1305 of the secrets (JSON)
 
 The secrets (the TLS private key, the institution's X25519 and Ed25519 keys and the
-key-server token) are encrypted under a key that Argon2id derives from the operator's
-passphrase. The settings are not secret but are authenticated: the associated data is
-a domain string and the canonical JSON of format, version, body and kdf, so a changed
-directory pin or gateway address fails like a wrong passphrase. An exported
+key-server token) and the detainee register (register.py: names and languages, which
+the gateway never learns) are encrypted under a key that Argon2id derives from the
+operator's passphrase. The sealed JSON has a version of its own: 1 holds the secrets
+alone (an empty register), 2 adds ``"detainees"``; both are read. The settings are not
+secret but are authenticated: the associated data is a domain string and the canonical
+JSON of format, version, body and kdf, so a changed directory pin or gateway address
+fails like a wrong passphrase. An exported
 institution key (for a second terminal of the same institution) is the same kind of
 document with format "sealpost-institution-key".
 
@@ -41,6 +44,7 @@ from sealpost.clients.sealedfile import JsonFields
 from sealpost.clients.terminal.client import Escrow, TerminalClient
 from sealpost.clients.terminal.errors import PROFILE_ERRORS, ProfileFormatError
 from sealpost.clients.terminal.intake import IntakeState
+from sealpost.clients.terminal.register import DetaineeRegister
 from sealpost.crypto.errors import FormatError
 from sealpost.crypto.keyrecords import DirectoryPin
 from sealpost.crypto.keys import PrivateKeys
@@ -55,6 +59,9 @@ LOCK_NAME: Final = "intake.lock"
 PROFILE_FORMAT: Final = "sealpost-terminal-profile"
 STATE_FORMAT: Final = "sealpost-terminal-intake-state"
 STATE_VERSION: Final = 1
+#: Version of the sealed contents: 1 held the secrets alone; 2 adds the detainee register.
+CONTENTS_VERSION: Final = 2
+OLDEST_CONTENTS_VERSION: Final = 1
 #: An institution key exported from one terminal for another of the same institution.
 KEY_EXPORT_FORMAT: Final = "sealpost-institution-key"
 #: The terminal profile and the exported institution key: sealed documents of two kinds.
@@ -138,17 +145,18 @@ class ProfileSecrets:
         """Nothing secret reaches a log or a traceback."""
         return "ProfileSecrets(<hidden>)"
 
+    def to_json(self) -> dict[str, str]:
+        """The secrets as the JSON object inside the sealed contents."""
+        return {
+            "tls_key_pem": self.tls_key_pem.decode("ascii"),
+            "institution_x25519": _b64(self.institution_keys.x25519_secret),
+            "institution_ed25519": _b64(self.institution_keys.ed25519_seed),
+            "key_server_token": self.key_server_token,
+        }
+
     def to_bytes(self) -> bytes:
-        """The JSON plaintext that gets sealed."""
-        return json.dumps(
-            {
-                "tls_key_pem": self.tls_key_pem.decode("ascii"),
-                "institution_x25519": _b64(self.institution_keys.x25519_secret),
-                "institution_ed25519": _b64(self.institution_keys.ed25519_seed),
-                "key_server_token": self.key_server_token,
-            },
-            sort_keys=True,
-        ).encode("utf-8")
+        """The JSON of the secrets alone (the sealed contents of version 1)."""
+        return json.dumps(self.to_json(), sort_keys=True).encode("utf-8")
 
     @classmethod
     def from_bytes(cls, plaintext: bytes) -> ProfileSecrets:
@@ -169,16 +177,56 @@ class ProfileSecrets:
         )
 
 
+def seal_contents(secrets_: ProfileSecrets, register: DetaineeRegister) -> bytes:
+    """The plaintext the profile seals: the secrets and the register, versioned.
+
+    Without register entries the contents are version 1, byte for byte as before, so a
+    profile nobody registered a detainee in still opens in an older terminal.
+    """
+    if not register:
+        return secrets_.to_bytes()
+    contents = {
+        **secrets_.to_json(),
+        "version": CONTENTS_VERSION,
+        "detainees": register.to_json(),
+    }
+    return json.dumps(contents, sort_keys=True, ensure_ascii=False).encode("utf-8")
+
+
+def open_contents(plaintext: bytes) -> tuple[ProfileSecrets, DetaineeRegister]:
+    """The secrets and the register of opened contents of any version still read."""
+    secrets_ = ProfileSecrets.from_bytes(plaintext)
+    doc = JsonFields(json.loads(plaintext), "the terminal profile's contents", ProfileFormatError)
+    stated = doc.optional_integer("version")
+    version = OLDEST_CONTENTS_VERSION if stated is None else stated
+    sealedfile.check_version(
+        version,
+        OLDEST_CONTENTS_VERSION,
+        CONTENTS_VERSION,
+        "the terminal profile's contents",
+        PROFILE_ERRORS,
+    )
+    if version == OLDEST_CONTENTS_VERSION:
+        return secrets_, DetaineeRegister()
+    return secrets_, DetaineeRegister.from_json(doc.get("detainees", list))
+
+
 class TerminalProfile:
-    """An opened terminal profile: settings, secrets, and the key that re-seals them."""
+    """An opened terminal profile: settings, secrets, register, and the key that re-seals them."""
 
     def __init__(
-        self, folder: Path, settings: ProfileSettings, secrets_: ProfileSecrets, key: PassphraseKey
+        self,
+        folder: Path,
+        settings: ProfileSettings,
+        secrets_: ProfileSecrets,
+        key: PassphraseKey,
+        register: DetaineeRegister | None = None,
     ) -> None:
         """Use ``create`` or ``open``."""
         self.folder = folder
         self.settings = settings
         self.secrets = secrets_
+        self.register = register if register is not None else DetaineeRegister()
         self._key = key
 
     def __repr__(self) -> str:
@@ -222,13 +270,19 @@ class TerminalProfile:
         raw = PROFILE_FILE.read(folder / PROFILE_NAME, f"no terminal profile in {folder}")
         opened = PROFILE_FILE.open(raw, passphrase)
         settings = ProfileSettings.from_json(opened.body)
-        secrets_ = ProfileSecrets.from_bytes(opened.plaintext)
-        return cls(folder, settings, secrets_, opened.key)
+        secrets_, register = open_contents(opened.plaintext)
+        return cls(folder, settings, secrets_, opened.key, register)
 
     def save(self) -> None:
-        """Seal the secrets with a fresh nonce and replace the file atomically."""
-        data = PROFILE_FILE.seal(self._key, self.settings.to_json(), self.secrets.to_bytes())
+        """Seal the secrets and the register with a fresh nonce; replace the file atomically."""
+        contents = seal_contents(self.secrets, self.register)
+        data = PROFILE_FILE.seal(self._key, self.settings.to_json(), contents)
         PROFILE_FILE.write(self.path, data)
+
+    def set_register(self, register: DetaineeRegister) -> None:
+        """Keep a changed detainee register, sealed, and save."""
+        self.register = register
+        self.save()
 
     def update(self, **changes: Any) -> None:
         """Change settings (for example the institution key id) and save."""

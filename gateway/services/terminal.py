@@ -29,7 +29,7 @@ from sealpost.gateway.errors import (
 from sealpost.gateway.principals import Principal
 from sealpost.gateway.services import common
 from sealpost.gateway.services.context import CALLER, Context, page_after, page_size, timestamp
-from sealpost.v1 import envelope_pb2, keys_pb2, log_pb2, terminal_pb2
+from sealpost.v1 import common_pb2, envelope_pb2, keys_pb2, log_pb2, terminal_pb2
 
 #: Why a terminal rejected a message, as the log records it.
 _REJECT_REASONS: dict[int, str] = {
@@ -618,14 +618,14 @@ class TerminalService:
             raise InvalidArgument("a reply needs at least one recipient device")
         now = self.ctx.clock()
 
-        def send(connection: Connection) -> tuple[log_pb2.Receipt, str]:
+        def send(connection: Connection) -> tuple[log_pb2.Receipt, str, states.State]:
             if store.message_exists(connection, header.message_id):
                 raise AlreadyExists("a message with this id was accepted already")
             new = self._check_reply(connection, request, header, institution, now)
             appended = store.log_acceptance(connection, new, caller.actor)
             store.insert_message(connection, new, appended.index)
             row = store.message(connection, new.message_id)
-            take_in(
+            state = take_in(
                 connection,
                 row,
                 request.escrow if request.HasField("escrow") else None,
@@ -634,11 +634,37 @@ class TerminalService:
                 unexpected="privileged replies are not escrowed",
                 missing="a reply is escrowed at creation: the escrow blob is missing",
             )
-            return common.receipt(new, appended), new.account_id
+            return common.receipt(new, appended), new.account_id, state
 
-        receipt, account_id = await self.ctx.write(send)
+        receipt, account_id, state = await self.ctx.write(send)
         self.ctx.notifier.notify(store.account_audience(account_id))
-        return terminal_pb2.SendReplyResponse(receipt=receipt)
+        return terminal_pb2.SendReplyResponse(receipt=receipt, state=state)
+
+    async def ListWithheldMessages(  # noqa: N802
+        self, request: terminal_pb2.ListWithheldMessagesRequest
+    ) -> terminal_pb2.ListWithheldMessagesResponse:
+        """Withheld messages of detainees held here: who, when, why; no content, no note."""
+        institution = _institution(CALLER.get())
+        limit = page_size(request.page.page_size)
+        after = page_after(request.page.page_token)
+        rows = await self.ctx.db.aread(
+            lambda c: store.withheld(c, institution, request.detainee_id, after, limit)
+        )
+        return terminal_pb2.ListWithheldMessagesResponse(
+            messages=[
+                terminal_pb2.WithheldMessage(
+                    message_id=row.message_id,
+                    detainee_id=row.detainee_id,
+                    direction=row.direction,
+                    counterpart_display_name=row.display_name,
+                    accepted_at=timestamp(row.accepted_at_ms),
+                    withheld_at=timestamp(row.state_changed_at_ms),
+                    reason=row.withhold_reason or common_pb2.WITHHOLD_REASON_UNSPECIFIED,
+                )
+                for row in rows
+            ],
+            next_page_token=str(rows[-1].seq) if len(rows) == limit else "",
+        )
 
     def _check_reply(
         self,

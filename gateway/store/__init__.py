@@ -72,6 +72,7 @@ from sealpost.gateway.store.messages import (
     FeedRow,
     MessageRow,
     NewMessage,
+    WithheldRow,
     account_audience,
     add_feed,
     deliveries,
@@ -82,6 +83,7 @@ from sealpost.gateway.store.messages import (
     message_exists,
     message_of_account,
     set_state,
+    withheld,
 )
 from sealpost.gateway.store.notices import (
     NewsRow,
@@ -201,6 +203,7 @@ __all__ = [
     "ScreeningOrderRow",
     "StaffMemberRow",
     "TerminalRow",
+    "WithheldRow",
     "account",
     "account_audience",
     "accounts_with_news",
@@ -290,4 +293,5 @@ __all__ = [
     "transfer_detainee",
     "verify_correspondent",
     "web_app_release_index",
+    "withheld",
 ]

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sealpost.gateway import policy, states
 from sealpost.gateway.errors import FailedPrecondition
 from sealpost.gateway.storage.direct import Direct
-from sealpost.gateway.storage.schema import accounts, feed, key_records, messages
+from sealpost.gateway.storage.schema import accounts, detainees, feed, key_records, messages
 from sealpost.gateway.store._common import columns, exists_already, found
 from sealpost.v1 import common_pb2
 
@@ -65,6 +65,21 @@ class DeliveryRow(NamedTuple):
     """A message released for delivery, with the sender's display name."""
 
     message: MessageRow
+    display_name: str
+
+
+class WithheldRow(NamedTuple):
+    """A message a screener withheld, as its detainee is told of it: no content, no note."""
+
+    seq: int
+    message_id: bytes
+    detainee_id: str
+    direction: common_pb2.Direction.ValueType
+    accepted_at_ms: int
+    #: When it was withheld (WITHHELD is final: the state does not change again).
+    state_changed_at_ms: int
+    withhold_reason: common_pb2.WithholdReason.ValueType | None
+    #: The relative's display name: the sender of a message, the addressee of a reply.
     display_name: str
 
 
@@ -283,3 +298,35 @@ def deliveries(
 def _delivery_row(values: Sequence[Any]) -> DeliveryRow:
     *message, display_name = values
     return DeliveryRow(MessageRow._make(message), display_name)
+
+
+#: Withheld messages of the detainees an institution holds now (a detainee transferred in
+#: is told there of what was withheld before; one released is told nowhere).
+_S_WITHHELD = (
+    select(*columns(WithheldRow, messages, accounts))
+    .join(accounts, accounts.c.id == messages.c.account_id)
+    .join(detainees, detainees.c.id == messages.c.detainee_id)
+    .where(
+        detainees.c.institution_id == bindparam("p_institution"),
+        detainees.c.status != policy.RELEASED_DETAINEE,
+        messages.c.state == states.WITHHELD,
+        messages.c.seq > bindparam("p_after"),
+    )
+    .order_by(messages.c.seq)
+    .limit(bindparam("p_limit"))
+)
+_Q_WITHHELD = Direct(_S_WITHHELD, WithheldRow)
+_Q_WITHHELD_OF_DETAINEE = Direct(
+    _S_WITHHELD.where(messages.c.detainee_id == bindparam("p_detainee")), WithheldRow
+)
+
+
+def withheld(
+    connection: Connection, institution_id: str, detainee_id: str, after_seq: int, limit: int
+) -> list[WithheldRow]:
+    """Messages withheld by a screener, to or from detainees held at an institution."""
+    query = _Q_WITHHELD_OF_DETAINEE if detainee_id else _Q_WITHHELD
+    parameters = {"p_institution": institution_id, "p_after": after_seq, "p_limit": limit}
+    if detainee_id:
+        parameters["p_detainee"] = detainee_id
+    return query.rows(connection, parameters)

@@ -882,17 +882,113 @@ class SendReplyResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RECEIPT_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    state: _common_pb2.MessageState.ValueType
+    """The reply's state once the gateway applied policy: RELEASED (on its way to the
+    contact's devices) or QUEUED (it waits for a screener).
+    """
     @_builtins.property
     def receipt(self) -> _log_pb2.Receipt: ...
     def __init__(
         self,
         *,
         receipt: _log_pb2.Receipt | None = ...,
+        state: _common_pb2.MessageState.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["receipt", b"receipt"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["receipt", b"receipt"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["receipt", b"receipt", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SendReplyResponse: _TypeAlias = SendReplyResponse  # noqa: Y015
+
+@_typing.final
+class WithheldMessage(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    DETAINEE_ID_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    COUNTERPART_DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    ACCEPTED_AT_FIELD_NUMBER: _builtins.int
+    WITHHELD_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.bytes
+    detainee_id: _builtins.str
+    direction: _common_pb2.Direction.ValueType
+    """INBOUND: a message to the detainee; OUTBOUND: the detainee's reply."""
+    counterpart_display_name: _builtins.str
+    """The relative's (or other correspondent's) display name: the sender of an inbound
+    message, the addressee of a reply.
+    """
+    reason: _common_pb2.WithholdReason.ValueType
+    @_builtins.property
+    def accepted_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def withheld_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.bytes = ...,
+        detainee_id: _builtins.str = ...,
+        direction: _common_pb2.Direction.ValueType = ...,
+        counterpart_display_name: _builtins.str = ...,
+        accepted_at: _timestamp_pb2.Timestamp | None = ...,
+        withheld_at: _timestamp_pb2.Timestamp | None = ...,
+        reason: _common_pb2.WithholdReason.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "withheld_at", b"withheld_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "counterpart_display_name", b"counterpart_display_name", "detainee_id", b"detainee_id", "direction", b"direction", "message_id", b"message_id", "reason", b"reason", "withheld_at", b"withheld_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WithheldMessage: _TypeAlias = WithheldMessage  # noqa: Y015
+
+@_typing.final
+class ListWithheldMessagesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DETAINEE_ID_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    detainee_id: _builtins.str
+    """Empty for every detainee held here."""
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        detainee_id: _builtins.str = ...,
+        page: _common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detainee_id", b"detainee_id", "page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWithheldMessagesRequest: _TypeAlias = ListWithheldMessagesRequest  # noqa: Y015
+
+@_typing.final
+class ListWithheldMessagesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___WithheldMessage]: ...
+    def __init__(
+        self,
+        *,
+        messages: _abc.Iterable[Global___WithheldMessage] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["messages", b"messages", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWithheldMessagesResponse: _TypeAlias = ListWithheldMessagesResponse  # noqa: Y015

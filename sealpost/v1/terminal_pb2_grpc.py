@@ -105,6 +105,11 @@ class TerminalServiceStub:
                 request_serializer=sealpost_dot_v1_dot_terminal__pb2.SendReplyRequest.SerializeToString,
                 response_deserializer=sealpost_dot_v1_dot_terminal__pb2.SendReplyResponse.FromString,
                 _registered_method=True)
+        self.ListWithheldMessages = channel.unary_unary(
+                '/sealpost.v1.TerminalService/ListWithheldMessages',
+                request_serializer=sealpost_dot_v1_dot_terminal__pb2.ListWithheldMessagesRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_terminal__pb2.ListWithheldMessagesResponse.FromString,
+                _registered_method=True)
 
 
 class TerminalServiceServicer:
@@ -210,6 +215,15 @@ class TerminalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWithheldMessages(self, request, context):
+        """Messages a screener withheld, to and from detainees held here, so that each detainee
+        can be told on paper: ids, times, the other party's name and the reason category;
+        never content, never the screener's note or name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TerminalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -282,6 +296,11 @@ def add_TerminalServiceServicer_to_server(servicer, server):
                     servicer.SendReply,
                     request_deserializer=sealpost_dot_v1_dot_terminal__pb2.SendReplyRequest.FromString,
                     response_serializer=sealpost_dot_v1_dot_terminal__pb2.SendReplyResponse.SerializeToString,
+            ),
+            'ListWithheldMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWithheldMessages,
+                    request_deserializer=sealpost_dot_v1_dot_terminal__pb2.ListWithheldMessagesRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_terminal__pb2.ListWithheldMessagesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -663,6 +682,33 @@ class TerminalService:
             '/sealpost.v1.TerminalService/SendReply',
             sealpost_dot_v1_dot_terminal__pb2.SendReplyRequest.SerializeToString,
             sealpost_dot_v1_dot_terminal__pb2.SendReplyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWithheldMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.TerminalService/ListWithheldMessages',
+            sealpost_dot_v1_dot_terminal__pb2.ListWithheldMessagesRequest.SerializeToString,
+            sealpost_dot_v1_dot_terminal__pb2.ListWithheldMessagesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -68,6 +68,11 @@ class TerminalServiceStub:
     """The approved contacts of a detainee held here, with their device keys, for replies."""
     SendReply: _grpc.UnaryUnaryMultiCallable[_terminal_pb2.SendReplyRequest, _terminal_pb2.SendReplyResponse]
     """Sends a detainee's reply, escrowed at creation."""
+    ListWithheldMessages: _grpc.UnaryUnaryMultiCallable[_terminal_pb2.ListWithheldMessagesRequest, _terminal_pb2.ListWithheldMessagesResponse]
+    """Messages a screener withheld, to and from detainees held here, so that each detainee
+    can be told on paper: ids, times, the other party's name and the reason category;
+    never content, never the screener's note or name.
+    """
 
 @_typing.type_check_only
 class TerminalServiceAsyncStub(TerminalServiceStub):
@@ -105,6 +110,11 @@ class TerminalServiceAsyncStub(TerminalServiceStub):
     """The approved contacts of a detainee held here, with their device keys, for replies."""
     SendReply: _aio.UnaryUnaryMultiCallable[_terminal_pb2.SendReplyRequest, _terminal_pb2.SendReplyResponse]  # type: ignore[assignment]
     """Sends a detainee's reply, escrowed at creation."""
+    ListWithheldMessages: _aio.UnaryUnaryMultiCallable[_terminal_pb2.ListWithheldMessagesRequest, _terminal_pb2.ListWithheldMessagesResponse]  # type: ignore[assignment]
+    """Messages a screener withheld, to and from detainees held here, so that each detainee
+    can be told on paper: ids, times, the other party's name and the reason category;
+    never content, never the screener's note or name.
+    """
 
 class TerminalServiceServicer(metaclass=_abc_1.ABCMeta):
     """The institution-terminal API: mailboxes, intake, escrow, delivery and replies."""
@@ -223,5 +233,16 @@ class TerminalServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_terminal_pb2.SendReplyResponse, _abc.Awaitable[_terminal_pb2.SendReplyResponse]]:
         """Sends a detainee's reply, escrowed at creation."""
+
+    @_abc_1.abstractmethod
+    def ListWithheldMessages(
+        self,
+        request: _terminal_pb2.ListWithheldMessagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_terminal_pb2.ListWithheldMessagesResponse, _abc.Awaitable[_terminal_pb2.ListWithheldMessagesResponse]]:
+        """Messages a screener withheld, to and from detainees held here, so that each detainee
+        can be told on paper: ids, times, the other party's name and the reason category;
+        never content, never the screener's note or name.
+        """
 
 def add_TerminalServiceServicer_to_server(servicer: TerminalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -214,6 +214,7 @@ def test_terminal_cli_from_enrolment_to_reply_and_revocation(stack: Stack, tmp_p
         "reply", "d-cli", "--to", relative.account_id, "--text", "Dag oma!", "--attach", str(scan)
     )
     assert isinstance(sent, dict)
+    assert (sent["status"], sent["waitsForScreening"]) == ("sent", False)  # no screening here
     (reply,) = list(relative.inbox())
     assert reply.message_id.hex() == sent["messageId"]
     assert reply.text == "Dag oma!"

@@ -19,10 +19,11 @@ from sealpost.clients.relative.sdk import DeliveryStatus
 from sealpost.clients.terminal.desk import DeliveryDesk, delivery_reference
 from sealpost.clients.terminal.errors import AttachmentError, DeliveryError, ReplyError
 from sealpost.clients.terminal.intake import IntakeLoop, MemoryStateStore
-from sealpost.clients.terminal.pdf import format_time
+from sealpost.clients.terminal.register import DetaineeRegister
 from sealpost.clients.terminal.reply import send_reply
 from sealpost.crypto.envelope import Part
 from sealpost.escrow.errors import KeyServerUnavailableError
+from sealpost.i18n import translator
 from sealpost.v1 import common_pb2, envelope_pb2
 from tests.integration.test_terminal_intake import FAST, message_rows, verified_lawyer
 
@@ -94,9 +95,9 @@ def test_desk_lists_shows_prints_and_acknowledges(stack: Stack, tmp_path: Path) 
     assert "Hallo papa, tot zondag!" in text
     assert CHINESE in text
     assert "Fatima El Amrani" in text
-    assert format_time(item.sent_at) in text
+    assert translator("detainee", "nl").datetime(item.sent_at) in text  # Amsterdam time
     assert printed.reference in text
-    assert "detainee d-1" in text
+    assert "Bericht voor d-1" in text  # not in the register: Dutch, by id
     assert "brief.pdf" in text
     # The Arabic line is shaped (joined glyphs), so extraction does not give the logical
     # string back; its letters are there.
@@ -196,7 +197,9 @@ def test_the_desk_hands_over_only_what_the_bytes_show_is_a_photo_or_pdf(
     sent = relative.send_sealed(relative_pb2.SendMessageRequest(envelope=envelope))
     terminal.take_in(terminal.intake(), stack.escrow_for(A))
 
-    desk = DeliveryDesk(terminal, A)
+    # The register gives the detainee's language and name for the slip.
+    register = DetaineeRegister().set("d-1", name="Jan Jansen", language="en")
+    desk = DeliveryDesk(terminal, A, register=register)
     opened = desk.open(sent.message_id)
     assert [(p.content_type, p.filename) for p in opened.attachments] == [("image/png", "echt.exe")]
     assert [(w.declared, w.found) for w in opened.withheld] == [
@@ -207,6 +210,7 @@ def test_the_desk_hands_over_only_what_the_bytes_show_is_a_photo_or_pdf(
     assert [p.name for p in saved] == ["echt.png"]  # the name gets the type the bytes are
     _reference, slip = desk.slip(opened)
     text, _pages = pdf_text(slip)
+    assert "Message for Jan Jansen (d-1)" in text
     assert "Not handed over" in text
     assert "vakantie.jpg" in text
     assert "brief.pdf" in text

@@ -126,6 +126,8 @@ EXPECTED: dict[str, tuple[frozenset[Role], str]] = {
     "TerminalService/AcknowledgeDeliveries": (TERMINAL, "acknowledgements[].message_id"),
     "TerminalService/ListDetaineeContacts": (TERMINAL, "detainee_id"),
     "TerminalService/SendReply": (TERMINAL, "detainee_id"),
+    # Only withholdings of the terminal's own detainees, to tell them on paper.
+    "TerminalService/ListWithheldMessages": (TERMINAL, "detainee_id?"),
     # Screeners review what policy queues and record verdicts; approvers decide a
     # colleague's retrospective request (four eyes), and both see the requests.
     "ReviewService/ListQueue": (SCREENER, "institution_id?"),

@@ -10,15 +10,16 @@ import pypdf
 import pytest
 from PIL import Image
 
-from sealpost.clients.terminal.desk import delivery_reference
+from sealpost.clients.terminal.desk import delivery_reference, notice_reference
 from sealpost.clients.terminal.pdf import (
     DeliverySlip,
-    format_time,
     is_right_to_left,
     printable_text,
     render_slip,
 )
+from sealpost.clients.terminal.reply import reply_reference
 from sealpost.crypto.envelope import Part
+from sealpost.i18n import TIME_ZONE, translator
 
 SENT = dt.datetime(2026, 5, 4, 8, 15, tzinfo=dt.UTC)
 PRINTED = dt.datetime(2026, 5, 5, 9, 0, tzinfo=dt.UTC)
@@ -47,6 +48,7 @@ def _slip(
         privileged=privileged,
         text=text,
         attachments=attachments,
+        language="en",
     )
 
 
@@ -65,11 +67,11 @@ def test_slip_carries_message_sender_date_and_reference_in_any_script() -> None:
         "Groetjes",
         CHINESE,
         "Anna de Groot",
-        format_time(SENT),
-        format_time(PRINTED),
+        translator("detainee", "en").datetime(SENT),
+        translator("detainee", "en").datetime(PRINTED),
         "pi-print-20260505-0a1b2c3d",
         "0a1b2c3d" * 4,
-        "detainee d-7",
+        "Message for d-7",
         "Privileged",
         "tuin.jpg",
         "kapot.png",
@@ -78,7 +80,7 @@ def test_slip_carries_message_sender_date_and_reference_in_any_script() -> None:
         assert expected in extracted, expected
     assert len(pages) == 3  # the message, the photo, the page saying the broken one failed
     assert len(pages[1].images) == 1
-    assert "Delivery reference pi-print-20260505-0a1b2c3d" in pages[2].extract_text()
+    assert "pi-print-20260505-0a1b2c3d · page 3 of 3" in pages[2].extract_text()
 
 
 def test_control_characters_never_reach_the_page() -> None:
@@ -105,5 +107,13 @@ def test_paragraph_direction_follows_the_first_strong_character(paragraph: str, 
 def test_delivery_reference_names_institution_day_and_message() -> None:
     message_id = bytes.fromhex("0a1b2c3d" * 4)
     assert delivery_reference("pi-print", message_id, PRINTED) == format(
-        f"pi-print-{PRINTED.astimezone().strftime('%Y%m%d')}-0a1b2c3d"
+        f"pi-print-{PRINTED.astimezone(TIME_ZONE).strftime('%Y%m%d')}-0a1b2c3d"
     )
+
+
+def test_references_take_the_day_in_the_netherlands() -> None:
+    message_id = bytes.fromhex("0a1b2c3d" * 4)
+    late = dt.datetime(2026, 5, 4, 22, 30, tzinfo=dt.UTC)  # 00:30 on 5 May in Amsterdam
+    assert delivery_reference("pi-print", message_id, late) == "pi-print-20260505-0a1b2c3d"
+    assert notice_reference("pi-print", message_id, late) == "pi-print-W20260505-0a1b2c3d"
+    assert reply_reference("pi-print", message_id, late) == "pi-print-R20260505-0a1b2c3d"

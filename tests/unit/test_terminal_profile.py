@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,13 @@ from sealpost.clients.terminal.errors import (
     ProfileNotFoundError,
     ProfileVersionTooNewError,
     ProfileVersionTooOldError,
+    RegisterError,
     WeakPassphraseError,
     WrongPassphraseError,
 )
 from sealpost.clients.terminal.intake import IntakeState
 from sealpost.clients.terminal.profile import (
+    PROFILE_FILE,
     PROFILE_NAME,
     STATE_NAME,
     FileStateStore,
@@ -28,6 +31,7 @@ from sealpost.clients.terminal.profile import (
     export_institution_key,
     read_institution_key,
 )
+from sealpost.clients.terminal.register import DetaineeRegister
 from sealpost.crypto.keys import PrivateKeys
 from sealpost.crypto.passphrase import KDF_INTERACTIVE, KdfParams
 
@@ -227,3 +231,73 @@ def test_institution_key_export_round_trip(tmp_path: Path) -> None:
     # A profile file is not an exported key, and the other way round.
     with pytest.raises(ProfileFormatError):
         read_institution_key(tmp_path / "p" / PROFILE_NAME, PASSPHRASE)
+
+
+# --------------------------------------------------------------------- the detainee register
+
+
+def test_the_register_is_sealed_with_the_secrets_and_survives_a_reopen(tmp_path: Path) -> None:
+    profile = _create(tmp_path)
+    assert len(profile.register) == 0
+    register = profile.register.set("d-1", name="Yusuf Demir", language="tr")
+    register = register.set("d-2", name="Ewa Nowak", language="pl-PL")
+    profile.set_register(register.set("d-1", language="ar"))
+    raw = (tmp_path / PROFILE_NAME).read_bytes()
+    for personal in (b"Yusuf", b"Nowak", b'"ar"', b"d-1"):
+        assert personal not in raw  # names and languages never lie in clear
+    reopened = TerminalProfile.open(tmp_path, PASSPHRASE)
+    assert [d.to_json() for d in reopened.register] == [
+        {"detaineeId": "d-1", "name": "Yusuf Demir", "language": "ar"},
+        {"detaineeId": "d-2", "name": "Ewa Nowak", "language": "pl"},
+    ]
+    assert reopened.register.lookup("d-1").shown() == "Yusuf Demir (d-1)"
+    assert reopened.secrets.key_server_token == TOKEN
+    # Not registered: Dutch, and the id alone.
+    unknown = reopened.register.lookup("d-9")
+    assert (unknown.language, unknown.shown()) == ("nl", "d-9")
+    reopened.set_register(reopened.register.remove("d-2"))
+    assert [d.detainee_id for d in TerminalProfile.open(tmp_path, PASSPHRASE).register] == ["d-1"]
+
+
+def test_register_entries_are_checked() -> None:
+    empty = DetaineeRegister()
+    with pytest.raises(RegisterError, match="give the name"):
+        empty.set("d-1", language="ar")
+    with pytest.raises(RegisterError, match="choose one of nl, en, ar, tr, pl"):
+        empty.set("d-1", name="Anna", language="de")
+    with pytest.raises(RegisterError, match="empty"):
+        empty.set("d-1", name="   ")
+    with pytest.raises(RegisterError, match="control"):
+        empty.set("d-1", name="Anna\u202edlog")  # a bidi override would turn a name around
+    with pytest.raises(RegisterError, match="longer"):
+        empty.set("d-1", name="A" * 201)
+    with pytest.raises(RegisterError, match="not in the register"):
+        empty.remove("d-1")
+    assert empty.set(" d-1 ", name=" Anna ").lookup("d-1").name == "Anna"
+
+
+def _contents(profile: TerminalProfile, plaintext: Mapping[str, object]) -> None:
+    """Re-seal the profile's contents as an older or newer program would have written them."""
+    data = PROFILE_FILE.seal(
+        profile._key,
+        profile.settings.to_json(),
+        json.dumps(plaintext).encode(),
+    )
+    PROFILE_FILE.write(profile.path, data)
+
+
+def test_a_profile_without_a_register_opens_and_a_newer_one_is_refused(tmp_path: Path) -> None:
+    profile = _create(tmp_path)
+    secrets = profile.secrets
+    _contents(profile, secrets.to_json())  # version 1: the secrets alone
+    old = TerminalProfile.open(tmp_path, PASSPHRASE)
+    assert len(old.register) == 0
+    assert old.secrets.key_server_token == TOKEN
+    old.set_register(old.register.set("d-1", name="Anna"))  # written as version 2
+    assert TerminalProfile.open(tmp_path, PASSPHRASE).register.lookup("d-1").name == "Anna"
+    _contents(profile, {**secrets.to_json(), "version": 3, "detainees": []})
+    with pytest.raises(ProfileVersionTooNewError):
+        TerminalProfile.open(tmp_path, PASSPHRASE)
+    _contents(profile, {**secrets.to_json(), "version": 2, "detainees": [{"name": "x"}]})
+    with pytest.raises(ProfileFormatError, match="register is damaged"):
+        TerminalProfile.open(tmp_path, PASSPHRASE)
