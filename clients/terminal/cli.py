@@ -28,11 +28,12 @@ from sealpost.clients._cli import (
     cli_app,
     directory_key_bytes,
     fail,
+    refuse,
     remember_where,
     report,
 )
 from sealpost.clients._grpc import ClientError
-from sealpost.clients._problems import Problem, problem_of
+from sealpost.clients._problems import ExitCode, Problem, problem_of
 from sealpost.clients._text import isolate
 from sealpost.clients.terminal.errors import TerminalRevokedError, UnprovenReleaseError
 from sealpost.errors import SealpostError
@@ -580,7 +581,11 @@ def reply(
             )
         except (SealpostError, OSError) as exc:
             why = exc.explain() if isinstance(exc, SealpostError) else str(exc)
-            raise _fail(f"{line}, but the receipt could not be written: {why}") from exc
+            refuse(
+                _("{done}, but the receipt could not be written: {why}", done=line, why=why),
+                code="receipt_not_written",
+                exit=ExitCode.FAILED,
+            )
         line += f"; receipt written to {receipt}"
     data = {
         "messageId": handed.message_id.hex(),
@@ -714,7 +719,7 @@ def print_notice(
 
 # --------------------------------------------------------------------- the detainee register
 
-detainee_app = typer.Typer(
+detainee_app = cli_app(
     help=(
         "The institution's register of its detainees: the name it records and the language "
         "each reads (nl, en, ar, tr, pl). Kept sealed in this terminal's profile; the gateway "
