@@ -70,7 +70,13 @@ class Period:
         return self.start_ms <= ms < self.end_ms
 
     def label(self) -> str:
-        """For people, in the staff language: "1 March 2026 to 31 March 2026 (UTC)"."""
+        """Short, for titles and file footers: "2026-03-01 to 2026-03-31 (UTC)"."""
+        return _(
+            "{first} to {last} (UTC)", first=self.first.isoformat(), last=self.last.isoformat()
+        )
+
+    def spoken(self) -> str:
+        """In words, in the staff language: "1 March 2026 to 31 March 2026 (UTC)"."""
         words = staff()
         return _(
             "{first} to {last} (UTC)", first=words.date(self.first), last=words.date(self.last)
@@ -792,7 +798,7 @@ def blocks(report: InstitutionReport) -> list[Block]:
                 "from the gateway's database (read only), its transparency log and the key "
                 "server's audit log. It names staff and case references but never message "
                 "content.",
-                period=report.period.label(),
+                period=report.period.spoken(),
                 produced=staff().datetime(report.generated_at),
             )
         ),
