@@ -35,7 +35,7 @@ from sealpost.clients._cli import (
 from sealpost.clients._cli import report as report_problem
 from sealpost.clients._problems import ExitCode, Problem, problem_of
 from sealpost.clients.audit import database, report, state
-from sealpost.clients.audit.changes import ChangeReconciliation
+from sealpost.clients.audit.changes import ChangeReason, ChangeReconciliation
 from sealpost.clients.audit.keyserver import (
     Change,
     Device,
@@ -50,6 +50,7 @@ from sealpost.clients.audit.reconcile import (
     Decrypt,
     Grant,
     LogFacts,
+    Reason,
     Reconciliation,
     actions_with_signing_times,
     approvals_from_events,
@@ -783,6 +784,36 @@ def _utc_time(when: datetime) -> str:
     return f"{when:%Y-%m-%d %H:%M:%S}"
 
 
+def _reason_words(reason: Reason | ChangeReason, detail: str) -> str:
+    """Why a decrypt or a change matches nothing, in the staff language (JSON keeps the value)."""
+    words: dict[Reason | ChangeReason, str] = {
+        Reason.NO_GRANT: _("no grant for this message"),
+        Reason.OTHER_IDENTITY: _("the message's grants name another key-server identity"),
+        Reason.GRANT_LATER: _("the grant was logged after the decrypt"),
+        Reason.NOT_SIGNED: _("the grant was not in a signed tree head before the decrypt"),
+        Reason.UNREADABLE_CONTEXT: _("the message id is not readable in the audit log"),
+        Reason.NO_IDENTITY: _("not decrypted by a staff identity"),
+        Reason.GRANT_EXPIRED: _("the grant's time had run out"),
+        Reason.NOT_QUEUED: _("the message was not in the screening queue"),
+        Reason.LEFT_QUEUE: _("the message had left the screening queue"),
+        Reason.NO_APPROVAL: _("the retrospective request has no approval in the log"),
+        Reason.APPROVAL_EXPIRED: _("the retrospective approval had expired"),
+        ChangeReason.KEY_LEAVES: _(
+            "Sealpost never does this: it lets the escrow key leave the key server"
+        ),
+        ChangeReason.NOT_RECORDED: _("no recorded key-server action lists this change"),
+        ChangeReason.OTHER_IDENTITY: _(
+            "the recorded actions listing this change name another key-server identity"
+        ),
+        ChangeReason.OUTSIDE_WINDOW: _(
+            "the recorded actions listing this change happened at another time"
+        ),
+        ChangeReason.NOT_SIGNED: _("the recorded action is not in a verified signed tree head"),
+    }
+    said = words.get(reason, reason.value)
+    return f"{said} ({detail})" if detail else said
+
+
 def _findings_text(outcome: Reconciliation) -> list[str]:
     """The sections for key-server changes, privileged escrows and the audit devices."""
     lines: list[str] = []
@@ -804,7 +835,7 @@ def _findings_text(outcome: Reconciliation) -> list[str]:
                     u.change.kind.value,
                     u.change.path,
                     u.change.who,
-                    u.reason.value + (f" ({u.detail})" if u.detail else ""),
+                    _reason_words(u.reason, u.detail),
                     u.change.source,
                 )
                 for u in changes.unmatched
@@ -905,7 +936,7 @@ def _reconcile_text(outcome: Reconciliation, allow_unused: bool) -> str:
                     _utc_time(u.decrypt.time),
                     u.decrypt.message_id.hex() if u.decrypt.message_id else _("(unreadable)"),
                     u.decrypt.who,
-                    u.reason.value + (f" ({u.detail})" if u.detail else ""),
+                    _reason_words(u.reason, u.detail),
                     u.decrypt.source,
                 )
                 for u in outcome.unmatched
