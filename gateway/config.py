@@ -312,9 +312,9 @@ class GatewayConfig:
             "HEAD_INTERVAL_SECONDS",
             _head_interval,
             lambda: _(
-                "a number of seconds from {least} to {most}",
+                "a number of seconds from {least} to {most:.0f}",
                 least=MIN_HEAD_INTERVAL_S,
-                most=f"{MAX_HEAD_INTERVAL_S:.0f}",
+                most=MAX_HEAD_INTERVAL_S,
             ),
         ),
     )

@@ -661,7 +661,7 @@ def duration(seconds: float | None) -> str:
     if s < 3600:
         return _("{minutes} min", minutes=s // 60)
     if s < 86400:
-        return _("{hours} h {minutes} min", hours=s // 3600, minutes=f"{s % 3600 // 60:02d}")
+        return _("{hours} h {minutes:02d} min", hours=s // 3600, minutes=s % 3600 // 60)
     return _("{days} d {hours} h", days=s // 86400, hours=s % 86400 // 3600)
 
 

@@ -83,10 +83,10 @@ def verify_database(
                 last = now
                 progress(
                     _(
-                        "leaves: {done}/{total} ({seconds} s)",
+                        "leaves: {done}/{total} ({seconds:.0f} s)",
                         done=audit.leaf_count,
                         total=total,
-                        seconds=f"{now - started:.0f}",
+                        seconds=now - started,
                     )
                 )
         while pending:
@@ -105,5 +105,5 @@ def verify_database(
         cosignatures=cosignatures,
         witnesses=witnesses,
     )
-    progress(_("done in {seconds} s", seconds=f"{time.monotonic() - started:.1f}"))
+    progress(_("done in {seconds:.1f} s", seconds=time.monotonic() - started))
     return report
