@@ -52,7 +52,7 @@ class Period:
     def __post_init__(self) -> None:
         """Refuse an empty or reversed period."""
         if self.last < self.first:
-            raise ValueError("the period ends before it begins")
+            raise ValueError(_("the period ends before it begins"))
 
     @property
     def start_ms(self) -> int:
@@ -564,7 +564,9 @@ def gather(
         select(institutions.c.name).where(institutions.c.id == institution_id)
     ).scalar_one_or_none()
     if name is None:
-        raise AuditSourceError(f"no institution {institution_id!r} in the database")
+        raise AuditSourceError(
+            _("no institution {institution} in the database", institution=repr(institution_id))
+        )
     rows = connection.execute(
         select(
             messages.c.message_id,
