@@ -12,25 +12,31 @@ from sealpost._internal import logs
 from sealpost.clients._cli import cli_app
 from sealpost.gateway.config import GatewayConfig
 from sealpost.gateway.errors import ConfigError
+from sealpost.i18n import _
 
-app = cli_app(help="Run the Sealpost gateway (API v1 over gRPC and, for browsers, Connect).")
+app = cli_app(help=_("Run the Sealpost gateway (API v1 over gRPC and, for browsers, Connect)."))
 
 StateDir = Annotated[
     Path | None,
     typer.Option(
-        help="Folder with keys and TLS material (env SEALPOST_STATE_DIR, default ./sealpost-state)."
+        help=_(
+            "Folder with keys and TLS material (env SEALPOST_STATE_DIR, default ./sealpost-state)."
+        )
     ),
 ]
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(
-        help="SQLAlchemy URL (env SEALPOST_DATABASE_URL, default SQLite in the state folder)."
+        help=_("SQLAlchemy URL (env SEALPOST_DATABASE_URL, default SQLite in the state folder).")
     ),
 ]
 
 
 def _fail(command: str, exc: ConfigError) -> typer.Exit:
-    typer.echo(f"sealpost gateway {command}: {exc.explain()}", err=True)
+    """Every problem of the configuration on its own line, in the staff language."""
+    lines = [_("sealpost gateway {command}: invalid configuration:", command=command)]
+    lines += [f"  - {problem}" for problem in exc.problems]
+    typer.echo("\n".join(lines), err=True)
     return typer.Exit(2)
 
 
@@ -41,13 +47,15 @@ def _load(command: str, flags: dict[str, str | None]) -> GatewayConfig:
         raise _fail(command, exc) from exc
 
 
-@app.command()
+@app.command(
+    help=_("Create the state folder (keys, CA, TLS certificate) and migrate the database.")
+)
 def init(
     state_dir: StateDir = None,
     database_url: DatabaseUrl = None,
     host: Annotated[
         list[str] | None,
-        typer.Option("--tls-host", help="Name or address in the TLS certificate (repeatable)."),
+        typer.Option("--tls-host", help=_("Name or address in the TLS certificate (repeatable).")),
     ] = None,
 ) -> None:
     """Create the state folder (keys, CA, TLS certificate) and migrate the database."""
@@ -60,22 +68,28 @@ def init(
     )
     created = keystore.init_state(config.state_dir, host or ["127.0.0.1", "localhost"])
     for path in created:
-        typer.echo(f"created {path}")
+        typer.echo(_("created {path}", path=path))
     if not created:
-        typer.echo(f"{config.state_dir} is complete; nothing created")
+        typer.echo(_("{folder} is complete; nothing created", folder=config.state_dir))
     try:
         engine = database.create_database_engine(config.database)
         database.migrate(engine)
         engine.dispose()
     except ConfigError as exc:
         raise _fail("init", exc) from exc
-    typer.echo(f"database is at schema {database.head_revision()}")
+    typer.echo(_("database is at schema {revision}", revision=database.head_revision()))
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Print the public keys clients and auditors pin: the directory key and the log key.\n\n"
+        "Relatives, terminals, screeners and auditors are given the directory key (64 hex "
+        "digits) out of band; everything else they trust is signed by it."
+    )
+)
 def pin(
     state_dir: StateDir = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help=_("Print a JSON object."))] = False,
 ) -> None:
     """Print the public keys clients and auditors pin: the directory key and the log key.
 
@@ -95,11 +109,11 @@ def pin(
     if json_output:
         typer.echo(json.dumps({"directoryKey": directory, "logKey": log}))
     else:
-        typer.echo(f"directory key: {directory}")
-        typer.echo(f"log key:       {log}")
+        typer.echo(_("directory key: {key}", key=directory))
+        typer.echo(_("log key:       {key}", key=log))
 
 
-@app.command()
+@app.command(help=_("Upgrade the database schema to the newest revision."))
 def migrate(state_dir: StateDir = None, database_url: DatabaseUrl = None) -> None:
     """Upgrade the database schema to the newest revision."""
     from sealpost.gateway.storage import database  # noqa: PLC0415
@@ -115,46 +129,58 @@ def migrate(state_dir: StateDir = None, database_url: DatabaseUrl = None) -> Non
         engine.dispose()
     except ConfigError as exc:
         raise _fail("migrate", exc) from exc
-    typer.echo(f"database schema: {before or 'empty'} -> {database.head_revision()}")
+    typer.echo(
+        _(
+            "database schema: {before} -> {after}",
+            before=before or _("empty"),
+            after=database.head_revision(),
+        )
+    )
 
 
-@app.command()
+@app.command(help=_("Serve the API until SIGTERM or Ctrl-C, then shut down gracefully."))
 def serve(
     host: Annotated[
         str | None,
-        typer.Option(help="Address to listen on (env SEALPOST_HOST, default 127.0.0.1)."),
+        typer.Option(help=_("Address to listen on (env SEALPOST_HOST, default 127.0.0.1).")),
     ] = None,
     port: Annotated[
         str | None,
         typer.Option(
-            help="Port for relatives and staff; 0: any free one (env SEALPOST_PORT, 50051)."
+            help=_("Port for relatives and staff; 0: any free one (env SEALPOST_PORT, 50051).")
         ),
     ] = None,
     terminal_port: Annotated[
         str | None,
         typer.Option(
-            help="Port for terminals, mutual TLS (env SEALPOST_TERMINAL_PORT, default 50052)."
+            help=_("Port for terminals, mutual TLS (env SEALPOST_TERMINAL_PORT, default 50052).")
         ),
     ] = None,
     web_port: Annotated[
         str | None,
         typer.Option(
-            help="Port for browsers, the Connect protocol over HTTPS; 0: any free one, off: "
-            "none (env SEALPOST_WEB_PORT, default 50053). See docs/gateway.md."
+            help=_(
+                "Port for browsers, the Connect protocol over HTTPS; 0: any free one, off: "
+                "none (env SEALPOST_WEB_PORT, default 50053). See docs/gateway.md."
+            )
         ),
     ] = None,
     web_origins: Annotated[
         str | None,
         typer.Option(
-            help="Web origins whose pages may call the web port, e.g. https://post.example.nl, "
-            "comma-separated (env SEALPOST_WEB_ORIGINS, default: no page may)."
+            help=_(
+                "Web origins whose pages may call the web port, e.g. https://post.example.nl, "
+                "comma-separated (env SEALPOST_WEB_ORIGINS, default: no page may)."
+            )
         ),
     ] = None,
     web_app: Annotated[
         str | None,
         typer.Option(
-            help="Folder of the built relatives' web app the web port serves; off: none (env "
-            "SEALPOST_WEB_APP, default: clients/web/app/dist once built). See docs/web.md."
+            help=_(
+                "Folder of the built relatives' web app the web port serves; off: none (env "
+                "SEALPOST_WEB_APP, default: clients/web/app/dist once built). See docs/web.md."
+            )
         ),
     ] = None,
     state_dir: StateDir = None,
@@ -162,85 +188,106 @@ def serve(
     key_server_address: Annotated[
         str | None,
         typer.Option(
-            help="Key server URL, for staff identity tokens (env SEALPOST_KEY_SERVER_ADDRESS)."
+            help=_("Key server URL, for staff identity tokens (env SEALPOST_KEY_SERVER_ADDRESS).")
         ),
     ] = None,
     oidc_issuer: Annotated[
-        str | None, typer.Option(help="Expected staff token issuer (env SEALPOST_OIDC_ISSUER).")
+        str | None, typer.Option(help=_("Expected staff token issuer (env SEALPOST_OIDC_ISSUER)."))
     ] = None,
     oidc_audience: Annotated[
-        str | None, typer.Option(help="Expected staff token audience (env SEALPOST_OIDC_AUDIENCE).")
+        str | None,
+        typer.Option(help=_("Expected staff token audience (env SEALPOST_OIDC_AUDIENCE).")),
     ] = None,
     send_rate_per_minute: Annotated[
         str | None,
         typer.Option(
-            help="Sends per minute per account (env SEALPOST_SEND_RATE_PER_MINUTE, default 120)."
+            help=_("Sends per minute per account (env SEALPOST_SEND_RATE_PER_MINUTE, default 120).")
         ),
     ] = None,
     log_level: Annotated[
         str | None,
-        typer.Option(help="debug, info, warning or error (env SEALPOST_LOG_LEVEL, default info)."),
+        typer.Option(
+            help=_("debug, info, warning or error (env SEALPOST_LOG_LEVEL, default info).")
+        ),
     ] = None,
     grace_seconds: Annotated[
         str | None,
         typer.Option(
-            help="Seconds in-flight calls get on shutdown (env SEALPOST_GRACE_SECONDS, default 5)."
+            help=_(
+                "Seconds in-flight calls get on shutdown (env SEALPOST_GRACE_SECONDS, default 5)."
+            )
         ),
     ] = None,
     port_file: Annotated[
         Path | None,
         typer.Option(
-            help="Write the bound ports as JSON to this file once serving (env SEALPOST_PORT_FILE)."
+            help=_(
+                "Write the bound ports as JSON to this file once serving (env SEALPOST_PORT_FILE)."
+            )
         ),
     ] = None,
     workers: Annotated[
         str | None,
         typer.Option(
-            help="Gateway processes sharing the ports, e.g. one per core (env SEALPOST_WORKERS, "
-            "default 1). See docs/performance.md."
+            help=_(
+                "Gateway processes sharing the ports, e.g. one per core (env SEALPOST_WORKERS, "
+                "default 1). See docs/performance.md."
+            )
         ),
     ] = None,
     head_interval_seconds: Annotated[
         str | None,
         typer.Option(
-            help="Sign a tree head this often whenever the log has grown (env "
-            "SEALPOST_HEAD_INTERVAL_SECONDS, default 2, from 0.1 to 60)."
+            help=_(
+                "Sign a tree head this often whenever the log has grown (env "
+                "SEALPOST_HEAD_INTERVAL_SECONDS, default 2, from 0.1 to 60)."
+            )
         ),
     ] = None,
     witness_keys: Annotated[
         str | None,
         typer.Option(
-            help="Auditors' witness keys whose cosignatures to accept, name=HEX,... (env "
-            "SEALPOST_WITNESS_KEYS). See docs/transparency-log.md."
+            help=_(
+                "Auditors' witness keys whose cosignatures to accept, name=HEX,... (env "
+                "SEALPOST_WITNESS_KEYS). See docs/transparency-log.md."
+            )
         ),
     ] = None,
     register_limit: Annotated[
         str | None,
         typer.Option(
-            help="New devices per client address and overall, N/unit,N/unit (env "
-            "SEALPOST_REGISTER_LIMIT, default 10/h,120/min). See docs/gateway.md, Limits."
+            help=_(
+                "New devices per client address and overall, N/unit,N/unit (env "
+                "SEALPOST_REGISTER_LIMIT, default 10/h,120/min). See docs/gateway.md, Limits."
+            )
         ),
     ] = None,
     sign_in_limit: Annotated[
         str | None,
         typer.Option(
-            help="Sign-in challenges and logins per client address and overall (env "
-            "SEALPOST_SIGN_IN_LIMIT, default 60/min,3000/min)."
+            help=_(
+                "Sign-in challenges and logins per client address and overall (env "
+                "SEALPOST_SIGN_IN_LIMIT, default 60/min,3000/min)."
+            )
         ),
     ] = None,
     directory_limit: Annotated[
         str | None,
         typer.Option(
-            help="Directory requests of callers not signed in, per address and overall (env "
-            "SEALPOST_DIRECTORY_LIMIT, default 120/min,6000/min)."
+            help=_(
+                "Directory requests of callers not signed in, per address and overall (env "
+                "SEALPOST_DIRECTORY_LIMIT, default 120/min,6000/min)."
+            )
         ),
     ] = None,
     allow_tls12: Annotated[
         bool | None,
         typer.Option(
             "--allow-tls12/--tls13-only",
-            help="Also accept TLS 1.2 from old clients (env SEALPOST_ALLOW_TLS12, default: "
-            "TLS 1.3 only). See docs/gateway.md, TLS.",
+            help=_(
+                "Also accept TLS 1.2 from old clients (env SEALPOST_ALLOW_TLS12, default: "
+                "TLS 1.3 only). See docs/gateway.md, TLS."
+            ),
         ),
     ] = None,
 ) -> None:
@@ -287,7 +334,14 @@ def serve(
     except ConfigError as exc:
         raise _fail("serve", exc) from exc
     except OSError as exc:
-        typer.echo(f"sealpost gateway serve: cannot listen on {config.address}: {exc}", err=True)
+        typer.echo(
+            _(
+                "sealpost gateway serve: cannot listen on {address}: {reason}",
+                address=config.address,
+                reason=exc,
+            ),
+            err=True,
+        )
         raise typer.Exit(1) from exc
 
 

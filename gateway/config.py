@@ -24,6 +24,7 @@ from sealpost.crypto.errors import FormatError
 from sealpost.gateway.errors import ConfigError
 from sealpost.gateway.ratelimit import Limit, parse_limit
 from sealpost.gateway.webapp import BUILT_APP
+from sealpost.i18n import _
 
 ENV_PREFIX = "SEALPOST_"
 #: Most gateway worker processes on one machine (gateway/workers.py).
@@ -112,7 +113,8 @@ def _positive_float(raw: str) -> float:
     return value
 
 
-_SECONDS = "a number of seconds from 0 to 3600"
+def _seconds() -> str:
+    return _("a number of seconds from 0 to 3600")
 
 
 def _relay(raw: str) -> str:
@@ -199,14 +201,18 @@ def _witness_keys(raw: str) -> WitnessKeys:
     return WitnessKeys(tuple(keys))
 
 
-_LIMIT_EXPECT = (
-    "two rates N/unit,N/unit (per client address, then overall; unit s, min or h), "
-    "e.g. 10/h,120/min"
-)
+def _limit_expect() -> str:
+    return _(
+        "two rates N/unit,N/unit (per client address, then overall; unit s, min or h), "
+        "e.g. 10/h,120/min"
+    )
 
 
-def _meta(env: str, parse: Callable[[str], Any], expect: str) -> dict[str, Any]:
-    """Where a setting comes from in the environment, how to parse it, what is expected."""
+def _meta(env: str, parse: Callable[[str], Any], expect: Callable[[], str]) -> dict[str, Any]:
+    """Where a setting comes from in the environment, how to parse it, what is expected.
+
+    ``expect`` says it in the staff language when a value does not parse.
+    """
     return {"env": ENV_PREFIX + env, "parse": parse, "expect": expect}
 
 
@@ -216,19 +222,23 @@ class GatewayConfig:
 
     #: Address to listen on.
     host: str = field(
-        default="127.0.0.1", metadata=_meta("HOST", _host, "an IP address such as 127.0.0.1")
+        default="127.0.0.1",
+        metadata=_meta("HOST", _host, lambda: _("an IP address such as 127.0.0.1")),
     )
     #: Port for relatives and staff (TLS); 0 picks a free one.
-    port: int = field(default=50051, metadata=_meta("PORT", _port, "an integer from 0 to 65535"))
+    port: int = field(
+        default=50051, metadata=_meta("PORT", _port, lambda: _("an integer from 0 to 65535"))
+    )
     #: Port for institution terminals (mutual TLS, client certificate required); 0 picks one.
     terminal_port: int = field(
-        default=50052, metadata=_meta("TERMINAL_PORT", _port, "an integer from 0 to 65535")
+        default=50052,
+        metadata=_meta("TERMINAL_PORT", _port, lambda: _("an integer from 0 to 65535")),
     )
     #: Port for browsers (the Connect protocol over HTTPS, docs/gateway.md); 0 picks one,
     #: ``off`` serves no browser port.
     web_port: int | None = field(
         default=50053,
-        metadata=_meta("WEB_PORT", _web_port, "an integer from 0 to 65535, or off"),
+        metadata=_meta("WEB_PORT", _web_port, lambda: _("an integer from 0 to 65535, or off")),
     )
     #: Web origins whose pages may call the browser port (CORS); none: no page may.
     web_origins: tuple[str, ...] = field(
@@ -236,49 +246,64 @@ class GatewayConfig:
         metadata=_meta(
             "WEB_ORIGINS",
             _origins,
-            "origins such as https://post.example.nl separated by commas (plain http only "
-            "for localhost, 127.0.0.1 or [::1])",
+            lambda: _(
+                "origins such as https://post.example.nl separated by commas (plain http only "
+                "for localhost, 127.0.0.1 or [::1])"
+            ),
         ),
     )
     #: The built relatives' web app the browser port serves (docs/web.md); ``off``: none.
     #: By default the one built in the source tree, when it has been built.
     web_app: Path | None = field(
         default=BUILT_APP,
-        metadata=_meta("WEB_APP", _web_app, "a folder path, or off"),
+        metadata=_meta("WEB_APP", _web_app, lambda: _("a folder path, or off")),
     )
     #: Folder with the gateway's keys and TLS material (`sealpost gateway init` creates it).
     state_dir: Path = field(
-        default=Path("sealpost-state"), metadata=_meta("STATE_DIR", _path, "a folder path")
+        default=Path("sealpost-state"),
+        metadata=_meta("STATE_DIR", _path, lambda: _("a folder path")),
     )
     #: SQLAlchemy URL; empty means a SQLite file in the state folder.
-    database_url: str = field(default="", metadata=_meta("DATABASE_URL", _text, "a database URL"))
+    database_url: str = field(
+        default="", metadata=_meta("DATABASE_URL", _text, lambda: _("a database URL"))
+    )
     #: The key server (OpenBao or Vault), whose identity tokens staff present.
     key_server_address: str = field(
-        default="", metadata=_meta("KEY_SERVER_ADDRESS", _url, "an http(s) URL")
+        default="", metadata=_meta("KEY_SERVER_ADDRESS", _url, lambda: _("an http(s) URL"))
     )
     #: Expected issuer (``iss``) of staff identity tokens.
-    oidc_issuer: str = field(default="", metadata=_meta("OIDC_ISSUER", _url, "an http(s) URL"))
+    oidc_issuer: str = field(
+        default="", metadata=_meta("OIDC_ISSUER", _url, lambda: _("an http(s) URL"))
+    )
     #: Expected audience (``aud``) of staff identity tokens: the key server's role client id.
-    oidc_audience: str = field(default="", metadata=_meta("OIDC_AUDIENCE", _text, "a client id"))
+    oidc_audience: str = field(
+        default="", metadata=_meta("OIDC_AUDIENCE", _text, lambda: _("a client id"))
+    )
     #: Sends per minute per account before RESOURCE_EXHAUSTED (a flood guard, not a cap).
     send_rate_per_minute: int = field(
-        default=120, metadata=_meta("SEND_RATE_PER_MINUTE", _count, "a whole number from 1")
+        default=120,
+        metadata=_meta("SEND_RATE_PER_MINUTE", _count, lambda: _("a whole number from 1")),
     )
     #: Lowest level logged.
     log_level: str = field(
-        default="info", metadata=_meta("LOG_LEVEL", _level, f"one of {', '.join(LEVELS)}")
+        default="info",
+        metadata=_meta("LOG_LEVEL", _level, lambda: _("one of {levels}", levels=", ".join(LEVELS))),
     )
     #: Time in-flight calls get to finish on shutdown.
     grace_seconds: float = field(
         default=5.0,
-        metadata=_meta("GRACE_SECONDS", _positive_float, "a number of seconds from 0 to 3600"),
+        metadata=_meta("GRACE_SECONDS", _positive_float, _seconds),
     )
     #: Write the bound port here once serving (useful with port 0).
-    port_file: Path | None = field(default=None, metadata=_meta("PORT_FILE", _path, "a file path"))
+    port_file: Path | None = field(
+        default=None, metadata=_meta("PORT_FILE", _path, lambda: _("a file path"))
+    )
     #: Gateway processes sharing the ports (SO_REUSEPORT); one per core uses every core.
     workers: int = field(
         default=1,
-        metadata=_meta("WORKERS", _workers, f"a whole number from 1 to {MAX_WORKERS}"),
+        metadata=_meta(
+            "WORKERS", _workers, lambda: _("a whole number from 1 to {most}", most=MAX_WORKERS)
+        ),
     )
     #: Seconds between checks that sign a tree head whenever the log has grown (SPEC P13).
     head_interval_seconds: float = field(
@@ -286,7 +311,11 @@ class GatewayConfig:
         metadata=_meta(
             "HEAD_INTERVAL_SECONDS",
             _head_interval,
-            f"a number of seconds from {MIN_HEAD_INTERVAL_S} to {MAX_HEAD_INTERVAL_S:.0f}",
+            lambda: _(
+                "a number of seconds from {least} to {most:.0f}",
+                least=MIN_HEAD_INTERVAL_S,
+                most=MAX_HEAD_INTERVAL_S,
+            ),
         ),
     )
     #: Auditors' witness keys, ``name=hex,...``, whose cosignatures the gateway accepts.
@@ -295,53 +324,57 @@ class GatewayConfig:
         metadata=_meta(
             "WITNESS_KEYS",
             _witness_keys,
-            "name=HEX pairs separated by commas: lower-case names, 64 hex digits of an "
-            "Ed25519 public key each, no name or key twice",
+            lambda: _(
+                "name=HEX pairs separated by commas: lower-case names, 64 hex digits of an "
+                "Ed25519 public key each, no name or key twice"
+            ),
         ),
     )
 
     #: The SMTP relay (host:port) for e-mail notices of news to relatives who asked for
     #: them (docs/gateway.md, "Notices by e-mail"); empty: no notices are sent.
     smtp_relay: str = field(
-        default="", metadata=_meta("SMTP_RELAY", _relay, "host:port, or empty for none")
+        default="", metadata=_meta("SMTP_RELAY", _relay, lambda: _("host:port, or empty for none"))
     )
     #: The sender of the notices.
     smtp_from: str = field(
         default="Sealpost <no-reply@localhost>",
-        metadata=_meta("SMTP_FROM", _text, "an address such as Sealpost <no-reply@example.nl>"),
+        metadata=_meta(
+            "SMTP_FROM", _text, lambda: _("an address such as Sealpost <no-reply@example.nl>")
+        ),
     )
     #: STARTTLS to the relay; off only for a relay on the same host.
     smtp_starttls: bool = field(
-        default=True, metadata=_meta("SMTP_STARTTLS", _boolean, "true or false")
+        default=True, metadata=_meta("SMTP_STARTTLS", _boolean, lambda: _("true or false"))
     )
     #: Seconds between looks for news to tell, and the least time between two notices to
     #: one relative (so that their timing says little about events).
     news_interval_seconds: float = field(
-        default=30.0, metadata=_meta("NEWS_INTERVAL_SECONDS", _positive_float, _SECONDS)
+        default=30.0, metadata=_meta("NEWS_INTERVAL_SECONDS", _positive_float, _seconds)
     )
     news_quiet_seconds: float = field(
-        default=900.0, metadata=_meta("NEWS_QUIET_SECONDS", _positive_float, _SECONDS)
+        default=900.0, metadata=_meta("NEWS_QUIET_SECONDS", _positive_float, _seconds)
     )
 
     #: New devices (RegisterDevice), per client address and overall (docs/gateway.md, "Limits").
     register_limit: Limit = field(
         default=parse_limit("10/h,120/min"),
-        metadata=_meta("REGISTER_LIMIT", parse_limit, _LIMIT_EXPECT),
+        metadata=_meta("REGISTER_LIMIT", parse_limit, _limit_expect),
     )
     #: Sign-in challenges and logins, per client address and overall.
     sign_in_limit: Limit = field(
         default=parse_limit("60/min,3000/min"),
-        metadata=_meta("SIGN_IN_LIMIT", parse_limit, _LIMIT_EXPECT),
+        metadata=_meta("SIGN_IN_LIMIT", parse_limit, _limit_expect),
     )
     #: The directory, to callers who are not signed in, per client address and overall.
     directory_limit: Limit = field(
         default=parse_limit("120/min,6000/min"),
-        metadata=_meta("DIRECTORY_LIMIT", parse_limit, _LIMIT_EXPECT),
+        metadata=_meta("DIRECTORY_LIMIT", parse_limit, _limit_expect),
     )
 
     #: Accept TLS 1.2 from old clients as well as TLS 1.3 (docs/gateway.md, "TLS").
     allow_tls12: bool = field(
-        default=False, metadata=_meta("ALLOW_TLS12", _boolean, "true or false")
+        default=False, metadata=_meta("ALLOW_TLS12", _boolean, lambda: _("true or false"))
     )
 
     def settings(self) -> dict[str, str]:
@@ -422,12 +455,21 @@ class GatewayConfig:
             try:
                 values[f.name] = f.metadata["parse"](raw)
             except ValueError:
-                problems.append(f"{source}: expected {f.metadata['expect']}, got {raw!r}")
+                problems.append(
+                    _(
+                        "{setting}: expected {expect}, got {value}",
+                        setting=source,
+                        expect=f.metadata["expect"](),
+                        value=repr(raw),
+                    )
+                )
         staff = [values.get(k) for k in ("key_server_address", "oidc_issuer", "oidc_audience")]
         if any(staff) and not all(staff):
             problems.append(
-                "staff sign-in needs all of SEALPOST_KEY_SERVER_ADDRESS, SEALPOST_OIDC_ISSUER "
-                "and SEALPOST_OIDC_AUDIENCE (or none of them)"
+                _(
+                    "staff sign-in needs all of SEALPOST_KEY_SERVER_ADDRESS, "
+                    "SEALPOST_OIDC_ISSUER and SEALPOST_OIDC_AUDIENCE (or none of them)"
+                )
             )
         if problems:
             raise ConfigError(problems)

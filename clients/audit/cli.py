@@ -35,7 +35,7 @@ from sealpost.clients._cli import (
 from sealpost.clients._cli import report as report_problem
 from sealpost.clients._problems import ExitCode, Problem, problem_of
 from sealpost.clients.audit import database, report, state
-from sealpost.clients.audit.changes import ChangeReconciliation
+from sealpost.clients.audit.changes import ChangeReason, ChangeReconciliation
 from sealpost.clients.audit.keyserver import (
     Change,
     Device,
@@ -50,6 +50,7 @@ from sealpost.clients.audit.reconcile import (
     Decrypt,
     Grant,
     LogFacts,
+    Reason,
     Reconciliation,
     actions_with_signing_times,
     approvals_from_events,
@@ -78,6 +79,7 @@ from sealpost.crypto.logentry import LogAction
 from sealpost.escrow.auditlog import AuditEvent, read_audit_entries
 from sealpost.escrow.client import EscrowKeyRef
 from sealpost.gateway.keyevents import RecordedAction, action_from_event
+from sealpost.i18n import _, _n
 from sealpost.v1 import log_pb2
 
 T = TypeVar("T")
@@ -90,7 +92,7 @@ CANNOT_RUN: Final = ExitCode.USAGE
 DEFAULT_MAX_UNSIGNED_S: Final = 15.0
 
 app = cli_app(
-    help=(
+    help=_(
         "Auditors: verify the transparency log, reconcile it with the key server, report.\n\n"
         "Needs read access only: the gateway's database and the key server's audit log. "
         "Exit codes: 0 clean, 1 something found, 2 the check could not run, 3 a server "
@@ -103,7 +105,7 @@ DatabaseUrl = Annotated[
     typer.Option(
         "--database-url",
         envvar="SEALPOST_DATABASE_URL",
-        help="The gateway's database (sqlite:///path or postgresql://...); opened read only.",
+        help=_("The gateway's database (sqlite:///path or postgresql://...); opened read only."),
     ),
 ]
 LogKey = Annotated[
@@ -111,16 +113,18 @@ LogKey = Annotated[
     typer.Option(
         "--log-key",
         envvar="SEALPOST_LOG_KEY",
-        help="Pinned Ed25519 public key of the log (64 hex digits).",
+        help=_("Pinned Ed25519 public key of the log (64 hex digits)."),
     ),
 ]
 AuditLogs = Annotated[
     list[str],
     typer.Option(
         "--audit-log",
-        help="A key-server audit device's file (JSON lines). Repeat it for each device: the "
-        "devices are compared. Several files of one device (rotated): NAME=PATH for each, "
-        "with the same NAME.",
+        help=_(
+            "A key-server audit device's file (JSON lines). Repeat it for each device: the "
+            "devices are compared. Several files of one device (rotated): NAME=PATH for each, "
+            "with the same NAME."
+        ),
     ),
 ]
 Leeway = Annotated[
@@ -128,24 +132,27 @@ Leeway = Annotated[
     typer.Option(
         "--leeway-seconds",
         min=0,
-        help="Clock difference allowed between the gateway and the key server.",
+        help=_("Clock difference allowed between the gateway and the key server."),
     ),
 ]
 EscrowMount = Annotated[
-    str, typer.Option("--escrow-mount", help="The key server's transit mount of the escrow key.")
+    str,
+    typer.Option("--escrow-mount", help=_("The key server's transit mount of the escrow key.")),
 ]
-EscrowKeyName = Annotated[str, typer.Option("--escrow-key", help="The escrow key's name.")]
-JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+EscrowKeyName = Annotated[str, typer.Option("--escrow-key", help=_("The escrow key's name."))]
+JsonOutput = Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))]
 MaxUnsigned = Annotated[
     float,
     typer.Option(
         "--max-unsigned-seconds",
         min=0,
-        help="Leaves outside every signed head for longer than this (by the times they "
-        "claim) are a finding: the gateway signs within seconds of any growth.",
+        help=_(
+            "Leaves outside every signed head for longer than this (by the times they "
+            "claim) are a finding: the gateway signs within seconds of any growth."
+        ),
     ),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines on stderr.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help=_("No progress lines on stderr."))]
 
 _DEFAULT_KEY: Final = EscrowKeyRef()
 
@@ -171,10 +178,10 @@ def _hex_key(value: str, option: str) -> bytes | None:
     try:
         key = bytes.fromhex(value.strip())
     except ValueError:
-        raise typer.BadParameter("not hexadecimal", param_hint=option) from None
+        raise typer.BadParameter(_("not hexadecimal"), param_hint=option) from None
     if len(key) != 32:
         raise typer.BadParameter(
-            "an Ed25519 public key is 32 bytes (64 hex digits)", param_hint=option
+            _("an Ed25519 public key is 32 bytes (64 hex digits)"), param_hint=option
         )
     return key
 
@@ -211,7 +218,7 @@ def _check_log(
         directory_key=directory_pin,
     )
     for warning in keys.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        typer.echo(_("warning: {warning}", warning=warning), err=True)
     witnesses = list(witness_keys)
     if directory_pin is not None:
         witnesses += database.institution_witnesses(connection, directory_pin)
@@ -237,7 +244,7 @@ def _witness_key(text: str) -> TrustedWitness:
         key_id = cosignature.witness_key_id(public)
     except (ValueError, FormatError):
         raise typer.BadParameter(
-            "NAME=HEX, the hex being an Ed25519 public key (64 hex digits)",
+            _("NAME=HEX, the hex being an Ed25519 public key (64 hex digits)"),
             param_hint="--witness-key",
         ) from None
     return TrustedWitness(key_id=key_id, name=name.strip() or key_hex[:16], public_key=public)
@@ -313,39 +320,72 @@ def _log_json(found: LogAuditReport, warnings: Sequence[str]) -> dict[str, Any]:
 
 def _log_text(found: LogAuditReport) -> str:
     lines = [
-        f"{found.leaf_count} leaves, {found.head_count} signed heads "
-        f"({found.valid_head_count} valid), attested up to size {found.attested_size}"
+        _(
+            "{leaves} leaves, {heads} signed heads ({valid} valid), attested up to size {size}",
+            leaves=found.leaf_count,
+            heads=found.head_count,
+            valid=found.valid_head_count,
+            size=found.attested_size,
+        )
     ]
     first = found.first
     if first is None:
-        lines.append("OK: the stored leaves reproduce every signed head, and no two heads fork.")
+        lines.append(_("OK: the stored leaves reproduce every signed head, and no two heads fork."))
     else:
         index = found.first_bad_index
-        how = f", located by {first.located_by.value}" if first.located_by else ""
-        exact = "" if first.exact or index is None else " (lower bound)"
-        lead = f"first bad leaf index {index}{exact}" if index is not None else first.where()
-        lines.append(f"FAIL: {lead}: {first.kind.value}{how}")
+        if index is None:
+            lead = first.where()
+        elif first.exact:
+            lead = _("first bad leaf index {index}", index=index)
+        else:
+            lead = _("first bad leaf index {index} (lower bound)", index=index)
+        if first.located_by:
+            lines.append(
+                _(
+                    "FAIL: {lead}: {kind}, located by {how}",
+                    lead=lead,
+                    kind=first.kind.value,
+                    how=first.located_by.value,
+                )
+            )
+        else:
+            lines.append(_("FAIL: {lead}: {kind}", lead=lead, kind=first.kind.value))
         for finding in found.findings:
             lines.append(f"  {finding.kind.value:<18} {finding.where():<16} {finding.detail}")
     for check in found.pinned:
-        verdict = "the log extends it" if check.consistent else "the log does NOT extend it"
-        lines.append(f"pinned: {check.label} (size {check.tree_size}): {verdict}")
+        verdict = _("the log extends it") if check.consistent else _("the log does NOT extend it")
+        lines.append(
+            _(
+                "pinned: {label} (size {size}): {verdict}",
+                label=check.label,
+                size=check.tree_size,
+                verdict=verdict,
+            )
+        )
     if found.cosigned:
         newest = found.cosigned[-1]
         lines.append(
-            f"cosigned: {len(found.cosigned)} heads carry verified cosignatures; the newest, "
-            f"size {newest.tree_size}, by {', '.join(newest.witnesses)}"
+            _(
+                "cosigned: {count} heads carry verified cosignatures; the newest, size {size}, "
+                "by {witnesses}",
+                count=len(found.cosigned),
+                size=newest.tree_size,
+                witnesses=", ".join(newest.witnesses),
+            )
         )
     if found.unverified_cosignatures:
         lines.append(
-            f"cosigned: {found.unverified_cosignatures} cosignatures by witnesses not pinned "
-            "(--directory-key for institutions, --witness-key for auditors) were not checked"
+            _(
+                "cosigned: {count} cosignatures by witnesses not pinned (--directory-key for "
+                "institutions, --witness-key for auditors) were not checked",
+                count=found.unverified_cosignatures,
+            )
         )
-    lines += [f"note: {note}" for note in found.notes]
+    lines += [_("note: {note}", note=note) for note in found.notes]
     return "\n".join(lines)
 
 
-_VERIFY_HELP: Final = (
+_VERIFY_HELP: Final = _(
     "Recompute the Merkle tree from every stored leaf and check every signed tree head; "
     "then replay the log and hold the gateway's tables against the state it recomputes.\n\n"
     "Finds modified, deleted, inserted and reordered leaves, a truncated log, replaced or "
@@ -366,50 +406,59 @@ def verify_command(
     log_key: LogKey = "",
     directory_key: DirectoryKey = "",
     jobs: Annotated[
-        int, typer.Option("--jobs", min=1, help="Worker processes decoding leaves of large logs.")
+        int,
+        typer.Option("--jobs", min=1, help=_("Worker processes decoding leaves of large logs.")),
     ] = min(4, os.cpu_count() or 1),
     no_node_cache: Annotated[
         bool,
         typer.Option(
             "--no-node-cache",
-            help="Do not use the gateway's node cache (even authenticated) to locate a difference.",
+            help=_(
+                "Do not use the gateway's node cache (even authenticated) to locate a difference."
+            ),
         ),
     ] = False,
     since_head: Annotated[
         list[Path],
         typer.Option(
             "--since-head",
-            help="A signed tree head to hold the log to (repeatable): a head file, a "
-            "terminal's witness-state.json, an audit state file, or binary. Every stored "
-            "head must be consistent with it, and the log may not be shorter.",
+            help=_(
+                "A signed tree head to hold the log to (repeatable): a head file, a "
+                "terminal's witness-state.json, an audit state file, or binary. Every stored "
+                "head must be consistent with it, and the log may not be shorter."
+            ),
         ),
     ] = [],  # noqa: B006 - Typer reads the default, never mutates it
     state_file: Annotated[
         Path | None,
         typer.Option(
             "--state-file",
-            help="Where this command keeps the last head it verified (default: "
-            "$XDG_STATE_HOME/sealpost/audit/<pinned key>.json); the next run must extend it.",
+            help=_(
+                "Where this command keeps the last head it verified (default: "
+                "$XDG_STATE_HOME/sealpost/audit/<pinned key>.json); the next run must extend it."
+            ),
         ),
     ] = None,
     no_state: Annotated[
         bool,
-        typer.Option("--no-state", help="Neither read nor write the state file."),
+        typer.Option("--no-state", help=_("Neither read nor write the state file.")),
     ] = False,
     max_unsigned_seconds: MaxUnsigned = DEFAULT_MAX_UNSIGNED_S,
     witness_key: Annotated[
         list[str],
         typer.Option(
             "--witness-key",
-            help="An auditor's witness key, NAME=HEX (repeatable): its cosignatures are "
-            "checked too. Institution keys come from the pinned directory.",
+            help=_(
+                "An auditor's witness key, NAME=HEX (repeatable): its cosignatures are "
+                "checked too. Institution keys come from the pinned directory."
+            ),
         ),
     ] = [],  # noqa: B006 - Typer reads the default, never mutates it
     no_state_check: Annotated[
         bool,
         typer.Option(
             "--no-state-check",
-            help="Check the log only, not the gateway's tables against the state it recomputes.",
+            help=_("Check the log only, not the gateway's tables against the state it recomputes."),
         ),
     ] = False,
     quiet: Quiet = False,
@@ -469,7 +518,9 @@ def verify_command(
     else:
         typer.echo(_log_text(found))
         if state_path is not None and found.ok:
-            typer.echo(f"state: the verified head is kept in {state_path} for the next run")
+            typer.echo(
+                _("state: the verified head is kept in {path} for the next run", path=state_path)
+            )
         if tables is not None:
             typer.echo("\n".join(tables.lines()))
     raise typer.Exit(CLEAN if found.ok and (tables is None or tables.ok) else FOUND)
@@ -489,7 +540,9 @@ def audit_devices(specs: Sequence[str]) -> list[tuple[str, list[Path]]]:
     to device NAME, so rotated files of one device are read as one.
     """
     if not specs:
-        raise typer.BadParameter("give at least one key-server audit log", param_hint="--audit-log")
+        raise typer.BadParameter(
+            _("give at least one key-server audit log"), param_hint="--audit-log"
+        )
     devices: dict[str, list[Path]] = {}
     bare = [Path(s).name for s in specs if not _DEVICE_SPEC.fullmatch(s)]
     for spec in specs:
@@ -563,11 +616,13 @@ def _run_reconcile(
 ) -> tuple[Reconciliation, LogAuditReport | None]:
     found: LogAuditReport | None = None
     if log_key or directory_key:
-        found, _ = _check_log(connection, log_key, directory_key, quiet=quiet)
+        found, _warnings = _check_log(connection, log_key, directory_key, quiet=quiet)
     else:
         typer.echo(
-            "warning: the transparency log is not verified (pass --log-key or "
-            "--directory-key): grants are taken from it as stored",
+            _(
+                "warning: the transparency log is not verified (pass --log-key or "
+                "--directory-key): grants are taken from it as stored"
+            ),
             err=True,
         )
     facts = log_facts(connection, found)
@@ -724,35 +779,77 @@ def _devices_json(devices: DeviceComparison | None) -> dict[str, Any]:
     }
 
 
+def _utc_time(when: datetime) -> str:
+    """A time in a table: UTC to the second, as the audit logs write it."""
+    return f"{when:%Y-%m-%d %H:%M:%S}"
+
+
+def _reason_words(reason: Reason | ChangeReason, detail: str) -> str:
+    """Why a decrypt or a change matches nothing, in the staff language (JSON keeps the value)."""
+    words: dict[Reason | ChangeReason, str] = {
+        Reason.NO_GRANT: _("no grant for this message"),
+        Reason.OTHER_IDENTITY: _("the message's grants name another key-server identity"),
+        Reason.GRANT_LATER: _("the grant was logged after the decrypt"),
+        Reason.NOT_SIGNED: _("the grant was not in a signed tree head before the decrypt"),
+        Reason.UNREADABLE_CONTEXT: _("the message id is not readable in the audit log"),
+        Reason.NO_IDENTITY: _("not decrypted by a staff identity"),
+        Reason.GRANT_EXPIRED: _("the grant's time had run out"),
+        Reason.NOT_QUEUED: _("the message was not in the screening queue"),
+        Reason.LEFT_QUEUE: _("the message had left the screening queue"),
+        Reason.NO_APPROVAL: _("the retrospective request has no approval in the log"),
+        Reason.APPROVAL_EXPIRED: _("the retrospective approval had expired"),
+        ChangeReason.KEY_LEAVES: _(
+            "Sealpost never does this: it lets the escrow key leave the key server"
+        ),
+        ChangeReason.NOT_RECORDED: _("no recorded key-server action lists this change"),
+        ChangeReason.OTHER_IDENTITY: _(
+            "the recorded actions listing this change name another key-server identity"
+        ),
+        ChangeReason.OUTSIDE_WINDOW: _(
+            "the recorded actions listing this change happened at another time"
+        ),
+        ChangeReason.NOT_SIGNED: _("the recorded action is not in a verified signed tree head"),
+    }
+    said = words.get(reason, reason.value)
+    return f"{said} ({detail})" if detail else said
+
+
 def _findings_text(outcome: Reconciliation) -> list[str]:
     """The sections for key-server changes, privileged escrows and the audit devices."""
     lines: list[str] = []
     changes = outcome.changes
     if changes is not None and changes.unmatched:
-        lines.append("KEY-SERVER CHANGES WITHOUT A RECORDED ACTION")
+        lines.append(_("KEY-SERVER CHANGES WITHOUT A RECORDED ACTION"))
         lines += _table(
-            ("time (UTC)", "change", "path", "identity", "reason", "audit log"),
+            (
+                _("time (UTC)"),
+                _("change"),
+                _("path"),
+                _("identity"),
+                _("reason"),
+                _("audit log"),
+            ),
             [
                 (
-                    f"{u.change.time:%Y-%m-%d %H:%M:%S}",
+                    _utc_time(u.change.time),
                     u.change.kind.value,
                     u.change.path,
                     u.change.who,
-                    u.reason.value + (f" ({u.detail})" if u.detail else ""),
+                    _reason_words(u.reason, u.detail),
                     u.change.source,
                 )
                 for u in changes.unmatched
             ],
         )
     if outcome.privileged_escrows:
-        lines.append("ESCROWS OF PRIVILEGED MESSAGES (privileged mail carries no escrow)")
+        lines.append(_("ESCROWS OF PRIVILEGED MESSAGES (privileged mail carries no escrow)"))
         lines += _table(
-            ("time (UTC)", "message", "identity", "institution", "audit log"),
+            (_("time (UTC)"), _("message"), _("identity"), _("institution"), _("audit log")),
             [
                 (
-                    f"{e.time:%Y-%m-%d %H:%M:%S}",
+                    _utc_time(e.time),
                     e.message_id.hex(),
-                    e.display_name or "(no identity)",
+                    e.display_name or _("(no identity)"),
                     e.institution_id or "",
                     e.source,
                 )
@@ -760,24 +857,31 @@ def _findings_text(outcome: Reconciliation) -> list[str]:
             ],
         )
     if outcome.devices is not None and outcome.devices.findings:
-        lines.append("AUDIT DEVICES DISAGREE")
+        lines.append(_("AUDIT DEVICES DISAGREE"))
         lines += _table(
-            ("time (UTC)", "request", "entry", "what", "in", "missing from"),
+            (
+                _("time (UTC)"),
+                _("request"),
+                _("entry"),
+                _("what"),
+                _("in"),
+                _("missing from"),
+            ),
             [
                 (
-                    f"{f.time:%Y-%m-%d %H:%M:%S}",
+                    _utc_time(f.time),
                     f.request_id,
                     f.entry_type.value,
                     f.what,
                     ", ".join(f.present_in),
-                    ", ".join(f.missing_from) or "(described differently)",
+                    ", ".join(f.missing_from) or _("(described differently)"),
                 )
                 for f in outcome.devices.findings
             ],
         )
     if changes is not None and changes.noted:
-        lines.append("ROOT TOKENS GENERATED (informational)")
-        lines += [f"  {c.time:%Y-%m-%d %H:%M:%S}  {c.path}  {c.source}" for c in changes.noted]
+        lines.append(_("ROOT TOKENS GENERATED (informational)"))
+        lines += [f"  {_utc_time(c.time)}  {c.path}  {c.source}" for c in changes.noted]
     return lines
 
 
@@ -791,42 +895,60 @@ def _reconcile_text(outcome: Reconciliation, allow_unused: bool) -> str:
     decrypts = len(outcome.matched) + len(outcome.unmatched) + len(outcome.refused)
     changes = outcome.changes
     devices = outcome.devices
+    recorded = 0 if changes is None else len(changes.matched)
+    unrecorded = 0 if changes is None else len(changes.unmatched)
+    compared = (
+        _(
+            "audit devices {devices}: {count} differences",
+            devices=", ".join(devices.devices),
+            count=len(devices.findings),
+        )
+        if devices is not None
+        else _("audit devices not compared (one given)")
+    )
     lines = [
-        f"{decrypts} decrypts: {len(outcome.matched)} matched, {len(outcome.unmatched)} "
-        f"without a grant, {len(outcome.refused)} refused; {len(outcome.unused_grants)} grants "
-        f"never used, {len(outcome.outside_period)} outside the audit log's period",
-        f"{0 if changes is None else len(changes.matched) + len(changes.unmatched)} key-server "
-        f"changes: {0 if changes is None else len(changes.matched)} recorded, "
-        f"{0 if changes is None else len(changes.unmatched)} not; "
-        f"{len(outcome.privileged_escrows)} escrows of privileged messages; audit devices "
-        + (
-            f"{', '.join(devices.devices)}: {len(devices.findings)} differences"
-            if devices is not None
-            else "not compared (one given)"
+        _(
+            "{decrypts} decrypts: {matched} matched, {unmatched} without a grant, {refused} "
+            "refused; {unused} grants never used, {outside} outside the audit log's period",
+            decrypts=decrypts,
+            matched=len(outcome.matched),
+            unmatched=len(outcome.unmatched),
+            refused=len(outcome.refused),
+            unused=len(outcome.unused_grants),
+            outside=len(outcome.outside_period),
+        ),
+        _(
+            "{changes} key-server changes: {recorded} recorded, {unrecorded} not; {escrows} "
+            "escrows of privileged messages; {compared}",
+            changes=recorded + unrecorded,
+            recorded=recorded,
+            unrecorded=unrecorded,
+            escrows=len(outcome.privileged_escrows),
+            compared=compared,
         ),
     ]
     if outcome.unmatched:
-        lines.append("DECRYPTS WITHOUT A GRANT")
+        lines.append(_("DECRYPTS WITHOUT A GRANT"))
         lines += _table(
-            ("time (UTC)", "message", "identity", "reason", "audit log"),
+            (_("time (UTC)"), _("message"), _("identity"), _("reason"), _("audit log")),
             [
                 (
-                    f"{u.decrypt.time:%Y-%m-%d %H:%M:%S}",
-                    u.decrypt.message_id.hex() if u.decrypt.message_id else "(unreadable)",
+                    _utc_time(u.decrypt.time),
+                    u.decrypt.message_id.hex() if u.decrypt.message_id else _("(unreadable)"),
                     u.decrypt.who,
-                    u.reason.value + (f" ({u.detail})" if u.detail else ""),
+                    _reason_words(u.reason, u.detail),
                     u.decrypt.source,
                 )
                 for u in outcome.unmatched
             ],
         )
     if outcome.unused_grants:
-        lines.append("GRANTS NEVER USED" + (" (allowed)" if allow_unused else ""))
+        lines.append(_("GRANTS NEVER USED (allowed)") if allow_unused else _("GRANTS NEVER USED"))
         lines += _table(
-            ("time (UTC)", "message", "officer", "grant", "log index"),
+            (_("time (UTC)"), _("message"), _("officer"), _("grant"), _("log index")),
             [
                 (
-                    f"{utc(g.time_ms):%Y-%m-%d %H:%M:%S}",
+                    _utc_time(utc(g.time_ms)),
                     g.message_id.hex(),
                     g.officer,
                     g.grant_id,
@@ -837,26 +959,28 @@ def _reconcile_text(outcome: Reconciliation, allow_unused: bool) -> str:
         )
     lines += _findings_text(outcome)
     if outcome.refused:
-        lines.append("REFUSED DECRYPTS (informational)")
+        lines.append(_("REFUSED DECRYPTS (informational)"))
         lines += _table(
-            ("time (UTC)", "message", "identity", "error"),
+            (_("time (UTC)"), _("message"), _("identity"), _("error")),
             [
                 (
-                    f"{d.time:%Y-%m-%d %H:%M:%S}",
-                    d.message_id.hex() if d.message_id else "(unreadable)",
+                    _utc_time(d.time),
+                    d.message_id.hex() if d.message_id else _("(unreadable)"),
                     d.who,
                     d.error or "",
                 )
                 for d in outcome.refused
             ],
         )
-    lines += [f"note: {note}" for note in outcome.notes]
-    verdict = "OK" if outcome.clean(allow_unused=allow_unused) else "FAIL"
-    lines.append(f"{verdict}: reconciliation {'clean' if verdict == 'OK' else 'found problems'}")
+    lines += [_("note: {note}", note=note) for note in outcome.notes]
+    if outcome.clean(allow_unused=allow_unused):
+        lines.append(_("OK: reconciliation clean"))
+    else:
+        lines.append(_("FAIL: reconciliation found problems"))
     return "\n".join(lines)
 
 
-_RECONCILE_HELP: Final = (
+_RECONCILE_HELP: Final = _(
     "Reconcile the key server's audit devices with the transparency log.\n\n"
     "A decrypt matches a grant for the same message id, made to the same key-server "
     "identity, at most 15 minutes before the decrypt, while the grant's legal basis held "
@@ -880,7 +1004,7 @@ def reconcile_command(
     escrow_key: EscrowKeyName = _DEFAULT_KEY.name,
     allow_unused_grants: Annotated[
         bool,
-        typer.Option("--allow-unused-grants", help="Grants never used do not fail the check."),
+        typer.Option("--allow-unused-grants", help=_("Grants never used do not fail the check.")),
     ] = False,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
@@ -906,7 +1030,7 @@ def reconcile_command(
             _emit_json({"clean": False, "log": _log_json(found, [])})
         else:
             typer.echo(_log_text(found))
-            typer.echo("FAIL: the transparency log does not verify, so grants cannot be trusted")
+            typer.echo(_("FAIL: the transparency log does not verify, so grants cannot be trusted"))
         raise typer.Exit(FOUND)
     if json_output:
         _emit_json(_reconcile_json(outcome, found, allow_unused_grants))
@@ -922,10 +1046,10 @@ def _day(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter("a date is YYYY-MM-DD", param_hint=option) from None
+        raise typer.BadParameter(_("a date is YYYY-MM-DD"), param_hint=option) from None
 
 
-_REPORT_HELP: Final = (
+_REPORT_HELP: Final = _(
     "Write the periodic report of one institution as report.md and report.pdf.\n\n"
     "Volumes, share screened, queue waiting times, verdicts, reviews per officer, "
     "retrospective requests and, with --audit-log, the anomalies the reconciliation finds; "
@@ -936,11 +1060,11 @@ _REPORT_HELP: Final = (
 @app.command("report", help=_REPORT_HELP)
 def report_command(
     database_url: DatabaseUrl,
-    institution: Annotated[str, typer.Option("--institution", help="The institution's id.")],
-    from_: Annotated[str, typer.Option("--from", help="First day of the period (YYYY-MM-DD).")],
-    to: Annotated[str, typer.Option("--to", help="Last day of the period, included.")],
+    institution: Annotated[str, typer.Option("--institution", help=_("The institution's id."))],
+    from_: Annotated[str, typer.Option("--from", help=_("First day of the period (YYYY-MM-DD)."))],
+    to: Annotated[str, typer.Option("--to", help=_("Last day of the period, included."))],
     out_dir: Annotated[
-        Path, typer.Option("--out-dir", help="Folder for report.md and report.pdf.")
+        Path, typer.Option("--out-dir", help=_("Folder for report.md and report.pdf."))
     ],
     audit_log: AuditLogs = [],  # noqa: B006 - Typer reads the default, never mutates it
     leeway_seconds: Leeway = DEFAULT_LEEWAY_MS / 1000,
@@ -952,7 +1076,7 @@ def report_command(
         Path | None,
         typer.Option(
             "--font",
-            help="TrueType font for the PDF (default: Noto Sans, installed with Sealpost).",
+            help=_("TrueType font for the PDF (default: Noto Sans, installed with Sealpost)."),
         ),
     ] = None,
     quiet: Quiet = False,
@@ -981,7 +1105,7 @@ def report_command(
                     quiet,
                 )
             elif log_key or directory_key:
-                found, _ = _check_log(connection, log_key, directory_key, quiet=quiet)
+                found, _warnings = _check_log(connection, log_key, directory_key, quiet=quiet)
             gathered = report.gather(
                 connection,
                 institution,
@@ -996,7 +1120,11 @@ def report_command(
         content = report.blocks(gathered)
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "report.md").write_text(document.to_markdown(content), encoding="utf-8")
-        title = f"Sealpost audit report {institution} {period.label()}"
+        title = _(
+            "Sealpost audit report {institution} {period}",
+            institution=institution,
+            period=period.label(),
+        )
         pdf.to_pdf(
             content,
             out_dir / "report.pdf",
@@ -1010,17 +1138,25 @@ def report_command(
     if json_output:
         _emit_json(gathered.to_dict())
     else:
-        anomalies = "not checked" if gathered.anomalies is None else len(gathered.anomalies)
+        anomalies = _("not checked") if gathered.anomalies is None else str(len(gathered.anomalies))
         typer.echo(
-            f"report for {institution}, {period.label()}: {gathered.total.messages} messages, "
-            f"{len(gathered.officers)} officer(s), anomalies: {anomalies}; written to "
-            f"{out_dir / 'report.md'} and {out_dir / 'report.pdf'}"
+            _(
+                "report for {institution}, {period}: {messages} messages, {officers} "
+                "officer(s), anomalies: {anomalies}; written to {markdown} and {pdf}",
+                institution=institution,
+                period=period.label(),
+                messages=gathered.total.messages,
+                officers=len(gathered.officers),
+                anomalies=anomalies,
+                markdown=out_dir / "report.md",
+                pdf=out_dir / "report.pdf",
+            )
         )
 
 
 # --------------------------------------------------------------------------- witness
 
-_WITNESS_KEY_HELP: Final = (
+_WITNESS_KEY_HELP: Final = _(
     "Make the auditor's own witness key (Ed25519), sealed under a passphrase.\n\n"
     "Prints the public key and key id: publish them out of band, and give the public key "
     "to the gateway's operator for --witness-keys NAME=HEX. The passphrase comes from "
@@ -1030,25 +1166,25 @@ _WITNESS_KEY_HELP: Final = (
 
 @app.command("witness-key", help=_WITNESS_KEY_HELP)
 def witness_key_command(
-    out: Annotated[Path, typer.Option("--out", help="The key file to write (never replaced).")],
+    out: Annotated[Path, typer.Option("--out", help=_("The key file to write (never replaced)."))],
     json_output: JsonOutput = False,
 ) -> None:
     """Make a witness key for `sealpost audit witness`."""
     from sealpost.clients.audit import witness  # noqa: PLC0415
 
     passphrase = os.environ.get("SEALPOST_PASSPHRASE") or typer.prompt(
-        "Choose a passphrase for the witness key", hide_input=True, confirmation_prompt=True
+        _("Choose a passphrase for the witness key"), hide_input=True, confirmation_prompt=True
     )
     public = _guard(lambda: witness.create_key(out, passphrase))
     if json_output:
         _emit_json({"publicKey": public.public_key.hex(), "witnessKeyId": public.key_id.hex()})
     else:
-        typer.echo(f"witness key written to {out}")
-        typer.echo(f"public key:     {public.public_key.hex()}")
-        typer.echo(f"witness key id: {public.key_id.hex()}")
+        typer.echo(_("witness key written to {path}", path=out))
+        typer.echo(_("public key:     {key}", key=public.public_key.hex()))
+        typer.echo(_("witness key id: {key_id}", key_id=public.key_id.hex()))
 
 
-_WITNESS_HELP: Final = (
+_WITNESS_HELP: Final = _(
     "Witness the gateway's log once: check its newest tree head against the newest one "
     "this auditor saw, and cosign it.\n\n"
     "A larger head must be proven consistent with the one kept; a head of the same size "
@@ -1063,7 +1199,8 @@ _WITNESS_HELP: Final = (
 def witness_command(
     directory_key: DirectoryKey,
     key_file: Annotated[
-        Path, typer.Option("--key-file", help="The witness key (`sealpost audit witness-key`).")
+        Path,
+        typer.Option("--key-file", help=_("The witness key (`sealpost audit witness-key`).")),
     ],
     gateway: Gateway = "127.0.0.1:50051",
     ca_file: CaFile = Path("sealpost-state/tls/ca.pem"),
@@ -1073,8 +1210,10 @@ def witness_command(
         Path | None,
         typer.Option(
             "--state-file",
-            help="The newest head seen (default: "
-            "$XDG_STATE_HOME/sealpost/witness/directory-<16 hex>.json).",
+            help=_(
+                "The newest head seen (default: "
+                "$XDG_STATE_HOME/sealpost/witness/directory-<16 hex>.json)."
+            ),
         ),
     ] = None,
     json_output: JsonOutput = False,
@@ -1088,13 +1227,13 @@ def witness_command(
 
     pin = _hex_key(directory_key, "--directory-key")
     if pin is None:
-        raise typer.BadParameter("the directory key is needed", param_hint="--directory-key")
+        raise typer.BadParameter(_("the directory key is needed"), param_hint="--directory-key")
     options = StaffOptions(gateway, ca_file, key_server, user, json_output)
     path = state_file or witness.default_state_path(pin)
 
     def body() -> log_witness.Observation | CryptoError:
         passphrase = os.environ.get("SEALPOST_PASSPHRASE") or typer.prompt(
-            "Passphrase of the witness key", hide_input=True
+            _("Passphrase of the witness key"), hide_input=True
         )
         key = witness.open_key(key_file, passphrase)
         channel = options.endpoint().channel()
@@ -1124,8 +1263,8 @@ def witness_command(
                 {"ok": False, "kind": kind, "detail": observed.explain(), "stateFile": str(path)}
             )
         else:
-            typer.echo(f"FAIL: {kind}: {observed.explain()}")
-            typer.echo(f"the newest head this witness accepted stays in {path}")
+            typer.echo(_("FAIL: {kind}: {detail}", kind=kind, detail=observed.explain()))
+            typer.echo(_("the newest head this witness accepted stays in {path}", path=path))
         raise typer.Exit(FOUND)
     head = observed.head
     summary = {
@@ -1142,16 +1281,22 @@ def witness_command(
         _emit_json(summary)
     else:
         what = {
-            "first": "the first head this witness sees (trusted on first use)",
-            "newer": "consistent with the head seen before, and newer",
-            "same": "the same tree as the head seen before",
-            "older": "an older head of the same history",
+            "first": _("the first head this witness sees (trusted on first use)"),
+            "newer": _("consistent with the head seen before, and newer"),
+            "same": _("the same tree as the head seen before"),
+            "older": _("an older head of the same history"),
         }[str(summary["relation"])]
-        done = "cosigned and handed in" if observed.cosigned else "not cosigned"
-        typer.echo(f"OK: head of size {head.tree_size}: {what}; {done}")
+        done = _("cosigned and handed in") if observed.cosigned else _("not cosigned")
+        typer.echo(
+            _("OK: head of size {size}: {what}; {done}", size=head.tree_size, what=what, done=done)
+        )
     if observed.submit_error:
         typer.echo(
-            f"warning: the gateway did not take the cosignature: {observed.submit_error}", err=True
+            _(
+                "warning: the gateway did not take the cosignature: {error}",
+                error=observed.submit_error,
+            ),
+            err=True,
         )
     raise typer.Exit(CLEAN)
 
@@ -1159,7 +1304,16 @@ def witness_command(
 # --------------------------------------------------------------------------- verify-remote
 
 
-@app.command("verify-remote")
+@app.command(
+    "verify-remote",
+    help=_(
+        "Check the log through the gateway's API, signed in as an auditor (no database "
+        "needed).\n\n"
+        "An auditor scoped to some institutions reads their entries in full and the others "
+        "as leaf hashes: every root and every signed head is still checked. Exit 0 clean, "
+        "1 with findings, 2 when the check cannot run."
+    ),
+)
 def verify_remote_command(
     gateway: Gateway,
     ca_file: CaFile,
@@ -1180,7 +1334,9 @@ def verify_remote_command(
 
     pin = _hex_key(directory_key, "--directory-key")
     if pin is None:
-        raise typer.BadParameter("the pinned directory key is needed", param_hint="--directory-key")
+        raise typer.BadParameter(
+            _("the pinned directory key is needed"), param_hint="--directory-key"
+        )
     options = StaffOptions(gateway, ca_file, key_server, user)
 
     def body() -> RemoteReport:
@@ -1196,8 +1352,12 @@ def verify_remote_command(
     else:
         typer.echo(_log_text(found.log))
         typer.echo(
-            f"{found.readable} entries read in full, {found.hashed} as leaf hashes only "
-            "(outside your institutions)"
+            _(
+                "{readable} entries read in full, {hashed} as leaf hashes only (outside your "
+                "institutions)",
+                readable=found.readable,
+                hashed=found.hashed,
+            )
         )
     raise typer.Exit(CLEAN if found.log.ok else FOUND)
 
@@ -1205,13 +1365,25 @@ def verify_remote_command(
 # --------------------------------------------------------------------------- escrow audit
 
 
-@app.command("escrow-sample")
+@app.command(
+    "escrow-sample",
+    help=_(
+        "Check that escrowed keys open their messages, on a sample a fresh tree head "
+        "draws.\n\n"
+        'Signs in as an escrow auditor (the staff role "escrow-auditor"): every sampled '
+        "message gets a logged grant before its blob is handed out, each key is decrypted "
+        "with your own key-server identity and checked against the sender's commitment; no "
+        "content is opened. Exit 0 when every key opens its message, 1 when one does not, 2 "
+        "when the check cannot run."
+    ),
+)
 def escrow_sample_command(
     gateway: Gateway,
     ca_file: CaFile,
     directory_key: DirectoryKey,
     count: Annotated[
-        int, typer.Option("--count", min=1, max=100, help="How many escrowed messages to draw.")
+        int,
+        typer.Option("--count", min=1, max=100, help=_("How many escrowed messages to draw.")),
     ] = 20,
     key_server: KeyServer = "",
     user: User = "",
@@ -1234,7 +1406,9 @@ def escrow_sample_command(
 
     pin = _hex_key(directory_key, "--directory-key")
     if pin is None:
-        raise typer.BadParameter("the pinned directory key is needed", param_hint="--directory-key")
+        raise typer.BadParameter(
+            _("the pinned directory key is needed"), param_hint="--directory-key"
+        )
     options = StaffOptions(gateway, ca_file, key_server, user)
 
     def body() -> Any:
@@ -1261,10 +1435,23 @@ def escrow_sample_command(
 # --------------------------------------------------------------------------- web app
 
 
-@app.command("webapp")
+@app.command(
+    "webapp",
+    help=_(
+        "Check the web app a gateway serves against the transparency log (as an auditor)."
+        "\n\n"
+        "Fetches the release manifest, every file it lists and the page itself, and checks "
+        "that the release is recorded in the log (proven into the newest signed tree head), "
+        "that every file is the one recorded, that the page loads only those files with "
+        "Subresource Integrity under the app's Content-Security-Policy, and that the app "
+        "pins the directory key you pinned. Exit 0 clean, 1 with findings, 2 when the check "
+        "cannot run."
+    ),
+)
 def webapp_command(
     url: Annotated[
-        str, typer.Argument(help="The web app's address, https://host:port (the web port).")
+        str,
+        typer.Argument(help=_("The web app's address, https://host:port (the web port).")),
     ],
     gateway: Gateway,
     ca_file: CaFile,
@@ -1289,12 +1476,16 @@ def webapp_command(
 
     pin = _hex_key(directory_key, "--directory-key")
     if pin is None:
-        raise typer.BadParameter("the pinned directory key is needed", param_hint="--directory-key")
+        raise typer.BadParameter(
+            _("the pinned directory key is needed"), param_hint="--directory-key"
+        )
     try:
         ca_pem = ca_file.read_bytes()
         fetch = https_fetch(url, ca_pem)
     except OSError as exc:
-        raise typer.BadParameter(f"cannot read {ca_file}: {exc}", param_hint="--ca-file") from exc
+        raise typer.BadParameter(
+            _("cannot read {path}: {reason}", path=ca_file, reason=exc), param_hint="--ca-file"
+        ) from exc
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="URL") from exc
     options = StaffOptions(gateway, ca_file, key_server, user)
@@ -1319,15 +1510,26 @@ def webapp_command(
         )
     else:
         typer.echo(
-            f"web app {found.app_version or '?'} at {url}: release {found.release_digest or '?'}"
+            _(
+                "web app {version} at {url}: release {digest}",
+                version=found.app_version or "?",
+                url=url,
+                digest=found.release_digest or "?",
+            )
         )
         if found.leaf_index is not None:
-            typer.echo(f"recorded in log entry {found.leaf_index}; {found.files} files checked")
+            typer.echo(
+                _(
+                    "recorded in log entry {index}; {files} files checked",
+                    index=found.leaf_index,
+                    files=found.files,
+                )
+            )
         for problem in found.problems:
-            typer.echo(f"FOUND: {problem}")
+            typer.echo(_("FOUND: {problem}", problem=problem))
         typer.echo(
-            "the served app is the release the log records"
+            _("the served app is the release the log records")
             if found.ok
-            else f"{len(found.problems)} findings"
+            else _n("{count} finding", "{count} findings", len(found.problems))
         )
     raise typer.Exit(CLEAN if found.ok else FOUND)

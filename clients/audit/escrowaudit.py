@@ -27,6 +27,7 @@ from sealpost.crypto.keyrecords import DirectoryPin
 from sealpost.crypto.logaudit import TrustedLogKey
 from sealpost.escrow.blob import EscrowedKey
 from sealpost.escrow.errors import EscrowError
+from sealpost.i18n import _
 from sealpost.v1 import audit_pb2, common_pb2, log_pb2
 
 Progress = Callable[[str], None]
@@ -96,15 +97,40 @@ class EscrowAuditReport:
 
     def lines(self) -> list[str]:
         """A summary per terminal, then every bad key."""
-        verdict = "OK" if self.ok else "FAIL"
+        figures = {
+            "checked": len(self.checked),
+            "size": self.sample_tree_size,
+            "population": self.population,
+        }
         lines = [
-            f"{verdict}: {len(self.checked)} escrowed keys checked, drawn by the tree head of "
-            f"size {self.sample_tree_size} from {self.population} escrowed messages"
+            _(
+                "OK: {checked} escrowed keys checked, drawn by the tree head of size {size} "
+                "from {population} escrowed messages",
+                **figures,
+            )
+            if self.ok
+            else _(
+                "FAIL: {checked} escrowed keys checked, drawn by the tree head of size {size} "
+                "from {population} escrowed messages",
+                **figures,
+            )
         ]
         for terminal, (seen, bad) in self.by_terminal().items():
-            lines.append(f"  {terminal}: {seen} checked, {bad} do not open their message")
+            lines.append(
+                _(
+                    "  {terminal}: {checked} checked, {bad} do not open their message",
+                    terminal=terminal,
+                    checked=seen,
+                    bad=bad,
+                )
+            )
         lines += [
-            f"  BAD {c.message_id.hex()} escrowed by {c.terminal}: {c.problem}"
+            _(
+                "  BAD {message} escrowed by {terminal}: {problem}",
+                message=c.message_id.hex(),
+                terminal=c.terminal,
+                problem=c.problem,
+            )
             for c in self.checked
             if not c.ok
         ]
@@ -201,7 +227,13 @@ def run_escrow_audit(
         "audit", "GetTreeHead", audit_pb2.GetTreeHeadRequest(fresh=True)
     )
     head = _verified_head(fresh.tree_head, log_key)
-    say(f"drawing {count} escrowed messages with the tree head of size {head.tree_size}")
+    say(
+        _(
+            "drawing {count} escrowed messages with the tree head of size {size}",
+            count=count,
+            size=head.tree_size,
+        )
+    )
     reply: audit_pb2.GrantEscrowAuditResponse = client.call(
         "audit",
         "GrantEscrowAudit",
@@ -216,5 +248,5 @@ def run_escrow_audit(
         report.checked.append(
             check_item(item, sample_head=sample_head, grant_head=grant_head, keys=keys)
         )
-    say(f"{len(report.checked)} keys checked")
+    say(_("{count} keys checked", count=len(report.checked)))
     return report

@@ -21,6 +21,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from sealpost.clients.audit.document import Block, Bullets, Heading, Paragraph
+from sealpost.i18n import _, staff
 
 #: (package, file) of the Noto fonts the project installs.
 _NOTO: Final = ("fontpkg_noto_sans", "files/NotoSans[wdth,wght].ttf")
@@ -121,7 +122,8 @@ class _Pdf(FPDF):
         """Report title and page number on every page."""
         self.set_y(-12)
         self.set_font(self.family_name, "", 8)
-        self.cell(0, 6, self.text_of(f"{self._footer_text} - page {self.page_no()}"), align="C")
+        footer = _("{title} - page {page}", title=self._footer_text, page=self.page_no())
+        self.cell(0, 6, self.text_of(footer), align="C")
 
 
 def to_pdf(
@@ -138,6 +140,7 @@ def to_pdf(
     pdf.set_author("Sealpost audit")
     pdf.set_creator("sealpost audit report")
     pdf.set_creation_date(created)
+    pdf.set_lang(staff().language)  # the document's language, for screen readers
     pdf.add_page()
     family = pdf.family_name
     sizes = {1: 16, 2: 13, 3: 11}

@@ -17,6 +17,7 @@ from typing import Final
 from sealpost.clients.staff import StaffClient
 from sealpost.crypto.keyrecords import DirectoryPin
 from sealpost.crypto.logaudit import LogAudit, LogAuditReport, StoredHead, TrustedLogKey
+from sealpost.i18n import _
 from sealpost.v1 import audit_pb2, log_pb2
 
 #: Entries per GetEntries call (the gateway's limit).
@@ -85,7 +86,7 @@ def verify_through_gateway(
     key = trusted_log_key(client, pin)
     heads = _heads(client)
     size = max((log_pb2.TreeHead.FromString(h.tree_head).tree_size for h in heads), default=0)
-    say(f"{len(heads)} signed heads; reading {size} entries")
+    say(_("{heads} signed heads; reading {size} entries", heads=len(heads), size=size))
     audit = LogAudit([key])
     readable = hashed = 0
     run: list[tuple[int, bytes]] = []

@@ -5,6 +5,10 @@ from the transparency log (grants and verdicts are log events, which the
 auditor can verify); anomalies come from the reconciliation with the key
 server's audit log. The report names staff and case references, never message
 content (the gateway holds none).
+
+The report is written in the staff language (sealpost.i18n), dates as they are in the
+Netherlands. What it gathers stays in English (the JSON of ``--json`` is for scripts);
+only its rendering as blocks, Markdown and PDF speaks the reader's language.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 
+from babel.numbers import format_decimal
 from sqlalchemy import Connection, or_, select
 
 from sealpost.clients.audit.database import AuditSourceError, events
@@ -31,6 +36,7 @@ from sealpost.clients.audit.reconcile import (
 from sealpost.crypto.logaudit import LogAuditReport
 from sealpost.crypto.logentry import LogAction
 from sealpost.gateway.storage.schema import institutions, messages, retrospective_requests
+from sealpost.i18n import _, _n, staff
 from sealpost.v1 import common_pb2
 
 _DAY: Final = timedelta(days=1)
@@ -46,7 +52,7 @@ class Period:
     def __post_init__(self) -> None:
         """Refuse an empty or reversed period."""
         if self.last < self.first:
-            raise ValueError("the period ends before it begins")
+            raise ValueError(_("the period ends before it begins"))
 
     @property
     def start_ms(self) -> int:
@@ -64,8 +70,17 @@ class Period:
         return self.start_ms <= ms < self.end_ms
 
     def label(self) -> str:
-        """For people: "2026-03-01 to 2026-03-31 (UTC)"."""
-        return f"{self.first.isoformat()} to {self.last.isoformat()} (UTC)"
+        """Short, for titles and file footers: "2026-03-01 to 2026-03-31 (UTC)"."""
+        return _(
+            "{first} to {last} (UTC)", first=self.first.isoformat(), last=self.last.isoformat()
+        )
+
+    def spoken(self) -> str:
+        """In words, in the staff language: "1 March 2026 to 31 March 2026 (UTC)"."""
+        words = staff()
+        return _(
+            "{first} to {last} (UTC)", first=words.date(self.first), last=words.date(self.last)
+        )
 
 
 @dataclass(frozen=True)
@@ -140,6 +155,28 @@ class Anomaly:
     detail: str
 
 
+@dataclass(frozen=True)
+class LogCheck:
+    """The transparency log's verification, as figures the report puts into words."""
+
+    status: Literal["not_checked", "verified", "failed"]
+    entries: int = 0
+    heads: int = 0
+    size: int = 0
+    findings: int = 0
+    #: The first finding: its kind, where, and its detail.
+    first: str = ""
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The span of the key-server audit log the reconciliation read."""
+
+    first: datetime | None
+    last: datetime | None
+    leeway_s: float
+
+
 @dataclass
 class InstitutionReport:
     """Everything one report shows, ready for Markdown, PDF or JSON."""
@@ -161,6 +198,11 @@ class InstitutionReport:
     refused_decrypts: int = 0
     log_integrity: str = ""
     notes: list[str] = field(default_factory=list)
+    #: The figures behind ``log_integrity`` and ``reconciled`` (English, for JSON); the
+    #: document puts them into the reader's language. A report made without them shows
+    #: those two sentences as written.
+    log_check: LogCheck | None = None
+    coverage: Coverage | None = None
 
     @property
     def total(self) -> Volume:
@@ -181,6 +223,7 @@ class InstitutionReport:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
         data = asdict(self)
+        del data["log_check"], data["coverage"]
         data["anomaly_counts"] = self.anomaly_counts
         data["period"] = {"from": self.period.first.isoformat(), "to": self.period.last.isoformat()}
         data["generated_at"] = self.generated_at.isoformat()
@@ -442,22 +485,68 @@ def _anomalies(
     return out, refused
 
 
-def _integrity(log: LogAuditReport | None) -> str:
+def _log_check(log: LogAuditReport | None) -> LogCheck:
     if log is None:
+        return LogCheck("not_checked")
+    if log.ok:
+        return LogCheck("verified", log.leaf_count, log.valid_head_count, log.attested_size)
+    first = log.first
+    assert first is not None
+    return LogCheck(
+        "failed",
+        log.leaf_count,
+        log.valid_head_count,
+        log.attested_size,
+        len(log.findings),
+        f"{first.kind.value} at {first.where()}: {first.detail}",
+    )
+
+
+def _integrity(check: LogCheck) -> str:
+    """The log's verification in English, as JSON keeps it."""
+    if check.status == "not_checked":
         return (
             "Not checked in this run: pass --log-key or --directory-key to verify the "
             "transparency log first."
         )
-    if log.ok:
+    if check.status == "verified":
         return (
-            f"Verified: {log.leaf_count} log entries; the stored entries reproduce all "
-            f"{log.valid_head_count} signed tree heads (up to size {log.attested_size}); no fork."
+            f"Verified: {check.entries} log entries; the stored entries reproduce all "
+            f"{check.heads} signed tree heads (up to size {check.size}); no fork."
         )
-    first = log.first
-    assert first is not None
+    return f"FAILED: {check.findings} finding(s); first: {check.first}"
+
+
+def _integrity_words(check: LogCheck) -> tuple[str, str]:
+    """The log's verification in the staff language: a word for the summary, a sentence."""
+    if check.status == "not_checked":
+        return _("Not checked"), _(
+            "Not checked in this run: pass --log-key or --directory-key to verify the "
+            "transparency log first."
+        )
+    if check.status == "verified":
+        return _("Verified"), _(
+            "Verified: {entries} log entries; the stored entries reproduce all {heads} signed "
+            "tree heads (up to size {size}); no fork.",
+            entries=check.entries,
+            heads=check.heads,
+            size=check.size,
+        )
+    return _("FAILED"), _n(
+        "FAILED: {count} finding; first: {first}",
+        "FAILED: {count} findings; first: {first}",
+        check.findings,
+        first=check.first,
+    )
+
+
+def _reconciled(coverage: Coverage) -> str:
+    """What the reconciliation read, in English, as JSON keeps it."""
+    if coverage.first is None or coverage.last is None:
+        return "the key-server audit log holds no escrow entries"
     return (
-        f"FAILED: {len(log.findings)} finding(s); first: {first.kind.value} at "
-        f"{first.where()}: {first.detail}"
+        f"key-server audit log from {coverage.first:%Y-%m-%d %H:%M:%S} to "
+        f"{coverage.last:%Y-%m-%d %H:%M:%S} UTC, clock leeway {coverage.leeway_s:g} s"
     )
 
 
@@ -475,7 +564,9 @@ def gather(
         select(institutions.c.name).where(institutions.c.id == institution_id)
     ).scalar_one_or_none()
     if name is None:
-        raise AuditSourceError(f"no institution {institution_id!r} in the database")
+        raise AuditSourceError(
+            _("no institution {institution} in the database", institution=repr(institution_id))
+        )
     rows = connection.execute(
         select(
             messages.c.message_id,
@@ -500,19 +591,20 @@ def gather(
     verdicts = Counter(v for _a, v, _r in facts.verdicts_in_period)
     reasons = Counter(r for _a, v, r in facts.verdicts_in_period if v == "VERDICT_WITHHOLD")
     anomalies: list[Anomaly] | None = None
+    coverage: Coverage | None = None
     reconciled = ""
     refused = 0
     if reconciliation is not None:
         known = _known_messages(connection, reconciliation)
         anomalies, refused = _anomalies(reconciliation, own, known, period)
         covered = reconciliation.period
-        reconciled = (
-            f"key-server audit log from {covered[0]:%Y-%m-%d %H:%M:%S} to "
-            f"{covered[1]:%Y-%m-%d %H:%M:%S} UTC, clock leeway "
-            f"{reconciliation.leeway_ms / 1000:g} s"
-            if covered
-            else "the key-server audit log holds no escrow entries"
+        coverage = Coverage(
+            covered[0] if covered else None,
+            covered[1] if covered else None,
+            reconciliation.leeway_ms / 1000,
         )
+        reconciled = _reconciled(coverage)
+    check = _log_check(log)
     return InstitutionReport(
         institution_id=institution_id,
         institution_name=name,
@@ -528,7 +620,9 @@ def gather(
         anomalies=anomalies,
         reconciled=reconciled,
         refused_decrypts=refused,
-        log_integrity=_integrity(log),
+        log_integrity=_integrity(check),
+        log_check=check,
+        coverage=coverage,
     )
 
 
@@ -565,77 +659,168 @@ def duration(seconds: float | None) -> str:
         return "-"
     s = round(seconds)
     if s < 60:
-        return f"{s} s"
+        return _("{seconds} s", seconds=s)
     if s < 3600:
-        return f"{s // 60} min"
+        return _("{minutes} min", minutes=s // 60)
     if s < 86400:
-        return f"{s // 3600} h {s % 3600 // 60:02d} min"
-    return f"{s // 86400} d {s % 86400 // 3600} h"
+        return _("{hours} h {minutes:02d} min", hours=s // 3600, minutes=s % 3600 // 60)
+    return _("{days} d {hours} h", days=s // 86400, hours=s % 86400 // 3600)
 
 
 def _share(part: int, whole: int) -> str:
-    return f"{part} of {whole} ({100 * part / whole:.1f}%)" if whole else f"{part} of 0"
+    if not whole:
+        return _("{part} of {whole}", part=part, whole=0)
+    percent = format_decimal(100 * part / whole, "0.0", locale=staff().language)
+    return _("{part} of {whole} ({percent}%)", part=part, whole=whole, percent=percent)
+
+
+def _direction_words(direction: str) -> str:
+    """A volume's direction, as gathered, in the staff language."""
+    words = {
+        "inbound (to detainees)": _("inbound (to detainees)"),
+        "outbound (from detainees)": _("outbound (from detainees)"),
+        "all": _("all"),
+    }
+    return words.get(direction, direction)
+
+
+def _verdict_words(verdict: str) -> str:
+    """A verdict label, as gathered, in the staff language."""
+    return {"released": _("released"), "withheld": _("withheld")}.get(verdict, verdict)
+
+
+def _reason_words(reason: str) -> str:
+    """A withholding reason, as gathered, in the staff language."""
+    words = {
+        "order and security": _("order and security"),
+        "public order": _("public order"),
+        "crime prevention": _("crime prevention"),
+        "victim protection": _("victim protection"),
+        "unspecified": _("unspecified"),
+    }
+    return words.get(reason, reason)
+
+
+def _status_words(status: str) -> str:
+    """A retrospective request's status, as gathered, in the staff language."""
+    words = {
+        "pending": _("pending"),
+        "approved": _("approved"),
+        "rejected": _("rejected"),
+        "expired": _("expired"),
+        "unspecified": _("unspecified"),
+    }
+    return words.get(status, status)
+
+
+def _kind_words(kind: str) -> str:
+    """An anomaly's kind, as gathered, in the staff language."""
+    words = {
+        "decrypt without a grant": _("decrypt without a grant"),
+        "decrypt outside its grant": _("decrypt outside its grant"),
+        "grant never used": _("grant never used"),
+        "escrow of a privileged message": _("escrow of a privileged message"),
+        "key-server change not recorded": _("key-server change not recorded"),
+        "audit devices disagree": _("audit devices disagree"),
+    }
+    return words.get(kind, kind)
+
+
+def _log_words(report: InstitutionReport) -> tuple[str, str]:
+    """The log's verification: a word for the summary and a sentence."""
+    if report.log_check is not None:
+        return _integrity_words(report.log_check)
+    return report.log_integrity.split(":")[0], report.log_integrity
+
+
+def _reconciled_words(report: InstitutionReport) -> str:
+    """What the reconciliation read, as a sentence in the staff language."""
+    coverage = report.coverage
+    if coverage is None:
+        return _("Checked against the {what}.", what=report.reconciled)
+    if coverage.first is None or coverage.last is None:
+        return _("Checked against the key-server audit log, which holds no escrow entries.")
+    words = staff()
+    return _(
+        "Checked against the key-server audit log from {first} to {last}, clock leeway {leeway} s.",
+        first=words.datetime(coverage.first),
+        last=words.datetime(coverage.last),
+        leeway=format_decimal(coverage.leeway_s, locale=words.language),
+    )
 
 
 def _summary(report: InstitutionReport) -> Table:
     total = report.total
     unscreenable = total.messages - total.privileged
     anomalies = (
-        "not checked (no key-server audit log given)"
+        _("not checked (no key-server audit log given)")
         if report.anomalies is None
         else str(len(report.anomalies))
         + (
-            " (" + ", ".join(f"{n} {kind}" for kind, n in report.anomaly_counts.items()) + ")"
+            " ("
+            + ", ".join(f"{n} {_kind_words(kind)}" for kind, n in report.anomaly_counts.items())
+            + ")"
             if report.anomalies
             else ""
         )
     )
+    verdicts = ", ".join(f"{v} {_verdict_words(k)}" for k, v in report.verdicts.items())
     rows = (
-        ("Messages accepted", str(total.messages)),
-        ("Privileged (lawyers; cannot be screened)", str(total.privileged)),
-        ("Screened (entered the screening queue)", _share(total.screened, unscreenable)),
-        ("Verdicts", ", ".join(f"{v} {k}" for k, v in report.verdicts.items()) or "none"),
-        ("Review grants", str(sum(o.grants for o in report.officers))),
-        ("Still waiting for a verdict", str(report.open_waits.count)),
-        ("Retrospective requests", str(len(report.retrospective))),
-        ("Anomalies", anomalies),
-        ("Transparency log", report.log_integrity.split(":")[0]),
+        (_("Messages accepted"), str(total.messages)),
+        (_("Privileged (lawyers; cannot be screened)"), str(total.privileged)),
+        (_("Screened (entered the screening queue)"), _share(total.screened, unscreenable)),
+        (_("Verdicts"), verdicts or _("none")),
+        (_("Review grants"), str(sum(o.grants for o in report.officers))),
+        (_("Still waiting for a verdict"), str(report.open_waits.count)),
+        (_("Retrospective requests"), str(len(report.retrospective))),
+        (_("Anomalies"), anomalies),
+        (_("Transparency log"), _log_words(report)[0]),
     )
-    return Table(("Item", "Value"), rows, (3, 4))
+    return Table((_("Item"), _("Value")), rows, (3, 4))
+
+
+def title(report: InstitutionReport) -> str:
+    """The report's title, in the staff language."""
+    if report.institution_name != report.institution_id:
+        return _(
+            "Sealpost audit report: {name} ({institution})",
+            name=report.institution_name,
+            institution=report.institution_id,
+        )
+    return _("Sealpost audit report: {institution}", institution=report.institution_id)
 
 
 def blocks(report: InstitutionReport) -> list[Block]:
     """The report as document blocks (Markdown and PDF are rendered from these)."""
-    title = (
-        f"Sealpost audit report: {report.institution_name} ({report.institution_id})"
-        if report.institution_name != report.institution_id
-        else f"Sealpost audit report: {report.institution_id}"
-    )
     out: list[Block] = [
-        Heading(1, title),
+        Heading(1, title(report)),
         Paragraph(
-            f"Period: {report.period.label()}. Produced "
-            f"{report.generated_at:%Y-%m-%d %H:%M} UTC with sealpost audit report, from the "
-            "gateway's database (read only), its transparency log and the key server's audit "
-            "log. It names staff and case references but never message content."
+            _(
+                "Period: {period}. Produced {produced} (Dutch time) with sealpost audit report, "
+                "from the gateway's database (read only), its transparency log and the key "
+                "server's audit log. It names staff and case references but never message "
+                "content.",
+                period=report.period.spoken(),
+                produced=staff().datetime(report.generated_at),
+            )
         ),
-        Heading(2, "Summary"),
+        Heading(2, _("Summary")),
         _summary(report),
-        Heading(2, "Volumes"),
+        Heading(2, _("Volumes")),
         Table(
             (
-                "Direction",
-                "Messages",
-                "Privileged",
-                "Screened",
-                "Delivered",
-                "Withheld",
-                "Rejected",
-                "Waiting",
+                _("Direction"),
+                _("Messages"),
+                _("Privileged"),
+                _("Screened"),
+                _("Delivered"),
+                _("Withheld"),
+                _("Rejected"),
+                _("Waiting"),
             ),
             tuple(
                 (
-                    v.direction,
+                    _direction_words(v.direction),
                     str(v.messages),
                     str(v.privileged),
                     str(v.screened),
@@ -648,36 +833,41 @@ def blocks(report: InstitutionReport) -> list[Block]:
             ),
             (4, 2, 2, 2, 2, 2, 2, 2),
         ),
-        Heading(2, "Screening queue waiting times"),
+        Heading(2, _("Screening queue waiting times")),
         Paragraph(
-            "From entering the queue to the verdict, for messages queued in the period; "
-            "for messages still waiting, up to the end of the period or the time of this "
-            "report, whichever comes first."
+            _(
+                "From entering the queue to the verdict, for messages queued in the period; "
+                "for messages still waiting, up to the end of the period or the time of this "
+                "report, whichever comes first."
+            )
         ),
         Table(
-            ("", "Messages", "Median", "90th percentile", "Longest"),
+            ("", _("Messages"), _("Median"), _("90th percentile"), _("Longest")),
             tuple(
                 (label, str(w.count), duration(w.median), duration(w.p90), duration(w.longest))
                 for label, w in (
-                    ("decided", report.decided_waits),
-                    ("still waiting", report.open_waits),
+                    (_("decided"), report.decided_waits),
+                    (_("still waiting"), report.open_waits),
                 )
             ),
             (3, 2, 2, 2, 2),
         ),
-        Heading(2, "Verdicts"),
+        Heading(2, _("Verdicts")),
     ]
-    verdict_rows = [(k, str(v)) for k, v in report.verdicts.items()]
-    verdict_rows += [(f"withheld: {k}", str(v)) for k, v in report.withhold_reasons.items()]
+    verdict_rows = [(_verdict_words(k), str(v)) for k, v in report.verdicts.items()]
+    verdict_rows += [
+        (_("withheld: {reason}", reason=_reason_words(k)), str(v))
+        for k, v in report.withhold_reasons.items()
+    ]
     out.append(
-        Table(("Verdict", "Count"), tuple(verdict_rows), (4, 1))
+        Table((_("Verdict"), _("Count")), tuple(verdict_rows), (4, 1))
         if verdict_rows
-        else Paragraph("No verdicts were recorded in the period.")
+        else Paragraph(_("No verdicts were recorded in the period."))
     )
-    out.append(Heading(2, "Reviews per officer"))
+    out.append(Heading(2, _("Reviews per officer")))
     out.append(
         Table(
-            ("Officer", "Grants", "Released", "Withheld", "Retrospective grants"),
+            (_("Officer"), _("Grants"), _("Released"), _("Withheld"), _("Retrospective grants")),
             tuple(
                 (
                     o.name,
@@ -691,18 +881,27 @@ def blocks(report: InstitutionReport) -> list[Block]:
             (4, 2, 2, 2, 3),
         )
         if report.officers
-        else Paragraph("No officer opened a message of this institution in the period.")
+        else Paragraph(_("No officer opened a message of this institution in the period."))
     )
-    out.append(Heading(2, "Retrospective requests"))
+    out.append(Heading(2, _("Retrospective requests")))
     out.append(
         Table(
-            ("Request", "Detainee", "Filed by", "Status", "Decided by", "Case", "Filed", "Covers"),
+            (
+                _("Request"),
+                _("Detainee"),
+                _("Filed by"),
+                _("Status"),
+                _("Decided by"),
+                _("Case"),
+                _("Filed"),
+                _("Covers"),
+            ),
             tuple(
                 (
                     r.request_id,
                     r.detainee_id,
                     r.requested_by,
-                    r.status,
+                    _status_words(r.status),
                     r.decided_by or "-",
                     r.case_reference,
                     r.filed,
@@ -712,31 +911,45 @@ def blocks(report: InstitutionReport) -> list[Block]:
             ),
         )
         if report.retrospective
-        else Paragraph("No retrospective request was filed or decided in the period.")
+        else Paragraph(_("No retrospective request was filed or decided in the period."))
     )
     out += _anomaly_blocks(report)
     out += [
-        Heading(2, "Transparency log"),
-        Paragraph(report.log_integrity),
-        Heading(2, "How to read this report"),
+        Heading(2, _("Transparency log")),
+        Paragraph(_log_words(report)[1]),
+        Heading(2, _("How to read this report")),
         Bullets(
             (
-                "Screened: non-privileged messages that entered the screening queue (regime or "
-                "screening order). Privileged messages carry no escrow and cannot be opened.",
-                "Grants and verdicts are counted from the transparency log, which the auditor "
-                "verifies with sealpost audit verify; volumes come from the message table.",
-                "A decrypt without a grant means the key server decrypted a message key for "
-                "someone the gateway never granted access to that message: investigate it.",
-                "A decrypt outside its grant came more than 15 minutes after the grant, or "
-                "after its legal basis ended (the message left the screening queue, or the "
-                "retrospective approval expired): the grant no longer covered it.",
-                "A grant never used is informational: an officer was granted access but the "
-                "key server shows no decrypt (for example, the review was abandoned).",
-                "A key-server change not recorded changed the escrow key, a policy, a login, "
-                "a token or an audit device without an administrative action in the log; an "
-                "escrow of a privileged message should never exist; audit devices that "
-                "disagree mean one copy of the key server's audit log lacks an entry.",
-                "See docs/audit.md for the checks and their limits.",
+                _(
+                    "Screened: non-privileged messages that entered the screening queue (regime "
+                    "or screening order). Privileged messages carry no escrow and cannot be "
+                    "opened."
+                ),
+                _(
+                    "Grants and verdicts are counted from the transparency log, which the "
+                    "auditor verifies with sealpost audit verify; volumes come from the message "
+                    "table."
+                ),
+                _(
+                    "A decrypt without a grant means the key server decrypted a message key for "
+                    "someone the gateway never granted access to that message: investigate it."
+                ),
+                _(
+                    "A decrypt outside its grant came more than 15 minutes after the grant, or "
+                    "after its legal basis ended (the message left the screening queue, or the "
+                    "retrospective approval expired): the grant no longer covered it."
+                ),
+                _(
+                    "A grant never used is informational: an officer was granted access but the "
+                    "key server shows no decrypt (for example, the review was abandoned)."
+                ),
+                _(
+                    "A key-server change not recorded changed the escrow key, a policy, a login, "
+                    "a token or an audit device without an administrative action in the log; an "
+                    "escrow of a privileged message should never exist; audit devices that "
+                    "disagree mean one copy of the key server's audit log lacks an entry."
+                ),
+                _("See docs/audit.md for the checks and their limits."),
             )
         ),
     ]
@@ -744,28 +957,37 @@ def blocks(report: InstitutionReport) -> list[Block]:
 
 
 def _anomaly_blocks(report: InstitutionReport) -> list[Block]:
-    out: list[Block] = [Heading(2, "Anomalies from the reconciliation")]
+    out: list[Block] = [Heading(2, _("Anomalies from the reconciliation"))]
     if report.anomalies is None:
         out.append(
             Paragraph(
-                "Not checked: no key-server audit log was given (--audit-log). Without it this "
-                "report cannot show decrypts made outside the gateway."
+                _(
+                    "Not checked: no key-server audit log was given (--audit-log). Without it "
+                    "this report cannot show decrypts made outside the gateway."
+                )
             )
         )
         return out
-    out.append(Paragraph(f"Checked against the {report.reconciled}."))
+    out.append(Paragraph(_reconciled_words(report)))
     if report.anomalies:
         out.append(
             Table(
-                ("Kind", "Count"),
-                tuple((kind, str(n)) for kind, n in report.anomaly_counts.items()),
+                (_("Kind"), _("Count")),
+                tuple((_kind_words(kind), str(n)) for kind, n in report.anomaly_counts.items()),
             )
         )
         # A list rather than a table: message ids and identities stay whole on the page.
         out.append(
             Bullets(
                 tuple(
-                    f"{a.time} UTC, {a.kind}: message {a.message}; {a.who}; {a.detail}"
+                    _(
+                        "{time} UTC, {kind}: message {message}; {who}; {detail}",
+                        time=a.time,
+                        kind=_kind_words(a.kind),
+                        message=a.message,
+                        who=a.who,
+                        detail=a.detail,
+                    )
                     for a in report.anomalies
                 )
             )
@@ -773,16 +995,21 @@ def _anomaly_blocks(report: InstitutionReport) -> list[Block]:
     else:
         out.append(
             Paragraph(
-                "None found: every decrypt matches a grant within its time and legal basis, "
-                "every grant was used, every key-server change is recorded, no privileged "
-                "message was escrowed, and the audit devices agree."
+                _(
+                    "None found: every decrypt matches a grant within its time and legal basis, "
+                    "every grant was used, every key-server change is recorded, no privileged "
+                    "message was escrowed, and the audit devices agree."
+                )
             )
         )
     if report.refused_decrypts:
         out.append(
             Paragraph(
-                f"The key server refused {report.refused_decrypts} decrypt request(s) about "
-                "this institution's messages (informational)."
+                _(
+                    "The key server refused {count} decrypt request(s) about this institution's "
+                    "messages (informational).",
+                    count=report.refused_decrypts,
+                )
             )
         )
     return out

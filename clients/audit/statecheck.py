@@ -25,6 +25,7 @@ from sealpost.crypto import keyrecords
 from sealpost.crypto.errors import CryptoError
 from sealpost.crypto.logentry import escrow_digest
 from sealpost.gateway.storage import schema
+from sealpost.i18n import _
 from sealpost.v1 import envelope_pb2, keys_pb2
 
 #: Rows read per query from the large tables.
@@ -61,13 +62,24 @@ class StateReport:
         checked = sum(self.rows.values())
         if self.ok:
             return [
-                f"OK: {checked} rows in {len(self.rows)} tables follow the log's "
-                f"{self.events} events, and the log keeps its rules."
+                _(
+                    "OK: {rows} rows in {tables} tables follow the log's {events} events, and "
+                    "the log keeps its rules.",
+                    rows=checked,
+                    tables=len(self.rows),
+                    events=self.events,
+                )
             ]
         broken = sum(1 for f in self.findings if f.kind is FindingKind.RULE_BROKEN)
         lines = [
-            f"FAIL: {len(self.findings) - broken} rows differ from the log and {broken} log "
-            f"entries break its rules ({checked} rows, {self.events} events)"
+            _(
+                "FAIL: {differ} rows differ from the log and {broken} log entries break its "
+                "rules ({rows} rows, {events} events)",
+                differ=len(self.findings) - broken,
+                broken=broken,
+                rows=checked,
+                events=self.events,
+            )
         ]
         lines += [f"  {f.kind.value:<15} {f.line()}" for f in self.findings]
         return lines
@@ -288,7 +300,7 @@ def check_state(connection: Connection, progress: Progress | None = None) -> Sta
         database.all_events(connection),
         {size: root for size, root in roots.items() if size is not None and root is not None},
     )
-    say(f"state: {state.events} events replayed; comparing the tables")
+    say(_("state: {events} events replayed; comparing the tables", events=state.events))
     report = StateReport(events=state.events, findings=list(state.findings))
     integrity: list[StateFinding] = []
     for table, rows in _tables(connection, integrity).items():

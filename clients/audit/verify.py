@@ -28,6 +28,7 @@ from sealpost.crypto.logaudit import (
     TrustedWitness,
     check_leaf_encodings,
 )
+from sealpost.i18n import _
 
 #: Below this many leaves, decoding in the main process is faster than starting workers.
 PARALLEL_MIN_LEAVES: Final = 50_000
@@ -62,7 +63,7 @@ def verify_database(
     heads = database.stored_heads(connection)
     cosignatures = database.stored_cosignatures(connection)
     total = database.leaf_count(connection)
-    progress(f"{len(heads)} signed heads, {total} leaves to check")
+    progress(_("{heads} signed heads, {total} leaves to check", heads=len(heads), total=total))
     parallel = jobs > 1 and total >= PARALLEL_MIN_LEAVES
     audit = LogAudit(keys, check_encodings=not parallel)
     started = last = time.monotonic()
@@ -80,13 +81,20 @@ def verify_database(
             now = time.monotonic()
             if now - last >= PROGRESS_INTERVAL_S:
                 last = now
-                progress(f"leaves: {audit.leaf_count}/{total} ({now - started:.0f} s)")
+                progress(
+                    _(
+                        "leaves: {done}/{total} ({seconds:.0f} s)",
+                        done=audit.leaf_count,
+                        total=total,
+                        seconds=now - started,
+                    )
+                )
         while pending:
             audit.add_findings(pending.popleft().result())
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    progress(f"leaves: {audit.leaf_count}/{total} hashed; checking heads")
+    progress(_("leaves: {done}/{total} hashed; checking heads", done=audit.leaf_count, total=total))
     hints = database.ReadOnlyNodes(connection) if use_node_cache else None
     report = audit.finish(
         heads,
@@ -97,5 +105,5 @@ def verify_database(
         cosignatures=cosignatures,
         witnesses=witnesses,
     )
-    progress(f"done in {time.monotonic() - started:.1f} s")
+    progress(_("done in {seconds:.1f} s", seconds=time.monotonic() - started))
     return report

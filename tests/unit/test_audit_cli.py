@@ -22,6 +22,7 @@ from sqlalchemy import insert
 from typer.testing import CliRunner
 
 from sealpost import cli as sealpost_cli
+from sealpost import i18n
 from sealpost.clients.audit import database
 from sealpost.crypto import _sodium
 from sealpost.crypto.keys import PrivateKeys
@@ -157,6 +158,26 @@ def test_verify_clean_then_modified(db: str) -> None:
     assert text.stdout.splitlines()[1].startswith(
         "FAIL: first bad leaf index 7: leaf-malformed, located by leaf decoding"
     )
+
+
+def test_a_finding_in_dutch(db: str) -> None:
+    path = db.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE log_leaves SET leaf = X'0102' WHERE idx = 7")
+    i18n.use_staff_language("nl")
+    try:
+        text = audit("verify", "--database-url", db, "--log-key", LOG_PUBLIC, "-q")
+        data = audit("verify", "--database-url", db, "--log-key", LOG_PUBLIC, "-q", "--json")
+    finally:
+        i18n.use_staff_language("en")
+    assert text.code == 1
+    lines = text.stdout.splitlines()
+    assert lines[0] == ("14 bladen, 3 ondertekende boomkoppen (3 geldig), bevestigd tot grootte 6")
+    assert lines[1].startswith(
+        "FOUT: index van het eerste foute blad 7: leaf-malformed, gelokaliseerd via leaf decoding"
+    )
+    # JSON is for scripts: its values stay as they are in every language.
+    assert data.json()["findings"][1]["located_by"] == "signed head and authenticated node cache"
 
 
 def test_verify_opens_the_database_read_only(db: str) -> None:
@@ -316,6 +337,43 @@ def test_report_for_a_quiet_period(db: str, tmp_path: Path) -> None:
     text = " ".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages)
     assert "PI Zuid" in text
     assert "2026-05-01 to 2026-05-31" in text
+
+
+def test_report_in_dutch(db: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    i18n.use_staff_language("nl")
+    try:
+        result = audit(
+            "report",
+            "--database-url",
+            db,
+            "--institution",
+            "pi-zuid",
+            "--from",
+            "2026-05-01",
+            "--to",
+            "2026-05-31",
+            "--out-dir",
+            str(out),
+            "--log-key",
+            LOG_PUBLIC,
+            "-q",
+        )
+    finally:
+        i18n.use_staff_language("en")
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("rapport voor pi-zuid, 2026-05-01 tot en met 2026-05-31 (UTC)")
+    markdown = (out / "report.md").read_text()
+    assert "# Sealpost-auditrapport: PI Zuid — Ĳsselmonde (pi-zuid)" in markdown
+    assert "Periode: 1 mei 2026 tot en met 31 mei 2026 (UTC)." in markdown
+    assert "## Samenvatting" in markdown
+    assert "Niet gecontroleerd: er is geen auditlog van de sleutelserver opgegeven" in markdown
+    assert "Geverifieerd: 14 logregels" in markdown
+    text = " ".join(
+        " ".join(page.extract_text().split()) for page in PdfReader(out / "report.pdf").pages
+    )
+    for needle in ("Samenvatting", "Aanvaarde berichten", "1 mei 2026", "Transparantielog"):
+        assert needle in text, needle
 
 
 def test_report_refuses_bad_input(db: str, tmp_path: Path) -> None:
