@@ -283,7 +283,7 @@ def cli_app(help: str, **settings: Any) -> typer.Typer:
 Gateway = Annotated[
     str,
     typer.Option(
-        "--gateway", envvar="SEALPOST_GATEWAY", help="Gateway address host:port (public port)."
+        "--gateway", envvar="SEALPOST_GATEWAY", help=_("Gateway address host:port (public port).")
     ),
 ]
 CaFile = Annotated[
@@ -291,27 +291,31 @@ CaFile = Annotated[
     typer.Option(
         "--ca-file",
         envvar="SEALPOST_CA_FILE",
-        help="The gateway's CA certificate (PEM), to check the gateway's TLS certificate.",
+        help=_("The gateway's CA certificate (PEM), to check the gateway's TLS certificate."),
     ),
 ]
 KeyServer = Annotated[
     str,
-    typer.Option("--key-server", envvar="SEALPOST_KEY_SERVER_ADDRESS", help="Key server URL."),
+    typer.Option("--key-server", envvar="SEALPOST_KEY_SERVER_ADDRESS", help=_("Key server URL.")),
 ]
 User = Annotated[
     str,
-    typer.Option("--user", envvar="SEALPOST_USER", help="Your staff user name at the key server."),
+    typer.Option(
+        "--user", envvar="SEALPOST_USER", help=_("Your staff user name at the key server.")
+    ),
 ]
 JsonOutput = Annotated[
-    bool, typer.Option("--json", help="Print JSON for scripts (failures too, on stderr).")
+    bool, typer.Option("--json", help=_("Print JSON for scripts (failures too, on stderr)."))
 ]
 DirectoryKey = Annotated[
     str,
     typer.Option(
         "--directory-key",
         envvar="SEALPOST_DIRECTORY_KEY",
-        help="The key directory's Ed25519 public key (64 hex digits), pinned: every key is "
-        "trusted only through it. Formerly --directory-pin / SEALPOST_DIRECTORY_PIN.",
+        help=_(
+            "The key directory's Ed25519 public key (64 hex digits), pinned: every key is "
+            "trusted only through it. Formerly --directory-pin / SEALPOST_DIRECTORY_PIN."
+        ),
     ),
 ]
 
@@ -378,10 +382,10 @@ class StaffOptions:
 
         if not self.key_server or not self.user:
             raise typer.BadParameter(
-                "sign in with --key-server and --user (or set SEALPOST_STAFF_TOKEN)"
+                _("sign in with --key-server and --user (or set SEALPOST_STAFF_TOKEN)")
             )
         password = os.environ.get("SEALPOST_PASSWORD") or typer.prompt(
-            f"Password for {self.user}", hide_input=True
+            _("Password for {user}", user=self.user), hide_input=True
         )
         config = self.key_server_config()
         session = identity.login_staff(config, self.user, password)

@@ -274,6 +274,29 @@ def _language_problem(exc: UnknownLanguageError, _where: Where) -> Problem:
     return Problem("usage", str(exc), ExitCode.USAGE)
 
 
+#: Words of a database driver's error that mean the database could not be reached at all
+#: (psycopg, SQLite); any other OperationalError ("no such table") is a database that is
+#: not what was asked for.
+_UNREACHABLE_DATABASE: Final = (
+    "could not connect",
+    "connection refused",
+    "connection failed",
+    "connection timeout",
+    "timeout expired",
+    "server closed the connection",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "unable to open database file",
+)
+
+
+def _operational_problem(exc: OperationalError, where: Where) -> Problem:
+    text = str(exc).lower()
+    if any(marker in text for marker in _UNREACHABLE_DATABASE):
+        return _database_unavailable(exc, where)
+    return _database_problem(exc, where)
+
+
 #: Everything else by kind, first match wins.
 _HANDLERS: Final[tuple[tuple[type[BaseException], Callable[[Any, Where], Problem]], ...]] = (
     (ClientError, _client_problem),
@@ -281,7 +304,7 @@ _HANDLERS: Final[tuple[tuple[type[BaseException], Callable[[Any, Where], Problem
     (CryptoError, _verification_problem),
     (SealpostError, _generic_problem),
     (UnknownLanguageError, _language_problem),
-    (OperationalError, _database_unavailable),
+    (OperationalError, _operational_problem),
     (SQLAlchemyError, _database_problem),
     (OSError, _file_problem),
 )

@@ -90,6 +90,10 @@ UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
             "database", ExitCode.USAGE, "migrations",
         ),
         (
+            OperationalError("select", {}, Exception("no such table: log_leaves")),
+            "database", ExitCode.USAGE, "migrations",
+        ),
+        (
             FileNotFoundError(errno.ENOENT, "No such file or directory", "/tmp/x.pem"),
             "file", ExitCode.USAGE, "Cannot use the file /tmp/x.pem: No such file or directory.",
         ),
