@@ -28,6 +28,7 @@ from google.protobuf.message import Message
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
 
+from sealpost._internal import logs
 from sealpost.clients._grpc import Endpoint
 from sealpost.clients._problems import ExitCode, Problem, Where, problem_of
 from sealpost.clients._text import enum_prefix, short_enum
@@ -67,9 +68,16 @@ def remember_where(*, gateway: str = "", ca_file: str = "", key_server: str = ""
     )
 
 
+#: A command's own log lines (JSON, for operators of servers) stay quiet unless --verbose:
+#: what a person needs is said in words, once.
+QUIET_LOGS: Final = "error"
+VERBOSE_LOGS: Final = "info"
+
+
 def set_verbose(verbose: bool) -> None:
-    """--verbose: failures also show the underlying error."""
+    """--verbose: failures also show the underlying error, and log lines show."""
     _output.verbose = _output.verbose or verbose
+    logs.configure(VERBOSE_LOGS if _output.verbose else QUIET_LOGS)
 
 
 def report(problem: Problem) -> None:
@@ -250,6 +258,7 @@ class CommandGroup(TyperGroup):
             )
             _output.verbose = bool(os.environ.get(VERBOSE_ENV))
             _output.where = Where()
+            set_verbose(False)
             args = _renamed(args)
             args = _from_old_env(self, ctx, args)
         return super().parse_args(ctx, _lift(self, ctx, args))

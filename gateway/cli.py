@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from sealpost._internal import logs
-from sealpost.clients._cli import cli_app
+from sealpost.clients._cli import cli_app, report
+from sealpost.clients._problems import ExitCode, Problem
 from sealpost.gateway.config import GatewayConfig
 from sealpost.gateway.errors import ConfigError
 from sealpost.i18n import _
@@ -36,8 +37,8 @@ def _fail(command: str, exc: ConfigError) -> typer.Exit:
     """Every problem of the configuration on its own line, in the staff language."""
     lines = [_("sealpost gateway {command}: invalid configuration:", command=command)]
     lines += [f"  - {problem}" for problem in exc.problems]
-    typer.echo("\n".join(lines), err=True)
-    return typer.Exit(2)
+    report(Problem("configuration", "\n".join(lines), ExitCode.USAGE))
+    return typer.Exit(int(ExitCode.USAGE))
 
 
 def _load(command: str, flags: dict[str, str | None]) -> GatewayConfig:

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import typer
 
-from sealpost._internal import logs
 from sealpost.clients._cli import (
     CaFile,
     Gateway,
@@ -54,8 +53,6 @@ def _options(
     json_output: JsonOutput = False,
 ) -> None:
     """Where the gateway and the key server are, and who you are."""
-    # Output is for people or scripts (--json); only warnings go to stderr as log lines.
-    logs.configure("warning")
     ctx.obj = StaffOptions(gateway, ca_file, key_server, user, json_output)
 
 

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import grpc
 import typer
 
-from sealpost._internal import logs
 from sealpost.clients._cli import (
     DirectoryKey,
     cli_app,
@@ -115,7 +114,6 @@ def _open(folder: Path) -> TerminalProfile:
 
 @contextmanager
 def _session(folder: Path) -> Iterator[TerminalProfile]:
-    logs.configure("warning")
     opened = _open(folder)
     remember_where(gateway=opened.settings.gateway, key_server=opened.settings.key_server)
     yield opened
@@ -208,7 +206,6 @@ def enroll(
     from sealpost.clients.terminal import enroll as enrolment  # noqa: PLC0415
     from sealpost.clients.terminal.profile import read_institution_key  # noqa: PLC0415
 
-    logs.configure("warning")
     pin = directory_key_bytes(directory_key)
     token = os.environ.get("SEALPOST_KEY_SERVER_TOKEN") or typer.prompt(
         "The terminal's key-server token", hide_input=True
