@@ -51,7 +51,8 @@ _VOWELS: Final = frozenset("aeiou")
 _GLIDES: Final = frozenset("wy")
 #: A skeleton shorter than this matches too many words to mean anything.
 MIN_SKELETON: Final = 3
-_ARABIC_ARTICLE: Final = "\u0627\u0644"  # al-
+#: The Arabic article al- (alif, lam), with any vowel signs written on it.
+_ARABIC_ARTICLE: Final = re.compile(r"\u0627[\u064b-\u065f\u0670]*\u0644[\u064b-\u065f\u0670]*")
 _NON_ALNUM: Final = re.compile(r"[^a-z0-9]+")
 
 
@@ -92,11 +93,12 @@ def tokens(text: str) -> list[Token]:
     for match in WORD.finditer(text):
         start, end = match.span()
         word = match.group()
-        if word.startswith(_ARABIC_ARTICLE) and len(word) > len(_ARABIC_ARTICLE) + 1:
+        article = _ARABIC_ARTICLE.match(word)
+        if article and len(word) > article.end() + 1:
             # العمراني is "al Amrani": the article becomes a word, as Latin script writes it.
-            _add(found, start, start + len(_ARABIC_ARTICLE), _ARABIC_ARTICLE)
-            start += len(_ARABIC_ARTICLE)
-            word = word[len(_ARABIC_ARTICLE) :]
+            _add(found, start, start + article.end(), article.group())
+            start += article.end()
+            word = word[article.end() :]
         _add(found, start, end, word)
     return found
 

@@ -185,7 +185,7 @@ def _eip55(body: str) -> bool:
 
 _URL: Final = re.compile(
     r"\b(?:https?://|www\.)[^\s<>\"']+"
-    r"|\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:nl|be|com|org|net|eu|de|fr|es|pl|tr|ma|ru|ro|"
+    r"|\b(?:(?=[a-z0-9-]*[a-z])[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:nl|be|com|org|net|eu|de|fr|es|pl|tr|ma|ru|ro|"
     r"io|me|info|biz|app|xyz|ly|gl|cc|to|onion)\b(?:/[^\s<>\"']*)?",
     re.I,
 )
@@ -242,13 +242,14 @@ def coordinates(text: str, part: int, source: Source) -> list[Signal]:
     found: list[Signal] = []
     for match in _COORDINATES.finditer(text):
         lat, north, lon, east = match.groups()
+        raw = match.group().rstrip()
         latitude = float(lat) * (-1 if north == "S" else 1)
         longitude = float(lon) * (-1 if east == "W" else 1)
         if abs(latitude) > 90 or abs(longitude) > 180:
             continue
         found.append(
             signal(
-                "coordinates", part, source, match.start(), match.end(), match.group().strip(),
+                "coordinates", part, source, match.start(), match.start() + len(raw), raw,
                 "coordinates", 0.85, latitude=f"{latitude:.5f}", longitude=f"{longitude:.5f}",
             )
         )  # fmt: skip
@@ -296,6 +297,8 @@ def addresses(text: str, part: int, source: Source) -> list[Signal]:
 _BASE64: Final = re.compile(r"(?<![\w+/])[A-Za-z0-9+/]{40,}={0,2}(?![\w+/=])")
 _HEX: Final = re.compile(r"\b(?:0x)?[0-9a-fA-F]{32,}\b")
 _TOKEN: Final = re.compile(r"\S{24,}")
+_DIGIT: Final = re.compile(r"\d")
+_HEX_LETTER: Final = re.compile(r"[a-fA-F]")
 #: Bits per character above which a long token is unlike any word or number.
 HIGH_ENTROPY: Final = 4.2
 
@@ -305,6 +308,8 @@ def encoded(text: str, part: int, source: Source) -> list[Signal]:
     found: list[Signal] = []
     taken: list[tuple[int, int]] = []
     for match in _HEX.finditer(text):
+        if not (_DIGIT.search(match.group()) and _HEX_LETTER.search(match.group())):
+            continue
         taken.append(match.span())
         found.append(_encoded(match, part, source, "hex", 0.7))
     for match in _BASE64.finditer(text):
