@@ -182,7 +182,7 @@ def _jpeg_end(data: bytes) -> int | None:
     if data[:2] != b"\xff\xd8":
         return None
     offset = 2
-    while offset + 4 <= len(data):
+    while offset + 2 <= len(data):
         if data[offset] != 0xFF:
             return None
         marker = data[offset + 1]
