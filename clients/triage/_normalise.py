@@ -42,9 +42,11 @@ VARIANTS: Final = (
     ("c", "k"),
     ("x", "ks"),
     ("z", "s"),
-    ("v", "f"),
+    ("v", "w"),  # Polish and German w is Russian and Dutch v: Nowak, Новак (Novak)
     ("ij", "y"),  # Dutch ij
 )
+#: Articles that Latin script writes apart or joined: "El Amrani" and "Elamrani" meet.
+ARTICLES: Final = frozenset({"el", "al", "ul"})
 #: Letters that carry no weight in the skeleton: vowels, and w and y after the first letter
 #: (Arabic و and ي stand for long vowels: يوسف is ywsf, Yusuf and Youssef meet it).
 _VOWELS: Final = frozenset("aeiou")

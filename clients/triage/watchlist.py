@@ -16,7 +16,7 @@ from typing import Final
 
 import ahocorasick
 
-from sealpost.clients.triage._normalise import MIN_SKELETON, tokens
+from sealpost.clients.triage._normalise import ARTICLES, MIN_SKELETON, skeleton, tokens
 from sealpost.clients.triage.signals import Signal, Source, signal
 
 DETECTOR: Final = "watch-list"
@@ -98,12 +98,13 @@ class WatchMatcher:
                     continue
                 key = _key([w.folded for w in words])
                 exact.setdefault(key, []).append(_Pattern(watch.name, entry, False, len(words)))
-                skeletons = [w.skeleton for w in words]
-                if entry.kind is not EntryKind.CODE_WORD and _long_enough(skeletons):
-                    key = _key(skeletons)
-                    variants.setdefault(key, []).append(
-                        _Pattern(watch.name, entry, True, len(words))
-                    )
+                if entry.kind is EntryKind.CODE_WORD:
+                    continue
+                for skeletons in _spellings([w.folded for w in words]):
+                    if _long_enough(skeletons):
+                        variants.setdefault(_key(skeletons), []).append(
+                            _Pattern(watch.name, entry, True, len(skeletons))
+                        )
         self._exact = _Automaton(exact)
         self._variants = _Automaton(variants)
 
@@ -124,6 +125,20 @@ class WatchMatcher:
                 if key not in best or best[key].confidence < found.confidence:
                     best[key] = found
         return sorted(best.values(), key=lambda s: (s.start, s.end, s.reason))
+
+
+def _spellings(folded: list[str]) -> list[list[str]]:
+    """A name's skeleton, and the same with each article joined to the word after it."""
+    spellings = [[skeleton(w) for w in folded]]
+    joined: list[str] = []
+    for word in folded:
+        if joined and joined[-1] in ARTICLES:
+            joined[-1] += word
+        else:
+            joined.append(word)
+    if len(joined) < len(folded):
+        spellings.append([skeleton(w) for w in joined])
+    return spellings
 
 
 def _long_enough(skeletons: Sequence[str]) -> bool:
