@@ -7,7 +7,9 @@ privileged mail (SPEC P16); the caller decides that, this code only reads what i
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Final
 
 from sealpost.clients.triage import detectors
@@ -55,13 +57,79 @@ def triage(
 
 
 def scan_text(text: str, part: int, source: Source, matcher: WatchMatcher) -> list[Signal]:
-    """Every text detector, the watch lists and the language over one text."""
+    """Every text detector, the watch lists and the language over one text.
+
+    Invisible characters (zero-width spaces, soft hyphens, direction marks) are taken out
+    first, so "NL91\u200bABNA..." is still an IBAN; spans are mapped back to the text as
+    written, and invisible characters inside a word or number are a signal of their own.
+    """
+    visible, where = _visible(text)
     found: list[Signal] = []
     for detect in detectors.TEXT_DETECTORS.values():
-        found.extend(detect(text, part, source))
-    found.extend(matcher.match(text, part, source))
-    found.extend(language(text, part, source))
-    return _without_doubles(found)
+        found.extend(detect(visible, part, source))
+    found.extend(matcher.match(visible, part, source))
+    found.extend(language(visible, part, source))
+    found = _without_doubles(found)
+    if len(visible) == len(text):
+        return found
+    return [_mapped(s, text, where) for s in found] + _invisible(text, part, source)
+
+
+def _is_invisible(char: str) -> bool:
+    """Whether a character shows nothing (Unicode category Cf).
+
+    Zero-width space and joiners, soft hyphen, direction marks and isolates, word joiner,
+    byte order mark, tags.
+    """
+    return unicodedata.category(char) == "Cf"
+
+
+#: Joiners that Persian (ZWNJ) and emoji sequences (ZWJ) need: a signal only between Latin
+#: letters or digits.
+_JOINERS: Final = frozenset("\u200c\u200d")
+
+
+def _visible(text: str) -> tuple[str, list[int]]:
+    """The text without invisible characters, and each kept character's index in ``text``."""
+    if text.isascii():
+        return text, []
+    where = [i for i, c in enumerate(text) if not _is_invisible(c)]
+    if len(where) == len(text):
+        return text, []
+    return "".join(text[i] for i in where), [*where, len(text)]
+
+
+def _mapped(s: Signal, text: str, where: list[int]) -> Signal:
+    start = where[s.start]
+    end = where[s.end - 1] + 1 if s.end > s.start else start
+    if s.detector == "language":
+        return replace(s, start=0, end=len(text))
+    return replace(s, start=start, end=end, text=text[start:end] if s.text else "")
+
+
+def _invisible(text: str, part: int, source: Source) -> list[Signal]:
+    """Runs of invisible characters between two letters or digits of a word or number."""
+    found: list[Signal] = []
+    start = 0
+    while start < len(text):
+        if not _is_invisible(text[start]):
+            start += 1
+            continue
+        end = start
+        while end < len(text) and _is_invisible(text[end]):
+            end += 1
+        before, after, run = text[start - 1 : start], text[end : end + 1], text[start:end]
+        inside = before.isalnum() and after.isalnum()
+        latin = before.isascii() and after.isascii()
+        if inside and (latin or not set(run) <= _JOINERS):
+            found.append(
+                signal(
+                    "hidden-data", part, source, start, end, run, "invisible", 0.7,
+                    count=str(end - start),
+                )
+            )  # fmt: skip
+        start = end
+    return found
 
 
 def _without_doubles(found: list[Signal]) -> list[Signal]:

@@ -210,6 +210,7 @@ _REASONS: Final[Mapping[str, Callable[[dict[str, str]], str]]] = {
     "image-trailing-data": lambda v: _(
         "{size} bytes after the end of the image (looks like: {kind}).", **v
     ),
+    "invisible": lambda v: _("{count} invisible characters inside a word or number.", **v),
     "image-oversized": lambda v: _(
         "The file is larger than its {width} by {height} pixels could need.", **v
     ),

@@ -192,3 +192,32 @@ def test_triage_opens_no_socket(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
     report = triage(parts, LISTS)
     assert {s.detector for s in report.signals} >= {"link", "phone", "bank-account"}
+
+
+def test_invisible_characters_do_not_hide_an_iban_and_are_a_signal() -> None:
+    text = "stort op NL91\u200bABNA\u200b0417164300 vandaag, het pak\u00adketje komt"
+    lists = [WatchList("pi", (WatchEntry(EntryKind.CODE_WORD, "pakketje"),))]
+    report = triage([Part("text/plain", text.encode())], lists)
+    by_reason = {s.reason: s for s in report.signals}
+    iban = by_reason["iban"]
+    assert text[iban.start : iban.end] == iban.text == "NL91\u200bABNA\u200b0417164300"
+    assert by_reason["code-word"].text == "pak\u00adketje"
+    invisible = [s for s in report.signals if s.reason == "invisible"]
+    assert [(s.text, s.detector) for s in invisible] == [("\u200b", "hidden-data")] * 2 + [
+        ("\u00ad", "hidden-data")
+    ]
+    assert all(text[s.start : s.end] == s.text for s in invisible)
+    assert by_reason["language"].end == len(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "groeten van de familie 👨\u200d👩\u200d👧 tot zondag",  # emoji joined by ZWJ
+        "سلام\u200cها دوستان عزیز من",  # noqa: RUF001 - Persian writes ZWNJ inside words
+        "\ufeffHoi, een bericht met een byte order mark vooraan",
+    ],
+)
+def test_joiners_that_scripts_need_are_not_a_signal(text: str) -> None:
+    report = triage([Part("text/plain", text.encode())])
+    assert [s for s in report.signals if s.detector == "hidden-data"] == []

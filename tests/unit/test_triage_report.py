@@ -103,7 +103,7 @@ def test_every_reason_has_words_and_unknown_codes_stay_codes() -> None:
     values = {
         "region": "NL", "country": "NL", "last4": "1111", "host": "t.me", "latitude": "52",
         "longitude": "5", "postcode": "2511 DP", "entry": "Yusuf", "list": "d-1", "kind": "x",
-        "language": "nl", "length": "64", "size": "100", "width": "1", "height": "1",
+        "language": "nl", "length": "64", "size": "100", "width": "1", "height": "1", "count": "2",
     }  # fmt: skip
     for code in REASONS:
         s = signal("x", 0, "text", 0, 0, "", code, 0.5, **values)
