@@ -24,7 +24,8 @@ from anyascii import anyascii
 #: A word: letters and digits with their combining marks (Arabic vowel signs are marks).
 WORD: Final = re.compile(r"(?:[^\W_]|[\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670])+")
 
-#: Spelling variants merged before vowels go, applied in this order (longest first).
+#: Spelling variants merged before vowels go, in one pass from left to right, the longest
+#: variant first where several start at one letter.
 VARIANTS: Final = (
     ("kh", "h"),  # Cyrillic kha and Arabic khaa as transliterated: Mokhammed, Khalid
     ("dj", "j"),  # French and Dutch spelling of j: Djamal
@@ -49,8 +50,10 @@ VARIANTS: Final = (
 ARTICLES: Final = frozenset({"el", "al", "ul"})
 #: Letters that carry no weight in the skeleton: vowels, and w and y after the first letter
 #: (Arabic و and ي stand for long vowels: يوسف is ywsf, Yusuf and Youssef meet it).
-_VOWELS: Final = frozenset("aeiou")
-_GLIDES: Final = frozenset("wy")
+_WEIGHTLESS: Final = re.compile(r"[aeiou]|(?!^)[wy]")
+_DOUBLED: Final = re.compile(r"(.)\1+")
+_VARIANT_OF: Final = dict(VARIANTS)
+_VARIANT: Final = re.compile("|".join(sorted(_VARIANT_OF, key=len, reverse=True)))
 #: A skeleton shorter than this matches too many words to mean anything.
 MIN_SKELETON: Final = 3
 #: The Arabic article al- (alif, lam), with any vowel signs written on it.
@@ -60,23 +63,14 @@ _NON_ALNUM: Final = re.compile(r"[^a-z0-9]+")
 
 def fold(word: str) -> str:
     """Latin letters and digits only, lower case, no diacritics."""
-    latin = anyascii(unicodedata.normalize("NFC", word))
-    return _NON_ALNUM.sub("", latin.casefold())
+    latin = word if word.isascii() else anyascii(unicodedata.normalize("NFC", word))
+    return _NON_ALNUM.sub("", latin.lower())
 
 
 def skeleton(folded: str) -> str:
     """The folded word with variants merged, vowels and doubled letters gone."""
-    word = folded
-    for old, new in VARIANTS:
-        word = word.replace(old, new)
-    kept: list[str] = []
-    for i, letter in enumerate(word):
-        if letter in _VOWELS or (i > 0 and letter in _GLIDES):
-            continue
-        if kept and kept[-1] == letter:
-            continue
-        kept.append(letter)
-    return "".join(kept)
+    merged = _VARIANT.sub(lambda m: _VARIANT_OF[m.group()], folded)
+    return _DOUBLED.sub(r"\1", _WEIGHTLESS.sub("", merged))
 
 
 @dataclass(frozen=True)
@@ -92,20 +86,25 @@ class Token:
 def tokens(text: str) -> list[Token]:
     """The words of ``text`` that fold to something, in order."""
     found: list[Token] = []
+    seen: dict[str, Token] = {}
     for match in WORD.finditer(text):
         start, end = match.span()
         word = match.group()
         article = _ARABIC_ARTICLE.match(word)
         if article and len(word) > article.end() + 1:
             # العمراني is "al Amrani": the article becomes a word, as Latin script writes it.
-            _add(found, start, start + article.end(), article.group())
+            _add(found, start, start + article.end(), article.group(), seen)
             start += article.end()
             word = word[article.end() :]
-        _add(found, start, end, word)
+        _add(found, start, end, word, seen)
     return found
 
 
-def _add(found: list[Token], start: int, end: int, word: str) -> None:
-    folded = fold(word)
-    if folded:
-        found.append(Token(start, end, folded, skeleton(folded)))
+def _add(found: list[Token], start: int, end: int, word: str, seen: dict[str, Token]) -> None:
+    """Fold each distinct word once per text; nothing is kept across texts (plaintext)."""
+    known = seen.get(word)
+    if known is None:
+        folded = fold(word)
+        known = seen[word] = Token(0, 0, folded, skeleton(folded))
+    if known.folded:
+        found.append(Token(start, end, known.folded, known.skeleton))
