@@ -1,11 +1,10 @@
 """Ordering the screening queue by signals without delaying any message that has none.
 
-The rule (docs/review.md, "Triage"): take the queue in age order (longest waiting first).
-Messages without a finding keep exactly their place in it. The places held by messages
-with findings are refilled by those same messages, most weight first (the sum of their
-signals' confidences), then longest waiting. So triage moves a message with findings ahead
-of other messages with findings only, and never behind any message it was ahead of by age
-unless that one has more weight; no message is ever held back.
+The rule (docs/review.md, section 7.5): take the queue in age order (longest waiting
+first). Messages without a finding keep exactly their place in it. The places held by
+messages with findings are refilled by those same messages, most weight first (the sum of
+their signals' confidences), then longest waiting. A message with findings moves ahead
+only of other messages with findings, and nothing leaves the queue.
 """
 
 from __future__ import annotations
