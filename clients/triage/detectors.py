@@ -183,13 +183,17 @@ def _eip55(body: str) -> bool:
 
 # -- links and e-mail addresses ---------------------------------------------------------
 
+# Links and addresses come from the public: every pattern here runs in linear time. A match
+# starts only where a run of host or address characters starts (the look-behinds), and a
+# label is taken whole (possessive), so "a.a.a.a..." or "1-1-1-..." cannot make the engine
+# retry from every character.
 _URL: Final = re.compile(
-    r"\b(?:https?://|www\.)[^\s<>\"']+"
-    r"|\b(?:(?=[a-z0-9-]*[a-z])[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:nl|be|com|org|net|eu|de|fr|es|pl|tr|ma|ru|ro|"
-    r"io|me|info|biz|app|xyz|ly|gl|cc|to|onion)\b(?:/[^\s<>\"']*)?",
+    r"\b(?:https?://|www\.)[^\s<>\"']++"
+    r"|(?<![\w.@/-])(?:[a-z0-9-]++\.)+(?:nl|be|com|org|net|eu|de|fr|es|pl|tr|ma|ru|ro|"
+    r"io|me|info|biz|app|xyz|ly|gl|cc|to|onion)(?![\w-])(?:/[^\s<>\"']*+)?",
     re.I,
 )
-_EMAIL: Final = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_EMAIL: Final = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)+")
 #: Hosts of messaging services and link shorteners: a route around the screened channel.
 MESSENGER_HOSTS: Final = frozenset(
     {"t.me", "telegram.me", "wa.me", "chat.whatsapp.com", "signal.me", "signal.group",
@@ -219,6 +223,8 @@ def links(text: str, part: int, source: Source) -> list[Signal]:
         raw = text[start:end]
         host = (urlsplit(raw if "://" in raw else "http://" + raw).hostname or "").lower()
         host = host.removeprefix("www.")
+        if not any(c.isalpha() for c in host.rpartition(".")[0]):
+            continue  # "7.nl" is a mark, "1.2.nl" no site anyone writes
         messenger = host in MESSENGER_HOSTS
         found.append(
             signal(
@@ -264,7 +270,8 @@ STREET_ENDINGS: Final = (
     "boulevard", "plantsoen", "kanaal", "lei", "oord", "erf", "burgwal", "straatweg",
 )  # fmt: skip
 _ADDRESS: Final = re.compile(
-    r"\b(?P<street>(?:(?:[A-Z][\w'-]*|de|van|der|den|het|ten|ter)[ \t]){0,4}[A-Z]?[\w'-]*(?:"
+    r"(?<![\w'-])(?P<street>(?:(?:[A-Z][\w'-]*+|de|van|der|den|het|ten|ter)[ \t]){0,4}"
+    r"[A-Z]?[\w'-]*(?:"
     + "|".join(STREET_ENDINGS)
     + r"))[ \t]+(?P<number>\d{1,5}(?:[ \t]?[a-zA-Z](?![a-zA-Z])|-\d{1,4}|[ \t]?(?:hs|bis))?)"
     r"[ \t]*[,\n]?[ \t]*(?P<postcode>[1-9]\d{3}[ \t]?[A-Za-z]{2})\b"

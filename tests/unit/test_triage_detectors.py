@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sealpost.clients.triage import detectors
@@ -197,3 +199,27 @@ def test_encoded_runs_and_random_strings() -> None:
 )
 def test_nothing_encoded_in_long_words_numbers_or_links(text: str) -> None:
     assert detectors.encoded(text, 0, "text") == []
+
+
+ADVERSARIAL = {
+    "dots": "a." * 10_000,
+    "e-mail": "a@" + "b." * 10_000,
+    "at the end": "a" * 20_000 + "@",
+    "hyphens": "1-" * 10_000,
+    "domains": "a." * 10_000 + "nl",
+    "base64": "Ab1+" * 5_000 + "!",
+    "streets": "Kerkstraat " * 2_000,
+    "capitals": "A " * 10_000,
+    "digits": "1 " * 10_000,
+    "url": "http://" + "a" * 20_000,
+}
+
+
+@pytest.mark.parametrize("name", ADVERSARIAL)
+def test_text_from_the_public_cannot_stall_a_detector(name: str) -> None:
+    """Every pattern is linear: 20,000 characters of a worst case take well under a second."""
+    text = ADVERSARIAL[name]
+    for detect in detectors.TEXT_DETECTORS.values():
+        started = time.perf_counter()
+        detect(text, 0, "text")
+        assert time.perf_counter() - started < 1.0, detect.__name__
