@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from anyascii import anyascii
 
 #: A word: letters and digits with their combining marks (Arabic vowel signs are marks).
 WORD: Final = re.compile(r"(?:[^\W_]|[\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670])+")
 
-#: Spelling variants merged before vowels go, in one pass from left to right, the longest
-#: variant first where several start at one letter.
+#: Spelling variants merged before vowels go, applied in this order.
 VARIANTS: Final = (
     ("kh", "h"),  # Cyrillic kha and Arabic khaa as transliterated: Mokhammed, Khalid
     ("dj", "j"),  # French and Dutch spelling of j: Djamal
@@ -50,10 +48,8 @@ VARIANTS: Final = (
 ARTICLES: Final = frozenset({"el", "al", "ul"})
 #: Letters that carry no weight in the skeleton: vowels, and w and y after the first letter
 #: (Arabic و and ي stand for long vowels: يوسف is ywsf, Yusuf and Youssef meet it).
-_WEIGHTLESS: Final = re.compile(r"[aeiou]|(?!^)[wy]")
-_DOUBLED: Final = re.compile(r"(.)\1+")
-_VARIANT_OF: Final = dict(VARIANTS)
-_VARIANT: Final = re.compile("|".join(sorted(_VARIANT_OF, key=len, reverse=True)))
+_VOWELS: Final = frozenset("aeiou")
+_GLIDES: Final = frozenset("wy")
 #: A skeleton shorter than this matches too many words to mean anything.
 MIN_SKELETON: Final = 3
 #: The Arabic article al- (alif, lam), with any vowel signs written on it.
@@ -69,12 +65,20 @@ def fold(word: str) -> str:
 
 def skeleton(folded: str) -> str:
     """The folded word with variants merged, vowels and doubled letters gone."""
-    merged = _VARIANT.sub(lambda m: _VARIANT_OF[m.group()], folded)
-    return _DOUBLED.sub(r"\1", _WEIGHTLESS.sub("", merged))
+    word = folded
+    for old, new in VARIANTS:
+        word = word.replace(old, new)
+    kept: list[str] = []
+    for i, letter in enumerate(word):
+        if letter in _VOWELS or (i > 0 and letter in _GLIDES):
+            continue
+        if kept and kept[-1] == letter:
+            continue
+        kept.append(letter)
+    return "".join(kept)
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """A word of the original text, its span there, and its two folded forms."""
 
     start: int
@@ -86,7 +90,7 @@ class Token:
 def tokens(text: str) -> list[Token]:
     """The words of ``text`` that fold to something, in order."""
     found: list[Token] = []
-    seen: dict[str, Token] = {}
+    seen: dict[str, tuple[str, str]] = {}
     for match in WORD.finditer(text):
         start, end = match.span()
         word = match.group()
@@ -100,11 +104,13 @@ def tokens(text: str) -> list[Token]:
     return found
 
 
-def _add(found: list[Token], start: int, end: int, word: str, seen: dict[str, Token]) -> None:
+def _add(
+    found: list[Token], start: int, end: int, word: str, seen: dict[str, tuple[str, str]]
+) -> None:
     """Fold each distinct word once per text; nothing is kept across texts (plaintext)."""
-    known = seen.get(word)
-    if known is None:
+    forms = seen.get(word)
+    if forms is None:
         folded = fold(word)
-        known = seen[word] = Token(0, 0, folded, skeleton(folded))
-    if known.folded:
-        found.append(Token(start, end, known.folded, known.skeleton))
+        forms = seen[word] = (folded, skeleton(folded))
+    if forms[0]:
+        found.append(Token(start, end, *forms))
