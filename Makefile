@@ -13,7 +13,7 @@ APP    := clients/web/app
 APP_STAMP := $(APP)/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-unit test-integration mutants lint proto bench clean web-test web-build web-bench web-app browser-deps
+.PHONY: help venv demo test test-unit test-integration mutants lint proto bench clean web-test web-build web-bench web-app browser-deps ocr-deps
 
 help: ## Show the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ demo: $(STAMP) web-app ## Start OpenBao and the gateway on loopback and play the
 
 # The mutants take about two minutes; the suite has just passed when they run here, so
 # their baseline (the same tests, unmutated) is skipped.
-test: $(STAMP) browser-deps ## Run every test: the web library's, unit and integration (real servers), the mutants.
+test: $(STAMP) browser-deps ocr-deps ## Run every test: the web library's, unit and integration (real servers), the mutants.
 	$(MAKE) --no-print-directory web-test
 	$(BIN)/python -m pytest
 	$(BIN)/python -m tests.mutants --no-baseline
@@ -77,6 +77,23 @@ browser-deps: ## Install Chromium for the browser tests (apt-get as root; otherw
 	echo "installing $(BROWSER_PACKAGES) with apt-get ..."; \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null || \
 	{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null; }
+
+# Tesseract and its Dutch, English, Arabic, Turkish and Polish data, for the triage of photos
+# (text in images): from the operating system's packages, as for Chromium above.
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-nld tesseract-ocr-eng tesseract-ocr-ara tesseract-ocr-tur tesseract-ocr-pol
+OCR_LANGUAGES := nld eng ara tur pol
+
+ocr-deps: ## Install Tesseract and its language data for triage (apt-get as root; otherwise says what to run).
+	@missing=0; langs="$$(tesseract --list-langs 2>/dev/null)"; \
+	for l in $(OCR_LANGUAGES); do echo "$$langs" | grep -qx "$$l" || missing=1; done; \
+	if [ "$$missing" -eq 0 ]; then exit 0; fi; \
+	if [ "$$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "error: triage reads text in photos with Tesseract; run: sudo apt-get install $(OCR_PACKAGES)" >&2; \
+		exit 1; \
+	fi; \
+	echo "installing $(OCR_PACKAGES) with apt-get ..."; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(OCR_PACKAGES) >/dev/null || \
+	{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(OCR_PACKAGES) >/dev/null; }
 
 # The web app depends on the library through "file:../protocol": it is built first.
 $(APP_STAMP): $(APP)/package.json $(APP)/package-lock.json
