@@ -93,16 +93,6 @@ CONTACT_STATES: dict[ContactState, common_pb2.ContactStatus.ValueType] = {
 }
 
 
-def _detainee_state(value: int) -> str:
-    """A detainee's status in the staff language."""
-    words: dict[int, str] = {
-        common_pb2.DETAINEE_STATUS_HELD: _("held"),
-        common_pb2.DETAINEE_STATUS_TRANSFERRED: _("transferred"),
-        common_pb2.DETAINEE_STATUS_RELEASED: _("released"),
-    }
-    return words.get(value, "?")
-
-
 def _word(mapping: Mapping[Any, int], value: int) -> str:
     """The command-line word for a proto enum value ("?" for one this client does not know)."""
     return next((str(k) for k, v in mapping.items() if v == value), "?")
@@ -206,9 +196,23 @@ detainee_app = cli_app(help=_("Detainees: intake, transfer, release, regime, lis
 
 
 def _detainee_line(d: common_pb2.Detainee) -> str:
-    mailbox = _("mailbox ready") if d.mailbox_key_id else _("no mailbox key yet")
-    state = _detainee_state(d.status)
-    return f"{d.detainee_id}  {d.institution_id}  {d.regime}  {state}  {mailbox}"
+    # One message per status: a released detainee is not a released message ("vrijgegeven").
+    lines: dict[int, str] = {
+        common_pb2.DETAINEE_STATUS_HELD: _("{detainee}  {institution}  {regime}  held  {mailbox}"),
+        common_pb2.DETAINEE_STATUS_TRANSFERRED: _(
+            "{detainee}  {institution}  {regime}  transferred  {mailbox}"
+        ),
+        common_pb2.DETAINEE_STATUS_RELEASED: _(
+            "{detainee}  {institution}  {regime}  released  {mailbox}"
+        ),
+    }
+    line = lines.get(d.status, "{detainee}  {institution}  {regime}  ?  {mailbox}")
+    return line.format(
+        detainee=d.detainee_id,
+        institution=d.institution_id,
+        regime=d.regime,
+        mailbox=_("mailbox ready") if d.mailbox_key_id else _("no mailbox key yet"),
+    )
 
 
 @detainee_app.command(

@@ -385,7 +385,7 @@ def verdict(
     name = enum_word(common_pb2.MessageState, state)
     text = _("message {id} {state}", id=raw_id.hex(), state=_format.state_words(state))
     if reason:
-        text += f" ({_format.reason_words(reason.value)})"
+        text += f" ({reason.value})"
     emit(options, {"messageId": raw_id.hex(), "state": name}, text)
 
 
