@@ -122,7 +122,7 @@ def test_queue_table_in_dutch_and_its_json_in_english() -> None:
     text = table(_format.queue_headers(), [_format.item_row(item)])
     header, row = text.splitlines()
     assert header.split() == [
-        "wacht", "bericht-id", "gedetineerde", "inrichting", "richting", "grondslag"
+        "wachttijd", "bericht-id", "gedetineerde", "inrichting", "richting", "grondslag"
     ]  # fmt: skip
     assert row.split()[0] == "1u"
     assert "inkomend" in row
@@ -147,7 +147,7 @@ def test_queue_command_prints_the_dutch_table(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(cli.ReviewOptions, "review_client", client)
     result = CliRunner().invoke(cli.app, ["queue"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("wacht  ")
+    assert result.output.startswith("wachttijd  ")
     assert "last tot controle" in result.output
     as_json = CliRunner().invoke(cli.app, ["queue", "--json"])
     assert json.loads(as_json.output)["items"][0]["legalBasis"] == "screening_order"
@@ -155,7 +155,7 @@ def test_queue_command_prints_the_dutch_table(monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.mark.usefixtures("dutch")
 def test_terminal_ui_and_admin_lines_in_dutch() -> None:
-    assert tui.queue_columns()[:2] == ("Wacht", "Gedetineerde")
+    assert tui.queue_columns()[:2] == ("Wachtend", "Gedetineerde")
     released = common_pb2.Detainee(
         detainee_id="d-1",
         institution_id="pi-vught",
