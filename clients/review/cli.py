@@ -593,7 +593,8 @@ def _report_text(report: EvidenceReport) -> str:
     if not report.verified:
         return "\n".join(lines)
     labels = {"message": _("message"), "grant": _("grant"), "log": _("log")}
-    width = max(len(label) for label in labels.values()) + 2
+    # Values line up one column past the longest label ("message   " in English).
+    width = max(len(label) for label in labels.values()) + 3
     lines += [
         "",
         labels["message"].ljust(width)
