@@ -31,7 +31,7 @@ app.add_typer(relative_cli.app, name="relative")
 app.add_typer(terminal_cli.app, name="terminal")
 app.add_typer(review_cli.app, name="review")
 # An outsider checks an exported evidence bundle with the auditor's tools as well.
-audit_cli.app.command("verify-evidence", help=review_cli.verify_evidence_command.__doc__)(
+audit_cli.app.command("verify-evidence", help=review_cli.VERIFY_EVIDENCE_HELP)(
     review_cli.verify_evidence_command
 )
 app.add_typer(audit_cli.app, name="audit")

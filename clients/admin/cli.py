@@ -28,17 +28,20 @@ from sealpost.clients._cli import (
 )
 from sealpost.clients.admin import registry
 from sealpost.clients.admin.record import record_actions, settle
+from sealpost.i18n import _, _n
 from sealpost.v1 import admin_pb2
 
 app = cli_app(
-    help=(
+    help=_(
         "Administrators: institutions, detainees, regimes, orders, contacts, terminals, keys.\n\n"
         "Administrators manage who may talk to whom and never read content."
     )
 )
 registry.register(app)
 terminal_app = cli_app(
-    help="Terminal certificates (issue, list, revoke) and key-server tokens (token, revoke-token)."
+    help=_(
+        "Terminal certificates (issue, list, revoke) and key-server tokens (token, revoke-token)."
+    )
 )
 app.add_typer(terminal_app, name="terminal")
 
@@ -62,12 +65,19 @@ def _write(path: Path, data: bytes, mode: int) -> None:
         handle.write(data)
 
 
-@terminal_app.command("issue")
+@terminal_app.command(
+    "issue",
+    help=_(
+        "Make a key pair here, have the gateway's CA certify it for one institution, save both."
+        "\n\nThe private key never leaves this machine: only a certificate signing request goes "
+        "out."
+    ),
+)
 def terminal_issue(
     ctx: typer.Context,
-    institution: Annotated[str, typer.Option(help="The institution the terminal belongs to.")],
-    out: Annotated[Path, typer.Option(help="Folder for the terminal's key and certificates.")],
-    days: Annotated[int, typer.Option(help="Validity in days (at most 398).")] = 90,
+    institution: Annotated[str, typer.Option(help=_("The institution the terminal belongs to."))],
+    out: Annotated[Path, typer.Option(help=_("Folder for the terminal's key and certificates."))],
+    days: Annotated[int, typer.Option(help=_("Validity in days (at most 398)."))] = 90,
 ) -> None:
     """Make a key pair here, have the gateway's CA certify it for one institution, save both.
 
@@ -96,15 +106,21 @@ def terminal_issue(
     emit(
         options,
         reply.terminal,
-        f"terminal {reply.terminal.terminal_id} of {institution}: certificate "
-        f"{reply.terminal.certificate_fingerprint[:16]}... written to {out}/",
+        _(
+            "terminal {terminal} of {institution}: certificate {fingerprint}... written to "
+            "{folder}/",
+            terminal=reply.terminal.terminal_id,
+            institution=institution,
+            fingerprint=reply.terminal.certificate_fingerprint[:16],
+            folder=out,
+        ),
     )
 
 
-@terminal_app.command("list")
+@terminal_app.command("list", help=_("Terminals and their certificates."))
 def terminal_list(
     ctx: typer.Context,
-    institution: Annotated[str, typer.Option(help="Only this institution.")] = "",
+    institution: Annotated[str, typer.Option(help=_("Only this institution."))] = "",
 ) -> None:
     """Terminals and their certificates."""
     options: StaffOptions = ctx.obj
@@ -115,16 +131,19 @@ def terminal_list(
     )
     lines = [
         f"{t.terminal_id}  {t.institution_id}  "
-        f"{'revoked' if t.HasField('revoked_at') else 'active'}  {t.certificate_fingerprint[:16]}"
+        f"{_('revoked') if t.HasField('revoked_at') else _('active')}  "
+        f"{t.certificate_fingerprint[:16]}"
         for t in reply.terminals
     ]
-    emit(options, reply, "\n".join(lines) or "no terminals")
+    emit(options, reply, "\n".join(lines) or _("no terminals"))
 
 
-@terminal_app.command("revoke")
+@terminal_app.command(
+    "revoke", help=_("Revoke a terminal's certificate: its next call is refused.")
+)
 def terminal_revoke(
     ctx: typer.Context,
-    terminal_id: Annotated[str, typer.Argument(help="The terminal to cut off.")],
+    terminal_id: Annotated[str, typer.Argument(help=_("The terminal to cut off."))],
 ) -> None:
     """Revoke a terminal's certificate: its next call is refused."""
     options: StaffOptions = ctx.obj
@@ -133,12 +152,14 @@ def terminal_revoke(
             "admin", "RevokeTerminal", admin_pb2.RevokeTerminalRequest(terminal_id=terminal_id)
         )
     )
-    emit(options, reply.terminal, f"terminal {terminal_id} revoked")
+    emit(options, reply.terminal, _("terminal {terminal} revoked", terminal=terminal_id))
 
 
 key_app = cli_app(
-    help="The escrow key at the key server: versions, rotation, bootstrap, recording key-server "
-    "actions. Retiring old versions: `sealpost admin retention`."
+    help=_(
+        "The escrow key at the key server: versions, rotation, bootstrap, recording key-server "
+        "actions. Retiring old versions: `sealpost admin retention`."
+    )
 )
 app.add_typer(key_app, name="key")
 
@@ -156,10 +177,20 @@ def _key_admin(options: StaffOptions) -> Any:
 
 def _key_line(info: Any) -> str:
     versions = ", ".join(f"v{v} ({_day(info.created(v))})" for v in info.available_versions)
-    return (
-        f"escrow key {info.name}: latest v{info.latest_version}, decrypts from "
-        f"v{info.min_decryption_version}; versions {versions}; rotates every "
-        f"{info.auto_rotate_period.days or info.auto_rotate_period} days"
+    days = info.auto_rotate_period.days
+    rotation = (
+        _n("rotates every {count} day", "rotates every {count} days", days)
+        if days
+        else _("rotates every {period}", period=info.auto_rotate_period)
+    )
+    return _(
+        "escrow key {name}: latest v{latest}, decrypts from v{oldest}; versions {versions}; "
+        "{rotation}",
+        name=info.name,
+        latest=info.latest_version,
+        oldest=info.min_decryption_version,
+        versions=versions,
+        rotation=rotation,
     )
 
 
@@ -183,7 +214,7 @@ def _key_json(info: Any) -> dict[str, Any]:
 
 Receipt = Annotated[
     Path | None,
-    typer.Option(help="Also write what was changed at the key server to this file."),
+    typer.Option(help=_("Also write what was changed at the key server to this file.")),
 ]
 
 
@@ -193,7 +224,10 @@ def _noted(actions: list[Any], note: str) -> list[Any]:
     return [dataclasses.replace(a, note=note) for a in actions]
 
 
-@key_app.command("info")
+@key_app.command(
+    "info",
+    help=_("Show the escrow key's versions, which still decrypt, and the rotation schedule."),
+)
 def key_info(ctx: typer.Context) -> None:
     """Show the escrow key's versions, which still decrypt, and the rotation schedule."""
     options: StaffOptions = ctx.obj
@@ -201,7 +235,10 @@ def key_info(ctx: typer.Context) -> None:
     emit(options, _key_json(info), _key_line(info))
 
 
-@key_app.command("rotate")
+@key_app.command(
+    "rotate",
+    help=_("Start a new escrow key version now; older ones still decrypt. Logged at the gateway."),
+)
 def key_rotate(ctx: typer.Context) -> None:
     """Start a new escrow key version now; older ones still decrypt. Logged at the gateway."""
     options: StaffOptions = ctx.obj
@@ -217,19 +254,31 @@ def key_rotate(ctx: typer.Context) -> None:
         return info
 
     info = run(rotate)
-    emit(options, _key_json(info), f"rotated: new escrow key version v{info.latest_version}")
+    emit(
+        options,
+        _key_json(info),
+        _("rotated: new escrow key version v{version}", version=info.latest_version),
+    )
 
 
-@app.command("retention")
+@app.command(
+    "retention",
+    help=_(
+        "Crypto-shred: retire escrow key versions whose messages are all older than --keep-days."
+        "\n\nIrreversible: nobody, not the key server's operators either, can decrypt them "
+        "afterwards."
+    ),
+)
 def retention(
     ctx: typer.Context,
     keep_days: Annotated[
-        int, typer.Option(help="Keep messages escrowed in the last this many days readable.")
+        int, typer.Option(help=_("Keep messages escrowed in the last this many days readable."))
     ] = 0,
     retire_below: Annotated[
-        int, typer.Option(help="Instead of --keep-days: retire every version below this one.")
+        int,
+        typer.Option(help=_("Instead of --keep-days: retire every version below this one.")),
     ] = 0,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help=_("Do not ask for confirmation."))] = False,
 ) -> None:
     """Crypto-shred: retire escrow key versions whose messages are all older than --keep-days.
 
@@ -239,18 +288,21 @@ def retention(
 
     options: StaffOptions = ctx.obj
     if (keep_days < 1) == (retire_below < 1):
-        raise typer.BadParameter("give either --keep-days (at least 1) or --retire-below")
+        raise typer.BadParameter(_("give either --keep-days (at least 1) or --retire-below"))
     admin = run(lambda: _key_admin(options))
     info = run(admin.key_info)
     keep = retire_below or info.retirable_below(int(time.time()) - keep_days * 86_400)
     if keep <= info.min_decryption_version:
-        emit(options, _key_json(info), "nothing to retire: every version is still needed")
+        emit(options, _key_json(info), _("nothing to retire: every version is still needed"))
         return
     retired = [v for v in info.available_versions if v < keep]
     if not yes:
         typer.confirm(
-            f"Retire escrow key versions {retired}? Messages escrowed under them can never "
-            "be decrypted again.",
+            _(
+                "Retire escrow key versions {versions}? Messages escrowed under them can never "
+                "be decrypted again.",
+                versions=retired,
+            ),
             abort=True,
         )
 
@@ -267,21 +319,29 @@ def retention(
     emit(
         options,
         _key_json(after),
-        f"retired versions {retired}: escrow made with them is unreadable; decrypts from v{keep}",
+        _(
+            "retired versions {versions}: escrow made with them is unreadable; decrypts from "
+            "v{version}",
+            versions=retired,
+            version=keep,
+        ),
     )
 
 
-@key_app.command("schedule")
+@key_app.command(
+    "schedule",
+    help=_("Set the escrow key's automatic rotation period. Logged at the gateway."),
+)
 def key_schedule(
     ctx: typer.Context,
-    days: Annotated[int, typer.Option(help="Rotate every this many days; 0 turns it off.")],
+    days: Annotated[int, typer.Option(help=_("Rotate every this many days; 0 turns it off."))],
 ) -> None:
     """Set the escrow key's automatic rotation period. Logged at the gateway."""
     import datetime as dt  # noqa: PLC0415
 
     options: StaffOptions = ctx.obj
     if days < 0:
-        raise typer.BadParameter("a period is not negative", param_hint="--days")
+        raise typer.BadParameter(_("a period is not negative"), param_hint="--days")
 
     def schedule() -> Any:
         admin = _key_admin(options)
@@ -297,16 +357,24 @@ def key_schedule(
     emit(options, _key_json(info), _key_line(info))
 
 
-@key_app.command("bootstrap")
+@key_app.command(
+    "bootstrap",
+    help=_(
+        "Set up (or check) the key server for Sealpost; write what changed to a receipt.\n\n"
+        "Needs a key-server operator token in SEALPOST_KEY_SERVER_TOKEN (a root token made "
+        "for the occasion). It runs before the gateway exists, so by default it only writes "
+        "the receipt: once an administrator can sign in, record it with `admin key record`."
+    ),
+)
 def key_bootstrap(
     ctx: typer.Context,
     receipt: Annotated[
         Path,
-        typer.Option(help="Where to write what the bootstrap changed, for `admin key record`."),
+        typer.Option(help=_("Where to write what the bootstrap changed, for `admin key record`.")),
     ] = Path("key-server-bootstrap.json"),
     record: Annotated[
         bool,
-        typer.Option(help="Record it in the log now (only once the gateway runs)."),
+        typer.Option(help=_("Record it in the log now (only once the gateway runs).")),
     ] = False,
 ) -> None:
     """Set up (or check) the key server for Sealpost; write what changed to a receipt.
@@ -334,7 +402,9 @@ def key_bootstrap(
 
     result, recorded, actions = run(setup)
     pending = actions and not recorded
-    later = f"; record {receipt} with `sealpost admin key record`" if pending else ""
+    later = (
+        _("; record {receipt} with `sealpost admin key record`", receipt=receipt) if pending else ""
+    )
     emit(
         options,
         {
@@ -345,16 +415,31 @@ def key_bootstrap(
             "receipt": str(receipt) if actions else None,
             "recorded": recorded,
         },
-        f"key server ready ({len(result.changes)} changes); issuer {result.issuer}, audience "
-        f"{result.audience}{later}",
+        _n(
+            "key server ready ({count} change); issuer {issuer}, audience {audience}",
+            "key server ready ({count} changes); issuer {issuer}, audience {audience}",
+            len(result.changes),
+            issuer=result.issuer,
+            audience=result.audience,
+        )
+        + later,
     )
 
 
-@key_app.command("record")
+@key_app.command(
+    "record",
+    help=_(
+        "Record key-server actions from receipts in the transparency log (national "
+        "administrators).\n\nFor work done before the gateway could record it: the bootstrap, "
+        "the first administrator's login. Record each receipt once; an action is recorded within "
+        "7 days."
+    ),
+)
 def key_record(
     ctx: typer.Context,
     receipts: Annotated[
-        list[Path], typer.Argument(help="Receipts written by `admin key bootstrap` and others.")
+        list[Path],
+        typer.Argument(help=_("Receipts written by `admin key bootstrap` and others.")),
     ],
 ) -> None:
     """Record key-server actions from receipts in the transparency log (national administrators).
@@ -375,33 +460,41 @@ def key_record(
             client.close()
 
     count = run(record)
-    emit(options, {"recorded": count}, f"recorded {count} key-server event(s) in the log")
+    emit(
+        options,
+        {"recorded": count},
+        _n(
+            "recorded {count} key-server event in the log",
+            "recorded {count} key-server events in the log",
+            count,
+        ),
+    )
 
 
-_TERMINAL_ESCROW_ACCESS_HELP = (
-    "Make a terminal's encrypt-only key-server token, write it to --out (owner-only) and "
-    "record it in the transparency log.\n\n"
-    "Needs a key-server operator token in SEALPOST_KEY_SERVER_TOKEN (a root token made for "
-    "the occasion), and a national administrator signed in to record the change (--user "
-    "with SEALPOST_PASSWORD or the prompt, or SEALPOST_STAFF_TOKEN). If the recording "
-    "fails, the token stands, the change is kept in a receipt file and the error names the "
-    "`sealpost admin key record` command that records it.\n\n"
-    "The token can escrow data keys and never decrypt one; it is periodic (24 hours), and "
-    "the terminal's intake loop renews it. It goes to --out only: hand it to the "
-    'terminal\'s enrolment, SEALPOST_KEY_SERVER_TOKEN="$(cat FILE)" sealpost terminal '
-    "enroll ... . Keep the accessor it prints: `sealpost admin terminal revoke-token "
-    "ACCESSOR` revokes the token."
+@terminal_app.command(
+    "token",
+    help=_(
+        "Make a terminal's encrypt-only key-server token, write it to --out (owner-only) and "
+        "record it in the transparency log.\n\n"
+        "Needs a key-server operator token in SEALPOST_KEY_SERVER_TOKEN (a root token made for "
+        "the occasion), and a national administrator signed in to record the change (--user "
+        "with SEALPOST_PASSWORD or the prompt, or SEALPOST_STAFF_TOKEN). If the recording "
+        "fails, the token stands, the change is kept in a receipt file and the error names the "
+        "`sealpost admin key record` command that records it.\n\n"
+        "The token can escrow data keys and never decrypt one; it is periodic (24 hours), and "
+        "the terminal's intake loop renews it. It goes to --out only: hand it to the "
+        'terminal\'s enrolment, SEALPOST_KEY_SERVER_TOKEN="$(cat FILE)" sealpost terminal '
+        "enroll ... . Keep the accessor it prints: `sealpost admin terminal revoke-token "
+        "ACCESSOR` revokes the token."
+    ),
 )
-
-
-@terminal_app.command("token", help=_TERMINAL_ESCROW_ACCESS_HELP)
 def terminal_token(
     ctx: typer.Context,
-    institution: Annotated[str, typer.Argument(help="The institution the terminal belongs to.")],
-    out: Annotated[Path, typer.Option(help="File for the token (written owner-only).")],
+    institution: Annotated[str, typer.Argument(help=_("The institution the terminal belongs to."))],
+    out: Annotated[Path, typer.Option(help=_("File for the token (written owner-only)."))],
     receipt: Receipt = None,
 ) -> None:
-    """Make a terminal's key-server token and record it (_TERMINAL_ESCROW_ACCESS_HELP)."""
+    """Make a terminal's key-server token and record it (the help is above)."""
     from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
 
     options: StaffOptions = ctx.obj
@@ -424,16 +517,24 @@ def terminal_token(
     emit(
         options,
         {"institution": institution, "accessor": token.accessor, "recorded": recorded},
-        f"terminal token for {institution} written to {out}; accessor {token.accessor} "
-        "(keep it to revoke the token)",
+        _(
+            "terminal token for {institution} written to {file}; accessor {accessor} "
+            "(keep it to revoke the token)",
+            institution=institution,
+            file=out,
+            accessor=token.accessor,
+        ),
     )
 
 
-@terminal_app.command("revoke-token")
+@terminal_app.command(
+    "revoke-token",
+    help=_("Revoke a terminal's key-server token at once (a lost or compromised terminal)."),
+)
 def terminal_revoke_token(
     ctx: typer.Context,
-    accessor: Annotated[str, typer.Argument(help="The token's accessor (printed at creation).")],
-    institution: Annotated[str, typer.Option(help="Whose terminal it was, for the log.")] = "",
+    accessor: Annotated[str, typer.Argument(help=_("The token's accessor (printed at creation)."))],
+    institution: Annotated[str, typer.Option(help=_("Whose terminal it was, for the log."))] = "",
     receipt: Receipt = None,
 ) -> None:
     """Revoke a terminal's key-server token at once (a lost or compromised terminal)."""
@@ -455,4 +556,4 @@ def terminal_revoke_token(
         return settle(options, done, record=True, receipt=receipt)
 
     recorded = run(revoke)
-    emit(options, {"revoked": True, "recorded": recorded}, "terminal token revoked")
+    emit(options, {"revoked": True, "recorded": recorded}, _("terminal token revoked"))

@@ -19,6 +19,7 @@ from sealpost.clients._grpc import ClientError
 from sealpost.clients.staff import StaffClient
 from sealpost.errors import SealpostError
 from sealpost.escrow.actions import ActionKind, KeyServerAction, dump_receipt
+from sealpost.i18n import _
 from sealpost.v1 import admin_pb2
 
 #: The API's name for each kind of action.
@@ -99,8 +100,12 @@ def settle(
             write_receipt(kept, actions)
         reason = exc.message if isinstance(exc, ClientError) else str(exc)
         raise RecordingError(
-            f"the key server was changed but the change is not recorded in the log ({reason}); "
-            f"an administrator records it with: sealpost admin key record {kept}"
+            _(
+                "the key server was changed but the change is not recorded in the log "
+                "({reason}); an administrator records it with: sealpost admin key record {file}",
+                reason=reason,
+                file=kept,
+            )
         ) from exc
 
 

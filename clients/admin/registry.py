@@ -26,6 +26,7 @@ from sealpost.clients._text import isolate
 from sealpost.clients.admin.record import settle
 from sealpost.clients.review.cli import parse_moment
 from sealpost.escrow.identity import StaffRole
+from sealpost.i18n import _
 from sealpost.v1 import admin_pb2, common_pb2
 
 # --------------------------------------------------------------------------- command-line enums
@@ -90,16 +91,33 @@ CONTACT_STATES: dict[ContactState, common_pb2.ContactStatus.ValueType] = {
     ContactState.rejected: common_pb2.CONTACT_STATUS_REJECTED,
     ContactState.revoked: common_pb2.CONTACT_STATUS_REVOKED,
 }
-DETAINEE_STATES: dict[int, str] = {
-    common_pb2.DETAINEE_STATUS_HELD: "held",
-    common_pb2.DETAINEE_STATUS_TRANSFERRED: "transferred",
-    common_pb2.DETAINEE_STATUS_RELEASED: "released",
-}
 
 
 def _word(mapping: Mapping[Any, int], value: int) -> str:
     """The command-line word for a proto enum value ("?" for one this client does not know)."""
     return next((str(k) for k, v in mapping.items() if v == value), "?")
+
+
+def _words(mapping: Mapping[Any, int], value: int) -> str:
+    """A policy, ground, direction or contact status in the staff language."""
+    words = {
+        "blocked": _("blocked"),
+        "screen-all": _("screen all"),
+        "screen-on-order": _("screen on order"),
+        "order-and-security": _("order and security"),
+        "public-order": _("public order"),
+        "crime-prevention": _("crime prevention"),
+        "victim-protection": _("victim protection"),
+        "inbound": _("inbound"),
+        "outbound": _("outbound"),
+        "both": _("both"),
+        "requested": _("requested"),
+        "approved": _("approved"),
+        "rejected": _("rejected"),
+        "revoked": _("revoked"),
+    }
+    word = _word(mapping, value)
+    return words.get(word, word)
 
 
 def _when(message: Message, name: str) -> str:
@@ -132,16 +150,17 @@ def _listing(key: str, items: Iterable[Message]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- institutions
 
-institution_app = cli_app(help="Institutions: add, list.")
+institution_app = cli_app(help=_("Institutions: add, list."))
 
 
-@institution_app.command("add")
+@institution_app.command("add", help=_("Add an institution (national administrators only)."))
 def institution_add(
     ctx: typer.Context,
     institution_id: Annotated[
-        str, typer.Argument(help="Short stable id such as pi-vught: lower case, digits, dashes.")
+        str,
+        typer.Argument(help=_("Short stable id such as pi-vught: lower case, digits, dashes.")),
     ],
-    name: Annotated[str, typer.Option(help="The institution's name.")],
+    name: Annotated[str, typer.Option(help=_("The institution's name."))],
 ) -> None:
     """Add an institution (national administrators only)."""
     options: StaffOptions = ctx.obj
@@ -149,10 +168,14 @@ def institution_add(
     reply: admin_pb2.CreateInstitutionResponse = run(
         lambda: _call(options, "CreateInstitution", request)
     )
-    emit(options, reply.institution, f"institution {institution_id} added: {name}")
+    emit(
+        options,
+        reply.institution,
+        _("institution {institution} added: {name}", institution=institution_id, name=name),
+    )
 
 
-@institution_app.command("list")
+@institution_app.command("list", help=_("Institutions within your scope."))
 def institution_list(ctx: typer.Context) -> None:
     """Institutions within your scope."""
     options: StaffOptions = ctx.obj
@@ -161,29 +184,52 @@ def institution_list(ctx: typer.Context) -> None:
     )
     lines = [f"{i.institution_id}  {i.name}" for i in reply.institutions]
     emit(
-        options, _listing("institutions", reply.institutions), "\n".join(lines) or "no institutions"
+        options,
+        _listing("institutions", reply.institutions),
+        "\n".join(lines) or _("no institutions"),
     )
 
 
 # --------------------------------------------------------------------------- detainees
 
-detainee_app = cli_app(help="Detainees: intake, transfer, release, regime, list.")
+detainee_app = cli_app(help=_("Detainees: intake, transfer, release, regime, list."))
 
 
 def _detainee_line(d: common_pb2.Detainee) -> str:
-    mailbox = "mailbox ready" if d.mailbox_key_id else "no mailbox key yet"
-    state = DETAINEE_STATES.get(d.status, "?")
-    return f"{d.detainee_id}  {d.institution_id}  {d.regime}  {state}  {mailbox}"
+    # One message per status: a released detainee is not a released message ("vrijgegeven").
+    lines: dict[int, str] = {
+        common_pb2.DETAINEE_STATUS_HELD: _("{detainee}  {institution}  {regime}  held  {mailbox}"),
+        common_pb2.DETAINEE_STATUS_TRANSFERRED: _(
+            "{detainee}  {institution}  {regime}  transferred  {mailbox}"
+        ),
+        common_pb2.DETAINEE_STATUS_RELEASED: _(
+            "{detainee}  {institution}  {regime}  released  {mailbox}"
+        ),
+    }
+    line = lines.get(d.status, "{detainee}  {institution}  {regime}  ?  {mailbox}")
+    return line.format(
+        detainee=d.detainee_id,
+        institution=d.institution_id,
+        regime=d.regime,
+        mailbox=_("mailbox ready") if d.mailbox_key_id else _("no mailbox key yet"),
+    )
 
 
-@detainee_app.command("intake")
+@detainee_app.command(
+    "intake",
+    help=_(
+        "Register a detainee at an institution under a regime.\n\n"
+        "The institution's terminal then provisions the mailbox key; until then nobody can write."
+    ),
+)
 def detainee_intake(
     ctx: typer.Context,
-    institution: Annotated[str, typer.Option(help="The institution that holds the detainee.")],
+    institution: Annotated[str, typer.Option(help=_("The institution that holds the detainee."))],
     detainee_id: Annotated[
-        str, typer.Argument(help="The detainee's id; leave out to have the gateway make one.")
+        str,
+        typer.Argument(help=_("The detainee's id; leave out to have the gateway make one.")),
     ] = "",
-    regime: Annotated[str, typer.Option(help="The regime (see `regime list`).")] = "regular",
+    regime: Annotated[str, typer.Option(help=_("The regime (see `regime list`)."))] = "regular",
 ) -> None:
     """Register a detainee at an institution under a regime.
 
@@ -195,16 +241,33 @@ def detainee_intake(
     )
     reply: admin_pb2.IntakeDetaineeResponse = run(lambda: _call(options, "IntakeDetainee", request))
     d = reply.detainee
-    emit(options, d, f"detainee {d.detainee_id} taken in at {d.institution_id}, regime {d.regime}")
+    emit(
+        options,
+        d,
+        _(
+            "detainee {detainee} taken in at {institution}, regime {regime}",
+            detainee=d.detainee_id,
+            institution=d.institution_id,
+            regime=d.regime,
+        ),
+    )
 
 
-@detainee_app.command("transfer")
+@detainee_app.command(
+    "transfer",
+    help=_(
+        "Move a detainee and the undelivered messages to another institution.\n\n"
+        "Your scope must cover both institutions.\n\n"
+        "The old institution's terminal hands the mailbox over; it can open nothing new."
+    ),
+)
 def detainee_transfer(
     ctx: typer.Context,
-    detainee_id: Annotated[str, typer.Argument(help="The detainee to move.")],
-    to: Annotated[str, typer.Option("--to", help="The receiving institution.")],
+    detainee_id: Annotated[str, typer.Argument(help=_("The detainee to move."))],
+    to: Annotated[str, typer.Option("--to", help=_("The receiving institution."))],
     regime: Annotated[
-        str, typer.Option(help="A new regime at the receiving institution; default: unchanged.")
+        str,
+        typer.Option(help=_("A new regime at the receiving institution; default: unchanged.")),
     ] = "",
 ) -> None:
     """Move a detainee and the undelivered messages to another institution.
@@ -221,35 +284,59 @@ def detainee_transfer(
         lambda: _call(options, "TransferDetainee", request)
     )
     d = reply.detainee
-    emit(options, d, f"detainee {d.detainee_id} transferred to {d.institution_id} ({d.regime})")
+    emit(
+        options,
+        d,
+        _(
+            "detainee {detainee} transferred to {institution} ({regime})",
+            detainee=d.detainee_id,
+            institution=d.institution_id,
+            regime=d.regime,
+        ),
+    )
 
 
-@detainee_app.command("release")
+@detainee_app.command(
+    "release",
+    help=_('Close the detainee\'s mailbox: undelivered messages become "not delivered". Final.'),
+)
 def detainee_release(
     ctx: typer.Context,
-    detainee_id: Annotated[str, typer.Argument(help="The detainee who leaves.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    detainee_id: Annotated[str, typer.Argument(help=_("The detainee who leaves."))],
+    yes: Annotated[bool, typer.Option("--yes", help=_("Do not ask for confirmation."))] = False,
 ) -> None:
     """Close the detainee's mailbox: undelivered messages become "not delivered". Final."""
     options: StaffOptions = ctx.obj
     if not yes:
         typer.confirm(
-            f"Release {detainee_id}? The mailbox closes and undelivered messages are not "
-            "delivered.",
+            _(
+                "Release {detainee}? The mailbox closes and undelivered messages are not "
+                "delivered.",
+                detainee=detainee_id,
+            ),
             abort=True,
         )
     request = admin_pb2.ReleaseDetaineeRequest(detainee_id=detainee_id)
     reply: admin_pb2.ReleaseDetaineeResponse = run(
         lambda: _call(options, "ReleaseDetainee", request)
     )
-    emit(options, reply.detainee, f"detainee {detainee_id} released: mailbox closed")
+    emit(
+        options,
+        reply.detainee,
+        _("detainee {detainee} released: mailbox closed", detainee=detainee_id),
+    )
 
 
-@detainee_app.command("regime")
+@detainee_app.command(
+    "regime",
+    help=_(
+        "Place a detainee in another regime; it decides whether messages are screened or blocked."
+    ),
+)
 def detainee_regime(
     ctx: typer.Context,
-    detainee_id: Annotated[str, typer.Argument(help="The detainee.")],
-    regime: Annotated[str, typer.Argument(help="The new regime (see `regime list`).")],
+    detainee_id: Annotated[str, typer.Argument(help=_("The detainee."))],
+    regime: Annotated[str, typer.Argument(help=_("The new regime (see `regime list`)."))],
 ) -> None:
     """Place a detainee in another regime; it decides whether messages are screened or blocked."""
     options: StaffOptions = ctx.obj
@@ -257,13 +344,23 @@ def detainee_regime(
     reply: admin_pb2.SetDetaineeRegimeResponse = run(
         lambda: _call(options, "SetDetaineeRegime", request)
     )
-    emit(options, reply.detainee, f"detainee {detainee_id} now in regime {reply.detainee.regime}")
+    emit(
+        options,
+        reply.detainee,
+        _(
+            "detainee {detainee} now in regime {regime}",
+            detainee=detainee_id,
+            regime=reply.detainee.regime,
+        ),
+    )
 
 
-@detainee_app.command("list")
+@detainee_app.command(
+    "list", help=_("Detainees of one institution, or of every institution in your scope.")
+)
 def detainee_list(
     ctx: typer.Context,
-    institution: Annotated[str, typer.Option(help="Only this institution.")] = "",
+    institution: Annotated[str, typer.Option(help=_("Only this institution."))] = "",
 ) -> None:
     """Detainees of one institution, or of every institution in your scope."""
     options: StaffOptions = ctx.obj
@@ -293,32 +390,40 @@ def detainee_list(
     emit(
         options,
         _listing("detainees", detainees),
-        "\n".join(_detainee_line(d) for d in detainees) or "no detainees",
+        "\n".join(_detainee_line(d) for d in detainees) or _("no detainees"),
     )
 
 
 # --------------------------------------------------------------------------- regimes
 
-regime_app = cli_app(help="Regimes and their messaging policy: set, list.")
+regime_app = cli_app(help=_("Regimes and their messaging policy: set, list."))
 
 
 def _regime_line(r: admin_pb2.Regime) -> str:
-    line = f"{r.name}  {_word(POLICIES, r.policy)}"
+    line = f"{r.name}  {_words(POLICIES, r.policy)}"
     return f"{line}  {r.description}" if r.description else line
 
 
-@regime_app.command("set")
+@regime_app.command(
+    "set",
+    help=_(
+        "Create a regime or change its policy (national administrators only).\n\n"
+        "The change applies at once to every detainee in the regime."
+    ),
+)
 def regime_set(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Stable name such as regular, ebi, gvm.")],
+    name: Annotated[str, typer.Argument(help=_("Stable name such as regular, ebi, gvm."))],
     policy: Annotated[
         Policy,
         typer.Option(
-            help="blocked: no messaging at all; screen-all: every non-privileged message is "
-            "screened; screen-on-order: screened only under an active screening order."
+            help=_(
+                "blocked: no messaging at all; screen-all: every non-privileged message is "
+                "screened; screen-on-order: screened only under an active screening order."
+            )
         ),
     ],
-    description: Annotated[str, typer.Option(help="What the regime is, for people.")] = "",
+    description: Annotated[str, typer.Option(help=_("What the regime is, for people."))] = "",
 ) -> None:
     """Create a regime or change its policy (national administrators only).
 
@@ -329,10 +434,10 @@ def regime_set(
         regime=admin_pb2.Regime(name=name, policy=POLICIES[policy], description=description)
     )
     reply: admin_pb2.SetRegimeResponse = run(lambda: _call(options, "SetRegime", request))
-    emit(options, reply.regime, f"regime {_regime_line(reply.regime)}")
+    emit(options, reply.regime, _("regime {regime}", regime=_regime_line(reply.regime)))
 
 
-@regime_app.command("list")
+@regime_app.command("list", help=_("Every regime and its policy."))
 def regime_list(ctx: typer.Context) -> None:
     """Every regime and its policy."""
     options: StaffOptions = ctx.obj
@@ -342,40 +447,62 @@ def regime_list(ctx: typer.Context) -> None:
     emit(
         options,
         _listing("regimes", reply.regimes),
-        "\n".join(_regime_line(r) for r in reply.regimes) or "no regimes",
+        "\n".join(_regime_line(r) for r in reply.regimes) or _("no regimes"),
     )
 
 
 # --------------------------------------------------------------------------- screening orders
 
-order_app = cli_app(help="Screening orders (art. 36 Pbw): create, end, list.")
+order_app = cli_app(help=_("Screening orders (art. 36 Pbw): create, end, list."))
 
 
 def _order_line(o: admin_pb2.ScreeningOrder) -> str:
-    ended = f", ended early {_when(o, 'ended_early_at')}" if o.HasField("ended_early_at") else ""
+    ended = (
+        _(", ended early {time}", time=_when(o, "ended_early_at"))
+        if o.HasField("ended_early_at")
+        else ""
+    )
     return (
-        f"{o.order_id}  {o.detainee_id}  {_word(GROUNDS, o.legal_ground)}  "
-        f"{_word(WAYS, o.direction)}  from {_when(o, 'starts_at')} "
-        f"until {_when(o, 'ends_at')}{ended}"
+        _(
+            "{order}  {detainee}  {ground}  {direction}  from {start} until {end}",
+            order=o.order_id,
+            detainee=o.detainee_id,
+            ground=_words(GROUNDS, o.legal_ground),
+            direction=_words(WAYS, o.direction),
+            start=_when(o, "starts_at"),
+            end=_when(o, "ends_at"),
+        )
+        + ended
     )
 
 
-@order_app.command("create")
+@order_app.command(
+    "create",
+    help=_(
+        "Order that a detainee's messages be screened for a period (at most 366 days).\n\n"
+        "Messages covered by an active order wait in the screening queue; privileged ones "
+        "never do."
+    ),
+)
 def order_create(
     ctx: typer.Context,
-    detainee_id: Annotated[str, typer.Argument(help="The detainee whose messages are screened.")],
-    ground: Annotated[Ground, typer.Option(help="The legal ground of the order.")],
+    detainee_id: Annotated[
+        str, typer.Argument(help=_("The detainee whose messages are screened."))
+    ],
+    ground: Annotated[Ground, typer.Option(help=_("The legal ground of the order."))],
     until: Annotated[
         str,
-        typer.Option("--to", help="Last day (a date includes that whole day) or date-time, UTC."),
+        typer.Option(
+            "--to", help=_("Last day (a date includes that whole day) or date-time, UTC.")
+        ),
     ],
     direction: Annotated[
-        Way, typer.Option(help="Messages to the detainee, from, or both.")
+        Way, typer.Option(help=_("Messages to the detainee, from, or both."))
     ] = Way.both,
     since: Annotated[
-        str, typer.Option("--from", help="First day or date-time, UTC; default: now.")
+        str, typer.Option("--from", help=_("First day or date-time, UTC; default: now."))
     ] = "",
-    note: Annotated[str, typer.Option(help="The decision's reference and reasons.")] = "",
+    note: Annotated[str, typer.Option(help=_("The decision's reference and reasons."))] = "",
 ) -> None:
     """Order that a detainee's messages be screened for a period (at most 366 days).
 
@@ -389,7 +516,7 @@ def order_create(
     )
     ends = parse_moment(until, end_of_day=True)
     if ends <= starts:
-        raise typer.BadParameter("--to must come after --from", param_hint="--to")
+        raise typer.BadParameter(_("--to must come after --from"), param_hint="--to")
     request = admin_pb2.CreateScreeningOrderRequest(
         detainee_id=detainee_id,
         legal_ground=GROUNDS[ground],
@@ -401,13 +528,16 @@ def order_create(
     reply: admin_pb2.CreateScreeningOrderResponse = run(
         lambda: _call(options, "CreateScreeningOrder", request)
     )
-    emit(options, reply.order, f"order {_order_line(reply.order)}")
+    emit(options, reply.order, _("order {order}", order=_order_line(reply.order)))
 
 
-@order_app.command("end")
+@order_app.command(
+    "end",
+    help=_("End a screening order now; messages from now on follow the regime alone."),
+)
 def order_end(
     ctx: typer.Context,
-    order_id: Annotated[str, typer.Argument(help="The order to end now.")],
+    order_id: Annotated[str, typer.Argument(help=_("The order to end now."))],
 ) -> None:
     """End a screening order now; messages from now on follow the regime alone."""
     options: StaffOptions = ctx.obj
@@ -415,15 +545,18 @@ def order_end(
     reply: admin_pb2.EndScreeningOrderResponse = run(
         lambda: _call(options, "EndScreeningOrder", request)
     )
-    emit(options, reply.order, f"order {_order_line(reply.order)}")
+    emit(options, reply.order, _("order {order}", order=_order_line(reply.order)))
 
 
-@order_app.command("list")
+@order_app.command(
+    "list",
+    help=_("Active screening orders of one detainee, or of every detainee in your scope."),
+)
 def order_list(
     ctx: typer.Context,
-    detainee: Annotated[str, typer.Option(help="Only this detainee's orders.")] = "",
+    detainee: Annotated[str, typer.Option(help=_("Only this detainee's orders."))] = "",
     include_ended: Annotated[
-        bool, typer.Option("--all", help="Include orders that have ended.")
+        bool, typer.Option("--all", help=_("Include orders that have ended."))
     ] = False,
 ) -> None:
     """Active screening orders of one detainee, or of every detainee in your scope."""
@@ -437,13 +570,13 @@ def order_list(
     emit(
         options,
         _listing("orders", reply.orders),
-        "\n".join(_order_line(o) for o in reply.orders) or "no orders",
+        "\n".join(_order_line(o) for o in reply.orders) or _("no orders"),
     )
 
 
 # --------------------------------------------------------------------------- contacts
 
-contact_app = cli_app(help="Contact requests from relatives: list, approve, reject, revoke.")
+contact_app = cli_app(help=_("Contact requests from relatives: list, approve, reject, revoke."))
 
 
 def _contact_line(c: admin_pb2.ContactRequest) -> str:
@@ -452,18 +585,26 @@ def _contact_line(c: admin_pb2.ContactRequest) -> str:
         if c.relationship
         else isolate(c.display_name)
     )
-    decided = f"  by {c.decided_by}" if c.decided_by else ""
+    decided = _("  by {officer}", officer=c.decided_by) if c.decided_by else ""
     return (
-        f"{c.contact_id}  {_word(CONTACT_STATES, c.status)}  {c.detainee_id}  {who}  "
-        f"account {c.account_id}  {_when(c, 'requested_at')}{decided}"
+        _(
+            "{contact}  {status}  {detainee}  {who}  account {account}  {time}",
+            contact=c.contact_id,
+            status=_words(CONTACT_STATES, c.status),
+            detainee=c.detainee_id,
+            who=who,
+            account=c.account_id,
+            time=_when(c, "requested_at"),
+        )
+        + decided
     )
 
 
-@contact_app.command("list")
+@contact_app.command("list", help=_("Contact requests of detainees in your scope, oldest first."))
 def contact_list(
     ctx: typer.Context,
-    institution: Annotated[str, typer.Option(help="Only this institution's detainees.")] = "",
-    status: Annotated[ContactState | None, typer.Option(help="Only this status.")] = None,
+    institution: Annotated[str, typer.Option(help=_("Only this institution's detainees."))] = "",
+    status: Annotated[ContactState | None, typer.Option(help=_("Only this status."))] = None,
 ) -> None:
     """Contact requests of detainees in your scope, oldest first."""
     options: StaffOptions = ctx.obj
@@ -477,7 +618,7 @@ def contact_list(
     emit(
         options,
         _listing("requests", reply.requests),
-        "\n".join(_contact_line(c) for c in reply.requests) or "no contact requests",
+        "\n".join(_contact_line(c) for c in reply.requests) or _("no contact requests"),
     )
 
 
@@ -489,23 +630,28 @@ def _decide(
     emit(options, reply.contact, _contact_line(reply.contact))
 
 
-ContactId = Annotated[str, typer.Argument(help="The contact request's id (see `contact list`).")]
-Note = Annotated[str, typer.Option(help="For the file; the relative does not see it.")]
+ContactId = Annotated[str, typer.Argument(help=_("The contact request's id (see `contact list`)."))]
+Note = Annotated[str, typer.Option(help=_("For the file; the relative does not see it."))]
 
 
-@contact_app.command("approve")
+@contact_app.command(
+    "approve",
+    help=_("Approve a requested contact: the relative may write to the detainee from now on."),
+)
 def contact_approve(ctx: typer.Context, contact_id: ContactId, note: Note = "") -> None:
     """Approve a requested contact: the relative may write to the detainee from now on."""
     _decide(ctx.obj, contact_id, common_pb2.CONTACT_STATUS_APPROVED, note)
 
 
-@contact_app.command("reject")
+@contact_app.command("reject", help=_("Reject a requested contact."))
 def contact_reject(ctx: typer.Context, contact_id: ContactId, note: Note = "") -> None:
     """Reject a requested contact."""
     _decide(ctx.obj, contact_id, common_pb2.CONTACT_STATUS_REJECTED, note)
 
 
-@contact_app.command("revoke")
+@contact_app.command(
+    "revoke", help=_("Revoke an approved contact: new messages from the relative are refused.")
+)
 def contact_revoke(ctx: typer.Context, contact_id: ContactId, note: Note = "") -> None:
     """Revoke an approved contact: new messages from the relative are refused."""
     _decide(ctx.obj, contact_id, common_pb2.CONTACT_STATUS_REVOKED, note)
@@ -514,17 +660,24 @@ def contact_revoke(ctx: typer.Context, contact_id: ContactId, note: Note = "") -
 # --------------------------------------------------------------------------- correspondents
 
 correspondent_app = cli_app(
-    help="Privileged correspondents (art. 37 Pbw: lawyers and the like): verify, revoke."
+    help=_("Privileged correspondents (art. 37 Pbw: lawyers and the like): verify, revoke.")
 )
 
 
-@correspondent_app.command("verify")
+@correspondent_app.command(
+    "verify",
+    help=_(
+        "Record that an account belongs to a privileged correspondent (national administrators)."
+        "\n\nFrom then on no screener can open its messages.\n\n"
+        "Privilege comes only from this verification, never from the account itself."
+    ),
+)
 def correspondent_verify(
     ctx: typer.Context,
-    account_id: Annotated[str, typer.Argument(help="The correspondent's account id.")],
-    kind: Annotated[str, typer.Option(help="What kind of correspondent, e.g. lawyer.")],
+    account_id: Annotated[str, typer.Argument(help=_("The correspondent's account id."))],
+    kind: Annotated[str, typer.Option(help=_("What kind of correspondent, e.g. lawyer."))],
     evidence: Annotated[
-        str, typer.Option(help="The register or document checked, e.g. a bar number.")
+        str, typer.Option(help=_("The register or document checked, e.g. a bar number."))
     ],
 ) -> None:
     """Record that an account belongs to a privileged correspondent (national administrators).
@@ -541,13 +694,24 @@ def correspondent_verify(
         lambda: _call(options, "VerifyCorrespondent", request)
     )
     c = reply.correspondent
-    emit(options, c, f"account {c.account_id} verified as {c.kind} ({c.evidence_reference})")
+    emit(
+        options,
+        c,
+        _(
+            "account {account} verified as {kind} ({evidence})",
+            account=c.account_id,
+            kind=c.kind,
+            evidence=c.evidence_reference,
+        ),
+    )
 
 
-@correspondent_app.command("revoke")
+@correspondent_app.command(
+    "revoke", help=_("End an account's privileged status (national administrators only).")
+)
 def correspondent_revoke(
     ctx: typer.Context,
-    account_id: Annotated[str, typer.Argument(help="The correspondent's account id.")],
+    account_id: Annotated[str, typer.Argument(help=_("The correspondent's account id."))],
 ) -> None:
     """End an account's privileged status (national administrators only)."""
     options: StaffOptions = ctx.obj
@@ -555,36 +719,55 @@ def correspondent_revoke(
     reply: admin_pb2.RevokeCorrespondentResponse = run(
         lambda: _call(options, "RevokeCorrespondent", request)
     )
-    emit(options, reply.correspondent, f"account {account_id} is no longer privileged")
+    emit(
+        options,
+        reply.correspondent,
+        _("account {account} is no longer privileged", account=account_id),
+    )
 
 
 # --------------------------------------------------------------------------- staff
 
-staff_app = cli_app(help="Staff logins at the key server (needs a key-server operator token).")
+staff_app = cli_app(help=_("Staff logins at the key server (needs a key-server operator token)."))
 
 
-@staff_app.command("add")
+@staff_app.command(
+    "add",
+    help=_(
+        "Create a staff login with roles and institutions, or replace an existing one's.\n\n"
+        "Needs a key-server operator token in SEALPOST_KEY_SERVER_TOKEN, not your own login.\n\n"
+        "That is the root token, or one that may write auth/userpass/users and identity/entity."
+        "\n\nThe new password is asked for (not echoed) or read from SEALPOST_NEW_PASSWORD.\n\n"
+        "An existing user's password, roles and institutions are replaced.\n\n"
+        "New roles and institutions count from that person's next identity token.\n\n"
+        "The change is then recorded in the transparency log through the gateway, signed in "
+        "as a national administrator (SEALPOST_STAFF_TOKEN, or --user): the auditor matches "
+        "it to the key server's audit log."
+    ),
+)
 def staff_add(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="User name: lower case, digits, '.', '_', '-'.")],
+    name: Annotated[str, typer.Argument(help=_("User name: lower case, digits, '.', '_', '-'."))],
     role: Annotated[
         list[StaffRole],
-        typer.Option(help="A role; repeat for several. Screener and auditor never combine."),
+        typer.Option(help=_("A role; repeat for several. Screener and auditor never combine.")),
     ],
     institution: Annotated[
         list[str],
-        typer.Option(help="An institution id; repeat for several, or '*' for all (national)."),
+        typer.Option(help=_("An institution id; repeat for several, or '*' for all (national).")),
     ],
     record: Annotated[
         bool,
         typer.Option(
-            help="Record the change in the transparency log (signed in as a national "
-            "administrator). --no-record for the very first administrator, with --receipt."
+            help=_(
+                "Record the change in the transparency log (signed in as a national "
+                "administrator). --no-record for the very first administrator, with --receipt."
+            )
         ),
     ] = True,
     receipt: Annotated[
         Path | None,
-        typer.Option(help="Also write the change to this file, for `admin key record`."),
+        typer.Option(help=_("Also write the change to this file, for `admin key record`.")),
     ] = None,
 ) -> None:
     """Create a staff login with roles and institutions, or replace an existing one's.
@@ -613,7 +796,7 @@ def staff_add(
     options: StaffOptions = ctx.obj
     config = options.key_server_config()
     password = os.environ.get("SEALPOST_NEW_PASSWORD") or typer.prompt(
-        f"New password for {name}", hide_input=True, confirmation_prompt=True
+        _("New password for {name}", name=name), hide_input=True, confirmation_prompt=True
     )
     settings = BootstrapSettings(prefix=key_prefix())
 
@@ -623,9 +806,12 @@ def staff_add(
             user = admin.create_staff_user(name, password, role, institution)
         except PermissionDeniedError as exc:
             raise PermissionDeniedError(
-                "the key server refused: creating staff logins needs a key-server operator "
-                "token in SEALPOST_KEY_SERVER_TOKEN (root, or write access to "
-                f"auth/{settings.userpass_mount}/users and identity/entity)",
+                _(
+                    "the key server refused: creating staff logins needs a key-server operator "
+                    "token in SEALPOST_KEY_SERVER_TOKEN (root, or write access to "
+                    "auth/{mount}/users and identity/entity)",
+                    mount=settings.userpass_mount,
+                ),
                 status=exc.status,
             ) from None
         finally:
@@ -646,8 +832,13 @@ def staff_add(
             "policies": list(user.policies),
             "recorded": recorded,
         },
-        f"staff {user.username}: roles {', '.join(roles)}; institutions {', '.join(institutions)}"
-        + ("; recorded in the log" if recorded else "; not recorded in the log"),
+        _(
+            "staff {name}: roles {roles}; institutions {institutions}",
+            name=user.username,
+            roles=", ".join(roles),
+            institutions=", ".join(institutions),
+        )
+        + (_("; recorded in the log") if recorded else _("; not recorded in the log")),
     )
 
 

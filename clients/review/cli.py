@@ -40,6 +40,7 @@ from sealpost.clients._text import enum_word, isolate
 from sealpost.clients.review import _format
 from sealpost.clients.review.errors import EvidenceCheckError, EvidenceError
 from sealpost.crypto.keyrecords import DirectoryPin
+from sealpost.i18n import _, _n
 from sealpost.v1 import common_pb2
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ MESSAGE_ID_BYTES = 16
 MAX_VALID_DAYS = 30
 
 app = cli_app(
-    help=(
+    help=_(
         "Screeners and approvers: the screening queue, lawful review, retrospective requests.\n\n"
         "Decrypts with the screener's own key-server identity; every grant is logged in the "
         "gateway's transparency log before the key leaves, and every decrypt in the key "
@@ -60,7 +61,7 @@ app = cli_app(
     )
 )
 retro_app = cli_app(
-    help="Retrospective access to past messages: file, list, decide (four eyes), list messages."
+    help=_("Retrospective access to past messages: file, list, decide (four eyes), list messages.")
 )
 app.add_typer(retro_app, name="retro")
 
@@ -102,12 +103,13 @@ def parse_pin(text: str) -> DirectoryPin:
 
 def parse_message_id(text: str) -> bytes:
     """A message id from 32 hex digits, as the queue prints it."""
+    wrong = _("a message id is {digits} hex digits", digits=2 * MESSAGE_ID_BYTES)
     try:
         raw = bytes.fromhex(text.strip())
     except ValueError:
-        raise typer.BadParameter(f"a message id is {2 * MESSAGE_ID_BYTES} hex digits") from None
+        raise typer.BadParameter(wrong) from None
     if len(raw) != MESSAGE_ID_BYTES:
-        raise typer.BadParameter(f"a message id is {2 * MESSAGE_ID_BYTES} hex digits")
+        raise typer.BadParameter(wrong)
     return raw
 
 
@@ -134,17 +136,19 @@ def _options(
 # --------------------------------------------------------------------------- queue
 
 
-@app.command("queue")
+@app.command(
+    "queue", help=_("Messages waiting for screening in your institutions, longest waiting first.")
+)
 def queue(
     ctx: typer.Context,
-    institution: Annotated[str, typer.Option(help="Only this institution.")] = "",
-    detainee: Annotated[str, typer.Option(help="Only this detainee.")] = "",
+    institution: Annotated[str, typer.Option(help=_("Only this institution."))] = "",
+    detainee: Annotated[str, typer.Option(help=_("Only this detainee."))] = "",
 ) -> None:
     """Messages waiting for screening in your institutions, longest waiting first."""
     options: ReviewOptions = ctx.obj
     items = run(lambda: options.review_client(decrypt=False).queue(institution, detainee))
     rows = [_format.item_row(item) for item in items]
-    text = table(_format.QUEUE_HEADERS, rows) if items else "queue empty"
+    text = table(_format.queue_headers(), rows) if items else _("queue empty")
     emit(options, {"items": [_format.item_json(i) for i in items]}, text)
 
 
@@ -186,42 +190,68 @@ def save_attachments(review: Review, folder: Path) -> list[Path]:
 
 def _open_header(review: Review) -> str:
     grant = review.grant
-    return (
-        f"ACCESS LOGGED: grant {grant.grant_id}, legal basis: "
-        f"{_format.legal_basis(grant.legal_basis)}; transparency log entry "
-        f"#{grant.grant_entry.index} in a signed tree head of size {review.tree_head.tree_size}. "
-        "The key server logged the decrypt under your own identity."
+    return _(
+        "ACCESS LOGGED: grant {grant}, legal basis: {basis}; transparency log entry #{entry} "
+        "in a signed tree head of size {size}. The key server logged the decrypt under your "
+        "own identity.",
+        grant=grant.grant_id,
+        basis=_format.legal_basis(grant.legal_basis),
+        entry=grant.grant_entry.index,
+        size=review.tree_head.tree_size,
     )
 
 
 def _open_text(review: Review, saved: list[Path], evidence_file: Path | None) -> str:
     grant = review.grant
     sender = isolate(grant.sender_display_name or review.sender.subject)
+    labels = {
+        "message": _("message"),
+        "detainee": _("detainee"),
+        "sender": _("sender"),
+        "accepted": _("accepted"),
+    }
+    width = max(len(label) for label in labels.values()) + 2
     lines = [
         _open_header(review),
         "",
-        f"message   {review.message.header.message_id.hex()}",
-        f"detainee  {grant.detainee_id}  ({_format.direction(grant.direction)})",
-        f"sender    {sender}",
-        f"accepted  {_format.when(grant.accepted_at_ms)}",
+        labels["message"].ljust(width) + review.message.header.message_id.hex(),
+        labels["detainee"].ljust(width)
+        + f"{grant.detainee_id}  ({_format.direction_words(grant.direction)})",
+        labels["sender"].ljust(width) + sender,
+        labels["accepted"].ljust(width) + _format.when(grant.accepted_at_ms),
         "",
         review.text,
     ]
     if review.attachments:
-        lines += ["", "attachments:"]
+        lines += ["", _("attachments:")]
         for index, part in enumerate(review.attachments, start=1):
             lines.append(
-                f"  [{index}] {part.filename or '(no name)'}  {part.content_type}  "
-                f"{len(part.data)} bytes"
+                "  " + _attachment_line(index, part.filename, part.content_type, len(part.data))
             )
     if saved:
-        lines.append(f"saved to {saved[0].parent}/ (owner-only files)")
+        lines.append(_("saved to {folder}/ (owner-only files)", folder=saved[0].parent))
     if evidence_file is not None:
         lines.append(
-            f"evidence written to {evidence_file}: it holds the content and this message's "
-            "data key; keep it as confidential as the message"
+            _(
+                "evidence written to {file}: it holds the content and this message's data key; "
+                "keep it as confidential as the message",
+                file=evidence_file,
+            )
         )
     return "\n".join(lines)
+
+
+def _attachment_line(index: int | None, filename: str, content_type: str, size: int) -> str:
+    """One attachment for people: ``[1] scan.pdf  application/pdf  1234 bytes``."""
+    name = filename or _("(no name)")
+    described = _n(
+        "{name}  {type}  {count} byte",
+        "{name}  {type}  {count} bytes",
+        size,
+        name=name,
+        type=content_type,
+    )
+    return described if index is None else f"[{index}] {described}"
 
 
 def _open_json(review: Review, saved: list[Path], evidence_file: Path | None) -> dict[str, Any]:
@@ -261,25 +291,28 @@ def _export(review: Review, pin: DirectoryPin, path: Path) -> None:
         handle.write(bundle)
 
 
-@app.command("open")
+@app.command(
+    "open",
+    help=_("Open a message: a logged grant, your own decrypt at the key server, checks, the text."),
+)
 def open_message(
     ctx: typer.Context,
-    message_id: Annotated[str, typer.Argument(help="The message id (hex), as the queue shows.")],
+    message_id: Annotated[str, typer.Argument(help=_("The message id (hex), as the queue shows."))],
     retrospective: Annotated[
         str,
         typer.Option(
-            "--retrospective", help="Open under this approved retrospective request of yours."
+            "--retrospective", help=_("Open under this approved retrospective request of yours.")
         ),
     ] = "",
     save_attachments_to: Annotated[
         Path | None,
-        typer.Option("--save-attachments", help="Also write the attachments into this folder."),
+        typer.Option("--save-attachments", help=_("Also write the attachments into this folder.")),
     ] = None,
     evidence_file: Annotated[
         Path | None,
         typer.Option(
             "--evidence",
-            help="Also write an evidence bundle (content, data key, signatures, logged grant).",
+            help=_("Also write an evidence bundle (content, data key, signatures, logged grant)."),
         ),
     ] = None,
 ) -> None:
@@ -322,38 +355,38 @@ class Reason(StrEnum):
     victim_protection = "victim-protection"
 
 
-@app.command("verdict")
+@app.command(
+    "verdict",
+    help=_("Release a message you opened, or withhold it with a reason code and a note."),
+)
 def verdict(
     ctx: typer.Context,
-    message_id: Annotated[str, typer.Argument(help="The message id (hex).")],
-    decision: Annotated[Decision, typer.Argument(help="release or withhold.")],
+    message_id: Annotated[str, typer.Argument(help=_("The message id (hex)."))],
+    decision: Annotated[Decision, typer.Argument(help=_("release or withhold."))],
     reason: Annotated[
-        Reason | None, typer.Option(help="Required when withholding: the reason code.")
+        Reason | None, typer.Option(help=_("Required when withholding: the reason code."))
     ] = None,
-    note: Annotated[str, typer.Option(help="For the file; never shown to the relative.")] = "",
+    note: Annotated[str, typer.Option(help=_("For the file; never shown to the relative."))] = "",
 ) -> None:
     """Release a message you opened, or withhold it with a reason code and a note."""
     options: ReviewOptions = ctx.obj
     raw_id = parse_message_id(message_id)
     if decision is Decision.withhold and reason is None:
         raise typer.BadParameter(
-            f"withholding needs --reason ({', '.join(r.value for r in Reason)})"
+            _("withholding needs --reason ({codes})", codes=", ".join(r.value for r in Reason))
         )
     if decision is Decision.release and reason is not None:
-        raise typer.BadParameter("a reason is given only when withholding")
+        raise typer.BadParameter(_("a reason is given only when withholding"))
     code = _format.REASONS[reason.value] if reason else common_pb2.WITHHOLD_REASON_UNSPECIFIED
     value = (
         common_pb2.VERDICT_RELEASE if decision is Decision.release else common_pb2.VERDICT_WITHHOLD
     )
     state = run(lambda: options.review_client(decrypt=False).verdict(raw_id, value, code, note))
     name = enum_word(common_pb2.MessageState, state)
-    words = _format.STATES.get(state, name)
-    suffix = f" ({reason.value})" if reason else ""
-    emit(
-        options,
-        {"messageId": raw_id.hex(), "state": name},
-        f"message {raw_id.hex()} {words}{suffix}",
-    )
+    text = _("message {id} {state}", id=raw_id.hex(), state=_format.state_words(state))
+    if reason:
+        text += f" ({reason.value})"
+    emit(options, {"messageId": raw_id.hex(), "state": name}, text)
 
 
 # --------------------------------------------------------------------------- retrospective
@@ -407,24 +440,29 @@ def parse_moment(text: str, *, end_of_day: bool) -> int:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=dt.UTC)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a date (2026-03-01) or date-time") from None
+        raise typer.BadParameter(
+            _("{text} is not a date (2026-03-01) or date-time", text=repr(text))
+        ) from None
     return int(moment.timestamp() * 1000)
 
 
-@retro_app.command("file")
+@retro_app.command(
+    "file",
+    help=_("File a request for a detainee's past messages; another officer must approve it."),
+)
 def retro_file(
     ctx: typer.Context,
-    detainee: Annotated[str, typer.Argument(help="The detainee whose past messages to open.")],
+    detainee: Annotated[str, typer.Argument(help=_("The detainee whose past messages to open."))],
     period_from: Annotated[
-        str, typer.Option("--from", help="Start of the period (date or date-time, UTC).")
+        str, typer.Option("--from", help=_("Start of the period (date or date-time, UTC)."))
     ],
     period_to: Annotated[
-        str, typer.Option("--to", help="End of the period; a date includes that whole day.")
+        str, typer.Option("--to", help=_("End of the period; a date includes that whole day."))
     ],
-    case: Annotated[str, typer.Option("--case", help="The case reference (e.g. OM 2026/778).")],
-    reason: Annotated[str, typer.Option("--reason", help="Why access is needed.")],
+    case: Annotated[str, typer.Option("--case", help=_("The case reference (e.g. OM 2026/778)."))],
+    reason: Annotated[str, typer.Option("--reason", help=_("Why access is needed."))],
     direction: Annotated[
-        RetroDirection, typer.Option(help="Messages to the detainee, from, or both.")
+        RetroDirection, typer.Option(help=_("Messages to the detainee, from, or both."))
     ] = RetroDirection.both,
 ) -> None:
     """File a request for a detainee's past messages; another officer must approve it."""
@@ -439,16 +477,20 @@ def retro_file(
     emit(
         options,
         _format.request_json(request),
-        f"request {request.request_id} filed ({_format.retro_status(request.status)}): "
-        "a second officer must approve it before you can open anything",
+        _(
+            "request {request} filed ({status}): a second officer must approve it before you "
+            "can open anything",
+            request=request.request_id,
+            status=_format.retro_status_words(request.status),
+        ),
     )
 
 
-@retro_app.command("list")
+@retro_app.command("list", help=_("Retrospective requests at your institutions."))
 def retro_list(
     ctx: typer.Context,
     status: Annotated[
-        RetroStatus | None, typer.Option(help="Only requests in this status.")
+        RetroStatus | None, typer.Option(help=_("Only requests in this status."))
     ] = None,
 ) -> None:
     """Retrospective requests at your institutions."""
@@ -462,22 +504,25 @@ def retro_list(
     emit(
         options,
         {"requests": [_format.request_json(r) for r in requests]},
-        "\n".join(_format.request_line(r) for r in requests) or "no requests",
+        "\n".join(_format.request_line(r) for r in requests) or _("no requests"),
     )
 
 
-@retro_app.command("decide")
+@retro_app.command(
+    "decide",
+    help=_("Approve (time-bound) or reject a colleague's request; never your own (four eyes)."),
+)
 def retro_decide(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="A colleague's request.")],
-    decision: Annotated[Decide, typer.Argument(help="approve or reject.")],
+    request_id: Annotated[str, typer.Argument(help=_("A colleague's request."))],
+    decision: Annotated[Decide, typer.Argument(help=_("approve or reject."))],
     valid_days: Annotated[
         int,
         typer.Option(
-            min=1, max=MAX_VALID_DAYS, help="How long an approval lasts (at most 30 days)."
+            min=1, max=MAX_VALID_DAYS, help=_("How long an approval lasts (at most 30 days).")
         ),
     ] = 7,
-    note: Annotated[str, typer.Option(help="For the file.")] = "",
+    note: Annotated[str, typer.Option(help=_("For the file."))] = "",
 ) -> None:
     """Approve (time-bound) or reject a colleague's request; never your own (four eyes)."""
     options: ReviewOptions = ctx.obj
@@ -491,10 +536,13 @@ def retro_decide(
     emit(options, _format.request_json(request), _format.request_line(request))
 
 
-@retro_app.command("messages")
+@retro_app.command(
+    "messages",
+    help=_("Messages your approved request covers; open each with --retrospective REQUEST_ID."),
+)
 def retro_messages(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="Your approved request.")],
+    request_id: Annotated[str, typer.Argument(help=_("Your approved request."))],
 ) -> None:
     """Messages your approved request covers; open each with --retrospective REQUEST_ID."""
     options: ReviewOptions = ctx.obj
@@ -502,20 +550,20 @@ def retro_messages(
     emit(
         options,
         {"items": [_format.item_json(i) for i in items]},
-        table(_format.QUEUE_HEADERS, [_format.item_row(i) for i in items])
+        table(_format.queue_headers(), [_format.item_row(i) for i in items])
         if items
-        else "no messages in the period",
+        else _("no messages in the period"),
     )
 
 
 # --------------------------------------------------------------------------- terminal UI
 
 
-@app.command("tui")
+@app.command("tui", help=_("The screening queue in a terminal user interface, for daily work."))
 def tui(
     ctx: typer.Context,
-    institution: Annotated[str, typer.Option(help="Only this institution's queue.")] = "",
-    detainee: Annotated[str, typer.Option(help="Only this detainee's queue.")] = "",
+    institution: Annotated[str, typer.Option(help=_("Only this institution's queue."))] = "",
+    detainee: Annotated[str, typer.Option(help=_("Only this detainee's queue."))] = "",
 ) -> None:
     """The screening queue in a terminal user interface, for daily work."""
     from sealpost.clients.review.tui import ReviewApp  # noqa: PLC0415
@@ -534,19 +582,44 @@ def tui(
 
 
 def _report_text(report: EvidenceReport) -> str:
-    lines = [f"evidence for message {report.message_id.hex()}:"]
+    """The verification report for people (check names and details stay as the bundle has them)."""
+    passed, failed = _("ok"), _("FAILED")
+    mark = max(len(passed), len(failed))
+    lines = [_("evidence for message {id}:", id=report.message_id.hex())]
     lines += [
-        f"  {'ok    ' if c.passed else 'FAILED'}  {c.name:<11} {c.detail}" for c in report.checks
+        f"  {(passed if c.passed else failed).ljust(mark)}  {c.name:<11} {c.detail}"
+        for c in report.checks
     ]
     if not report.verified:
         return "\n".join(lines)
+    labels = {"message": _("message"), "grant": _("grant"), "log": _("log")}
+    # Values line up one column past the longest label ("message   " in English).
+    width = max(len(label) for label in labels.values()) + 3
     lines += [
         "",
-        f"message   {_format_direction(report.direction)} for detainee {report.detainee_id}, "
-        f"accepted {_format.when(report.accepted_at_ms)}, sender key of {report.sender_subject}",
-        f"grant     {report.grant_id} on {report.legal_basis}, to {report.actor} "
-        f"(key-server identity {report.key_server_entity}) at {_format.when(report.granted_at_ms)}",
-        f"log       leaf #{report.leaf_index} in a signed tree head of size {report.tree_size}",
+        labels["message"].ljust(width)
+        + _(
+            "{direction} for detainee {detainee}, accepted {accepted}, sender key of {sender}",
+            direction=_report_direction(report.direction),
+            detainee=report.detainee_id,
+            accepted=_format.when(report.accepted_at_ms),
+            sender=report.sender_subject,
+        ),
+        labels["grant"].ljust(width)
+        + _(
+            "{grant} on {basis}, to {actor} (key-server identity {entity}) at {time}",
+            grant=report.grant_id,
+            basis=_evidence_basis(report.legal_basis),
+            actor=report.actor,
+            entity=report.key_server_entity,
+            time=_format.when(report.granted_at_ms),
+        ),
+        labels["log"].ljust(width)
+        + _(
+            "leaf #{leaf} in a signed tree head of size {size}",
+            leaf=report.leaf_index,
+            size=report.tree_size,
+        ),
         "",
     ]
     for index, part in enumerate(report.parts):
@@ -554,19 +627,30 @@ def _report_text(report: EvidenceReport) -> str:
             lines.append(part.data.decode("utf-8", errors="replace"))
         else:
             lines.append(
-                f"attachment {part.filename or '(no name)'}  {part.content_type}  "
-                f"{len(part.data)} bytes"
+                _("attachment")
+                + " "
+                + _attachment_line(None, part.filename, part.content_type, len(part.data))
             )
     return "\n".join(lines)
 
 
-def _format_direction(direction: str) -> str:
-    return {"inbound": "to the detainee", "outbound": "from the detainee"}.get(direction, direction)
+def _report_direction(direction: str) -> str:
+    """The bundle's direction word (inbound, outbound) in the staff language."""
+    words = {"inbound": _("to the detainee"), "outbound": _("from the detainee")}
+    return words.get(direction, direction)
+
+
+def _evidence_basis(name: str) -> str:
+    """The bundle's legal basis (its proto enum name) in the staff language."""
+    try:
+        return _format.legal_basis(common_pb2.LegalBasis.Value(name))
+    except ValueError:
+        return name
 
 
 def verify_evidence_command(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="The evidence bundle (JSON).")],
+    file: Annotated[Path, typer.Argument(help=_("The evidence bundle (JSON)."))],
     directory_key: DirectoryKey = "",
     json_output: JsonOutput = False,
 ) -> None:
@@ -583,7 +667,9 @@ def verify_evidence_command(
     try:
         data = file.read_bytes()
     except OSError as exc:
-        raise typer.BadParameter(f"cannot read {file}: {exc.strerror}") from exc
+        raise typer.BadParameter(
+            _("cannot read {file}: {reason}", file=file, reason=exc.strerror)
+        ) from exc
     try:
         report = verify_evidence(data, pin)
     except EvidenceCheckError as exc:
@@ -601,4 +687,11 @@ def verify_evidence_command(
         typer.echo(_report_text(report))
 
 
-app.command("verify-evidence")(verify_evidence_command)
+VERIFY_EVIDENCE_HELP = _(
+    "Verify an evidence bundle offline against the pinned directory key.\n\n"
+    "Checks the key records, the sender's signature, that the data key matches the signed "
+    "commitment and decrypts to the bundle's content, and that the grant is in a signed tree "
+    "head. Exit code 0 when every check passes, 4 when one fails (it is named), 2 when the "
+    "file is not an evidence bundle this program reads."
+)
+app.command("verify-evidence", help=VERIFY_EVIDENCE_HELP)(verify_evidence_command)

@@ -33,6 +33,7 @@ from sealpost.crypto.keyrecords import DirectoryPin, VerifiedKey
 from sealpost.escrow.blob import EscrowedKey
 from sealpost.escrow.client import EscrowClient
 from sealpost.gateway.policy import GRANT_VALIDITY_MS
+from sealpost.i18n import _
 from sealpost.v1 import common_pb2, keys_pb2, log_pb2, relative_pb2, review_pb2
 
 #: The decrypt must start this long before the grant's bound: the key server's own retries
@@ -139,10 +140,12 @@ class ReviewClient:
         )
         escrowed = EscrowedKey.from_proto(grant.escrow)
         if escrowed.message_id != message_id:
-            raise ProofError("the escrow blob is for another message")
+            raise ProofError(_("the escrow blob is for another message"))
         # The grant was logged before the reply left the gateway, so it is at most this old.
         if (self.clock() - granted_at) * 1000 >= GRANT_VALIDITY_MS - GRANT_MARGIN_MS:
-            raise GrantExpiredError("the grant is too old to decrypt under; nothing was decrypted")
+            raise GrantExpiredError(
+                _("the grant is too old to decrypt under; nothing was decrypted")
+            )
         dek = self.escrow.decrypt(message_id, escrowed.ciphertext)
         opened = crypto_envelope.decrypt_with_dek(
             grant.envelope, dek, sender, now_ms=grant.accepted_at_ms
@@ -267,7 +270,7 @@ def verify_grant(
     if event.action is not logentry.LogAction.REVIEW_GRANTED or event.message_id() != (
         message_id.hex()
     ):
-        raise ProofError("the logged entry is not the grant for this message")
+        raise ProofError(_("the logged entry is not the grant for this message"))
     return head
 
 

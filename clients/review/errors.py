@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sealpost.errors import SealpostError
+from sealpost.i18n import _
 
 if TYPE_CHECKING:
     from sealpost.clients.review.evidence import EvidenceReport
@@ -33,7 +34,7 @@ class GrantExpiredError(ReviewError):
 
     def explain(self) -> str:
         """Say what to do."""
-        return f"{self}; open the message again for a new, logged grant"
+        return _("{problem}; open the message again for a new, logged grant", problem=self)
 
 
 class EvidenceError(ReviewError):
@@ -67,4 +68,8 @@ class EvidenceCheckError(EvidenceError):
 
     def explain(self) -> str:
         """Say that the bundle is not to be trusted, and which check failed."""
-        return f"the evidence does not verify: {self}"
+        return _(
+            "the evidence does not verify: check {check} failed: {reason}",
+            check=repr(self.check),
+            reason=self.reason,
+        )

@@ -25,29 +25,44 @@ from sealpost.clients._text import isolate
 from sealpost.clients.review import _format
 from sealpost.clients.review.client import Review, ReviewClient
 from sealpost.errors import SealpostError
+from sealpost.i18n import _, _n
 from sealpost.v1 import common_pb2, review_pb2
 
 T = TypeVar("T")
 
-QUEUE_COLUMNS = ("Waiting", "Detainee", "Institution", "Direction", "Legal basis", "Message")
 #: A withhold decision from the picker: (reason code, note).
 Withhold = tuple[common_pb2.WithholdReason.ValueType, str]
+
+
+def queue_columns() -> tuple[str, ...]:
+    """The queue table's column headers, in the staff language."""
+    return (
+        _("Waiting"),
+        _("Detainee"),
+        _("Institution"),
+        _("Direction"),
+        _("Legal basis"),
+        _("Message"),
+    )
 
 
 def logged_banner(review: Review) -> str:
     """The line that tells the screener this access is on record, and on which basis."""
     grant = review.grant
-    return (
-        f"ACCESS LOGGED  grant {grant.grant_id}  ·  legal basis: "
-        f"{_format.legal_basis(grant.legal_basis)}  ·  log entry #{grant.grant_entry.index} "
-        f"in signed tree head of size {review.tree_head.tree_size}"
+    return _(
+        "ACCESS LOGGED  grant {grant}  ·  legal basis: {basis}  ·  log entry #{entry} "
+        "in signed tree head of size {size}",
+        grant=grant.grant_id,
+        basis=_format.legal_basis(grant.legal_basis),
+        entry=grant.grant_entry.index,
+        size=review.tree_head.tree_size,
     )
 
 
 class WithholdScreen(ModalScreen[Withhold | None]):
     """Pick a reason code and write a note; Escape cancels."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", _("Cancel"))]
     DEFAULT_CSS = """
     WithholdScreen { align: center middle; }
     #withhold-form { width: 70; height: auto; border: thick $error; padding: 1 2;
@@ -57,20 +72,20 @@ class WithholdScreen(ModalScreen[Withhold | None]):
 
     def compose(self) -> ComposeResult:
         """A reason picker, a note field and the two buttons."""
-        options = [(name.replace("-", " "), code) for name, code in _format.REASONS.items()]
+        options = [(_format.reason_words(name), code) for name, code in _format.REASONS.items()]
         with Vertical(id="withhold-form"):
-            yield Label("Withhold this message. Reason (required):")
-            yield Select(options, prompt="Choose a reason", id="reason")
-            yield Label("Note for the file (never shown to the relative):")
-            yield Input(placeholder="note", id="note")
+            yield Label(_("Withhold this message. Reason (required):"))
+            yield Select(options, prompt=_("Choose a reason"), id="reason")
+            yield Label(_("Note for the file (never shown to the relative):"))
+            yield Input(placeholder=_("note"), id="note")
             with Horizontal(id="withhold-buttons"):
-                yield Button("Withhold", id="confirm", variant="error")
-                yield Button("Cancel", id="cancel")
+                yield Button(_("Withhold"), id="confirm", variant="error")
+                yield Button(_("Cancel"), id="cancel")
 
     def _confirm(self) -> None:
         reason = self.query_one("#reason", Select).value
         if not isinstance(reason, int):
-            self.notify("Choose a reason first.", severity="warning")
+            self.notify(_("Choose a reason first."), severity="warning")
             return
         note = self.query_one("#note", Input).value
         self.dismiss((common_pb2.WithholdReason.ValueType(reason), note))
@@ -95,9 +110,9 @@ class MessageScreen(Screen[None]):
     """One opened message: the logged-access banner, the text and the attachment list."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "release", "Release"),
-        Binding("w", "withhold", "Withhold"),
-        Binding("escape", "back", "Back to queue"),
+        Binding("r", "release", _("Release")),
+        Binding("w", "withhold", _("Withhold")),
+        Binding("escape", "back", _("Back to queue")),
     ]
     DEFAULT_CSS = """
     #logged { background: $warning; color: $text; padding: 0 1; text-style: bold; }
@@ -126,19 +141,32 @@ class MessageScreen(Screen[None]):
         yield Header()
         yield Static(logged_banner(review), id="logged", markup=False)
         yield Static(
-            f"detainee {grant.detainee_id} ({_format.direction(grant.direction)})  ·  "
-            f"from {sender}  ·  accepted {_format.when(grant.accepted_at_ms)}  ·  "
-            f"message {self.message_id.hex()}",
+            _(
+                "detainee {detainee} ({direction})  ·  from {sender}  ·  accepted {accepted}  ·  "
+                "message {id}",
+                detainee=grant.detainee_id,
+                direction=_format.direction_words(grant.direction),
+                sender=sender,
+                accepted=_format.when(grant.accepted_at_ms),
+                id=self.message_id.hex(),
+            ),
             id="meta",
             markup=False,
         )
         with VerticalScroll(id="body"):
             yield Static(review.text, id="text", markup=False)
         lines = [
-            f"[{i}] {p.filename or '(no name)'}  {p.content_type}  {len(p.data)} bytes"
+            f"[{i}] "
+            + _n(
+                "{name}  {type}  {count} byte",
+                "{name}  {type}  {count} bytes",
+                len(p.data),
+                name=p.filename or _("(no name)"),
+                type=p.content_type,
+            )
             for i, p in enumerate(review.attachments, start=1)
         ]
-        summary = "Attachments:\n" + "\n".join(lines) if lines else "No attachments."
+        summary = _("Attachments:") + "\n" + "\n".join(lines) if lines else _("No attachments.")
         yield Static(summary, id="attachments", markup=False)
         yield Footer()
 
@@ -179,10 +207,10 @@ class ReviewApp(App[None]):
 
     TITLE = "Sealpost review"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("o", "open", "Open"),
-        Binding("r", "refresh", "Refresh"),
-        Binding("f5", "refresh", "Refresh", show=False),
-        Binding("q", "quit", "Quit"),
+        Binding("o", "open", _("Open")),
+        Binding("r", "refresh", _("Refresh")),
+        Binding("f5", "refresh", _("Refresh"), show=False),
+        Binding("q", "quit", _("Quit")),
     ]
 
     def __init__(self, client: ReviewClient, *, institution: str = "", detainee: str = "") -> None:
@@ -204,7 +232,7 @@ class ReviewApp(App[None]):
     def on_mount(self) -> None:
         """Set up the table and load the queue."""
         table = self.query_one("#queue", DataTable)
-        table.add_columns(*QUEUE_COLUMNS)
+        table.add_columns(*queue_columns())
         self.action_refresh()
 
     # ---------------------------------------------------------------- background calls
@@ -260,18 +288,21 @@ class ReviewApp(App[None]):
                 _format.waited(item.waited_seconds),
                 escape(item.detainee_id),
                 escape(item.institution_id),
-                _format.direction(item.direction),
+                _format.direction_words(item.direction),
                 _format.legal_basis(item.legal_basis),
                 key[:12],
                 key=key,
             )
-        self.sub_title = f"{len(items)} waiting" if items else "queue empty"
+        self.sub_title = (
+            _n("{count} waiting", "{count} waiting", len(items)) if items else _("queue empty")
+        )
 
     def _verdict_recorded(self, message_id: bytes, state: int) -> None:
         if isinstance(self.screen, MessageScreen):
             self.pop_screen()
-        words = _format.STATES.get(state, "recorded")
-        self.notify(f"Message {message_id.hex()[:12]} {words}.")
+        self.notify(
+            _("Message {id} {state}.", id=message_id.hex()[:12], state=_format.state_words(state))
+        )
         self.action_refresh()
 
     # ---------------------------------------------------------------- actions
@@ -284,7 +315,7 @@ class ReviewApp(App[None]):
         """Open the message under the cursor."""
         table = self.query_one("#queue", DataTable)
         if not self.items or table.cursor_row < 0:
-            self.notify("Nothing to open.", severity="warning")
+            self.notify(_("Nothing to open."), severity="warning")
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         if key is not None:
