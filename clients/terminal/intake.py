@@ -312,15 +312,14 @@ class IntakeSummary:
         """One line for people, in the staff language."""
         parts = [
             _n(
-                "intake: {count} taken in ({escrowed} escrowed, {privileged} privileged) in "
-                "{batches} batch",
-                "intake: {count} taken in ({escrowed} escrowed, {privileged} privileged) in "
-                "{batches} batches",
+                "intake: {taken} taken in ({escrowed} escrowed, {privileged} privileged) in "
+                "{count} batch",
+                "intake: {taken} taken in ({escrowed} escrowed, {privileged} privileged) in "
+                "{count} batches",
                 self.batches,
-                count=self.submitted,
+                taken=self.submitted,
                 escrowed=self.escrowed,
                 privileged=self.privileged,
-                batches=self.batches,
             ),
             _(
                 "{released} released, {queued} queued",
@@ -340,11 +339,10 @@ class IntakeSummary:
         if self.witnessed_size:
             parts.append(
                 _n(
-                    "witnessed the log up to size {size} ({heads} head cosigned)",
-                    "witnessed the log up to size {size} ({heads} heads cosigned)",
+                    "witnessed the log up to size {size} ({count} head cosigned)",
+                    "witnessed the log up to size {size} ({count} heads cosigned)",
                     self.heads_cosigned,
                     size=self.witnessed_size,
-                    heads=self.heads_cosigned,
                 )
             )
         return "; ".join(parts)
