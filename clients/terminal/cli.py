@@ -30,19 +30,20 @@ from sealpost.clients._cli import (
     refuse,
     remember_where,
     report,
+    table,
 )
 from sealpost.clients._grpc import ClientError
 from sealpost.clients._problems import ExitCode, Problem, problem_of
 from sealpost.clients._text import isolate
 from sealpost.clients.terminal.errors import TerminalRevokedError, UnprovenReleaseError
 from sealpost.errors import SealpostError
-from sealpost.i18n import _
+from sealpost.i18n import _, _n
 
 # The desk (PDF fonts), the key-server client and X.509 load on first use, so that every
 # `sealpost` command starts quickly.
 if TYPE_CHECKING:
     from sealpost.clients.terminal.client import Escrow, TerminalClient
-    from sealpost.clients.terminal.desk import DeliveryDesk, DeliveryItem
+    from sealpost.clients.terminal.desk import DeliveryDesk, DeliveryItem, WithheldItem
     from sealpost.clients.terminal.intake import BatchReport
     from sealpost.clients.terminal.profile import TerminalProfile
     from sealpost.clients.terminal.reply import HandedInReply
@@ -58,7 +59,7 @@ EXIT_STILL_WAITING = 3
 EXIT_UNPROVEN_RELEASE = 4
 
 app = cli_app(
-    help=(
+    help=_(
         "Institution terminals: take in messages, escrow their keys, deliver, send replies.\n\n"
         "Authenticates to the gateway with the institution's client certificate; the "
         "institution key and the key-server token stay encrypted in the terminal profile."
@@ -70,21 +71,26 @@ ProfileFolder = Annotated[
     typer.Option(
         "--profile",
         envvar="SEALPOST_TERMINAL_PROFILE",
-        help="Folder of the terminal profile (encrypted under a passphrase).",
+        help=_("Folder of the terminal profile (encrypted under a passphrase)."),
     ),
 ]
-JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+JsonOutput = Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))]
 
 
 # --------------------------------------------------------------------- plumbing
 
 
-def _passphrase(*, new: bool = False, env: str = "SEALPOST_PASSPHRASE", what: str = "") -> str:
+def _passphrase(*, new: bool = False, env: str = "SEALPOST_PASSPHRASE", prompt: str = "") -> str:
+    """The passphrase from ``env``, or asked for (``prompt``; the profile's by default)."""
     given = os.environ.get(env)
     if given:
         return given
-    what = what or "the terminal profile"
-    prompt = f"Choose a passphrase for {what}" if new else f"Passphrase of {what}"
+    if not prompt:
+        prompt = (
+            _("Choose a passphrase for the terminal profile")
+            if new
+            else _("Passphrase of the terminal profile")
+        )
     answer: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=new)
     return answer
 
@@ -132,9 +138,9 @@ def _message_id(value: str) -> bytes:
     try:
         message_id = bytes.fromhex(value)
     except ValueError:
-        raise typer.BadParameter("a message id is 32 hexadecimal digits") from None
+        raise typer.BadParameter(_("a message id is 32 hexadecimal digits")) from None
     if len(message_id) != MESSAGE_ID_BYTES:
-        raise typer.BadParameter("a message id is 32 hexadecimal digits")
+        raise typer.BadParameter(_("a message id is 32 hexadecimal digits"))
     return message_id
 
 
@@ -143,28 +149,89 @@ def _to_stdout(data: bytes) -> None:
     sys.stdout.buffer.flush()
 
 
-def _item_line(item: DeliveryItem) -> str:
-    extras = []
-    if item.privileged:
-        extras.append("privileged")
-    if item.attachments:
-        extras.append(f"{item.attachments} attachment{'s' if item.attachments > 1 else ''}")
-    tail = f"  ({', '.join(extras)})" if extras else ""
-    sent = item.sent_at.astimezone().strftime("%Y-%m-%d %H:%M")
-    return f"{item.message_id.hex()}  {item.detainee_id}  {sent}  {isolate(item.sender_name)}{tail}"
+def _when(moment: dt.datetime) -> str:
+    """A time in a listing: this computer's local time, to the minute."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def delivery_table(items: list[DeliveryItem]) -> str:
+    """Released messages as columns: id, detainee, sent, sender, attachments, privileged."""
+    headers = (
+        _("message id"),
+        _("detainee"),
+        _("sent"),
+        _("sender"),
+        _("attachments"),
+        _("privileged"),
+    )
+    rows = [
+        (
+            item.message_id.hex(),
+            item.detainee_id,
+            _when(item.sent_at),
+            isolate(item.sender_name),
+            str(item.attachments) if item.attachments else "",
+            _("yes") if item.privileged else "",
+        )
+        for item in items
+    ]
+    return table(headers, rows)
+
+
+def withheld_table(items: list[WithheldItem]) -> str:
+    """Withheld messages as columns: id, detainee, withheld, direction, relative, reason."""
+    headers = (
+        _("message id"),
+        _("detainee"),
+        _("withheld"),
+        _("direction"),
+        _("relative"),
+        _("reason"),
+    )
+    rows = [
+        (
+            item.message_id.hex(),
+            item.detainee_id,
+            _when(item.withheld_at),
+            _("to the detainee") if item.inbound else _("reply"),
+            isolate(item.counterpart_name),
+            reason_words(item.reason_name),
+        )
+        for item in items
+    ]
+    return table(headers, rows)
+
+
+def reason_words(name: str) -> str:
+    """A withholding reason category in the staff language."""
+    words = {
+        "order_and_security": _("order and security"),
+        "public_order": _("public order"),
+        "crime_prevention": _("crime prevention"),
+        "victim_protection": _("victim protection"),
+    }
+    return words.get(name, _("unspecified"))
 
 
 # --------------------------------------------------------------------- enrolment
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Create the encrypted terminal profile from an issued certificate folder.\n\n"
+        "The key-server token (encrypt-only) comes from SEALPOST_KEY_SERVER_TOKEN or a "
+        "prompt. Registers the institution key when the institution has none yet."
+    )
+)
 def enroll(
     certificates: Annotated[
         Path,
         typer.Option(
             "--certificates",
-            help="Folder written by `sealpost admin terminal issue --out` "
-            "(terminal-key.pem, terminal.pem, ca.pem).",
+            help=_(
+                "Folder written by `sealpost admin terminal issue --out` "
+                "(terminal-key.pem, terminal.pem, ca.pem)."
+            ),
         ),
     ],
     gateway: Annotated[
@@ -172,27 +239,29 @@ def enroll(
         typer.Option(
             "--gateway",
             envvar="SEALPOST_TERMINAL_GATEWAY",
-            help="The gateway's terminal port, host:port (mutual TLS).",
+            help=_("The gateway's terminal port, host:port (mutual TLS)."),
         ),
     ],
     key_server: Annotated[
         str,
         typer.Option(
-            "--key-server", envvar="SEALPOST_KEY_SERVER_ADDRESS", help="The key server's URL."
+            "--key-server", envvar="SEALPOST_KEY_SERVER_ADDRESS", help=_("The key server's URL.")
         ),
     ],
     directory_key: DirectoryKey,
     key_server_ca: Annotated[
-        str, typer.Option(help="CA bundle for the key server's TLS certificate.")
+        str, typer.Option(help=_("CA bundle for the key server's TLS certificate."))
     ] = "",
     escrow_prefix: Annotated[
-        str, typer.Option(help="The key server's Sealpost name prefix.")
+        str, typer.Option(help=_("The key server's Sealpost name prefix."))
     ] = "sealpost",
     institution_key: Annotated[
         Path | None,
         typer.Option(
-            help="The institution key exported from an enrolled terminal (`export-key`); "
-            "without it a new institution key is registered.",
+            help=_(
+                "The institution key exported from an enrolled terminal (`export-key`); "
+                "without it a new institution key is registered."
+            ),
         ),
     ] = None,
     profile: ProfileFolder = DEFAULT_PROFILE,
@@ -208,11 +277,13 @@ def enroll(
 
     pin = directory_key_bytes(directory_key)
     token = os.environ.get("SEALPOST_KEY_SERVER_TOKEN") or typer.prompt(
-        "The terminal's key-server token", hide_input=True
+        _("The terminal's key-server token"), hide_input=True
     )
     imported = None
     if institution_key is not None:
-        export_passphrase = _passphrase(env="SEALPOST_EXPORT_PASSPHRASE", what="the exported key")
+        export_passphrase = _passphrase(
+            env="SEALPOST_EXPORT_PASSPHRASE", prompt=_("Passphrase of the exported key")
+        )
         imported = _run(lambda: read_institution_key(institution_key, export_passphrase))
     passphrase = _passphrase(new=True)
     result = _run(
@@ -237,24 +308,42 @@ def enroll(
         "institutionKeyId": settings.institution_key_id.hex(),
         "registeredInstitutionKey": result.registered_key,
     }
-    key_note = (
-        "registered a new institution key"
+    words = (
+        _(
+            "terminal {terminal} of {institution} enrolled in {folder}/; registered a new "
+            "institution key ({key}...).",
+            terminal=settings.terminal_id,
+            institution=settings.institution_id,
+            folder=result.profile.folder,
+            key=settings.institution_key_id.hex()[:16],
+        )
         if result.registered_key
-        else "took over the exported institution key"
+        else _(
+            "terminal {terminal} of {institution} enrolled in {folder}/; took over the "
+            "exported institution key ({key}...).",
+            terminal=settings.terminal_id,
+            institution=settings.institution_id,
+            folder=result.profile.folder,
+            key=settings.institution_key_id.hex()[:16],
+        )
     )
-    _emit(
-        json_output,
-        data,
-        f"terminal {settings.terminal_id} of {settings.institution_id} enrolled in "
-        f"{result.profile.folder}/; {key_note} ({settings.institution_key_id.hex()[:16]}...).\n"
-        f"The profile now holds the TLS key encrypted: delete "
-        f"{certificates / enrolment.KEY_FILE} once you have checked that it works.",
+    advice = _(
+        "The profile now holds the TLS key encrypted: delete {file} once you have checked "
+        "that it works.",
+        file=certificates / enrolment.KEY_FILE,
     )
+    _emit(json_output, data, f"{words}\n{advice}")
 
 
-@app.command("export-key")
+@app.command(
+    "export-key",
+    help=_(
+        "Export the institution key, under its own passphrase, for another terminal here.\n\n"
+        "The export passphrase comes from SEALPOST_EXPORT_PASSPHRASE or a prompt."
+    ),
+)
 def export_key(
-    out: Annotated[Path, typer.Option(help="File to write (never overwritten).")],
+    out: Annotated[Path, typer.Option(help=_("File to write (never overwritten)."))],
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
 ) -> None:
@@ -265,13 +354,21 @@ def export_key(
     from sealpost.clients.terminal.profile import export_institution_key  # noqa: PLC0415
 
     with _session(profile) as opened:
-        passphrase = _passphrase(new=True, env="SEALPOST_EXPORT_PASSPHRASE", what="the export")
+        passphrase = _passphrase(
+            new=True,
+            env="SEALPOST_EXPORT_PASSPHRASE",
+            prompt=_("Choose a passphrase for the export"),
+        )
         _run(lambda: export_institution_key(opened, out, passphrase))
     _emit(
         json_output,
         {"out": str(out), "institutionId": opened.settings.institution_id},
-        f"institution key of {opened.settings.institution_id} written to {out}; "
-        "carry it to the other terminal and delete it after `enroll --institution-key`",
+        _(
+            "institution key of {institution} written to {out}; carry it to the other "
+            "terminal and delete it after `enroll --institution-key`",
+            institution=opened.settings.institution_id,
+            out=out,
+        ),
     )
 
 
@@ -294,20 +391,27 @@ class _Printer:
         if self.json:
             typer.echo(json.dumps({"event": "notice", "kind": kind, "text": text}))
         else:
-            typer.echo(f"! {text}")
+            typer.echo(_("! {notice}", notice=text))
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Take in new messages: open, verify, escrow in batches, report (Ctrl-C stops).\n\n"
+        "Fail closed: while the key server is sealed, stopped or refusing, non-privileged "
+        "messages wait at the gateway and the loop retries with backoff. With --once the exit "
+        "code is 3 when messages still wait."
+    )
+)
 def intake(
     once: Annotated[
-        bool, typer.Option("--once", help="Take in what is there now, then exit.")
+        bool, typer.Option("--once", help=_("Take in what is there now, then exit."))
     ] = False,
     max_wait: Annotated[
         float,
-        typer.Option(help="With --once: seconds to keep retrying while the key server is down."),
+        typer.Option(help=_("With --once: seconds to keep retrying while the key server is down.")),
     ] = 60.0,
     batch_size: Annotated[
-        int, typer.Option(min=1, max=200, help="Messages per escrow batch.")
+        int, typer.Option(min=1, max=200, help=_("Messages per escrow batch."))
     ] = 200,
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
@@ -356,9 +460,9 @@ def intake(
 # --------------------------------------------------------------------- the delivery desk
 
 
-@app.command()
+@app.command(help=_("Released messages waiting for delivery (no content is shown)."))
 def deliveries(
-    detainee: Annotated[str, typer.Option(help="Only this detainee's messages.")] = "",
+    detainee: Annotated[str, typer.Option(help=_("Only this detainee's messages."))] = "",
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
 ) -> None:
@@ -373,21 +477,21 @@ def deliveries(
     _emit(
         json_output,
         [i.to_json() for i in items],
-        "\n".join(_item_line(i) for i in items) or "no messages waiting for delivery",
+        delivery_table(items) if items else _("no messages waiting for delivery"),
     )
     if desk.unproven:
         # Loud, and a failing exit: the gateway offered messages the log does not release.
         for refused in desk.unproven:
-            typer.echo(f"REFUSED: {UnprovenReleaseError(refused).explain()}", err=True)
+            typer.echo(_("REFUSED: {why}", why=UnprovenReleaseError(refused).explain()), err=True)
         raise typer.Exit(EXIT_UNPROVEN_RELEASE)
 
 
-@app.command()
+@app.command(help=_("Show a released message on screen (it is not acknowledged as delivered)."))
 def show(
-    message_id: Annotated[str, typer.Argument(help="The message id (hex), from `deliveries`.")],
+    message_id: Annotated[str, typer.Argument(help=_("The message id (hex), from `deliveries`."))],
     save_attachments: Annotated[
         Path | None,
-        typer.Option(help="Save the attachments into this folder (files only you can read)."),
+        typer.Option(help=_("Save the attachments into this folder (files only you can read).")),
     ] = None,
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
@@ -416,17 +520,33 @@ def show(
         }
         for i, part in enumerate(message.attachments)
     ]
+    sender = isolate(item.sender_name)
     lines = [
-        f"message {item.message_id.hex()} for {item.detainee_id}",
-        f"from:  {isolate(item.sender_name)}{'  (privileged)' if item.privileged else ''}",
-        f"sent:  {item.sent_at.astimezone().strftime('%Y-%m-%d %H:%M %z')}",
+        _(
+            "message {message} for {detainee}",
+            message=item.message_id.hex(),
+            detainee=item.detainee_id,
+        ),
+        _("from:  {sender}  (privileged)", sender=sender)
+        if item.privileged
+        else _("from:  {sender}", sender=sender),
+        _("sent:  {when}", when=item.sent_at.astimezone().strftime("%Y-%m-%d %H:%M %z")),
         "",
         message.text,
     ]
     for index, part in enumerate(message.attachments):
-        where = f" -> {saved[index]}" if saved else ""
-        lines.append(f"[attachment] {part.filename or 'unnamed'} ({part.content_type}){where}")
-    lines += [f"[withheld] {withheld.note()}" for withheld in message.withheld]
+        name = part.filename or _("unnamed")
+        lines.append(
+            _(
+                "[attachment] {name} ({type}) -> {path}",
+                name=name,
+                type=part.content_type,
+                path=saved[index],
+            )
+            if saved
+            else _("[attachment] {name} ({type})", name=name, type=part.content_type)
+        )
+    lines += [_("[withheld] {note}", note=withheld.note()) for withheld in message.withheld]
     _emit(
         json_output,
         {
@@ -439,11 +559,15 @@ def show(
     )
 
 
-@app.command("print")
+@app.command(
+    "print",
+    help=_("Print a released message to PDF and acknowledge its delivery with the reference."),
+)
 def print_message(
-    message_id: Annotated[str, typer.Argument(help="The message id (hex), from `deliveries`.")],
+    message_id: Annotated[str, typer.Argument(help=_("The message id (hex), from `deliveries`."))],
     out: Annotated[
-        str, typer.Option(help="PDF file to write, or - for standard output (a printer pipe).")
+        str,
+        typer.Option(help=_("PDF file to write, or - for standard output (a printer pipe).")),
     ],
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
@@ -452,7 +576,7 @@ def print_message(
     wanted = _message_id(message_id)
     to_stdout = out == "-"
     if to_stdout and json_output:
-        raise typer.BadParameter("--json and --out - both use standard output")
+        raise typer.BadParameter(_("--json and --out - both use standard output"))
     with _session(profile) as opened:
         client = opened.client()
         desk = _register_desk(client, opened)
@@ -472,7 +596,12 @@ def print_message(
         "out": out,
         "acknowledged": True,
     }
-    text = f"printed {printed.message_id.hex()} to {out}; delivered, reference {printed.reference}"
+    text = _(
+        "printed {message} to {out}; delivered, reference {reference}",
+        message=printed.message_id.hex(),
+        out=out,
+        reference=printed.reference,
+    )
     if to_stdout:
         typer.echo(text, err=True)
     else:
@@ -482,9 +611,9 @@ def print_message(
 # --------------------------------------------------------------------- replies
 
 
-@app.command()
+@app.command(help=_("The detainee's approved contacts (whom a reply can go to)."))
 def contacts(
-    detainee_id: Annotated[str, typer.Argument(help="The detainee.")],
+    detainee_id: Annotated[str, typer.Argument(help=_("The detainee."))],
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
 ) -> None:
@@ -504,30 +633,37 @@ def contacts(
         }
         for c in found
     ]
-    lines = [
-        f"{c.account_id}  {isolate(c.display_name)}{'  (privileged)' if c.privileged else ''}"
-        for c in found
+    rows = [
+        (c.account_id, isolate(c.display_name), _("yes") if c.privileged else "") for c in found
     ]
-    _emit(json_output, data, "\n".join(lines) or "no approved contacts")
+    headers = (_("account id"), _("name"), _("privileged"))
+    _emit(json_output, data, table(headers, rows) if rows else _("no approved contacts"))
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Seal a detainee's reply to the contact's devices, escrow it and hand it to the "
+        "gateway.\n\nSays truthfully whether it went on to the contact or waits for a screener."
+    )
+)
 def reply(
-    detainee_id: Annotated[str, typer.Argument(help="The detainee who writes.")],
-    to: Annotated[str, typer.Option("--to", help="The contact's account id (see `contacts`).")],
-    text: Annotated[str | None, typer.Option(help="The reply's text.")] = None,
+    detainee_id: Annotated[str, typer.Argument(help=_("The detainee who writes."))],
+    to: Annotated[str, typer.Option("--to", help=_("The contact's account id (see `contacts`)."))],
+    text: Annotated[str | None, typer.Option(help=_("The reply's text."))] = None,
     text_file: Annotated[
-        Path | None, typer.Option(help="Read the text from a UTF-8 file instead.")
+        Path | None, typer.Option(help=_("Read the text from a UTF-8 file instead."))
     ] = None,
     attach: Annotated[
         list[Path] | None,
-        typer.Option(help="A scanned page (photo or PDF) to attach; repeat for more."),
+        typer.Option(help=_("A scanned page (photo or PDF) to attach; repeat for more.")),
     ] = None,
     receipt: Annotated[
         str | None,
         typer.Option(
-            help="Write the detainee's receipt (PDF, in their language) to this file, "
-            "or - for standard output."
+            help=_(
+                "Write the detainee's receipt (PDF, in their language) to this file, "
+                "or - for standard output."
+            )
         ),
     ] = None,
     profile: ProfileFolder = DEFAULT_PROFILE,
@@ -543,15 +679,17 @@ def reply(
     from sealpost.escrow.client import RetryPolicy  # noqa: PLC0415
 
     if text is not None and text_file is not None:
-        raise typer.BadParameter("give --text or --text-file, not both")
+        raise typer.BadParameter(_("give --text or --text-file, not both"))
     if receipt == "-" and json_output:
-        raise typer.BadParameter("--json and --receipt - both use standard output")
+        raise typer.BadParameter(_("--json and --receipt - both use standard output"))
     body = text or ""
     if text_file is not None:
         try:
             body = text_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise typer.BadParameter(f"cannot read {text_file} as UTF-8 text: {exc}") from exc
+            raise typer.BadParameter(
+                _("cannot read {file} as UTF-8 text: {reason}", file=text_file, reason=exc)
+            ) from exc
     with _session(profile) as opened:
         client = opened.client()
         # Interactive: the default, more patient retries; a reply is never sent unescrowed.
@@ -583,7 +721,7 @@ def reply(
                 code="receipt_not_written",
                 exit=ExitCode.FAILED,
             )
-        line += f"; receipt written to {receipt}"
+        line = _("{done}; receipt written to {file}", done=line, file=receipt)
     data = {
         "messageId": handed.message_id.hex(),
         "acceptedAtMs": handed.sent.receipt.accepted_at_ms,
@@ -600,13 +738,25 @@ def reply(
 
 def _reply_line(handed: HandedInReply) -> str:
     """Where the reply is, as the gateway said: "sent" only when it went on to the contact."""
-    head = f"reply {handed.message_id.hex()} from {handed.detainee_id}"
+    reply_id = handed.message_id.hex()
+    detainee = handed.detainee_id
     name = isolate(handed.sent.contact.display_name)
     if handed.status == "sent":
-        return f"{head} sent to {name}"
+        return _(
+            "reply {reply} from {detainee} sent to {name}",
+            reply=reply_id,
+            detainee=detainee,
+            name=name,
+        )
     if handed.waits_for_screening:
-        return f"{head} handed in, not sent yet: it waits for a screener before it goes to {name}"
-    return f"{head} handed in, not sent"
+        return _(
+            "reply {reply} from {detainee} handed in, not sent yet: it waits for a screener "
+            "before it goes to {name}",
+            reply=reply_id,
+            detainee=detainee,
+            name=name,
+        )
+    return _("reply {reply} from {detainee} handed in, not sent", reply=reply_id, detainee=detainee)
 
 
 def _send(
@@ -650,9 +800,14 @@ def _register_desk(client: TerminalClient, opened: TerminalProfile) -> DeliveryD
     return desk
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Messages a screener withheld, to and from detainees held here (no content).\n\n"
+        "Each detainee is to be told on paper: `print-notice` prints the notice."
+    )
+)
 def withheld(
-    detainee: Annotated[str, typer.Option(help="Only this detainee's messages.")] = "",
+    detainee: Annotated[str, typer.Option(help=_("Only this detainee's messages."))] = "",
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
 ) -> None:
@@ -667,24 +822,24 @@ def withheld(
             items = _run(lambda: desk.withheld(detainee))
         finally:
             client.close()
-    lines = [
-        f"{i.message_id.hex()}  {i.detainee_id}  "
-        f"{i.withheld_at.astimezone().strftime('%Y-%m-%d %H:%M')}  "
-        f"{'from' if i.inbound else 'to'} {isolate(i.counterpart_name)}  {i.reason_name}"
-        for i in items
-    ]
     _emit(
         json_output,
         [i.to_json() for i in items],
-        "\n".join(lines) or "no withheld messages",
+        withheld_table(items) if items else _("no withheld messages"),
     )
 
 
-@app.command("print-notice")
+@app.command(
+    "print-notice",
+    help=_(
+        "Print the notice telling a detainee that a message was withheld, why, how to complain."
+    ),
+)
 def print_notice(
-    message_id: Annotated[str, typer.Argument(help="The message id (hex), from `withheld`.")],
+    message_id: Annotated[str, typer.Argument(help=_("The message id (hex), from `withheld`."))],
     out: Annotated[
-        str, typer.Option(help="PDF file to write, or - for standard output (a printer pipe).")
+        str,
+        typer.Option(help=_("PDF file to write, or - for standard output (a printer pipe).")),
     ],
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
@@ -693,7 +848,7 @@ def print_notice(
     wanted = _message_id(message_id)
     to_stdout = out == "-"
     if to_stdout and json_output:
-        raise typer.BadParameter("--json and --out - both use standard output")
+        raise typer.BadParameter(_("--json and --out - both use standard output"))
     with _session(profile) as opened:
         client = opened.client()
         desk = _register_desk(client, opened)
@@ -707,7 +862,12 @@ def print_notice(
             )
         finally:
             client.close()
-    text = f"printed the withholding notice for {wanted.hex()} to {out}; reference {reference}"
+    text = _(
+        "printed the withholding notice for {message} to {out}; reference {reference}",
+        message=wanted.hex(),
+        out=out,
+        reference=reference,
+    )
     if to_stdout:
         typer.echo(text, err=True)
     else:
@@ -717,7 +877,7 @@ def print_notice(
 # --------------------------------------------------------------------- the detainee register
 
 detainee_app = cli_app(
-    help=(
+    help=_(
         "The institution's register of its detainees: the name it records and the language "
         "each reads (nl, en, ar, tr, pl). Kept sealed in this terminal's profile; the gateway "
         "never learns them. Documents for a detainee not in the register are in Dutch."
@@ -727,15 +887,20 @@ detainee_app = cli_app(
 app.add_typer(detainee_app, name="detainee")
 
 
-@detainee_app.command("set")
+@detainee_app.command(
+    "set",
+    help=_(
+        "Register a detainee at admission (a name is needed), or change their name or language."
+    ),
+)
 def detainee_set(
-    detainee_id: Annotated[str, typer.Argument(help="The detainee's id at the gateway.")],
+    detainee_id: Annotated[str, typer.Argument(help=_("The detainee's id at the gateway."))],
     name: Annotated[
-        str | None, typer.Option(help="The name as the institution records it.")
+        str | None, typer.Option(help=_("The name as the institution records it."))
     ] = None,
     language: Annotated[
         str | None,
-        typer.Option(help="The language of the detainee's documents: nl, en, ar, tr or pl."),
+        typer.Option(help=_("The language of the detainee's documents: nl, en, ar, tr or pl.")),
     ] = None,
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
@@ -748,11 +913,18 @@ def detainee_set(
     _emit(
         json_output,
         entry.to_json(),
-        f"{entry.detainee_id}: {isolate(entry.name)}, documents in {entry.language}",
+        _(
+            "{detainee}: {name}, documents in {language}",
+            detainee=entry.detainee_id,
+            name=isolate(entry.name),
+            language=entry.language,
+        ),
     )
 
 
-@detainee_app.command("list")
+@detainee_app.command(
+    "list", help=_("The detainees in the register, with their names and languages.")
+)
 def detainee_list(
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
@@ -763,27 +935,37 @@ def detainee_list(
     _emit(
         json_output,
         [entry.to_json() for entry in entries],
-        "\n".join(f"{e.detainee_id}  {e.language}  {isolate(e.name)}" for e in entries)
-        or "no detainees in the register (their documents are in Dutch, by id)",
+        table(
+            (_("detainee"), _("language"), _("name")),
+            [(e.detainee_id, e.language, isolate(e.name)) for e in entries],
+        )
+        if entries
+        else _("no detainees in the register (their documents are in Dutch, by id)"),
     )
 
 
-@detainee_app.command("remove")
+@detainee_app.command(
+    "remove", help=_("Take a detainee out of the register (released, or transferred away).")
+)
 def detainee_remove(
-    detainee_id: Annotated[str, typer.Argument(help="The detainee's id.")],
+    detainee_id: Annotated[str, typer.Argument(help=_("The detainee's id."))],
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
 ) -> None:
     """Take a detainee out of the register (released, or transferred away)."""
     with _session(profile) as opened:
         _run(lambda: opened.set_register(opened.register.remove(detainee_id)))
-    _emit(json_output, {"removed": detainee_id}, f"{detainee_id} removed from the register")
+    _emit(
+        json_output,
+        {"removed": detainee_id},
+        _("{detainee} removed from the register", detainee=detainee_id),
+    )
 
 
 # --------------------------------------------------------------------- status
 
 
-@app.command()
+@app.command(help=_("The terminal's identity, the gateway, the key server and the intake cursor."))
 def status(
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
@@ -796,27 +978,37 @@ def status(
         settings = opened.settings
         state = _run(lambda: opened.state_store().load())
         client = opened.client()
+        # Each status twice: in English for scripts (--json), in the staff language for people.
         gateway, institution_key, waiting = "ok", "valid", 0
+        gateway_words, key_words = _("ok"), _("valid")
         try:
             trust = client.directory()
             if client.institution_key_revoked(trust):
-                institution_key = "revoked"
+                institution_key, key_words = "revoked", _("revoked")
             waiting = len(list(client.all_deliveries()))
         except ClientError as exc:
-            gateway = (
-                "refuses this terminal (certificate revoked?)"
-                if exc.code == grpc.StatusCode.UNAUTHENTICATED
-                else f"unavailable ({exc.code.name})"
-            )
+            if exc.code == grpc.StatusCode.UNAUTHENTICATED:
+                gateway = "refuses this terminal (certificate revoked?)"
+                gateway_words = _("refuses this terminal (certificate revoked?)")
+            else:
+                gateway = f"unavailable ({exc.code.name})"
+                gateway_words = _("unavailable ({code})", code=exc.code.name)
         except SealpostError as exc:
             gateway = f"does not verify ({exc.explain()})"
+            gateway_words = _("does not verify ({why})", why=exc.explain())
         finally:
             client.close()
         try:
             answer = health(opened.key_server_config())
-            key_server = "ready" if answer.ready else ("sealed" if answer.sealed else "not ready")
+            if answer.ready:
+                key_server, key_server_words = "ready", _("ready")
+            elif answer.sealed:
+                key_server, key_server_words = "sealed", _("sealed")
+            else:
+                key_server, key_server_words = "not ready", _("not ready")
         except EscrowError as exc:
             key_server = f"unavailable ({type(exc).__name__})"
+            key_server_words = _("unavailable ({code})", code=type(exc).__name__)
     data = {
         "profile": str(opened.folder),
         "institutionId": settings.institution_id,
@@ -833,13 +1025,30 @@ def status(
         "waitingForDelivery": waiting,
     }
     lines = [
-        f"terminal {settings.terminal_id} of {settings.institution_id} ({opened.folder})",
-        f"gateway     {settings.gateway}: {gateway}",
-        f"key server  {settings.key_server}: {key_server}",
-        f"institution key {settings.institution_key_id.hex()[:16]}...: {institution_key}",
-        f"intake      {state.taken_in} taken in, cursor {state.cursor or '(start)'}, "
-        f"{len(state.malformed)} malformed skipped",
-        f"delivery    {waiting} released messages waiting",
+        _(
+            "terminal {terminal} of {institution} ({folder})",
+            terminal=settings.terminal_id,
+            institution=settings.institution_id,
+            folder=opened.folder,
+        ),
+        _("gateway     {address}: {status}", address=settings.gateway, status=gateway_words),
+        _("key server  {address}: {status}", address=settings.key_server, status=key_server_words),
+        _(
+            "institution key {key}...: {status}",
+            key=settings.institution_key_id.hex()[:16],
+            status=key_words if settings.institution_key_id else _("none"),
+        ),
+        _(
+            "intake      {count} taken in, cursor {cursor}, {malformed} malformed skipped",
+            count=state.taken_in,
+            cursor=state.cursor or _("(start)"),
+            malformed=len(state.malformed),
+        ),
+        _n(
+            "delivery    {count} released message waiting",
+            "delivery    {count} released messages waiting",
+            waiting,
+        ),
     ]
     _emit(json_output, data, "\n".join(lines))
     if gateway != "ok":

@@ -28,6 +28,7 @@ from sealpost.crypto.envelope import OpenedMessage, Part
 from sealpost.crypto.errors import CryptoError
 from sealpost.crypto.keyrecords import DirectoryPin, VerifiedKey
 from sealpost.crypto.keys import PrivateKeys
+from sealpost.i18n import _
 from sealpost.v1 import (
     common_pb2,
     envelope_pb2,
@@ -45,18 +46,18 @@ def _release_problem(
 ) -> str | None:
     """Why a delivery's release is not proven, or None when it is."""
     if not delivery.HasField("release_entry") or not delivery.HasField("release_proof"):
-        return "the gateway gave no release entry from the transparency log"
+        return _("the gateway gave no release entry from the transparency log")
     if head is None:
         return head_problem
     try:
         header = crypto_envelope.parse_header(delivery.envelope.header)
         if not hmac.compare_digest(header.message_id, delivery.message_id):
-            return "the envelope is another message than the one listed"
+            return _("the envelope is another message than the one listed")
         logentry.verify_release(
             delivery.release_entry, delivery.release_proof, head, delivery.message_id
         )
     except CryptoError as exc:
-        return f"the release entry does not check out: {exc.explain()}"
+        return _("the release entry does not check out: {why}", why=exc.explain())
     return None
 
 
@@ -533,7 +534,7 @@ class TerminalClient:
         must also be of the one history this terminal has witnessed.
         """
         head: logentry.VerifiedTreeHead | None = None
-        head_problem = "the gateway sent no signed tree head"
+        head_problem = _("the gateway sent no signed tree head")
         if reply.HasField("tree_head"):
             try:
                 head = logentry.verify_tree_head(reply.tree_head, log_key.signing_key, log_key.id)
@@ -541,7 +542,7 @@ class TerminalClient:
                     observe(reply.tree_head)
             except CryptoError as exc:
                 head = None
-                head_problem = f"the tree head does not check out: {exc.explain()}"
+                head_problem = _("the tree head does not check out: {why}", why=exc.explain())
         proven: list[terminal_pb2.Delivery] = []
         unproven: list[UnprovenRelease] = []
         for delivery in reply.deliveries:
@@ -665,7 +666,7 @@ class TerminalClient:
         """As ``reply``, with the reply's state at the gateway and the contact it went to."""
         matches = [c for c in self.contacts(detainee_id) if c.account_id == account_id]
         if not matches:
-            raise ClientError(grpc.StatusCode.NOT_FOUND, "no approved contact with this account")
+            raise ClientError(grpc.StatusCode.NOT_FOUND, _("no approved contact with this account"))
         contact = matches[0]
         now = wall_clock_ms()
         trust = self.directory()
@@ -675,7 +676,7 @@ class TerminalClient:
         ]
         if not devices:
             raise ClientError(
-                grpc.StatusCode.FAILED_PRECONDITION, "the contact has no registered device"
+                grpc.StatusCode.FAILED_PRECONDITION, _("the contact has no registered device")
             )
         self.load_mailboxes()
         current = [
@@ -684,7 +685,7 @@ class TerminalClient:
             if record.subject == detainee_id
         ]
         if not current:
-            raise NoMailboxKeyError("no mailbox key held for this detainee")
+            raise NoMailboxKeyError(_("no mailbox key held for this detainee"))
         record, keys = max(current, key=lambda pair: pair[0].not_before)
         envelope = crypto_envelope.seal_envelope(
             [Part(TEXT_PLAIN, text.encode("utf-8")), *attachments],

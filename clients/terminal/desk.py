@@ -32,7 +32,7 @@ from sealpost.clients.terminal.register import DetaineeRegister
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto.envelope import Part
 from sealpost.crypto.errors import CryptoError
-from sealpost.i18n import TIME_ZONE
+from sealpost.i18n import TIME_ZONE, _
 from sealpost.v1 import common_pb2, terminal_pb2
 
 #: Characters of the message id in a delivery reference.
@@ -256,8 +256,11 @@ class DeliveryDesk:
             if refused.message_id == message_id:
                 raise UnprovenReleaseError(refused)
         raise DeliveryError(
-            f"no released message {message_id.hex()} here (not released yet, delivered "
-            "already, or not for a detainee held at this institution)"
+            _(
+                "no released message {message} here (not released yet, delivered already, or "
+                "not for a detainee held at this institution)",
+                message=message_id.hex(),
+            )
         )
 
     def open(self, message_id: bytes) -> OpenedDelivery:
@@ -267,7 +270,11 @@ class DeliveryDesk:
             opened = self.client.open_delivery(delivery)
         except CryptoError as exc:
             raise DeliveryError(
-                f"message {message_id.hex()} does not open: {exc.explain()}"
+                _(
+                    "message {message} does not open: {why}",
+                    message=message_id.hex(),
+                    why=exc.explain(),
+                )
             ) from exc
         texts = [p for p in opened.parts if base_type(p.content_type) == TEXT]
         text = texts[0].data.decode("utf-8", errors="replace") if texts else ""
@@ -337,8 +344,11 @@ class DeliveryDesk:
         found = [item for item in self.withheld() if item.message_id == message_id]
         if not found:
             raise NotWithheldError(
-                f"no withheld message {message_id.hex()} here (not withheld, or not to or "
-                "from a detainee held at this institution)"
+                _(
+                    "no withheld message {message} here (not withheld, or not to or from a "
+                    "detainee held at this institution)",
+                    message=message_id.hex(),
+                )
             )
         (item,) = found
         detainee = self.register.lookup(item.detainee_id)
@@ -375,7 +385,7 @@ def deliver_pdf(pdf: bytes, out: Path | None, write: Callable[[bytes], None] | N
     elif write is not None:
         write(pdf)
     else:
-        raise DeliveryError("say where the PDF goes")
+        raise DeliveryError(_("say where the PDF goes"))
 
 
 def _unused(path: Path) -> Path:

@@ -38,6 +38,7 @@ from sealpost.crypto.keys import PrivateKeys
 from sealpost.crypto.passphrase import KDF_MODERATE, KdfParams
 from sealpost.escrow.bootstrap import BootstrapSettings
 from sealpost.escrow.client import KeyServerConfig
+from sealpost.i18n import _
 from sealpost.v1 import keys_pb2
 
 KEY_FILE = "terminal-key.pem"
@@ -63,10 +64,11 @@ class IssuedCertificate:
         return f"IssuedCertificate({self.institution_id!r}, {self.terminal_id!r})"
 
 
-def _name(certificate: x509.Certificate, oid: x509.ObjectIdentifier, what: str) -> str:
+def _name(certificate: x509.Certificate, oid: x509.ObjectIdentifier, missing: str) -> str:
+    """The one subject name of ``oid``; EnrollmentError saying ``missing`` otherwise."""
     values = certificate.subject.get_attributes_for_oid(oid)
     if len(values) != 1 or not isinstance(values[0].value, str) or not values[0].value:
-        raise EnrollmentError(f"the certificate names no {what}")
+        raise EnrollmentError(missing)
     return values[0].value
 
 
@@ -78,34 +80,51 @@ def read_certificate_folder(folder: Path) -> IssuedCertificate:
         ca_pem = (folder / CA_FILE).read_bytes()
     except OSError as exc:
         raise EnrollmentError(
-            f"cannot read {exc.filename}: {exc.strerror}; expected {KEY_FILE}, "
-            f"{CERTIFICATE_FILE} and {CA_FILE} from `sealpost admin terminal issue`"
+            _(
+                "cannot read {file}: {reason}; expected {key}, {certificate} and {ca} from "
+                "`sealpost admin terminal issue`",
+                file=exc.filename,
+                reason=exc.strerror,
+                key=KEY_FILE,
+                certificate=CERTIFICATE_FILE,
+                ca=CA_FILE,
+            )
         ) from exc
     try:
         certificate = x509.load_pem_x509_certificate(certificate_pem)
         ca = x509.load_pem_x509_certificate(ca_pem)
         key = serialization.load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError) as exc:
-        raise EnrollmentError(f"the files in {folder} are not PEM keys and certificates") from exc
+        raise EnrollmentError(
+            _("the files in {folder} are not PEM keys and certificates", folder=folder)
+        ) from exc
     public = serialization.PublicFormat.SubjectPublicKeyInfo
     der = serialization.Encoding.DER
     if key.public_key().public_bytes(der, public) != certificate.public_key().public_bytes(
         der, public
     ):
-        raise EnrollmentError(f"{KEY_FILE} is not the key of {CERTIFICATE_FILE}")
+        raise EnrollmentError(
+            _("{key} is not the key of {certificate}", key=KEY_FILE, certificate=CERTIFICATE_FILE)
+        )
     try:
         certificate.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature) as exc:
-        raise EnrollmentError(f"{CERTIFICATE_FILE} was not issued by {CA_FILE}") from exc
+        raise EnrollmentError(
+            _("{certificate} was not issued by {ca}", certificate=CERTIFICATE_FILE, ca=CA_FILE)
+        ) from exc
     now = dt.datetime.now(dt.UTC)
     if not certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc:
-        raise EnrollmentError("the terminal certificate is not valid now (expired?)")
+        raise EnrollmentError(_("the terminal certificate is not valid now (expired?)"))
     return IssuedCertificate(
         key_pem=key_pem,
         certificate_pem=certificate_pem,
         ca_pem=ca_pem,
-        institution_id=_name(certificate, NameOID.ORGANIZATION_NAME, "institution"),
-        terminal_id=_name(certificate, NameOID.COMMON_NAME, "terminal id"),
+        institution_id=_name(
+            certificate, NameOID.ORGANIZATION_NAME, _("the certificate names no institution")
+        ),
+        terminal_id=_name(
+            certificate, NameOID.COMMON_NAME, _("the certificate names no terminal id")
+        ),
         not_after=certificate.not_valid_after_utc,
     )
 
@@ -126,10 +145,14 @@ def _check_settings(key_server: str, token: str, pin: bytes, prefix: str) -> Non
     except ValueError as exc:
         raise EnrollmentError(str(exc)) from exc
     if not token:
-        raise EnrollmentError("the terminal's key-server token is required")
+        raise EnrollmentError(_("the terminal's key-server token is required"))
     if len(pin) != PIN_BYTES:
         raise EnrollmentError(
-            f"the directory pin is {PIN_BYTES} bytes ({2 * PIN_BYTES} hex digits)"
+            _(
+                "the directory key is {size} bytes ({digits} hex digits)",
+                size=PIN_BYTES,
+                digits=2 * PIN_BYTES,
+            )
         )
 
 
@@ -172,8 +195,11 @@ def enroll(
     )
     if institution_key and institution_key[0] != issued.institution_id:
         raise InstitutionKeyError(
-            f"the exported key belongs to {institution_key[0]}, "
-            f"this terminal to {issued.institution_id}"
+            _(
+                "the exported key belongs to {owner}, this terminal to {institution}",
+                owner=institution_key[0],
+                institution=issued.institution_id,
+            )
         )
     profile = TerminalProfile.create(
         folder,
@@ -201,9 +227,11 @@ def _settle_institution_key(profile: TerminalProfile, imported: bool) -> bool:
             return False
         if client.mailbox_key_count():
             raise InstitutionKeyError(
-                f"{profile.settings.institution_id} already has an institution key: export it "
-                "from an enrolled terminal (`sealpost terminal export-key`) and enrol with "
-                "--institution-key"
+                _(
+                    "{institution} already has an institution key: export it from an enrolled "
+                    "terminal (`sealpost terminal export-key`) and enrol with --institution-key",
+                    institution=profile.settings.institution_id,
+                )
             )
         verified = client.register_institution_key(profile.settings.institution_id)
         profile.update(institution_key_id=verified.id)
@@ -214,7 +242,10 @@ def _settle_institution_key(profile: TerminalProfile, imported: bool) -> bool:
         raise
     except CryptoError as exc:
         raise EnrollmentError(
-            f"the gateway's directory does not match the pin given: {exc.explain()}"
+            _(
+                "the gateway's directory does not match the directory key given: {why}",
+                why=exc.explain(),
+            )
         ) from exc
     finally:
         client.close()
@@ -227,7 +258,7 @@ def _check_imported_key(profile: TerminalProfile) -> None:
         key_id = profile.settings.institution_key_id
         records = client.key_records([key_id])
         if key_id not in records:
-            raise InstitutionKeyError("the exported institution key is not published")
+            raise InstitutionKeyError(_("the exported institution key is not published"))
         verified = client.verify(records[key_id], keys_pb2.KEY_PURPOSE_INSTITUTION, wall_clock_ms())
         keys = profile.secrets.institution_keys
         if (
@@ -235,10 +266,12 @@ def _check_imported_key(profile: TerminalProfile) -> None:
             or verified.encryption_key != keys.encryption_key
             or verified.signing_key != keys.signing_key
         ):
-            raise InstitutionKeyError("the exported key does not match its published record")
+            raise InstitutionKeyError(_("the exported key does not match its published record"))
         if client.institution_key_revoked():
-            raise InstitutionKeyError("the exported institution key has been revoked")
+            raise InstitutionKeyError(_("the exported institution key has been revoked"))
     except CryptoError as exc:
-        raise InstitutionKeyError(f"the exported institution key: {exc.explain()}") from exc
+        raise InstitutionKeyError(
+            _("the exported institution key: {why}", why=exc.explain())
+        ) from exc
     finally:
         client.close()

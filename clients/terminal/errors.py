@@ -41,6 +41,7 @@ import grpc
 from sealpost.clients import sealedfile
 from sealpost.clients._grpc import ClientError
 from sealpost.errors import SealpostError
+from sealpost.i18n import _
 
 if TYPE_CHECKING:
     from sealpost.clients.terminal.client import UnprovenRelease
@@ -59,7 +60,7 @@ class ProfileNotFoundError(ProfileError, sealedfile.SealedFileNotFoundError):
 
     def explain(self) -> str:
         """Point at enrolment."""
-        return f"{self}; create one with `sealpost terminal enroll`"
+        return _("{problem}; create one with `sealpost terminal enroll`", problem=self)
 
 
 class ProfileExistsError(ProfileError, sealedfile.SealedFileExistsError):
@@ -91,7 +92,7 @@ class WrongPassphraseError(ProfileError, sealedfile.WrongPassphraseError):
 
     def explain(self) -> str:
         """Say both possibilities: the two are indistinguishable on purpose."""
-        return "the passphrase does not open this terminal profile (or the file was altered)"
+        return _("the passphrase does not open this terminal profile (or the file was altered)")
 
 
 class WeakPassphraseError(ProfileError, sealedfile.WeakPassphraseError):
@@ -125,7 +126,7 @@ class TerminalRevokedError(TerminalError):
 
     def explain(self) -> str:
         """Tell the operator what to do."""
-        return (
+        return _(
             "the gateway refuses this terminal's certificate (revoked, expired or unknown); "
             "ask an administrator for a new one (`sealpost admin terminal issue`) and enrol again"
         )
@@ -136,10 +137,11 @@ class LogWitnessError(TerminalError):
 
     def explain(self) -> str:
         """Say what it means and what to do."""
-        return (
-            f"the gateway's transparency log does not extend the history this terminal "
-            f"witnessed ({self}); intake stops. Report it to the security officer: the "
-            "newest head seen is in witness-state.json in the profile folder"
+        return _(
+            "the gateway's transparency log does not extend the history this terminal "
+            "witnessed ({problem}); intake stops. Report it to the security officer: the "
+            "newest head seen is in witness-state.json in the profile folder",
+            problem=self,
         )
 
 
@@ -161,10 +163,14 @@ class UnprovenReleaseError(DeliveryError):
     def __init__(self, refused: UnprovenRelease) -> None:
         """Name the message and what was wrong with its proof."""
         super().__init__(
-            f"message {refused.message_id.hex()} for {refused.detainee_id} is listed as "
-            f"released, but its release is not proven: {refused.reason}. It is not delivered; "
-            "report it to the auditor (`sealpost audit verify` checks the gateway's tables "
-            "against the log)"
+            _(
+                "message {message} for {detainee} is listed as released, but its release is "
+                "not proven: {reason}. It is not delivered; report it to the auditor "
+                "(`sealpost audit verify` checks the gateway's tables against the log)",
+                message=refused.message_id.hex(),
+                detainee=refused.detainee_id,
+                reason=refused.reason,
+            )
         )
         self.refused = refused
 
@@ -184,5 +190,8 @@ class AttachmentError(ReplyError):
 class NoMailboxKeyError(ClientError):
     """No mailbox secret held here opens this message yet (for example a handover is pending)."""
 
-    def __init__(self, message: str = "no mailbox key held for this message") -> None:
-        super().__init__(grpc.StatusCode.FAILED_PRECONDITION, message)
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            message or _("no mailbox key held for this message"),
+        )

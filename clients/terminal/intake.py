@@ -58,6 +58,7 @@ from sealpost.clients.witness import Witness, WitnessStateError
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto.errors import CryptoError, DecryptionError, KeyRecordError
 from sealpost.escrow.errors import EscrowError, KeyServerUnavailableError, PermissionDeniedError
+from sealpost.i18n import _, _n
 from sealpost.v1 import common_pb2, terminal_pb2
 
 _log = get_logger("sealpost.terminal.intake")
@@ -206,23 +207,48 @@ class BatchReport:
         return self.waiting_for_mailbox + self.waiting_for_key_server
 
     def line(self) -> str:
-        """One line for people."""
+        """One line for people, in the staff language."""
         parts = [
-            f"{self.received} received",
-            f"{self.submitted} taken in ({self.escrowed} escrowed, {self.privileged} privileged)",
-            f"{self.released} released, {self.queued} queued for screening",
+            _("{count} received", count=self.received),
+            _(
+                "{count} taken in ({escrowed} escrowed, {privileged} privileged)",
+                count=self.submitted,
+                escrowed=self.escrowed,
+                privileged=self.privileged,
+            ),
+            _(
+                "{released} released, {queued} queued for screening",
+                released=self.released,
+                queued=self.queued,
+            ),
         ]
         if self.rejected:
-            parts.append(f"{self.rejected} rejected by policy")
+            parts.append(_("{count} rejected by policy", count=self.rejected))
         if self.waiting_for_key_server:
-            parts.append(f"{self.waiting_for_key_server} wait for the key server")
+            parts.append(
+                _n(
+                    "{count} waits for the key server",
+                    "{count} wait for the key server",
+                    self.waiting_for_key_server,
+                )
+            )
         if self.waiting_for_mailbox:
-            parts.append(f"{self.waiting_for_mailbox} wait for a mailbox key")
+            parts.append(
+                _n(
+                    "{count} waits for a mailbox key",
+                    "{count} wait for a mailbox key",
+                    self.waiting_for_mailbox,
+                )
+            )
         if self.malformed or self.refused:
-            parts.append(f"{self.malformed + self.refused} malformed")
+            parts.append(_("{count} malformed", count=self.malformed + self.refused))
         if self.known_malformed:
-            parts.append(f"{self.known_malformed} known malformed skipped")
-        return f"batch: {', '.join(parts)}; {self.seconds:.2f} s"
+            parts.append(_("{count} known malformed skipped", count=self.known_malformed))
+        return _(
+            "batch: {counts}; {seconds:.2f} s",
+            counts=", ".join(parts),
+            seconds=self.seconds,
+        )
 
     def to_json(self) -> dict[str, object]:
         """The counts as a JSON object."""
@@ -283,23 +309,43 @@ class IntakeSummary:
         self.malformed += report.malformed + report.refused
 
     def line(self) -> str:
-        """One line for people."""
-        text = (
-            f"intake: {self.submitted} taken in ({self.escrowed} escrowed, "
-            f"{self.privileged} privileged) in {self.batches} batches; {self.released} "
-            f"released, {self.queued} queued; {self.malformed} malformed"
-        )
+        """One line for people, in the staff language."""
+        parts = [
+            _n(
+                "intake: {taken} taken in ({escrowed} escrowed, {privileged} privileged) in "
+                "{count} batch",
+                "intake: {taken} taken in ({escrowed} escrowed, {privileged} privileged) in "
+                "{count} batches",
+                self.batches,
+                taken=self.submitted,
+                escrowed=self.escrowed,
+                privileged=self.privileged,
+            ),
+            _(
+                "{released} released, {queued} queued",
+                released=self.released,
+                queued=self.queued,
+            ),
+            _("{count} malformed", count=self.malformed),
+        ]
         if not self.drained:
-            text += (
-                f"; still waiting: {self.waiting_for_key_server} for the key server, "
-                f"{self.waiting_for_mailbox} for a mailbox key"
+            parts.append(
+                _(
+                    "still waiting: {key_server} for the key server, {mailbox} for a mailbox key",
+                    key_server=self.waiting_for_key_server,
+                    mailbox=self.waiting_for_mailbox,
+                )
             )
         if self.witnessed_size:
-            text += (
-                f"; witnessed the log up to size {self.witnessed_size} "
-                f"({self.heads_cosigned} heads cosigned)"
+            parts.append(
+                _n(
+                    "witnessed the log up to size {size} ({count} head cosigned)",
+                    "witnessed the log up to size {size} ({count} heads cosigned)",
+                    self.heads_cosigned,
+                    size=self.witnessed_size,
+                )
             )
-        return text
+        return "; ".join(parts)
 
     def to_json(self) -> dict[str, object]:
         """The totals as a JSON object."""
@@ -725,7 +771,10 @@ class IntakeLoop:
             return self.client.directory()
         except CryptoError as exc:
             raise TerminalError(
-                f"the gateway's directory does not verify against the pinned key: {exc.explain()}"
+                _(
+                    "the gateway's directory does not verify against the pinned key: {why}",
+                    why=exc.explain(),
+                )
             ) from exc
 
     def _escrow(
@@ -741,7 +790,7 @@ class IntakeLoop:
             return []
         report.key_server = "ok"
         if self._key_backoff:
-            self.reporter.notice("key-server", "the key server is back; taking in the backlog")
+            self.reporter.notice("key-server", _("the key server is back; taking in the backlog"))
         self._degraded = False
         self._key_backoff = 0.0
         return [
@@ -799,7 +848,12 @@ class IntakeLoop:
             if exc.code not in _REFUSAL_CODES:
                 raise
             self.reporter.notice(
-                "malformed", f"the gateway refused the rejections: {exc.message} ({exc.code.name})"
+                "malformed",
+                _(
+                    "the gateway refused the rejections: {reason} ({code})",
+                    reason=exc.message,
+                    code=exc.code.name,
+                ),
             )
         for detainee_id, why, rejected in rejections:
             self._malformed(rejected.message_id.hex(), detainee_id, why)
@@ -808,20 +862,37 @@ class IntakeLoop:
 
     def _malformed(self, message_hex: str, detainee_id: str, reason: str) -> None:
         self.state.malformed[message_hex] = reason
-        where = f" for detainee {detainee_id}" if detainee_id else ""
         self.reporter.notice(
-            "malformed", f"message {message_hex}{where} is malformed ({reason}); rejected"
+            "malformed",
+            _(
+                "message {message} for detainee {detainee} is malformed ({reason}); rejected",
+                message=message_hex,
+                detainee=detainee_id,
+                reason=reason,
+            )
+            if detainee_id
+            else _(
+                "message {message} is malformed ({reason}); rejected",
+                message=message_hex,
+                reason=reason,
+            ),
         )
         _log.warning("malformed message skipped", message_id=message_hex, reason=reason)
 
     def _key_server_failed(self, exc: EscrowError) -> KeyServerStatus:
         status: KeyServerStatus
         if isinstance(exc, KeyServerUnavailableError):
-            status, what = "unavailable", "is unavailable (sealed, stopped or overloaded)"
+            status, what = (
+                "unavailable",
+                _("the key server is unavailable (sealed, stopped or overloaded)"),
+            )
         elif isinstance(exc, PermissionDeniedError):
-            status, what = "refused", "refuses this terminal's token (revoked or expired?)"
+            status, what = (
+                "refused",
+                _("the key server refuses this terminal's token (revoked or expired?)"),
+            )
         else:
-            status, what = "failing", f"fails ({type(exc).__name__})"
+            status, what = "failing", _("the key server fails ({error})", error=type(exc).__name__)
         self._key_backoff = (
             self.settings.backoff_initial
             if self._key_backoff == 0
@@ -832,8 +903,12 @@ class IntakeLoop:
         self._next_probe = self._clock() + delay
         self.reporter.notice(
             "key-server",
-            f"the key server {what}; non-privileged messages wait (fail closed), "
-            f"privileged mail still goes; next try in {delay:.1f} s",
+            _(
+                "{problem}; non-privileged messages wait (fail closed), privileged mail still "
+                "goes; next try in {delay:.1f} s",
+                problem=what,
+                delay=delay,
+            ),
         )
         _log.warning("key server unavailable; intake waits", error_type=type(exc).__name__)
         return status
@@ -843,13 +918,19 @@ class IntakeLoop:
         if exc.code == grpc.StatusCode.UNAUTHENTICATED:
             raise TerminalRevokedError(exc.message) from exc
         if exc.code not in TRANSIENT_CODES:
-            raise TerminalError(f"the gateway refuses intake: {exc.message} ({exc.code.name})")
+            raise TerminalError(
+                _(
+                    "the gateway refuses intake: {reason} ({code})",
+                    reason=exc.message,
+                    code=exc.code.name,
+                )
+            )
         self._gateway_backoff = min(
             self.settings.backoff_max, max(self.settings.backoff_initial, 2 * self._gateway_backoff)
         )
         delay = self._gateway_backoff * (0.5 + self._rand() / 2)
         self.reporter.notice(
-            "gateway", f"cannot reach the gateway now; trying again in {delay:.1f} s"
+            "gateway", _("cannot reach the gateway now; trying again in {delay:.1f} s", delay=delay)
         )
         return delay
 
@@ -862,32 +943,60 @@ class IntakeLoop:
             except EscrowError as exc:
                 # Escrow itself fails closed if the token is gone; this only warns early.
                 self.reporter.notice(
-                    "token", f"renewing the key-server token failed: {exc.explain()}"
+                    "token", _("renewing the key-server token failed: {why}", why=exc.explain())
                 )
             else:
                 self._next_renewal = self._clock() + self.settings.renew_seconds
-        for name, action in (
-            ("handover", self.client.hand_over),
-            ("mailboxes", lambda: len(self.client.provision_missing_mailboxes())),
+        for name, words, action in (
+            ("handover", _("handing over mailboxes"), self.client.hand_over),
+            (
+                "mailboxes",
+                _("making mailbox keys"),
+                lambda: len(self.client.provision_missing_mailboxes()),
+            ),
         ):
             try:
                 count = action()
             except ClientError as exc:
                 if exc.code == grpc.StatusCode.UNAUTHENTICATED:
                     raise TerminalRevokedError(exc.message) from exc
-                self.reporter.notice(name, f"{name} failed: {exc.message} ({exc.code.name})")
+                self.reporter.notice(
+                    name,
+                    _(
+                        "{task} failed: {reason} ({code})",
+                        task=words,
+                        reason=exc.message,
+                        code=exc.code.name,
+                    ),
+                )
                 continue
             except CryptoError as exc:
-                self.reporter.notice(name, f"{name} failed: {exc.explain()}")
+                self.reporter.notice(
+                    name, _("{task} failed: {reason}", task=words, reason=exc.explain())
+                )
                 continue
             if not count:
                 continue
             if name == "handover":
                 self.summary.handovers += count
-                self.reporter.notice(name, f"handed over the mailboxes of {count} detainees")
+                self.reporter.notice(
+                    name,
+                    _n(
+                        "handed over the mailbox of {count} detainee",
+                        "handed over the mailboxes of {count} detainees",
+                        count,
+                    ),
+                )
             else:
                 self.summary.mailboxes_provisioned += count
-                self.reporter.notice(name, f"made mailbox keys for {count} detainees")
+                self.reporter.notice(
+                    name,
+                    _n(
+                        "made a mailbox key for {count} detainee",
+                        "made mailbox keys for {count} detainees",
+                        count,
+                    ),
+                )
 
     def _witness_round(self) -> None:
         """Check the gateway's newest tree head against the newest seen, and cosign it.
@@ -905,26 +1014,36 @@ class IntakeLoop:
                 raise TerminalRevokedError(exc.message) from exc
             self.reporter.notice(
                 "witness",
-                f"cannot check the gateway's newest tree head: {exc.message} "
-                f"({exc.code.name}); trying again in {self.settings.witness_seconds:.0f} s",
+                _(
+                    "cannot check the gateway's newest tree head: {reason} ({code}); trying "
+                    "again in {seconds:.0f} s",
+                    reason=exc.message,
+                    code=exc.code.name,
+                    seconds=self.settings.witness_seconds,
+                ),
             )
             return
         except CryptoError as exc:
             _log.warning("log witness refused a tree head", error_type=type(exc).__name__)
             self.reporter.notice(
-                "witness", f"the gateway's log does not check out: {exc.explain()}"
+                "witness", _("the gateway's log does not check out: {why}", why=exc.explain())
             )
             raise LogWitnessError(exc.explain()) from exc
         except WitnessStateError as exc:
-            raise TerminalError(f"the witness state cannot be used: {exc.explain()}") from exc
+            raise TerminalError(
+                _("the witness state cannot be used: {why}", why=exc.explain())
+            ) from exc
         self.summary.witnessed_size = observation.head.tree_size
         if observation.cosigned:
             self.summary.heads_cosigned += 1
         if observation.submit_error is not None:
             self.reporter.notice(
                 "witness",
-                f"the gateway did not take the cosignature of the head of size "
-                f"{observation.head.tree_size}: {observation.submit_error}",
+                _(
+                    "the gateway did not take the cosignature of the head of size {size}: {reason}",
+                    size=observation.head.tree_size,
+                    reason=observation.submit_error,
+                ),
             )
 
     def _past(self, deadline: float | None, delay: float) -> bool:

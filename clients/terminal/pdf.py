@@ -29,10 +29,10 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from sealpost.clients._text import isolate
-from sealpost.clients.attachments import ALLOWED_LIST, shown_name
+from sealpost.clients.attachments import shown_name
 from sealpost.clients.terminal.errors import DeliveryError
 from sealpost.crypto.envelope import Part
-from sealpost.i18n import Translator, translator
+from sealpost.i18n import Translator, _, translator
 from sealpost.v1 import common_pb2
 
 #: (family name, package, path inside the package). Variable fonts are used at their
@@ -67,11 +67,17 @@ class WithheldAttachment:
 
     def note(self) -> str:
         """The line the officer's screen shows for it (the slip says it in the detainee's words)."""
-        found = self.found or "an unknown format"
-        return (
-            f"attachment {self.index} ({shown_name(self.name) or 'unnamed'}, {self.size} bytes) "
-            f"was not handed over: it is declared {self.declared!r} but is {found}; only "
-            f"{ALLOWED_LIST} are delivered"
+        # The staff language's words for ALLOWED_LIST (a test holds the English to it).
+        allowed = _("photos (JPEG, PNG, GIF, WebP, HEIC) and PDF documents")
+        return _(
+            "attachment {index} ({name}, {size} bytes) was not handed over: it is declared "
+            "{declared} but is {found}; only {allowed} are delivered",
+            index=self.index,
+            name=shown_name(self.name) or _("unnamed"),
+            size=self.size,
+            declared=repr(self.declared),
+            found=self.found or _("an unknown format"),
+            allowed=allowed,
         )
 
 

@@ -51,6 +51,7 @@ from sealpost.crypto.keys import PrivateKeys
 from sealpost.crypto.passphrase import KDF_MODERATE, KdfParams, PassphraseKey
 from sealpost.escrow.bootstrap import BootstrapSettings
 from sealpost.escrow.client import EscrowClient, KeyServerConfig, RetryPolicy
+from sealpost.i18n import _
 from sealpost.v1 import envelope_pb2
 
 PROFILE_NAME: Final = "terminal-profile.json"
@@ -164,12 +165,12 @@ class ProfileSecrets:
         try:
             value = json.loads(plaintext)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ProfileFormatError("the profile's secrets are damaged") from exc
+            raise ProfileFormatError(_("the profile's secrets are damaged")) from exc
         doc = JsonFields(value, "the terminal profile's secrets", ProfileFormatError)
         try:
             keys = PrivateKeys(doc.b64("institution_x25519"), doc.b64("institution_ed25519"))
         except FormatError as exc:
-            raise ProfileFormatError("the profile's institution key is damaged") from exc
+            raise ProfileFormatError(_("the profile's institution key is damaged")) from exc
         return cls(
             tls_key_pem=doc.text("tls_key_pem").encode("ascii"),
             institution_keys=keys,
@@ -260,14 +261,17 @@ class TerminalProfile:
     def check_new(folder: Path, passphrase: str) -> None:
         """Raise unless a new profile may go into ``folder`` under ``passphrase``."""
         PROFILE_FILE.refuse_existing(
-            folder / PROFILE_NAME, f"{folder} already holds a terminal profile; not replaced"
+            folder / PROFILE_NAME,
+            _("{folder} already holds a terminal profile; not replaced", folder=folder),
         )
         sealedfile.check_new_passphrase(passphrase, PROFILE_ERRORS)
 
     @classmethod
     def open(cls, folder: Path, passphrase: str) -> TerminalProfile:
         """Read and decrypt a profile; WrongPassphraseError if it does not open."""
-        raw = PROFILE_FILE.read(folder / PROFILE_NAME, f"no terminal profile in {folder}")
+        raw = PROFILE_FILE.read(
+            folder / PROFILE_NAME, _("no terminal profile in {folder}", folder=folder)
+        )
         opened = PROFILE_FILE.open(raw, passphrase)
         settings = ProfileSettings.from_json(opened.body)
         secrets_, register = open_contents(opened.plaintext)
@@ -322,7 +326,7 @@ class TerminalProfile:
     @contextlib.contextmanager
     def intake_lock(self) -> Iterator[None]:
         """Hold the intake lock: one intake loop per profile (the desk may run beside it)."""
-        busy = "another intake loop is running with this profile"
+        busy = _("another intake loop is running with this profile")
         with PROFILE_FILE.lock(self.folder / LOCK_NAME, wait=0, busy=busy):
             yield
 
@@ -332,7 +336,7 @@ def export_institution_key(
 ) -> None:
     """Write the institution key, sealed under its own passphrase, for another terminal."""
     if not profile.settings.institution_key_id:
-        raise ProfileFormatError("this profile holds no registered institution key")
+        raise ProfileFormatError(_("this profile holds no registered institution key"))
     key = KEY_EXPORT_FILE.new_key(passphrase, kdf)
     keys = profile.secrets.institution_keys
     plaintext = json.dumps(
@@ -346,20 +350,20 @@ def export_institution_key(
         "institution_id": profile.settings.institution_id,
         "institution_key_id": profile.settings.institution_key_id.hex(),
     }
-    KEY_EXPORT_FILE.refuse_existing(path, f"{path} exists; it is not replaced")
+    KEY_EXPORT_FILE.refuse_existing(path, _("{path} exists; it is not replaced", path=path))
     KEY_EXPORT_FILE.write(path, KEY_EXPORT_FILE.seal(key, body, plaintext))
 
 
 def read_institution_key(path: Path, passphrase: str) -> tuple[str, bytes, PrivateKeys]:
     """An exported institution key: (institution id, key record id, keys)."""
-    raw = KEY_EXPORT_FILE.read(path, f"cannot read {path}: there is no such file")
+    raw = KEY_EXPORT_FILE.read(path, _("cannot read {path}: there is no such file", path=path))
     opened = KEY_EXPORT_FILE.open(raw, passphrase)
     body = JsonFields(opened.body, "the institution key", ProfileFormatError)
     try:
         secret = JsonFields(json.loads(opened.plaintext), "the institution key", ProfileFormatError)
         keys = PrivateKeys(secret.b64("institution_x25519"), secret.b64("institution_ed25519"))
     except (ValueError, FormatError) as exc:
-        raise ProfileFormatError("the institution key file is damaged") from exc
+        raise ProfileFormatError(_("the institution key file is damaged")) from exc
     return body.text("institution_id"), body.hex("institution_key_id"), keys
 
 
@@ -386,20 +390,22 @@ class FileStateStore:
         except FileNotFoundError:
             return IntakeState()
         except OSError as exc:
-            raise ProfileFormatError(f"cannot read {self.path}: {exc.strerror}") from exc
+            raise ProfileFormatError(
+                _("cannot read {path}: {reason}", path=self.path, reason=exc.strerror)
+            ) from exc
         try:
             value = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ProfileFormatError(f"{self.path} is not intake state") from exc
+            raise ProfileFormatError(_("{path} is not intake state", path=self.path)) from exc
         doc = JsonFields(value, "intake state", ProfileFormatError)
         if doc.text("format") != STATE_FORMAT:
-            raise ProfileFormatError(f"{self.path} is not intake state")
+            raise ProfileFormatError(_("{path} is not intake state", path=self.path))
         sealedfile.check_version(
             doc.integer("version"), STATE_VERSION, STATE_VERSION, "intake state", PROFILE_ERRORS
         )
         malformed = doc.get("malformed", dict)
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in malformed.items()):
-            raise ProfileFormatError("intake state: malformed ids are not text")
+            raise ProfileFormatError(_("intake state: malformed ids are not text"))
         return IntakeState(
             cursor=doc.text("cursor"),
             malformed=dict(malformed),

@@ -16,6 +16,7 @@ from typing import Final
 
 from sealpost import i18n
 from sealpost.clients.terminal.errors import ProfileFormatError, RegisterError
+from sealpost.i18n import _
 
 #: The language of a detainee the register does not know (the institutions are Dutch).
 DEFAULT_LANGUAGE: Final = "nl"
@@ -45,15 +46,27 @@ class Detainee:
         return {"detaineeId": self.detainee_id, "name": self.name, "language": self.language}
 
 
-def _check_text(value: str, what: str, limit: int) -> str:
-    """``value`` trimmed and NFC-normalised; RegisterError if empty, too long or not printable."""
+def _check_text(value: str, *, name: bool, limit: int) -> str:
+    """``value`` trimmed and NFC-normalised; RegisterError if empty, too long or not printable.
+
+    ``name``: the value is a name (else a detainee id); each has its own sentences, since
+    the two nouns are not declined alike in every language.
+    """
     value = unicodedata.normalize("NFC", value.strip())
     if not value:
-        raise RegisterError(f"the {what} is empty")
+        raise RegisterError(_("the name is empty") if name else _("the detainee id is empty"))
     if len(value) > limit:
-        raise RegisterError(f"the {what} is longer than {limit} characters")
+        raise RegisterError(
+            _("the name is longer than {limit} characters", limit=limit)
+            if name
+            else _("the detainee id is longer than {limit} characters", limit=limit)
+        )
     if any(c in _BIDI_CONTROLS or unicodedata.category(c) in _REFUSED for c in value):
-        raise RegisterError(f"the {what} holds control or unassigned characters")
+        raise RegisterError(
+            _("the name holds control or unassigned characters")
+            if name
+            else _("the detainee id holds control or unassigned characters")
+        )
     return value
 
 
@@ -62,7 +75,11 @@ def check_language(language: str) -> str:
     chosen = i18n.language_of(language, i18n.LANGUAGES)
     if chosen is None:
         raise RegisterError(
-            f"no documents in {language!r}: choose one of {', '.join(i18n.LANGUAGES)}"
+            _(
+                "no documents in {language}: choose one of {languages}",
+                language=repr(language),
+                languages=", ".join(i18n.LANGUAGES),
+            )
         )
     return chosen
 
@@ -89,13 +106,15 @@ class DetaineeRegister:
         self, detainee_id: str, *, name: str | None = None, language: str | None = None
     ) -> DetaineeRegister:
         """Register a detainee (a name is needed) or change their name or language."""
-        detainee_id = _check_text(detainee_id, "detainee id", MAX_ID_CHARS)
+        detainee_id = _check_text(detainee_id, name=False, limit=MAX_ID_CHARS)
         current = self.entries.get(detainee_id)
         if current is None and name is None:
-            raise RegisterError(f"{detainee_id} is not in the register yet: give the name")
+            raise RegisterError(
+                _("{detainee} is not in the register yet: give the name", detainee=detainee_id)
+            )
         entry = current or Detainee(detainee_id)
         if name is not None:
-            entry = replace(entry, name=_check_text(name, "name", MAX_NAME_CHARS))
+            entry = replace(entry, name=_check_text(name, name=True, limit=MAX_NAME_CHARS))
         if language is not None:
             entry = replace(entry, language=check_language(language))
         return DetaineeRegister({**self.entries, detainee_id: entry})
@@ -103,7 +122,7 @@ class DetaineeRegister:
     def remove(self, detainee_id: str) -> DetaineeRegister:
         """The register without this detainee (released or transferred away)."""
         if detainee_id not in self.entries:
-            raise RegisterError(f"{detainee_id} is not in the register")
+            raise RegisterError(_("{detainee} is not in the register", detainee=detainee_id))
         return DetaineeRegister({k: v for k, v in self.entries.items() if k != detainee_id})
 
     def to_json(self) -> list[dict[str, str]]:
@@ -114,15 +133,15 @@ class DetaineeRegister:
     def from_json(cls, value: object) -> DetaineeRegister:
         """Parse the stored list; ProfileFormatError if it is damaged."""
         if not isinstance(value, list):
-            raise ProfileFormatError("the detainee register is damaged")
+            raise ProfileFormatError(_("the detainee register is damaged"))
         entries: dict[str, Detainee] = {}
         for item in value:
             if not isinstance(item, dict) or not all(
                 isinstance(item.get(k), str) for k in ("detaineeId", "name", "language")
             ):
-                raise ProfileFormatError("the detainee register is damaged")
+                raise ProfileFormatError(_("the detainee register is damaged"))
             language = i18n.language_of(item["language"], i18n.LANGUAGES)
             if language is None or item["detaineeId"] in entries:
-                raise ProfileFormatError("the detainee register is damaged")
+                raise ProfileFormatError(_("the detainee register is damaged"))
             entries[item["detaineeId"]] = Detainee(item["detaineeId"], item["name"], language)
         return cls(entries)

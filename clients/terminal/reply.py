@@ -23,7 +23,7 @@ from sealpost.clients.terminal.errors import AttachmentError, ReplyError
 from sealpost.clients.terminal.pdf import ReplyReceipt, render_reply_receipt
 from sealpost.clients.terminal.register import DetaineeRegister
 from sealpost.crypto.envelope import Part
-from sealpost.i18n import TIME_ZONE
+from sealpost.i18n import TIME_ZONE, _
 from sealpost.v1 import common_pb2, log_pb2
 
 
@@ -80,11 +80,11 @@ def hand_in_reply(
     """Compose and send a reply from ``detainee_id`` to the contact ``account_id``."""
     parts = [scanned_page(path) for path in attach]
     if not text.strip() and not parts:
-        raise ReplyError("nothing to send: write some text or attach a scanned page")
+        raise ReplyError(_("nothing to send: write some text or attach a scanned page"))
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ReplyError("the text is not valid Unicode (it holds a lone surrogate)") from exc
+        raise ReplyError(_("the text is not valid Unicode (it holds a lone surrogate)")) from exc
     sent = client.send_reply(detainee_id, account_id, text, escrow, attachments=parts)
     return HandedInReply(detainee_id, sent, text, tuple(p.filename for p in parts))
 

@@ -158,7 +158,7 @@ def test_terminal_cli_from_enrolment_to_reply_and_revocation(stack: Stack, tmp_p
     assert {
         "event": "notice",
         "kind": "mailboxes",
-        "text": "made mailbox keys for 1 detainees",
+        "text": "made a mailbox key for 1 detainee",
     } in lines
     assert lines[-1]["event"] == "summary"
     assert lines[-1]["submitted"] == 0
