@@ -559,6 +559,29 @@ def show(
     )
 
 
+def _with_pdf_out(
+    profile: Path,
+    out: str,
+    json_output: bool,
+    make: Callable[[DeliveryDesk, Path | None, Callable[[bytes], None] | None], T],
+) -> T:
+    """Run a desk action that writes a PDF to ``out`` (a file, or ``-``: standard output)."""
+    to_stdout = out == "-"
+    if to_stdout and json_output:
+        raise typer.BadParameter(_("--json and --out - both use standard output"))
+    with _session(profile) as opened:
+        client = opened.client()
+        desk = _register_desk(client, opened)
+        try:
+            return _run(
+                lambda: make(
+                    desk, None if to_stdout else Path(out), _to_stdout if to_stdout else None
+                )
+            )
+        finally:
+            client.close()
+
+
 @app.command(
     "print",
     help=_("Print a released message to PDF and acknowledge its delivery with the reference."),
@@ -574,22 +597,12 @@ def print_message(
 ) -> None:
     """Print a released message to PDF and acknowledge its delivery with the reference."""
     wanted = _message_id(message_id)
-    to_stdout = out == "-"
-    if to_stdout and json_output:
-        raise typer.BadParameter(_("--json and --out - both use standard output"))
-    with _session(profile) as opened:
-        client = opened.client()
-        desk = _register_desk(client, opened)
-        try:
-            printed = _run(
-                lambda: desk.print_pdf(
-                    wanted,
-                    None if to_stdout else Path(out),
-                    write=_to_stdout if to_stdout else None,
-                )
-            )
-        finally:
-            client.close()
+    printed = _with_pdf_out(
+        profile,
+        out,
+        json_output,
+        lambda desk, path, write: desk.print_pdf(wanted, path, write=write),
+    )
     data = {
         "messageId": printed.message_id.hex(),
         "deliveryReference": printed.reference,
@@ -602,7 +615,7 @@ def print_message(
         out=out,
         reference=printed.reference,
     )
-    if to_stdout:
+    if out == "-":
         typer.echo(text, err=True)
     else:
         _emit(json_output, data, text)
@@ -846,29 +859,19 @@ def print_notice(
 ) -> None:
     """Print the notice telling a detainee that a message was withheld, why, how to complain."""
     wanted = _message_id(message_id)
-    to_stdout = out == "-"
-    if to_stdout and json_output:
-        raise typer.BadParameter(_("--json and --out - both use standard output"))
-    with _session(profile) as opened:
-        client = opened.client()
-        desk = _register_desk(client, opened)
-        try:
-            reference = _run(
-                lambda: desk.print_notice(
-                    wanted,
-                    None if to_stdout else Path(out),
-                    write=_to_stdout if to_stdout else None,
-                )
-            )
-        finally:
-            client.close()
+    reference = _with_pdf_out(
+        profile,
+        out,
+        json_output,
+        lambda desk, path, write: desk.print_notice(wanted, path, write=write),
+    )
     text = _(
         "printed the withholding notice for {message} to {out}; reference {reference}",
         message=wanted.hex(),
         out=out,
         reference=reference,
     )
-    if to_stdout:
+    if out == "-":
         typer.echo(text, err=True)
     else:
         _emit(json_output, {"messageId": wanted.hex(), "reference": reference, "out": out}, text)

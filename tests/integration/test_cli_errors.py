@@ -7,7 +7,6 @@ and the whole of standard error is compared: no gRPC text, no C-core log line, u
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import socket
@@ -16,12 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from sealpost._internal.devservers import GatewayProcess
+from sealpost.gateway import pki
 
 pytestmark = pytest.mark.integration
 
@@ -46,21 +42,7 @@ def _free_port() -> int:
 
 def _other_ca(path: Path) -> Path:
     """A CA certificate that did not sign the gateway's."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Some other CA")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    path.write_bytes(pki.create_ca("Some other CA").certificate_pem)
     return path
 
 

@@ -7,9 +7,6 @@ a process of its own, the way a person does.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,7 +14,6 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from sealpost import i18n
 from sealpost.clients.audit import pdf
 from sealpost.clients.audit.document import to_markdown
 from sealpost.clients.audit.report import (
@@ -36,6 +32,7 @@ from sealpost.clients.audit.report import (
 from sealpost.clients.audit.statecheck import StateReport
 from sealpost.gateway.config import GatewayConfig
 from sealpost.gateway.errors import ConfigError
+from tests.programs import sealpost, staff_language
 
 NOW = datetime(2026, 4, 1, 8, 30, tzinfo=UTC)
 
@@ -43,11 +40,8 @@ NOW = datetime(2026, 4, 1, 8, 30, tzinfo=UTC)
 @pytest.fixture
 def dutch() -> Iterator[None]:
     """Dutch for the test, English again afterwards."""
-    i18n.use_staff_language("nl")
-    try:
+    with staff_language("nl"):
         yield
-    finally:
-        i18n.use_staff_language("en")
 
 
 def sample() -> InstitutionReport:
@@ -168,20 +162,6 @@ def test_a_wrong_gateway_setting_in_dutch(dutch: None) -> None:
     assert info.value.problems == [
         "--port: verwacht een geheel getal van 0 tot 65535, gekregen '65536'"
     ]
-
-
-def sealpost(*args: str) -> subprocess.CompletedProcess[str]:
-    """The ``sealpost`` program as a process of its own, in a clean environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEALPOST_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "sealpost", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_audit_help_in_dutch() -> None:

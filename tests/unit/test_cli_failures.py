@@ -8,7 +8,6 @@ never a traceback, never gRPC's raw text.
 
 from __future__ import annotations
 
-import datetime as dt
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,13 +15,10 @@ from typing import Any
 
 import pytest
 import typer
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from typer.testing import CliRunner
 
 from sealpost.cli import app
+from sealpost.gateway import pki
 
 ROOT: Any = typer.main.get_command(app)
 #: Commands that start servers or run for long: covered by their own tests.
@@ -47,25 +43,7 @@ def _leaves(command: Any, path: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
 LEAVES = [path for path in _leaves(ROOT, ()) if path not in SKIP]
 
 
-def _self_signed_ca() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "A CA")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM)
-
-
-_CA_PEM = _self_signed_ca()
+_CA_PEM = pki.create_ca("A CA no gateway here uses").certificate_pem
 
 
 def _closed_port() -> int:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,35 +10,18 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from typer.testing import CliRunner
 
-from sealpost import i18n
 from sealpost.clients._cli import table
 from sealpost.clients.admin import registry
 from sealpost.clients.review import _format, cli, tui
 from sealpost.v1 import common_pb2, review_pb2
-
-
-def _sealpost(*args: str) -> subprocess.CompletedProcess[str]:
-    """The real program, without a Dutch locale: only --language chooses."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEALPOST_")}
-    env.update(LANG="C.UTF-8", LC_ALL="C.UTF-8", LANGUAGE="", COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "sealpost", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+from tests.programs import sealpost, staff_language
 
 
 @pytest.fixture
 def dutch() -> Iterator[None]:
-    """Speak Dutch in this process for one test, then English again."""
-    i18n.use_staff_language("nl")
-    try:
+    """Dutch for the test, English again afterwards."""
+    with staff_language("nl"):
         yield
-    finally:
-        i18n.use_staff_language("en")
 
 
 def _item() -> review_pb2.QueueItem:
@@ -59,7 +39,7 @@ def _item() -> review_pb2.QueueItem:
 
 
 def test_review_help_in_dutch() -> None:
-    result = _sealpost("--language", "nl", "review", "--help")
+    result = sealpost("--language", "nl", "review", "--help")
     assert result.returncode == 0, result.stderr
     assert "Beoordelaars en goedkeurders: de controlewachtrij" in result.stdout
     assert "verzoeken achteraf" in result.stdout
@@ -67,26 +47,26 @@ def test_review_help_in_dutch() -> None:
 
 
 def test_admin_help_in_dutch() -> None:
-    result = _sealpost("--language", "nl", "admin", "--help")
+    result = sealpost("--language", "nl", "admin", "--help")
     assert result.returncode == 0, result.stderr
     assert "Beheerders: inrichtingen, gedetineerden" in result.stdout
     assert "Lasten tot controle (art. 36 Pbw)" in result.stdout
 
 
 def test_admin_subcommand_help_in_dutch() -> None:
-    result = _sealpost("--language", "nl", "admin", "detainee", "release", "--help")
+    result = sealpost("--language", "nl", "admin", "detainee", "release", "--help")
     assert result.returncode == 0, result.stderr
     assert "Sluit het postvak van de gedetineerde" in result.stdout
     assert "Niet om bevestiging vragen." in result.stdout
 
 
 def test_admin_refusals_in_dutch() -> None:
-    both = _sealpost(
+    both = sealpost(
         "--language", "nl", "admin", "retention", "--keep-days", "3", "--retire-below", "2"
     )
     assert both.returncode == 2
     assert "geef --keep-days (minstens 1) of --retire-below op" in both.stderr
-    backwards = _sealpost(
+    backwards = sealpost(
         "--language", "nl", "admin", "order", "create", "d-1", "--ground", "public-order",
         "--from", "2026-03-05", "--to", "2026-03-01",
     )  # fmt: skip
@@ -95,7 +75,7 @@ def test_admin_refusals_in_dutch() -> None:
 
 
 def test_a_refusal_for_scripts_keeps_its_code() -> None:
-    result = _sealpost(
+    result = sealpost(
         "--language", "nl", "admin", "key", "schedule", "--days", "-1", "--json"
     )  # fmt: skip
     assert result.returncode == 2
@@ -105,13 +85,13 @@ def test_a_refusal_for_scripts_keeps_its_code() -> None:
 
 
 def test_review_refusal_in_dutch() -> None:
-    result = _sealpost("--language", "nl", "review", "verdict", "00" * 16, "withhold")
+    result = sealpost("--language", "nl", "review", "verdict", "00" * 16, "withhold")
     assert result.returncode == 2
     assert "tegenhouden vereist --reason (order-and-security," in result.stderr
 
 
 def test_english_without_a_language() -> None:
-    result = _sealpost("admin", "retention", "--keep-days", "3", "--retire-below", "2")
+    result = sealpost("admin", "retention", "--keep-days", "3", "--retire-below", "2")
     assert "give either --keep-days (at least 1) or --retire-below" in result.stderr
     assert _format.queue_headers()[0] == "waited"
 

@@ -7,15 +7,11 @@ as a process of its own, the way an operator does.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
-from sealpost import i18n
 from sealpost.clients.attachments import ALLOWED_LIST
 from sealpost.clients.terminal.cli import delivery_table, withheld_table
 from sealpost.clients.terminal.desk import DeliveryItem, WithheldItem
@@ -24,6 +20,7 @@ from sealpost.clients.terminal.intake import BatchReport, IntakeSummary
 from sealpost.clients.terminal.pdf import WithheldAttachment
 from sealpost.clients.terminal.register import DetaineeRegister
 from sealpost.v1 import common_pb2
+from tests.programs import sealpost, staff_language
 from tests.unit.test_terminal_intake_loop import FakeEscrow, FakeGateway, _loop
 
 SENT = datetime(2026, 7, 14, 6, 45, tzinfo=UTC)
@@ -32,11 +29,8 @@ SENT = datetime(2026, 7, 14, 6, 45, tzinfo=UTC)
 @pytest.fixture
 def dutch() -> Iterator[None]:
     """Dutch for the test, English again afterwards."""
-    i18n.use_staff_language("nl")
-    try:
+    with staff_language("nl"):
         yield
-    finally:
-        i18n.use_staff_language("en")
 
 
 def items() -> list[DeliveryItem]:
@@ -159,20 +153,6 @@ def test_the_withheld_attachment_note_names_what_is_allowed() -> None:
     note = WithheldAttachment(2, "report.exe", "image/png", None, 10).note()
     assert note.endswith(f"only {ALLOWED_LIST} are delivered")
     assert "an unknown format" in note
-
-
-def sealpost(*args: str) -> subprocess.CompletedProcess[str]:
-    """The ``sealpost`` program as a process of its own, in a clean environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEALPOST_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "sealpost", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_terminal_help_in_dutch() -> None:
