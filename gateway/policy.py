@@ -111,6 +111,24 @@ def check_send(
         raise FailedPrecondition("messaging is not available for this recipient")
 
 
+def check_complaint_release(
+    *, detainee_status: int, detainee_institution: str, message_institution: str
+) -> None:
+    """Raise unless a withheld message may still reach its detainee after a complaint.
+
+    The institution that withheld it delivers it: the detainee must still be held there
+    (a mailbox that was closed or moved elsewhere gets nothing from the old institution).
+    """
+    if detainee_status == RELEASED_DETAINEE:
+        raise FailedPrecondition(
+            "the detainee's mailbox is closed: the message cannot be delivered"
+        )
+    if detainee_institution != message_institution:
+        raise FailedPrecondition(
+            "the detainee is no longer held at the institution that withheld the message"
+        )
+
+
 def route_after_escrow(
     *, regime_policy: int, direction: int, accepted_at_ms: int, orders: Iterable[OrderWindow]
 ) -> states.State:

@@ -283,7 +283,7 @@ def release_detainee(connection: Connection, detainee_id: str, now_ms: int) -> l
         connection.execute(
             select(messages.c.message_id, messages.c.state, messages.c.privileged).where(
                 messages.c.detainee_id == detainee_id,
-                messages.c.state.not_in(list(states.FINAL)),
+                messages.c.state.not_in(list(states.SETTLED)),
             )
         )
     )
