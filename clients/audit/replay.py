@@ -26,6 +26,7 @@ from typing import Any, Final
 from sealpost.clients._text import enum_word
 from sealpost.crypto.errors import CryptoError
 from sealpost.crypto.logentry import (
+    COMPLAINT_REFERENCE_FIELD,
     ENVELOPE_DIGEST_FIELD,
     ESCROW_DIGEST_FIELD,
     LogAction,
@@ -40,6 +41,9 @@ from sealpost.v1 import common_pb2, keys_pb2
 #: The legal basis of an escrow audit's grants, and the RPC that makes them.
 ESCROW_AUDIT_BASIS: Final = "LEGAL_BASIS_ESCROW_AUDIT"
 ESCROW_AUDIT_METHOD: Final = "/sealpost.v1.AuditService/GrantEscrowAudit"
+#: The RPC that releases a withheld message after a complaint (a MESSAGE_RELEASED entry
+#: with a complaint reference).
+COMPLAINT_RELEASE_METHOD: Final = "/sealpost.v1.ReviewService/ReleaseWithheld"
 #: Extra fields of an escrow-audit grant: the size of the head that drew the sample, and
 #: how many messages it drew.
 SAMPLE_TREE_SIZE_FIELD: Final = "sample_tree_size"
@@ -304,6 +308,8 @@ class Replay:
         method = ACTION_METHODS[event.action]
         if event.extra.get("legal_basis") == ESCROW_AUDIT_BASIS:
             method = ESCROW_AUDIT_METHOD
+        if event.action is _A.MESSAGE_RELEASED and COMPLAINT_REFERENCE_FIELD in event.extra:
+            method = COMPLAINT_RELEASE_METHOD
         rule = authz.RULES[method]
         needed = rule.roles & STAFF_ROLES
         member = self._staff.get(name)
@@ -708,6 +714,8 @@ class Replay:
             return
         target = _MESSAGE_TARGETS[event.action]
         try:
+            if message.state == states.WITHHELD:
+                states.release_after_complaint(message.state, privileged=message.privileged)
             states.transition(message.state, target, privileged=message.privileged)
         except FailedPrecondition as exc:
             self._rule(index, str(exc), table="messages", row=key)
@@ -767,6 +775,8 @@ class Replay:
             self._check_terminal(index, event, message.institution)
             if event.extra.get("basis") != "privileged":
                 self._rule(index, "released without escrow on no privileged basis", row=row)
+        elif previous == states.WITHHELD:
+            self._check_complaint_release(index, event, message)
         elif target == states.DELIVERED:
             if message.direction == policy.INBOUND:
                 self._check_terminal(index, event, message.institution)
@@ -778,6 +788,28 @@ class Replay:
             # Verdicts and a detainee's release are staff actions (checked by role);
             # nobody else moves a message on.
             self._rule(index, f"{event.actor} may not move a message to {states.name(target)}")
+
+    def _check_complaint_release(self, index: int, event: LogEvent, message: _Message) -> None:
+        """A withheld message is released by a screener, naming the complaint decision."""
+        row = message.message_id.hex()
+        if not event.actor.startswith("staff:"):
+            self._rule(index, f"{event.actor} may not release a withheld message", row=row)
+        if not event.extra.get(COMPLAINT_REFERENCE_FIELD, "").strip():
+            self._rule(
+                index,
+                "a withheld message was released without a complaint reference",
+                table="messages",
+                row=row,
+            )
+        detainee = self._detainees.get(message.detainee)
+        try:
+            policy.check_complaint_release(
+                detainee_status=detainee.status if detainee else policy.RELEASED_DETAINEE,
+                detainee_institution=detainee.institution if detainee else "",
+                message_institution=message.institution,
+            )
+        except FailedPrecondition as exc:
+            self._rule(index, f"released after a complaint although {exc}", row=row)
 
     def _take_verdict(
         self, index: int, event: LogEvent, message: _Message, target: states.State
