@@ -129,6 +129,19 @@ def check_complaint_release(
         )
 
 
+def reason_for_relative(*, state: int, reason: int | None, told: bool | None) -> int:
+    """The withholding reason category a relative is told, or UNSPECIFIED for none.
+
+    Only for a message withheld while its detainee's regime told relatives the reason
+    (``told``, kept on the message when it was withheld). By default relatives read
+    "not delivered" and nothing more (SPEC section 3, step 6); a regime may choose to
+    tell the category, never the screener's note.
+    """
+    if state == states.WITHHELD and told and reason:
+        return reason
+    return common_pb2.WITHHOLD_REASON_UNSPECIFIED
+
+
 def route_after_escrow(
     *, regime_policy: int, direction: int, accepted_at_ms: int, orders: Iterable[OrderWindow]
 ) -> states.State:

@@ -231,6 +231,12 @@ class ReviewService:
                 else LogAction.MESSAGE_WITHHELD
             )
             moved = store.log(connection, action, caller.actor, now, subjects, scope=scope)
+            # What the relative may be told of a withholding follows the regime now.
+            told = (
+                store.detainee(connection, row.detainee_id).tell_relatives_reason
+                if target == states.WITHHELD
+                else None
+            )
             store.set_state(
                 connection,
                 row,
@@ -241,6 +247,7 @@ class ReviewService:
                 verdict_note=note,
                 verdict_by=caller.actor,
                 release_log_index=moved.index if target == states.RELEASED else None,
+                withhold_reason_told=told,
             )
             if target == states.RELEASED and row.direction == policy.OUTBOUND:
                 store.add_feed(connection, store.account_audience(row.account_id), message_id)
