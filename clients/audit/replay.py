@@ -29,6 +29,7 @@ from sealpost.crypto.logentry import (
     COMPLAINT_REFERENCE_FIELD,
     ENVELOPE_DIGEST_FIELD,
     ESCROW_DIGEST_FIELD,
+    TELL_RELATIVES_REASON_FIELD,
     LogAction,
     LogEvent,
 )
@@ -234,6 +235,8 @@ class Replay:
     findings: list[StateFinding] = field(default_factory=list)
     _detainees: dict[str, _Detainee] = field(default_factory=dict)
     _regimes: dict[str, int] = field(default_factory=dict)
+    #: Regimes that tell relatives the reason category of a withholding.
+    _telling: set[str] = field(default_factory=set)
     _messages: dict[str, _Message] = field(default_factory=dict)
     _orders: dict[str, list[_Order]] = field(default_factory=dict)
     _orders_by_id: dict[str, _Order] = field(default_factory=dict)
@@ -360,7 +363,14 @@ class Replay:
             self._rule(index, "a regime change names no known policy")
             return
         self._regimes[s["regime"]] = value
-        self._set("regimes", s["regime"], index, policy=value)
+        tell = event.extra.get(TELL_RELATIVES_REASON_FIELD, "false")
+        if tell not in ("true", "false"):
+            self._rule(index, f"a regime change says {TELL_RELATIVES_REASON_FIELD}={tell!r}")
+        if tell == "true":
+            self._telling.add(s["regime"])
+        else:
+            self._telling.discard(s["regime"])
+        self._set("regimes", s["regime"], index, policy=value, tell_relatives_reason=tell == "true")
 
     # ----------------------------------------------------------------- detainees
 
@@ -669,6 +679,7 @@ class Replay:
             log_index=index,
             release_log_index=None,
             escrow_log_index=None,
+            withhold_reason_told=None,
         )
 
     def _check_acceptance(
@@ -730,6 +741,12 @@ class Replay:
             self._escrow_digests[key] = event.extra.get(ESCROW_DIGEST_FIELD, "")
         elif target == states.QUEUED:
             values["queued_at_ms"] = event.time_ms
+        elif target == states.WITHHELD:
+            # What the relative is told follows the detainee's regime at the withholding.
+            detainee = self._detainees.get(message.detainee)
+            values["withhold_reason_told"] = (
+                detainee is not None and detainee.regime in self._telling
+            )
         elif target == states.RELEASED:
             values["release_log_index"] = index
         elif target == states.DELIVERED:

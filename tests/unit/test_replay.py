@@ -310,6 +310,35 @@ def test_a_complaint_does_not_release_a_message_from_the_screening_queue() -> No
     assert any("without a matching verdict" in f.detail for f in found)
 
 
+def test_what_a_withholding_told_follows_the_regime_at_that_moment() -> None:
+    log = History().setup(order=True)
+    log.add(A.REGIME_POLICY_CHANGED, "staff:admin", [("regime", "regular")],
+            policy="REGIME_POLICY_SCREEN_ON_ORDER", tell_relatives_reason="true")  # fmt: skip
+    log.send()
+    log.send(OTHER)
+    log.escrow()
+    log.escrow(OTHER)
+    log.grant()
+    log.grant(OTHER)
+    log.verdict(release=False)
+    log.add(A.REGIME_POLICY_CHANGED, "staff:admin", [("regime", "regular")],
+            policy="REGIME_POLICY_SCREEN_ON_ORDER", tell_relatives_reason="false")  # fmt: skip
+    log.verdict(OTHER, release=False)
+    state = log.replay()
+    assert rules(state) == []
+    assert state.tables["messages"][MSG].values["withhold_reason_told"] is True
+    assert state.tables["messages"][OTHER].values["withhold_reason_told"] is False
+    assert state.tables["regimes"]["regular"].values["tell_relatives_reason"] is False
+
+
+def test_a_regime_setting_the_log_cannot_read_is_found() -> None:
+    log = History().setup()
+    bad = log.add(A.REGIME_POLICY_CHANGED, "staff:admin", [("regime", "regular")],
+                  policy="REGIME_POLICY_SCREEN_ON_ORDER", tell_relatives_reason="yes")  # fmt: skip
+    finding = only_rule_at(log.replay(), bad)
+    assert "tell_relatives_reason" in finding.detail
+
+
 def test_routing_past_a_screening_order_is_found() -> None:
     log = History().setup(order=True)
     log.send()
