@@ -11,14 +11,18 @@ other than screener, a release without a reference.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import grpc
 import pytest
+from typer.testing import CliRunner
 
+from sealpost import cli as sealpost_cli
 from sealpost._internal.stack import (
     Stack,
     approve_all,
@@ -64,7 +68,7 @@ def _review(stack: Stack, roles: list[str], *args: str) -> subprocess.CompletedP
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 def test_a_withheld_message_is_delivered_after_a_successful_complaint(
-    stack: Stack, database_url: str
+    stack: Stack, database_url: str, tmp_path: Path
 ) -> None:
     admin, terminals = setup_institutions(stack, [("d-klacht", A, "regular")])
     north = terminals[A]
@@ -124,6 +128,33 @@ def test_a_withheld_message_is_delivered_after_a_successful_complaint(
 
     code, state = verify(database_url, log_key(stack))
     assert (code, state["findings"]) == (0, [])
+
+    # The audit report counts the withholding by reason and the release after the complaint.
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    clean: dict[str, str | None] = dict.fromkeys(k for k in os.environ if k.startswith("SEALPOST_"))
+    made = CliRunner(env={**clean, "SEALPOST_LANGUAGE": "en"}).invoke(
+        sealpost_cli.app,
+        [
+            *("audit", "report", "--database-url", database_url, "--institution", A),
+            *("--from", today, "--to", today, "--out-dir", str(tmp_path / "report")),
+            *("-q", "--json"),
+        ],
+    )
+    assert made.exit_code == 0, made.stdout + made.stderr
+    report = json.loads(made.stdout)
+    assert report["withholdings"] == [
+        {"institution": A, "reason": "public order", "withheld": 1, "released_after_complaint": 1}
+    ]
+    (release,) = report["complaint_releases"]
+    assert (release["message"], release["complaint_reference"]) == (
+        sent.message_id.hex(),
+        COMPLAINT,
+    )
+    assert release["reason"] == "public order"
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert f"| {A} | public order | 1 | 1 |" in markdown
+    assert "| Released after a complaint | 1 |" in markdown
+    assert f"after complaint {COMPLAINT}" in markdown
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
