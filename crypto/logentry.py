@@ -72,6 +72,12 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _LOWER_HEX = re.compile(r"(?:[0-9a-f]{2})+\Z")
 #: The extra field a "message accepted" event must carry: SHA-256 of the envelope, hex.
 ENVELOPE_DIGEST_FIELD: Final = "envelope_digest"
+#: Extra field of a MESSAGE_RELEASED entry for a withheld message: the complaint decision
+#: that ordered the release (no content; docs/review.md, "After a complaint").
+COMPLAINT_REFERENCE_FIELD: Final = "complaint_reference"
+#: Extra field of a REGIME_POLICY_CHANGED entry: whether relatives are told the reason
+#: category of a withholding in that regime, ``true`` or ``false`` (absent: ``false``).
+TELL_RELATIVES_REASON_FIELD: Final = "tell_relatives_reason"
 MESSAGE_SUBJECT: Final = "message"
 #: The extra field of a "message escrowed" event: escrow_digest() of the stored blob, hex.
 ESCROW_DIGEST_FIELD: Final = "escrow_digest"

@@ -141,6 +141,7 @@ RULES: Final[dict[str, Rule]] = {
     _REV + "ListQueue": Rule(SCREENER, T.INSTITUTION),
     _REV + "GrantAccess": Rule(SCREENER, T.MESSAGE),
     _REV + "RecordVerdict": Rule(SCREENER, T.MESSAGE),
+    _REV + "ReleaseWithheld": Rule(SCREENER, T.MESSAGE),
     _REV + "FileRetrospectiveRequest": Rule(SCREENER, T.DETAINEE),
     _REV + "ListRetrospectiveRequests": Rule(SCREENER | APPROVER, T.OWN),
     _REV + "DecideRetrospectiveRequest": Rule(APPROVER, T.RETROSPECTIVE),

@@ -111,6 +111,37 @@ def check_send(
         raise FailedPrecondition("messaging is not available for this recipient")
 
 
+def check_complaint_release(
+    *, detainee_status: int, detainee_institution: str, message_institution: str
+) -> None:
+    """Raise unless a withheld message may still reach its detainee after a complaint.
+
+    The institution that withheld it delivers it: the detainee must still be held there
+    (a mailbox that was closed or moved elsewhere gets nothing from the old institution).
+    """
+    if detainee_status == RELEASED_DETAINEE:
+        raise FailedPrecondition(
+            "the detainee's mailbox is closed: the message cannot be delivered"
+        )
+    if detainee_institution != message_institution:
+        raise FailedPrecondition(
+            "the detainee is no longer held at the institution that withheld the message"
+        )
+
+
+def reason_for_relative(*, state: int, reason: int | None, told: bool | None) -> int:
+    """The withholding reason category a relative is told, or UNSPECIFIED for none.
+
+    Only for a message withheld while its detainee's regime told relatives the reason
+    (``told``, kept on the message when it was withheld). By default relatives read
+    "not delivered" and nothing more (SPEC section 3, step 6); a regime may choose to
+    tell the category, never the screener's note.
+    """
+    if state == states.WITHHELD and told and reason:
+        return reason
+    return common_pb2.WITHHOLD_REASON_UNSPECIFIED
+
+
 def route_after_escrow(
     *, regime_policy: int, direction: int, accepted_at_ms: int, orders: Iterable[OrderWindow]
 ) -> states.State:

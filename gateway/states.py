@@ -4,11 +4,15 @@
         │            │           │           │
         │            └──────────►┼──► RELEASED│
         │                        └──► WITHHELD└──► REJECTED
+        │                                 │
+        │                                 └──► RELEASED (a successful complaint only)
         ├──► RELEASED   (privileged only: no escrow, never screened)
         └──► REJECTED   (e.g. the detainee was released before intake)
 
 A message is never RELEASED from ACCEPTED unless it is privileged (SPEC P2:
-fail closed, no delivery without escrow); ``transition`` enforces that.
+fail closed, no delivery without escrow); ``transition`` enforces that. A WITHHELD
+message leaves that state only when a complaint against the withholding succeeds
+(``release_after_complaint``), never by an ordinary verdict.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ TRANSITIONS: Final[dict[State, frozenset[State]]] = {
     QUEUED: frozenset({RELEASED, WITHHELD, REJECTED}),
     RELEASED: frozenset({DELIVERED, REJECTED}),
     DELIVERED: frozenset(),
-    WITHHELD: frozenset(),
+    WITHHELD: frozenset({RELEASED}),
     REJECTED: frozenset(),
 }
 
@@ -47,7 +51,10 @@ PRIVILEGED_TRANSITIONS: Final[dict[State, frozenset[State]]] = {
     REJECTED: frozenset(),
 }
 
-FINAL: Final = frozenset({DELIVERED, WITHHELD, REJECTED})
+FINAL: Final = frozenset({DELIVERED, REJECTED})
+#: States that stay as they are without a new decision: a detainee's release leaves them
+#: (a withheld message moves on only when a complaint against the withholding succeeds).
+SETTLED: Final = FINAL | {WITHHELD}
 
 
 def name(state: State) -> str:
@@ -62,6 +69,19 @@ def transition(current: State, target: State, *, privileged: bool) -> State:
         kind = "privileged message" if privileged else "message"
         raise FailedPrecondition(f"a {kind} cannot go from {name(current)} to {name(target)}")
     return target
+
+
+def release_after_complaint(current: State, *, privileged: bool) -> State:
+    """RELEASED, if a successful complaint may release a message in ``current``; else raise.
+
+    Only a WITHHELD message: a message in the screening queue still needs a screener's
+    verdict, and one released or delivered needs no complaint.
+    """
+    if current != WITHHELD:
+        raise FailedPrecondition(
+            f"only a withheld message is released after a complaint, not one {name(current)}"
+        )
+    return transition(current, RELEASED, privileged=privileged)
 
 
 def delivery_status(state: State) -> common_pb2.DeliveryStatus.ValueType:

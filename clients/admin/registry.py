@@ -401,6 +401,8 @@ regime_app = cli_app(help=_("Regimes and their messaging policy: set, list."))
 
 def _regime_line(r: admin_pb2.Regime) -> str:
     line = f"{r.name}  {_words(POLICIES, r.policy)}"
+    if r.tell_relatives_reason:
+        line += "  " + _("relatives told the reason")
     return f"{line}  {r.description}" if r.description else line
 
 
@@ -424,6 +426,16 @@ def regime_set(
         ),
     ],
     description: Annotated[str, typer.Option(help=_("What the regime is, for people."))] = "",
+    tell_relatives_reason: Annotated[
+        bool,
+        typer.Option(
+            "--tell-relatives-reason/--no-tell-relatives-reason",
+            help=_(
+                "Whether relatives are told the reason category of a message withheld in "
+                "this regime; by default they read only 'not delivered'."
+            ),
+        ),
+    ] = False,
 ) -> None:
     """Create a regime or change its policy (national administrators only).
 
@@ -431,7 +443,12 @@ def regime_set(
     """
     options: StaffOptions = ctx.obj
     request = admin_pb2.SetRegimeRequest(
-        regime=admin_pb2.Regime(name=name, policy=POLICIES[policy], description=description)
+        regime=admin_pb2.Regime(
+            name=name,
+            policy=POLICIES[policy],
+            description=description,
+            tell_relatives_reason=tell_relatives_reason,
+        )
     )
     reply: admin_pb2.SetRegimeResponse = run(lambda: _call(options, "SetRegime", request))
     emit(options, reply.regime, _("regime {regime}", regime=_regime_line(reply.regime)))

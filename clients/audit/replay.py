@@ -26,8 +26,10 @@ from typing import Any, Final
 from sealpost.clients._text import enum_word
 from sealpost.crypto.errors import CryptoError
 from sealpost.crypto.logentry import (
+    COMPLAINT_REFERENCE_FIELD,
     ENVELOPE_DIGEST_FIELD,
     ESCROW_DIGEST_FIELD,
+    TELL_RELATIVES_REASON_FIELD,
     LogAction,
     LogEvent,
 )
@@ -40,6 +42,9 @@ from sealpost.v1 import common_pb2, keys_pb2
 #: The legal basis of an escrow audit's grants, and the RPC that makes them.
 ESCROW_AUDIT_BASIS: Final = "LEGAL_BASIS_ESCROW_AUDIT"
 ESCROW_AUDIT_METHOD: Final = "/sealpost.v1.AuditService/GrantEscrowAudit"
+#: The RPC that releases a withheld message after a complaint (a MESSAGE_RELEASED entry
+#: with a complaint reference).
+COMPLAINT_RELEASE_METHOD: Final = "/sealpost.v1.ReviewService/ReleaseWithheld"
 #: Extra fields of an escrow-audit grant: the size of the head that drew the sample, and
 #: how many messages it drew.
 SAMPLE_TREE_SIZE_FIELD: Final = "sample_tree_size"
@@ -230,6 +235,8 @@ class Replay:
     findings: list[StateFinding] = field(default_factory=list)
     _detainees: dict[str, _Detainee] = field(default_factory=dict)
     _regimes: dict[str, int] = field(default_factory=dict)
+    #: Regimes that tell relatives the reason category of a withholding.
+    _telling: set[str] = field(default_factory=set)
     _messages: dict[str, _Message] = field(default_factory=dict)
     _orders: dict[str, list[_Order]] = field(default_factory=dict)
     _orders_by_id: dict[str, _Order] = field(default_factory=dict)
@@ -304,6 +311,8 @@ class Replay:
         method = ACTION_METHODS[event.action]
         if event.extra.get("legal_basis") == ESCROW_AUDIT_BASIS:
             method = ESCROW_AUDIT_METHOD
+        if event.action is _A.MESSAGE_RELEASED and COMPLAINT_REFERENCE_FIELD in event.extra:
+            method = COMPLAINT_RELEASE_METHOD
         rule = authz.RULES[method]
         needed = rule.roles & STAFF_ROLES
         member = self._staff.get(name)
@@ -354,7 +363,14 @@ class Replay:
             self._rule(index, "a regime change names no known policy")
             return
         self._regimes[s["regime"]] = value
-        self._set("regimes", s["regime"], index, policy=value)
+        tell = event.extra.get(TELL_RELATIVES_REASON_FIELD, "false")
+        if tell not in ("true", "false"):
+            self._rule(index, f"a regime change says {TELL_RELATIVES_REASON_FIELD}={tell!r}")
+        if tell == "true":
+            self._telling.add(s["regime"])
+        else:
+            self._telling.discard(s["regime"])
+        self._set("regimes", s["regime"], index, policy=value, tell_relatives_reason=tell == "true")
 
     # ----------------------------------------------------------------- detainees
 
@@ -663,6 +679,7 @@ class Replay:
             log_index=index,
             release_log_index=None,
             escrow_log_index=None,
+            withhold_reason_told=None,
         )
 
     def _check_acceptance(
@@ -708,6 +725,8 @@ class Replay:
             return
         target = _MESSAGE_TARGETS[event.action]
         try:
+            if message.state == states.WITHHELD:
+                states.release_after_complaint(message.state, privileged=message.privileged)
             states.transition(message.state, target, privileged=message.privileged)
         except FailedPrecondition as exc:
             self._rule(index, str(exc), table="messages", row=key)
@@ -722,6 +741,12 @@ class Replay:
             self._escrow_digests[key] = event.extra.get(ESCROW_DIGEST_FIELD, "")
         elif target == states.QUEUED:
             values["queued_at_ms"] = event.time_ms
+        elif target == states.WITHHELD:
+            # What the relative is told follows the detainee's regime at the withholding.
+            detainee = self._detainees.get(message.detainee)
+            values["withhold_reason_told"] = (
+                detainee is not None and detainee.regime in self._telling
+            )
         elif target == states.RELEASED:
             values["release_log_index"] = index
         elif target == states.DELIVERED:
@@ -767,6 +792,8 @@ class Replay:
             self._check_terminal(index, event, message.institution)
             if event.extra.get("basis") != "privileged":
                 self._rule(index, "released without escrow on no privileged basis", row=row)
+        elif previous == states.WITHHELD:
+            self._check_complaint_release(index, event, message)
         elif target == states.DELIVERED:
             if message.direction == policy.INBOUND:
                 self._check_terminal(index, event, message.institution)
@@ -778,6 +805,28 @@ class Replay:
             # Verdicts and a detainee's release are staff actions (checked by role);
             # nobody else moves a message on.
             self._rule(index, f"{event.actor} may not move a message to {states.name(target)}")
+
+    def _check_complaint_release(self, index: int, event: LogEvent, message: _Message) -> None:
+        """A withheld message is released by a screener, naming the complaint decision."""
+        row = message.message_id.hex()
+        if not event.actor.startswith("staff:"):
+            self._rule(index, f"{event.actor} may not release a withheld message", row=row)
+        if not event.extra.get(COMPLAINT_REFERENCE_FIELD, "").strip():
+            self._rule(
+                index,
+                "a withheld message was released without a complaint reference",
+                table="messages",
+                row=row,
+            )
+        detainee = self._detainees.get(message.detainee)
+        try:
+            policy.check_complaint_release(
+                detainee_status=detainee.status if detainee else policy.RELEASED_DETAINEE,
+                detainee_institution=detainee.institution if detainee else "",
+                message_institution=message.institution,
+            )
+        except FailedPrecondition as exc:
+            self._rule(index, f"released after a complaint although {exc}", row=row)
 
     def _take_verdict(
         self, index: int, event: LogEvent, message: _Message, target: states.State

@@ -34,7 +34,7 @@ from sealpost.clients.audit.reconcile import (
     utc,
 )
 from sealpost.crypto.logaudit import LogAuditReport
-from sealpost.crypto.logentry import LogAction
+from sealpost.crypto.logentry import COMPLAINT_REFERENCE_FIELD, LogAction
 from sealpost.gateway.storage.schema import institutions, messages, retrospective_requests
 from sealpost.i18n import _, _n, staff
 from sealpost.v1 import common_pb2
@@ -131,6 +131,31 @@ class Officer:
 
 
 @dataclass(frozen=True)
+class Withholdings:
+    """One institution's withholdings of one reason category in the period, from the log."""
+
+    institution: str
+    #: The reason category, as the report names it ("public order").
+    reason: str
+    #: Withheld in the period (VERDICT_RECORDED, VERDICT_WITHHOLD).
+    withheld: int = 0
+    #: Released in the period after a complaint (whenever they were withheld).
+    released_after_complaint: int = 0
+
+
+@dataclass(frozen=True)
+class ComplaintRelease:
+    """A withheld message released after a complaint in the period: when, who, which decision."""
+
+    time: str
+    message: str
+    released_by: str
+    complaint_reference: str
+    #: The reason category it had been withheld for.
+    reason: str
+
+
+@dataclass(frozen=True)
 class Retrospective:
     """One retrospective request filed or decided in the period."""
 
@@ -203,6 +228,9 @@ class InstitutionReport:
     #: those two sentences as written.
     log_check: LogCheck | None = None
     coverage: Coverage | None = None
+    #: Withholdings per institution and reason category, with complaint releases.
+    withholdings: list[Withholdings] = field(default_factory=list)
+    complaint_releases: list[ComplaintRelease] = field(default_factory=list)
 
     @property
     def total(self) -> Volume:
@@ -274,16 +302,23 @@ class _LogFacts:
     verdicts: dict[bytes, tuple[int, str, str, str]] = field(default_factory=dict)
     #: Every verdict event in the period about the institution's messages.
     verdicts_in_period: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Releases after a complaint in the period: (time_ms, actor, message id, reference).
+    complaint_releases: list[tuple[int, str, bytes, str]] = field(default_factory=list)
 
 
 def _log_facts(connection: Connection, own: set[bytes], period: Period) -> _LogFacts:
     facts = _LogFacts()
-    wanted = (LogAction.REVIEW_GRANTED, LogAction.VERDICT_RECORDED)
+    wanted = (LogAction.REVIEW_GRANTED, LogAction.VERDICT_RECORDED, LogAction.MESSAGE_RELEASED)
     for index, event in events(connection, wanted):
         message = event.message_id()
         if message is None or bytes.fromhex(message) not in own:
             continue
         mid = bytes.fromhex(message)
+        if event.action is LogAction.MESSAGE_RELEASED:
+            reference = event.extra.get(COMPLAINT_REFERENCE_FIELD)
+            if reference is not None and period.contains(event.time_ms):
+                facts.complaint_releases.append((event.time_ms, event.actor, mid, reference))
+            continue
         if event.action is LogAction.REVIEW_GRANTED:
             grant = grant_from_event(index, event)
             if grant is not None and period.contains(grant.time_ms):
@@ -295,6 +330,31 @@ def _log_facts(connection: Connection, own: set[bytes], period: Period) -> _LogF
         if period.contains(event.time_ms):
             facts.verdicts_in_period.append((event.actor, verdict, reason))
     return facts
+
+
+def _withholdings(
+    institution_id: str, facts: _LogFacts
+) -> tuple[list[Withholdings], list[ComplaintRelease]]:
+    """Withholdings per reason category in the period, and the releases after a complaint."""
+    withheld = Counter(
+        _reason_label(r) for _a, v, r in facts.verdicts_in_period if v == "VERDICT_WITHHOLD"
+    )
+    releases = [
+        ComplaintRelease(
+            time=utc(time_ms).strftime("%Y-%m-%d %H:%M:%S"),
+            message=mid.hex(),
+            released_by=actor.removeprefix("staff:"),
+            complaint_reference=reference,
+            reason=_reason_label(facts.verdicts.get(mid, (0, "", "", ""))[3]),
+        )
+        for time_ms, actor, mid, reference in facts.complaint_releases
+    ]
+    released = Counter(r.reason for r in releases)
+    rows = [
+        Withholdings(institution_id, reason, withheld[reason], released[reason])
+        for reason in sorted(withheld.keys() | released.keys())
+    ]
+    return rows, releases
 
 
 def _officers(facts: _LogFacts) -> list[Officer]:
@@ -605,6 +665,7 @@ def gather(
         )
         reconciled = _reconciled(coverage)
     check = _log_check(log)
+    withholdings, complaint_releases = _withholdings(institution_id, facts)
     return InstitutionReport(
         institution_id=institution_id,
         institution_name=name,
@@ -623,6 +684,8 @@ def gather(
         log_integrity=_integrity(check),
         log_check=check,
         coverage=coverage,
+        withholdings=withholdings,
+        complaint_releases=complaint_releases,
     )
 
 
@@ -770,6 +833,7 @@ def _summary(report: InstitutionReport) -> Table:
         (_("Privileged (lawyers; cannot be screened)"), str(total.privileged)),
         (_("Screened (entered the screening queue)"), _share(total.screened, unscreenable)),
         (_("Verdicts"), verdicts or _("none")),
+        (_("Released after a complaint"), str(len(report.complaint_releases))),
         (_("Review grants"), str(sum(o.grants for o in report.officers))),
         (_("Still waiting for a verdict"), str(report.open_waits.count)),
         (_("Retrospective requests"), str(len(report.retrospective))),
@@ -864,6 +928,7 @@ def blocks(report: InstitutionReport) -> list[Block]:
         if verdict_rows
         else Paragraph(_("No verdicts were recorded in the period."))
     )
+    out += _withholding_blocks(report)
     out.append(Heading(2, _("Reviews per officer")))
     out.append(
         Table(
@@ -953,6 +1018,62 @@ def blocks(report: InstitutionReport) -> list[Block]:
             )
         ),
     ]
+    return out
+
+
+def _withholding_blocks(report: InstitutionReport) -> list[Block]:
+    out: list[Block] = [
+        Heading(2, _("Withholdings and complaints")),
+        Paragraph(
+            _(
+                "Per institution and reason category: messages withheld in the period, and "
+                "withheld messages released in the period after a successful complaint "
+                "(whenever they were withheld); counted from the transparency log."
+            )
+        ),
+    ]
+    if not report.withholdings:
+        out.append(
+            Paragraph(_("No message was withheld or released after a complaint in the period."))
+        )
+        return out
+    out.append(
+        Table(
+            (
+                _("Institution"),
+                _("Reason category"),
+                _("Withheld"),
+                _("Released after a complaint"),
+            ),
+            tuple(
+                (
+                    w.institution,
+                    _reason_words(w.reason),
+                    str(w.withheld),
+                    str(w.released_after_complaint),
+                )
+                for w in report.withholdings
+            ),
+            (3, 4, 2, 3),
+        )
+    )
+    if report.complaint_releases:
+        out.append(
+            Bullets(
+                tuple(
+                    _(
+                        "{time} UTC: message {message} ({reason}) released by {officer} after "
+                        "complaint {reference}",
+                        time=r.time,
+                        message=r.message,
+                        reason=_reason_words(r.reason),
+                        officer=r.released_by,
+                        reference=r.complaint_reference,
+                    )
+                    for r in report.complaint_releases
+                )
+            )
+        )
     return out
 
 

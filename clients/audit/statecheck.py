@@ -138,6 +138,7 @@ def _messages(
                 "log_index": row.log_index,
                 "release_log_index": row.release_log_index,
                 "escrow_log_index": row.escrow_log_index,
+                "withhold_reason_told": row.withhold_reason_told,
             },
         )
 
@@ -188,7 +189,9 @@ def _tables(
     s = schema
     return {
         "institutions": _simple(connection, s.institutions, lambda r: r.id, ()),
-        "regimes": _simple(connection, s.regimes, lambda r: r.name, ("policy",)),
+        "regimes": _simple(
+            connection, s.regimes, lambda r: r.name, ("policy", "tell_relatives_reason")
+        ),
         "detainees": _simple(
             connection, s.detainees, lambda r: r.id, ("institution_id", "regime", "status")
         ),

@@ -36,7 +36,6 @@ from sealpost.clients.relative.receipts import VerifiedReceipt
 from sealpost.clients.relative.sdk import (
     Contact,
     ContactStatus,
-    DeliveryStatus,
     InboxMessage,
     RelativeClient,
     connect,
@@ -445,14 +444,18 @@ def status(
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
 ) -> None:
-    """Whether a message you sent was delivered (never why not)."""
+    """Whether a message you sent was delivered (why not only where the regime tells it)."""
     raw = _message_id(message_id)
-    found = DeliveryStatus.of(_session(profile, lambda client: client.status(raw)))
-    emit(
-        json_output,
-        {"messageId": raw.hex(), "status": enum_word(common_pb2.DeliveryStatus, found)},
-        f"{raw.hex()}: {found.label}",
-    )
+    found = _session(profile, lambda client: client.message_status(raw))
+    result: dict[str, Any] = {
+        "messageId": raw.hex(),
+        "status": enum_word(common_pb2.DeliveryStatus, found.status),
+    }
+    text = f"{raw.hex()}: {found.status.label}"
+    if found.reason_label:
+        result["withholdReason"] = enum_word(common_pb2.WithholdReason, found.withhold_reason)
+        text += f" (withheld after review: {found.reason_label})"
+    emit(json_output, result, text)
 
 
 @app.command()

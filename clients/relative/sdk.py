@@ -123,6 +123,34 @@ class DeliveryStatus(enum.IntEnum):
         )
 
 
+#: The reason categories a regime may tell relatives, in words for people.
+_REASON_LABELS: Final[dict[int, str]] = {
+    common_pb2.WITHHOLD_REASON_ORDER_AND_SECURITY: "order and security in the institution",
+    common_pb2.WITHHOLD_REASON_PUBLIC_ORDER: "protection of public order",
+    common_pb2.WITHHOLD_REASON_CRIME_PREVENTION: "prevention or investigation of crime",
+    common_pb2.WITHHOLD_REASON_VICTIM_PROTECTION: "protection of victims",
+}
+
+
+@dataclass(frozen=True)
+class MessageStatus:
+    """A sent message's status, with the withholding's reason category where told.
+
+    ``withhold_reason`` is a WithholdReason wire value, UNSPECIFIED (0) unless the message
+    was withheld while its detainee's regime told relatives the reason.
+    """
+
+    message_id: bytes
+    status: DeliveryStatus
+    updated_at_ms: int
+    withhold_reason: int = common_pb2.WITHHOLD_REASON_UNSPECIFIED
+
+    @property
+    def reason_label(self) -> str:
+        """The reason category in words, or "" when none was told."""
+        return _REASON_LABELS.get(self.withhold_reason, "")
+
+
 @dataclass(frozen=True)
 class Contact:
     """A contact as the relative sees it: never where the detainee is held."""
@@ -746,13 +774,22 @@ class RelativeClient:
         Typed ``int`` so that it compares with both DeliveryStatus members and the
         sealpost.v1 wire constants; ``DeliveryStatus.of`` gives the enum to type checkers.
         """
+        return self.message_status(message_id).status
+
+    def message_status(self, message_id: bytes | str) -> MessageStatus:
+        """The status, when it last changed, and the withholding's reason where told."""
         raw = bytes.fromhex(message_id) if isinstance(message_id, str) else message_id
         reply = self._call(
             "GetMessageStatus",
             relative_pb2.GetMessageStatusRequest(message_id=raw),
             relative_pb2.GetMessageStatusResponse,
         )
-        return DeliveryStatus.of(reply.status)
+        return MessageStatus(
+            message_id=raw,
+            status=DeliveryStatus.of(reply.status),
+            updated_at_ms=reply.updated_at.ToMilliseconds(),
+            withhold_reason=reply.withhold_reason,
+        )
 
     def inbox(self, after_cursor: str | None = None) -> Iterator[InboxMessage]:
         """Replies after ``after_cursor`` (default: the profile's position), verified and opened.

@@ -389,6 +389,42 @@ def verdict(
     emit(options, {"messageId": raw_id.hex(), "state": name}, text)
 
 
+@app.command(
+    "release-withheld",
+    help=_("Release a withheld message after a successful complaint, naming the decision."),
+)
+def release_withheld(
+    ctx: typer.Context,
+    message_id: Annotated[str, typer.Argument(help=_("The message id (hex)."))],
+    complaint: Annotated[
+        str,
+        typer.Option(
+            "--complaint",
+            help=_("The complaint decision that orders the release (its case number)."),
+        ),
+    ] = "",
+) -> None:
+    """Release a withheld message after a successful complaint, naming the decision."""
+    options: ReviewOptions = ctx.obj
+    raw_id = parse_message_id(message_id)
+    if not complaint.strip():
+        raise typer.BadParameter(_("name the complaint decision with --complaint"))
+    state = run(
+        lambda: options.review_client(decrypt=False).release_withheld(raw_id, complaint.strip())
+    )
+    name = enum_word(common_pb2.MessageState, state)
+    text = _(
+        "message {id} released after complaint {reference}",
+        id=raw_id.hex(),
+        reference=complaint.strip(),
+    )
+    emit(
+        options,
+        {"messageId": raw_id.hex(), "state": name, "complaintReference": complaint.strip()},
+        text,
+    )
+
+
 # --------------------------------------------------------------------------- retrospective
 
 

@@ -172,6 +172,17 @@ class ReviewClient:
         )
         return reply.state
 
+    def release_withheld(self, message_id: bytes, complaint_reference: str) -> int:
+        """Release a withheld message after a successful complaint; returns its new state."""
+        reply: review_pb2.ReleaseWithheldResponse = self.staff.call(
+            "review",
+            "ReleaseWithheld",
+            review_pb2.ReleaseWithheldRequest(
+                message_id=message_id, complaint_reference=complaint_reference
+            ),
+        )
+        return reply.state
+
     # ------------------------------------------------------------- retrospective access (SPEC 3.9)
 
     def file_retrospective(

@@ -10,7 +10,7 @@ import re
 
 from sqlalchemy import Connection
 
-from sealpost.crypto.logentry import LogAction
+from sealpost.crypto.logentry import TELL_RELATIVES_REASON_FIELD, LogAction
 from sealpost.gateway import directory, keyevents, pki, policy, store, translog
 from sealpost.gateway.errors import FailedPrecondition, InvalidArgument
 from sealpost.gateway.principals import Principal
@@ -220,8 +220,17 @@ class AdminService:
         description = common.text(regime.description, "description", max_chars=500, required=False)
         now = self.ctx.clock()
 
+        tell = regime.tell_relatives_reason
+
         def set_regime(connection: Connection) -> None:
-            store.set_regime(connection, regime.name, regime.policy, description, now)
+            store.set_regime(
+                connection,
+                regime.name,
+                regime.policy,
+                description,
+                now,
+                tell_relatives_reason=tell,
+            )
             store.log(
                 connection,
                 LogAction.REGIME_POLICY_CHANGED,
@@ -230,11 +239,17 @@ class AdminService:
                 [("regime", regime.name)],
                 scope=translog.PUBLIC,
                 policy=common_pb2.RegimePolicy.Name(regime.policy),
+                **{TELL_RELATIVES_REASON_FIELD: "true" if tell else "false"},
             )
 
         await self.ctx.write(set_regime)
         return admin_pb2.SetRegimeResponse(
-            regime=admin_pb2.Regime(name=regime.name, policy=regime.policy, description=description)
+            regime=admin_pb2.Regime(
+                name=regime.name,
+                policy=regime.policy,
+                description=description,
+                tell_relatives_reason=tell,
+            )
         )
 
     async def ListRegimes(  # noqa: N802
@@ -244,7 +259,12 @@ class AdminService:
         rows = await self.ctx.db.aread(store.list_regimes)
         return admin_pb2.ListRegimesResponse(
             regimes=[
-                admin_pb2.Regime(name=r.name, policy=r.policy, description=r.description)
+                admin_pb2.Regime(
+                    name=r.name,
+                    policy=r.policy,
+                    description=r.description,
+                    tell_relatives_reason=r.tell_relatives_reason,
+                )
                 for r in rows
             ]
         )

@@ -357,7 +357,7 @@ class RelativeService:
     async def GetMessageStatus(  # noqa: N802
         self, request: relative_pb2.GetMessageStatusRequest
     ) -> relative_pb2.GetMessageStatusResponse:
-        """Pending, delivered or not delivered; never why."""
+        """Pending, delivered or not delivered; why only where the regime tells relatives."""
         caller = CALLER.get()
         message_id = common.message_id(request.message_id)
         row = await self.ctx.db.aread(
@@ -367,6 +367,9 @@ class RelativeService:
             message_id=message_id,
             status=states.delivery_status(row.state),
             updated_at=timestamp(row.state_changed_at_ms),
+            withhold_reason=policy.reason_for_relative(  # type: ignore[arg-type]
+                state=row.state, reason=row.withhold_reason, told=row.withhold_reason_told
+            ),
         )
 
     async def GetReceiptProof(  # noqa: N802

@@ -15,7 +15,7 @@ from typing import Final
 
 from sqlalchemy import Connection
 
-from sealpost.crypto.logentry import LogAction
+from sealpost.crypto.logentry import COMPLAINT_REFERENCE_FIELD, LogAction
 from sealpost.gateway import policy, states, store, translog
 from sealpost.gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from sealpost.gateway.principals import Principal
@@ -34,6 +34,8 @@ from sealpost.v1 import common_pb2, envelope_pb2, keys_pb2, log_pb2, review_pb2
 MAX_APPROVAL_MS: Final = 30 * 24 * 3600 * 1000
 #: Longest period a retrospective request may cover.
 MAX_PERIOD_MS: Final = 366 * 24 * 3600 * 1000
+#: The longest complaint reference (a case number, not a decision's text).
+COMPLAINT_MAX_CHARS: Final = 200
 DIRECTIONS: Final = {
     common_pb2.DIRECTION_INBOUND: [policy.INBOUND],
     common_pb2.DIRECTION_OUTBOUND: [policy.OUTBOUND],
@@ -229,6 +231,12 @@ class ReviewService:
                 else LogAction.MESSAGE_WITHHELD
             )
             moved = store.log(connection, action, caller.actor, now, subjects, scope=scope)
+            # What the relative may be told of a withholding follows the regime now.
+            told = (
+                store.detainee(connection, row.detainee_id).tell_relatives_reason
+                if target == states.WITHHELD
+                else None
+            )
             store.set_state(
                 connection,
                 row,
@@ -239,6 +247,7 @@ class ReviewService:
                 verdict_note=note,
                 verdict_by=caller.actor,
                 release_log_index=moved.index if target == states.RELEASED else None,
+                withhold_reason_told=told,
             )
             if target == states.RELEASED and row.direction == policy.OUTBOUND:
                 store.add_feed(connection, store.account_audience(row.account_id), message_id)
@@ -246,6 +255,43 @@ class ReviewService:
 
         state = await self.ctx.write(record)
         return review_pb2.RecordVerdictResponse(state=state)  # type: ignore[arg-type]
+
+    async def ReleaseWithheld(  # noqa: N802
+        self, request: review_pb2.ReleaseWithheldRequest
+    ) -> review_pb2.ReleaseWithheldResponse:
+        """Release a withheld message after a successful complaint, naming the decision."""
+        caller = CALLER.get()
+        message_id = common.message_id(request.message_id)
+        complaint = common.text(
+            request.complaint_reference, "complaint_reference", max_chars=COMPLAINT_MAX_CHARS
+        )
+        now = self.ctx.clock()
+
+        def release(connection: Connection) -> int:
+            row = store.message(connection, message_id)
+            target = states.release_after_complaint(row.state, privileged=row.privileged)
+            detainee = store.detainee(connection, row.detainee_id)
+            policy.check_complaint_release(
+                detainee_status=detainee.status,
+                detainee_institution=detainee.institution_id,
+                message_institution=row.institution_id,
+            )
+            moved = store.log(
+                connection,
+                LogAction.MESSAGE_RELEASED,
+                caller.actor,
+                now,
+                [("message", message_id.hex()), ("detainee", row.detainee_id)],
+                scope=frozenset({row.institution_id}),
+                **{COMPLAINT_REFERENCE_FIELD: complaint},
+            )
+            store.set_state(connection, row, target, now, release_log_index=moved.index)
+            if row.direction == policy.OUTBOUND:
+                store.add_feed(connection, store.account_audience(row.account_id), message_id)
+            return target
+
+        state = await self.ctx.write(release)
+        return review_pb2.ReleaseWithheldResponse(state=state)  # type: ignore[arg-type]
 
     # ----------------------------------------------------------------- retrospective access
 

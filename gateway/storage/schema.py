@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -53,6 +54,8 @@ regimes = Table(
     Column("policy", SmallInteger, nullable=False),
     Column("description", String(500), nullable=False, default=""),
     Column("updated_at_ms", TIME, nullable=False),
+    #: Whether relatives are told the reason category of a withholding in this regime.
+    Column("tell_relatives_reason", Boolean, nullable=False, server_default=false()),
 )
 
 detainees = Table(
@@ -186,6 +189,9 @@ messages = Table(
     Column("release_log_index", BigInteger),
     #: The MESSAGE_ESCROWED log entry: escrow audits draw their sample in this order.
     Column("escrow_log_index", BigInteger, index=True),
+    #: Whether the relative is told the withholding's reason category: the regime's
+    #: setting for the detainee when the message was withheld (NULL until then).
+    Column("withhold_reason_told", Boolean),
     Index("ix_messages_institution_id_state", "institution_id", "state"),
 )
 

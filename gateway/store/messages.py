@@ -48,6 +48,8 @@ class MessageRow(NamedTuple):
     release_log_index: int | None
     #: The MESSAGE_ESCROWED log entry: escrow audits draw their sample in this order.
     escrow_log_index: int | None
+    #: Whether the relative is told the withholding's reason category (set when withheld).
+    withhold_reason_told: bool | None
 
 
 class FeedRow(NamedTuple):

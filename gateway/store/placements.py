@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from sealpost.crypto.logentry import LogAction
+from sealpost.crypto.logentry import TELL_RELATIVES_REASON_FIELD, LogAction
 from sealpost.gateway import policy, states, translog
 from sealpost.gateway.errors import FailedPrecondition
 from sealpost.gateway.storage.direct import Direct
@@ -40,6 +40,8 @@ class RegimeRow(NamedTuple):
     policy: common_pb2.RegimePolicy.ValueType
     description: str
     updated_at_ms: int
+    #: Whether relatives are told the reason category of a withholding in this regime.
+    tell_relatives_reason: bool
 
 
 class DetaineeRow(NamedTuple):
@@ -53,6 +55,8 @@ class DetaineeRow(NamedTuple):
     updated_at_ms: int
     #: The policy of ``regime``.
     policy: common_pb2.RegimePolicy.ValueType
+    #: Whether ``regime`` tells relatives the reason category of a withholding.
+    tell_relatives_reason: bool
 
 
 class MailboxKeyRow(NamedTuple):
@@ -135,6 +139,7 @@ def ensure_default_regimes(connection: Connection, now_ms: int) -> None:
                 [("regime", regime.name)],
                 scope=translog.PUBLIC,
                 policy=common_pb2.RegimePolicy.Name(regime.policy),  # type: ignore[arg-type]
+                **{TELL_RELATIVES_REASON_FIELD: "false"},
             )
 
 
@@ -145,10 +150,21 @@ def regime(connection: Connection, name: str) -> RegimeRow:
 
 
 def set_regime(
-    connection: Connection, name: str, policy_value: int, description: str, now_ms: int
+    connection: Connection,
+    name: str,
+    policy_value: int,
+    description: str,
+    now_ms: int,
+    *,
+    tell_relatives_reason: bool = False,
 ) -> None:
-    """Create or change a regime's policy."""
-    values = {"policy": policy_value, "description": description, "updated_at_ms": now_ms}
+    """Create or change a regime's policy and what it tells relatives."""
+    values = {
+        "policy": policy_value,
+        "description": description,
+        "updated_at_ms": now_ms,
+        "tell_relatives_reason": tell_relatives_reason,
+    }
     result = connection.execute(update(regimes).where(regimes.c.name == name).values(**values))
     if result.rowcount == 0:
         connection.execute(insert(regimes).values(name=name, **values))
@@ -283,7 +299,7 @@ def release_detainee(connection: Connection, detainee_id: str, now_ms: int) -> l
         connection.execute(
             select(messages.c.message_id, messages.c.state, messages.c.privileged).where(
                 messages.c.detainee_id == detainee_id,
-                messages.c.state.not_in(list(states.FINAL)),
+                messages.c.state.not_in(list(states.SETTLED)),
             )
         )
     )

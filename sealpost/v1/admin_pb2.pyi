@@ -350,20 +350,27 @@ class Regime(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     POLICY_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    TELL_RELATIVES_REASON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Stable name such as "regular", "ebi", "gvm", "terrorist-wing"."""
     policy: _common_pb2.RegimePolicy.ValueType
     description: _builtins.str
+    tell_relatives_reason: _builtins.bool
+    """Whether relatives are told the reason category of a message withheld while its
+    detainee is in this regime (GetMessageStatusResponse.withhold_reason). Default off:
+    "not delivered", nothing more.
+    """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         policy: _common_pb2.RegimePolicy.ValueType = ...,
         description: _builtins.str = ...,
+        tell_relatives_reason: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "policy", b"policy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "policy", b"policy", "tell_relatives_reason", b"tell_relatives_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

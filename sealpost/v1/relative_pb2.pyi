@@ -519,8 +519,14 @@ class GetMessageStatusResponse(_message.Message):
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    WITHHOLD_REASON_FIELD_NUMBER: _builtins.int
     message_id: _builtins.bytes
     status: _common_pb2.DeliveryStatus.ValueType
+    withhold_reason: _common_pb2.WithholdReason.ValueType
+    """The reason category of a withheld message, only when the regime of its detainee at
+    the withholding told relatives the reason (Regime.tell_relatives_reason); otherwise
+    WITHHOLD_REASON_UNSPECIFIED. Never the screener's note.
+    """
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -529,10 +535,11 @@ class GetMessageStatusResponse(_message.Message):
         message_id: _builtins.bytes = ...,
         status: _common_pb2.DeliveryStatus.ValueType = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        withhold_reason: _common_pb2.WithholdReason.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["message_id", b"message_id", "status", b"status", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message_id", b"message_id", "status", b"status", "updated_at", b"updated_at", "withhold_reason", b"withhold_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

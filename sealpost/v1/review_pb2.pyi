@@ -251,6 +251,50 @@ class RecordVerdictResponse(_message.Message):
 Global___RecordVerdictResponse: _TypeAlias = RecordVerdictResponse  # noqa: Y015
 
 @_typing.final
+class ReleaseWithheldRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    COMPLAINT_REFERENCE_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.bytes
+    complaint_reference: _builtins.str
+    """The complaint decision that orders the release (the beklagcommissie's case number);
+    required, logged with the release.
+    """
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.bytes = ...,
+        complaint_reference: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["complaint_reference", b"complaint_reference", "message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseWithheldRequest: _TypeAlias = ReleaseWithheldRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseWithheldResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    state: _common_pb2.MessageState.ValueType
+    def __init__(
+        self,
+        *,
+        state: _common_pb2.MessageState.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseWithheldResponse: _TypeAlias = ReleaseWithheldResponse  # noqa: Y015
+
+@_typing.final
 class RetrospectiveRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

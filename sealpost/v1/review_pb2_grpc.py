@@ -50,6 +50,11 @@ class ReviewServiceStub:
                 request_serializer=sealpost_dot_v1_dot_review__pb2.RecordVerdictRequest.SerializeToString,
                 response_deserializer=sealpost_dot_v1_dot_review__pb2.RecordVerdictResponse.FromString,
                 _registered_method=True)
+        self.ReleaseWithheld = channel.unary_unary(
+                '/sealpost.v1.ReviewService/ReleaseWithheld',
+                request_serializer=sealpost_dot_v1_dot_review__pb2.ReleaseWithheldRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_review__pb2.ReleaseWithheldResponse.FromString,
+                _registered_method=True)
         self.FileRetrospectiveRequest = channel.unary_unary(
                 '/sealpost.v1.ReviewService/FileRetrospectiveRequest',
                 request_serializer=sealpost_dot_v1_dot_review__pb2.FileRetrospectiveRequestRequest.SerializeToString,
@@ -92,6 +97,13 @@ class ReviewServiceServicer:
 
     def RecordVerdict(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseWithheld(self, request, context):
+        """Releases a withheld message after a successful complaint, naming the decision.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -139,6 +151,11 @@ def add_ReviewServiceServicer_to_server(servicer, server):
                     servicer.RecordVerdict,
                     request_deserializer=sealpost_dot_v1_dot_review__pb2.RecordVerdictRequest.FromString,
                     response_serializer=sealpost_dot_v1_dot_review__pb2.RecordVerdictResponse.SerializeToString,
+            ),
+            'ReleaseWithheld': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseWithheld,
+                    request_deserializer=sealpost_dot_v1_dot_review__pb2.ReleaseWithheldRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_review__pb2.ReleaseWithheldResponse.SerializeToString,
             ),
             'FileRetrospectiveRequest': grpc.unary_unary_rpc_method_handler(
                     servicer.FileRetrospectiveRequest,
@@ -243,6 +260,33 @@ class ReviewService:
             '/sealpost.v1.ReviewService/RecordVerdict',
             sealpost_dot_v1_dot_review__pb2.RecordVerdictRequest.SerializeToString,
             sealpost_dot_v1_dot_review__pb2.RecordVerdictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseWithheld(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.ReviewService/ReleaseWithheld',
+            sealpost_dot_v1_dot_review__pb2.ReleaseWithheldRequest.SerializeToString,
+            sealpost_dot_v1_dot_review__pb2.ReleaseWithheldResponse.FromString,
             options,
             channel_credentials,
             insecure,

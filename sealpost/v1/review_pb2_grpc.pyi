@@ -43,6 +43,8 @@ class ReviewServiceStub:
     GrantAccess: _grpc.UnaryUnaryMultiCallable[_review_pb2.GrantAccessRequest, _review_pb2.GrantAccessResponse]
     """Checks the legal basis, logs the grant, then returns what is needed to decrypt."""
     RecordVerdict: _grpc.UnaryUnaryMultiCallable[_review_pb2.RecordVerdictRequest, _review_pb2.RecordVerdictResponse]
+    ReleaseWithheld: _grpc.UnaryUnaryMultiCallable[_review_pb2.ReleaseWithheldRequest, _review_pb2.ReleaseWithheldResponse]
+    """Releases a withheld message after a successful complaint, naming the decision."""
     FileRetrospectiveRequest: _grpc.UnaryUnaryMultiCallable[_review_pb2.FileRetrospectiveRequestRequest, _review_pb2.FileRetrospectiveRequestResponse]
     ListRetrospectiveRequests: _grpc.UnaryUnaryMultiCallable[_review_pb2.ListRetrospectiveRequestsRequest, _review_pb2.ListRetrospectiveRequestsResponse]
     DecideRetrospectiveRequest: _grpc.UnaryUnaryMultiCallable[_review_pb2.DecideRetrospectiveRequestRequest, _review_pb2.DecideRetrospectiveRequestResponse]
@@ -60,6 +62,8 @@ class ReviewServiceAsyncStub(ReviewServiceStub):
     GrantAccess: _aio.UnaryUnaryMultiCallable[_review_pb2.GrantAccessRequest, _review_pb2.GrantAccessResponse]  # type: ignore[assignment]
     """Checks the legal basis, logs the grant, then returns what is needed to decrypt."""
     RecordVerdict: _aio.UnaryUnaryMultiCallable[_review_pb2.RecordVerdictRequest, _review_pb2.RecordVerdictResponse]  # type: ignore[assignment]
+    ReleaseWithheld: _aio.UnaryUnaryMultiCallable[_review_pb2.ReleaseWithheldRequest, _review_pb2.ReleaseWithheldResponse]  # type: ignore[assignment]
+    """Releases a withheld message after a successful complaint, naming the decision."""
     FileRetrospectiveRequest: _aio.UnaryUnaryMultiCallable[_review_pb2.FileRetrospectiveRequestRequest, _review_pb2.FileRetrospectiveRequestResponse]  # type: ignore[assignment]
     ListRetrospectiveRequests: _aio.UnaryUnaryMultiCallable[_review_pb2.ListRetrospectiveRequestsRequest, _review_pb2.ListRetrospectiveRequestsResponse]  # type: ignore[assignment]
     DecideRetrospectiveRequest: _aio.UnaryUnaryMultiCallable[_review_pb2.DecideRetrospectiveRequestRequest, _review_pb2.DecideRetrospectiveRequestResponse]  # type: ignore[assignment]
@@ -92,6 +96,14 @@ class ReviewServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _review_pb2.RecordVerdictRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_review_pb2.RecordVerdictResponse, _abc.Awaitable[_review_pb2.RecordVerdictResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReleaseWithheld(
+        self,
+        request: _review_pb2.ReleaseWithheldRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_review_pb2.ReleaseWithheldResponse, _abc.Awaitable[_review_pb2.ReleaseWithheldResponse]]:
+        """Releases a withheld message after a successful complaint, naming the decision."""
 
     @_abc_1.abstractmethod
     def FileRetrospectiveRequest(

@@ -229,6 +229,15 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         effect="Privileged mail is escrowed, so a screener could open it.",
         tests=(_STATES,),
     ),
+    Mutant(
+        name="states-complaint-releases-from-queue",
+        path="gateway/states.py",
+        original="    if current != WITHHELD:\n",
+        replacement="    if current not in (WITHHELD, QUEUED):\n",
+        breaks="P5",
+        effect="A complaint reference releases a queued message without a screener's verdict.",
+        tests=(_STATES,),
+    ),
     # ------------------------------------------------------------------ policy
     Mutant(
         name="policy-blocked-regime-accepts",
@@ -1078,6 +1087,50 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         replacement="            pass\n",
         breaks="P12",
         effect="A revocation of someone else's key in a relative's name raises no finding.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="policy-complaint-release-closed-mailbox",
+        path="gateway/policy.py",
+        original=(
+            "    if detainee_status == RELEASED_DETAINEE:\n"
+            "        raise FailedPrecondition(\n"
+            '            "the detainee\'s mailbox is closed: the message cannot be delivered"\n'
+        ),
+        replacement=(
+            "    if False:\n"
+            "        raise FailedPrecondition(\n"
+            '            "the detainee\'s mailbox is closed: the message cannot be delivered"\n'
+        ),
+        breaks="SPEC 3.8",
+        effect="A withheld message is released after a complaint into a closed mailbox.",
+        tests=(_POLICY,),
+    ),
+    Mutant(
+        name="policy-reason-told-regardless",
+        path="gateway/policy.py",
+        original="    if state == states.WITHHELD and told and reason:\n",
+        replacement="    if state == states.WITHHELD and reason:\n",
+        breaks="SPEC 3.6",
+        effect="Relatives learn why a message was withheld where the regime tells them nothing.",
+        tests=(_POLICY,),
+    ),
+    Mutant(
+        name="replay-reason-told-ignored",
+        path="clients/audit/replay.py",
+        original="                detainee is not None and detainee.regime in self._telling\n",
+        replacement="                False\n",
+        breaks="P12",
+        effect="A withholding marked as telling the relative why, against the regime, goes unseen.",
+        tests=(_REPLAY,),
+    ),
+    Mutant(
+        name="replay-complaint-reference-unchecked",
+        path="clients/audit/replay.py",
+        original='        if not event.extra.get(COMPLAINT_REFERENCE_FIELD, "").strip():\n',
+        replacement="        if False:\n",
+        breaks="P12",
+        effect="A withheld message released with no complaint decision raises no finding.",
         tests=(_REPLAY,),
     ),
     Mutant(

@@ -12,12 +12,14 @@ from sealpost.clients.audit import pdf
 from sealpost.clients.audit.document import Block, Bullets, Heading, Paragraph, Table, to_markdown
 from sealpost.clients.audit.report import (
     Anomaly,
+    ComplaintRelease,
     InstitutionReport,
     Officer,
     Period,
     Retrospective,
     Volume,
     Waits,
+    Withholdings,
     blocks,
     duration,
 )
@@ -221,3 +223,41 @@ def test_pdf_font_choice(tmp_path: Path) -> None:
         assert chosen.main.is_file()
         # CJK is loaded only for CJK text.
         assert all("CJK" not in p.name for p in chosen.fallbacks)
+
+
+def test_withholdings_per_reason_and_institution_and_complaint_releases() -> None:
+    report = sample(None)
+    report.withholdings = [
+        Withholdings("pi-vught", "public order", 3, 1),
+        Withholdings("pi-vught", "victim protection", 1, 0),
+    ]
+    report.complaint_releases = [
+        ComplaintRelease(
+            "2026-03-20 10:00:00", "9c8eecfc6e1961e4917bf51a18efaefe", "jansen",
+            "BC 2026/1234", "public order",
+        )
+    ]  # fmt: skip
+    markdown = to_markdown(blocks(report))
+    for line in (
+        "## Withholdings and complaints",
+        "| Institution | Reason category | Withheld | Released after a complaint |",
+        "| pi-vught | public order | 3 | 1 |",
+        "| pi-vught | victim protection | 1 | 0 |",
+        "| Released after a complaint | 1 |",
+        "- 2026-03-20 10:00:00 UTC: message 9c8eecfc6e1961e4917bf51a18efaefe (public order) "
+        "released by jansen after complaint BC 2026/1234",
+    ):
+        assert line in markdown, line
+    data = report.to_dict()
+    assert data["withholdings"][0] == {
+        "institution": "pi-vught",
+        "reason": "public order",
+        "withheld": 3,
+        "released_after_complaint": 1,
+    }
+    assert data["complaint_releases"][0]["complaint_reference"] == "BC 2026/1234"
+
+    report.withholdings, report.complaint_releases = [], []
+    markdown = to_markdown(blocks(report))
+    assert "No message was withheld or released after a complaint in the period." in markdown
+    assert "| Released after a complaint | 0 |" in markdown

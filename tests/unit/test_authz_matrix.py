@@ -133,6 +133,7 @@ EXPECTED: dict[str, tuple[frozenset[Role], str]] = {
     "ReviewService/ListQueue": (SCREENER, "institution_id?"),
     "ReviewService/GrantAccess": (SCREENER, "message_id"),
     "ReviewService/RecordVerdict": (SCREENER, "message_id"),
+    "ReviewService/ReleaseWithheld": (SCREENER, "message_id"),
     "ReviewService/FileRetrospectiveRequest": (SCREENER, "detainee_id"),
     "ReviewService/ListRetrospectiveRequests": (SCREENER | APPROVER, "own"),
     "ReviewService/DecideRetrospectiveRequest": (APPROVER, "request_id"),

@@ -227,3 +227,45 @@ def test_intake_outcome_is_the_one_rule_of_intake() -> None:
             orders=orders,
         )
         assert outcome == policy.IntakeOutcome(escrowed=True, state=state)
+
+
+@pytest.mark.parametrize(
+    ("status", "held_at", "refusal"),
+    [
+        (policy.HELD, "pi-a", None),
+        (policy.RELEASED_DETAINEE, "pi-a", "mailbox is closed"),
+        (policy.HELD, "pi-b", "no longer held"),
+    ],
+)
+def test_check_complaint_release(status: int, held_at: str, refusal: str | None) -> None:
+    """A withheld message reaches its detainee only at the institution that withheld it."""
+
+    def check() -> None:
+        policy.check_complaint_release(
+            detainee_status=status, detainee_institution=held_at, message_institution="pi-a"
+        )
+
+    if refusal is None:
+        check()
+    else:
+        with pytest.raises(FailedPrecondition, match=refusal):
+            check()
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "told", "expected"),
+    [
+        (states.WITHHELD, common_pb2.WITHHOLD_REASON_PUBLIC_ORDER, True, 2),
+        # Default: the regime told nothing, so "not delivered" and no more.
+        (states.WITHHELD, common_pb2.WITHHOLD_REASON_PUBLIC_ORDER, False, 0),
+        (states.WITHHELD, common_pb2.WITHHOLD_REASON_PUBLIC_ORDER, None, 0),
+        # Released after a complaint, or never withheld: nothing to tell.
+        (states.RELEASED, common_pb2.WITHHOLD_REASON_PUBLIC_ORDER, True, 0),
+        (states.DELIVERED, common_pb2.WITHHOLD_REASON_PUBLIC_ORDER, True, 0),
+        (states.REJECTED, None, True, 0),
+    ],
+)
+def test_reason_for_relative(
+    state: int, reason: int | None, told: bool | None, expected: int
+) -> None:
+    assert policy.reason_for_relative(state=state, reason=reason, told=told) == expected

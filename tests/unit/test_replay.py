@@ -249,6 +249,96 @@ def test_a_release_against_the_verdict_or_by_another_screener_is_found() -> None
     assert other in {f.index for f in rules(log.replay())}
 
 
+def _withheld() -> History:
+    """A message a screener withheld, lawfully."""
+    log = History().setup(order=True)
+    log.send()
+    log.escrow()
+    log.grant()
+    log.verdict(release=False)
+    return log
+
+
+COMPLAINT = "BC 2026/1234"
+SUBJECTS = [("message", MSG), ("detainee", "d-1")]
+
+
+def test_a_release_after_a_complaint_replays_without_findings() -> None:
+    log = _withheld()
+    release = log.add(A.MESSAGE_RELEASED, "staff:jansen", SUBJECTS, complaint_reference=COMPLAINT)
+    log.add(A.MESSAGE_DELIVERED, "terminal:t-1", SUBJECTS, delivery_reference="pi-a-2")
+    state = log.replay()
+    assert rules(state) == []
+    row = state.tables["messages"][MSG]
+    assert row.values["state"] == states.DELIVERED
+    assert row.values["release_log_index"] == release
+    assert row.values["verdict"] == common_pb2.VERDICT_WITHHOLD
+
+
+def test_a_withheld_message_released_without_a_complaint_reference_is_found() -> None:
+    log = _withheld()
+    release = log.add(A.MESSAGE_RELEASED, "staff:jansen", SUBJECTS)
+    finding = only_rule_at(log.replay(), release)
+    assert "without a complaint reference" in finding.detail
+
+
+def test_a_release_after_a_complaint_by_a_non_screener_is_found() -> None:
+    log = _withheld()
+    release = log.add(A.MESSAGE_RELEASED, "staff:visser", SUBJECTS, complaint_reference=COMPLAINT)
+    finding = only_rule_at(log.replay(), release)
+    assert "without the screener role" in finding.detail
+    log = _withheld()
+    release = log.add(A.MESSAGE_RELEASED, "terminal:t-1", SUBJECTS, complaint_reference=COMPLAINT)
+    assert release in {f.index for f in rules(log.replay())}
+
+
+def test_a_release_after_a_complaint_to_a_closed_mailbox_is_found() -> None:
+    log = _withheld()
+    log.add(A.DETAINEE_RELEASED, "staff:admin", [("detainee", "d-1")])
+    release = log.add(A.MESSAGE_RELEASED, "staff:jansen", SUBJECTS, complaint_reference=COMPLAINT)
+    finding = only_rule_at(log.replay(), release)
+    assert "mailbox is closed" in finding.detail
+
+
+def test_a_complaint_does_not_release_a_message_from_the_screening_queue() -> None:
+    log = History().setup(order=True)
+    log.send()
+    log.escrow()
+    release = log.add(A.MESSAGE_RELEASED, "staff:jansen", SUBJECTS, complaint_reference=COMPLAINT)
+    found = rules(log.replay())
+    assert {f.index for f in found} == {release}
+    assert any("without a matching verdict" in f.detail for f in found)
+
+
+def test_what_a_withholding_told_follows_the_regime_at_that_moment() -> None:
+    log = History().setup(order=True)
+    log.add(A.REGIME_POLICY_CHANGED, "staff:admin", [("regime", "regular")],
+            policy="REGIME_POLICY_SCREEN_ON_ORDER", tell_relatives_reason="true")  # fmt: skip
+    log.send()
+    log.send(OTHER)
+    log.escrow()
+    log.escrow(OTHER)
+    log.grant()
+    log.grant(OTHER)
+    log.verdict(release=False)
+    log.add(A.REGIME_POLICY_CHANGED, "staff:admin", [("regime", "regular")],
+            policy="REGIME_POLICY_SCREEN_ON_ORDER", tell_relatives_reason="false")  # fmt: skip
+    log.verdict(OTHER, release=False)
+    state = log.replay()
+    assert rules(state) == []
+    assert state.tables["messages"][MSG].values["withhold_reason_told"] is True
+    assert state.tables["messages"][OTHER].values["withhold_reason_told"] is False
+    assert state.tables["regimes"]["regular"].values["tell_relatives_reason"] is False
+
+
+def test_a_regime_setting_the_log_cannot_read_is_found() -> None:
+    log = History().setup()
+    bad = log.add(A.REGIME_POLICY_CHANGED, "staff:admin", [("regime", "regular")],
+                  policy="REGIME_POLICY_SCREEN_ON_ORDER", tell_relatives_reason="yes")  # fmt: skip
+    finding = only_rule_at(log.replay(), bad)
+    assert "tell_relatives_reason" in finding.detail
+
+
 def test_routing_past_a_screening_order_is_found() -> None:
     log = History().setup(order=True)
     log.send()

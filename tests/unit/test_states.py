@@ -31,6 +31,8 @@ EXPECTED = {
     (states.QUEUED, states.REJECTED),
     (states.RELEASED, states.DELIVERED),
     (states.RELEASED, states.REJECTED),
+    # Only after a successful complaint (release_after_complaint).
+    (states.WITHHELD, states.RELEASED),
 }
 EXPECTED_PRIVILEGED = {
     (states.ACCEPTED, states.RELEASED),
@@ -74,6 +76,27 @@ def test_privileged_messages_are_never_queued_or_escrowed() -> None:
 def test_final_states_have_no_way_out() -> None:
     for final in states.FINAL:
         assert states.TRANSITIONS[final] == frozenset()
+
+
+def test_a_withheld_message_leaves_only_by_release() -> None:
+    assert states.TRANSITIONS[states.WITHHELD] == frozenset({states.RELEASED})
+    assert states.WITHHELD in states.SETTLED
+
+
+@pytest.mark.parametrize("current", ALL)
+def test_only_a_withheld_message_is_released_after_a_complaint(current: states.State) -> None:
+    # A queued message needs a screener's verdict; a complaint does not replace it.
+    if current == states.WITHHELD:
+        assert states.release_after_complaint(current, privileged=False) == states.RELEASED
+    else:
+        with pytest.raises(FailedPrecondition, match="only a withheld message"):
+            states.release_after_complaint(current, privileged=False)
+
+
+def test_privileged_mail_is_never_released_after_a_complaint() -> None:
+    # It is never withheld, so there is nothing to release.
+    with pytest.raises(FailedPrecondition):
+        states.release_after_complaint(states.WITHHELD, privileged=True)
 
 
 @pytest.mark.parametrize(
