@@ -146,9 +146,9 @@ def _subcommand_at(args: Sequence[str], options: Mapping[str, Any]) -> int | Non
     return None
 
 
-def _chain_options(group: Any, ctx: Any, args: Sequence[str]) -> set[str]:
-    """Option names the subcommands named in ``args`` define themselves (never lifted)."""
-    names: set[str] = set()
+def _subcommands(group: Any, ctx: Any, args: Sequence[str]) -> list[Any]:
+    """The commands below ``group`` that ``args`` name, outermost first."""
+    found: list[Any] = []
     command = group
     rest = list(args)
     while hasattr(command, "commands"):
@@ -158,9 +158,14 @@ def _chain_options(group: Any, ctx: Any, args: Sequence[str]) -> set[str]:
         command = command.get_command(ctx, rest[at])
         if command is None:
             break
-        names |= set(_options_of(command))
+        found.append(command)
         rest = rest[at + 1 :]
-    return names
+    return found
+
+
+def _chain_options(group: Any, ctx: Any, args: Sequence[str]) -> set[str]:
+    """Option names the subcommands named in ``args`` define themselves (never lifted)."""
+    return {name for command in _subcommands(group, ctx, args) for name in _options_of(command)}
 
 
 def _lift(group: Any, ctx: Any, args: list[str]) -> list[str]:
@@ -207,17 +212,16 @@ def _renamed(args: list[str]) -> list[str]:
 
 def _from_old_env(group: Any, ctx: Any, args: list[str]) -> list[str]:
     """Values of deprecated variables, given as the current option when that is not set."""
-    wanted = _chain_options(group, ctx, args) | set(_options_of(group))
+    options: dict[str, Any] = {}
+    for command in (group, *_subcommands(group, ctx, args)):
+        options.update(_options_of(command))
     extra: list[str] = []
     for old, new in DEPRECATED_ENV.items():
         value = os.environ.get(old)
         if not value or os.environ.get(new):
             continue
-        option = next(
-            (name for name, param in _options_of_all(group, ctx, args) if new in _env(param)),
-            None,
-        )
-        if option is None or option in args or option not in wanted:
+        option = next((name for name, param in options.items() if new in _env(param)), None)
+        if option is None or option in args:
             continue
         typer.echo(_("warning: {old} is deprecated; use {new}", old=old, new=new), err=True)
         extra += [option, value]
@@ -229,23 +233,6 @@ def _env(param: Any) -> tuple[str, ...]:
     if envvar is None:
         return ()
     return (envvar,) if isinstance(envvar, str) else tuple(envvar)
-
-
-def _options_of_all(group: Any, ctx: Any, args: Sequence[str]) -> list[tuple[str, Any]]:
-    """(first name, option) of the group and of the subcommands named in ``args``."""
-    found: list[tuple[str, Any]] = []
-    command = group
-    rest = list(args)
-    while command is not None:
-        found += [(param.opts[0], param) for param in getattr(command, "params", ()) if param.opts]
-        if not hasattr(command, "commands"):
-            break
-        at = _subcommand_at(rest, _options_of(command))
-        if at is None:
-            break
-        command = command.get_command(ctx, rest[at])
-        rest = rest[at + 1 :]
-    return found
 
 
 class CommandGroup(TyperGroup):

@@ -559,6 +559,11 @@ def show(
     )
 
 
+PdfOut = Annotated[
+    str, typer.Option(help=_("PDF file to write, or - for standard output (a printer pipe)."))
+]
+
+
 def _with_pdf_out(
     profile: Path,
     out: str,
@@ -588,10 +593,7 @@ def _with_pdf_out(
 )
 def print_message(
     message_id: Annotated[str, typer.Argument(help=_("The message id (hex), from `deliveries`."))],
-    out: Annotated[
-        str,
-        typer.Option(help=_("PDF file to write, or - for standard output (a printer pipe).")),
-    ],
+    out: PdfOut,
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
 ) -> None:
@@ -850,10 +852,7 @@ def withheld(
 )
 def print_notice(
     message_id: Annotated[str, typer.Argument(help=_("The message id (hex), from `withheld`."))],
-    out: Annotated[
-        str,
-        typer.Option(help=_("PDF file to write, or - for standard output (a printer pipe).")),
-    ],
+    out: PdfOut,
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
 ) -> None:
