@@ -45,6 +45,13 @@ WEB_APP_FILE: Final = b"sealpost/v1/web-app/file"
 #: A release manifest of the web app, as the transparency log records it.
 WEB_APP_RELEASE: Final = b"sealpost/v1/web-app/release"
 
+#: Digest of a sealed triage watch list, named in the log entry that changed it.
+LOG_WATCH_LIST_DIGEST: Final = b"sealpost/v1/log/watch-list-digest"
+#: Key-server derivation context of a queued message's sealed triage summary.
+TRIAGE_SUMMARY_CONTEXT: Final = b"sealpost/v1/triage/summary"
+#: Key-server derivation context of a sealed triage watch list.
+TRIAGE_WATCH_LIST_CONTEXT: Final = b"sealpost/v1/triage/watch-list"
+
 ALL: Final = (
     ENVELOPE_PART_AD,
     ENVELOPE_KEY_COMMITMENT,
@@ -64,4 +71,7 @@ ALL: Final = (
     WEB_APP_FILE,
     WEB_APP_RELEASE,
     DEVICE_LINK,
+    LOG_WATCH_LIST_DIGEST,
+    TRIAGE_SUMMARY_CONTEXT,
+    TRIAGE_WATCH_LIST_CONTEXT,
 )

@@ -79,6 +79,9 @@ COMPLAINT_REFERENCE_FIELD: Final = "complaint_reference"
 #: category of a withholding in that regime, ``true`` or ``false`` (absent: ``false``).
 TELL_RELATIVES_REASON_FIELD: Final = "tell_relatives_reason"
 MESSAGE_SUBJECT: Final = "message"
+#: ADMIN_ACTION ``operation`` of a change to a triage watch list; its extra fields are
+#: ``version`` and ``sealed_digest`` (watch_list_digest(), hex), never the list's entries.
+WATCH_LIST_OPERATION: Final = "watch_list"
 #: The extra field of a "message escrowed" event: escrow_digest() of the stored blob, hex.
 ESCROW_DIGEST_FIELD: Final = "escrow_digest"
 
@@ -379,6 +382,14 @@ def escrow_digest(blob: bytes) -> bytes:
     changed in the database afterwards no longer matches the log.
     """
     return framed_sha256(domains.LOG_ESCROW_DIGEST, [blob])
+
+
+def watch_list_digest(sealed: str) -> bytes:
+    """The digest naming a sealed watch list in the log: SHA-256(LP(domain) || LP(sealed)).
+
+    A list swapped in the database afterwards no longer matches its last log entry.
+    """
+    return framed_sha256(domains.LOG_WATCH_LIST_DIGEST, [sealed.encode("utf-8")])
 
 
 # --------------------------------------------------------------------------- tree heads

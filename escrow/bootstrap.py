@@ -115,6 +115,15 @@ class BootstrapSettings:
         return EscrowKeyRef(mount=f"{self.prefix}-transit", name=f"{self.prefix}-escrow")
 
     @property
+    def triage_key(self) -> EscrowKeyRef:
+        """The key that seals triage summaries and watch lists (docs/review.md, "Triage").
+
+        On the escrow key's mount, so its audit devices log each use; a key of its own,
+        so that opening a summary is never mistaken for a message's decrypt.
+        """
+        return EscrowKeyRef(mount=f"{self.prefix}-transit", name=f"{self.prefix}-triage")
+
+    @property
     def identity_role(self) -> str:
         """The identity/oidc role (and named key) for staff tokens."""
         return f"{self.prefix}-staff"
@@ -193,6 +202,7 @@ def render_policies(settings: BootstrapSettings) -> dict[str, str]:
     values = {
         "transit_mount": settings.escrow_key.mount,
         "escrow_key": settings.escrow_key.name,
+        "triage_key": settings.triage_key.name,
         "oidc_role": settings.identity_role,
         "policy_prefix": settings.prefix,
     }
@@ -264,6 +274,7 @@ class KeyServerBootstrap:
             self._ensure_mount(s.escrow_key.mount, "transit", "sys/mounts", "Sealpost escrow key")
             self._ensure_context_in_clear()
             key = self._ensure_escrow_key()
+            self._ensure_triage_key()
             policies = self._ensure_policies()
             self._ensure_mount(s.userpass_mount, "userpass", "sys/auth", "Sealpost staff logins")
             self._ensure_terminal_role()
@@ -355,6 +366,31 @@ class KeyServerBootstrap:
             self._changed(f"escrow key rotates every {_seconds(wanted)}s")
             info = parse_key_info(data_of(self._get(operation, ref.key_path), operation), operation)
         return info
+
+    def _ensure_triage_key(self) -> None:
+        """A derived key of its own for triage seals: not exportable, no plaintext backup."""
+        ref = self.settings.triage_key
+        operation = "read triage key"
+        answer = self._get(operation, ref.key_path)
+        if answer is None:
+            self._post(
+                "create triage key",
+                ref.key_path,
+                {
+                    "type": ESCROW_KEY_TYPE,
+                    "derived": True,
+                    "exportable": False,
+                    "allow_plaintext_backup": False,
+                },
+            )
+            self._changed(f"created triage key {ref.mount}/{ref.name}")
+            answer = self._get(operation, ref.key_path)
+        info = parse_key_info(data_of(answer, operation), operation)
+        if not info.derived or info.exportable or info.allow_plaintext_backup:
+            raise BootstrapError(
+                "existing triage key refused: it must be derived, not exportable, "
+                "without plaintext backup"
+            )
 
     def _ensure_policies(self) -> list[str]:
         names = []

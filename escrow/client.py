@@ -250,6 +250,32 @@ class _Base:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(key={self.key!r})"
 
+    def _batch_decrypt(self, operation: str, body: dict[str, Any]) -> Any:
+        """The answer to a batch decrypt; one refused in part is an answer, not an error.
+
+        A batch refused in part answers 400 with the other items' plaintexts in the body;
+        it is read here, never passed to an exception.
+        """
+
+        def send(client: Any) -> Any:
+            response = client.adapter.post(self.key.decrypt_path, json=body, raise_exception=False)
+            if isinstance(response, dict):
+                return response
+            status = int(response.status_code)
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = None
+            if status == 400 and batch_item_errors(payload):
+                return payload
+            errors = payload.get("errors") if isinstance(payload, dict) else None
+            raise error_for_status(operation, status, errors)
+
+        return self._conn.call(operation, send)
+
+    def _post(self, operation: str, path: str, body: dict[str, Any]) -> Any:
+        return self._conn.call(operation, lambda c: c.adapter.post(path, json=body))
+
     def health(self) -> KeyServerHealth:
         """The key server's initialised/sealed state and version (no retries)."""
         return _health(self._conn)
@@ -372,23 +398,7 @@ class EscrowClient(_Base):
             ]
         }
 
-        def send(client: Any) -> Any:
-            # A batch refused in part answers 400 with the other items' plaintexts in the body;
-            # it is read here, never passed to an exception.
-            response = client.adapter.post(self.key.decrypt_path, json=body, raise_exception=False)
-            if isinstance(response, dict):
-                return response
-            status = int(response.status_code)
-            try:
-                payload = response.json()
-            except ValueError:
-                payload = None
-            if status == 400 and batch_item_errors(payload):
-                return payload
-            errors = payload.get("errors") if isinstance(payload, dict) else None
-            raise error_for_status(operation, status, errors)
-
-        answer = self._conn.call(operation, send)
+        answer = self._batch_decrypt(operation, body)
         results = data_of(answer, operation).get("batch_results")
         if not isinstance(results, list) or len(results) != len(chunk):
             raise UnexpectedResponseError(f"{operation}: batch results do not match the request")
@@ -403,6 +413,77 @@ class EscrowClient(_Base):
                 dek = _plaintext_dek(result, operation)
                 outcomes.append(DecryptOutcome(escrowed.message_id, dek, None))
         return outcomes
+
+
+class SealingClient(_Base):
+    """Seal and open small records under the triage key (docs/review.md, "Triage").
+
+    Each record is bound to its derivation context: a ciphertext made for one message's
+    summary or one watch list does not open as another's. A terminal's token seals, a
+    screener's opens; neither reaches a message's data key with this key.
+    """
+
+    def __init__(
+        self,
+        config: KeyServerConfig,
+        token: str,
+        *,
+        key: EscrowKeyRef,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen dataclass, safe default
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        super().__init__(config, token, key=key, retry=retry, sleep=sleep, clock=clock, rand=rand)
+
+    def seal(self, items: Sequence[tuple[bytes, bytes]]) -> list[str]:
+        """Ciphertexts of (context, plaintext) pairs, in order, in batches of ESCROW_BATCH_SIZE."""
+        out: list[str] = []
+        operation = "transit batch encrypt"
+        for start in range(0, len(items), ESCROW_BATCH_SIZE):
+            chunk = items[start : start + ESCROW_BATCH_SIZE]
+            body = {
+                "batch_input": [
+                    {"context": _b64(context), "plaintext": _b64(plaintext)}
+                    for context, plaintext in chunk
+                ]
+            }
+            answer = self._post(operation, self.key.encrypt_path, body)
+            results = data_of(answer, operation).get("batch_results")
+            if not isinstance(results, list) or len(results) != len(chunk):
+                raise UnexpectedResponseError(f"{operation}: batch results do not match")
+            for result in results:
+                if not isinstance(result, dict) or result.get("error"):
+                    raise UnexpectedResponseError(f"{operation}: an item was not encrypted")
+                out.append(get_str(result, "ciphertext", operation))
+        return out
+
+    def open(self, items: Sequence[tuple[bytes, str]]) -> list[bytes | None]:
+        """Plaintexts of (context, ciphertext) pairs; None for one the key server refused.
+
+        A refused item (a ciphertext made for another context, or damaged) does not fail
+        the others; errors that concern the whole request (permission, availability) raise.
+        """
+        out: list[bytes | None] = []
+        operation = "transit batch decrypt"
+        for start in range(0, len(items), ESCROW_BATCH_SIZE):
+            chunk = items[start : start + ESCROW_BATCH_SIZE]
+            body = {
+                "batch_input": [
+                    {"context": _b64(context), "ciphertext": ciphertext}
+                    for context, ciphertext in chunk
+                ]
+            }
+            answer = self._batch_decrypt(operation, body)
+            results = data_of(answer, operation).get("batch_results")
+            if not isinstance(results, list) or len(results) != len(chunk):
+                raise UnexpectedResponseError(f"{operation}: batch results do not match")
+            for result, error in zip(results, batch_item_errors(answer), strict=True):
+                if error is not None or not isinstance(result, dict):
+                    out.append(None)
+                else:
+                    out.append(_unb64(get_str(result, "plaintext", operation), operation))
+        return out
 
 
 class KeyAdminClient(_Base):

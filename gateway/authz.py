@@ -45,6 +45,8 @@ class Target(enum.Enum):
     REJECTIONS = "messages[].message_id"
     #: ``acknowledgements[].message_id`` of messages delivered to detainees.
     ACKNOWLEDGEMENTS = "acknowledgements[].message_id"
+    #: ``seals[].message_id`` of queued messages a terminal triaged.
+    TRIAGE_SEALS = "seals[].message_id"
     #: ``contact_id``.
     CONTACT = "contact_id"
     #: ``order_id``.
@@ -137,6 +139,8 @@ RULES: Final[dict[str, Rule]] = {
     _TER + "ListDetaineeContacts": Rule(TERMINAL, T.DETAINEE),
     _TER + "SendReply": Rule(TERMINAL, T.DETAINEE),
     _TER + "ListWithheldMessages": Rule(TERMINAL, T.DETAINEE_OPTIONAL),
+    _TER + "ListWatchLists": Rule(TERMINAL, T.OWN),
+    _TER + "SealTriage": Rule(TERMINAL, T.TRIAGE_SEALS),
     # Screeners and approvers.
     _REV + "ListQueue": Rule(SCREENER, T.INSTITUTION),
     _REV + "GrantAccess": Rule(SCREENER, T.MESSAGE),
@@ -146,6 +150,8 @@ RULES: Final[dict[str, Rule]] = {
     _REV + "ListRetrospectiveRequests": Rule(SCREENER | APPROVER, T.OWN),
     _REV + "DecideRetrospectiveRequest": Rule(APPROVER, T.RETROSPECTIVE),
     _REV + "ListRetrospectiveMessages": Rule(SCREENER, T.RETROSPECTIVE),
+    _REV + "GetWatchLists": Rule(SCREENER, T.INSTITUTION),
+    _REV + "SetWatchList": Rule(SCREENER, T.INSTITUTION),
     # Administrators.
     _ADM + "CreateInstitution": Rule(ADMIN, T.NATIONAL),
     _ADM + "ListInstitutions": Rule(ADMIN, T.OWN),
@@ -269,6 +275,7 @@ _RESOLVE: Final[dict[Target, Any]] = {
     Target.MESSAGES: _each_message("submissions"),
     Target.REJECTIONS: _each_message("messages"),
     Target.ACKNOWLEDGEMENTS: _each_message("acknowledgements"),
+    Target.TRIAGE_SEALS: _each_message("seals"),
     Target.CONTACT: _one("institution_of_contact", "contact_id", "contact"),
     Target.ORDER: _one("institution_of_order", "order_id", "order"),
     Target.TERMINAL: _one("institution_of_terminal", "terminal_id", "terminal"),

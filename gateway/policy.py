@@ -129,6 +129,18 @@ def check_complaint_release(
         )
 
 
+def check_watch_list_detainee(
+    *, detainee_status: int, detainee_institution: str, institution: str
+) -> None:
+    """Raise unless an institution may keep a watch list for this detainee: held there now.
+
+    A list is the institution's, about a detainee it holds; it does not follow a transfer
+    (the new institution keeps its own) and none is started for a released detainee.
+    """
+    if detainee_status != HELD or detainee_institution != institution:
+        raise FailedPrecondition("the detainee is not held at this institution")
+
+
 def reason_for_relative(*, state: int, reason: int | None, told: bool | None) -> int:
     """The withholding reason category a relative is told, or UNSPECIFIED for none.
 

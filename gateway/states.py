@@ -84,6 +84,22 @@ def release_after_complaint(current: State, *, privileged: bool) -> State:
     return transition(current, RELEASED, privileged=privileged)
 
 
+def check_triage(current: State, *, privileged: bool) -> None:
+    """Raise unless triage may look at a message in ``current`` (SPEC P16).
+
+    Only a message waiting for a screener (QUEUED): it has a legal basis for review, the
+    regime or a screening order that put it in the queue. Never privileged mail, which
+    never waits for a screener; the check names it anyway, so that no later change of the
+    states can let a privileged message be triaged.
+    """
+    if privileged:
+        raise FailedPrecondition("privileged mail is never triaged")
+    if current != QUEUED:
+        raise FailedPrecondition(
+            f"only a message waiting for a screener is triaged, not one {name(current)}"
+        )
+
+
 def delivery_status(state: State) -> common_pb2.DeliveryStatus.ValueType:
     """What a relative is told: pending, delivered or not delivered; never why."""
     if state == DELIVERED:

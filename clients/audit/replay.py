@@ -30,6 +30,7 @@ from sealpost.crypto.logentry import (
     ENVELOPE_DIGEST_FIELD,
     ESCROW_DIGEST_FIELD,
     TELL_RELATIVES_REASON_FIELD,
+    WATCH_LIST_OPERATION,
     LogAction,
     LogEvent,
 )
@@ -49,6 +50,8 @@ COMPLAINT_RELEASE_METHOD: Final = "/sealpost.v1.ReviewService/ReleaseWithheld"
 #: how many messages it drew.
 SAMPLE_TREE_SIZE_FIELD: Final = "sample_tree_size"
 SAMPLE_SIZE_FIELD: Final = "sample_size"
+#: The RPC that changes a triage watch list (an ADMIN_ACTION entry, WATCH_LIST_OPERATION).
+WATCH_LIST_METHOD: Final = "/sealpost.v1.ReviewService/SetWatchList"
 #: The ADMIN_ACTION operation by which the gateway records a staff member's roles.
 STAFF_ROLES_OPERATION: Final = "staff_roles"
 #: The ADMIN_ACTION operation of a completed mailbox handover (older leaves say ``kind``).
@@ -313,6 +316,10 @@ class Replay:
             method = ESCROW_AUDIT_METHOD
         if event.action is _A.MESSAGE_RELEASED and COMPLAINT_REFERENCE_FIELD in event.extra:
             method = COMPLAINT_RELEASE_METHOD
+        if event.action is _A.ADMIN_ACTION and event.extra.get("operation") == (
+            WATCH_LIST_OPERATION
+        ):
+            method = WATCH_LIST_METHOD
         rule = authz.RULES[method]
         needed = rule.roles & STAFF_ROLES
         member = self._staff.get(name)
@@ -585,6 +592,27 @@ class Replay:
             self._staff_roles(index, event, s)
         elif operation == HANDOVER_OPERATION:
             self._handover(index, event, s)
+        elif operation == WATCH_LIST_OPERATION:
+            self._watch_list(index, event, s)
+
+    def _watch_list(self, index: int, event: LogEvent, s: Mapping[str, str]) -> None:
+        institution, detainee = s.get("institution", ""), s.get("detainee", "")
+        key = f"{institution}/{detainee}"
+        before = self._table("watch_lists").get(key)
+        version = _int(event.extra.get("version"))
+        expected = 1 if before is None else int(str(before.values["version"])) + 1
+        if version != expected:
+            self._rule(index, f"watch list {key} changed to version {version}, not {expected}")
+        self._set(
+            "watch_lists",
+            key,
+            index,
+            version=version,
+            sealed_digest=event.extra.get("sealed_digest", ""),
+            updated_by=event.actor,
+            updated_at_ms=event.time_ms,
+            log_index=index,
+        )
 
     def _staff_roles(self, index: int, event: LogEvent, s: Mapping[str, str]) -> None:
         name = s.get("staff", "")

@@ -23,7 +23,7 @@ from sealpost.clients.audit.replay import FindingKind, Replay, StateFinding, com
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto import keyrecords
 from sealpost.crypto.errors import CryptoError
-from sealpost.crypto.logentry import escrow_digest
+from sealpost.crypto.logentry import escrow_digest, watch_list_digest
 from sealpost.gateway.storage import schema
 from sealpost.i18n import _
 from sealpost.v1 import envelope_pb2, keys_pb2
@@ -283,7 +283,23 @@ def _tables(
             lambda r: r.name,
             ("subject", "roles", "institutions", "recorded_at_ms", "log_index"),
         ),
+        "watch_lists": _watch_lists(connection),
     }
+
+
+def _watch_lists(connection: Connection) -> Iterator[tuple[str, Columns]]:
+    """Watch lists by the digest of what is stored: a swapped ciphertext is a finding."""
+    for row in _rows(connection, schema.watch_lists):
+        yield (
+            f"{row.institution_id}/{row.detainee_id}",
+            {
+                "version": row.version,
+                "sealed_digest": watch_list_digest(row.sealed).hex(),
+                "updated_by": row.updated_by,
+                "updated_at_ms": row.updated_at_ms,
+                "log_index": row.log_index,
+            },
+        )
 
 
 def _counted(

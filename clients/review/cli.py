@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -36,16 +37,20 @@ from sealpost.clients._cli import (
     run,
     table,
 )
+from sealpost.clients._problems import problem_of
 from sealpost.clients._text import enum_word, isolate
 from sealpost.clients.review import _format
 from sealpost.clients.review.errors import EvidenceCheckError, EvidenceError
 from sealpost.crypto.keyrecords import DirectoryPin
+from sealpost.errors import SealpostError
 from sealpost.i18n import _, _n
-from sealpost.v1 import common_pb2
+from sealpost.v1 import common_pb2, review_pb2
 
 if TYPE_CHECKING:
     from sealpost.clients.review.client import Review, ReviewClient
     from sealpost.clients.review.evidence import EvidenceReport
+    from sealpost.clients.triage.sealed import Summary
+    from sealpost.escrow.client import SealingClient
 
 #: Bytes of a message id (crypto.envelope.MESSAGE_ID_BYTES).
 MESSAGE_ID_BYTES = 16
@@ -64,6 +69,13 @@ retro_app = cli_app(
     help=_("Retrospective access to past messages: file, list, decide (four eyes), list messages.")
 )
 app.add_typer(retro_app, name="retro")
+watchlist_app = cli_app(
+    help=_(
+        "Triage watch lists of an institution and its detainees: names under a contact ban, "
+        "co-defendants, code words. Sealed at the key server; every change is logged."
+    )
+)
+app.add_typer(watchlist_app, name="watchlist")
 
 
 @dataclass
@@ -94,6 +106,17 @@ class ReviewOptions(StaffOptions):
             key=BootstrapSettings(prefix=key_prefix()).escrow_key,
         )
         return ReviewClient(staff, pin, escrow)
+
+    def sealing_client(self) -> SealingClient:
+        """The key-server client for triage summaries and watch lists, under your own token."""
+        from sealpost.escrow.bootstrap import BootstrapSettings  # noqa: PLC0415
+        from sealpost.escrow.client import SealingClient  # noqa: PLC0415
+
+        return SealingClient(
+            self.key_server_config(),
+            self.key_server_token(),
+            key=BootstrapSettings(prefix=key_prefix()).triage_key,
+        )
 
 
 def parse_pin(text: str) -> DirectoryPin:
@@ -137,19 +160,74 @@ def _options(
 
 
 @app.command(
-    "queue", help=_("Messages waiting for screening in your institutions, longest waiting first.")
+    "queue",
+    help=_(
+        "Messages waiting for screening in your institutions: with triage's findings first "
+        "among themselves, otherwise longest waiting first."
+    ),
 )
 def queue(
     ctx: typer.Context,
     institution: Annotated[str, typer.Option(help=_("Only this institution."))] = "",
     detainee: Annotated[str, typer.Option(help=_("Only this detainee."))] = "",
+    by_age: Annotated[
+        bool,
+        typer.Option(
+            "--by-age", help=_("Longest waiting first; do not open the triage summaries.")
+        ),
+    ] = False,
 ) -> None:
-    """Messages waiting for screening in your institutions, longest waiting first."""
+    """Messages waiting for screening: triage's findings first among themselves, then by age."""
+    from sealpost.clients.review import triage  # noqa: PLC0415
+
     options: ReviewOptions = ctx.obj
-    items = run(lambda: options.review_client(decrypt=False).queue(institution, detainee))
-    rows = [_format.item_row(item) for item in items]
-    text = table(_format.queue_headers(), rows) if items else _("queue empty")
-    emit(options, {"items": [_format.item_json(i) for i in items]}, text)
+    client = options.review_client(decrypt=False)
+    items = run(lambda: client.queue(institution, detainee))
+    summaries: dict[bytes, Summary | None] = {i.message_id: None for i in items}
+    if not by_age and any(i.triage_seal for i in items):
+        summaries = _open_summaries(options, items, summaries)
+    ordered = triage.ranked(items, summaries)
+    rows = [
+        (
+            *_format.item_row(r.item),
+            triage.signals_cell(r.summary),
+            triage.language_cell(r.summary),
+        )
+        for r in ordered
+    ]
+    headers = (*_format.queue_headers(), _("signals"), _("language"))
+    text = table(headers, rows) if items else _("queue empty")
+    data = {
+        "items": [
+            {**_format.item_json(r.item), "triage": triage.summary_json(r.summary)} for r in ordered
+        ]
+    }
+    emit(options, data, text)
+
+
+def _open_summaries(
+    options: ReviewOptions,
+    items: list[review_pb2.QueueItem],
+    unread: dict[bytes, Summary | None],
+) -> dict[bytes, Summary | None]:
+    """The queue's summaries, opened with your own key-server token; unread if that fails."""
+    from sealpost.clients.review import triage  # noqa: PLC0415
+
+    try:
+        return triage.open_summaries(options.sealing_client(), items)
+    except (typer.BadParameter, SealpostError) as exc:
+        found = problem_of(exc) if isinstance(exc, SealpostError) else None
+        why = found.message if found is not None else str(exc)
+        if isinstance(exc, typer.BadParameter):
+            why = exc.format_message()
+        typer.echo(
+            _(
+                "warning: the triage summaries were not opened ({why}); the queue is in age order",
+                why=why,
+            ),
+            err=True,
+        )
+        return unread
 
 
 # --------------------------------------------------------------------------- open
@@ -731,3 +809,105 @@ VERIFY_EVIDENCE_HELP = _(
     "file is not an evidence bundle this program reads."
 )
 app.command("verify-evidence", help=VERIFY_EVIDENCE_HELP)(verify_evidence_command)
+
+
+# --------------------------------------------------------------------------- watch lists
+
+
+@watchlist_app.command(
+    "show",
+    help=_(
+        "Print an institution's watch lists (its own and its detainees', or one detainee's) "
+        "in the file format that set reads."
+    ),
+)
+def watchlist_show(
+    ctx: typer.Context,
+    institution: Annotated[str, typer.Option(help=_("The institution."))],
+    detainee: Annotated[str, typer.Option(help=_("Only this detainee's list."))] = "",
+) -> None:
+    """Print an institution's watch lists in the file format that set reads."""
+    from sealpost.clients.review import triage  # noqa: PLC0415
+
+    options: ReviewOptions = ctx.obj
+    found = run(
+        lambda: triage.watch_lists(
+            options.review_client(decrypt=False), options.sealing_client(), institution, detainee
+        )
+    )
+    blocks = []
+    for record, lst in found:
+        title = (
+            _("# detainee {detainee}", detainee=record.detainee_id)
+            if record.detainee_id
+            else _("# institution {institution}", institution=record.institution_id)
+        )
+        changed = _(
+            "# version {version}, changed by {who} at {when}",
+            version=record.version,
+            who=record.updated_by,
+            when=_format.when(record.updated_at_ms),
+        )
+        blocks.append(f"{title}\n{changed}\n{triage.format_list(lst.entries)}")
+    data = {
+        "lists": [
+            {
+                "institutionId": r.institution_id,
+                "detaineeId": r.detainee_id,
+                "version": r.version,
+                "updatedBy": r.updated_by,
+                "updatedAt": _format.when(r.updated_at_ms),
+                "entries": [{"kind": e.kind.value, "text": e.text} for e in lst.entries],
+            }
+            for r, lst in found
+        ]
+    }
+    emit(options, data, "\n".join(blocks) if blocks else _("no watch lists"))
+
+
+@watchlist_app.command(
+    "set",
+    help=_(
+        "Replace a watch list with the entries of FILE ('-' reads standard input): one per "
+        "line, KIND: TEXT, with KIND contact-ban, co-defendant or code-word; lines starting "
+        "with # are skipped. An empty file empties the list."
+    ),
+)
+def watchlist_set(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help=_("The list file, or - for standard input."))],
+    institution: Annotated[str, typer.Option(help=_("The institution."))],
+    detainee: Annotated[
+        str, typer.Option(help=_("The detainee's list; without it, the institution's own."))
+    ] = "",
+) -> None:
+    """Replace a watch list with the entries of FILE."""
+    from sealpost.clients.review import triage  # noqa: PLC0415
+
+    options: ReviewOptions = ctx.obj
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        entries = triage.parse_list(text)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="FILE") from None
+    reply = run(
+        lambda: triage.set_watch_list(
+            options.review_client(decrypt=False),
+            options.sealing_client(),
+            institution,
+            detainee,
+            entries,
+        )
+    )
+    text_out = _n(
+        "watch list set: {count} entry, version {version}, log entry {index}",
+        "watch list set: {count} entries, version {version}, log entry {index}",
+        len(entries),
+        version=reply.list.version,
+        index=reply.log_index,
+    )
+    emit(
+        options,
+        {"version": reply.list.version, "entries": len(entries), "logIndex": reply.log_index},
+        text_out,
+    )

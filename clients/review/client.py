@@ -262,6 +262,33 @@ class ReviewClient:
             if not token:
                 return items
 
+    def watch_lists(
+        self, institution_id: str, detainee_id: str = ""
+    ) -> list[common_pb2.WatchListRecord]:
+        """An institution's sealed watch lists: its own and its detainees' (or one's)."""
+        reply: review_pb2.GetWatchListsResponse = self.staff.call(
+            "review",
+            "GetWatchLists",
+            review_pb2.GetWatchListsRequest(institution_id=institution_id, detainee_id=detainee_id),
+        )
+        return list(reply.lists)
+
+    def set_watch_list(
+        self, institution_id: str, detainee_id: str, sealed: str, replaces_version: int
+    ) -> review_pb2.SetWatchListResponse:
+        """Replace a watch list with a sealed new version (logged with its digest)."""
+        reply: review_pb2.SetWatchListResponse = self.staff.call(
+            "review",
+            "SetWatchList",
+            review_pb2.SetWatchListRequest(
+                institution_id=institution_id,
+                detainee_id=detainee_id,
+                sealed=sealed,
+                replaces_version=replaces_version,
+            ),
+        )
+        return reply
+
 
 def _stamp(time_ms: int) -> Timestamp:
     stamp = Timestamp()

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from sealpost.clients.terminal.intake import BatchReport
     from sealpost.clients.terminal.profile import TerminalProfile
     from sealpost.clients.terminal.reply import HandedInReply
+    from sealpost.clients.terminal.triage import IntakeTriage
 
 T = TypeVar("T")
 
@@ -394,6 +395,21 @@ class _Printer:
             typer.echo(_("! {notice}", notice=text))
 
 
+def _intake_triage(client: TerminalClient, opened: TerminalProfile) -> IntakeTriage:
+    """Triage at intake; a usage error when the triage libraries are not installed."""
+    try:
+        from sealpost.clients.terminal.triage import IntakeTriage  # noqa: PLC0415
+    except ImportError as exc:
+        refuse(
+            _(
+                "triage needs the triage libraries ({missing}): install sealpost[triage], "
+                "or take in with --no-triage",
+                missing=exc.name or "?",
+            )
+        )
+    return IntakeTriage(client, opened.sealing_client())
+
+
 @app.command(
     help=_(
         "Take in new messages: open, verify, escrow in batches, report (Ctrl-C stops).\n\n"
@@ -413,6 +429,16 @@ def intake(
     batch_size: Annotated[
         int, typer.Option(min=1, max=200, help=_("Messages per escrow batch."))
     ] = 200,
+    triage: Annotated[
+        bool,
+        typer.Option(
+            "--triage/--no-triage",
+            help=_(
+                "Triage messages that wait for a screener and seal a summary for the "
+                "institution's screeners (needs the triage extra)."
+            ),
+        ),
+    ] = True,
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
 ) -> None:
@@ -437,6 +463,7 @@ def intake(
             reporter=_Printer(json_output),
             renew=escrow_client.renew_self,
             witness=for_terminal(client, opened.folder),
+            triage=_intake_triage(client, opened) if triage else None,
         )
 
         def stop(_signal: int, _frame: FrameType | None) -> None:

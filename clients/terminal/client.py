@@ -721,3 +721,26 @@ class TerminalClient:
             token = reply.next_page_token
             if not token:
                 return found
+
+    def watch_lists(self) -> list[common_pb2.WatchListRecord]:
+        """The sealed watch lists of this terminal's institution and its detainees (for triage)."""
+        reply: terminal_pb2.ListWatchListsResponse = self._call(  # type: ignore[assignment]
+            "ListWatchLists", terminal_pb2.ListWatchListsRequest()
+        )
+        return list(reply.lists)
+
+    def seal_triage(self, seals: Sequence[tuple[bytes, str]]) -> int:
+        """Hand in sealed triage summaries of queued messages, in calls of SUBMIT_BATCH."""
+        stored = 0
+        for start in range(0, len(seals), SUBMIT_BATCH):
+            reply: terminal_pb2.SealTriageResponse = self._call(  # type: ignore[assignment]
+                "SealTriage",
+                terminal_pb2.SealTriageRequest(
+                    seals=[
+                        terminal_pb2.TriageSeal(message_id=m, sealed=s)
+                        for m, s in seals[start : start + SUBMIT_BATCH]
+                    ]
+                ),
+            )
+            stored += reply.stored
+        return stored

@@ -21,8 +21,11 @@ one it has seen, and cosign it. A fork or a rollback of the log stops the loop w
 look before this terminal takes anything more in. A gateway that cannot be asked only
 delays the check.
 
-Plaintext: none. The loop opens only data keys, holds them for one escrow call and
-drops them; message bodies are never decrypted here.
+Plaintext: only for triage. The loop opens data keys and holds them for one escrow call.
+With ``triage`` (clients/terminal/triage.py) it keeps the data keys of the messages the
+gateway then put in the screening queue until their sealed summaries are handed in, and
+the triage step decrypts those messages in memory; nothing else is decrypted here, and
+the keys and plaintext are dropped when the batch is done.
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 import grpc
 
@@ -42,6 +45,7 @@ from sealpost.clients._grpc import ClientError
 from sealpost.clients.terminal.client import (
     SUBMIT_BATCH,
     Escrow,
+    Intake,
     IntakeCall,
     TerminalClient,
     Trust,
@@ -60,6 +64,9 @@ from sealpost.crypto.errors import CryptoError, DecryptionError, KeyRecordError
 from sealpost.escrow.errors import EscrowError, KeyServerUnavailableError, PermissionDeniedError
 from sealpost.i18n import _, _n
 from sealpost.v1 import common_pb2, terminal_pb2
+
+if TYPE_CHECKING:
+    from sealpost.clients.terminal.triage import TriageOutcome
 
 _log = get_logger("sealpost.terminal.intake")
 
@@ -198,6 +205,8 @@ class BatchReport:
     waiting_for_key_server: int = 0
     #: Refused by the gateway one by one (recorded as malformed).
     refused: int = 0
+    #: Queued messages whose sealed triage summary was handed in.
+    triaged: int = 0
     seconds: float = 0.0
     key_server: KeyServerStatus = "not asked"
 
@@ -222,6 +231,8 @@ class BatchReport:
                 queued=self.queued,
             ),
         ]
+        if self.triaged:
+            parts.append(_("{count} triaged for screeners", count=self.triaged))
         if self.rejected:
             parts.append(_("{count} rejected by policy", count=self.rejected))
         if self.waiting_for_key_server:
@@ -260,6 +271,7 @@ class BatchReport:
             "privileged": self.privileged,
             "released": self.released,
             "queued": self.queued,
+            "triaged": self.triaged,
             "rejected": self.rejected,
             "malformed": self.malformed + self.refused,
             "knownMalformed": self.known_malformed,
@@ -281,6 +293,7 @@ class IntakeSummary:
     privileged: int = 0
     released: int = 0
     queued: int = 0
+    triaged: int = 0
     malformed: int = 0
     waiting_for_mailbox: int = 0
     waiting_for_key_server: int = 0
@@ -306,6 +319,7 @@ class IntakeSummary:
         self.privileged += report.privileged
         self.released += report.released
         self.queued += report.queued
+        self.triaged += report.triaged
         self.malformed += report.malformed + report.refused
 
     def line(self) -> str:
@@ -328,6 +342,8 @@ class IntakeSummary:
             ),
             _("{count} malformed", count=self.malformed),
         ]
+        if self.triaged:
+            parts.append(_("{count} triaged for screeners", count=self.triaged))
         if not self.drained:
             parts.append(
                 _(
@@ -358,6 +374,7 @@ class IntakeSummary:
             "privileged": self.privileged,
             "released": self.released,
             "queued": self.queued,
+            "triaged": self.triaged,
             "malformed": self.malformed,
             "waitingForMailbox": self.waiting_for_mailbox,
             "waitingForKeyServer": self.waiting_for_key_server,
@@ -493,6 +510,7 @@ class IntakeLoop:
         reporter: Reporter | None = None,
         renew: Callable[[], object] | None = None,
         witness: Witness | None = None,
+        triage: Callable[[Sequence[tuple[Intake, bytes]]], TriageOutcome] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -502,8 +520,11 @@ class IntakeLoop:
         called at the first housekeeping and then every ``settings.renew_seconds``.
         ``witness`` checks and cosigns the gateway's newest head every
         ``settings.witness_seconds`` (clients/terminal/witness.py ``for_terminal``).
+        ``triage`` gets the messages each batch put in the screening queue, with their data
+        keys (clients/terminal/triage.py ``IntakeTriage``).
         """
         self.client = client
+        self.triage = triage
         self.witness = witness
         self._next_witness = 0.0
         self.escrow = escrow
@@ -716,6 +737,7 @@ class IntakeLoop:
         privileged: list[terminal_pb2.EscrowSubmission] = []
         rejections: list[tuple[str, str, terminal_pb2.RejectedMessage]] = []
         deks: list[tuple[bytes, bytes]] = []
+        opened: dict[bytes, Intake] = {}
         for raw in raws:
             message_hex = _message_hex(raw)
             if message_hex in self.state.malformed:
@@ -741,10 +763,14 @@ class IntakeLoop:
                 privileged.append(terminal_pb2.EscrowSubmission(message_id=item.message_id))
             else:
                 deks.append((item.message_id, dek))
+                if self.triage is not None:
+                    opened[item.message_id] = item
         escrowed = self._escrow(deks, report)
-        deks.clear()  # the data keys: held no longer than the escrow call
+        keys = dict(deks) if self.triage is not None else {}
+        deks.clear()  # the data keys: held no longer than the escrow call, or triage
         results = self._submit(privileged + escrowed, report)
         self._reject(rejections)
+        report.triaged = self._triage(results, opened, keys)
         report.privileged = len(privileged)
         report.escrowed = len([s for s in escrowed if s.message_id in results])
         _count(report, results)
@@ -760,6 +786,24 @@ class IntakeLoop:
             duration_ms=int(report.seconds * 1000),
         )
         return report
+
+    def _triage(
+        self, results: dict[bytes, int], opened: dict[bytes, Intake], keys: dict[bytes, bytes]
+    ) -> int:
+        """Hand the messages the gateway queued for a screener to triage; drop the keys."""
+        if self.triage is None:
+            return 0
+        queued = [
+            (opened[m], keys[m])
+            for m, state in results.items()
+            if state == common_pb2.MESSAGE_STATE_QUEUED and m in opened
+        ]
+        try:
+            return self.triage(queued).sealed
+        finally:
+            queued.clear()
+            keys.clear()
+            opened.clear()
 
     def _trust(self) -> Trust:
         """The directory, verified against the pin.

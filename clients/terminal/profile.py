@@ -50,7 +50,7 @@ from sealpost.crypto.keyrecords import DirectoryPin
 from sealpost.crypto.keys import PrivateKeys
 from sealpost.crypto.passphrase import KDF_MODERATE, KdfParams, PassphraseKey
 from sealpost.escrow.bootstrap import BootstrapSettings
-from sealpost.escrow.client import EscrowClient, KeyServerConfig, RetryPolicy
+from sealpost.escrow.client import EscrowClient, KeyServerConfig, RetryPolicy, SealingClient
 from sealpost.i18n import _
 from sealpost.v1 import envelope_pb2
 
@@ -316,6 +316,15 @@ class TerminalProfile:
             self.key_server_config(),
             self.secrets.key_server_token,
             key=BootstrapSettings(prefix=self.settings.escrow_prefix).escrow_key,
+            retry=retry,
+        )
+
+    def sealing_client(self, retry: RetryPolicy = INTAKE_RETRY) -> SealingClient:
+        """The key-server client that seals triage summaries and opens watch lists."""
+        return SealingClient(
+            self.key_server_config(),
+            self.secrets.key_server_token,
+            key=BootstrapSettings(prefix=self.settings.escrow_prefix).triage_key,
             retry=retry,
         )
 

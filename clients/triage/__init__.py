@@ -25,6 +25,13 @@ from sealpost.clients.triage.errors import (
 )
 from sealpost.clients.triage.extract import Limits
 from sealpost.clients.triage.rank import Queued, rank
+from sealpost.clients.triage.sealed import (
+    Summary,
+    decode_watch_list,
+    encode_watch_list,
+    summary_context,
+    watch_list_context,
+)
 from sealpost.clients.triage.signals import FORMAT, Report, Signal, explain
 from sealpost.clients.triage.watchlist import EntryKind, WatchEntry, WatchList, WatchMatcher
 
@@ -37,13 +44,18 @@ __all__ = [
     "Queued",
     "Report",
     "Signal",
+    "Summary",
     "TriageError",
     "UnknownVersionError",
     "WatchEntry",
     "WatchList",
     "WatchMatcher",
+    "decode_watch_list",
+    "encode_watch_list",
     "explain",
     "rank",
     "scan_text",
+    "summary_context",
     "triage",
+    "watch_list_context",
 ]

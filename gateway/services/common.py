@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -77,6 +78,19 @@ def identifier(value: str, what: str) -> str:
         raise InvalidArgument(f"{what} is required")
     if len(value) > 64 or not all(ch.isascii() and (ch.isalnum() or ch in "-_.:") for ch in value):
         raise InvalidArgument(f"{what} is not a valid id")
+    return value
+
+
+#: A key server's transit ciphertext: "vault:v<version>:<standard base64>".
+_SEALED: Final = re.compile(r"vault:v[1-9][0-9]{0,9}:[A-Za-z0-9+/]+={0,2}")
+
+
+def sealed(value: str, what: str, *, max_chars: int) -> str:
+    """A ciphertext sealed at the key server, which the gateway stores and cannot open."""
+    if len(value) > max_chars:
+        raise InvalidArgument(f"{what} is longer than {max_chars} characters")
+    if _SEALED.fullmatch(value) is None:
+        raise InvalidArgument(f"{what} is not a key-server ciphertext (vault:vN:...)")
     return value
 
 
@@ -322,3 +336,15 @@ async def follow_feed(
         if not follow:
             return
         await ctx.notifier.wait(audience, ctx.poll_seconds)
+
+
+def watch_list(row: store.WatchListRow) -> common_pb2.WatchListRecord:
+    """A stored watch list as the API carries it: sealed, versioned, who changed it last."""
+    return common_pb2.WatchListRecord(
+        institution_id=row.institution_id,
+        detainee_id=row.detainee_id,
+        sealed=row.sealed,
+        version=row.version,
+        updated_by=row.updated_by,
+        updated_at_ms=row.updated_at_ms,
+    )

@@ -15,7 +15,12 @@ from typing import Final
 
 from sqlalchemy import Connection
 
-from sealpost.crypto.logentry import COMPLAINT_REFERENCE_FIELD, LogAction
+from sealpost.crypto.logentry import (
+    COMPLAINT_REFERENCE_FIELD,
+    WATCH_LIST_OPERATION,
+    LogAction,
+    watch_list_digest,
+)
 from sealpost.gateway import policy, states, store, translog
 from sealpost.gateway.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from sealpost.gateway.principals import Principal
@@ -28,6 +33,7 @@ from sealpost.gateway.services.context import (
     page_size,
     timestamp,
 )
+from sealpost.gateway.storage import schema
 from sealpost.v1 import common_pb2, envelope_pb2, keys_pb2, log_pb2, review_pb2
 
 #: Longest time an approval of a retrospective request stays valid.
@@ -78,6 +84,7 @@ class ReviewService:
             accepted_at=timestamp(row.accepted_at_ms),
             waited_seconds=max(0, (now - queued) // 1000),
             legal_basis=basis,
+            triage_seal=row.triage_seal or "",
         )
 
     async def ListQueue(  # noqa: N802 - gRPC method name
@@ -292,6 +299,72 @@ class ReviewService:
 
         state = await self.ctx.write(release)
         return review_pb2.ReleaseWithheldResponse(state=state)  # type: ignore[arg-type]
+
+    # ----------------------------------------------------------------- watch lists
+
+    async def GetWatchLists(  # noqa: N802
+        self, request: review_pb2.GetWatchListsRequest
+    ) -> review_pb2.GetWatchListsResponse:
+        """An institution's sealed watch lists: its own and its detainees' (or one detainee's)."""
+        institution = common.identifier(request.institution_id, "institution_id")
+        only = [request.detainee_id] if request.detainee_id else None
+        rows = await self.ctx.db.aread(lambda c: store.watch_lists_of(c, institution, only))
+        return review_pb2.GetWatchListsResponse(lists=[common.watch_list(r) for r in rows])
+
+    async def SetWatchList(  # noqa: N802
+        self, request: review_pb2.SetWatchListRequest
+    ) -> review_pb2.SetWatchListResponse:
+        """Replace a watch list with a new sealed version, logged with its digest only."""
+        caller = CALLER.get()
+        institution = common.identifier(request.institution_id, "institution_id")
+        detainee_id = request.detainee_id
+        sealed = common.sealed(request.sealed, "sealed", max_chars=schema.WATCH_LIST_SEALED_CHARS)
+        now = self.ctx.clock()
+
+        def put(connection: Connection) -> tuple[store.WatchListRow, int]:
+            store.institution(connection, institution)
+            if detainee_id:
+                detainee = store.detainee(connection, detainee_id)
+                policy.check_watch_list_detainee(
+                    detainee_status=detainee.status,
+                    detainee_institution=detainee.institution_id,
+                    institution=institution,
+                )
+            current = store.watch_list(connection, institution, detainee_id)
+            version = current.version if current is not None else 0
+            if request.replaces_version != version:
+                raise FailedPrecondition(
+                    f"the list is at version {version}, not {request.replaces_version}: "
+                    "it was changed meanwhile; read it again"
+                )
+            subjects = [("institution", institution)]
+            if detainee_id:
+                subjects.append(("detainee", detainee_id))
+            appended = store.log(
+                connection,
+                LogAction.ADMIN_ACTION,
+                caller.actor,
+                now,
+                subjects,
+                scope=frozenset({institution}),
+                operation=WATCH_LIST_OPERATION,
+                version=str(version + 1),
+                sealed_digest=watch_list_digest(sealed).hex(),
+            )
+            row = store.WatchListRow(
+                institution_id=institution,
+                detainee_id=detainee_id,
+                sealed=sealed,
+                version=version + 1,
+                updated_by=caller.actor,
+                updated_at_ms=now,
+                log_index=appended.index,
+            )
+            store.put_watch_list(connection, row)
+            return row, appended.index
+
+        row, index = await self.ctx.write(put)
+        return review_pb2.SetWatchListResponse(list=common.watch_list(row), log_index=index)
 
     # ----------------------------------------------------------------- retrospective access
 

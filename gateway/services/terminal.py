@@ -29,6 +29,7 @@ from sealpost.gateway.errors import (
 from sealpost.gateway.principals import Principal
 from sealpost.gateway.services import common
 from sealpost.gateway.services.context import CALLER, Context, page_after, page_size, timestamp
+from sealpost.gateway.storage import schema
 from sealpost.v1 import common_pb2, envelope_pb2, keys_pb2, log_pb2, terminal_pb2
 
 #: Why a terminal rejected a message, as the log records it.
@@ -665,6 +666,47 @@ class TerminalService:
             ],
             next_page_token=str(rows[-1].seq) if len(rows) == limit else "",
         )
+
+    # ----------------------------------------------------------------- triage
+
+    async def ListWatchLists(  # noqa: N802
+        self, _request: terminal_pb2.ListWatchListsRequest
+    ) -> terminal_pb2.ListWatchListsResponse:
+        """The sealed watch lists of the calling terminal's institution and its detainees."""
+        institution = _institution(CALLER.get())
+        rows = await self.ctx.db.aread(lambda c: store.watch_lists_of(c, institution))
+        return terminal_pb2.ListWatchListsResponse(lists=[common.watch_list(r) for r in rows])
+
+    async def SealTriage(  # noqa: N802
+        self, request: terminal_pb2.SealTriageRequest
+    ) -> terminal_pb2.SealTriageResponse:
+        """Store sealed triage summaries of messages waiting for a screener here.
+
+        All or none: a message that is not waiting for a screener (privileged, released,
+        decided) refuses the call (FAILED_PRECONDITION). A message sealed before keeps its
+        first summary.
+        """
+        institution = _institution(CALLER.get())
+        seals = [
+            (
+                common.message_id(s.message_id),
+                common.sealed(s.sealed, "sealed", max_chars=schema.TRIAGE_SEAL_CHARS),
+            )
+            for s in request.seals
+        ]
+
+        def seal(connection: Connection) -> int:
+            stored = 0
+            for message_id, sealed in seals:
+                row = store.message(connection, message_id)
+                if row.institution_id != institution:
+                    raise PermissionDenied("the message is not addressed here")
+                states.check_triage(row.state, privileged=row.privileged)
+                stored += store.seal_triage(connection, message_id, sealed)
+            return stored
+
+        stored = await self.ctx.write(seal)
+        return terminal_pb2.SealTriageResponse(stored=stored)
 
     def _check_reply(
         self,

@@ -38,6 +38,10 @@ ID = String(64)
 TIME = BigInteger
 KEY_ID = LargeBinary(32)
 MESSAGE_ID = LargeBinary(16)
+#: The longest sealed triage summary a terminal may store (a transit ciphertext).
+TRIAGE_SEAL_CHARS = 1024
+#: The longest sealed watch list (a transit ciphertext of at most 192 KiB of entries).
+WATCH_LIST_SEALED_CHARS = 262_144
 
 institutions = Table(
     "institutions",
@@ -192,6 +196,8 @@ messages = Table(
     #: Whether the relative is told the withholding's reason category: the regime's
     #: setting for the detainee when the message was withheld (NULL until then).
     Column("withhold_reason_told", Boolean),
+    #: The terminal's sealed triage summary for a queued message (docs/review.md, "Triage").
+    Column("triage_seal", String(TRIAGE_SEAL_CHARS)),
     Index("ix_messages_institution_id_state", "institution_id", "state"),
 )
 
@@ -293,6 +299,21 @@ staff_members = Table(
     Column("roles", String(200), nullable=False),
     Column("institutions", String(4000), nullable=False),
     Column("recorded_at_ms", TIME, nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+)
+
+#: Triage watch lists, sealed at the key server; each change is an ADMIN_ACTION log entry
+#: with the ciphertext's digest (docs/review.md, "Watch lists"). ``detainee_id`` is empty
+#: for an institution's own list.
+watch_lists = Table(
+    "watch_lists",
+    metadata,
+    Column("institution_id", ID, ForeignKey("institutions.id"), primary_key=True),
+    Column("detainee_id", ID, primary_key=True),
+    Column("sealed", Text, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at_ms", TIME, nullable=False),
     Column("log_index", BigInteger, nullable=False),
 )
 

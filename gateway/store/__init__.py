@@ -18,6 +18,7 @@ The functions live in one module per subject:
                  requests, escrow-audit samples
     terminals    institution terminals and their certificates
     staff        staff members' roles and institutions as last recorded
+    triage       sealed triage summaries on queued messages, sealed watch lists
     notices      e-mail addresses for notices of news, and what is news
     releases     where the log last recorded a release of the web app
     _common      what they share: new ids, typed rows, constraints as errors
@@ -177,6 +178,13 @@ from sealpost.gateway.store.terminals import (
     terminal,
     terminal_by_fingerprint,
 )
+from sealpost.gateway.store.triage import (
+    WatchListRow,
+    put_watch_list,
+    seal_triage,
+    watch_list,
+    watch_lists_of,
+)
 
 __all__ = [
     "GATEWAY_ACTOR",
@@ -203,6 +211,7 @@ __all__ = [
     "ScreeningOrderRow",
     "StaffMemberRow",
     "TerminalRow",
+    "WatchListRow",
     "WithheldRow",
     "account",
     "account_audience",
@@ -265,6 +274,7 @@ __all__ = [
     "order_windows",
     "orders_of",
     "pending_handovers",
+    "put_watch_list",
     "queue",
     "record_staff",
     "records_of",
@@ -280,6 +290,7 @@ __all__ = [
     "revoke_correspondent",
     "revoke_key",
     "revoke_terminal",
+    "seal_triage",
     "set_detainee_regime",
     "set_notification_address",
     "set_regime",
@@ -292,6 +303,8 @@ __all__ = [
     "terminal_by_fingerprint",
     "transfer_detainee",
     "verify_correspondent",
+    "watch_list",
+    "watch_lists_of",
     "web_app_release_index",
     "withheld",
 ]

@@ -50,6 +50,8 @@ class MessageRow(NamedTuple):
     escrow_log_index: int | None
     #: Whether the relative is told the withholding's reason category (set when withheld).
     withhold_reason_told: bool | None
+    #: The terminal's sealed triage summary, while the message waits for a screener.
+    triage_seal: str | None
 
 
 class FeedRow(NamedTuple):

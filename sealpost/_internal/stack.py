@@ -38,7 +38,7 @@ from sealpost.escrow import identity
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.actions import KeyServerAction
 from sealpost.escrow.bootstrap import BootstrapResult, BootstrapSettings, KeyServerBootstrap
-from sealpost.escrow.client import EscrowClient
+from sealpost.escrow.client import EscrowClient, SealingClient
 from sealpost.gateway import pki
 from sealpost.v1 import admin_pb2, audit_pb2, common_pb2, envelope_pb2, log_pb2
 
@@ -197,6 +197,26 @@ class Stack:
         return escrow
 
     # ----------------------------------------------------------------- actors
+
+    def sealer(self, token: str) -> SealingClient:
+        """The triage key's client under ``token`` (a terminal's, or a screener's own)."""
+        client = SealingClient(
+            KeyServerConfig(self.openbao.address),
+            token,
+            key=BootstrapSettings(prefix=self.prefix).triage_key,
+        )
+        self._closers.append(client)
+        return client
+
+    def terminal_sealer(self, institution_id: str) -> SealingClient:
+        """A terminal's triage key client, with a fresh terminal token of ``institution_id``."""
+        admin = self._admin()
+        try:
+            token = admin.create_terminal_token(institution_id)
+        finally:
+            self._done(admin)
+            admin.close()
+        return self.sealer(token.token)
 
     def relative(self, name: str = "Relative") -> RelativeClient:
         """A relative with a registered device, signed in."""

@@ -25,39 +25,41 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18sealpost/v1/common.proto\x12\x0bsealpost.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"\xbc\x01\n\x08\x44\x65tainee\x12\x13\n\x0b\x64\x65tainee_id\x18\x01 \x01(\t\x12\x16\n\x0einstitution_id\x18\x02 \x01(\t\x12\x0e\n\x06regime\x18\x03 \x01(\t\x12+\n\x06status\x18\x04 \x01(\x0e\x32\x1b.sealpost.v1.DetaineeStatus\x12\x16\n\x0emailbox_key_id\x18\x05 \x01(\x0c\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xf0\x01\n\x0cMessageState\x12\x1d\n\x19MESSAGE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16MESSAGE_STATE_ACCEPTED\x10\x01\x12\x1a\n\x16MESSAGE_STATE_ESCROWED\x10\x02\x12\x18\n\x14MESSAGE_STATE_QUEUED\x10\x03\x12\x1a\n\x16MESSAGE_STATE_RELEASED\x10\x04\x12\x1b\n\x17MESSAGE_STATE_DELIVERED\x10\x05\x12\x1a\n\x16MESSAGE_STATE_WITHHELD\x10\x06\x12\x1a\n\x16MESSAGE_STATE_REJECTED\x10\x07*\x90\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_STATUS_PENDING\x10\x01\x12\x1d\n\x19\x44\x45LIVERY_STATUS_DELIVERED\x10\x02\x12!\n\x1d\x44\x45LIVERY_STATUS_NOT_DELIVERED\x10\x03*i\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44IRECTION_INBOUND\x10\x01\x12\x16\n\x12\x44IRECTION_OUTBOUND\x10\x02\x12\x12\n\x0e\x44IRECTION_BOTH\x10\x03*\x89\x01\n\x0cRegimePolicy\x12\x1d\n\x19REGIME_POLICY_UNSPECIFIED\x10\x00\x12\x19\n\x15REGIME_POLICY_BLOCKED\x10\x01\x12\x1c\n\x18REGIME_POLICY_SCREEN_ALL\x10\x02\x12!\n\x1dREGIME_POLICY_SCREEN_ON_ORDER\x10\x03*\x8a\x01\n\x0e\x44\x65taineeStatus\x12\x1f\n\x1b\x44\x45TAINEE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14\x44\x45TAINEE_STATUS_HELD\x10\x01\x12\x1f\n\x1b\x44\x45TAINEE_STATUS_TRANSFERRED\x10\x02\x12\x1c\n\x18\x44\x45TAINEE_STATUS_RELEASED\x10\x03*\xbf\x01\n\rContactStatus\x12\x1e\n\x1a\x43ONTACT_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONTACT_STATUS_REQUESTED\x10\x01\x12\x1b\n\x17\x43ONTACT_STATUS_APPROVED\x10\x02\x12\x1b\n\x17\x43ONTACT_STATUS_REJECTED\x10\x03\x12\x1a\n\x16\x43ONTACT_STATUS_REVOKED\x10\x04\x12\x1a\n\x16\x43ONTACT_STATUS_EXPIRED\x10\x05*\xae\x01\n\tStaffRole\x12\x1a\n\x16STAFF_ROLE_UNSPECIFIED\x10\x00\x12\x17\n\x13STAFF_ROLE_SCREENER\x10\x01\x12\x17\n\x13STAFF_ROLE_APPROVER\x10\x02\x12\x1c\n\x18STAFF_ROLE_ADMINISTRATOR\x10\x03\x12\x16\n\x12STAFF_ROLE_AUDITOR\x10\x04\x12\x1d\n\x19STAFF_ROLE_ESCROW_AUDITOR\x10\x05*\xb6\x01\n\x0bLegalGround\x12\x1c\n\x18LEGAL_GROUND_UNSPECIFIED\x10\x00\x12#\n\x1fLEGAL_GROUND_ORDER_AND_SECURITY\x10\x01\x12\x1d\n\x19LEGAL_GROUND_PUBLIC_ORDER\x10\x02\x12!\n\x1dLEGAL_GROUND_CRIME_PREVENTION\x10\x03\x12\"\n\x1eLEGAL_GROUND_VICTIM_PROTECTION\x10\x04*\xb2\x01\n\nLegalBasis\x12\x1b\n\x17LEGAL_BASIS_UNSPECIFIED\x10\x00\x12!\n\x1dLEGAL_BASIS_REGIME_SCREEN_ALL\x10\x01\x12\x1f\n\x1bLEGAL_BASIS_SCREENING_ORDER\x10\x02\x12%\n!LEGAL_BASIS_RETROSPECTIVE_REQUEST\x10\x03\x12\x1c\n\x18LEGAL_BASIS_ESCROW_AUDIT\x10\x04*M\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x13\n\x0fVERDICT_RELEASE\x10\x01\x12\x14\n\x10VERDICT_WITHHOLD\x10\x02*\xc8\x01\n\x0eWithholdReason\x12\x1f\n\x1bWITHHOLD_REASON_UNSPECIFIED\x10\x00\x12&\n\"WITHHOLD_REASON_ORDER_AND_SECURITY\x10\x01\x12 \n\x1cWITHHOLD_REASON_PUBLIC_ORDER\x10\x02\x12$\n WITHHOLD_REASON_CRIME_PREVENTION\x10\x03\x12%\n!WITHHOLD_REASON_VICTIM_PROTECTION\x10\x04*\xc5\x01\n\x13RetrospectiveStatus\x12$\n RETROSPECTIVE_STATUS_UNSPECIFIED\x10\x00\x12 \n\x1cRETROSPECTIVE_STATUS_PENDING\x10\x01\x12!\n\x1dRETROSPECTIVE_STATUS_APPROVED\x10\x02\x12!\n\x1dRETROSPECTIVE_STATUS_REJECTED\x10\x03\x12 \n\x1cRETROSPECTIVE_STATUS_EXPIRED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18sealpost/v1/common.proto\x12\x0bsealpost.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"\xbc\x01\n\x08\x44\x65tainee\x12\x13\n\x0b\x64\x65tainee_id\x18\x01 \x01(\t\x12\x16\n\x0einstitution_id\x18\x02 \x01(\t\x12\x0e\n\x06regime\x18\x03 \x01(\t\x12+\n\x06status\x18\x04 \x01(\x0e\x32\x1b.sealpost.v1.DetaineeStatus\x12\x16\n\x0emailbox_key_id\x18\x05 \x01(\x0c\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8a\x01\n\x0fWatchListRecord\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65tainee_id\x18\x02 \x01(\t\x12\x0e\n\x06sealed\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\x12\n\nupdated_by\x18\x05 \x01(\t\x12\x15\n\rupdated_at_ms\x18\x06 \x01(\x03*\xf0\x01\n\x0cMessageState\x12\x1d\n\x19MESSAGE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16MESSAGE_STATE_ACCEPTED\x10\x01\x12\x1a\n\x16MESSAGE_STATE_ESCROWED\x10\x02\x12\x18\n\x14MESSAGE_STATE_QUEUED\x10\x03\x12\x1a\n\x16MESSAGE_STATE_RELEASED\x10\x04\x12\x1b\n\x17MESSAGE_STATE_DELIVERED\x10\x05\x12\x1a\n\x16MESSAGE_STATE_WITHHELD\x10\x06\x12\x1a\n\x16MESSAGE_STATE_REJECTED\x10\x07*\x90\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_STATUS_PENDING\x10\x01\x12\x1d\n\x19\x44\x45LIVERY_STATUS_DELIVERED\x10\x02\x12!\n\x1d\x44\x45LIVERY_STATUS_NOT_DELIVERED\x10\x03*i\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44IRECTION_INBOUND\x10\x01\x12\x16\n\x12\x44IRECTION_OUTBOUND\x10\x02\x12\x12\n\x0e\x44IRECTION_BOTH\x10\x03*\x89\x01\n\x0cRegimePolicy\x12\x1d\n\x19REGIME_POLICY_UNSPECIFIED\x10\x00\x12\x19\n\x15REGIME_POLICY_BLOCKED\x10\x01\x12\x1c\n\x18REGIME_POLICY_SCREEN_ALL\x10\x02\x12!\n\x1dREGIME_POLICY_SCREEN_ON_ORDER\x10\x03*\x8a\x01\n\x0e\x44\x65taineeStatus\x12\x1f\n\x1b\x44\x45TAINEE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14\x44\x45TAINEE_STATUS_HELD\x10\x01\x12\x1f\n\x1b\x44\x45TAINEE_STATUS_TRANSFERRED\x10\x02\x12\x1c\n\x18\x44\x45TAINEE_STATUS_RELEASED\x10\x03*\xbf\x01\n\rContactStatus\x12\x1e\n\x1a\x43ONTACT_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONTACT_STATUS_REQUESTED\x10\x01\x12\x1b\n\x17\x43ONTACT_STATUS_APPROVED\x10\x02\x12\x1b\n\x17\x43ONTACT_STATUS_REJECTED\x10\x03\x12\x1a\n\x16\x43ONTACT_STATUS_REVOKED\x10\x04\x12\x1a\n\x16\x43ONTACT_STATUS_EXPIRED\x10\x05*\xae\x01\n\tStaffRole\x12\x1a\n\x16STAFF_ROLE_UNSPECIFIED\x10\x00\x12\x17\n\x13STAFF_ROLE_SCREENER\x10\x01\x12\x17\n\x13STAFF_ROLE_APPROVER\x10\x02\x12\x1c\n\x18STAFF_ROLE_ADMINISTRATOR\x10\x03\x12\x16\n\x12STAFF_ROLE_AUDITOR\x10\x04\x12\x1d\n\x19STAFF_ROLE_ESCROW_AUDITOR\x10\x05*\xb6\x01\n\x0bLegalGround\x12\x1c\n\x18LEGAL_GROUND_UNSPECIFIED\x10\x00\x12#\n\x1fLEGAL_GROUND_ORDER_AND_SECURITY\x10\x01\x12\x1d\n\x19LEGAL_GROUND_PUBLIC_ORDER\x10\x02\x12!\n\x1dLEGAL_GROUND_CRIME_PREVENTION\x10\x03\x12\"\n\x1eLEGAL_GROUND_VICTIM_PROTECTION\x10\x04*\xb2\x01\n\nLegalBasis\x12\x1b\n\x17LEGAL_BASIS_UNSPECIFIED\x10\x00\x12!\n\x1dLEGAL_BASIS_REGIME_SCREEN_ALL\x10\x01\x12\x1f\n\x1bLEGAL_BASIS_SCREENING_ORDER\x10\x02\x12%\n!LEGAL_BASIS_RETROSPECTIVE_REQUEST\x10\x03\x12\x1c\n\x18LEGAL_BASIS_ESCROW_AUDIT\x10\x04*M\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x13\n\x0fVERDICT_RELEASE\x10\x01\x12\x14\n\x10VERDICT_WITHHOLD\x10\x02*\xc8\x01\n\x0eWithholdReason\x12\x1f\n\x1bWITHHOLD_REASON_UNSPECIFIED\x10\x00\x12&\n\"WITHHOLD_REASON_ORDER_AND_SECURITY\x10\x01\x12 \n\x1cWITHHOLD_REASON_PUBLIC_ORDER\x10\x02\x12$\n WITHHOLD_REASON_CRIME_PREVENTION\x10\x03\x12%\n!WITHHOLD_REASON_VICTIM_PROTECTION\x10\x04*\xc5\x01\n\x13RetrospectiveStatus\x12$\n RETROSPECTIVE_STATUS_UNSPECIFIED\x10\x00\x12 \n\x1cRETROSPECTIVE_STATUS_PENDING\x10\x01\x12!\n\x1dRETROSPECTIVE_STATUS_APPROVED\x10\x02\x12!\n\x1dRETROSPECTIVE_STATUS_REJECTED\x10\x03\x12 \n\x1cRETROSPECTIVE_STATUS_EXPIRED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sealpost.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MESSAGESTATE']._serialized_start=320
-  _globals['_MESSAGESTATE']._serialized_end=560
-  _globals['_DELIVERYSTATUS']._serialized_start=563
-  _globals['_DELIVERYSTATUS']._serialized_end=707
-  _globals['_DIRECTION']._serialized_start=709
-  _globals['_DIRECTION']._serialized_end=814
-  _globals['_REGIMEPOLICY']._serialized_start=817
-  _globals['_REGIMEPOLICY']._serialized_end=954
-  _globals['_DETAINEESTATUS']._serialized_start=957
-  _globals['_DETAINEESTATUS']._serialized_end=1095
-  _globals['_CONTACTSTATUS']._serialized_start=1098
-  _globals['_CONTACTSTATUS']._serialized_end=1289
-  _globals['_STAFFROLE']._serialized_start=1292
-  _globals['_STAFFROLE']._serialized_end=1466
-  _globals['_LEGALGROUND']._serialized_start=1469
-  _globals['_LEGALGROUND']._serialized_end=1651
-  _globals['_LEGALBASIS']._serialized_start=1654
-  _globals['_LEGALBASIS']._serialized_end=1832
-  _globals['_VERDICT']._serialized_start=1834
-  _globals['_VERDICT']._serialized_end=1911
-  _globals['_WITHHOLDREASON']._serialized_start=1914
-  _globals['_WITHHOLDREASON']._serialized_end=2114
-  _globals['_RETROSPECTIVESTATUS']._serialized_start=2117
-  _globals['_RETROSPECTIVESTATUS']._serialized_end=2314
+  _globals['_MESSAGESTATE']._serialized_start=461
+  _globals['_MESSAGESTATE']._serialized_end=701
+  _globals['_DELIVERYSTATUS']._serialized_start=704
+  _globals['_DELIVERYSTATUS']._serialized_end=848
+  _globals['_DIRECTION']._serialized_start=850
+  _globals['_DIRECTION']._serialized_end=955
+  _globals['_REGIMEPOLICY']._serialized_start=958
+  _globals['_REGIMEPOLICY']._serialized_end=1095
+  _globals['_DETAINEESTATUS']._serialized_start=1098
+  _globals['_DETAINEESTATUS']._serialized_end=1236
+  _globals['_CONTACTSTATUS']._serialized_start=1239
+  _globals['_CONTACTSTATUS']._serialized_end=1430
+  _globals['_STAFFROLE']._serialized_start=1433
+  _globals['_STAFFROLE']._serialized_end=1607
+  _globals['_LEGALGROUND']._serialized_start=1610
+  _globals['_LEGALGROUND']._serialized_end=1792
+  _globals['_LEGALBASIS']._serialized_start=1795
+  _globals['_LEGALBASIS']._serialized_end=1973
+  _globals['_VERDICT']._serialized_start=1975
+  _globals['_VERDICT']._serialized_end=2052
+  _globals['_WITHHOLDREASON']._serialized_start=2055
+  _globals['_WITHHOLDREASON']._serialized_end=2255
+  _globals['_RETROSPECTIVESTATUS']._serialized_start=2258
+  _globals['_RETROSPECTIVESTATUS']._serialized_end=2455
   _globals['_PAGEREQUEST']._serialized_start=74
   _globals['_PAGEREQUEST']._serialized_end=126
   _globals['_DETAINEE']._serialized_start=129
   _globals['_DETAINEE']._serialized_end=317
+  _globals['_WATCHLISTRECORD']._serialized_start=320
+  _globals['_WATCHLISTRECORD']._serialized_end=458
 # @@protoc_insertion_point(module_scope)

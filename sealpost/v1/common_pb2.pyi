@@ -406,3 +406,45 @@ class Detainee(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Detainee: _TypeAlias = Detainee  # noqa: Y015
+
+@_typing.final
+class WatchListRecord(_message.Message):
+    """An institution's or a detainee's watch list for triage (docs/review.md, "Watch lists"),
+    sealed at the key server so that only the institution's screeners and terminals read it.
+    The gateway keeps the ciphertext and logs every change with its digest, never the names.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTITUTION_ID_FIELD_NUMBER: _builtins.int
+    DETAINEE_ID_FIELD_NUMBER: _builtins.int
+    SEALED_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    UPDATED_BY_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_MS_FIELD_NUMBER: _builtins.int
+    institution_id: _builtins.str
+    detainee_id: _builtins.str
+    """Empty for the institution's own list."""
+    sealed: _builtins.str
+    """A transit ciphertext ("vault:vN:..."), derived for this list (docs/review.md)."""
+    version: _builtins.int
+    """1 for the first version; each change adds one."""
+    updated_by: _builtins.str
+    updated_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        institution_id: _builtins.str = ...,
+        detainee_id: _builtins.str = ...,
+        sealed: _builtins.str = ...,
+        version: _builtins.int = ...,
+        updated_by: _builtins.str = ...,
+        updated_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detainee_id", b"detainee_id", "institution_id", b"institution_id", "sealed", b"sealed", "updated_at_ms", b"updated_at_ms", "updated_by", b"updated_by", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchListRecord: _TypeAlias = WatchListRecord  # noqa: Y015

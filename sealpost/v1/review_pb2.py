@@ -29,7 +29,7 @@ from sealpost.v1 import keys_pb2 as sealpost_dot_v1_dot_keys__pb2
 from sealpost.v1 import log_pb2 as sealpost_dot_v1_dot_log__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18sealpost/v1/review.proto\x12\x0bsealpost.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18sealpost/v1/common.proto\x1a\x1asealpost/v1/envelope.proto\x1a\x16sealpost/v1/keys.proto\x1a\x15sealpost/v1/log.proto\"\xee\x01\n\tQueueItem\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\x13\n\x0b\x64\x65tainee_id\x18\x02 \x01(\t\x12\x16\n\x0einstitution_id\x18\x03 \x01(\t\x12)\n\tdirection\x18\x04 \x01(\x0e\x32\x16.sealpost.v1.Direction\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0ewaited_seconds\x18\x06 \x01(\x03\x12,\n\x0blegal_basis\x18\x07 \x01(\x0e\x32\x17.sealpost.v1.LegalBasis\"g\n\x10ListQueueRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65tainee_id\x18\x02 \x01(\t\x12&\n\x04page\x18\x03 \x01(\x0b\x32\x18.sealpost.v1.PageRequest\"S\n\x11ListQueueResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.sealpost.v1.QueueItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"J\n\x12GrantAccessRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12 \n\x18retrospective_request_id\x18\x02 \x01(\t\"\xda\x03\n\x13GrantAccessResponse\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12,\n\x0blegal_basis\x18\x02 \x01(\x0e\x32\x17.sealpost.v1.LegalBasis\x12\'\n\x08\x65nvelope\x18\x03 \x01(\x0b\x32\x15.sealpost.v1.Envelope\x12\'\n\x06\x65scrow\x18\x04 \x01(\x0b\x32\x17.sealpost.v1.EscrowBlob\x12*\n\nsender_key\x18\x05 \x01(\x0b\x32\x16.sealpost.v1.KeyRecord\x12*\n\x0bgrant_entry\x18\x06 \x01(\x0b\x32\x15.sealpost.v1.LogEntry\x12.\n\ttree_head\x18\x07 \x01(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\x12\x34\n\x0finclusion_proof\x18\x08 \x01(\x0b\x32\x1b.sealpost.v1.InclusionProof\x12\x1b\n\x13sender_display_name\x18\t \x01(\t\x12\x13\n\x0b\x64\x65tainee_id\x18\n \x01(\t\x12)\n\tdirection\x18\x0b \x01(\x0e\x32\x16.sealpost.v1.Direction\x12\x16\n\x0e\x61\x63\x63\x65pted_at_ms\x18\x0c \x01(\x03\"\x8c\x01\n\x14RecordVerdictRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12%\n\x07verdict\x18\x02 \x01(\x0e\x32\x14.sealpost.v1.Verdict\x12+\n\x06reason\x18\x03 \x01(\x0e\x32\x1b.sealpost.v1.WithholdReason\x12\x0c\n\x04note\x18\x04 \x01(\t\"A\n\x15RecordVerdictResponse\x12(\n\x05state\x18\x01 \x01(\x0e\x32\x19.sealpost.v1.MessageState\"I\n\x16ReleaseWithheldRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\x1b\n\x13\x63omplaint_reference\x18\x02 \x01(\t\"C\n\x17ReleaseWithheldResponse\x12(\n\x05state\x18\x01 \x01(\x0e\x32\x19.sealpost.v1.MessageState\"\xc9\x03\n\x14RetrospectiveRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65tainee_id\x18\x02 \x01(\t\x12)\n\tdirection\x18\x03 \x01(\x0e\x32\x16.sealpost.v1.Direction\x12\x30\n\x0cperiod_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nperiod_end\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63\x61se_reference\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x14\n\x0crequested_by\x18\x08 \x01(\t\x12\x30\n\x06status\x18\t \x01(\x0e\x32 .sealpost.v1.RetrospectiveStatus\x12\x12\n\ndecided_by\x18\n \x01(\t\x12.\n\ndecided_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0einstitution_id\x18\r \x01(\t\"\xeb\x01\n\x1f\x46ileRetrospectiveRequestRequest\x12\x13\n\x0b\x64\x65tainee_id\x18\x01 \x01(\t\x12)\n\tdirection\x18\x02 \x01(\x0e\x32\x16.sealpost.v1.Direction\x12\x30\n\x0cperiod_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nperiod_end\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63\x61se_reference\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"V\n FileRetrospectiveRequestResponse\x12\x32\n\x07request\x18\x01 \x01(\x0b\x32!.sealpost.v1.RetrospectiveRequest\"|\n ListRetrospectiveRequestsRequest\x12\x30\n\x06status\x18\x01 \x01(\x0e\x32 .sealpost.v1.RetrospectiveStatus\x12&\n\x04page\x18\x02 \x01(\x0b\x32\x18.sealpost.v1.PageRequest\"q\n!ListRetrospectiveRequestsResponse\x12\x33\n\x08requests\x18\x01 \x03(\x0b\x32!.sealpost.v1.RetrospectiveRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x87\x01\n!DecideRetrospectiveRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\x12/\n\x0bvalid_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x04 \x01(\t\"X\n\"DecideRetrospectiveRequestResponse\x12\x32\n\x07request\x18\x01 \x01(\x0b\x32!.sealpost.v1.RetrospectiveRequest\"^\n ListRetrospectiveMessagesRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12&\n\x04page\x18\x02 \x01(\x0b\x32\x18.sealpost.v1.PageRequest\"c\n!ListRetrospectiveMessagesResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.sealpost.v1.QueueItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xd3\x06\n\rReviewService\x12J\n\tListQueue\x12\x1d.sealpost.v1.ListQueueRequest\x1a\x1e.sealpost.v1.ListQueueResponse\x12P\n\x0bGrantAccess\x12\x1f.sealpost.v1.GrantAccessRequest\x1a .sealpost.v1.GrantAccessResponse\x12V\n\rRecordVerdict\x12!.sealpost.v1.RecordVerdictRequest\x1a\".sealpost.v1.RecordVerdictResponse\x12\\\n\x0fReleaseWithheld\x12#.sealpost.v1.ReleaseWithheldRequest\x1a$.sealpost.v1.ReleaseWithheldResponse\x12w\n\x18\x46ileRetrospectiveRequest\x12,.sealpost.v1.FileRetrospectiveRequestRequest\x1a-.sealpost.v1.FileRetrospectiveRequestResponse\x12z\n\x19ListRetrospectiveRequests\x12-.sealpost.v1.ListRetrospectiveRequestsRequest\x1a..sealpost.v1.ListRetrospectiveRequestsResponse\x12}\n\x1a\x44\x65\x63ideRetrospectiveRequest\x12..sealpost.v1.DecideRetrospectiveRequestRequest\x1a/.sealpost.v1.DecideRetrospectiveRequestResponse\x12z\n\x19ListRetrospectiveMessages\x12-.sealpost.v1.ListRetrospectiveMessagesRequest\x1a..sealpost.v1.ListRetrospectiveMessagesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18sealpost/v1/review.proto\x12\x0bsealpost.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18sealpost/v1/common.proto\x1a\x1asealpost/v1/envelope.proto\x1a\x16sealpost/v1/keys.proto\x1a\x15sealpost/v1/log.proto\"\x83\x02\n\tQueueItem\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\x13\n\x0b\x64\x65tainee_id\x18\x02 \x01(\t\x12\x16\n\x0einstitution_id\x18\x03 \x01(\t\x12)\n\tdirection\x18\x04 \x01(\x0e\x32\x16.sealpost.v1.Direction\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0ewaited_seconds\x18\x06 \x01(\x03\x12,\n\x0blegal_basis\x18\x07 \x01(\x0e\x32\x17.sealpost.v1.LegalBasis\x12\x13\n\x0btriage_seal\x18\x08 \x01(\t\"g\n\x10ListQueueRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65tainee_id\x18\x02 \x01(\t\x12&\n\x04page\x18\x03 \x01(\x0b\x32\x18.sealpost.v1.PageRequest\"S\n\x11ListQueueResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.sealpost.v1.QueueItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"J\n\x12GrantAccessRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12 \n\x18retrospective_request_id\x18\x02 \x01(\t\"\xda\x03\n\x13GrantAccessResponse\x12\x10\n\x08grant_id\x18\x01 \x01(\t\x12,\n\x0blegal_basis\x18\x02 \x01(\x0e\x32\x17.sealpost.v1.LegalBasis\x12\'\n\x08\x65nvelope\x18\x03 \x01(\x0b\x32\x15.sealpost.v1.Envelope\x12\'\n\x06\x65scrow\x18\x04 \x01(\x0b\x32\x17.sealpost.v1.EscrowBlob\x12*\n\nsender_key\x18\x05 \x01(\x0b\x32\x16.sealpost.v1.KeyRecord\x12*\n\x0bgrant_entry\x18\x06 \x01(\x0b\x32\x15.sealpost.v1.LogEntry\x12.\n\ttree_head\x18\x07 \x01(\x0b\x32\x1b.sealpost.v1.SignedTreeHead\x12\x34\n\x0finclusion_proof\x18\x08 \x01(\x0b\x32\x1b.sealpost.v1.InclusionProof\x12\x1b\n\x13sender_display_name\x18\t \x01(\t\x12\x13\n\x0b\x64\x65tainee_id\x18\n \x01(\t\x12)\n\tdirection\x18\x0b \x01(\x0e\x32\x16.sealpost.v1.Direction\x12\x16\n\x0e\x61\x63\x63\x65pted_at_ms\x18\x0c \x01(\x03\"\x8c\x01\n\x14RecordVerdictRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12%\n\x07verdict\x18\x02 \x01(\x0e\x32\x14.sealpost.v1.Verdict\x12+\n\x06reason\x18\x03 \x01(\x0e\x32\x1b.sealpost.v1.WithholdReason\x12\x0c\n\x04note\x18\x04 \x01(\t\"A\n\x15RecordVerdictResponse\x12(\n\x05state\x18\x01 \x01(\x0e\x32\x19.sealpost.v1.MessageState\"I\n\x16ReleaseWithheldRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\x0c\x12\x1b\n\x13\x63omplaint_reference\x18\x02 \x01(\t\"C\n\x17ReleaseWithheldResponse\x12(\n\x05state\x18\x01 \x01(\x0e\x32\x19.sealpost.v1.MessageState\"\xc9\x03\n\x14RetrospectiveRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65tainee_id\x18\x02 \x01(\t\x12)\n\tdirection\x18\x03 \x01(\x0e\x32\x16.sealpost.v1.Direction\x12\x30\n\x0cperiod_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nperiod_end\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63\x61se_reference\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x14\n\x0crequested_by\x18\x08 \x01(\t\x12\x30\n\x06status\x18\t \x01(\x0e\x32 .sealpost.v1.RetrospectiveStatus\x12\x12\n\ndecided_by\x18\n \x01(\t\x12.\n\ndecided_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bvalid_until\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0einstitution_id\x18\r \x01(\t\"\xeb\x01\n\x1f\x46ileRetrospectiveRequestRequest\x12\x13\n\x0b\x64\x65tainee_id\x18\x01 \x01(\t\x12)\n\tdirection\x18\x02 \x01(\x0e\x32\x16.sealpost.v1.Direction\x12\x30\n\x0cperiod_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nperiod_end\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63\x61se_reference\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"V\n FileRetrospectiveRequestResponse\x12\x32\n\x07request\x18\x01 \x01(\x0b\x32!.sealpost.v1.RetrospectiveRequest\"|\n ListRetrospectiveRequestsRequest\x12\x30\n\x06status\x18\x01 \x01(\x0e\x32 .sealpost.v1.RetrospectiveStatus\x12&\n\x04page\x18\x02 \x01(\x0b\x32\x18.sealpost.v1.PageRequest\"q\n!ListRetrospectiveRequestsResponse\x12\x33\n\x08requests\x18\x01 \x03(\x0b\x32!.sealpost.v1.RetrospectiveRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x87\x01\n!DecideRetrospectiveRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\x12/\n\x0bvalid_until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x04 \x01(\t\"X\n\"DecideRetrospectiveRequestResponse\x12\x32\n\x07request\x18\x01 \x01(\x0b\x32!.sealpost.v1.RetrospectiveRequest\"^\n ListRetrospectiveMessagesRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12&\n\x04page\x18\x02 \x01(\x0b\x32\x18.sealpost.v1.PageRequest\"c\n!ListRetrospectiveMessagesResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.sealpost.v1.QueueItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"C\n\x14GetWatchListsRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65tainee_id\x18\x02 \x01(\t\"D\n\x15GetWatchListsResponse\x12+\n\x05lists\x18\x01 \x03(\x0b\x32\x1c.sealpost.v1.WatchListRecord\"l\n\x13SetWatchListRequest\x12\x16\n\x0einstitution_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65tainee_id\x18\x02 \x01(\t\x12\x0e\n\x06sealed\x18\x03 \x01(\t\x12\x18\n\x10replaces_version\x18\x04 \x01(\x04\"U\n\x14SetWatchListResponse\x12*\n\x04list\x18\x01 \x01(\x0b\x32\x1c.sealpost.v1.WatchListRecord\x12\x11\n\tlog_index\x18\x02 \x01(\x04\x32\x80\x08\n\rReviewService\x12J\n\tListQueue\x12\x1d.sealpost.v1.ListQueueRequest\x1a\x1e.sealpost.v1.ListQueueResponse\x12P\n\x0bGrantAccess\x12\x1f.sealpost.v1.GrantAccessRequest\x1a .sealpost.v1.GrantAccessResponse\x12V\n\rRecordVerdict\x12!.sealpost.v1.RecordVerdictRequest\x1a\".sealpost.v1.RecordVerdictResponse\x12\\\n\x0fReleaseWithheld\x12#.sealpost.v1.ReleaseWithheldRequest\x1a$.sealpost.v1.ReleaseWithheldResponse\x12w\n\x18\x46ileRetrospectiveRequest\x12,.sealpost.v1.FileRetrospectiveRequestRequest\x1a-.sealpost.v1.FileRetrospectiveRequestResponse\x12z\n\x19ListRetrospectiveRequests\x12-.sealpost.v1.ListRetrospectiveRequestsRequest\x1a..sealpost.v1.ListRetrospectiveRequestsResponse\x12}\n\x1a\x44\x65\x63ideRetrospectiveRequest\x12..sealpost.v1.DecideRetrospectiveRequestRequest\x1a/.sealpost.v1.DecideRetrospectiveRequestResponse\x12z\n\x19ListRetrospectiveMessages\x12-.sealpost.v1.ListRetrospectiveMessagesRequest\x1a..sealpost.v1.ListRetrospectiveMessagesResponse\x12V\n\rGetWatchLists\x12!.sealpost.v1.GetWatchListsRequest\x1a\".sealpost.v1.GetWatchListsResponse\x12S\n\x0cSetWatchList\x12 .sealpost.v1.SetWatchListRequest\x1a!.sealpost.v1.SetWatchListResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,41 +37,49 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sealpost.v1.review_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_QUEUEITEM']._serialized_start=176
-  _globals['_QUEUEITEM']._serialized_end=414
-  _globals['_LISTQUEUEREQUEST']._serialized_start=416
-  _globals['_LISTQUEUEREQUEST']._serialized_end=519
-  _globals['_LISTQUEUERESPONSE']._serialized_start=521
-  _globals['_LISTQUEUERESPONSE']._serialized_end=604
-  _globals['_GRANTACCESSREQUEST']._serialized_start=606
-  _globals['_GRANTACCESSREQUEST']._serialized_end=680
-  _globals['_GRANTACCESSRESPONSE']._serialized_start=683
-  _globals['_GRANTACCESSRESPONSE']._serialized_end=1157
-  _globals['_RECORDVERDICTREQUEST']._serialized_start=1160
-  _globals['_RECORDVERDICTREQUEST']._serialized_end=1300
-  _globals['_RECORDVERDICTRESPONSE']._serialized_start=1302
-  _globals['_RECORDVERDICTRESPONSE']._serialized_end=1367
-  _globals['_RELEASEWITHHELDREQUEST']._serialized_start=1369
-  _globals['_RELEASEWITHHELDREQUEST']._serialized_end=1442
-  _globals['_RELEASEWITHHELDRESPONSE']._serialized_start=1444
-  _globals['_RELEASEWITHHELDRESPONSE']._serialized_end=1511
-  _globals['_RETROSPECTIVEREQUEST']._serialized_start=1514
-  _globals['_RETROSPECTIVEREQUEST']._serialized_end=1971
-  _globals['_FILERETROSPECTIVEREQUESTREQUEST']._serialized_start=1974
-  _globals['_FILERETROSPECTIVEREQUESTREQUEST']._serialized_end=2209
-  _globals['_FILERETROSPECTIVEREQUESTRESPONSE']._serialized_start=2211
-  _globals['_FILERETROSPECTIVEREQUESTRESPONSE']._serialized_end=2297
-  _globals['_LISTRETROSPECTIVEREQUESTSREQUEST']._serialized_start=2299
-  _globals['_LISTRETROSPECTIVEREQUESTSREQUEST']._serialized_end=2423
-  _globals['_LISTRETROSPECTIVEREQUESTSRESPONSE']._serialized_start=2425
-  _globals['_LISTRETROSPECTIVEREQUESTSRESPONSE']._serialized_end=2538
-  _globals['_DECIDERETROSPECTIVEREQUESTREQUEST']._serialized_start=2541
-  _globals['_DECIDERETROSPECTIVEREQUESTREQUEST']._serialized_end=2676
-  _globals['_DECIDERETROSPECTIVEREQUESTRESPONSE']._serialized_start=2678
-  _globals['_DECIDERETROSPECTIVEREQUESTRESPONSE']._serialized_end=2766
-  _globals['_LISTRETROSPECTIVEMESSAGESREQUEST']._serialized_start=2768
-  _globals['_LISTRETROSPECTIVEMESSAGESREQUEST']._serialized_end=2862
-  _globals['_LISTRETROSPECTIVEMESSAGESRESPONSE']._serialized_start=2864
-  _globals['_LISTRETROSPECTIVEMESSAGESRESPONSE']._serialized_end=2963
-  _globals['_REVIEWSERVICE']._serialized_start=2966
-  _globals['_REVIEWSERVICE']._serialized_end=3817
+  _globals['_QUEUEITEM']._serialized_end=435
+  _globals['_LISTQUEUEREQUEST']._serialized_start=437
+  _globals['_LISTQUEUEREQUEST']._serialized_end=540
+  _globals['_LISTQUEUERESPONSE']._serialized_start=542
+  _globals['_LISTQUEUERESPONSE']._serialized_end=625
+  _globals['_GRANTACCESSREQUEST']._serialized_start=627
+  _globals['_GRANTACCESSREQUEST']._serialized_end=701
+  _globals['_GRANTACCESSRESPONSE']._serialized_start=704
+  _globals['_GRANTACCESSRESPONSE']._serialized_end=1178
+  _globals['_RECORDVERDICTREQUEST']._serialized_start=1181
+  _globals['_RECORDVERDICTREQUEST']._serialized_end=1321
+  _globals['_RECORDVERDICTRESPONSE']._serialized_start=1323
+  _globals['_RECORDVERDICTRESPONSE']._serialized_end=1388
+  _globals['_RELEASEWITHHELDREQUEST']._serialized_start=1390
+  _globals['_RELEASEWITHHELDREQUEST']._serialized_end=1463
+  _globals['_RELEASEWITHHELDRESPONSE']._serialized_start=1465
+  _globals['_RELEASEWITHHELDRESPONSE']._serialized_end=1532
+  _globals['_RETROSPECTIVEREQUEST']._serialized_start=1535
+  _globals['_RETROSPECTIVEREQUEST']._serialized_end=1992
+  _globals['_FILERETROSPECTIVEREQUESTREQUEST']._serialized_start=1995
+  _globals['_FILERETROSPECTIVEREQUESTREQUEST']._serialized_end=2230
+  _globals['_FILERETROSPECTIVEREQUESTRESPONSE']._serialized_start=2232
+  _globals['_FILERETROSPECTIVEREQUESTRESPONSE']._serialized_end=2318
+  _globals['_LISTRETROSPECTIVEREQUESTSREQUEST']._serialized_start=2320
+  _globals['_LISTRETROSPECTIVEREQUESTSREQUEST']._serialized_end=2444
+  _globals['_LISTRETROSPECTIVEREQUESTSRESPONSE']._serialized_start=2446
+  _globals['_LISTRETROSPECTIVEREQUESTSRESPONSE']._serialized_end=2559
+  _globals['_DECIDERETROSPECTIVEREQUESTREQUEST']._serialized_start=2562
+  _globals['_DECIDERETROSPECTIVEREQUESTREQUEST']._serialized_end=2697
+  _globals['_DECIDERETROSPECTIVEREQUESTRESPONSE']._serialized_start=2699
+  _globals['_DECIDERETROSPECTIVEREQUESTRESPONSE']._serialized_end=2787
+  _globals['_LISTRETROSPECTIVEMESSAGESREQUEST']._serialized_start=2789
+  _globals['_LISTRETROSPECTIVEMESSAGESREQUEST']._serialized_end=2883
+  _globals['_LISTRETROSPECTIVEMESSAGESRESPONSE']._serialized_start=2885
+  _globals['_LISTRETROSPECTIVEMESSAGESRESPONSE']._serialized_end=2984
+  _globals['_GETWATCHLISTSREQUEST']._serialized_start=2986
+  _globals['_GETWATCHLISTSREQUEST']._serialized_end=3053
+  _globals['_GETWATCHLISTSRESPONSE']._serialized_start=3055
+  _globals['_GETWATCHLISTSRESPONSE']._serialized_end=3123
+  _globals['_SETWATCHLISTREQUEST']._serialized_start=3125
+  _globals['_SETWATCHLISTREQUEST']._serialized_end=3233
+  _globals['_SETWATCHLISTRESPONSE']._serialized_start=3235
+  _globals['_SETWATCHLISTRESPONSE']._serialized_end=3320
+  _globals['_REVIEWSERVICE']._serialized_start=3323
+  _globals['_REVIEWSERVICE']._serialized_end=4347
 # @@protoc_insertion_point(module_scope)

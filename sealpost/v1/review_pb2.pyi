@@ -39,6 +39,7 @@ class QueueItem(_message.Message):
     ACCEPTED_AT_FIELD_NUMBER: _builtins.int
     WAITED_SECONDS_FIELD_NUMBER: _builtins.int
     LEGAL_BASIS_FIELD_NUMBER: _builtins.int
+    TRIAGE_SEAL_FIELD_NUMBER: _builtins.int
     message_id: _builtins.bytes
     detainee_id: _builtins.str
     institution_id: _builtins.str
@@ -46,6 +47,10 @@ class QueueItem(_message.Message):
     waited_seconds: _builtins.int
     """Seconds since the message entered the queue."""
     legal_basis: _common_pb2.LegalBasis.ValueType
+    triage_seal: _builtins.str
+    """The terminal's sealed triage summary (TerminalService.SealTriage); empty until the
+    terminal sealed one. Only the institution's screeners can open it.
+    """
     @_builtins.property
     def accepted_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -58,10 +63,11 @@ class QueueItem(_message.Message):
         accepted_at: _timestamp_pb2.Timestamp | None = ...,
         waited_seconds: _builtins.int = ...,
         legal_basis: _common_pb2.LegalBasis.ValueType = ...,
+        triage_seal: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "detainee_id", b"detainee_id", "direction", b"direction", "institution_id", b"institution_id", "legal_basis", b"legal_basis", "message_id", b"message_id", "waited_seconds", b"waited_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "detainee_id", b"detainee_id", "direction", b"direction", "institution_id", b"institution_id", "legal_basis", b"legal_basis", "message_id", b"message_id", "triage_seal", b"triage_seal", "waited_seconds", b"waited_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -553,3 +559,102 @@ class ListRetrospectiveMessagesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListRetrospectiveMessagesResponse: _TypeAlias = ListRetrospectiveMessagesResponse  # noqa: Y015
+
+@_typing.final
+class GetWatchListsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTITUTION_ID_FIELD_NUMBER: _builtins.int
+    DETAINEE_ID_FIELD_NUMBER: _builtins.int
+    institution_id: _builtins.str
+    detainee_id: _builtins.str
+    """Empty: the institution's list and every detainee's list there."""
+    def __init__(
+        self,
+        *,
+        institution_id: _builtins.str = ...,
+        detainee_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detainee_id", b"detainee_id", "institution_id", b"institution_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetWatchListsRequest: _TypeAlias = GetWatchListsRequest  # noqa: Y015
+
+@_typing.final
+class GetWatchListsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LISTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lists(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.WatchListRecord]: ...
+    def __init__(
+        self,
+        *,
+        lists: _abc.Iterable[_common_pb2.WatchListRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lists", b"lists"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetWatchListsResponse: _TypeAlias = GetWatchListsResponse  # noqa: Y015
+
+@_typing.final
+class SetWatchListRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTITUTION_ID_FIELD_NUMBER: _builtins.int
+    DETAINEE_ID_FIELD_NUMBER: _builtins.int
+    SEALED_FIELD_NUMBER: _builtins.int
+    REPLACES_VERSION_FIELD_NUMBER: _builtins.int
+    institution_id: _builtins.str
+    detainee_id: _builtins.str
+    """Empty for the institution's own list."""
+    sealed: _builtins.str
+    replaces_version: _builtins.int
+    """The version being replaced (0 when there is none yet): a change made meanwhile is
+    not overwritten (FAILED_PRECONDITION).
+    """
+    def __init__(
+        self,
+        *,
+        institution_id: _builtins.str = ...,
+        detainee_id: _builtins.str = ...,
+        sealed: _builtins.str = ...,
+        replaces_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detainee_id", b"detainee_id", "institution_id", b"institution_id", "replaces_version", b"replaces_version", "sealed", b"sealed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetWatchListRequest: _TypeAlias = SetWatchListRequest  # noqa: Y015
+
+@_typing.final
+class SetWatchListResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIST_FIELD_NUMBER: _builtins.int
+    LOG_INDEX_FIELD_NUMBER: _builtins.int
+    log_index: _builtins.int
+    """The change's log entry."""
+    @_builtins.property
+    def list(self) -> _common_pb2.WatchListRecord: ...
+    def __init__(
+        self,
+        *,
+        list: _common_pb2.WatchListRecord | None = ...,
+        log_index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["list", b"list"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["list", b"list", "log_index", b"log_index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetWatchListResponse: _TypeAlias = SetWatchListResponse  # noqa: Y015

@@ -75,6 +75,16 @@ class ReviewServiceStub:
                 request_serializer=sealpost_dot_v1_dot_review__pb2.ListRetrospectiveMessagesRequest.SerializeToString,
                 response_deserializer=sealpost_dot_v1_dot_review__pb2.ListRetrospectiveMessagesResponse.FromString,
                 _registered_method=True)
+        self.GetWatchLists = channel.unary_unary(
+                '/sealpost.v1.ReviewService/GetWatchLists',
+                request_serializer=sealpost_dot_v1_dot_review__pb2.GetWatchListsRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_review__pb2.GetWatchListsResponse.FromString,
+                _registered_method=True)
+        self.SetWatchList = channel.unary_unary(
+                '/sealpost.v1.ReviewService/SetWatchList',
+                request_serializer=sealpost_dot_v1_dot_review__pb2.SetWatchListRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_review__pb2.SetWatchListResponse.FromString,
+                _registered_method=True)
 
 
 class ReviewServiceServicer:
@@ -134,6 +144,19 @@ class ReviewServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetWatchLists(self, request, context):
+        """Triage watch lists of an institution and its detainees: read and replace (logged).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetWatchList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReviewServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -176,6 +199,16 @@ def add_ReviewServiceServicer_to_server(servicer, server):
                     servicer.ListRetrospectiveMessages,
                     request_deserializer=sealpost_dot_v1_dot_review__pb2.ListRetrospectiveMessagesRequest.FromString,
                     response_serializer=sealpost_dot_v1_dot_review__pb2.ListRetrospectiveMessagesResponse.SerializeToString,
+            ),
+            'GetWatchLists': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWatchLists,
+                    request_deserializer=sealpost_dot_v1_dot_review__pb2.GetWatchListsRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_review__pb2.GetWatchListsResponse.SerializeToString,
+            ),
+            'SetWatchList': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetWatchList,
+                    request_deserializer=sealpost_dot_v1_dot_review__pb2.SetWatchListRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_review__pb2.SetWatchListResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -395,6 +428,60 @@ class ReviewService:
             '/sealpost.v1.ReviewService/ListRetrospectiveMessages',
             sealpost_dot_v1_dot_review__pb2.ListRetrospectiveMessagesRequest.SerializeToString,
             sealpost_dot_v1_dot_review__pb2.ListRetrospectiveMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWatchLists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.ReviewService/GetWatchLists',
+            sealpost_dot_v1_dot_review__pb2.GetWatchListsRequest.SerializeToString,
+            sealpost_dot_v1_dot_review__pb2.GetWatchListsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetWatchList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.ReviewService/SetWatchList',
+            sealpost_dot_v1_dot_review__pb2.SetWatchListRequest.SerializeToString,
+            sealpost_dot_v1_dot_review__pb2.SetWatchListResponse.FromString,
             options,
             channel_credentials,
             insecure,

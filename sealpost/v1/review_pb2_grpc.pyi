@@ -51,6 +51,9 @@ class ReviewServiceStub:
     """Approves or rejects a colleague's request; never one's own."""
     ListRetrospectiveMessages: _grpc.UnaryUnaryMultiCallable[_review_pb2.ListRetrospectiveMessagesRequest, _review_pb2.ListRetrospectiveMessagesResponse]
     """Messages an approved retrospective request covers."""
+    GetWatchLists: _grpc.UnaryUnaryMultiCallable[_review_pb2.GetWatchListsRequest, _review_pb2.GetWatchListsResponse]
+    """Triage watch lists of an institution and its detainees: read and replace (logged)."""
+    SetWatchList: _grpc.UnaryUnaryMultiCallable[_review_pb2.SetWatchListRequest, _review_pb2.SetWatchListResponse]
 
 @_typing.type_check_only
 class ReviewServiceAsyncStub(ReviewServiceStub):
@@ -70,6 +73,9 @@ class ReviewServiceAsyncStub(ReviewServiceStub):
     """Approves or rejects a colleague's request; never one's own."""
     ListRetrospectiveMessages: _aio.UnaryUnaryMultiCallable[_review_pb2.ListRetrospectiveMessagesRequest, _review_pb2.ListRetrospectiveMessagesResponse]  # type: ignore[assignment]
     """Messages an approved retrospective request covers."""
+    GetWatchLists: _aio.UnaryUnaryMultiCallable[_review_pb2.GetWatchListsRequest, _review_pb2.GetWatchListsResponse]  # type: ignore[assignment]
+    """Triage watch lists of an institution and its detainees: read and replace (logged)."""
+    SetWatchList: _aio.UnaryUnaryMultiCallable[_review_pb2.SetWatchListRequest, _review_pb2.SetWatchListResponse]  # type: ignore[assignment]
 
 class ReviewServiceServicer(metaclass=_abc_1.ABCMeta):
     """The screeners' API: queue, grants, verdicts and retrospective requests."""
@@ -134,5 +140,20 @@ class ReviewServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_review_pb2.ListRetrospectiveMessagesResponse, _abc.Awaitable[_review_pb2.ListRetrospectiveMessagesResponse]]:
         """Messages an approved retrospective request covers."""
+
+    @_abc_1.abstractmethod
+    def GetWatchLists(
+        self,
+        request: _review_pb2.GetWatchListsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_review_pb2.GetWatchListsResponse, _abc.Awaitable[_review_pb2.GetWatchListsResponse]]:
+        """Triage watch lists of an institution and its detainees: read and replace (logged)."""
+
+    @_abc_1.abstractmethod
+    def SetWatchList(
+        self,
+        request: _review_pb2.SetWatchListRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_review_pb2.SetWatchListResponse, _abc.Awaitable[_review_pb2.SetWatchListResponse]]: ...
 
 def add_ReviewServiceServicer_to_server(servicer: ReviewServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

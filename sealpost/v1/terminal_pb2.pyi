@@ -992,3 +992,103 @@ class ListWithheldMessagesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListWithheldMessagesResponse: _TypeAlias = ListWithheldMessagesResponse  # noqa: Y015
+
+@_typing.final
+class ListWatchListsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWatchListsRequest: _TypeAlias = ListWatchListsRequest  # noqa: Y015
+
+@_typing.final
+class ListWatchListsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LISTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lists(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.WatchListRecord]: ...
+    def __init__(
+        self,
+        *,
+        lists: _abc.Iterable[_common_pb2.WatchListRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lists", b"lists"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWatchListsResponse: _TypeAlias = ListWatchListsResponse  # noqa: Y015
+
+@_typing.final
+class TriageSeal(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    SEALED_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.bytes
+    sealed: _builtins.str
+    """A transit ciphertext of a padded summary: the same size for every message."""
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.bytes = ...,
+        sealed: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message_id", b"message_id", "sealed", b"sealed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TriageSeal: _TypeAlias = TriageSeal  # noqa: Y015
+
+@_typing.final
+class SealTriageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEALS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def seals(self) -> _containers.RepeatedCompositeFieldContainer[Global___TriageSeal]:
+        """At most 200 per call."""
+
+    def __init__(
+        self,
+        *,
+        seals: _abc.Iterable[Global___TriageSeal] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["seals", b"seals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SealTriageRequest: _TypeAlias = SealTriageRequest  # noqa: Y015
+
+@_typing.final
+class SealTriageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STORED_FIELD_NUMBER: _builtins.int
+    stored: _builtins.int
+    """How many seals were stored; a message sealed before keeps its first seal."""
+    def __init__(
+        self,
+        *,
+        stored: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stored", b"stored"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SealTriageResponse: _TypeAlias = SealTriageResponse  # noqa: Y015

@@ -110,6 +110,16 @@ class TerminalServiceStub:
                 request_serializer=sealpost_dot_v1_dot_terminal__pb2.ListWithheldMessagesRequest.SerializeToString,
                 response_deserializer=sealpost_dot_v1_dot_terminal__pb2.ListWithheldMessagesResponse.FromString,
                 _registered_method=True)
+        self.ListWatchLists = channel.unary_unary(
+                '/sealpost.v1.TerminalService/ListWatchLists',
+                request_serializer=sealpost_dot_v1_dot_terminal__pb2.ListWatchListsRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_terminal__pb2.ListWatchListsResponse.FromString,
+                _registered_method=True)
+        self.SealTriage = channel.unary_unary(
+                '/sealpost.v1.TerminalService/SealTriage',
+                request_serializer=sealpost_dot_v1_dot_terminal__pb2.SealTriageRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_terminal__pb2.SealTriageResponse.FromString,
+                _registered_method=True)
 
 
 class TerminalServiceServicer:
@@ -224,6 +234,21 @@ class TerminalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWatchLists(self, request, context):
+        """Triage: the watch lists of this institution and of the detainees held here (sealed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SealTriage(self, request, context):
+        """Triage: one sealed summary per queued message, for this institution's screeners.
+        Only for messages waiting for a screener; never for privileged mail.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TerminalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -301,6 +326,16 @@ def add_TerminalServiceServicer_to_server(servicer, server):
                     servicer.ListWithheldMessages,
                     request_deserializer=sealpost_dot_v1_dot_terminal__pb2.ListWithheldMessagesRequest.FromString,
                     response_serializer=sealpost_dot_v1_dot_terminal__pb2.ListWithheldMessagesResponse.SerializeToString,
+            ),
+            'ListWatchLists': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWatchLists,
+                    request_deserializer=sealpost_dot_v1_dot_terminal__pb2.ListWatchListsRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_terminal__pb2.ListWatchListsResponse.SerializeToString,
+            ),
+            'SealTriage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SealTriage,
+                    request_deserializer=sealpost_dot_v1_dot_terminal__pb2.SealTriageRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_terminal__pb2.SealTriageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -709,6 +744,60 @@ class TerminalService:
             '/sealpost.v1.TerminalService/ListWithheldMessages',
             sealpost_dot_v1_dot_terminal__pb2.ListWithheldMessagesRequest.SerializeToString,
             sealpost_dot_v1_dot_terminal__pb2.ListWithheldMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWatchLists(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.TerminalService/ListWatchLists',
+            sealpost_dot_v1_dot_terminal__pb2.ListWatchListsRequest.SerializeToString,
+            sealpost_dot_v1_dot_terminal__pb2.ListWatchListsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SealTriage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.TerminalService/SealTriage',
+            sealpost_dot_v1_dot_terminal__pb2.SealTriageRequest.SerializeToString,
+            sealpost_dot_v1_dot_terminal__pb2.SealTriageResponse.FromString,
             options,
             channel_credentials,
             insecure,

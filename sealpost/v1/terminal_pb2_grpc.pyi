@@ -73,6 +73,12 @@ class TerminalServiceStub:
     can be told on paper: ids, times, the other party's name and the reason category;
     never content, never the screener's note or name.
     """
+    ListWatchLists: _grpc.UnaryUnaryMultiCallable[_terminal_pb2.ListWatchListsRequest, _terminal_pb2.ListWatchListsResponse]
+    """Triage: the watch lists of this institution and of the detainees held here (sealed)."""
+    SealTriage: _grpc.UnaryUnaryMultiCallable[_terminal_pb2.SealTriageRequest, _terminal_pb2.SealTriageResponse]
+    """Triage: one sealed summary per queued message, for this institution's screeners.
+    Only for messages waiting for a screener; never for privileged mail.
+    """
 
 @_typing.type_check_only
 class TerminalServiceAsyncStub(TerminalServiceStub):
@@ -114,6 +120,12 @@ class TerminalServiceAsyncStub(TerminalServiceStub):
     """Messages a screener withheld, to and from detainees held here, so that each detainee
     can be told on paper: ids, times, the other party's name and the reason category;
     never content, never the screener's note or name.
+    """
+    ListWatchLists: _aio.UnaryUnaryMultiCallable[_terminal_pb2.ListWatchListsRequest, _terminal_pb2.ListWatchListsResponse]  # type: ignore[assignment]
+    """Triage: the watch lists of this institution and of the detainees held here (sealed)."""
+    SealTriage: _aio.UnaryUnaryMultiCallable[_terminal_pb2.SealTriageRequest, _terminal_pb2.SealTriageResponse]  # type: ignore[assignment]
+    """Triage: one sealed summary per queued message, for this institution's screeners.
+    Only for messages waiting for a screener; never for privileged mail.
     """
 
 class TerminalServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -243,6 +255,24 @@ class TerminalServiceServicer(metaclass=_abc_1.ABCMeta):
         """Messages a screener withheld, to and from detainees held here, so that each detainee
         can be told on paper: ids, times, the other party's name and the reason category;
         never content, never the screener's note or name.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWatchLists(
+        self,
+        request: _terminal_pb2.ListWatchListsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_terminal_pb2.ListWatchListsResponse, _abc.Awaitable[_terminal_pb2.ListWatchListsResponse]]:
+        """Triage: the watch lists of this institution and of the detainees held here (sealed)."""
+
+    @_abc_1.abstractmethod
+    def SealTriage(
+        self,
+        request: _terminal_pb2.SealTriageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_terminal_pb2.SealTriageResponse, _abc.Awaitable[_terminal_pb2.SealTriageResponse]]:
+        """Triage: one sealed summary per queued message, for this institution's screeners.
+        Only for messages waiting for a screener; never for privileged mail.
         """
 
 def add_TerminalServiceServicer_to_server(servicer: TerminalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import grpc
@@ -35,6 +34,7 @@ from sealpost.clients.terminal.desk import DeliveryDesk
 from sealpost.crypto.logentry import COMPLAINT_REFERENCE_FIELD, LogAction, encode_event
 from sealpost.v1 import admin_pb2, common_pb2, review_pb2
 from tests.integration.test_state_follows_log import log_key, verify
+from tests.programs import as_staff
 
 pytestmark = pytest.mark.integration
 
@@ -45,25 +45,7 @@ COMPLAINT = "BC 2026/1234"
 
 def _review(stack: Stack, roles: list[str], *args: str) -> subprocess.CompletedProcess[str]:
     """``sealpost review`` as an officer with ``roles`` at A, through its entry point."""
-    _name, session, token = stack.staff_login(roles, [A])
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SEALPOST_")},
-        "SEALPOST_GATEWAY": stack.gateway.address,
-        "SEALPOST_CA_FILE": str(stack.gateway.state_dir / "tls" / "ca.pem"),
-        "SEALPOST_KEY_SERVER_ADDRESS": stack.openbao.address,
-        "SEALPOST_STAFF_TOKEN": token,
-        "SEALPOST_KEY_SERVER_TOKEN": session.token,
-        "SEALPOST_DIRECTORY_KEY": stack.pin.signing_key.hex(),
-        "SEALPOST_LANGUAGE": "en",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "sealpost", "review", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return as_staff(stack, roles, [A], "review", *args)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)

@@ -128,6 +128,10 @@ EXPECTED: dict[str, tuple[frozenset[Role], str]] = {
     "TerminalService/SendReply": (TERMINAL, "detainee_id"),
     # Only withholdings of the terminal's own detainees, to tell them on paper.
     "TerminalService/ListWithheldMessages": (TERMINAL, "detainee_id?"),
+    # Triage inside the institution's zone: its own sealed watch lists, and sealed
+    # summaries only of its own queued messages.
+    "TerminalService/ListWatchLists": (TERMINAL, "own"),
+    "TerminalService/SealTriage": (TERMINAL, "seals[].message_id"),
     # Screeners review what policy queues and record verdicts; approvers decide a
     # colleague's retrospective request (four eyes), and both see the requests.
     "ReviewService/ListQueue": (SCREENER, "institution_id?"),
@@ -138,6 +142,9 @@ EXPECTED: dict[str, tuple[frozenset[Role], str]] = {
     "ReviewService/ListRetrospectiveRequests": (SCREENER | APPROVER, "own"),
     "ReviewService/DecideRetrospectiveRequest": (APPROVER, "request_id"),
     "ReviewService/ListRetrospectiveMessages": (SCREENER, "request_id"),
+    # Screeners keep their institution's watch lists (names stay sealed at the gateway).
+    "ReviewService/GetWatchLists": (SCREENER, "institution_id?"),
+    "ReviewService/SetWatchList": (SCREENER, "institution_id?"),
     # Administrators: institutions, detainees, regimes, orders, contacts, privilege,
     # terminals and keys; what is country-wide needs national scope.
     "AdminService/CreateInstitution": (ADMIN, "national"),
@@ -212,6 +219,8 @@ def _request(method: Any, institution: str, scope_fields: set[str] | None = None
             request.messages.add(message_id=f"{where}:msg".encode())  # type: ignore[attr-defined]
         elif name == "acknowledgements":
             request.acknowledgements.add(message_id=f"{where}:msg".encode())  # type: ignore[attr-defined]
+        elif name == "seals":
+            request.seals.add(message_id=f"{where}:msg".encode())  # type: ignore[attr-defined]
     return request
 
 

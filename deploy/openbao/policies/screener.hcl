@@ -7,3 +7,13 @@
 path "$transit_mount/decrypt/$escrow_key" {
   capabilities = ["update"]
 }
+
+# Triage: open the queue's sealed summaries (no content: detectors, counts, language)
+# and read and seal the institution's watch lists. Its own key: never a data key.
+path "$transit_mount/encrypt/$triage_key" {
+  capabilities = ["update"]
+}
+
+path "$transit_mount/decrypt/$triage_key" {
+  capabilities = ["update"]
+}

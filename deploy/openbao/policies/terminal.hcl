@@ -1,4 +1,4 @@
-# Institution terminal: escrow a message's data key and nothing else (spec P9).
+# Institution terminal: escrow a message's data key, and seal triage for its screeners (spec P9).
 #
 # Rendered by `sealpost.escrow.bootstrap` (Python string.Template): the
 # placeholders name the transit mount and the escrow key. Terminal tokens are
@@ -17,4 +17,15 @@ path "auth/token/renew-self" {
 
 path "auth/token/lookup-self" {
   capabilities = ["read"]
+}
+
+# Triage (docs/review.md, "Triage"): seal a queued message's summary for the
+# institution's screeners, and read the institution's sealed watch lists. Its own
+# key: nothing here opens a message's data key.
+path "$transit_mount/encrypt/$triage_key" {
+  capabilities = ["update"]
+}
+
+path "$transit_mount/decrypt/$triage_key" {
+  capabilities = ["update"]
 }

@@ -12,7 +12,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Direction, LegalBasis, MessageState, PageRequest, RetrospectiveStatus, Verdict, WithholdReason } from "./common_pb.js";
+import type { Direction, LegalBasis, MessageState, PageRequest, RetrospectiveStatus, Verdict, WatchListRecord, WithholdReason } from "./common_pb.js";
 import { file_sealpost_v1_common } from "./common_pb.js";
 import type { Envelope, EscrowBlob } from "./envelope_pb.js";
 import { file_sealpost_v1_envelope } from "./envelope_pb.js";
@@ -26,7 +26,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sealpost/v1/review.proto.
  */
 export const file_sealpost_v1_review: GenFile = /*@__PURE__*/
-  fileDesc("ChhzZWFscG9zdC92MS9yZXZpZXcucHJvdG8SC3NlYWxwb3N0LnYxIu4BCglRdWV1ZUl0ZW0SEgoKbWVzc2FnZV9pZBgBIAEoDBITCgtkZXRhaW5lZV9pZBgCIAEoCRIWCg5pbnN0aXR1dGlvbl9pZBgDIAEoCRIpCglkaXJlY3Rpb24YBCABKA4yFi5zZWFscG9zdC52MS5EaXJlY3Rpb24SLwoLYWNjZXB0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDndhaXRlZF9zZWNvbmRzGAYgASgDEiwKC2xlZ2FsX2Jhc2lzGAcgASgOMhcuc2VhbHBvc3QudjEuTGVnYWxCYXNpcyJnChBMaXN0UXVldWVSZXF1ZXN0EhYKDmluc3RpdHV0aW9uX2lkGAEgASgJEhMKC2RldGFpbmVlX2lkGAIgASgJEiYKBHBhZ2UYAyABKAsyGC5zZWFscG9zdC52MS5QYWdlUmVxdWVzdCJTChFMaXN0UXVldWVSZXNwb25zZRIlCgVpdGVtcxgBIAMoCzIWLnNlYWxwb3N0LnYxLlF1ZXVlSXRlbRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSgoSR3JhbnRBY2Nlc3NSZXF1ZXN0EhIKCm1lc3NhZ2VfaWQYASABKAwSIAoYcmV0cm9zcGVjdGl2ZV9yZXF1ZXN0X2lkGAIgASgJItoDChNHcmFudEFjY2Vzc1Jlc3BvbnNlEhAKCGdyYW50X2lkGAEgASgJEiwKC2xlZ2FsX2Jhc2lzGAIgASgOMhcuc2VhbHBvc3QudjEuTGVnYWxCYXNpcxInCghlbnZlbG9wZRgDIAEoCzIVLnNlYWxwb3N0LnYxLkVudmVsb3BlEicKBmVzY3JvdxgEIAEoCzIXLnNlYWxwb3N0LnYxLkVzY3Jvd0Jsb2ISKgoKc2VuZGVyX2tleRgFIAEoCzIWLnNlYWxwb3N0LnYxLktleVJlY29yZBIqCgtncmFudF9lbnRyeRgGIAEoCzIVLnNlYWxwb3N0LnYxLkxvZ0VudHJ5Ei4KCXRyZWVfaGVhZBgHIAEoCzIbLnNlYWxwb3N0LnYxLlNpZ25lZFRyZWVIZWFkEjQKD2luY2x1c2lvbl9wcm9vZhgIIAEoCzIbLnNlYWxwb3N0LnYxLkluY2x1c2lvblByb29mEhsKE3NlbmRlcl9kaXNwbGF5X25hbWUYCSABKAkSEwoLZGV0YWluZWVfaWQYCiABKAkSKQoJZGlyZWN0aW9uGAsgASgOMhYuc2VhbHBvc3QudjEuRGlyZWN0aW9uEhYKDmFjY2VwdGVkX2F0X21zGAwgASgDIowBChRSZWNvcmRWZXJkaWN0UmVxdWVzdBISCgptZXNzYWdlX2lkGAEgASgMEiUKB3ZlcmRpY3QYAiABKA4yFC5zZWFscG9zdC52MS5WZXJkaWN0EisKBnJlYXNvbhgDIAEoDjIbLnNlYWxwb3N0LnYxLldpdGhob2xkUmVhc29uEgwKBG5vdGUYBCABKAkiQQoVUmVjb3JkVmVyZGljdFJlc3BvbnNlEigKBXN0YXRlGAEgASgOMhkuc2VhbHBvc3QudjEuTWVzc2FnZVN0YXRlIkkKFlJlbGVhc2VXaXRoaGVsZFJlcXVlc3QSEgoKbWVzc2FnZV9pZBgBIAEoDBIbChNjb21wbGFpbnRfcmVmZXJlbmNlGAIgASgJIkMKF1JlbGVhc2VXaXRoaGVsZFJlc3BvbnNlEigKBXN0YXRlGAEgASgOMhkuc2VhbHBvc3QudjEuTWVzc2FnZVN0YXRlIskDChRSZXRyb3NwZWN0aXZlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhMKC2RldGFpbmVlX2lkGAIgASgJEikKCWRpcmVjdGlvbhgDIAEoDjIWLnNlYWxwb3N0LnYxLkRpcmVjdGlvbhIwCgxwZXJpb2Rfc3RhcnQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnBlcmlvZF9lbmQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmNhc2VfcmVmZXJlbmNlGAYgASgJEg4KBnJlYXNvbhgHIAEoCRIUCgxyZXF1ZXN0ZWRfYnkYCCABKAkSMAoGc3RhdHVzGAkgASgOMiAuc2VhbHBvc3QudjEuUmV0cm9zcGVjdGl2ZVN0YXR1cxISCgpkZWNpZGVkX2J5GAogASgJEi4KCmRlY2lkZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3ZhbGlkX3VudGlsGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5pbnN0aXR1dGlvbl9pZBgNIAEoCSLrAQofRmlsZVJldHJvc3BlY3RpdmVSZXF1ZXN0UmVxdWVzdBITCgtkZXRhaW5lZV9pZBgBIAEoCRIpCglkaXJlY3Rpb24YAiABKA4yFi5zZWFscG9zdC52MS5EaXJlY3Rpb24SMAoMcGVyaW9kX3N0YXJ0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpwZXJpb2RfZW5kGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5jYXNlX3JlZmVyZW5jZRgFIAEoCRIOCgZyZWFzb24YBiABKAkiVgogRmlsZVJldHJvc3BlY3RpdmVSZXF1ZXN0UmVzcG9uc2USMgoHcmVxdWVzdBgBIAEoCzIhLnNlYWxwb3N0LnYxLlJldHJvc3BlY3RpdmVSZXF1ZXN0InwKIExpc3RSZXRyb3NwZWN0aXZlUmVxdWVzdHNSZXF1ZXN0EjAKBnN0YXR1cxgBIAEoDjIgLnNlYWxwb3N0LnYxLlJldHJvc3BlY3RpdmVTdGF0dXMSJgoEcGFnZRgCIAEoCzIYLnNlYWxwb3N0LnYxLlBhZ2VSZXF1ZXN0InEKIUxpc3RSZXRyb3NwZWN0aXZlUmVxdWVzdHNSZXNwb25zZRIzCghyZXF1ZXN0cxgBIAMoCzIhLnNlYWxwb3N0LnYxLlJldHJvc3BlY3RpdmVSZXF1ZXN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKHAQohRGVjaWRlUmV0cm9zcGVjdGl2ZVJlcXVlc3RSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDwoHYXBwcm92ZRgCIAEoCBIvCgt2YWxpZF91bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEbm90ZRgEIAEoCSJYCiJEZWNpZGVSZXRyb3NwZWN0aXZlUmVxdWVzdFJlc3BvbnNlEjIKB3JlcXVlc3QYASABKAsyIS5zZWFscG9zdC52MS5SZXRyb3NwZWN0aXZlUmVxdWVzdCJeCiBMaXN0UmV0cm9zcGVjdGl2ZU1lc3NhZ2VzUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEiYKBHBhZ2UYAiABKAsyGC5zZWFscG9zdC52MS5QYWdlUmVxdWVzdCJjCiFMaXN0UmV0cm9zcGVjdGl2ZU1lc3NhZ2VzUmVzcG9uc2USJQoFaXRlbXMYASADKAsyFi5zZWFscG9zdC52MS5RdWV1ZUl0ZW0SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMtMGCg1SZXZpZXdTZXJ2aWNlEkoKCUxpc3RRdWV1ZRIdLnNlYWxwb3N0LnYxLkxpc3RRdWV1ZVJlcXVlc3QaHi5zZWFscG9zdC52MS5MaXN0UXVldWVSZXNwb25zZRJQCgtHcmFudEFjY2VzcxIfLnNlYWxwb3N0LnYxLkdyYW50QWNjZXNzUmVxdWVzdBogLnNlYWxwb3N0LnYxLkdyYW50QWNjZXNzUmVzcG9uc2USVgoNUmVjb3JkVmVyZGljdBIhLnNlYWxwb3N0LnYxLlJlY29yZFZlcmRpY3RSZXF1ZXN0GiIuc2VhbHBvc3QudjEuUmVjb3JkVmVyZGljdFJlc3BvbnNlElwKD1JlbGVhc2VXaXRoaGVsZBIjLnNlYWxwb3N0LnYxLlJlbGVhc2VXaXRoaGVsZFJlcXVlc3QaJC5zZWFscG9zdC52MS5SZWxlYXNlV2l0aGhlbGRSZXNwb25zZRJ3ChhGaWxlUmV0cm9zcGVjdGl2ZVJlcXVlc3QSLC5zZWFscG9zdC52MS5GaWxlUmV0cm9zcGVjdGl2ZVJlcXVlc3RSZXF1ZXN0Gi0uc2VhbHBvc3QudjEuRmlsZVJldHJvc3BlY3RpdmVSZXF1ZXN0UmVzcG9uc2USegoZTGlzdFJldHJvc3BlY3RpdmVSZXF1ZXN0cxItLnNlYWxwb3N0LnYxLkxpc3RSZXRyb3NwZWN0aXZlUmVxdWVzdHNSZXF1ZXN0Gi4uc2VhbHBvc3QudjEuTGlzdFJldHJvc3BlY3RpdmVSZXF1ZXN0c1Jlc3BvbnNlEn0KGkRlY2lkZVJldHJvc3BlY3RpdmVSZXF1ZXN0Ei4uc2VhbHBvc3QudjEuRGVjaWRlUmV0cm9zcGVjdGl2ZVJlcXVlc3RSZXF1ZXN0Gi8uc2VhbHBvc3QudjEuRGVjaWRlUmV0cm9zcGVjdGl2ZVJlcXVlc3RSZXNwb25zZRJ6ChlMaXN0UmV0cm9zcGVjdGl2ZU1lc3NhZ2VzEi0uc2VhbHBvc3QudjEuTGlzdFJldHJvc3BlY3RpdmVNZXNzYWdlc1JlcXVlc3QaLi5zZWFscG9zdC52MS5MaXN0UmV0cm9zcGVjdGl2ZU1lc3NhZ2VzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_sealpost_v1_common, file_sealpost_v1_envelope, file_sealpost_v1_keys, file_sealpost_v1_log]);
+  fileDesc("ChhzZWFscG9zdC92MS9yZXZpZXcucHJvdG8SC3NlYWxwb3N0LnYxIoMCCglRdWV1ZUl0ZW0SEgoKbWVzc2FnZV9pZBgBIAEoDBITCgtkZXRhaW5lZV9pZBgCIAEoCRIWCg5pbnN0aXR1dGlvbl9pZBgDIAEoCRIpCglkaXJlY3Rpb24YBCABKA4yFi5zZWFscG9zdC52MS5EaXJlY3Rpb24SLwoLYWNjZXB0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDndhaXRlZF9zZWNvbmRzGAYgASgDEiwKC2xlZ2FsX2Jhc2lzGAcgASgOMhcuc2VhbHBvc3QudjEuTGVnYWxCYXNpcxITCgt0cmlhZ2Vfc2VhbBgIIAEoCSJnChBMaXN0UXVldWVSZXF1ZXN0EhYKDmluc3RpdHV0aW9uX2lkGAEgASgJEhMKC2RldGFpbmVlX2lkGAIgASgJEiYKBHBhZ2UYAyABKAsyGC5zZWFscG9zdC52MS5QYWdlUmVxdWVzdCJTChFMaXN0UXVldWVSZXNwb25zZRIlCgVpdGVtcxgBIAMoCzIWLnNlYWxwb3N0LnYxLlF1ZXVlSXRlbRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiSgoSR3JhbnRBY2Nlc3NSZXF1ZXN0EhIKCm1lc3NhZ2VfaWQYASABKAwSIAoYcmV0cm9zcGVjdGl2ZV9yZXF1ZXN0X2lkGAIgASgJItoDChNHcmFudEFjY2Vzc1Jlc3BvbnNlEhAKCGdyYW50X2lkGAEgASgJEiwKC2xlZ2FsX2Jhc2lzGAIgASgOMhcuc2VhbHBvc3QudjEuTGVnYWxCYXNpcxInCghlbnZlbG9wZRgDIAEoCzIVLnNlYWxwb3N0LnYxLkVudmVsb3BlEicKBmVzY3JvdxgEIAEoCzIXLnNlYWxwb3N0LnYxLkVzY3Jvd0Jsb2ISKgoKc2VuZGVyX2tleRgFIAEoCzIWLnNlYWxwb3N0LnYxLktleVJlY29yZBIqCgtncmFudF9lbnRyeRgGIAEoCzIVLnNlYWxwb3N0LnYxLkxvZ0VudHJ5Ei4KCXRyZWVfaGVhZBgHIAEoCzIbLnNlYWxwb3N0LnYxLlNpZ25lZFRyZWVIZWFkEjQKD2luY2x1c2lvbl9wcm9vZhgIIAEoCzIbLnNlYWxwb3N0LnYxLkluY2x1c2lvblByb29mEhsKE3NlbmRlcl9kaXNwbGF5X25hbWUYCSABKAkSEwoLZGV0YWluZWVfaWQYCiABKAkSKQoJZGlyZWN0aW9uGAsgASgOMhYuc2VhbHBvc3QudjEuRGlyZWN0aW9uEhYKDmFjY2VwdGVkX2F0X21zGAwgASgDIowBChRSZWNvcmRWZXJkaWN0UmVxdWVzdBISCgptZXNzYWdlX2lkGAEgASgMEiUKB3ZlcmRpY3QYAiABKA4yFC5zZWFscG9zdC52MS5WZXJkaWN0EisKBnJlYXNvbhgDIAEoDjIbLnNlYWxwb3N0LnYxLldpdGhob2xkUmVhc29uEgwKBG5vdGUYBCABKAkiQQoVUmVjb3JkVmVyZGljdFJlc3BvbnNlEigKBXN0YXRlGAEgASgOMhkuc2VhbHBvc3QudjEuTWVzc2FnZVN0YXRlIkkKFlJlbGVhc2VXaXRoaGVsZFJlcXVlc3QSEgoKbWVzc2FnZV9pZBgBIAEoDBIbChNjb21wbGFpbnRfcmVmZXJlbmNlGAIgASgJIkMKF1JlbGVhc2VXaXRoaGVsZFJlc3BvbnNlEigKBXN0YXRlGAEgASgOMhkuc2VhbHBvc3QudjEuTWVzc2FnZVN0YXRlIskDChRSZXRyb3NwZWN0aXZlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhMKC2RldGFpbmVlX2lkGAIgASgJEikKCWRpcmVjdGlvbhgDIAEoDjIWLnNlYWxwb3N0LnYxLkRpcmVjdGlvbhIwCgxwZXJpb2Rfc3RhcnQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnBlcmlvZF9lbmQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmNhc2VfcmVmZXJlbmNlGAYgASgJEg4KBnJlYXNvbhgHIAEoCRIUCgxyZXF1ZXN0ZWRfYnkYCCABKAkSMAoGc3RhdHVzGAkgASgOMiAuc2VhbHBvc3QudjEuUmV0cm9zcGVjdGl2ZVN0YXR1cxISCgpkZWNpZGVkX2J5GAogASgJEi4KCmRlY2lkZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3ZhbGlkX3VudGlsGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5pbnN0aXR1dGlvbl9pZBgNIAEoCSLrAQofRmlsZVJldHJvc3BlY3RpdmVSZXF1ZXN0UmVxdWVzdBITCgtkZXRhaW5lZV9pZBgBIAEoCRIpCglkaXJlY3Rpb24YAiABKA4yFi5zZWFscG9zdC52MS5EaXJlY3Rpb24SMAoMcGVyaW9kX3N0YXJ0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpwZXJpb2RfZW5kGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5jYXNlX3JlZmVyZW5jZRgFIAEoCRIOCgZyZWFzb24YBiABKAkiVgogRmlsZVJldHJvc3BlY3RpdmVSZXF1ZXN0UmVzcG9uc2USMgoHcmVxdWVzdBgBIAEoCzIhLnNlYWxwb3N0LnYxLlJldHJvc3BlY3RpdmVSZXF1ZXN0InwKIExpc3RSZXRyb3NwZWN0aXZlUmVxdWVzdHNSZXF1ZXN0EjAKBnN0YXR1cxgBIAEoDjIgLnNlYWxwb3N0LnYxLlJldHJvc3BlY3RpdmVTdGF0dXMSJgoEcGFnZRgCIAEoCzIYLnNlYWxwb3N0LnYxLlBhZ2VSZXF1ZXN0InEKIUxpc3RSZXRyb3NwZWN0aXZlUmVxdWVzdHNSZXNwb25zZRIzCghyZXF1ZXN0cxgBIAMoCzIhLnNlYWxwb3N0LnYxLlJldHJvc3BlY3RpdmVSZXF1ZXN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKHAQohRGVjaWRlUmV0cm9zcGVjdGl2ZVJlcXVlc3RSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDwoHYXBwcm92ZRgCIAEoCBIvCgt2YWxpZF91bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEbm90ZRgEIAEoCSJYCiJEZWNpZGVSZXRyb3NwZWN0aXZlUmVxdWVzdFJlc3BvbnNlEjIKB3JlcXVlc3QYASABKAsyIS5zZWFscG9zdC52MS5SZXRyb3NwZWN0aXZlUmVxdWVzdCJeCiBMaXN0UmV0cm9zcGVjdGl2ZU1lc3NhZ2VzUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEiYKBHBhZ2UYAiABKAsyGC5zZWFscG9zdC52MS5QYWdlUmVxdWVzdCJjCiFMaXN0UmV0cm9zcGVjdGl2ZU1lc3NhZ2VzUmVzcG9uc2USJQoFaXRlbXMYASADKAsyFi5zZWFscG9zdC52MS5RdWV1ZUl0ZW0SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkMKFEdldFdhdGNoTGlzdHNSZXF1ZXN0EhYKDmluc3RpdHV0aW9uX2lkGAEgASgJEhMKC2RldGFpbmVlX2lkGAIgASgJIkQKFUdldFdhdGNoTGlzdHNSZXNwb25zZRIrCgVsaXN0cxgBIAMoCzIcLnNlYWxwb3N0LnYxLldhdGNoTGlzdFJlY29yZCJsChNTZXRXYXRjaExpc3RSZXF1ZXN0EhYKDmluc3RpdHV0aW9uX2lkGAEgASgJEhMKC2RldGFpbmVlX2lkGAIgASgJEg4KBnNlYWxlZBgDIAEoCRIYChByZXBsYWNlc192ZXJzaW9uGAQgASgEIlUKFFNldFdhdGNoTGlzdFJlc3BvbnNlEioKBGxpc3QYASABKAsyHC5zZWFscG9zdC52MS5XYXRjaExpc3RSZWNvcmQSEQoJbG9nX2luZGV4GAIgASgEMoAICg1SZXZpZXdTZXJ2aWNlEkoKCUxpc3RRdWV1ZRIdLnNlYWxwb3N0LnYxLkxpc3RRdWV1ZVJlcXVlc3QaHi5zZWFscG9zdC52MS5MaXN0UXVldWVSZXNwb25zZRJQCgtHcmFudEFjY2VzcxIfLnNlYWxwb3N0LnYxLkdyYW50QWNjZXNzUmVxdWVzdBogLnNlYWxwb3N0LnYxLkdyYW50QWNjZXNzUmVzcG9uc2USVgoNUmVjb3JkVmVyZGljdBIhLnNlYWxwb3N0LnYxLlJlY29yZFZlcmRpY3RSZXF1ZXN0GiIuc2VhbHBvc3QudjEuUmVjb3JkVmVyZGljdFJlc3BvbnNlElwKD1JlbGVhc2VXaXRoaGVsZBIjLnNlYWxwb3N0LnYxLlJlbGVhc2VXaXRoaGVsZFJlcXVlc3QaJC5zZWFscG9zdC52MS5SZWxlYXNlV2l0aGhlbGRSZXNwb25zZRJ3ChhGaWxlUmV0cm9zcGVjdGl2ZVJlcXVlc3QSLC5zZWFscG9zdC52MS5GaWxlUmV0cm9zcGVjdGl2ZVJlcXVlc3RSZXF1ZXN0Gi0uc2VhbHBvc3QudjEuRmlsZVJldHJvc3BlY3RpdmVSZXF1ZXN0UmVzcG9uc2USegoZTGlzdFJldHJvc3BlY3RpdmVSZXF1ZXN0cxItLnNlYWxwb3N0LnYxLkxpc3RSZXRyb3NwZWN0aXZlUmVxdWVzdHNSZXF1ZXN0Gi4uc2VhbHBvc3QudjEuTGlzdFJldHJvc3BlY3RpdmVSZXF1ZXN0c1Jlc3BvbnNlEn0KGkRlY2lkZVJldHJvc3BlY3RpdmVSZXF1ZXN0Ei4uc2VhbHBvc3QudjEuRGVjaWRlUmV0cm9zcGVjdGl2ZVJlcXVlc3RSZXF1ZXN0Gi8uc2VhbHBvc3QudjEuRGVjaWRlUmV0cm9zcGVjdGl2ZVJlcXVlc3RSZXNwb25zZRJ6ChlMaXN0UmV0cm9zcGVjdGl2ZU1lc3NhZ2VzEi0uc2VhbHBvc3QudjEuTGlzdFJldHJvc3BlY3RpdmVNZXNzYWdlc1JlcXVlc3QaLi5zZWFscG9zdC52MS5MaXN0UmV0cm9zcGVjdGl2ZU1lc3NhZ2VzUmVzcG9uc2USVgoNR2V0V2F0Y2hMaXN0cxIhLnNlYWxwb3N0LnYxLkdldFdhdGNoTGlzdHNSZXF1ZXN0GiIuc2VhbHBvc3QudjEuR2V0V2F0Y2hMaXN0c1Jlc3BvbnNlElMKDFNldFdhdGNoTGlzdBIgLnNlYWxwb3N0LnYxLlNldFdhdGNoTGlzdFJlcXVlc3QaIS5zZWFscG9zdC52MS5TZXRXYXRjaExpc3RSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_sealpost_v1_common, file_sealpost_v1_envelope, file_sealpost_v1_keys, file_sealpost_v1_log]);
 
 /**
  * @generated from message sealpost.v1.QueueItem
@@ -68,6 +68,14 @@ export type QueueItem = Message<"sealpost.v1.QueueItem"> & {
    * @generated from field: sealpost.v1.LegalBasis legal_basis = 7;
    */
   legalBasis: LegalBasis;
+
+  /**
+   * The terminal's sealed triage summary (TerminalService.SealTriage); empty until the
+   * terminal sealed one. Only the institution's screeners can open it.
+   *
+   * @generated from field: string triage_seal = 8;
+   */
+  triageSeal: string;
 };
 
 /**
@@ -601,6 +609,108 @@ export const ListRetrospectiveMessagesResponseSchema: GenMessage<ListRetrospecti
   messageDesc(file_sealpost_v1_review, 17);
 
 /**
+ * @generated from message sealpost.v1.GetWatchListsRequest
+ */
+export type GetWatchListsRequest = Message<"sealpost.v1.GetWatchListsRequest"> & {
+  /**
+   * @generated from field: string institution_id = 1;
+   */
+  institutionId: string;
+
+  /**
+   * Empty: the institution's list and every detainee's list there.
+   *
+   * @generated from field: string detainee_id = 2;
+   */
+  detaineeId: string;
+};
+
+/**
+ * Describes the message sealpost.v1.GetWatchListsRequest.
+ * Use `create(GetWatchListsRequestSchema)` to create a new message.
+ */
+export const GetWatchListsRequestSchema: GenMessage<GetWatchListsRequest> = /*@__PURE__*/
+  messageDesc(file_sealpost_v1_review, 18);
+
+/**
+ * @generated from message sealpost.v1.GetWatchListsResponse
+ */
+export type GetWatchListsResponse = Message<"sealpost.v1.GetWatchListsResponse"> & {
+  /**
+   * @generated from field: repeated sealpost.v1.WatchListRecord lists = 1;
+   */
+  lists: WatchListRecord[];
+};
+
+/**
+ * Describes the message sealpost.v1.GetWatchListsResponse.
+ * Use `create(GetWatchListsResponseSchema)` to create a new message.
+ */
+export const GetWatchListsResponseSchema: GenMessage<GetWatchListsResponse> = /*@__PURE__*/
+  messageDesc(file_sealpost_v1_review, 19);
+
+/**
+ * @generated from message sealpost.v1.SetWatchListRequest
+ */
+export type SetWatchListRequest = Message<"sealpost.v1.SetWatchListRequest"> & {
+  /**
+   * @generated from field: string institution_id = 1;
+   */
+  institutionId: string;
+
+  /**
+   * Empty for the institution's own list.
+   *
+   * @generated from field: string detainee_id = 2;
+   */
+  detaineeId: string;
+
+  /**
+   * @generated from field: string sealed = 3;
+   */
+  sealed: string;
+
+  /**
+   * The version being replaced (0 when there is none yet): a change made meanwhile is
+   * not overwritten (FAILED_PRECONDITION).
+   *
+   * @generated from field: uint64 replaces_version = 4;
+   */
+  replacesVersion: bigint;
+};
+
+/**
+ * Describes the message sealpost.v1.SetWatchListRequest.
+ * Use `create(SetWatchListRequestSchema)` to create a new message.
+ */
+export const SetWatchListRequestSchema: GenMessage<SetWatchListRequest> = /*@__PURE__*/
+  messageDesc(file_sealpost_v1_review, 20);
+
+/**
+ * @generated from message sealpost.v1.SetWatchListResponse
+ */
+export type SetWatchListResponse = Message<"sealpost.v1.SetWatchListResponse"> & {
+  /**
+   * @generated from field: sealpost.v1.WatchListRecord list = 1;
+   */
+  list?: WatchListRecord | undefined;
+
+  /**
+   * The change's log entry.
+   *
+   * @generated from field: uint64 log_index = 2;
+   */
+  logIndex: bigint;
+};
+
+/**
+ * Describes the message sealpost.v1.SetWatchListResponse.
+ * Use `create(SetWatchListResponseSchema)` to create a new message.
+ */
+export const SetWatchListResponseSchema: GenMessage<SetWatchListResponse> = /*@__PURE__*/
+  messageDesc(file_sealpost_v1_review, 21);
+
+/**
  * The screeners' API: queue, grants, verdicts and retrospective requests.
  *
  * @generated from service sealpost.v1.ReviewService
@@ -679,6 +789,24 @@ export const ReviewService: GenService<{
     methodKind: "unary";
     input: typeof ListRetrospectiveMessagesRequestSchema;
     output: typeof ListRetrospectiveMessagesResponseSchema;
+  },
+  /**
+   * Triage watch lists of an institution and its detainees: read and replace (logged).
+   *
+   * @generated from rpc sealpost.v1.ReviewService.GetWatchLists
+   */
+  getWatchLists: {
+    methodKind: "unary";
+    input: typeof GetWatchListsRequestSchema;
+    output: typeof GetWatchListsResponseSchema;
+  },
+  /**
+   * @generated from rpc sealpost.v1.ReviewService.SetWatchList
+   */
+  setWatchList: {
+    methodKind: "unary";
+    input: typeof SetWatchListRequestSchema;
+    output: typeof SetWatchListResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sealpost_v1_review, 0);
