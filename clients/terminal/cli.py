@@ -395,6 +395,15 @@ class _Printer:
             typer.echo(_("! {notice}", notice=text))
 
 
+def _reply_triage(client: TerminalClient, opened: TerminalProfile) -> IntakeTriage | None:
+    """Triage for a reply that waits for a screener; None without the triage libraries."""
+    try:
+        from sealpost.clients.terminal.triage import IntakeTriage  # noqa: PLC0415
+    except ImportError:
+        return None
+    return IntakeTriage(client, opened.sealing_client())
+
+
 def _intake_triage(client: TerminalClient, opened: TerminalProfile) -> IntakeTriage:
     """Triage at intake; a usage error when the triage libraries are not installed."""
     try:
@@ -738,7 +747,15 @@ def reply(
         escrow_client = opened.escrow_client(RetryPolicy())
         try:
             handed = _run(
-                lambda: _send(client, detainee_id, to, body, escrow_with(escrow_client), attach)
+                lambda: _send(
+                    client,
+                    detainee_id,
+                    to,
+                    body,
+                    escrow_with(escrow_client),
+                    attach,
+                    _reply_triage(client, opened),
+                )
             )
         finally:
             client.close()
@@ -808,13 +825,16 @@ def _send(
     text: str,
     escrow: Escrow,
     attach: list[Path] | None,
+    triage: IntakeTriage | None = None,
 ) -> HandedInReply:
     """Send a reply; a key server that cannot escrow means the reply is not sent."""
     from sealpost.clients.terminal.reply import hand_in_reply  # noqa: PLC0415
     from sealpost.escrow.errors import EscrowError  # noqa: PLC0415
 
     try:
-        return hand_in_reply(client, detainee_id, account_id, text, escrow, attach or ())
+        return hand_in_reply(
+            client, detainee_id, account_id, text, escrow, attach or (), triage=triage
+        )
     except EscrowError as exc:
         problem = problem_of(exc)
         assert problem is not None

@@ -14,10 +14,11 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sealpost.clients.relative import attachments as _attachments
 from sealpost.clients.relative.errors import AttachmentError as RelativeAttachmentError
-from sealpost.clients.terminal.client import Escrow, SentReply, TerminalClient
+from sealpost.clients.terminal.client import TEXT_PLAIN, Escrow, SentReply, TerminalClient
 from sealpost.clients.terminal.desk import REFERENCE_ID_CHARS
 from sealpost.clients.terminal.errors import AttachmentError, ReplyError
 from sealpost.clients.terminal.pdf import ReplyReceipt, render_reply_receipt
@@ -25,6 +26,9 @@ from sealpost.clients.terminal.register import DetaineeRegister
 from sealpost.crypto.envelope import Part
 from sealpost.i18n import TIME_ZONE, _
 from sealpost.v1 import common_pb2, log_pb2
+
+if TYPE_CHECKING:
+    from sealpost.clients.terminal.triage import IntakeTriage
 
 
 def scanned_page(path: Path) -> Part:
@@ -76,8 +80,12 @@ def hand_in_reply(
     text: str,
     escrow: Escrow,
     attach: Sequence[Path] = (),
+    triage: IntakeTriage | None = None,
 ) -> HandedInReply:
-    """Compose and send a reply from ``detainee_id`` to the contact ``account_id``."""
+    """Compose and send a reply from ``detainee_id`` to the contact ``account_id``.
+
+    With ``triage``, a reply the gateway queued for a screener gets its sealed summary.
+    """
     parts = [scanned_page(path) for path in attach]
     if not text.strip() and not parts:
         raise ReplyError(_("nothing to send: write some text or attach a scanned page"))
@@ -86,6 +94,12 @@ def hand_in_reply(
     except UnicodeEncodeError as exc:
         raise ReplyError(_("the text is not valid Unicode (it holds a lone surrogate)")) from exc
     sent = client.send_reply(detainee_id, account_id, text, escrow, attachments=parts)
+    if triage is not None and sent.state == common_pb2.MESSAGE_STATE_QUEUED:
+        triage.reply(
+            sent.receipt.message_id,
+            detainee_id,
+            [Part(TEXT_PLAIN, text.encode("utf-8")), *parts],
+        )
     return HandedInReply(detainee_id, sent, text, tuple(p.filename for p in parts))
 
 

@@ -35,6 +35,7 @@ from sealpost.clients.triage import (
 )
 from sealpost.clients.triage.errors import TriageError
 from sealpost.crypto import envelope as crypto_envelope
+from sealpost.crypto.envelope import Part
 from sealpost.crypto.errors import CryptoError
 from sealpost.escrow.client import SealingClient
 from sealpost.escrow.errors import EscrowError
@@ -63,9 +64,7 @@ class IntakeTriage:
     refresh_seconds: float = 300.0
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     #: The detectors; a test passes its own to see what reached them.
-    run: Callable[[Sequence[crypto_envelope.Part], Sequence[WatchList]], Report] = field(
-        default=triage, repr=False
-    )
+    run: Callable[[Sequence[Part], Sequence[WatchList]], Report] = field(default=triage, repr=False)
     #: By detainee id; the institution's own list under "".
     _lists: dict[str, WatchList] = field(default_factory=dict, repr=False)
     _read_at: float | None = field(default=None, repr=False)
@@ -86,16 +85,39 @@ class IntakeTriage:
             if item.privileged:
                 continue  # never triaged (SPEC P4, P16), whatever the gateway said
             try:
-                opened = crypto_envelope.decrypt_with_dek(
+                parts = crypto_envelope.decrypt_with_dek(
                     item.envelope, dek, item.sender, now_ms=item.accepted_at_ms
-                )
-                report = self.run(opened.parts, self._for(item.detainee_id))
+                ).parts
+                summaries.append((item.message_id, self._summary(parts, item.detainee_id)))
             except (CryptoError, TriageError) as exc:
                 _log.warning("triage failed", error=type(exc).__name__)
                 outcome.failed += 1
-                continue
-            summaries.append((item.message_id, Summary.of(report).encode()))
-            del opened, report
+            finally:
+                parts = ()  # the plaintext: no longer than the detectors need it
+        return self._hand_in(summaries, outcome)
+
+    def reply(self, message_id: bytes, detainee_id: str, parts: Sequence[Part]) -> bool:
+        """Triage a detainee's reply the gateway queued for a screener; True if handed in.
+
+        The terminal composed it, so its plaintext is here already; only a reply the
+        gateway put in the screening queue (a screening order covering outbound mail, or a
+        regime that screens all) comes here.
+        """
+        outcome = TriageOutcome()
+        try:
+            self._refresh()
+            summary = self._summary(parts, detainee_id)
+        except (ClientError, EscrowError, TriageError) as exc:
+            _log.warning("triage failed", error=type(exc).__name__)
+            return False
+        return self._hand_in([(message_id, summary)], outcome).sealed == 1
+
+    def _summary(self, parts: Sequence[Part], detainee_id: str) -> bytes:
+        return Summary.of(self.run(parts, self._for(detainee_id))).encode()
+
+    def _hand_in(
+        self, summaries: list[tuple[bytes, bytes]], outcome: TriageOutcome
+    ) -> TriageOutcome:
         if not summaries:
             return outcome
         try:
@@ -105,7 +127,7 @@ class IntakeTriage:
             _log.warning("triage summaries not handed in", error=type(exc).__name__)
             outcome.failed += len(summaries)
             return outcome
-        outcome.sealed = len(summaries)
+        outcome.sealed += len(summaries)
         return outcome
 
     def _for(self, detainee_id: str) -> list[WatchList]:

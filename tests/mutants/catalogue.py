@@ -36,6 +36,7 @@ _WEB_RELEASE = "tests/unit/test_webrelease.py"
 _WEB_APP_AUDIT = "tests/unit/test_audit_webapp.py"
 _DEVICES = "tests/integration/test_devices.py"
 _NEWS = "tests/integration/test_news_mail.py"
+_TRIAGE = "tests/unit/test_triage_sealed.py"
 _WEB_RIGHTS = (
     "tests/integration/test_web_transport.py::"
     "test_the_rights_hold_over_both_transports_alike[/sealpost.v1.RelativeService/ListContacts]"
@@ -1155,5 +1156,51 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         tests=(
             _NEWS + "::test_news_is_told_without_content_and_stops_when_the_address_is_removed",
         ),
+    ),
+    # ------------------------------------------------------------------ triage (SPEC P16)
+    Mutant(
+        name="states-triage-privileged",
+        path="gateway/states.py",
+        original='        raise FailedPrecondition("privileged mail is never triaged")\n',
+        replacement="        pass\n",
+        breaks="P16",
+        effect="The gateway takes a triage summary for a privileged message.",
+        tests=(_STATES,),
+    ),
+    Mutant(
+        name="states-triage-any-state",
+        path="gateway/states.py",
+        original="    if current != QUEUED:\n        raise FailedPrecondition(\n            f\"only a message waiting",
+        replacement="    if False:\n        raise FailedPrecondition(\n            f\"only a message waiting",
+        breaks="P16",
+        effect="A message without a legal basis for review (released at once) gets triaged.",
+        tests=(_STATES,),
+    ),
+    Mutant(
+        name="terminal-triages-privileged",
+        path="clients/terminal/triage.py",
+        original="            if item.privileged:\n                continue",
+        replacement="            if False:\n                continue",
+        breaks="P4, P16",
+        effect="The terminal decrypts and triages privileged mail when the gateway queues it.",
+        tests=(_TRIAGE,),
+    ),
+    Mutant(
+        name="summary-not-padded",
+        path="clients/triage/sealed.py",
+        original='        return raw.ljust(SUMMARY_BYTES, b" ")\n',
+        replacement="        return raw\n",
+        breaks="P16",
+        effect="A summary's size tells the gateway which messages have findings.",
+        tests=(_TRIAGE,),
+    ),
+    Mutant(
+        name="policy-watch-list-any-detainee",
+        path="gateway/policy.py",
+        original="    if detainee_status != HELD or detainee_institution != institution:\n",
+        replacement="    if detainee_status != HELD:\n",
+        breaks="P11",
+        effect="An institution keeps a watch list on a detainee held elsewhere.",
+        tests=(_POLICY,),
     ),
 )

@@ -269,3 +269,26 @@ def test_reason_for_relative(
     state: int, reason: int | None, told: bool | None, expected: int
 ) -> None:
     assert policy.reason_for_relative(state=state, reason=reason, told=told) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "held_at", "allowed"),
+    [
+        (policy.HELD, "pi-a", True),
+        (policy.HELD, "pi-b", False),
+        (policy.RELEASED_DETAINEE, "pi-a", False),
+    ],
+)
+def test_a_watch_list_is_kept_only_for_a_detainee_held_at_the_institution(
+    status: int, held_at: str, allowed: bool
+) -> None:
+    def check() -> None:
+        policy.check_watch_list_detainee(
+            detainee_status=status, detainee_institution=held_at, institution="pi-a"
+        )
+
+    if allowed:
+        check()
+    else:
+        with pytest.raises(FailedPrecondition, match="not held at this institution"):
+            check()

@@ -114,3 +114,18 @@ def test_privileged_mail_is_never_released_after_a_complaint() -> None:
 def test_relatives_see_only_delivered_or_not(state: states.State, status: int) -> None:
     # A withheld message looks exactly like a rejected one: screening is not disclosed.
     assert states.delivery_status(state) == status
+
+
+@pytest.mark.parametrize("current", ALL)
+def test_only_a_message_waiting_for_a_screener_is_triaged(current: states.State) -> None:
+    if current == states.QUEUED:
+        states.check_triage(current, privileged=False)
+    else:
+        with pytest.raises(FailedPrecondition, match="only a message waiting for a screener"):
+            states.check_triage(current, privileged=False)
+
+
+@pytest.mark.parametrize("current", ALL)
+def test_privileged_mail_is_never_triaged(current: states.State) -> None:
+    with pytest.raises(FailedPrecondition, match="privileged mail is never triaged"):
+        states.check_triage(current, privileged=True)

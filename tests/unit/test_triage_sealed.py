@@ -242,3 +242,20 @@ def test_a_key_server_that_refuses_leaves_the_messages_untriaged_and_intake_goin
     outcome = step([(_intake(3, privileged=False), b"k3")])
     assert (outcome.sealed, outcome.failed) == (0, 1)
     assert client.handed_in == []
+
+
+def test_a_queued_reply_is_triaged_from_the_text_the_terminal_composed() -> None:
+    seen: list[bytes] = []
+
+    def run(parts: Sequence[Part], lists: Sequence[WatchList]) -> Report:
+        seen.extend(p.data for p in parts)
+        return Report((PHONE,))
+
+    client, sealer = _Client(), _Sealer()
+    step = IntakeTriage(client, sealer, run=run)  # type: ignore[arg-type]
+    assert step.reply(bytes([5]) * 16, "d-1", [Part("text/plain", b"bel 06-12345678")])
+    assert seen == [b"bel 06-12345678"]
+    assert client.handed_in == [(bytes([5]) * 16, "vault:v1:AAAA")]
+    assert not IntakeTriage(client, _Sealer(fail=True), run=run).reply(  # type: ignore[arg-type]
+        bytes([6]) * 16, "d-1", [Part("text/plain", b"x")]
+    )
