@@ -158,6 +158,7 @@ class Day:
         self.intake()
         self.screening()
         self.delivery()
+        self.triage()
         self.reply()
         self.web_relative()
         self.transfer()
@@ -335,6 +336,97 @@ class Day:
             f"{NORTH}'s delivery desk printed {len(printed)} slips into {slips}/ and "
             f"acknowledged each (reference {printed[0].reference}, ...); Fatima's status "
             "now reads 'delivered'"
+        )
+
+    def triage(self) -> None:
+        """Triage ranks the screener's queue; a withholding and its printed notice."""
+        from sealpost.clients.review import triage as review_triage  # noqa: PLC0415
+        from sealpost.clients.terminal.intake import IntakeLoop, MemoryStateStore  # noqa: PLC0415
+        from sealpost.clients.terminal.triage import IntakeTriage  # noqa: PLC0415
+        from sealpost.clients.triage import EntryKind, WatchEntry, explain  # noqa: PLC0415
+
+        _name, session, _token = self.stack.staff_login(["screener"], [NORTH], name="de-boer")
+        screener = self.stack.reviewer(["screener"], [NORTH], name="screener-de-boer")
+        sealer = self.stack.sealer(session.token)
+        review_triage.set_watch_list(
+            screener,
+            sealer,
+            NORTH,
+            WATCHED,
+            (WatchEntry(EntryKind.CONTACT_BAN, "Mohammed El Amrani"),),
+        )
+        say(
+            f"screener De Boer put a name under a contact ban on {WATCHED}'s watch list; "
+            "the gateway keeps it sealed and logged the change with its digest, not the name"
+        )
+        letters = {
+            "innocent": "Lieve papa, zondag gaan we naar oma. Liefs, Fatima",
+            "phone": "Papa, bel oom Karim op 06-12345678 over het pakket.",
+            "banned": "سلام من محمد العمراني، هو يفكر فيك كل يوم",
+        }
+        for story, text in letters.items():
+            self.sent[story] = self.fatima.send(WATCHED, text).message_id
+        taken = IntakeLoop(
+            self.north,
+            self.keep_escrow(NORTH),
+            MemoryStateStore(),
+            triage=IntakeTriage(self.north, self.stack.terminal_sealer(NORTH)),
+        ).run_once(max_wait=30)
+        expect(taken.triaged == 3, "the terminal sealed a triage summary for each queued letter")
+        items = screener.queue()
+        ranked = review_triage.ranked(items, review_triage.open_summaries(sealer, items))
+        order = [r.item.message_id for r in ranked]
+        expect(
+            set(order[:2]) == {self.sent["banned"], self.sent["phone"]}
+            and order[2] == self.sent["innocent"],
+            "triage puts the letters with findings first, the innocent one last",
+        )
+        rows = [
+            (
+                short(r.item.message_id),
+                review_triage.signals_cell(r.summary),
+                review_triage.language_cell(r.summary),
+            )
+            for r in ranked
+        ]
+        (self.out / "triaged-queue.txt").write_text(
+            "".join(f"{m}  {signals:<28} {language}\n" for m, signals, language in rows),
+            encoding="utf-8",
+        )
+        say(
+            f"Fatima wrote three more letters to {WATCHED}; the terminal triaged them at "
+            "intake and sealed a summary for the screeners (the gateway cannot read it); the "
+            "screener's queue is ranked: "
+            + "; ".join(f"{m} {signals}" for m, signals, _language in rows)
+            + f" (in {self.out / 'triaged-queue.txt'})"
+        )
+        lists = review_triage.lists_for(screener, sealer, NORTH, WATCHED)
+        banned = screener.open(self.sent["banned"])
+        found = review_triage.report_for(banned, lists).signals
+        flagged = [s for s in found if s.detector == "watch-list"]
+        expect(len(flagged) == 1, "the opened letter highlights the name on the contact ban")
+        screener.verdict(
+            self.sent["banned"],
+            common_pb2.VERDICT_WITHHOLD,
+            common_pb2.WITHHOLD_REASON_VICTIM_PROTECTION,
+            note="contactverbod",
+        )
+        for story in ("phone", "innocent"):
+            screener.open(self.sent[story])
+            screener.verdict(self.sent[story], common_pb2.VERDICT_RELEASE)
+        notices = self.out / "notices"
+        notices.mkdir(exist_ok=True)
+        notice = notices / f"{WATCHED}-{short(self.sent['banned'])}.pdf"
+        reference = DeliveryDesk(self.north, NORTH).print_notice(self.sent["banned"], notice)
+        expect(
+            self.fatima.status(self.sent["banned"]) == common_pb2.DELIVERY_STATUS_NOT_DELIVERED,
+            "Fatima reads 'not delivered' for the withheld letter",
+        )
+        say(
+            f"screener De Boer opened the first letter under a logged grant; triage marked "
+            f"'{flagged[0].text}' ({explain(flagged[0])}); she withheld it for the protection "
+            "of victims and released the other two. The terminal printed the withholding "
+            f"notice for {WATCHED} ({reference}, how to complain included): {notice}"
         )
 
     def reply(self) -> None:
