@@ -176,6 +176,17 @@ def queue(
             "--by-age", help=_("Longest waiting first; do not open the triage summaries.")
         ),
     ] = False,
+    reads: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reads",
+            metavar="LANG",
+            help=_(
+                "Only messages in a language you read (a code such as nl, ar, tr; repeat "
+                "for more), and those whose language triage could not tell."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Messages waiting for screening: triage's findings first among themselves, then by age."""
     from sealpost.clients.review import triage  # noqa: PLC0415
@@ -187,6 +198,9 @@ def queue(
     if not by_age and any(i.triage_seal for i in items):
         summaries = _open_summaries(options, items, summaries)
     ordered = triage.ranked(items, summaries)
+    hidden: list[str] = []
+    if reads:
+        ordered, hidden = triage.for_readers(ordered, frozenset(reads))
     rows = [
         (
             *_format.item_row(r.item),
@@ -196,7 +210,14 @@ def queue(
         for r in ordered
     ]
     headers = (*_format.queue_headers(), _("signals"), _("language"))
-    text = table(headers, rows) if items else _("queue empty")
+    text = table(headers, rows) if ordered else _("queue empty")
+    if hidden:
+        text += "\n" + _n(
+            "{count} message in another language is left for a colleague: {languages}",
+            "{count} messages in other languages are left for a colleague: {languages}",
+            len(hidden),
+            languages=", ".join(sorted(set(hidden))),
+        )
     data = {
         "items": [
             {**_format.item_json(r.item), "triage": triage.summary_json(r.summary)} for r in ordered

@@ -96,6 +96,23 @@ def ranked(
     ]
 
 
+def for_readers(ranked: list[Ranked], reads: frozenset[str]) -> tuple[list[Ranked], list[str]]:
+    """The messages a screener who reads ``reads`` should take, and the others' languages.
+
+    A message whose language triage could not tell (no summary, or below 0.5) stays:
+    someone must look at it.
+    """
+    kept: list[Ranked] = []
+    others: list[str] = []
+    for r in ranked:
+        s = r.summary
+        if s is None or not s.language or s.language_confidence < 0.5 or s.language in reads:
+            kept.append(r)
+        else:
+            others.append(s.language)
+    return kept, others
+
+
 def detector_word(detector: str) -> str:
     """A detector's name in the staff language."""
     words: dict[str, Callable[[], str]] = {

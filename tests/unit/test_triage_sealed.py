@@ -259,3 +259,19 @@ def test_a_queued_reply_is_triaged_from_the_text_the_terminal_composed() -> None
     assert not IntakeTriage(client, _Sealer(fail=True), run=run).reply(  # type: ignore[arg-type]
         bytes([6]) * 16, "d-1", [Part("text/plain", b"x")]
     )
+
+
+def test_a_screener_who_reads_dutch_leaves_arabic_letters_to_a_colleague() -> None:
+    order = common_pb2.LEGAL_BASIS_SCREENING_ORDER
+    items = [_item(1, 9, order), _item(2, 8, order), _item(3, 7, order), _item(4, 6, order)]
+    summaries: dict[bytes, Summary | None] = {
+        items[0].message_id: Summary((), 0.0, "nl", 0.9),
+        items[1].message_id: Summary((), 0.0, "ar", 0.9),
+        items[2].message_id: Summary((), 0.0, "ar", 0.3),  # uncertain: someone must look
+        items[3].message_id: None,  # not triaged: likewise
+    }
+    kept, others = review_triage.for_readers(
+        review_triage.ranked(items, summaries), frozenset({"nl", "en"})
+    )
+    assert [r.item.message_id[0] for r in kept] == [1, 3, 4]
+    assert others == ["ar"]
