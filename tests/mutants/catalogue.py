@@ -1170,8 +1170,14 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
     Mutant(
         name="states-triage-any-state",
         path="gateway/states.py",
-        original="    if current != QUEUED:\n        raise FailedPrecondition(\n            f\"only a message waiting",
-        replacement="    if False:\n        raise FailedPrecondition(\n            f\"only a message waiting",
+        original=(
+            "    if current != QUEUED:\n"
+            "        raise FailedPrecondition(\n"
+            '            f"only a message waiting'
+        ),
+        replacement=(
+            '    if False:\n        raise FailedPrecondition(\n            f"only a message waiting'
+        ),
         breaks="P16",
         effect="A message without a legal basis for review (released at once) gets triaged.",
         tests=(_STATES,),
