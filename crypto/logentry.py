@@ -82,6 +82,9 @@ MESSAGE_SUBJECT: Final = "message"
 #: ADMIN_ACTION ``operation`` of a change to a triage watch list; its extra fields are
 #: ``version`` and ``sealed_digest`` (watch_list_digest(), hex), never the list's entries.
 WATCH_LIST_OPERATION: Final = "watch_list"
+#: ADMIN_ACTION ``operation`` of the gateway's deletion of settled messages' rows; extra
+#: fields ``before_ms`` (messages accepted before it) and ``messages`` (how many).
+ROW_RETENTION_OPERATION: Final = "row_retention"
 #: The extra field of a "message escrowed" event: escrow_digest() of the stored blob, hex.
 ESCROW_DIGEST_FIELD: Final = "escrow_digest"
 

@@ -245,6 +245,15 @@ def serve(
             )
         ),
     ] = None,
+    retention_days: Annotated[
+        str | None,
+        typer.Option(
+            help=_(
+                "Delete settled messages this many days after acceptance, on a schedule (env "
+                "SEALPOST_RETENTION_DAYS, default 0: keep). See docs/operations.md."
+            )
+        ),
+    ] = None,
     witness_keys: Annotated[
         str | None,
         typer.Option(
@@ -311,6 +320,7 @@ def serve(
         "port_file": str(port_file) if port_file is not None else None,
         "workers": workers,
         "head_interval_seconds": head_interval_seconds,
+        "retention_days": retention_days,
         "witness_keys": witness_keys,
         "register_limit": register_limit,
         "sign_in_limit": sign_in_limit,

@@ -158,6 +158,13 @@ def _count(raw: str) -> int:
     return value
 
 
+def _days(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 36_500:
+        raise ValueError
+    return value
+
+
 def _workers(raw: str) -> int:
     value = int(raw)
     if not 1 <= value <= MAX_WORKERS:
@@ -317,6 +324,20 @@ class GatewayConfig:
                 most=MAX_HEAD_INTERVAL_S,
             ),
         ),
+    )
+    #: Delete settled messages (delivered, withheld, rejected) this many days after they
+    #: were accepted, with their feed entries and grants; 0 keeps them (docs/operations.md,
+    #: "Retention of rows"). The log keeps its leaves: digests and ids, never content.
+    retention_days: float = field(
+        default=0.0,
+        metadata=_meta(
+            "RETENTION_DAYS", _days, lambda: _("a number of days from 0 (keep) to 36500")
+        ),
+    )
+    #: Seconds between two retention rounds.
+    retention_interval_seconds: float = field(
+        default=3600.0,
+        metadata=_meta("RETENTION_INTERVAL_SECONDS", _positive_float, _seconds),
     )
     #: Auditors' witness keys, ``name=hex,...``, whose cosignatures the gateway accepts.
     witness_keys: WitnessKeys = field(

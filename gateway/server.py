@@ -30,7 +30,7 @@ from sealpost import __version__
 from sealpost._internal.logs import get_logger
 from sealpost.crypto import logentry, webrelease
 from sealpost.crypto.limits import DEFAULT_LIMITS
-from sealpost.crypto.logentry import LogAction
+from sealpost.crypto.logentry import ROW_RETENTION_OPERATION, LogAction
 from sealpost.escrow import client as escrow_client
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.errors import EscrowError
@@ -364,6 +364,47 @@ class Gateway:
             await asyncio.sleep(self.config.head_interval_seconds)
             await self.sign_if_grown()
 
+    async def apply_retention(self) -> int:
+        """Delete settled messages older than the retention period, logged; how many.
+
+        In one transaction: the rows go and an ADMIN_ACTION entry (``row_retention``)
+        records the cutoff and the count, so that the auditor's replay drops the same
+        messages (docs/operations.md, "Retention of rows"). Several gateways may run this
+        side by side: the second finds nothing left and logs nothing.
+        """
+        now = self.ctx.clock()
+        cutoff = now - int(self.config.retention_days * 86_400_000)
+
+        def retain(connection: Connection) -> int:
+            gone = store.delete_settled_before(connection, cutoff)
+            if gone:
+                store.log(
+                    connection,
+                    LogAction.ADMIN_ACTION,
+                    store.GATEWAY_ACTOR,
+                    now,
+                    scope=translog.PUBLIC,
+                    operation=ROW_RETENTION_OPERATION,
+                    before_ms=str(cutoff),
+                    messages=str(len(gone)),
+                )
+            return len(gone)
+
+        try:
+            deleted = await self.ctx.write(retain)
+        except (GatewayError, SQLAlchemyError) as exc:
+            _log.warning("gateway.retention_failed", error_type=type(exc).__name__)
+            return 0
+        if deleted:
+            _log.info("gateway.retention", count=deleted)
+        return deleted
+
+    async def retain_rows(self) -> None:
+        """Apply the retention period every ``retention_interval_seconds``."""
+        while True:
+            await self.apply_retention()
+            await asyncio.sleep(self.config.retention_interval_seconds)
+
     async def watch_key_server(self, address: str) -> None:
         """Report the key server's state (reachable, unsealed) under KEY_SERVER_HEALTH."""
         config = KeyServerConfig(address, timeout=HEALTH_PROBE_SECONDS)
@@ -435,6 +476,8 @@ async def serve(
     ]
     if config.key_server_address:
         watchers.append(asyncio.create_task(gateway.watch_key_server(config.key_server_address)))
+    if config.retention_days:
+        watchers.append(asyncio.create_task(gateway.retain_rows()))
     mailer = news_mailer(config, ctx)
     if mailer is not None:
         mailer.start()

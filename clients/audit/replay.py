@@ -29,6 +29,7 @@ from sealpost.crypto.logentry import (
     COMPLAINT_REFERENCE_FIELD,
     ENVELOPE_DIGEST_FIELD,
     ESCROW_DIGEST_FIELD,
+    ROW_RETENTION_OPERATION,
     TELL_RELATIVES_REASON_FIELD,
     WATCH_LIST_OPERATION,
     LogAction,
@@ -594,6 +595,35 @@ class Replay:
             self._handover(index, event, s)
         elif operation == WATCH_LIST_OPERATION:
             self._watch_list(index, event, s)
+        elif operation == ROW_RETENTION_OPERATION:
+            self._row_retention(index, event)
+
+    def _row_retention(self, index: int, event: LogEvent) -> None:
+        """The gateway deleted settled messages accepted before a cutoff: drop them too."""
+        if event.actor != GATEWAY_ACTOR:
+            self._rule(index, f"rows deleted for retention by {event.actor}, not the gateway")
+            return
+        before = _int(event.extra.get("before_ms"))
+        if before is None:
+            self._rule(index, "a retention without its cutoff")
+            return
+        gone = {
+            key
+            for key, m in self._messages.items()
+            if m.accepted_at_ms < before and m.state in states.SETTLED
+        }
+        for key in gone:
+            del self._messages[key]
+            self._table("messages").pop(key, None)
+        grants = self._table("grants")
+        for grant_id in [g for g, row in grants.items() if row.values["message_id"] in gone]:
+            del grants[grant_id]
+        if _int(event.extra.get("messages")) != len(gone):
+            self._rule(
+                index,
+                f"a retention says it deleted {event.extra.get('messages')} messages; "
+                f"the log has {len(gone)} settled before its cutoff",
+            )
 
     def _watch_list(self, index: int, event: LogEvent, s: Mapping[str, str]) -> None:
         institution, detainee = s.get("institution", ""), s.get("detainee", "")

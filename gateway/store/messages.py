@@ -6,12 +6,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from sealpost.gateway import policy, states
 from sealpost.gateway.errors import FailedPrecondition
 from sealpost.gateway.storage.direct import Direct
-from sealpost.gateway.storage.schema import accounts, detainees, feed, key_records, messages
+from sealpost.gateway.storage.schema import (
+    accounts,
+    detainees,
+    feed,
+    grants,
+    key_records,
+    messages,
+)
 from sealpost.gateway.store._common import columns, exists_already, found
 from sealpost.v1 import common_pb2
 
@@ -334,3 +341,31 @@ def withheld(
     if detainee_id:
         parameters["p_detainee"] = detainee_id
     return query.rows(connection, parameters)
+
+
+#: Rows deleted per statement by ``delete_settled_before`` (bounded IN lists).
+_RETENTION_CHUNK = 500
+
+
+def delete_settled_before(connection: Connection, cutoff_ms: int) -> list[bytes]:
+    """Delete settled messages accepted before ``cutoff_ms``, with their feed rows and grants.
+
+    Settled: delivered, rejected or withheld (states.SETTLED); a message still on its
+    way is never deleted. Returns the ids deleted, in acceptance order.
+    """
+    found = list(
+        connection.execute(
+            select(messages.c.message_id)
+            .where(
+                messages.c.accepted_at_ms < cutoff_ms,
+                messages.c.state.in_(sorted(states.SETTLED)),
+            )
+            .order_by(messages.c.seq)
+        ).scalars()
+    )
+    for start in range(0, len(found), _RETENTION_CHUNK):
+        chunk = found[start : start + _RETENTION_CHUNK]
+        connection.execute(delete(feed).where(feed.c.message_id.in_(chunk)))
+        connection.execute(delete(grants).where(grants.c.message_id.in_(chunk)))
+        connection.execute(delete(messages).where(messages.c.message_id.in_(chunk)))
+    return [bytes(m) for m in found]

@@ -37,6 +37,10 @@ _WEB_APP_AUDIT = "tests/unit/test_audit_webapp.py"
 _DEVICES = "tests/integration/test_devices.py"
 _NEWS = "tests/integration/test_news_mail.py"
 _TRIAGE = "tests/unit/test_triage_sealed.py"
+_RETENTION = (
+    "tests/integration/test_row_retention.py"
+    "::test_settled_messages_are_deleted_and_the_log_still_verifies[sqlite]"
+)
 _WEB_RIGHTS = (
     "tests/integration/test_web_transport.py::"
     "test_the_rights_hold_over_both_transports_alike[/sealpost.v1.RelativeService/ListContacts]"
@@ -1208,5 +1212,24 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         breaks="P11",
         effect="An institution keeps a watch list on a detainee held elsewhere.",
         tests=(_POLICY,),
+    ),
+    # ------------------------------------------------------------------ retention of rows
+    Mutant(
+        name="retention-deletes-unsettled",
+        path="gateway/store/messages.py",
+        original="                messages.c.state.in_(sorted(states.SETTLED)),\n",
+        replacement="",
+        breaks="SPEC 3.8",
+        effect="Retention deletes messages still on their way: they are never delivered.",
+        tests=(_RETENTION,),
+    ),
+    Mutant(
+        name="replay-retention-drops-unsettled",
+        path="clients/audit/replay.py",
+        original="            if m.accepted_at_ms < before and m.state in states.SETTLED\n",
+        replacement="            if m.accepted_at_ms < before\n",
+        breaks="P12",
+        effect="A message deleted before it was settled goes unseen by the auditor.",
+        tests=(_RETENTION,),
     ),
 )
