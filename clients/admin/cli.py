@@ -24,8 +24,10 @@ from sealpost.clients._cli import (
     cli_app,
     emit,
     key_prefix,
+    refuse,
     run,
 )
+from sealpost.clients._problems import ExitCode
 from sealpost.clients.admin import registry
 from sealpost.clients.admin.record import record_actions, settle
 from sealpost.i18n import _, _n
@@ -278,6 +280,16 @@ def retention(
         int,
         typer.Option(help=_("Instead of --keep-days: retire every version below this one.")),
     ] = 0,
+    snapshots: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--snapshots",
+            help=_(
+                "A folder of key-server snapshots (repeatable). Retention is refused while one "
+                "is older than --keep-days: restoring it would bring back retired versions."
+            ),
+        ),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", help=_("Do not ask for confirmation."))] = False,
 ) -> None:
     """Crypto-shred: retire escrow key versions whose messages are all older than --keep-days.
@@ -286,9 +298,31 @@ def retention(
     """
     import time  # noqa: PLC0415
 
+    from sealpost.clients.admin.backups import too_old  # noqa: PLC0415
+
     options: StaffOptions = ctx.obj
     if (keep_days < 1) == (retire_below < 1):
         raise typer.BadParameter(_("give either --keep-days (at least 1) or --retire-below"))
+    if snapshots and keep_days < 1:
+        raise typer.BadParameter(
+            _("give --keep-days with --snapshots: the retention period says how old one may be"),
+            param_hint="--snapshots",
+        )
+    try:
+        old = too_old(snapshots or [], int(time.time()) - keep_days * 86_400)
+    except OSError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--snapshots") from None
+    if old:
+        refuse(
+            _(
+                "destroy these key-server snapshots first; they are older than {days} days "
+                "and restoring one would bring back the versions retention retires: {files}",
+                days=keep_days,
+                files=", ".join(str(p) for p in old),
+            ),
+            code="old_snapshots",
+            exit=ExitCode.FAILED,
+        )
     admin = run(lambda: _key_admin(options))
     info = run(admin.key_info)
     keep = retire_below or info.retirable_below(int(time.time()) - keep_days * 86_400)
