@@ -44,6 +44,12 @@ export const DEVICE_LINK = ascii("sealpost/v1/device-link");
 export const WEB_APP_FILE = ascii("sealpost/v1/web-app/file");
 /** A release manifest of the web app, as the transparency log records it. */
 export const WEB_APP_RELEASE = ascii("sealpost/v1/web-app/release");
+/** The digest of a sealed triage watch list, named in the log entry that changed it. */
+export const LOG_WATCH_LIST_DIGEST = ascii("sealpost/v1/log/watch-list-digest");
+/** The key server's derivation context of a queued message's sealed triage summary. */
+export const TRIAGE_SUMMARY_CONTEXT = ascii("sealpost/v1/triage/summary");
+/** The key server's derivation context of a sealed triage watch list. */
+export const TRIAGE_WATCH_LIST_CONTEXT = ascii("sealpost/v1/triage/watch-list");
 
 /** All of them, in the order of `crypto/domains.py` ALL. */
 export const ALL: readonly Uint8Array[] = [
@@ -65,4 +71,7 @@ export const ALL: readonly Uint8Array[] = [
   WEB_APP_FILE,
   WEB_APP_RELEASE,
   DEVICE_LINK,
+  LOG_WATCH_LIST_DIGEST,
+  TRIAGE_SUMMARY_CONTEXT,
+  TRIAGE_WATCH_LIST_CONTEXT,
 ];
