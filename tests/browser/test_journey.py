@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from sealpost._internal.stack import Stack, approve_all, setup_institutions
+from sealpost._internal.stack import Stack, approve_all, screening_order, setup_institutions
 from sealpost.clients.terminal.desk import DeliveryDesk
 from sealpost.clients.terminal.intake import IntakeLoop, MemoryStateStore
 from sealpost.clients.terminal.reply import send_reply
-from tests.browser.conftest import Tab
+from sealpost.v1 import admin_pb2, common_pb2
+from tests.browser.conftest import APP, Tab
 from tests.integration.test_terminal_desk import png
 from tests.integration.test_terminal_intake import FAST
 
@@ -110,6 +111,135 @@ def test_the_whole_journey_in_the_browser(tab: Tab, web_stack: Stack, tmp_path: 
         "data-status", "DELIVERED", timeout=TIMEOUT
     )
     tab.screenshot("05-reply")
+    assert tab.errors == []
+
+
+def catalogue(language: str) -> dict[str, str]:
+    """The app's words in one language (clients/web/app/messages)."""
+    words: dict[str, str] = json.loads(
+        (APP / "messages" / f"{language}.json").read_text(encoding="utf-8")
+    )
+    return words
+
+
+def test_a_withheld_message_says_why_only_where_the_regime_tells_it(
+    tab: Tab, web_stack: Stack
+) -> None:
+    """Two messages withheld by a screener: one of a detainee whose regime tells relatives
+    the reason, which shows its category and how to respond; one under a screening order in
+    the default regime, which reads "not delivered", withheld after review, no details."""
+    institution, told, quiet = "pi-web-reden", "d-web-told", "d-web-quiet"
+    admin, terminals = setup_institutions(
+        web_stack, [(told, institution, "regular"), (quiet, institution, "regular")]
+    )
+    admin.call(
+        "admin",
+        "SetRegime",
+        admin_pb2.SetRegimeRequest(
+            regime=admin_pb2.Regime(
+                name="web-told",
+                policy=common_pb2.REGIME_POLICY_SCREEN_ALL,
+                tell_relatives_reason=True,
+            )
+        ),
+    )
+    admin.call(
+        "admin",
+        "SetDetaineeRegime",
+        admin_pb2.SetDetaineeRegimeRequest(detainee_id=told, regime="web-told"),
+    )
+    screening_order(admin, quiet)
+
+    page = tab.open("/")
+    sign_up(page, "Samira")
+    for detainee in (told, quiet):
+        page.fill('[data-test="contact-request-id"]', detainee)
+        page.click('[data-test="contact-request-submit"]')
+        expect(page.locator(f'[data-test="contact"][data-detainee="{detainee}"]')).to_have_count(
+            1, timeout=TIMEOUT
+        )
+    assert approve_all(admin, institution) == 2
+    page.reload()
+    page.wait_for_selector('[data-test="unlock-form"]', timeout=TIMEOUT)
+    page.fill('[data-test="unlock-passphrase"]', PASSPHRASE)
+    page.click('[data-test="unlock-submit"]')
+
+    def open_contact(detainee: str) -> None:
+        page.click('[data-test="nav-contacts"]')
+        contact = page.locator(f'[data-test="contact"][data-detainee="{detainee}"]')
+        expect(contact).to_have_attribute("data-status", "APPROVED", timeout=TIMEOUT)
+        contact.locator("a").first.click()
+        expect(page.locator('[data-test="contact-status"]')).to_be_visible(timeout=TIMEOUT)
+
+    sent: dict[str, str] = {}
+    for detainee in (told, quiet):
+        open_contact(detainee)
+        page.click('[data-test="notice-acknowledge"]')
+        page.fill('[data-test="compose-text"]', f"Hallo {detainee}")
+        page.click('[data-test="send"]')
+        message = page.locator('[data-test="message"]').first
+        expect(message.locator('[data-test="message-proof"]')).to_have_attribute(
+            "data-proven", "true", timeout=TIMEOUT
+        )
+        found = message.get_attribute("data-message")
+        assert found
+        sent[detainee] = found
+
+    # The institution takes both in; both wait for a screener, who withholds them.
+    terminal = terminals[institution]
+    terminal.take_in(terminal.intake(), web_stack.escrow_for(institution))
+    screener = web_stack.reviewer(["screener"], [institution])
+    note = "notitie voor het dossier"
+    for message_id in sent.values():
+        screener.open(bytes.fromhex(message_id))
+        screener.verdict(
+            bytes.fromhex(message_id),
+            common_pb2.VERDICT_WITHHOLD,
+            common_pb2.WITHHOLD_REASON_CRIME_PREVENTION,
+            note,
+        )
+
+    categories = ("orderAndSecurity", "publicOrder", "crimePrevention", "victimProtection")
+
+    def check(language: str) -> None:
+        words = catalogue(language)
+        open_contact(told)
+        page.click('[data-test="refresh"]')
+        message = page.locator(f'[data-test="message"][data-message="{sent[told]}"]')
+        expect(message.locator('[data-test="message-status"]')).to_have_attribute(
+            "data-status", "NOT_DELIVERED", timeout=TIMEOUT
+        )
+        expect(message.locator('[data-test="message-status"]')).to_have_text(
+            words["message.status.notDelivered"]
+        )
+        withheld = message.locator('[data-test="message-withheld"]')
+        expect(withheld).to_have_attribute("data-reason", "CRIME_PREVENTION")
+        expect(withheld).to_contain_text(words["message.reason.crimePrevention"])
+        expect(withheld).to_contain_text(words["message.withheld.respond"])
+        expect(withheld).not_to_contain_text(words["message.withheld.noReason"])
+        expect(withheld).not_to_contain_text(note)
+        tab.screenshot(f"06-withheld-reason-{language}")
+
+        open_contact(quiet)
+        page.click('[data-test="refresh"]')
+        message = page.locator(f'[data-test="message"][data-message="{sent[quiet]}"]')
+        expect(message.locator('[data-test="message-status"]')).to_have_attribute(
+            "data-status", "NOT_DELIVERED", timeout=TIMEOUT
+        )
+        withheld = message.locator('[data-test="message-withheld"]')
+        expect(withheld).to_have_attribute("data-reason", "UNSPECIFIED")
+        expect(withheld).to_contain_text(words["message.withheld.noReason"])
+        expect(withheld).to_contain_text(words["message.withheld.ask"])
+        for category in categories:
+            expect(withheld).not_to_contain_text(words[f"message.reason.{category}"])
+        expect(withheld).not_to_contain_text(words["message.withheld.respond"])
+        tab.screenshot(f"07-withheld-default-{language}")
+
+    check("nl")
+    # The same in Arabic, right to left.
+    page.select_option('[data-test="language"]', "ar")
+    expect(page.locator("html")).to_have_attribute("dir", "rtl", timeout=TIMEOUT)
+    check("ar")
     assert tab.errors == []
 
 

@@ -10,7 +10,7 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as sp from "@sealpost/protocol";
-import { ContactStatus, DeliveryStatus } from "@sealpost/protocol/gen/common_pb";
+import { ContactStatus, DeliveryStatus, WithholdReason } from "@sealpost/protocol/gen/common_pb";
 import { KeyRecordSchema } from "@sealpost/protocol/gen/keys_pb";
 import { LogEntrySchema, ReceiptSchema } from "@sealpost/protocol/gen/log_pb";
 import type { Contact, StreamInboxResponse } from "@sealpost/protocol/gen/relative_pb";
@@ -20,7 +20,7 @@ import { SNIFF_BYTES, checkFile, checkMessage, maxFileBytes, typeFromName } from
 import { nowMs, openReply, type Expected, type Port, type Trust } from "./port.js";
 import type { HistoryRecord, ReceivedRecord, SentRecord, Store } from "./store.js";
 
-export { ContactStatus, DeliveryStatus };
+export { ContactStatus, DeliveryStatus, WithholdReason };
 
 /** The calls of the port a session uses: a test may give a fake. */
 export type Gateway = Pick<
@@ -76,6 +76,11 @@ export interface MessageView {
   readonly error: unknown;
   /** Sent messages: the delivery status and whether the receipt is proven from the log. */
   readonly status: DeliveryStatus | undefined;
+  /**
+   * Sent messages not delivered: the withholding's reason category where the detainee's
+   * regime told it, else UNSPECIFIED. Never the screener's note: the gateway has none to give.
+   */
+  readonly withholdReason: WithholdReason;
   readonly proven: boolean;
 }
 
@@ -438,8 +443,10 @@ export class Session {
   }
 
   /**
-   * Ask the gateway how each sent message stands that is not settled yet, and prove any
-   * receipt not proven yet. Returns how many changed.
+   * Ask the gateway how each sent message stands that is not delivered yet, and prove any
+   * receipt not proven yet. Returns how many changed. A message not delivered is asked
+   * about again: a withholding released after a complaint moves on to delivery, and the
+   * reason told with a withholding (if any) comes with its status.
    */
   async refreshSent(detaineeId?: string): Promise<number> {
     const state = this.#state();
@@ -448,15 +455,20 @@ export class Session {
       if (record.kind !== "sent") continue;
       if (detaineeId !== undefined && record.detaineeId !== detaineeId) continue;
       let next: SentRecord = record;
-      if (
-        record.status === DeliveryStatus.PENDING ||
-        record.status === DeliveryStatus.UNSPECIFIED
-      ) {
+      if (record.status !== DeliveryStatus.DELIVERED) {
         const messageId = sp.fromHex(record.id);
-        const { status } = await this.#call(() =>
+        const { status, withholdReason } = await this.#call(() =>
           this.gateway.relative.getMessageStatus({ messageId }),
         );
-        if (status !== record.status) next = { ...next, status };
+        // A reason only with "not delivered": a released message carries none.
+        const reason =
+          status === DeliveryStatus.NOT_DELIVERED ? withholdReason : WithholdReason.UNSPECIFIED;
+        if (
+          status !== record.status ||
+          reason !== (record.withholdReason ?? WithholdReason.UNSPECIFIED)
+        ) {
+          next = { ...next, status, withholdReason: reason };
+        }
       }
       if (record.receipt === undefined) {
         try {
@@ -544,6 +556,10 @@ export class Session {
       detaineeId: record.detaineeId,
       atMs: record.acceptedAtMs,
       status: record.kind === "sent" ? record.status : undefined,
+      withholdReason:
+        record.kind === "sent"
+          ? (record.withholdReason ?? WithholdReason.UNSPECIFIED)
+          : WithholdReason.UNSPECIFIED,
       proven: record.kind === "sent" && record.receipt !== undefined,
     };
     try {

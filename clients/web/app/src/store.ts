@@ -10,7 +10,7 @@
  * `IndexedDbStore` is the browser's; `MemoryStore` is the same in memory, for tests.
  */
 
-import type { DeliveryStatus } from "@sealpost/protocol/gen/common_pb";
+import type { DeliveryStatus, WithholdReason } from "@sealpost/protocol/gen/common_pb";
 
 /** One message this device sent. */
 export interface SentRecord {
@@ -28,6 +28,11 @@ export interface SentRecord {
   readonly receipt: Uint8Array | undefined;
   /** The last delivery status seen. */
   readonly status: DeliveryStatus;
+  /**
+   * The reason category of a withholding, with the status, where the gateway told it;
+   * absent on records kept before the app asked for it.
+   */
+  readonly withholdReason?: WithholdReason;
 }
 
 /** One reply received. */

@@ -9,7 +9,7 @@ import { before, describe, test } from "node:test";
 
 import { create } from "@bufbuild/protobuf";
 import * as sp from "@sealpost/protocol";
-import { ContactStatus, DeliveryStatus } from "@sealpost/protocol/gen/common_pb";
+import { ContactStatus, DeliveryStatus, WithholdReason } from "@sealpost/protocol/gen/common_pb";
 import { LogEntrySchema, ReceiptSchema } from "@sealpost/protocol/gen/log_pb";
 import {
   ContactSchema,
@@ -63,6 +63,12 @@ class FakeGateway {
   replies: StreamInboxResponse[] = [];
   approved = new Set([DETAINEE]);
   token: string | undefined;
+  /** What GetMessageStatus answers, and the hex ids it was asked about. */
+  status: { status: DeliveryStatus; withholdReason: WithholdReason } = {
+    status: DeliveryStatus.DELIVERED,
+    withholdReason: WithholdReason.UNSPECIFIED,
+  };
+  readonly asked: string[] = [];
 
   trust(): Promise<Trust> {
     return Promise.resolve(trust);
@@ -114,7 +120,10 @@ class FakeGateway {
         this.acknowledged.push(sp.toHex(messageId));
         return Promise.resolve({});
       },
-      getMessageStatus: () => Promise.resolve({ status: DeliveryStatus.DELIVERED }),
+      getMessageStatus: ({ messageId }: { messageId: Uint8Array }) => {
+        this.asked.push(sp.toHex(messageId));
+        return Promise.resolve(this.status);
+      },
     };
   }
 }
@@ -193,6 +202,71 @@ describe("history", () => {
     assert.equal(shown.proven, true);
     assert.equal(await session.refreshSent(), 1);
     assert.equal((await session.conversation(DETAINEE))[0]?.status, DeliveryStatus.DELIVERED);
+  });
+
+  test("a withholding's told reason is kept with the status, and followed until delivered", async () => {
+    const gateway = new FakeGateway();
+    const store = new MemoryStore();
+    const session = await signedIn(gateway, store);
+    await session.acknowledgeNotice(DETAINEE);
+    const { id } = await session.send(DETAINEE, "tot zondag", []);
+    const shown = async (): Promise<[DeliveryStatus | undefined, WithholdReason | undefined]> => {
+      const [message] = await session.conversation(DETAINEE);
+      return [message?.status, message?.withholdReason];
+    };
+    assert.deepEqual(await shown(), [DeliveryStatus.PENDING, WithholdReason.UNSPECIFIED]);
+
+    gateway.status = {
+      status: DeliveryStatus.NOT_DELIVERED,
+      withholdReason: WithholdReason.PUBLIC_ORDER,
+    };
+    assert.equal(await session.refreshSent(), 1);
+    assert.deepEqual(await shown(), [DeliveryStatus.NOT_DELIVERED, WithholdReason.PUBLIC_ORDER]);
+    const [kept] = await store.history();
+    assert.ok(kept?.kind === "sent");
+    assert.equal(kept.withholdReason, WithholdReason.PUBLIC_ORDER);
+    // Not delivered is asked about again (a complaint may release it); nothing changed.
+    assert.equal(await session.refreshSent(), 0);
+    assert.deepEqual(gateway.asked, [id, id]);
+
+    // Released after a complaint: pending again, and no reason with it, whatever is sent.
+    gateway.status = {
+      status: DeliveryStatus.PENDING,
+      withholdReason: WithholdReason.PUBLIC_ORDER,
+    };
+    assert.equal(await session.refreshSent(), 1);
+    assert.deepEqual(await shown(), [DeliveryStatus.PENDING, WithholdReason.UNSPECIFIED]);
+    gateway.status = {
+      status: DeliveryStatus.DELIVERED,
+      withholdReason: WithholdReason.UNSPECIFIED,
+    };
+    assert.equal(await session.refreshSent(), 1);
+    assert.deepEqual(await shown(), [DeliveryStatus.DELIVERED, WithholdReason.UNSPECIFIED]);
+    // Delivered is settled: not asked about again.
+    assert.equal(await session.refreshSent(), 0);
+    assert.equal(gateway.asked.length, 4);
+  });
+
+  test("a record kept before reasons were asked for reads as no reason, then learns it", async () => {
+    const gateway = new FakeGateway();
+    const store = new MemoryStore();
+    const session = await signedIn(gateway, store);
+    await session.acknowledgeNotice(DETAINEE);
+    await session.send(DETAINEE, "oud bericht", []);
+    const [kept] = await store.history();
+    assert.ok(kept?.kind === "sent");
+    assert.ok(!("withholdReason" in kept));
+    await store.put({ ...kept, status: DeliveryStatus.NOT_DELIVERED });
+    assert.equal((await session.conversation(DETAINEE))[0]?.withholdReason, 0);
+    gateway.status = {
+      status: DeliveryStatus.NOT_DELIVERED,
+      withholdReason: WithholdReason.VICTIM_PROTECTION,
+    };
+    assert.equal(await session.refreshSent(), 1);
+    assert.equal(
+      (await session.conversation(DETAINEE))[0]?.withholdReason,
+      WithholdReason.VICTIM_PROTECTION,
+    );
   });
 
   function reply(

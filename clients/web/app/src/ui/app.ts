@@ -7,6 +7,7 @@
 
 import { DEFAULT_LIMITS } from "@sealpost/protocol";
 
+import { deliveryWords } from "../delivery.js";
 import { AppError, errorKey, errorValues } from "../errors.js";
 import {
   ACCEPT,
@@ -40,12 +41,6 @@ const CONTACT_STATUS_KEYS: Readonly<Record<number, string>> = {
   [ContactStatus.REJECTED]: "contact.status.rejected",
   [ContactStatus.REVOKED]: "contact.status.revoked",
   [ContactStatus.EXPIRED]: "contact.status.expired",
-};
-
-const DELIVERY_KEYS: Readonly<Record<number, string>> = {
-  [DeliveryStatus.PENDING]: "message.status.pending",
-  [DeliveryStatus.DELIVERED]: "message.status.delivered",
-  [DeliveryStatus.NOT_DELIVERED]: "message.status.notDelivered",
 };
 
 interface Picked {
@@ -958,6 +953,7 @@ export class App {
     }
     const status: Child[] = [];
     if (sent) {
+      const words = deliveryWords(this.#t, message.status, message.withholdReason);
       status.push(
         h(
           "p",
@@ -966,8 +962,19 @@ export class App {
             "data-test": "message-status",
             "data-status": DeliveryStatus[message.status ?? 0],
           },
-          this.t(DELIVERY_KEYS[message.status ?? 0] ?? "message.status.pending"),
+          words.status,
         ),
+        words.details.length === 0
+          ? null
+          : h(
+              "div",
+              {
+                class: "withheld",
+                "data-test": "message-withheld",
+                "data-reason": words.reason ?? "UNSPECIFIED",
+              },
+              words.details.map((line) => h("p", {}, line)),
+            ),
         h(
           "p",
           {
