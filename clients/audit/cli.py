@@ -1050,17 +1050,25 @@ def _day(value: str, option: str) -> date:
 
 
 _REPORT_HELP: Final = _(
-    "Write the periodic report of one institution as report.md and report.pdf.\n\n"
-    "Volumes, share screened, queue waiting times, verdicts, reviews per officer, "
-    "retrospective requests and, with --audit-log, the anomalies the reconciliation finds; "
-    "with a pinned key, the transparency log's verification too."
+    "Write the periodic report of one or more institutions as report.md and report.pdf.\n\n"
+    "Volumes, share screened, queue waiting times, time to a decision per institution and "
+    "screener, verdicts, reviews per officer, retrospective requests and, with --audit-log, "
+    "the anomalies the reconciliation finds; with a pinned key, the transparency log's "
+    "verification too. Give --institution once per institution the report covers: nothing "
+    "of any other institution is counted or named."
 )
 
 
 @app.command("report", help=_REPORT_HELP)
 def report_command(
     database_url: DatabaseUrl,
-    institution: Annotated[str, typer.Option("--institution", help=_("The institution's id."))],
+    institution: Annotated[
+        list[str],
+        typer.Option(
+            "--institution",
+            help=_("An institution's id; repeat it for a report on several institutions."),
+        ),
+    ],
     from_: Annotated[str, typer.Option("--from", help=_("First day of the period (YYYY-MM-DD)."))],
     to: Annotated[str, typer.Option("--to", help=_("Last day of the period, included."))],
     out_dir: Annotated[
@@ -1082,7 +1090,8 @@ def report_command(
     quiet: Quiet = False,
     json_output: JsonOutput = False,
 ) -> None:
-    """Write one institution's periodic audit report (Markdown and PDF)."""
+    """Write the periodic audit report of one or more institutions (Markdown and PDF)."""
+    covers = ", ".join(dict.fromkeys(institution))
     try:
         period = report.Period(_day(from_, "--from"), _day(to, "--to"))
     except ValueError as exc:
@@ -1122,7 +1131,7 @@ def report_command(
         (out_dir / "report.md").write_text(document.to_markdown(content), encoding="utf-8")
         title = _(
             "Sealpost audit report {institution} {period}",
-            institution=institution,
+            institution=covers,
             period=period.label(),
         )
         pdf.to_pdf(
@@ -1143,7 +1152,7 @@ def report_command(
             _(
                 "report for {institution}, {period}: {messages} messages, {officers} "
                 "officer(s), anomalies: {anomalies}; written to {markdown} and {pdf}",
-                institution=institution,
+                institution=covers,
                 period=period.label(),
                 messages=gathered.total.messages,
                 officers=len(gathered.officers),

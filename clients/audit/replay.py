@@ -278,6 +278,11 @@ class Replay:
             StateFinding(FindingKind.RULE_BROKEN, detail, table=table, row=row, index=index)
         )
 
+    def message_institution(self, message_id: str) -> str | None:
+        """The institution a message (hex id) belongs to as the log stands so far."""
+        message = self._messages.get(message_id)
+        return None if message is None else message.institution
+
     # ----------------------------------------------------------------- the walk
 
     def add(self, index: int, event: LogEvent) -> None:

@@ -13,9 +13,8 @@ only its rendering as blocks, Markdown and PDF speaks the reader's language.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Literal
@@ -23,7 +22,8 @@ from typing import Any, Final, Literal
 from babel.numbers import format_decimal
 from sqlalchemy import Connection, or_, select
 
-from sealpost.clients.audit.database import AuditSourceError, events
+from sealpost.clients.audit.database import AuditSourceError, all_events, events
+from sealpost.clients.audit.decisions import Decisions, decision_times, nearest_rank
 from sealpost.clients.audit.document import Block, Bullets, Heading, Paragraph, Table
 from sealpost.clients.audit.reconcile import (
     Grant,
@@ -35,6 +35,7 @@ from sealpost.clients.audit.reconcile import (
 )
 from sealpost.crypto.logaudit import LogAuditReport
 from sealpost.crypto.logentry import COMPLAINT_REFERENCE_FIELD, LogAction
+from sealpost.gateway.principals import ALL_INSTITUTIONS
 from sealpost.gateway.storage.schema import institutions, messages, retrospective_requests
 from sealpost.i18n import _, _n, staff
 from sealpost.v1 import common_pb2
@@ -98,11 +99,9 @@ class Waits:
         if not seconds:
             return cls(0, None, None, None)
         ordered = sorted(seconds)
-
-        def rank(p: float) -> float:
-            return ordered[max(0, math.ceil(p * len(ordered)) - 1)]
-
-        return cls(len(ordered), rank(0.5), rank(0.9), ordered[-1])
+        return cls(
+            len(ordered), nearest_rank(ordered, 0.5), nearest_rank(ordered, 0.9), ordered[-1]
+        )
 
 
 @dataclass(frozen=True)
@@ -231,6 +230,11 @@ class InstitutionReport:
     #: Withholdings per institution and reason category, with complaint releases.
     withholdings: list[Withholdings] = field(default_factory=list)
     complaint_releases: list[ComplaintRelease] = field(default_factory=list)
+    #: Time to a decision per institution and screener, from the log alone.
+    decisions: Decisions = field(default_factory=Decisions)
+    #: Every institution the report covers (id -> name), in the order asked for; the
+    #: report shows nothing of any other.
+    institutions: dict[str, str] = field(default_factory=dict)
 
     @property
     def total(self) -> Volume:
@@ -255,6 +259,7 @@ class InstitutionReport:
         data["anomaly_counts"] = self.anomaly_counts
         data["period"] = {"from": self.period.first.isoformat(), "to": self.period.last.isoformat()}
         data["generated_at"] = self.generated_at.isoformat()
+        data["decisions"]["measured_at"] = utc(self.decisions.measured_at_ms).isoformat()
         return data
 
 
@@ -300,13 +305,14 @@ class _LogFacts:
     grants: list[Grant] = field(default_factory=list)
     #: message id -> (time_ms, actor, verdict name, reason name) of its first verdict.
     verdicts: dict[bytes, tuple[int, str, str, str]] = field(default_factory=dict)
-    #: Every verdict event in the period about the institution's messages.
-    verdicts_in_period: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Every verdict event in the period about the institutions' messages:
+    #: (actor, verdict name, reason name, message id).
+    verdicts_in_period: list[tuple[str, str, str, bytes]] = field(default_factory=list)
     #: Releases after a complaint in the period: (time_ms, actor, message id, reference).
     complaint_releases: list[tuple[int, str, bytes, str]] = field(default_factory=list)
 
 
-def _log_facts(connection: Connection, own: set[bytes], period: Period) -> _LogFacts:
+def _log_facts(connection: Connection, own: Mapping[bytes, str], period: Period) -> _LogFacts:
     facts = _LogFacts()
     wanted = (LogAction.REVIEW_GRANTED, LogAction.VERDICT_RECORDED, LogAction.MESSAGE_RELEASED)
     for index, event in events(connection, wanted):
@@ -328,32 +334,36 @@ def _log_facts(connection: Connection, own: set[bytes], period: Period) -> _LogF
         reason = event.extra.get("reason", "")
         facts.verdicts.setdefault(mid, (event.time_ms, event.actor, verdict, reason))
         if period.contains(event.time_ms):
-            facts.verdicts_in_period.append((event.actor, verdict, reason))
+            facts.verdicts_in_period.append((event.actor, verdict, reason, mid))
     return facts
 
 
 def _withholdings(
-    institution_id: str, facts: _LogFacts
+    own: Mapping[bytes, str], scope: Sequence[str], facts: _LogFacts
 ) -> tuple[list[Withholdings], list[ComplaintRelease]]:
-    """Withholdings per reason category in the period, and the releases after a complaint."""
+    """Withholdings per institution and reason category, and the releases after a complaint."""
     withheld = Counter(
-        _reason_label(r) for _a, v, r in facts.verdicts_in_period if v == "VERDICT_WITHHOLD"
+        (own[m], _reason_label(r))
+        for _a, v, r, m in facts.verdicts_in_period
+        if v == "VERDICT_WITHHOLD"
     )
-    releases = [
-        ComplaintRelease(
-            time=utc(time_ms).strftime("%Y-%m-%d %H:%M:%S"),
-            message=mid.hex(),
-            released_by=actor.removeprefix("staff:"),
-            complaint_reference=reference,
-            reason=_reason_label(facts.verdicts.get(mid, (0, "", "", ""))[3]),
+    releases: list[ComplaintRelease] = []
+    released = Counter[tuple[str, str]]()
+    for time_ms, actor, mid, reference in facts.complaint_releases:
+        reason = _reason_label(facts.verdicts.get(mid, (0, "", "", ""))[3])
+        releases.append(
+            ComplaintRelease(
+                time=utc(time_ms).strftime("%Y-%m-%d %H:%M:%S"),
+                message=mid.hex(),
+                released_by=actor.removeprefix("staff:"),
+                complaint_reference=reference,
+                reason=reason,
+            )
         )
-        for time_ms, actor, mid, reference in facts.complaint_releases
-    ]
-    released = Counter(r.reason for r in releases)
-    rows = [
-        Withholdings(institution_id, reason, withheld[reason], released[reason])
-        for reason in sorted(withheld.keys() | released.keys())
-    ]
+        released[(own[mid], reason)] += 1
+    order = {institution: n for n, institution in enumerate(scope)}
+    keys = sorted(withheld.keys() | released.keys(), key=lambda k: (order[k[0]], k[1]))
+    rows = [Withholdings(i, r, withheld[(i, r)], released[(i, r)]) for i, r in keys]
     return rows, releases
 
 
@@ -369,7 +379,7 @@ def _officers(facts: _LogFacts) -> list[Officer]:
         entry.grants += 1
         if grant.retrospective_request:
             entry.retrospective_grants += 1
-    for actor, verdict, _reason in facts.verdicts_in_period:
+    for actor, verdict, _reason, _message in facts.verdicts_in_period:
         entry = officer(actor)
         if verdict == "VERDICT_RELEASE":
             entry.released += 1
@@ -379,7 +389,7 @@ def _officers(facts: _LogFacts) -> list[Officer]:
 
 
 def _waits(
-    connection: Connection, institution_id: str, period: Period, facts: _LogFacts, now_ms: int
+    connection: Connection, scope: Sequence[str], period: Period, facts: _LogFacts, now_ms: int
 ) -> tuple[Waits, Waits]:
     rows = connection.execute(
         select(
@@ -388,7 +398,7 @@ def _waits(
             messages.c.state,
             messages.c.state_changed_at_ms,
         ).where(
-            messages.c.institution_id == institution_id,
+            messages.c.institution_id.in_(scope),
             messages.c.queued_at_ms >= period.start_ms,
             messages.c.queued_at_ms < period.end_ms,
         )
@@ -408,7 +418,7 @@ def _waits(
 
 
 def _retrospective(
-    connection: Connection, institution_id: str, period: Period
+    connection: Connection, scope: Sequence[str], period: Period
 ) -> list[Retrospective]:
     t = retrospective_requests.c
     in_period = [
@@ -417,7 +427,7 @@ def _retrospective(
     ]
     rows = connection.execute(
         select(retrospective_requests)
-        .where(t.institution_id == institution_id, or_(*in_period))
+        .where(t.institution_id.in_(scope), or_(*in_period))
         .order_by(t.created_at_ms, t.id)
     ).all()
     return [
@@ -483,7 +493,7 @@ def _key_server_anomalies(reconciliation: Reconciliation, period: Period) -> lis
 
 def _anomalies(
     reconciliation: Reconciliation,
-    own: set[bytes],
+    own: Collection[bytes],
     known: set[bytes],
     period: Period,
 ) -> tuple[list[Anomaly], int]:
@@ -610,23 +620,41 @@ def _reconciled(coverage: Coverage) -> str:
     )
 
 
+def _scope(connection: Connection, asked: str | Sequence[str]) -> dict[str, str]:
+    """The institutions a report covers (id -> name), each known to the database."""
+    ids = [asked] if isinstance(asked, str) else list(dict.fromkeys(asked))
+    if not ids:
+        raise AuditSourceError(_("name at least one institution"))
+    names = {
+        row.id: row.name
+        for row in connection.execute(
+            select(institutions.c.id, institutions.c.name).where(institutions.c.id.in_(ids))
+        )
+    }
+    for institution_id in ids:
+        if institution_id not in names:
+            raise AuditSourceError(
+                _("no institution {institution} in the database", institution=repr(institution_id))
+            )
+    return {institution_id: names[institution_id] for institution_id in ids}
+
+
 def gather(
     connection: Connection,
-    institution_id: str,
+    scope: str | Sequence[str],
     period: Period,
     *,
     now: datetime,
     reconciliation: Reconciliation | None = None,
     log: LogAuditReport | None = None,
 ) -> InstitutionReport:
-    """Collect the report's figures from the database (read only) and the given checks."""
-    name = connection.execute(
-        select(institutions.c.name).where(institutions.c.id == institution_id)
-    ).scalar_one_or_none()
-    if name is None:
-        raise AuditSourceError(
-            _("no institution {institution} in the database", institution=repr(institution_id))
-        )
+    """Collect the report's figures from the database (read only) and the given checks.
+
+    ``scope`` is the institution, or the institutions, the report covers: nothing of any
+    other institution is counted or named.
+    """
+    names = _scope(connection, scope)
+    ids = list(names)
     rows = connection.execute(
         select(
             messages.c.message_id,
@@ -635,21 +663,26 @@ def gather(
             messages.c.state,
             messages.c.queued_at_ms,
         ).where(
-            messages.c.institution_id == institution_id,
+            messages.c.institution_id.in_(ids),
             messages.c.accepted_at_ms >= period.start_ms,
             messages.c.accepted_at_ms < period.end_ms,
         )
     ).all()
     own = {
-        bytes(m)
-        for m in connection.execute(
-            select(messages.c.message_id).where(messages.c.institution_id == institution_id)
-        ).scalars()
+        bytes(row.message_id): row.institution_id
+        for row in connection.execute(
+            select(messages.c.message_id, messages.c.institution_id).where(
+                messages.c.institution_id.in_(ids)
+            )
+        )
     }
     facts = _log_facts(connection, own, period)
-    decided, waiting = _waits(connection, institution_id, period, facts, millis(now))
-    verdicts = Counter(v for _a, v, _r in facts.verdicts_in_period)
-    reasons = Counter(r for _a, v, r in facts.verdicts_in_period if v == "VERDICT_WITHHOLD")
+    decided, waiting = _waits(connection, ids, period, facts, millis(now))
+    decisions = decision_times(
+        all_events(connection), ids, period.start_ms, period.end_ms, millis(now)
+    )
+    verdicts = Counter(v for _a, v, _r, _m in facts.verdicts_in_period)
+    reasons = Counter(r for _a, v, r, _m in facts.verdicts_in_period if v == "VERDICT_WITHHOLD")
     anomalies: list[Anomaly] | None = None
     coverage: Coverage | None = None
     reconciled = ""
@@ -665,10 +698,10 @@ def gather(
         )
         reconciled = _reconciled(coverage)
     check = _log_check(log)
-    withholdings, complaint_releases = _withholdings(institution_id, facts)
+    withholdings, complaint_releases = _withholdings(own, ids, facts)
     return InstitutionReport(
-        institution_id=institution_id,
-        institution_name=name,
+        institution_id=", ".join(ids),
+        institution_name=", ".join(names.values()),
         period=period,
         generated_at=now,
         volumes=_volumes(rows),
@@ -677,7 +710,7 @@ def gather(
         verdicts={_verdict_label(k): v for k, v in sorted(verdicts.items())},
         withhold_reasons={_reason_label(k): v for k, v in sorted(reasons.items())},
         officers=_officers(facts),
-        retrospective=_retrospective(connection, institution_id, period),
+        retrospective=_retrospective(connection, ids, period),
         anomalies=anomalies,
         reconciled=reconciled,
         refused_decrypts=refused,
@@ -686,6 +719,8 @@ def gather(
         coverage=coverage,
         withholdings=withholdings,
         complaint_releases=complaint_releases,
+        decisions=decisions,
+        institutions=names,
     )
 
 
@@ -843,8 +878,17 @@ def _summary(report: InstitutionReport) -> Table:
     return Table((_("Item"), _("Value")), rows, (3, 4))
 
 
+def _named(institution_id: str, name: str) -> str:
+    return institution_id if name == institution_id else f"{name} ({institution_id})"
+
+
 def title(report: InstitutionReport) -> str:
     """The report's title, in the staff language."""
+    if len(report.institutions) > 1:
+        return _(
+            "Sealpost audit report: {institution}",
+            institution=", ".join(_named(i, n) for i, n in report.institutions.items()),
+        )
     if report.institution_name != report.institution_id:
         return _(
             "Sealpost audit report: {name} ({institution})",
@@ -916,8 +960,9 @@ def blocks(report: InstitutionReport) -> list[Block]:
             ),
             (3, 2, 2, 2, 2),
         ),
-        Heading(2, _("Verdicts")),
     ]
+    out += _decision_blocks(report)
+    out.append(Heading(2, _("Verdicts")))
     verdict_rows = [(_verdict_words(k), str(v)) for k, v in report.verdicts.items()]
     verdict_rows += [
         (_("withheld: {reason}", reason=_reason_words(k)), str(v))
@@ -1018,6 +1063,76 @@ def blocks(report: InstitutionReport) -> list[Block]:
             )
         ),
     ]
+    return out
+
+
+def _institution_words(institution: str) -> str:
+    """An institution's id, or the words for all of the report's institutions together."""
+    return _("all institutions") if institution == ALL_INSTITUTIONS else institution
+
+
+def _decision_blocks(report: InstitutionReport) -> list[Block]:
+    """Time to a decision per institution (and all together) and per screener."""
+    decisions = report.decisions
+    out: list[Block] = [
+        Heading(2, _("Time to a decision")),
+        Paragraph(
+            _(
+                "Verdicts recorded in the period, from the message entering the screening "
+                "queue to its verdict, counted from the transparency log alone; the screener "
+                "is the verdict's author. Still undecided: messages in the queue without a "
+                "verdict at {moment} (Dutch time: the end of the period, or the time of this "
+                "report if that comes first), however long ago they were queued.",
+                moment=staff().datetime(utc(decisions.measured_at_ms)),
+            )
+        ),
+    ]
+    rows = [*decisions.institutions]
+    if decisions.national is not None:
+        rows.append(decisions.national)
+    out.append(
+        Table(
+            (
+                _("Institution"),
+                _("Verdicts"),
+                _("Median"),
+                _("90th percentile"),
+                _("Still undecided"),
+                _("Oldest undecided"),
+            ),
+            tuple(
+                (
+                    _institution_words(d.institution),
+                    str(d.verdicts),
+                    duration(d.median_s),
+                    duration(d.p90_s),
+                    str(d.undecided),
+                    duration(d.oldest_undecided_s),
+                )
+                for d in rows
+            ),
+            (4, 2, 2, 2, 2, 2),
+        )
+    )
+    out.append(Heading(3, _("Per screener")))
+    out.append(
+        Table(
+            (_("Screener"), _("Institution"), _("Verdicts"), _("Median"), _("90th percentile")),
+            tuple(
+                (
+                    s.screener,
+                    s.institution,
+                    str(s.verdicts),
+                    duration(s.median_s),
+                    duration(s.p90_s),
+                )
+                for s in decisions.screeners
+            ),
+            (4, 3, 2, 2, 2),
+        )
+        if decisions.screeners
+        else Paragraph(_("No screener recorded a verdict in the period."))
+    )
     return out
 
 

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import json
 import os
+import re
 import secrets
 import sqlite3
 import subprocess
@@ -608,6 +609,11 @@ def test_reconcile_flags_a_decrypt_made_directly_at_the_key_server(
     assert "| Messages accepted | 3 |" in markdown
     assert "| Review grants | 1 |" in markdown
     assert f"| {officer} | 1 | 1 | 0 | 0 |" in markdown
+    # Time to a decision: the one verdict, by that officer; the other two still wait.
+    assert "## Time to a decision" in markdown
+    assert f"| {officer} | {A} | 1 |" in markdown
+    assert re.search(rf"^\| {A} \| 1 \| [^|]+ \| [^|]+ \| 2 \| [^|]+ \|$", markdown, re.M)
+    assert "Time to a decision" in " ".join(pdf_text.split())
 
 
 def _context(message_id: bytes) -> str:

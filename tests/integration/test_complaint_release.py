@@ -133,7 +133,20 @@ def test_a_withheld_message_is_delivered_after_a_successful_complaint(
         COMPLAINT,
     )
     assert release["reason"] == "public order"
+    # Time to a decision, from the log: one verdict at A, by the screener who withheld it.
+    (verdict,) = [e for e in log_events(stack) if e.action is LogAction.VERDICT_RECORDED]
+    decided_by = verdict.actor.removeprefix("staff:")
+    decisions = report["decisions"]
+    (row,) = decisions["institutions"]
+    assert (row["institution"], row["verdicts"], row["undecided"]) == (A, 1, 0)
+    assert 0 <= row["median_s"] == row["p90_s"] < 600
+    assert [(s["screener"], s["institution"], s["verdicts"]) for s in decisions["screeners"]] == [
+        (decided_by, A, 1)
+    ]
+    assert decisions["national"] is None
     markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "## Time to a decision" in markdown
+    assert f"| {decided_by} | {A} | 1 |" in markdown
     assert f"| {A} | public order | 1 | 1 |" in markdown
     assert "| Released after a complaint | 1 |" in markdown
     assert f"after complaint {COMPLAINT}" in markdown

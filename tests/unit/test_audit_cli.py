@@ -337,6 +337,55 @@ def test_report_for_a_quiet_period(db: str, tmp_path: Path) -> None:
     text = " ".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages)
     assert "PI Zuid" in text
     assert "2026-05-01 to 2026-05-31" in text
+    # Time to a decision: one institution, nobody decided, so no total row and no screener.
+    assert "Time to a decision" in " ".join(text.split())
+    assert data["decisions"]["institutions"] == [
+        {
+            "institution": "pi-zuid",
+            "verdicts": 0,
+            "median_s": None,
+            "p90_s": None,
+            "undecided": 0,
+            "oldest_undecided_s": None,
+        }
+    ]
+    assert (data["decisions"]["national"], data["decisions"]["screeners"]) == (None, [])
+    assert "| pi-zuid | 0 | - | - | 0 | - |" in markdown
+    assert "| all institutions |" not in markdown
+
+
+def test_report_on_several_institutions_totals_them(db: str, tmp_path: Path) -> None:
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as connection:
+        connection.execute(
+            "INSERT INTO institutions (id, name, created_at_ms) VALUES ('pi-noord', 'PI Noord', 0)"
+        )
+    out = tmp_path / "out"
+    result = audit(
+        *("report", "--database-url", db, "--institution", "pi-zuid"),
+        *("--institution", "pi-noord", "--from", "2026-05-01", "--to", "2026-05-31"),
+        *("--out-dir", str(out), "--json", "-q"),
+    )
+    assert result.code == 0, result.stdout + result.stderr
+    data = result.json()
+    assert data["institutions"] == {"pi-zuid": "PI Zuid — Ĳsselmonde", "pi-noord": "PI Noord"}
+    decisions = data["decisions"]
+    assert [row["institution"] for row in decisions["institutions"]] == ["pi-zuid", "pi-noord"]
+    assert decisions["national"]["institution"] == "*"
+    assert decisions["national"]["verdicts"] == 0
+    markdown = (out / "report.md").read_text()
+    assert markdown.startswith(
+        "# Sealpost audit report: PI Zuid — Ĳsselmonde (pi-zuid), PI Noord (pi-noord)\n"
+    )
+    assert "| all institutions | 0 | - | - | 0 | - |" in markdown
+    # One institution unknown among several: refused, no report on the others alone.
+    unknown = audit(
+        *("report", "--database-url", db, "--institution", "pi-zuid"),
+        *("--institution", "pi-nowhere", "--from", "2026-05-01", "--to", "2026-05-31"),
+        *("--out-dir", str(tmp_path / "refused")),
+    )
+    assert unknown.code == 2
+    assert "no institution 'pi-nowhere'" in unknown.stderr
+    assert not (tmp_path / "refused" / "report.md").exists()
 
 
 def test_report_in_dutch(db: str, tmp_path: Path) -> None:

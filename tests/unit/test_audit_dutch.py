@@ -15,6 +15,7 @@ import pytest
 from pypdf import PdfReader
 
 from sealpost.clients.audit import pdf
+from sealpost.clients.audit.decisions import Decisions, InstitutionDecisions, ScreenerDecisions
 from sealpost.clients.audit.document import to_markdown
 from sealpost.clients.audit.report import (
     Anomaly,
@@ -77,6 +78,15 @@ def sample() -> InstitutionReport:
         coverage=Coverage(
             datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 31, 21, 59, 59, tzinfo=UTC), 2.5
         ),
+        decisions=Decisions(
+            (
+                InstitutionDecisions("pi-vught", 40, 3600.0, 7200.0, 2, 600.0),
+                InstitutionDecisions("pi-zwolle", 10, 600.0, 900.0, 0, None),
+            ),
+            InstitutionDecisions("*", 50, 1800.0, 7200.0, 2, 600.0),
+            (ScreenerDecisions("jansen", "pi-vught", 25, 1800.0, 5400.0),),
+            int(datetime(2026, 4, 1, tzinfo=UTC).timestamp() * 1000),
+        ),
     )
 
 
@@ -98,6 +108,15 @@ def test_the_report_in_dutch(dutch: None, tmp_path: Path) -> None:
         "| alle | 160 | 7 | 40 | 135 | 4 | 1 | 2 |",
         "| beslist | 4 | 1 u 00 min | 1 d 1 u | 1 d 1 u |",
         "| tegengehouden: openbare orde | 3 |",
+        "## Tijd tot een beslissing",
+        "Nog onbeslist: berichten zonder beslissing in de wachtrij op 1 apr 2026, 02:00 "
+        "(Nederlandse tijd:",
+        "| Inrichting | Beslissingen | Mediaan | 90e percentiel | Nog onbeslist | Oudste "
+        "onbesliste |",
+        "| pi-vught | 40 | 1 u 00 min | 2 u 00 min | 2 | 10 min |",
+        "| alle inrichtingen | 50 | 30 min | 2 u 00 min | 2 | 10 min |",
+        "### Per beoordelaar",
+        "| jansen | pi-vught | 25 | 30 min | 1 u 30 min |",
         "## Beoordelingen per medewerker",
         "In de periode is geen verzoek achteraf ingediend of beslist.",
         "## Afwijkingen uit de afstemming",
@@ -121,6 +140,8 @@ def test_the_report_in_dutch(dutch: None, tmp_path: Path) -> None:
         "Aanvaarde berichten",
         "1 maart 2026 tot en met 31 maart 2026",
         "Transparantielog",
+        "Tijd tot een beslissing",
+        "alle inrichtingen",
         "pagina 1",
     ):
         assert needle in text, needle
