@@ -152,6 +152,7 @@ RULES: Final[dict[str, Rule]] = {
     _REV + "ListRetrospectiveMessages": Rule(SCREENER, T.RETROSPECTIVE),
     _REV + "GetWatchLists": Rule(SCREENER, T.INSTITUTION),
     _REV + "SetWatchList": Rule(SCREENER, T.INSTITUTION),
+    _REV + "GetDecisionTimes": Rule(SCREENER | APPROVER, T.INSTITUTION),
     # Administrators.
     _ADM + "CreateInstitution": Rule(ADMIN, T.NATIONAL),
     _ADM + "ListInstitutions": Rule(ADMIN, T.OWN),

@@ -19,11 +19,11 @@ Pure code: events in, figures out.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from sealpost._internal.stats import spread
 from sealpost.clients.audit.replay import Replay
 from sealpost.crypto.logentry import LogAction, LogEvent
 from sealpost.gateway.principals import ALL_INSTITUTIONS
@@ -35,11 +35,6 @@ _LEAVES_QUEUE: Final = frozenset(
     {LogAction.MESSAGE_REJECTED, LogAction.MESSAGE_RELEASED, LogAction.MESSAGE_WITHHELD}
 )
 STAFF_PREFIX: Final = "staff:"
-
-
-def nearest_rank(ordered: Sequence[float], share: float) -> float:
-    """The nearest-rank percentile ``share`` (0.5 the median) of sorted, non-empty values."""
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 @dataclass(frozen=True)
@@ -79,15 +74,8 @@ class Decisions:
     measured_at_ms: int = 0
 
 
-def _spread(seconds: list[float]) -> tuple[int, float | None, float | None]:
-    if not seconds:
-        return 0, None, None
-    ordered = sorted(seconds)
-    return len(ordered), nearest_rank(ordered, 0.5), nearest_rank(ordered, 0.9)
-
-
 def _row(institution: str, decided: list[float], waiting: list[float]) -> InstitutionDecisions:
-    count, median, p90 = _spread(decided)
+    count, median, p90 = spread(decided)
     return InstitutionDecisions(
         institution, count, median, p90, len(waiting), max(waiting) if waiting else None
     )
@@ -147,7 +135,7 @@ def decision_times(
         )
     order = {institution: n for n, institution in enumerate(institutions)}
     screeners = tuple(
-        ScreenerDecisions(screener, institution, *_spread(seconds))
+        ScreenerDecisions(screener, institution, *spread(seconds))
         for (institution, screener), seconds in sorted(
             by_screener.items(), key=lambda item: (order[item[0][0]], item[0][1])
         )

@@ -22,8 +22,9 @@ from typing import Any, Final, Literal
 from babel.numbers import format_decimal
 from sqlalchemy import Connection, or_, select
 
+from sealpost._internal.stats import nearest_rank
 from sealpost.clients.audit.database import AuditSourceError, all_events, events
-from sealpost.clients.audit.decisions import Decisions, decision_times, nearest_rank
+from sealpost.clients.audit.decisions import Decisions, decision_times
 from sealpost.clients.audit.document import Block, Bullets, Heading, Paragraph, Table
 from sealpost.clients.audit.reconcile import (
     Grant,

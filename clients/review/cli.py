@@ -251,6 +251,64 @@ def _open_summaries(
         return unread
 
 
+@app.command(
+    "decisions",
+    help=_(
+        "Time from the screening queue to a verdict, per institution and per screener "
+        "(median and 90th percentile), and what waits now."
+    ),
+)
+def decisions(
+    ctx: typer.Context,
+    institution: Annotated[str, typer.Option(help=_("Only this institution."))] = "",
+    days: Annotated[
+        int, typer.Option(min=1, max=3660, help=_("Verdicts of the last this many days."))
+    ] = 30,
+) -> None:
+    """Time from the screening queue to a verdict, per institution and per screener."""
+    options: ReviewOptions = ctx.obj
+    since = _now_ms() - days * 86_400_000
+    reply = run(lambda: options.review_client(decrypt=False).decision_times(institution, since))
+
+    def span(seconds: float) -> str:
+        return _format.waited(int(seconds))
+
+    rows = [
+        (
+            r.institution_id,
+            _("(all screeners)"),
+            str(r.verdicts),
+            span(r.median_seconds) if r.verdicts else "",
+            span(r.p90_seconds) if r.verdicts else "",
+            str(r.undecided),
+            span(r.oldest_undecided_seconds) if r.undecided else "",
+        )
+        for r in reply.institutions
+    ] + [
+        (
+            r.institution_id,
+            r.screener.removeprefix("staff:"),
+            str(r.verdicts),
+            span(r.median_seconds),
+            span(r.p90_seconds),
+            "",
+            "",
+        )
+        for r in reply.screeners
+    ]
+    headers = (
+        _("institution"),
+        _("screener"),
+        _("verdicts"),
+        _("median"),
+        _("90%"),
+        _("waiting now"),
+        _("oldest waiting"),
+    )
+    text = table(headers, rows) if rows else _("no verdicts and nothing waiting")
+    emit(options, reply, text)
+
+
 # --------------------------------------------------------------------------- open
 
 

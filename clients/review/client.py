@@ -262,6 +262,18 @@ class ReviewClient:
             if not token:
                 return items
 
+    def decision_times(
+        self, institution_id: str = "", since_ms: int = 0
+    ) -> review_pb2.GetDecisionTimesResponse:
+        """Time from the queue to a verdict per institution and screener since ``since_ms``."""
+        request = review_pb2.GetDecisionTimesRequest(institution_id=institution_id)
+        if since_ms:
+            request.since.FromMilliseconds(since_ms)
+        reply: review_pb2.GetDecisionTimesResponse = self.staff.call(
+            "review", "GetDecisionTimes", request
+        )
+        return reply
+
     def watch_lists(
         self, institution_id: str, detainee_id: str = ""
     ) -> list[common_pb2.WatchListRecord]:

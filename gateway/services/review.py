@@ -11,10 +11,12 @@ approval, never one's own, and is time-bound.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from sqlalchemy import Connection
 
+from sealpost._internal.stats import spread
 from sealpost.crypto.logentry import (
     COMPLAINT_REFERENCE_FIELD,
     WATCH_LIST_OPERATION,
@@ -253,6 +255,7 @@ class ReviewService:
                 withhold_reason=request.reason or None,
                 verdict_note=note,
                 verdict_by=caller.actor,
+                verdict_at_ms=now,
                 release_log_index=moved.index if target == states.RELEASED else None,
                 withhold_reason_told=told,
             )
@@ -299,6 +302,29 @@ class ReviewService:
 
         state = await self.ctx.write(release)
         return review_pb2.ReleaseWithheldResponse(state=state)  # type: ignore[arg-type]
+
+    # ----------------------------------------------------------------- time to a decision
+
+    async def GetDecisionTimes(  # noqa: N802
+        self, request: review_pb2.GetDecisionTimesRequest
+    ) -> review_pb2.GetDecisionTimesResponse:
+        """Time from the queue to a verdict per institution and screener, and what waits now."""
+        caller = CALLER.get()
+        scope = frozenset({request.institution_id}) if request.institution_id else _scope(caller)
+        now = self.ctx.clock()
+        since = millis(request.since, "since") if request.HasField("since") else 0
+        until = millis(request.until, "until") if request.HasField("until") else now + 1
+        if until <= since:
+            raise InvalidArgument("until must be after since")
+
+        def read(connection: Connection) -> review_pb2.GetDecisionTimesResponse:
+            return decision_times(
+                store.decisions(connection, scope, since, until),
+                store.waiting_since(connection, scope),
+                now,
+            )
+
+        return await self.ctx.db.aread(read)
 
     # ----------------------------------------------------------------- watch lists
 
@@ -538,3 +564,42 @@ def _queue_position(token: str) -> tuple[int, int] | None:
     if not dot:
         raise InvalidArgument("page_token is not one this gateway issued")
     return page_after(queued_at), page_after(seq)
+
+
+def decision_times(
+    decided: Sequence[store.DecisionRow], waiting: Sequence[tuple[str, int]], now_ms: int
+) -> review_pb2.GetDecisionTimesResponse:
+    """Figures per institution and per screener there (nearest-rank, seconds)."""
+    by_institution: dict[str, list[float]] = {}
+    by_screener: dict[tuple[str, str], list[float]] = {}
+    for row in decided:
+        if row.queued_at_ms is None or row.verdict_at_ms is None:
+            continue
+        seconds = max(0, row.verdict_at_ms - row.queued_at_ms) / 1000
+        by_institution.setdefault(row.institution_id, []).append(seconds)
+        by_screener.setdefault((row.institution_id, row.verdict_by or ""), []).append(seconds)
+    queued: dict[str, list[float]] = {}
+    for institution, queued_at in waiting:
+        queued.setdefault(institution, []).append(max(0, now_ms - queued_at) / 1000)
+    response = review_pb2.GetDecisionTimesResponse()
+    for institution in sorted(set(by_institution) | set(queued)):
+        count, median, p90 = spread(by_institution.get(institution, []))
+        waits = queued.get(institution, [])
+        response.institutions.add(
+            institution_id=institution,
+            verdicts=count,
+            median_seconds=median or 0.0,
+            p90_seconds=p90 or 0.0,
+            undecided=len(waits),
+            oldest_undecided_seconds=max(waits, default=0.0),
+        )
+    for (institution, screener), values in sorted(by_screener.items()):
+        count, median, p90 = spread(values)
+        response.screeners.add(
+            institution_id=institution,
+            screener=screener,
+            verdicts=count,
+            median_seconds=median or 0.0,
+            p90_seconds=p90 or 0.0,
+        )
+    return response

@@ -198,6 +198,8 @@ messages = Table(
     Column("withhold_reason_told", Boolean),
     #: The terminal's sealed triage summary for a queued message (docs/review.md, "Triage").
     Column("triage_seal", String(TRIAGE_SEAL_CHARS)),
+    #: When the verdict was recorded (the screeners' time to a decision).
+    Column("verdict_at_ms", TIME),
     Index("ix_messages_institution_id_state", "institution_id", "state"),
 )
 

@@ -145,12 +145,14 @@ from sealpost.gateway.store.placements import (
 )
 from sealpost.gateway.store.releases import set_web_app_release_index, web_app_release_index
 from sealpost.gateway.store.review import (
+    DecisionRow,
     EscrowedRow,
     RetrospectiveRequestRow,
     ScreeningOrderRow,
     add_grant,
     create_order,
     decide_retrospective,
+    decisions,
     end_order,
     escrowed_at,
     escrowed_count,
@@ -164,6 +166,7 @@ from sealpost.gateway.store.review import (
     retrospective,
     retrospective_windows,
     retrospectives,
+    waiting_since,
 )
 from sealpost.gateway.store.scopes import Scopes
 from sealpost.gateway.store.staff import (
@@ -193,6 +196,7 @@ __all__ = [
     "AccountRow",
     "ContactRow",
     "CorrespondentRow",
+    "DecisionRow",
     "DeliveryRow",
     "DetaineeRow",
     "EscrowedRow",
@@ -238,6 +242,7 @@ __all__ = [
     "current_key",
     "decide_contact",
     "decide_retrospective",
+    "decisions",
     "delete_settled_before",
     "deliveries",
     "detainee",
@@ -305,6 +310,7 @@ __all__ = [
     "terminal_by_fingerprint",
     "transfer_detainee",
     "verify_correspondent",
+    "waiting_since",
     "watch_list",
     "watch_lists_of",
     "web_app_release_index",

@@ -59,6 +59,8 @@ class MessageRow(NamedTuple):
     withhold_reason_told: bool | None
     #: The terminal's sealed triage summary, while the message waits for a screener.
     triage_seal: str | None
+    #: When the verdict was recorded (None before it, and for verdicts before revision 0008).
+    verdict_at_ms: int | None
 
 
 class FeedRow(NamedTuple):

@@ -372,3 +372,39 @@ def messages_in_period(
         .limit(limit)
     )
     return rows(connection, query, MessageRow)
+
+
+class DecisionRow(NamedTuple):
+    """One verdict's institution, screener and times (no content, no verdict)."""
+
+    institution_id: str
+    verdict_by: str | None
+    queued_at_ms: int | None
+    verdict_at_ms: int | None
+
+
+_DECISION = columns(DecisionRow, messages)
+
+
+def decisions(
+    connection: Connection, institution_ids: frozenset[str] | None, since_ms: int, until_ms: int
+) -> list[DecisionRow]:
+    """Verdicts recorded in [since_ms, until_ms) at the institutions (None: all)."""
+    query = select(*_DECISION).where(
+        messages.c.verdict_at_ms >= since_ms, messages.c.verdict_at_ms < until_ms
+    )
+    if institution_ids is not None:
+        query = query.where(messages.c.institution_id.in_(institution_ids))
+    return rows(connection, query, DecisionRow)
+
+
+def waiting_since(
+    connection: Connection, institution_ids: frozenset[str] | None
+) -> list[tuple[str, int]]:
+    """(institution, queued at) of every message waiting for a verdict now."""
+    query = select(messages.c.institution_id, messages.c.queued_at_ms).where(
+        messages.c.state == states.QUEUED
+    )
+    if institution_ids is not None:
+        query = query.where(messages.c.institution_id.in_(institution_ids))
+    return [(i, int(q or 0)) for i, q in connection.execute(query)]

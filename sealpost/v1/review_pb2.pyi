@@ -658,3 +658,98 @@ class SetWatchListResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SetWatchListResponse: _TypeAlias = SetWatchListResponse  # noqa: Y015
+
+@_typing.final
+class GetDecisionTimesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTITUTION_ID_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    institution_id: _builtins.str
+    """Empty: every institution in the caller's scope."""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """Verdicts recorded in [since, until); until empty: now."""
+
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        institution_id: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["institution_id", b"institution_id", "since", b"since", "until", b"until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDecisionTimesRequest: _TypeAlias = GetDecisionTimesRequest  # noqa: Y015
+
+@_typing.final
+class DecisionTime(_message.Message):
+    """One institution's figures (screener empty), or one screener's at one institution."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTITUTION_ID_FIELD_NUMBER: _builtins.int
+    SCREENER_FIELD_NUMBER: _builtins.int
+    VERDICTS_FIELD_NUMBER: _builtins.int
+    MEDIAN_SECONDS_FIELD_NUMBER: _builtins.int
+    P90_SECONDS_FIELD_NUMBER: _builtins.int
+    UNDECIDED_FIELD_NUMBER: _builtins.int
+    OLDEST_UNDECIDED_SECONDS_FIELD_NUMBER: _builtins.int
+    institution_id: _builtins.str
+    screener: _builtins.str
+    verdicts: _builtins.int
+    median_seconds: _builtins.float
+    """Nearest-rank median and 90th percentile, seconds; 0 without verdicts."""
+    p90_seconds: _builtins.float
+    undecided: _builtins.int
+    """Institution rows only: messages waiting for a verdict now, and the oldest's wait."""
+    oldest_undecided_seconds: _builtins.float
+    def __init__(
+        self,
+        *,
+        institution_id: _builtins.str = ...,
+        screener: _builtins.str = ...,
+        verdicts: _builtins.int = ...,
+        median_seconds: _builtins.float = ...,
+        p90_seconds: _builtins.float = ...,
+        undecided: _builtins.int = ...,
+        oldest_undecided_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["institution_id", b"institution_id", "median_seconds", b"median_seconds", "oldest_undecided_seconds", b"oldest_undecided_seconds", "p90_seconds", b"p90_seconds", "screener", b"screener", "undecided", b"undecided", "verdicts", b"verdicts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecisionTime: _TypeAlias = DecisionTime  # noqa: Y015
+
+@_typing.final
+class GetDecisionTimesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTITUTIONS_FIELD_NUMBER: _builtins.int
+    SCREENERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def institutions(self) -> _containers.RepeatedCompositeFieldContainer[Global___DecisionTime]: ...
+    @_builtins.property
+    def screeners(self) -> _containers.RepeatedCompositeFieldContainer[Global___DecisionTime]: ...
+    def __init__(
+        self,
+        *,
+        institutions: _abc.Iterable[Global___DecisionTime] | None = ...,
+        screeners: _abc.Iterable[Global___DecisionTime] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["institutions", b"institutions", "screeners", b"screeners"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDecisionTimesResponse: _TypeAlias = GetDecisionTimesResponse  # noqa: Y015

@@ -85,6 +85,11 @@ class ReviewServiceStub:
                 request_serializer=sealpost_dot_v1_dot_review__pb2.SetWatchListRequest.SerializeToString,
                 response_deserializer=sealpost_dot_v1_dot_review__pb2.SetWatchListResponse.FromString,
                 _registered_method=True)
+        self.GetDecisionTimes = channel.unary_unary(
+                '/sealpost.v1.ReviewService/GetDecisionTimes',
+                request_serializer=sealpost_dot_v1_dot_review__pb2.GetDecisionTimesRequest.SerializeToString,
+                response_deserializer=sealpost_dot_v1_dot_review__pb2.GetDecisionTimesResponse.FromString,
+                _registered_method=True)
 
 
 class ReviewServiceServicer:
@@ -157,6 +162,13 @@ class ReviewServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDecisionTimes(self, request, context):
+        """Time from the screening queue to a verdict, per institution and screener.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReviewServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -209,6 +221,11 @@ def add_ReviewServiceServicer_to_server(servicer, server):
                     servicer.SetWatchList,
                     request_deserializer=sealpost_dot_v1_dot_review__pb2.SetWatchListRequest.FromString,
                     response_serializer=sealpost_dot_v1_dot_review__pb2.SetWatchListResponse.SerializeToString,
+            ),
+            'GetDecisionTimes': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDecisionTimes,
+                    request_deserializer=sealpost_dot_v1_dot_review__pb2.GetDecisionTimesRequest.FromString,
+                    response_serializer=sealpost_dot_v1_dot_review__pb2.GetDecisionTimesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -482,6 +499,33 @@ class ReviewService:
             '/sealpost.v1.ReviewService/SetWatchList',
             sealpost_dot_v1_dot_review__pb2.SetWatchListRequest.SerializeToString,
             sealpost_dot_v1_dot_review__pb2.SetWatchListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDecisionTimes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpost.v1.ReviewService/GetDecisionTimes',
+            sealpost_dot_v1_dot_review__pb2.GetDecisionTimesRequest.SerializeToString,
+            sealpost_dot_v1_dot_review__pb2.GetDecisionTimesResponse.FromString,
             options,
             channel_credentials,
             insecure,

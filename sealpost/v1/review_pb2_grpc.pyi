@@ -54,6 +54,8 @@ class ReviewServiceStub:
     GetWatchLists: _grpc.UnaryUnaryMultiCallable[_review_pb2.GetWatchListsRequest, _review_pb2.GetWatchListsResponse]
     """Triage watch lists of an institution and its detainees: read and replace (logged)."""
     SetWatchList: _grpc.UnaryUnaryMultiCallable[_review_pb2.SetWatchListRequest, _review_pb2.SetWatchListResponse]
+    GetDecisionTimes: _grpc.UnaryUnaryMultiCallable[_review_pb2.GetDecisionTimesRequest, _review_pb2.GetDecisionTimesResponse]
+    """Time from the screening queue to a verdict, per institution and screener."""
 
 @_typing.type_check_only
 class ReviewServiceAsyncStub(ReviewServiceStub):
@@ -76,6 +78,8 @@ class ReviewServiceAsyncStub(ReviewServiceStub):
     GetWatchLists: _aio.UnaryUnaryMultiCallable[_review_pb2.GetWatchListsRequest, _review_pb2.GetWatchListsResponse]  # type: ignore[assignment]
     """Triage watch lists of an institution and its detainees: read and replace (logged)."""
     SetWatchList: _aio.UnaryUnaryMultiCallable[_review_pb2.SetWatchListRequest, _review_pb2.SetWatchListResponse]  # type: ignore[assignment]
+    GetDecisionTimes: _aio.UnaryUnaryMultiCallable[_review_pb2.GetDecisionTimesRequest, _review_pb2.GetDecisionTimesResponse]  # type: ignore[assignment]
+    """Time from the screening queue to a verdict, per institution and screener."""
 
 class ReviewServiceServicer(metaclass=_abc_1.ABCMeta):
     """The screeners' API: queue, grants, verdicts and retrospective requests."""
@@ -155,5 +159,13 @@ class ReviewServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _review_pb2.SetWatchListRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_review_pb2.SetWatchListResponse, _abc.Awaitable[_review_pb2.SetWatchListResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetDecisionTimes(
+        self,
+        request: _review_pb2.GetDecisionTimesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_review_pb2.GetDecisionTimesResponse, _abc.Awaitable[_review_pb2.GetDecisionTimesResponse]]:
+        """Time from the screening queue to a verdict, per institution and screener."""
 
 def add_ReviewServiceServicer_to_server(servicer: ReviewServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -228,6 +228,14 @@ def test_triage_ranks_the_planted_messages_first_and_never_sees_what_it_may_not(
     assert delivered.text == INNOCENT
     assert delivered.attachments == ()
 
+    # The time to a decision: one verdict at A, three messages still waiting.
+    times = as_staff(stack, ["screener"], [A], "review", "decisions", "--json")
+    assert times.returncode == 0, times.stderr
+    (row,) = json.loads(times.stdout)["institutions"]
+    assert (row["institutionId"], row["verdicts"], row["undecided"]) == (A, 1, 3)
+    (screened,) = json.loads(times.stdout)["screeners"]
+    assert screened["verdicts"] == 1
+
     # The list's change is logged with its digest, never its names.
     (change,) = [
         e

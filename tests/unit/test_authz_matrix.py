@@ -145,6 +145,8 @@ EXPECTED: dict[str, tuple[frozenset[Role], str]] = {
     # Screeners keep their institution's watch lists (names stay sealed at the gateway).
     "ReviewService/GetWatchLists": (SCREENER, "institution_id?"),
     "ReviewService/SetWatchList": (SCREENER, "institution_id?"),
+    # Times to a decision: counts and durations, never content or verdicts.
+    "ReviewService/GetDecisionTimes": (SCREENER | APPROVER, "institution_id?"),
     # Administrators: institutions, detainees, regimes, orders, contacts, privilege,
     # terminals and keys; what is country-wide needs national scope.
     "AdminService/CreateInstitution": (ADMIN, "national"),
