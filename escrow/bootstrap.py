@@ -514,6 +514,63 @@ class KeyServerBootstrap:
             username, entity_id, role_set, institution_set, policies, self._last_action()
         )
 
+    def list_staff_users(self) -> list[StaffUser]:
+        """Every staff login with its roles, institutions and policies, sorted by name."""
+        s = self.settings
+        operation = "list staff logins"
+        try:
+            answer = self._conn.call(
+                operation, lambda c: c.adapter.list(f"/v1/auth/{s.userpass_mount}/users")
+            )
+        except NotFoundError:
+            return []
+        names = data_of(answer, operation).get("keys") or []
+        users = []
+        for name in sorted(n for n in names if isinstance(n, str)):
+            entity = self._get("read staff entity", f"/v1/identity/entity/name/{name}")
+            found = entity.get("data") if entity else None
+            data: dict[str, Any] = found if isinstance(found, dict) else {}
+            meta = data.get("metadata")
+            metadata: dict[str, Any] = meta if isinstance(meta, dict) else {}
+            roles = frozenset(
+                StaffRole(r)
+                for r in str(metadata.get("roles", "")).split(",")
+                if r in {x.value for x in StaffRole}
+            )
+            institutions = frozenset(filter(None, str(metadata.get("institutions", "")).split(",")))
+            listed = data.get("policies")
+            policies: list[Any] = listed if isinstance(listed, list) else []
+            users.append(
+                StaffUser(
+                    name,
+                    str(data.get("id", "")),
+                    roles,
+                    institutions,
+                    tuple(sorted(str(p) for p in policies)),
+                )
+            )
+        return users
+
+    def remove_staff_user(self, username: str) -> KeyServerAction | None:
+        """Delete a staff login and its entity: its policies and claims are gone at once.
+
+        Key-server tokens it holds lose every capability (their policies sat on the entity);
+        identity tokens already issued expire within their lifetime (15 minutes by default).
+        """
+        if not _USERNAME.fullmatch(username):
+            raise InvalidRequestError("user name: lower-case letters, digits, '.', '_', '-'")
+        s = self.settings
+        if self._get("read staff entity", f"/v1/identity/entity/name/{username}") is None:
+            raise NotFoundError(f"no staff login {username}")
+        with self.journal.action(ActionKind.STAFF_CHANGE, username):
+            self._delete("delete staff login", f"/v1/auth/{s.userpass_mount}/users/{username}")
+            self._delete("delete staff entity", f"/v1/identity/entity/name/{username}")
+        return self._last_action()
+
+    def _delete(self, operation: str, path: str) -> Any:
+        self.journal.wrote(path)
+        return self._conn.call(operation, lambda c: c.adapter.delete(path))
+
     def _write_staff(
         self,
         username: str,

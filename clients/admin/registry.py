@@ -21,7 +21,15 @@ import typer
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from sealpost.clients._cli import StaffOptions, cli_app, emit, key_prefix, message_json, run
+from sealpost.clients._cli import (
+    StaffOptions,
+    cli_app,
+    emit,
+    key_prefix,
+    message_json,
+    run,
+    table,
+)
 from sealpost.clients._text import isolate
 from sealpost.clients.admin.record import settle
 from sealpost.clients.review.cli import parse_moment
@@ -855,6 +863,101 @@ def staff_add(
             roles=", ".join(roles),
             institutions=", ".join(institutions),
         )
+        + (_("; recorded in the log") if recorded else _("; not recorded in the log")),
+    )
+
+
+@staff_app.command(
+    "list",
+    help=_(
+        "Staff logins at the key server with their roles and institutions.\n\n"
+        "Needs a key-server token that may read auth/userpass/users and identity/entity."
+    ),
+)
+def staff_list(ctx: typer.Context) -> None:
+    """Staff logins at the key server with their roles and institutions."""
+    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
+
+    options: StaffOptions = ctx.obj
+    config = options.key_server_config()
+
+    def listed() -> list[Any]:
+        admin = KeyServerBootstrap(
+            config, options.key_server_token(), BootstrapSettings(prefix=key_prefix())
+        )
+        try:
+            return admin.list_staff_users()
+        finally:
+            admin.close()
+
+    users = run(listed)
+    rows = [
+        (u.username, ", ".join(sorted(r.value for r in u.roles)), ", ".join(sorted(u.institutions)))
+        for u in users
+    ]
+    emit(
+        options,
+        {
+            "staff": [
+                {
+                    "name": u.username,
+                    "entityId": u.entity_id,
+                    "roles": sorted(r.value for r in u.roles),
+                    "institutions": sorted(u.institutions),
+                    "policies": list(u.policies),
+                }
+                for u in users
+            ]
+        },
+        table((_("name"), _("roles"), _("institutions")), rows) if rows else _("no staff logins"),
+    )
+
+
+@staff_app.command(
+    "remove",
+    help=_(
+        "Remove a staff login and its key-server identity: it can no longer sign in, and the "
+        "key-server tokens it holds lose every capability at once. Identity tokens already "
+        "issued expire within their lifetime (15 minutes by default).\n\n"
+        "Needs a key-server operator token in SEALPOST_KEY_SERVER_TOKEN. The change is "
+        "recorded in the transparency log, as for add."
+    ),
+)
+def staff_remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help=_("The staff login to remove."))],
+    yes: Annotated[bool, typer.Option("--yes", help=_("Do not ask for confirmation."))] = False,
+    record: Annotated[
+        bool,
+        typer.Option(
+            help=_("Record the change in the transparency log (as a national administrator).")
+        ),
+    ] = True,
+) -> None:
+    """Remove a staff login and its key-server identity."""
+    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
+
+    options: StaffOptions = ctx.obj
+    config = options.key_server_config()
+    if not yes:
+        typer.confirm(_("Remove the staff login {name}?", name=name), abort=True)
+
+    def remove() -> int:
+        admin = KeyServerBootstrap(
+            config, options.key_server_token(), BootstrapSettings(prefix=key_prefix())
+        )
+        try:
+            admin.remove_staff_user(name)
+        finally:
+            done = admin.take_actions()
+            admin.close()
+        return settle(options, done, record=record, receipt=None)
+
+    recorded = run(remove)
+    emit(
+        options,
+        {"name": name, "removed": True, "recorded": recorded},
+        _("staff {name} removed", name=name)
         + (_("; recorded in the log") if recorded else _("; not recorded in the log")),
     )
 

@@ -312,6 +312,11 @@ def test_refusals_are_clear_and_exit_non_zero(stack: Stack) -> None:
     assert staff_change.extra["kind"] == "staff_change"
     assert "auth/userpass/users/anna.a" in staff_change.extra["paths"].split(",")
 
+    # The operator lists the staff logins: Anna with her roles and institution.
+    listed = ok(admin(stack, operator, "--json", "staff", "list"))["staff"]
+    (anna_row,) = [u for u in listed if u["name"] == "anna.a"]
+    assert (anna_row["roles"], anna_row["institutions"]) == (["administrator", "approver"], [A])
+
     # Anna signs in with her password (no token given) and works within pi-a only.
     anna = {**keyserver, "SEALPOST_USER": "anna.a", "SEALPOST_PASSWORD": password}
     seen = ok(admin(stack, anna, "--json", "detainee", "list"))["detainees"]
@@ -338,6 +343,23 @@ def test_refusals_are_clear_and_exit_non_zero(stack: Stack) -> None:
         1,
         "error: screener and auditor roles are never combined",
     )
+    # Removed, Anna can no longer sign in; the removal is logged like the creation.
+    removed = ok(admin(stack, operator, "--json", "staff", "remove", "anna.a", "--yes"))
+    assert removed == {"name": "anna.a", "removed": True, "recorded": 1}
+    gone = admin(stack, anna, "detainee", "list")
+    assert gone.code != 0
+    assert "anna.a" not in [
+        u["name"] for u in ok(admin(stack, operator, "--json", "staff", "list"))["staff"]
+    ]
+    changes = [
+        e
+        for e in log_events(stack)
+        if e.action is LogAction.ADMIN_ACTION and e.extra.get("target") == "anna.a"
+    ]
+    assert len(changes) == 2
+    assert "identity/entity/name/anna.a" in changes[1].extra["paths"].split(",")
+    missing = admin(stack, operator, "staff", "remove", "nobody.here", "--yes")
+    assert missing.code == 1
     weak = {**operator, "SEALPOST_NEW_PASSWORD": "short"}
     short = admin(stack, weak, "staff", "add", "bob", "--role", "auditor", "--institution", "*")
     assert short.code == 1
