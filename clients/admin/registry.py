@@ -751,6 +751,47 @@ def correspondent_revoke(
     )
 
 
+# --------------------------------------------------------------------------- key records
+
+keyrecord_app = cli_app(
+    help=_("Key records of devices, mailboxes and institutions: revoke a lost or stolen one.")
+)
+
+
+@keyrecord_app.command(
+    "revoke",
+    help=_(
+        "Revoke a key record (a relative's lost device, a mailbox or institution key) by its "
+        "id, 64 hex digits. From then on nothing signed with it is accepted and nothing new "
+        "is sealed to it; the revocation is signed into the directory and logged (national "
+        "administrators only)."
+    ),
+)
+def keyrecord_revoke(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help=_("The key record's id, 64 hex digits."))],
+    reason: Annotated[str, typer.Option(help=_("Why, in a few words (logged)."))],
+    yes: Annotated[bool, typer.Option("--yes", help=_("Do not ask for confirmation."))] = False,
+) -> None:
+    """Revoke a key record by its id."""
+    try:
+        raw = bytes.fromhex(key_id.strip())
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise typer.BadParameter(_("a key id is 64 hex digits"), param_hint="KEY_ID")
+    options: StaffOptions = ctx.obj
+    if not yes:
+        typer.confirm(_("Revoke key record {key}? This cannot be undone.", key=key_id), abort=True)
+    request = admin_pb2.RevokeKeyRequest(key_id=raw, reason=reason)
+    run(lambda: _call(options, "RevokeKey", request))
+    emit(
+        options,
+        {"keyId": raw.hex(), "revoked": True, "reason": reason},
+        _("key record {key} revoked", key=raw.hex()),
+    )
+
+
 # --------------------------------------------------------------------------- staff
 
 staff_app = cli_app(help=_("Staff logins at the key server (needs a key-server operator token)."))
@@ -971,3 +1012,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(contact_app, name="contact")
     app.add_typer(correspondent_app, name="correspondent")
     app.add_typer(staff_app, name="staff")
+    app.add_typer(keyrecord_app, name="key-record")

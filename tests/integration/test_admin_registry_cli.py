@@ -17,7 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sealpost import cli as sealpost_cli
-from sealpost._internal.stack import Stack, log_events
+from sealpost._internal.stack import Stack, approve_all, log_events, setup_institutions
+from sealpost.clients._grpc import ClientError
 from sealpost.clients.relative.sdk import ContactStatus
 from sealpost.crypto.logentry import LogAction
 from sealpost.escrow import identity
@@ -364,3 +365,27 @@ def test_refusals_are_clear_and_exit_non_zero(stack: Stack) -> None:
     short = admin(stack, weak, "staff", "add", "bob", "--role", "auditor", "--institution", "*")
     assert short.code == 1
     assert "at least 12 characters" in short.stderr
+
+
+def test_a_lost_device_is_revoked_from_the_command_line(stack: Stack) -> None:
+    admin_client, _terminals = setup_institutions(stack, [("d-kwijt", A, "regular")])
+    relative = stack.relative("Kwijt")
+    relative.request_contact("d-kwijt")
+    approve_all(admin_client, A)
+    relative.send("d-kwijt", "voor het verlies")
+    national = token_env(stack, ["administrator"], ["*"])
+    local = token_env(stack, ["administrator"], [A])
+
+    bad = admin(stack, national, "key-record", "revoke", "abc", "--reason", "kwijt", "--yes")
+    assert bad.code == 2
+    refused = admin(
+        stack, local, "key-record", "revoke", relative.key_id.hex(), "--reason", "kwijt", "--yes"
+    )
+    assert refused.code == 1  # national administrators only
+    args = ("key-record", "revoke", relative.key_id.hex(), "--reason", "telefoon gestolen")
+    done = ok(admin(stack, national, "--json", *args, "--yes"))
+    assert done == {"keyId": relative.key_id.hex(), "revoked": True, "reason": "telefoon gestolen"}
+    with pytest.raises(ClientError):
+        relative.send("d-kwijt", "na het verlies")
+    (revoked,) = [e for e in log_events(stack) if e.action is LogAction.KEY_REVOKED]
+    assert revoked.extra.get("reason") == "telefoon gestolen"
