@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -375,6 +376,7 @@ class StaffOptions:
             return self._session
         from sealpost.escrow import identity  # noqa: PLC0415
         from sealpost.escrow.bootstrap import BootstrapSettings  # noqa: PLC0415
+        from sealpost.escrow.errors import SecondFactorRequiredError  # noqa: PLC0415
 
         if not self.key_server or not self.user:
             raise typer.BadParameter(
@@ -384,7 +386,18 @@ class StaffOptions:
             _("Password for {user}", user=self.user), hide_input=True
         )
         config = self.key_server_config()
-        session = identity.login_staff(config, self.user, password)
+
+        def one_time_code() -> str:
+            code = os.environ.get("SEALPOST_TOTP")
+            if code:
+                return code
+            if not sys.stdin.isatty():
+                raise SecondFactorRequiredError("no one-time code: not at a terminal")
+            return str(
+                typer.prompt(_("One-time code for {user} (authenticator app)", user=self.user))
+            )
+
+        session = identity.login_staff(config, self.user, password, one_time_code=one_time_code)
         role = BootstrapSettings(prefix=key_prefix()).identity_role
         self._session = (
             session.token,

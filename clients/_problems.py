@@ -155,6 +155,28 @@ def _client_problem(exc: ClientError, where: Where) -> Problem:
     return Problem(exc.code.name.lower(), exc.message or exc.code.name, ExitCode.FAILED)
 
 
+def _sign_in_problem(exc: escrow_errors.AuthenticationFailedError) -> Problem:
+    if isinstance(exc, escrow_errors.SecondFactorRequiredError):
+        return Problem(
+            "second_factor_required",
+            _(
+                "This sign-in needs a one-time code from the authenticator app: set "
+                "SEALPOST_TOTP, or run the command at a terminal to be asked."
+            ),
+            ExitCode.FAILED,
+            str(exc),
+        )
+    return Problem(
+        "sign_in_refused",
+        _(
+            "The key server refused the sign-in: check the user name, the password and, "
+            "if you use one, the one-time code."
+        ),
+        ExitCode.FAILED,
+        str(exc),
+    )
+
+
 def _key_server_problem(exc: escrow_errors.EscrowError, where: Where) -> Problem:
     address = where.key_server or _("the key server")
     if isinstance(exc, escrow_errors.KeyServerUnavailableError):
@@ -180,12 +202,7 @@ def _key_server_problem(exc: escrow_errors.EscrowError, where: Where) -> Problem
             str(exc),
         )
     if isinstance(exc, escrow_errors.AuthenticationFailedError):
-        return Problem(
-            "sign_in_refused",
-            _("The key server refused the sign-in: check the user name and password."),
-            ExitCode.FAILED,
-            str(exc),
-        )
+        return _sign_in_problem(exc)
     if isinstance(exc, escrow_errors.PermissionDeniedError) and exc.status is None:
         # Raised by Sealpost itself with words for this case.
         return Problem("key_server_permission_denied", exc.explain(), ExitCode.FAILED, str(exc))

@@ -338,6 +338,30 @@ class Day:
             "now reads 'delivered'"
         )
 
+    def second_factor(self, name: str) -> str:
+        """A screener enrolled for login MFA signs in with a one-time code; her token."""
+        import pyotp  # noqa: PLC0415
+
+        from sealpost.escrow import identity  # noqa: PLC0415
+        from sealpost.escrow.errors import SecondFactorRequiredError  # noqa: PLC0415
+
+        password = secrets.token_urlsafe(18)
+        self.stack.staff_login(["screener"], [NORTH], name=name, password=password)
+        app = pyotp.TOTP(pyotp.parse_uri(self.stack.enroll_totp(name)).secret)
+        config = KeyServerConfig(self.stack.openbao.address)
+        try:
+            identity.login_staff(config, name, password)
+        except SecondFactorRequiredError:
+            pass
+        else:
+            expect(False, "a screener enrolled for TOTP cannot sign in without a code")
+        session = identity.login_staff(config, name, password, one_time_code=app.now)
+        say(
+            "screener De Boer signs in with a second factor: OpenBao's login MFA asks for the "
+            "one-time code of her authenticator app (TOTP); without it the sign-in is refused"
+        )
+        return session.token
+
     def triage(self) -> None:
         """Triage ranks the screener's queue; a withholding and its printed notice."""
         from sealpost.clients.review import triage as review_triage  # noqa: PLC0415
@@ -345,9 +369,9 @@ class Day:
         from sealpost.clients.terminal.triage import IntakeTriage  # noqa: PLC0415
         from sealpost.clients.triage import EntryKind, WatchEntry, explain  # noqa: PLC0415
 
-        _name, session, _token = self.stack.staff_login(["screener"], [NORTH], name="de-boer")
+        token = self.second_factor("de-boer")
         screener = self.stack.reviewer(["screener"], [NORTH], name="screener-de-boer")
-        sealer = self.stack.sealer(session.token)
+        sealer = self.stack.sealer(token)
         review_triage.set_watch_list(
             screener,
             sealer,

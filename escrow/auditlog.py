@@ -203,6 +203,8 @@ _RULES: Final[tuple[tuple[str, ChangeKind | None], ...]] = (
     (r"auth/[^/]+/users/.+", ChangeKind.STAFF_LOGIN),
     (r"auth/[^/]+/.+", ChangeKind.AUTH_METHOD),
     (r"identity/(entity|entity-alias|group|group-alias|persona)(/.*)?", ChangeKind.IDENTITY),
+    # Login MFA: a second factor added, reset or no longer enforced changes who can sign in.
+    (r"identity/mfa/.+", ChangeKind.IDENTITY),
     (r"identity/oidc/(introspect|\.well-known|token)(/.*)?", None),
     (r"identity/oidc/.+", ChangeKind.IDENTITY_TOKENS),
 )

@@ -567,6 +567,72 @@ class KeyServerBootstrap:
             self._delete("delete staff entity", f"/v1/identity/entity/name/{username}")
         return self._last_action()
 
+    def enroll_staff_totp(self, username: str, *, reset: bool = False) -> str:
+        """Require a TOTP code at this person's login; the otpauth URL for their app (secret).
+
+        One TOTP method for all staff (issuer: the prefix), one login enforcement listing
+        the enrolled identities (``<prefix>-staff-mfa``): others sign in as before. With
+        ``reset`` an existing secret is destroyed first (a lost phone).
+        """
+        if not _USERNAME.fullmatch(username):
+            raise InvalidRequestError("user name: lower-case letters, digits, '.', '_', '-'")
+        entity = self._get("read staff entity", f"/v1/identity/entity/name/{username}")
+        data = entity.get("data") if entity else None
+        if not isinstance(data, dict):
+            raise NotFoundError(f"no staff login {username}")
+        entity_id = get_str(data, "id", "read staff entity")
+        with self.journal.action(ActionKind.STAFF_CHANGE, username):
+            method_id = self._totp_method()
+            if reset:
+                self._post(
+                    "reset staff TOTP",
+                    "/v1/identity/mfa/method/totp/admin-destroy",
+                    {"method_id": method_id, "entity_id": entity_id},
+                )
+            answer = self._post(
+                "enrol staff TOTP",
+                "/v1/identity/mfa/method/totp/admin-generate",
+                {"method_id": method_id, "entity_id": entity_id},
+            )
+            url = get_str(data_of(answer, "enrol staff TOTP"), "url", "enrol staff TOTP")
+            self._enforce_mfa(method_id, entity_id)
+        return url
+
+    def _totp_method(self) -> str:
+        """The staff TOTP method's id, created the first time (issuer: the prefix)."""
+        issuer = self.settings.prefix
+        try:
+            listed = self._conn.call(
+                "list TOTP methods", lambda c: c.adapter.list("/v1/identity/mfa/method/totp")
+            )
+            ids = data_of(listed, "list TOTP methods").get("keys") or []
+        except NotFoundError:
+            ids = []
+        for method_id in ids:
+            found = self._get("read TOTP method", f"/v1/identity/mfa/method/totp/{method_id}")
+            config = found.get("data") if found else None
+            if isinstance(config, dict) and config.get("issuer") == issuer:
+                return str(method_id)
+        answer = self._post(
+            "create TOTP method",
+            "/v1/identity/mfa/method/totp",
+            {"issuer": issuer, "period": 30, "digits": 6, "algorithm": "SHA1", "key_size": 20},
+        )
+        return get_str(data_of(answer, "create TOTP method"), "method_id", "create TOTP method")
+
+    def _enforce_mfa(self, method_id: str, entity_id: str) -> None:
+        path = f"/v1/identity/mfa/login-enforcement/{self.settings.prefix}-staff-mfa"
+        current = self._get("read login enforcement", path)
+        data = current.get("data") if current else None
+        entities = set(data.get("identity_entity_ids") or []) if isinstance(data, dict) else set()
+        if entity_id in entities:
+            return
+        self._post(
+            "write login enforcement",
+            path,
+            {"mfa_method_ids": [method_id], "identity_entity_ids": sorted(entities | {entity_id})},
+        )
+
     def _delete(self, operation: str, path: str) -> Any:
         self.journal.wrote(path)
         return self._conn.call(operation, lambda c: c.adapter.delete(path))

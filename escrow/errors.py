@@ -76,6 +76,10 @@ class AuthenticationFailedError(PermissionDeniedError):
     """A login was refused."""
 
 
+class SecondFactorRequiredError(AuthenticationFailedError):
+    """The login needs a one-time code (login MFA, TOTP) and none was given."""
+
+
 class InvalidRequestError(EscrowError):
     """The request is malformed or refused as invalid (for example a wrong decrypt context)."""
 

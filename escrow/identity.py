@@ -14,7 +14,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
@@ -37,6 +37,8 @@ from sealpost.escrow.errors import (
     AuthenticationFailedError,
     InvalidRequestError,
     MalformedTokenError,
+    PermissionDeniedError,
+    SecondFactorRequiredError,
     TokenClaimsError,
     TokenExpiredError,
     TokenNotYetValidError,
@@ -123,8 +125,16 @@ def login_staff(
     password: str,
     *,
     userpass_mount: str = DEFAULT_USERPASS_MOUNT,
+    one_time_code: Callable[[], str] | None = None,
 ) -> StaffSession:
-    """Log in with user name and password; AuthenticationFailedError if refused."""
+    """Log in with user name and password; AuthenticationFailedError if refused.
+
+    A login under the key server's login MFA (a staff member enrolled with TOTP,
+    ``KeyServerBootstrap.enroll_staff_totp``) answers with an MFA requirement instead of a
+    token: ``one_time_code`` is then asked for the code of the person's authenticator
+    app, and the login is validated with it (``sys/mfa/validate``, two-phase).
+    SecondFactorRequiredError when a code is needed and there is no way to ask for one.
+    """
     if not username or not password:
         raise AuthenticationFailedError("user name and password are required")
     operation = "userpass login"
@@ -136,11 +146,15 @@ def login_staff(
                 f"/v1/auth/{userpass_mount}/login/{username}", json={"password": password}
             ),
         )
+        auth = answer.get("auth") if isinstance(answer, dict) else None
+        requirement = auth.get("mfa_requirement") if isinstance(auth, dict) else None
+        if isinstance(requirement, dict):
+            answer = _second_factor(conn, requirement, one_time_code)
+            auth = answer.get("auth") if isinstance(answer, dict) else None
     except InvalidRequestError:
         raise AuthenticationFailedError(f"{operation}: refused") from None
     finally:
         conn.close()
-    auth = answer.get("auth") if isinstance(answer, dict) else None
     if not isinstance(auth, dict):
         raise UnexpectedResponseError(f"{operation}: the answer has no auth")
     policies = auth.get("policies")
@@ -153,6 +167,41 @@ def login_staff(
         else (),
         ttl_seconds=get_int(auth, "lease_duration", operation),
     )
+
+
+def _second_factor(
+    conn: Connection, requirement: dict[str, Any], one_time_code: Callable[[], str] | None
+) -> Any:
+    """Validate a login that needs MFA with a TOTP code: the second of the two phases."""
+    operation = "login MFA"
+    request_id = get_str(requirement, "mfa_request_id", operation)
+    constraints = requirement.get("mfa_constraints")
+    methods = [
+        method.get("id")
+        for constraint in (constraints.values() if isinstance(constraints, dict) else ())
+        if isinstance(constraint, dict)
+        for method in constraint.get("any") or ()
+        if isinstance(method, dict) and method.get("type") == "totp"
+    ]
+    if not methods or not isinstance(methods[0], str):
+        raise UnexpectedResponseError(f"{operation}: no TOTP method in the requirement")
+    if one_time_code is None:
+        raise SecondFactorRequiredError(
+            "this login needs a one-time code from the authenticator app (SEALPOST_TOTP)"
+        )
+    code = one_time_code().strip()
+    if not code.isdigit():
+        raise AuthenticationFailedError(f"{operation}: the one-time code is digits only")
+    try:
+        return conn.call(
+            operation,
+            lambda c: c.adapter.post(
+                "/v1/sys/mfa/validate",
+                json={"mfa_request_id": request_id, "mfa_payload": {methods[0]: [code]}},
+            ),
+        )
+    except (PermissionDeniedError, InvalidRequestError):
+        raise AuthenticationFailedError(f"{operation}: the one-time code was refused") from None
 
 
 def issue_identity_token(

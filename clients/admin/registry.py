@@ -1003,6 +1003,67 @@ def staff_remove(
     )
 
 
+@staff_app.command(
+    "mfa",
+    help=_(
+        "Require a second factor (a TOTP code from an authenticator app) at this person's "
+        "sign-in, and write the enrolment link (otpauth://, a secret) to --out for their "
+        "app. --reset replaces a lost one. Needs a key-server operator token; recorded in the "
+        "transparency log as for add."
+    ),
+)
+def staff_mfa(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help=_("The staff login."))],
+    out: Annotated[
+        Path,
+        typer.Option(help=_("Write the enrolment link here (readable by you only); a new file.")),
+    ],
+    reset: Annotated[
+        bool, typer.Option("--reset", help=_("Replace an existing second factor (a lost phone)."))
+    ] = False,
+    record: Annotated[
+        bool,
+        typer.Option(
+            help=_("Record the change in the transparency log (as a national administrator).")
+        ),
+    ] = True,
+) -> None:
+    """Require a TOTP second factor at this person's sign-in."""
+    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
+
+    options: StaffOptions = ctx.obj
+    config = options.key_server_config()
+    if out.exists():
+        raise typer.BadParameter(_("{file} exists: give a new file", file=out), param_hint="--out")
+
+    def enrol() -> tuple[str, int]:
+        admin = KeyServerBootstrap(
+            config, options.key_server_token(), BootstrapSettings(prefix=key_prefix())
+        )
+        try:
+            url = admin.enroll_staff_totp(name, reset=reset)
+        finally:
+            done = admin.take_actions()
+            admin.close()
+        return url, settle(options, done, record=record, receipt=None)
+
+    url, recorded = run(enrol)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(url + "\n")
+    emit(
+        options,
+        {"name": name, "mfa": "totp", "enrolmentFile": str(out), "recorded": recorded},
+        _(
+            "staff {name} now signs in with a one-time code; give them {file} for their "
+            "authenticator app, then destroy it",
+            name=name,
+            file=out,
+        ),
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the directory commands to ``sealpost admin``."""
     app.add_typer(institution_app, name="institution")

@@ -153,6 +153,15 @@ class Stack:
         )
         return name, session, token
 
+    def enroll_totp(self, name: str) -> str:
+        """Require a TOTP code at ``name``'s sign-in; the otpauth URL for their app."""
+        admin = self._admin()
+        try:
+            return admin.enroll_staff_totp(name)
+        finally:
+            self._done(admin)
+            admin.close()
+
     def reviewer(
         self, roles: Sequence[str], institutions: Sequence[str], name: str = ""
     ) -> ReviewClient:

@@ -61,7 +61,11 @@ UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
         ),
         (
             escrow_errors.AuthenticationFailedError("invalid username or password"),
-            "sign_in_refused", ExitCode.FAILED, "check the user name and password",
+            "sign_in_refused", ExitCode.FAILED, "check the user name, the password",
+        ),
+        (
+            escrow_errors.SecondFactorRequiredError("no one-time code"),
+            "second_factor_required", ExitCode.FAILED, "needs a one-time code",
         ),
         (
             escrow_errors.TransportSecurityError("certificate verify failed"),
