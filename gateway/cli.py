@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
@@ -79,6 +80,47 @@ def init(
     except ConfigError as exc:
         raise _fail("init", exc) from exc
     typer.echo(_("database is at schema {revision}", revision=database.head_revision()))
+
+
+@app.command(
+    "renew-certificate",
+    help=_(
+        "Issue a new TLS certificate for the gateway from the state folder's own CA, for the "
+        "same names unless --tls-host is given. A running gateway serves it to new "
+        "connections at once, without a restart. With the organisation's certificates, put "
+        "the renewed files at tls/server.pem and tls/server-key.pem instead."
+    ),
+)
+def renew_certificate(
+    state_dir: StateDir = None,
+    host: Annotated[
+        list[str] | None,
+        typer.Option("--tls-host", help=_("Name or address in the TLS certificate (repeatable).")),
+    ] = None,
+) -> None:
+    """Issue a new TLS certificate for the gateway from the state folder's own CA."""
+    from sealpost.gateway import keystore, pki  # noqa: PLC0415
+
+    config = _load("renew-certificate", {"state_dir": str(state_dir) if state_dir else None})
+    try:
+        path = keystore.renew_server_certificate(config.state_dir, host or None)
+    except OSError as exc:
+        report(
+            Problem(
+                "renew_failed",
+                _("cannot renew in {folder}: {why}", folder=config.state_dir, why=exc),
+                ExitCode.FAILED,
+            )
+        )
+        raise typer.Exit(int(ExitCode.FAILED)) from exc
+    expires = pki.expiry_ms(path.read_bytes())
+    typer.echo(
+        _(
+            "renewed {path}; valid until {when} (UTC)",
+            path=path,
+            when=dt.datetime.fromtimestamp(expires / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M"),
+        )
+    )
 
 
 @app.command(

@@ -137,3 +137,27 @@ def load_tls(state_dir: Path) -> TlsFiles:
     if missing:
         raise ConfigError([f"missing TLS files {', '.join(missing)}: run `sealpost gateway init`"])
     return tls
+
+
+def renew_server_certificate(state_dir: Path, hosts: list[str] | None = None) -> Path:
+    """Issue a new server certificate from the state folder's CA, for the same hosts.
+
+    The key is written before the certificate, each by rename, so a gateway that looks
+    in between sees a pair that does not match and keeps serving the old one
+    (gateway/certreload.py). Returns the certificate's path.
+    """
+    tls = TlsFiles.at(state_dir)
+    if hosts is None:
+        hosts = pki.certificate_hosts(tls.server.read_bytes())
+    issued = pki.issue_server_certificate(tls.ca_pair(), hosts)
+    for path, data, secret in (
+        (tls.server_key, issued.key_pem, True),
+        (tls.server, issued.certificate_pem, False),
+    ):
+        fresh = path.with_name(path.name + ".new")
+        if secret:
+            _write_secret(fresh, data)
+        else:
+            fresh.write_bytes(data)
+        fresh.replace(path)
+    return tls.server

@@ -116,6 +116,16 @@ def issue_server_certificate(ca: KeyPair, hosts: list[str]) -> KeyPair:
     return KeyPair(certificate.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
+def certificate_hosts(certificate_pem: bytes) -> list[str]:
+    """The names and addresses a certificate is for (its subject alternative names)."""
+    certificate = x509.load_pem_x509_certificate(certificate_pem)
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [str(n.value) for n in names if isinstance(n, x509.IPAddress | x509.DNSName)]
+
+
 def make_csr(common_name: str) -> tuple[bytes, bytes]:
     """A new key pair and a certificate signing request for it: (csr_pem, key_pem)."""
     key = _new_key()

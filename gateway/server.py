@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ from sealpost.escrow import client as escrow_client
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.errors import EscrowError
 from sealpost.gateway import (
+    certreload,
     directory,
     keystore,
     newsmail,
@@ -248,6 +250,7 @@ class Gateway:
         self.web_port: int | None = None
         self.reuse_port = reuse_port
         self.web: web.BrowserPort | None = None
+        self.web_context: ssl.SSLContext | None = None
         self.webapp: webapp.WebApp | None = None
         if config.web_port is not None:
             self.webapp = _load_webapp(config, ctx)
@@ -260,15 +263,16 @@ class Gateway:
                 webapp=self.webapp,
             )
             context = web.tls_context(tls.server, tls.server_key, allow_tls12=config.allow_tls12)
+            self.web_context = context
             self.web = web.BrowserPort(app, context, grace_seconds=config.grace_seconds)
         self._serving: bool | None = None
 
     def _credentials(self, *, client_auth: bool) -> grpc.ServerCredentials:
-        return grpc.ssl_server_credentials(
-            [(self.tls.server_key.read_bytes(), self.tls.server.read_bytes())],
-            root_certificates=self.tls.ca.read_bytes() if client_auth else None,
-            require_client_auth=client_auth,
+        """TLS for a gRPC port; a renewed certificate on disk serves new connections at once."""
+        files = certreload.CertificateFiles(
+            self.tls.server, self.tls.server_key, self.tls.ca if client_auth else None
         )
+        return files.credentials()
 
     async def start(self) -> tuple[int, int]:
         """Bind the ports and start; returns (public port, terminal port)."""
@@ -478,6 +482,11 @@ async def serve(
         watchers.append(asyncio.create_task(gateway.watch_key_server(config.key_server_address)))
     if config.retention_days:
         watchers.append(asyncio.create_task(gateway.retain_rows()))
+    if gateway.web is not None and gateway.web_context is not None:
+        files = certreload.CertificateFiles(gateway.tls.server, gateway.tls.server_key)
+        watchers.append(
+            asyncio.create_task(certreload.watch_browser_context(files, gateway.web_context))
+        )
     mailer = news_mailer(config, ctx)
     if mailer is not None:
         mailer.start()
