@@ -22,8 +22,11 @@ def test_the_identity_token_comes_from_the_prefixed_role(
     monkeypatch.delenv("SEALPOST_STAFF_TOKEN", raising=False)
     asked: list[str] = []
 
-    def login(_config: object, user: str, password: str) -> identity.StaffSession:
+    def login(
+        _config: object, user: str, password: str, *, one_time_code: object = None
+    ) -> identity.StaffSession:
         assert (user, password) == ("jansen", "a password for the test")
+        assert callable(one_time_code)  # asked only if the key server wants a code
         return identity.StaffSession("jansen", "key-server-token", "entity-1", (), 3600)
 
     def issue(_config: object, token: str, *, role: str) -> str:
