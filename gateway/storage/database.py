@@ -22,13 +22,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from sealpost.gateway.errors import ConfigError, Unavailable
 from sealpost.gateway.storage.direct import execute_sql
+from sealpost.gateway.storage.schema import gateway_state
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 
@@ -165,9 +166,64 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+#: The ``gateway_state`` row naming the oldest code that still runs on the schema: the
+#: number of the newest "contract" migration applied (docs/operations.md, "Upgrades").
+SCHEMA_COMPATIBLE_FROM: Final = "schema_compatible_from"
+
+
+def revision_number(revision: str) -> int:
+    """A revision's order: its id starts with four digits (``0007_triage`` is 7)."""
+    return int(revision.split("_", 1)[0])
+
+
+def compatible_from(revision: str) -> str:
+    """The oldest revision whose code still runs on the schema at ``revision``.
+
+    Migrations are expand-only unless they say otherwise: a module with ``contract =
+    False`` only adds (tables, nullable columns), so code written for the revision before
+    it runs on the schema after it. Any other migration (dropping, renaming, tightening)
+    makes itself the oldest code that runs.
+    """
+    scripts = ScriptDirectory.from_config(alembic_config_for_scripts())
+    for script in scripts.walk_revisions("base", revision):
+        if getattr(script.module, "contract", True):
+            return str(script.revision)
+    raise AssertionError("the first migration is a contract")  # pragma: no cover
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (default: the newest)."""
+    """Upgrade the schema to ``revision`` (default: the newest); record who can still run."""
     command.upgrade(alembic_config(engine), revision)
+    target = head_revision() if revision == "head" else revision
+    oldest = revision_number(compatible_from(target))
+    with engine.begin() as connection:
+        updated = connection.execute(
+            update(gateway_state)
+            .where(gateway_state.c.name == SCHEMA_COMPATIBLE_FROM)
+            .values(value=oldest)
+        ).rowcount
+        if not updated:
+            connection.execute(
+                insert(gateway_state).values(name=SCHEMA_COMPATIBLE_FROM, value=oldest)
+            )
+
+
+def schema_accepts(current: str | None, head: str, oldest_code: int | None) -> bool:
+    """Whether code at ``head`` runs on a schema at ``current`` (see ``compatible_from``).
+
+    The same revision; or a newer one this code does not know, whose migrations since
+    the oldest contract leave code at ``head`` working (a rollback after an upgrade, or an
+    old replica during a rolling upgrade).
+    """
+    if current == head:
+        return True
+    if current is None or oldest_code is None:
+        return False
+    try:
+        ScriptDirectory.from_config(alembic_config_for_scripts()).get_revision(current)
+    except Exception:
+        return revision_number(current) > revision_number(head) >= oldest_code
+    return False  # a revision this code knows, and not its head: an older schema
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -354,9 +410,13 @@ class Database:
         return True
 
     def check_schema(self) -> None:
-        """ConfigError unless the schema is at the newest revision."""
+        """ConfigError unless this code runs on the schema (its own, or a newer expand)."""
         current = current_revision(self.writer)
-        if current != head_revision():
+        with self.writer.connect() as connection:
+            oldest = connection.execute(
+                select(gateway_state.c.value).where(gateway_state.c.name == SCHEMA_COMPATIBLE_FROM)
+            ).scalar()
+        if not schema_accepts(current, head_revision(), oldest):
             raise ConfigError(
                 [
                     f"the database schema is at {current or 'nothing'}, this gateway needs "

@@ -19,6 +19,9 @@ revision = "0006_withhold_reason_told"
 down_revision = "0005_notification_addresses"
 branch_labels = None
 depends_on = None
+#: A contract: code before it would withhold messages without what the relative was
+#: told, which the auditor's replay then finds missing.
+contract = True
 
 #: MESSAGE_STATE_WITHHELD (the API's enum; a migration does not import the code it upgrades).
 _WITHHELD = 6

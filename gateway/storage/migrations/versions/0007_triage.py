@@ -20,6 +20,8 @@ revision = "0007_triage"
 down_revision = "0006_withhold_reason_told"
 branch_labels = None
 depends_on = None
+#: Expand-only: it adds, so code of the revision before still runs on it.
+contract = False
 
 
 def upgrade() -> None:

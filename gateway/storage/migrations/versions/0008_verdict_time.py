@@ -18,6 +18,8 @@ revision = "0008_verdict_time"
 down_revision = "0007_triage"
 branch_labels = None
 depends_on = None
+#: Expand-only: it adds, so code of the revision before still runs on it.
+contract = False
 
 
 def upgrade() -> None:
