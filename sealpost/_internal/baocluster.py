@@ -22,7 +22,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -112,15 +112,12 @@ class BaoNode:
         """True while the server process lives."""
         return self._process is not None and self._process.poll() is None
 
-    def write_config(self, peers: Sequence[BaoNode]) -> None:
-        """The node's TLS key pair and configuration file, joining ``peers``."""
+    def write_config(self, peers: Sequence[BaoNode], ca: pki.KeyPair) -> None:
+        """The node's TLS key pair (issued by ``ca``) and configuration file, joining ``peers``."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.raft_dir.mkdir(exist_ok=True)
         for _name, path in AUDIT_DEVICES:
             (self.workdir / path).parent.mkdir(exist_ok=True)
-        ca = pki.KeyPair(
-            self.ca_file.read_bytes(), (self.ca_file.parent / "ca-key.pem").read_bytes()
-        )
         issued = pki.issue_server_certificate(ca, ["127.0.0.1", "localhost"])
         cert_file, key_file = self.workdir / "tls.pem", self.workdir / "tls-key.pem"
         cert_file.write_bytes(issued.certificate_pem)
@@ -213,7 +210,7 @@ class BaoNode:
 
     def status(self) -> NodeStatus:
         """``sys/health`` (every state answers 200); DevServerError when unreachable."""
-        query = "sealedcode=200&uninitcode=200&standbycode=200&perfstandbyok=true"
+        query = "sealedcode=200&uninitcode=200&standbycode=200"
         answer = self.request("GET", f"sys/health?{query}", timeout=2.0)
         return NodeStatus(
             initialized=bool(answer.get("initialized")),
@@ -298,11 +295,8 @@ class OpenBaoCluster:
         self.ca_file.parent.mkdir(parents=True, exist_ok=True)
         ca = pki.create_ca("Sealpost test key-server CA")
         self.ca_file.write_bytes(ca.certificate_pem)
-        key_file = self.ca_file.parent / "ca-key.pem"
-        key_file.touch(mode=0o600)
-        key_file.write_bytes(ca.key_pem)
         for node in self.nodes:
-            node.write_config(self.nodes)
+            node.write_config(self.nodes, ca)
         for node in self.nodes:
             node.start()
         first = self.nodes[0]
@@ -316,8 +310,8 @@ class OpenBaoCluster:
         self.unseal_keys = tuple(str(k) for k in answer["keys_base64"])
         self.unseal(first, deadline - time.monotonic())
         leader = self.wait_for_leader(deadline - time.monotonic())
-        # Autopilot adds a joining node as a non-voter and promotes it once it has been
-        # healthy this long (10s by default); a cluster of non-voters has no quorum to lose.
+        # Autopilot adds a joining node as a non-voter and makes it a voter once it has been
+        # healthy this long (10s by default); until then the leader cannot fail over.
         leader.request(
             "POST",
             "sys/storage/raft/autopilot/configuration",
@@ -329,7 +323,7 @@ class OpenBaoCluster:
         self._wait(self._all_voters, deadline, "every node votes")
 
     def unseal(self, node: BaoNode, timeout: float = 60.0) -> None:
-        """Give ``node`` a quorum of key shares until it serves (active or standby).
+        """Give ``node`` the threshold of key shares until it serves (active or standby).
 
         A node that has not joined yet refuses the shares; its retry_join finds the
         leader within a few seconds, so the shares are offered again until it serves.
@@ -340,7 +334,7 @@ class OpenBaoCluster:
             status = node.status_or_none()
             if status is not None and status.serving:
                 return
-            if status is not None and (status.initialized or node is not self.nodes[0]):
+            if status is not None:
                 for key in self.unseal_keys[: self.key_threshold]:
                     try:
                         node.request("PUT", "sys/unseal", {"key": key})
@@ -458,12 +452,3 @@ class OpenBaoCluster:
             if time.monotonic() > deadline:
                 raise DevServerError(f"OpenBao cluster: timed out waiting until {what}")
             time.sleep(0.1)
-
-
-def read_lines(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """Every JSON line of the given audit files (missing files count as empty)."""
-    entries: list[dict[str, Any]] = []
-    for path in paths:
-        if path.exists():
-            entries.extend(json.loads(line) for line in path.read_text().splitlines() if line)
-    return entries

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from sealpost._internal.baocluster import BaoNode, OpenBaoCluster
-from sealpost._internal.devservers import gateway_health
+from sealpost._internal.devservers import DevServerError, gateway_health
 from sealpost._internal.stack import (
     CLUSTER_ISSUER,
     ClusterStack,
@@ -286,3 +286,25 @@ def test_standbys_forward_and_a_raft_snapshot_can_be_taken(
     with tarfile.open(snapshot, "r:gz") as archive:
         names = set(archive.getnames())
     assert {"meta.json", "state.bin", "SHA256SUMS", "SHA256SUMS.sealed"} <= names
+
+
+def processes_under(folder: Path) -> list[int]:
+    """Process ids whose command line names a file under ``folder``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(folder).encode() in command:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_cluster_that_does_not_come_up_leaves_no_process(tmp_path: Path) -> None:
+    cluster = OpenBaoCluster(tmp_path / "never")
+    with pytest.raises(DevServerError, match="timed out"):
+        cluster.start(timeout=0.0)
+    assert all(node.pid is None for node in cluster.nodes)
+    assert processes_under(tmp_path / "never") == []
