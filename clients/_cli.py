@@ -293,7 +293,11 @@ CaFile = Annotated[
 ]
 KeyServer = Annotated[
     str,
-    typer.Option("--key-server", envvar="SEALPOST_KEY_SERVER_ADDRESS", help=_("Key server URL.")),
+    typer.Option(
+        "--key-server",
+        envvar="SEALPOST_KEY_SERVER_ADDRESS",
+        help=_("Key server URL; a cluster's nodes separated by commas."),
+    ),
 ]
 User = Annotated[
     str,

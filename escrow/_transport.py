@@ -4,6 +4,12 @@ hvac is untyped: its values stay inside the escrow package, and every public
 function there turns them into typed results. Retries apply to
 ``KeyServerUnavailableError`` only (connection refused, timeout, sealed, 5xx),
 with exponential backoff and full jitter, bounded in attempts and in time.
+
+A key server may be a cluster (docs/operations.md, section 8). ``KeyServerConfig``
+then names every node, and a ``Connection`` that finds its node unavailable, or
+answered by a standby that cannot reach the active node, tries the next address
+on its following attempt and stays there while it answers. Standbys forward
+requests to the active node, so any node that answers will do.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from typing import Any, TypeVar
 import hvac
 import hvac.adapters
 import hvac.exceptions
+import requests
+import requests.adapters
 
 from sealpost._internal.logs import get_logger
 from sealpost.escrow.errors import (
@@ -33,23 +41,46 @@ _log = get_logger("sealpost.escrow")
 T = TypeVar("T")
 
 
+def split_addresses(text: str) -> tuple[str, ...]:
+    """The addresses in ``text``: one URL, or several separated by commas (a cluster's nodes)."""
+    return tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class KeyServerConfig:
-    """Where the key server (OpenBao or Vault) is and how to reach it."""
+    """Where the key server (OpenBao or Vault) is and how to reach it.
 
-    address: str
+    ``address`` takes one URL, or the nodes of a cluster separated by commas, as
+    SEALPOST_KEY_SERVER_ADDRESS and ``--key-server`` do; ``addresses`` takes them as a
+    tuple. Afterwards ``addresses`` lists every node and ``address`` is the first,
+    the one tried first.
+    """
+
+    address: str = ""
     #: TLS verification: True (system CAs) or the path of a CA bundle. Never False in production.
     verify: bool | str = True
     #: Seconds allowed for each HTTP request.
     timeout: float = 10.0
     #: Namespace, for servers that use them; None for the root namespace.
     namespace: str | None = None
+    #: Every node of the key server, in the order they are tried.
+    addresses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.address.startswith(("http://", "https://")):
+        given = split_addresses(self.address)
+        listed = tuple(a.rstrip("/") for a in self.addresses) or given
+        if self.addresses and given and given != listed[:1] and given != listed:
+            raise ValueError("give the key server's addresses once: address or addresses")
+        if not listed:
+            raise ValueError("the key server address is missing")
+        if not all(a.startswith(("http://", "https://")) for a in listed):
             raise ValueError("the key server address must start with http:// or https://")
+        if len(set(listed)) != len(listed):
+            raise ValueError("a key server address is named twice")
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
+        object.__setattr__(self, "addresses", listed)
+        object.__setattr__(self, "address", listed[0])
 
 
 @dataclass(frozen=True)
@@ -80,7 +111,12 @@ NO_RETRY = RetryPolicy(max_attempts=1)
 
 
 class _StatusAdapter(hvac.adapters.JSONAdapter):  # type: ignore[misc]  # hvac has no types
-    """hvac's JSON adapter, recording the real HTTP status on the errors it raises."""
+    """hvac's JSON adapter, recording the real HTTP status on the errors it raises.
+
+    A redirect is raised as an error too. Only a standby that cannot forward to the
+    active node answers one (a 307 to the active node's address); it is never followed,
+    since the token header would travel to wherever Location points.
+    """
 
     def _raise_for_error(self, method: str, url: str, response: Any) -> None:
         try:
@@ -89,9 +125,23 @@ class _StatusAdapter(hvac.adapters.JSONAdapter):  # type: ignore[misc]  # hvac h
             setattr(exc, STATUS_ATTRIBUTE, int(response.status_code))
             raise
 
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().request(*args, **kwargs)
+        if isinstance(response, requests.Response) and response.is_redirect:
+            error = hvac.exceptions.VaultError(
+                "redirected", errors=["a standby node redirected to the active node"]
+            )
+            setattr(error, STATUS_ATTRIBUTE, int(response.status_code))
+            raise error
+        return response
+
 
 class Connection:
-    """An hvac client bound to one token, calling through ``call`` only."""
+    """An hvac client bound to one token, calling through ``call`` only.
+
+    With several addresses, an unavailable answer moves the next attempt to the next
+    address; the connection stays on an address while it answers.
+    """
 
     def __init__(
         self,
@@ -102,15 +152,18 @@ class Connection:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
+        transport: requests.adapters.BaseAdapter | None = None,
     ) -> None:
+        """``transport``, for tests, answers every request in place of the network."""
         self.config = config
         self.retry = retry
         self._sleep = sleep
         self._clock = clock
         self._rand = rand
+        self._current = 0
         # Redirects are not followed: the token header would travel to wherever Location points.
         self._client: Any = hvac.Client(
-            url=config.address,
+            url=config.addresses[0],
             token=token or "",
             verify=config.verify,
             timeout=config.timeout,
@@ -121,9 +174,22 @@ class Connection:
         if not token:
             # hvac would otherwise pick up VAULT_TOKEN or ~/.vault-token.
             self._client.token = None
+        if transport is not None:
+            for scheme in ("http://", "https://"):
+                self._client.adapter.session.mount(scheme, transport)
 
     def __repr__(self) -> str:
-        return f"Connection(address={self.config.address!r})"
+        return f"Connection(address={self.address!r})"
+
+    @property
+    def address(self) -> str:
+        """The address the next request goes to."""
+        return self.config.addresses[self._current]
+
+    def _next_address(self) -> None:
+        """Move to the next of the configured addresses (a no-op with only one)."""
+        self._current = (self._current + 1) % len(self.config.addresses)
+        self._client.url = self.address
 
     def close(self) -> None:
         """Close the HTTP session."""
@@ -141,7 +207,13 @@ class Connection:
                 return fn(self._client)
             except (*FOREIGN_ERRORS, EscrowError) as exc:
                 error = translate(exc, operation)
-            if not isinstance(error, KeyServerUnavailableError) or attempt >= policy.max_attempts:
+            if not isinstance(error, KeyServerUnavailableError):
+                raise error
+            # This node cannot serve now: the next request, this call's or a later one's,
+            # goes to the next node.
+            failed = self.address
+            self._next_address()
+            if attempt >= policy.max_attempts:
                 raise error
             delay = policy.delay(attempt, self._rand)
             if self._clock() - started + delay > policy.max_elapsed:
@@ -152,6 +224,7 @@ class Connection:
                 delay_seconds=round(delay, 3),
                 status=error.status,
                 reason=operation,
+                address=failed if self.address == failed else f"{failed} -> {self.address}",
             )
             self._sleep(delay)
 

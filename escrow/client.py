@@ -15,7 +15,7 @@ import binascii
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Final, Protocol, Self
@@ -41,6 +41,7 @@ from sealpost.escrow.blob import (
 from sealpost.escrow.errors import (
     EscrowBlobError,
     InvalidRequestError,
+    KeyServerUnavailableError,
     UnexpectedResponseError,
     batch_item_errors,
     error_for_status,
@@ -652,9 +653,26 @@ def _health(conn: Connection) -> KeyServerHealth:
 
 
 def health(config: KeyServerConfig) -> KeyServerHealth:
-    """``sys/health`` without a token: initialised, sealed, standby, version."""
-    conn = Connection(config, None, retry=NO_RETRY)
-    try:
-        return _health(conn)
-    finally:
-        conn.close()
+    """``sys/health`` without a token: initialised, sealed, standby, version.
+
+    Of a cluster (several addresses): the first node that is ready, else the first
+    that answered; KeyServerUnavailableError only when no node answers.
+    """
+    answered: KeyServerHealth | None = None
+    unavailable: KeyServerUnavailableError | None = None
+    for address in config.addresses:
+        conn = Connection(replace(config, address=address, addresses=()), None, retry=NO_RETRY)
+        try:
+            state = _health(conn)
+        except KeyServerUnavailableError as exc:
+            unavailable = unavailable or exc
+            continue
+        finally:
+            conn.close()
+        if state.ready:
+            return state
+        answered = answered or state
+    if answered is not None:
+        return answered
+    assert unavailable is not None  # every address was tried and none answered
+    raise unavailable

@@ -2,7 +2,8 @@
 
     SealpostError
     └── EscrowError
-        ├── KeyServerUnavailableError   refused, timed out, sealed, 5xx, rate limited: retry
+        ├── KeyServerUnavailableError   refused, timed out, sealed, 5xx, rate limited,
+        │                               redirected by a standby: retry (the next node)
         ├── TransportSecurityError      TLS failed: never retried
         ├── PermissionDeniedError       403/401: the token's policy does not allow this
         │   └── AuthenticationFailedError   a login was refused
@@ -186,8 +187,9 @@ def batch_item_errors(body: object) -> tuple[str | None, ...]:
 
 
 def _class_for_status(status: int, message: str) -> type[EscrowError]:
-    if status in (412, 429) or status >= 500:
-        # 412: a standby has not caught up yet; 429: rate limited; 5xx: down or sealed.
+    if status in (412, 429) or status >= 500 or 300 <= status < 400:
+        # 412: a standby has not caught up yet; 429: rate limited; 5xx: down or sealed;
+        # 3xx: a standby that cannot forward points at the active node (never followed).
         return KeyServerUnavailableError
     if status == 400:
         return KeyVersionRetiredError if _RETIRED_MARKER in message else InvalidRequestError

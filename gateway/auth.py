@@ -95,7 +95,12 @@ def verify_session_token(token_key: bytes, token: str, now_ms: int) -> SessionTo
 
 
 class JwksCache:
-    """The key server's published identity-token keys, refreshed when stale or on a new kid."""
+    """The key server's published identity-token keys, refreshed when stale or on a new kid.
+
+    Of a key-server cluster every node publishes the same keys (they live in the
+    replicated storage): a fetch tries the nodes in turn, starting with the one that
+    answered last.
+    """
 
     def __init__(
         self,
@@ -104,8 +109,16 @@ class JwksCache:
         max_age_seconds: float = 300.0,
         fetch: Callable[[str], Mapping[str, object]] | None = None,
     ) -> None:
-        """Fetch from ``address``/v1/identity/oidc/.well-known/keys (no credentials needed)."""
-        self._url = f"{address}/v1/identity/oidc/.well-known/keys"
+        """Fetch from ``address``/v1/identity/oidc/.well-known/keys (no credentials needed).
+
+        ``address`` may name several nodes, separated by commas.
+        """
+        self._urls = [
+            f"{a.strip().rstrip('/')}/v1/identity/oidc/.well-known/keys"
+            for a in address.split(",")
+            if a.strip()
+        ]
+        self._current = 0
         self._max_age = max_age_seconds
         self._fetch = fetch or self._http_fetch
         self._keys: Mapping[str, object] | None = None
@@ -123,6 +136,20 @@ class JwksCache:
         except (OSError, urllib.error.URLError, ValueError) as exc:
             raise Unavailable("the key server's identity keys cannot be fetched") from exc
 
+    def _fetch_any(self) -> Mapping[str, object]:
+        """The JWKS from the first node that answers, starting with the last one that did."""
+        failure: Unavailable | None = None
+        for step in range(len(self._urls)):
+            index = (self._current + step) % len(self._urls)
+            try:
+                document = self._fetch(self._urls[index])
+            except Unavailable as exc:
+                failure = failure or exc
+                continue
+            self._current = index
+            return document
+        raise failure or Unavailable("no key server address is configured")
+
     def keys(self, *, refresh: bool = False) -> Mapping[str, object]:
         """The JWKS document; refetched when older than the maximum age or on request."""
         with self._lock:
@@ -130,7 +157,7 @@ class JwksCache:
             # A refresh for an unknown kid is allowed at most every few seconds.
             throttled = refresh and time.monotonic() - self._fetched_at < 5
             if self._keys is None or stale or (refresh and not throttled):
-                self._keys = self._fetch(self._url)
+                self._keys = self._fetch_any()
                 self._fetched_at = time.monotonic()
             return self._keys
 

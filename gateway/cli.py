@@ -231,7 +231,10 @@ def serve(
     key_server_address: Annotated[
         str | None,
         typer.Option(
-            help=_("Key server URL, for staff identity tokens (env SEALPOST_KEY_SERVER_ADDRESS).")
+            help=_(
+                "Key server URL, for staff identity tokens; a cluster's nodes separated by "
+                "commas (env SEALPOST_KEY_SERVER_ADDRESS)."
+            )
         ),
     ] = None,
     oidc_issuer: Annotated[

@@ -151,6 +151,14 @@ def _url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _urls(raw: str) -> str:
+    """One http(s) URL, or several separated by commas (a cluster's nodes): comma-joined."""
+    urls = [_url(part.strip()) for part in raw.split(",")]
+    if len(set(urls)) != len(urls):
+        raise ValueError
+    return ",".join(urls)
+
+
 def _count(raw: str) -> int:
     value = int(raw)
     if not 1 <= value <= 1_000_000:
@@ -274,9 +282,15 @@ class GatewayConfig:
     database_url: str = field(
         default="", metadata=_meta("DATABASE_URL", _text, lambda: _("a database URL"))
     )
-    #: The key server (OpenBao or Vault), whose identity tokens staff present.
+    #: The key server (OpenBao or Vault), whose identity tokens staff present; a cluster's
+    #: nodes separated by commas (the gateway asks the next one when one does not answer).
     key_server_address: str = field(
-        default="", metadata=_meta("KEY_SERVER_ADDRESS", _url, lambda: _("an http(s) URL"))
+        default="",
+        metadata=_meta(
+            "KEY_SERVER_ADDRESS",
+            _urls,
+            lambda: _("an http(s) URL, or several separated by commas"),
+        ),
     )
     #: Expected issuer (``iss``) of staff identity tokens.
     oidc_issuer: str = field(

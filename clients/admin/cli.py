@@ -410,6 +410,15 @@ def key_bootstrap(
         bool,
         typer.Option(help=_("Record it in the log now (only once the gateway runs).")),
     ] = False,
+    issuer: Annotated[
+        str | None,
+        typer.Option(
+            help=_(
+                "The issuer of staff identity tokens, one name for every node of a cluster "
+                "(https://host:port); by default the answering node's api_addr."
+            )
+        ),
+    ] = None,
 ) -> None:
     """Set up (or check) the key server for Sealpost; write what changed to a receipt.
 
@@ -425,7 +434,7 @@ def key_bootstrap(
         runner = KeyServerBootstrap(
             options.key_server_config(),
             options.key_server_token(),
-            BootstrapSettings(prefix=key_prefix()),
+            BootstrapSettings(prefix=key_prefix(), issuer=issuer),
         )
         try:
             result = runner.run()

@@ -246,7 +246,9 @@ def enroll(
     key_server: Annotated[
         str,
         typer.Option(
-            "--key-server", envvar="SEALPOST_KEY_SERVER_ADDRESS", help=_("The key server's URL.")
+            "--key-server",
+            envvar="SEALPOST_KEY_SERVER_ADDRESS",
+            help=_("The key server's URL; a cluster's nodes separated by commas."),
         ),
     ],
     directory_key: DirectoryKey,

@@ -88,7 +88,8 @@ class ProfileSettings:
     terminal_id: str
     #: The gateway's terminal port, host:port (mutual TLS).
     gateway: str
-    #: The key server's URL (http:// only for a loopback development server).
+    #: The key server's URL (http:// only for a loopback development server); the nodes of
+    #: a cluster separated by commas.
     key_server: str
     #: The directory's Ed25519 public key, as pinned at enrolment.
     directory_pin: bytes

@@ -18,6 +18,13 @@
 ui        = false
 log_level = "info"
 
+# Standbys forward every request to the active node (OpenBao 2.5 and later would
+# otherwise answer reads, transit encrypt and decrypt included, from their own copy).
+# So a revoked token, a raised min_decryption_version or a trimmed key version is
+# refused at once on every node, and each request is audited once, by the active
+# node (docs/operations.md, section 8).
+disable_standby_reads = true
+
 # This node's addresses as other nodes and clients reach them.
 api_addr     = "https://bao-1.sealpost.example:8200"
 cluster_addr = "https://bao-1.sealpost.example:8201"
@@ -25,6 +32,10 @@ cluster_addr = "https://bao-1.sealpost.example:8201"
 storage "raft" {
   path    = "/var/lib/openbao/raft"
   node_id = "bao-1"
+
+  # Raft's fastest timing. The default (5) makes every Raft timeout five times
+  # longer, so a failed leader would be noticed and replaced that much later.
+  performance_multiplier = 1
 
   # Each node lists the others; a restarted node rejoins on its own.
   retry_join {
@@ -50,6 +61,11 @@ listener "tcp" {
   max_request_json_strings = 1000
   max_request_size         = 33554432
 }
+
+# The audit devices are the same on every node, paths included: the audit table lives
+# in the cluster's replicated storage, and a node whose declared devices differ from it
+# is refused ("modifications to audit devices are not allowed"). Each node writes the
+# requests it serves to its own local files at these paths.
 
 # Audit device 1: on its own file system (for example a dedicated volume).
 audit "file" "sealpost-audit-a" {

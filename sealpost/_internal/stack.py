@@ -5,7 +5,9 @@ Used by the integration tests and by `sealpost demo`.
 ``Stack`` starts the gateway (on SQLite or PostgreSQL) against the session's
 OpenBao, and makes the actors of SPEC section 2 on demand: staff with
 identity tokens from the key server, relatives with registered devices,
-terminals with client certificates the gateway's CA issued.
+terminals with client certificates the gateway's CA issued. ``ClusterStack`` does
+the same against a three-node OpenBao Raft cluster (sealpost/_internal/baocluster.py),
+for the failover tests.
 
 What the stack changes at the key server (the bootstrap, staff logins, terminal
 tokens) is kept as key-server actions; once ``record_key_server_actions`` names an
@@ -20,11 +22,12 @@ import datetime as dt
 import itertools
 import secrets
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from sealpost._internal.baocluster import OpenBaoCluster
 from sealpost._internal.devservers import GatewayProcess, OpenBaoDevServer, gateway_directory_pin
 from sealpost.clients._grpc import Endpoint
 from sealpost.clients.admin.record import record_actions
@@ -35,7 +38,7 @@ from sealpost.clients.terminal.client import Escrow, TerminalClient
 from sealpost.crypto.keyrecords import DirectoryPin
 from sealpost.crypto.logentry import LogEvent, decode_event
 from sealpost.escrow import identity
-from sealpost.escrow._transport import KeyServerConfig
+from sealpost.escrow._transport import KeyServerConfig, RetryPolicy
 from sealpost.escrow.actions import KeyServerAction
 from sealpost.escrow.bootstrap import BootstrapResult, BootstrapSettings, KeyServerBootstrap
 from sealpost.escrow.client import EscrowClient, SealingClient
@@ -56,22 +59,31 @@ def bootstrap_openbao(server: OpenBaoDevServer, prefix: str = "sealpost") -> Boo
         runner.close()
 
 
-@dataclass
-class Stack:
-    """The gateway and the key server, and factories for actors."""
+class BaseStack:
+    """The gateway and a key server, and factories for actors.
 
-    openbao: OpenBaoDevServer
-    keyserver: BootstrapResult
-    gateway: GatewayProcess
-    prefix: str = "sealpost"
-    _closers: list[object] = field(default_factory=list)
-    #: Key-server actions not recorded yet (the bootstrap's first).
-    _unrecorded: list[KeyServerAction] = field(default_factory=list)
-    _recorder: StaffClient | None = None
+    ``Stack`` runs against one OpenBao dev server, ``ClusterStack`` against a Raft
+    cluster; each says how the key server is reached and with which operator token.
+    """
 
-    def __post_init__(self) -> None:
-        """The bootstrap's actions wait for an administrator to record them."""
-        self._unrecorded.extend(self.keyserver.actions)
+    def __init__(
+        self, keyserver: BootstrapResult, gateway: GatewayProcess, prefix: str = "sealpost"
+    ) -> None:
+        self.keyserver = keyserver
+        self.gateway = gateway
+        self.prefix = prefix
+        self._closers: list[object] = []
+        #: Key-server actions not recorded yet; the bootstrap's wait for an administrator.
+        self._unrecorded: list[KeyServerAction] = list(keyserver.actions)
+        self._recorder: StaffClient | None = None
+
+    def key_server_config(self) -> KeyServerConfig:
+        """How the actors reach the key server."""
+        raise NotImplementedError
+
+    def operator_token(self) -> str:
+        """The key server's root token, for the bootstrap and provisioning."""
+        raise NotImplementedError
 
     @property
     def endpoint(self) -> Endpoint:
@@ -97,8 +109,8 @@ class Stack:
 
     def _admin(self) -> KeyServerBootstrap:
         return KeyServerBootstrap(
-            KeyServerConfig(self.openbao.address),
-            self.openbao.root_token,
+            self.key_server_config(),
+            self.operator_token(),
             BootstrapSettings(prefix=self.prefix),
         )
 
@@ -146,7 +158,7 @@ class Stack:
         finally:
             self._done(admin)
             admin.close()
-        config = KeyServerConfig(self.openbao.address)
+        config = self.key_server_config()
         session = identity.login_staff(config, name, password)
         token = identity.issue_identity_token(
             config, session.token, role=self.keyserver.identity_role
@@ -169,7 +181,7 @@ class Stack:
         _name, session, token = self.staff_login(roles, institutions, name)
         staff = StaffClient(self.endpoint, token)
         escrow = EscrowClient(
-            KeyServerConfig(self.openbao.address),
+            self.key_server_config(),
             session.token,
             key=BootstrapSettings(prefix=self.prefix).escrow_key,
         )
@@ -185,7 +197,11 @@ class Stack:
         self._closers.append(client)
         return client
 
-    def escrow_for(self, institution_id: str) -> Escrow:
+    def escrow_for(
+        self,
+        institution_id: str,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen dataclass, safe default
+    ) -> Escrow:
         """The terminal's escrow step: transit encrypt with an encrypt-only token."""
         admin = self._admin()
         try:
@@ -194,9 +210,10 @@ class Stack:
             self._done(admin)
             admin.close()
         client = EscrowClient(
-            KeyServerConfig(self.openbao.address),
+            self.key_server_config(),
             token.token,
             key=BootstrapSettings(prefix=self.prefix).escrow_key,
+            retry=retry,
         )
         self._closers.append(client)
 
@@ -210,7 +227,7 @@ class Stack:
     def sealer(self, token: str) -> SealingClient:
         """The triage key's client under ``token`` (a terminal's, or a screener's own)."""
         client = SealingClient(
-            KeyServerConfig(self.openbao.address),
+            self.key_server_config(),
             token,
             key=BootstrapSettings(prefix=self.prefix).triage_key,
         )
@@ -257,9 +274,31 @@ class Stack:
         return client
 
 
+class Stack(BaseStack):
+    """The gateway and one OpenBao dev server, and factories for actors."""
+
+    def __init__(
+        self,
+        openbao: OpenBaoDevServer,
+        keyserver: BootstrapResult,
+        gateway: GatewayProcess,
+        prefix: str = "sealpost",
+    ) -> None:
+        super().__init__(keyserver, gateway, prefix)
+        self.openbao = openbao
+
+    def key_server_config(self) -> KeyServerConfig:
+        """The dev server's one address, over plain HTTP on loopback."""
+        return KeyServerConfig(self.openbao.address)
+
+    def operator_token(self) -> str:
+        """The dev server's root token."""
+        return self.openbao.root_token
+
+
 def start_gateway(
     workdir: Path,
-    openbao: OpenBaoDevServer,
+    openbao: OpenBaoDevServer | OpenBaoCluster,
     keyserver: BootstrapResult,
     database_url: str,
     extra_env: dict[str, str] | None = None,
@@ -267,8 +306,14 @@ def start_gateway(
     """A gateway configured to accept the key server's staff identity tokens, serving.
 
     If starting is interrupted (Ctrl-C, a stop signal), the half-started gateway is stopped:
-    the caller never got it, so could not.
+    the caller never got it, so could not. Of a cluster the gateway is given every node,
+    and trusts the cluster's CA for its identity-key fetches and its health probe.
     """
+    tls = (
+        {"SSL_CERT_FILE": str(openbao.ca_file), "REQUESTS_CA_BUNDLE": str(openbao.ca_file)}
+        if isinstance(openbao, OpenBaoCluster)
+        else {}
+    )
     gateway = GatewayProcess(
         workdir,
         database_url=database_url,
@@ -276,6 +321,7 @@ def start_gateway(
             "SEALPOST_KEY_SERVER_ADDRESS": openbao.address,
             "SEALPOST_OIDC_ISSUER": keyserver.issuer,
             "SEALPOST_OIDC_AUDIENCE": keyserver.audience,
+            **tls,
             **(extra_env or {}),
         },
     )
@@ -305,8 +351,68 @@ def running_stack(
         gateway.stop()
 
 
+class ClusterStack(BaseStack):
+    """The gateway and an OpenBao Raft cluster (TLS, every node named), and actor factories."""
+
+    def __init__(
+        self,
+        cluster: OpenBaoCluster,
+        keyserver: BootstrapResult,
+        gateway: GatewayProcess,
+        prefix: str = "sealpost",
+    ) -> None:
+        super().__init__(keyserver, gateway, prefix)
+        self.cluster = cluster
+
+    def key_server_config(self) -> KeyServerConfig:
+        """Every node's address and the cluster's CA."""
+        return self.cluster.key_server_config()
+
+    def operator_token(self) -> str:
+        """The root token made when the cluster was initialised."""
+        return self.cluster.root_token
+
+
+#: The identity-token issuer a cluster's bootstrap sets: one name for the whole cluster, so
+#: that tokens issued by a new leader carry the same ``iss`` (docs/operations.md, section 8).
+CLUSTER_ISSUER: Final = "https://bao.sealpost.test:8200"
+
+
+def bootstrap_cluster(
+    cluster: OpenBaoCluster, prefix: str = "sealpost", issuer: str = CLUSTER_ISSUER
+) -> BootstrapResult:
+    """Bootstrap a cluster for Sealpost, with one issuer for every node (idempotent)."""
+    runner = KeyServerBootstrap(
+        cluster.key_server_config(),
+        cluster.root_token,
+        BootstrapSettings(prefix=prefix, issuer=issuer),
+    )
+    try:
+        return runner.run()
+    finally:
+        runner.close()
+
+
+@contextlib.contextmanager
+def running_cluster_stack(
+    workdir: Path,
+    cluster: OpenBaoCluster,
+    keyserver: BootstrapResult,
+    database_url: str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[ClusterStack]:
+    """A gateway for a bootstrapped cluster with its actor factories; closed and stopped after."""
+    gateway = start_gateway(workdir, cluster, keyserver, database_url, extra_env)
+    stack = ClusterStack(cluster, keyserver, gateway)
+    try:
+        yield stack
+    finally:
+        stack.close()
+        gateway.stop()
+
+
 def setup_institutions(
-    stack: Stack, detainees: Sequence[tuple[str, str, str]]
+    stack: BaseStack, detainees: Sequence[tuple[str, str, str]]
 ) -> tuple[StaffClient, dict[str, TerminalClient]]:
     """A national administrator, the institutions and detainees named, one terminal each.
 
@@ -381,7 +487,7 @@ def screening_order(
     )
 
 
-def log_events(stack: Stack) -> list[LogEvent]:
+def log_events(stack: BaseStack) -> list[LogEvent]:
     """Every event in the gateway's transparency log, read by a national auditor."""
     auditor = stack.staff(["auditor"], ["*"])
     head = auditor.call("audit", "GetTreeHead", audit_pb2.GetTreeHeadRequest(fresh=True))

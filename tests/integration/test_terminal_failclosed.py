@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from sealpost._internal.stack import (
+    BaseStack,
     Stack,
     approve_all,
     bootstrap_openbao,
@@ -123,7 +124,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-def states(stack: Stack, ids: Sequence[bytes]) -> set[int]:
+def states(stack: BaseStack, ids: Sequence[bytes]) -> set[int]:
     rows = message_rows(stack)
     return {int(rows[m].state) for m in ids}
 

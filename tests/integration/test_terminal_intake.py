@@ -11,7 +11,7 @@ import grpc
 import pytest
 import sqlalchemy as sa
 
-from sealpost._internal.stack import Stack, approve_all, log_events, setup_institutions
+from sealpost._internal.stack import BaseStack, Stack, approve_all, log_events, setup_institutions
 from sealpost.clients._grpc import ClientError
 from sealpost.clients.relative.sdk import RelativeClient
 from sealpost.clients.staff import StaffClient
@@ -52,7 +52,7 @@ def send_many(
     return ids
 
 
-def message_rows(stack: Stack) -> dict[bytes, Any]:
+def message_rows(stack: BaseStack) -> dict[bytes, Any]:
     """Message id -> (state, escrow, privileged) straight from the gateway's database."""
     engine = sa.create_engine(stack.gateway.database_url)
     try:
@@ -114,7 +114,9 @@ def screen_all(admin: StaffClient, detainee: str) -> None:
     )
 
 
-def verified_lawyer(stack: Stack, admin: StaffClient, detainees: Sequence[str]) -> RelativeClient:
+def verified_lawyer(
+    stack: BaseStack, admin: StaffClient, detainees: Sequence[str]
+) -> RelativeClient:
     """A privileged correspondent (verified by a national administrator) in contact."""
     lawyer = stack.relative("Mr. A. Advocaat")
     for detainee in detainees:
