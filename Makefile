@@ -13,7 +13,7 @@ APP    := clients/web/app
 APP_STAMP := $(APP)/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-unit test-integration mutants lint proto bench clean web-test web-build web-bench web-app browser-deps ocr-deps
+.PHONY: help venv demo test test-unit test-integration mutants lint proto bench clean web-test web-build web-bench web-app browser-deps ocr-deps ha-deps
 
 help: ## Show the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ demo: $(STAMP) web-app ## Start OpenBao and the gateway on loopback and play the
 
 # The mutants take about two minutes; the suite has just passed when they run here, so
 # their baseline (the same tests, unmutated) is skipped.
-test: $(STAMP) browser-deps ocr-deps ## Run every test: the web library's, unit and integration (real servers), the mutants.
+test: $(STAMP) browser-deps ocr-deps ha-deps ## Run every test: the web library's, unit and integration (real servers), the mutants.
 	$(MAKE) --no-print-directory web-test
 	$(BIN)/python -m pytest
 	$(BIN)/python -m tests.mutants --no-baseline
@@ -44,7 +44,7 @@ test-unit: $(STAMP) ## Run the unit tests only (no servers).
 
 # The web interop test runs the web library's compiled driver and the browser tests the built
 # app, so both are built first.
-test-integration: $(STAMP) web-app browser-deps ## Run the integration and browser tests only (real servers, the built web library and app).
+test-integration: $(STAMP) web-app browser-deps ha-deps ## Run the integration and browser tests only (real servers, the built web library and app).
 	$(BIN)/python -m pytest tests/integration tests/browser
 
 mutants: $(STAMP) ## Break each security check in turn; every mutant must be killed.
@@ -94,6 +94,22 @@ ocr-deps: ## Install Tesseract and its language data for triage (apt-get as root
 	echo "installing $(OCR_PACKAGES) with apt-get ..."; \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(OCR_PACKAGES) >/dev/null || \
 	{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(OCR_PACKAGES) >/dev/null; }
+
+# etcd, the configuration store Patroni keeps the PostgreSQL cluster's leader lock in, for the
+# failover test (docs/operations.md section 9): from the operating system's packages, as for
+# Chromium above. The test starts its own etcd on free loopback ports with a temporary data
+# folder; on a host run by systemd the package also starts a system etcd, which it leaves alone.
+HA_PACKAGES := etcd-server
+
+ha-deps: ## Install etcd for the PostgreSQL failover test (apt-get as root; otherwise says what to run).
+	@if command -v etcd >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "error: the PostgreSQL failover test needs etcd; run: sudo apt-get install $(HA_PACKAGES)" >&2; \
+		exit 1; \
+	fi; \
+	echo "installing $(HA_PACKAGES) with apt-get ..."; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(HA_PACKAGES) >/dev/null || \
+	{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(HA_PACKAGES) >/dev/null; }
 
 # The web app depends on the library through "file:../protocol": it is built first.
 $(APP_STAMP): $(APP)/package.json $(APP)/package-lock.json

@@ -289,8 +289,13 @@ class Deferred:
             self._sign_head(self._connection)
 
     def close(self) -> None:
-        """Stop deferring on this connection (pending leaves are dropped: flush first)."""
-        self._connection.info.pop(_PENDING, None)
+        """Stop deferring on this connection (pending leaves are dropped: flush first).
+
+        A connection lost meanwhile is left alone: asking it would raise an error of its
+        own in place of the loss, and what it held went with it.
+        """
+        if not self._connection.invalidated:
+            self._connection.info.pop(_PENDING, None)
 
 
 def want_head(connection: Connection) -> None:

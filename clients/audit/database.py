@@ -70,6 +70,11 @@ def open_readonly(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.query.get("target_session_attrs") == "read-write":
+            # The gateway's URL of a cluster with a standby (docs/operations.md section 9).
+            # libpq's read-write refuses a session that is read-only by default, as this
+            # one is on every server; the primary is the server that URL means.
+            parsed = parsed.update_query_dict({"target_session_attrs": "primary"})
         return create_engine(
             parsed,
             poolclass=NullPool,

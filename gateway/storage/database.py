@@ -42,6 +42,21 @@ _IDLE_SINCE: Final = "sealpost.idle_since"
 #: Beside a SQLite database: the lock file writers of several processes queue on.
 WRITER_LOCK_SUFFIX = "-writer.lock"
 
+#: libpq settings of PostgreSQL connections where the URL gives none (docs/operations.md,
+#: section 9). A primary whose machine drops off the network sends no reset: without
+#: these, a connection waiting on it (and with it the one group-commit writer) would hang
+#: for the kernel's TCP timeout, about 15 minutes on Linux, long after a standby took
+#: over. With them a dead server is given up within about half a minute, the request
+#: fails as UNAVAILABLE, and the next connection goes to whichever host is the primary.
+PG_CONNECTION_DEFAULTS: Final = {
+    "connect_timeout": "10",  # seconds, per host tried
+    "keepalives": "1",
+    "keepalives_idle": "10",  # seconds of silence before the first probe
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",  # milliseconds sent data may stay unacknowledged
+}
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
@@ -146,11 +161,12 @@ def create_database_engine(url: str, *, pool_size: int = 10, writer: bool = True
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
+        settings = {k: v for k, v in PG_CONNECTION_DEFAULTS.items() if k not in parsed.query}
         engine = create_engine(
             parsed,
             pool_size=pool_size,
             max_overflow=pool_size,
-            connect_args={"options": "-c synchronous_commit=on"},
+            connect_args={**settings, "options": "-c synchronous_commit=on"},
         )
         event.listen(engine, "checkin", _note_idle)
         event.listen(engine, "checkout", _ping_if_idle)

@@ -10,18 +10,26 @@ that a restarted server costs one failed request rather than one per pooled
 connection, the first failure replaces every connection in the pool, whether the
 failing statement ran through SQLAlchemy or on the driver (gateway/storage/direct.py).
 A connection that sat idle is checked before use and replaced if it is dead.
+
+At a failover (docs/operations.md section 9) the group-commit batch in flight is the
+request that fails: it answers UNAVAILABLE, caused by the lost connection, and the next
+batch commits on a new one, in the same process.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from sealpost.gateway import store
+from sealpost.gateway import store, translog
 from sealpost.gateway.errors import Unavailable
 from sealpost.gateway.storage import database
 from sealpost.gateway.storage.database import Database
+from sealpost.gateway.storage.groupcommit import GroupCommit
 
 pytestmark = [
     pytest.mark.integration,
@@ -83,6 +91,28 @@ def test_a_sqlalchemy_statement_on_a_lost_connection_replaces_the_whole_pool(
         db.read(lambda c: c.execute(text("SELECT 1")).scalar_one())
     after = [db.read(_pid) for _ in range(3)]
     assert not set(after) & set(lost)
+
+
+@pytest.mark.usefixtures("trusting")
+def test_a_batch_on_a_lost_connection_answers_unavailable_and_the_next_one_commits(
+    db: Database,
+) -> None:
+    committer = GroupCommit(db, scope=translog.Deferred)
+    lost: list[int] = []
+
+    def cut_off(connection: Connection) -> object:
+        lost.append(_pid(connection))
+        _terminate(db, lost)
+        return store.key_record(connection, b"k" * 32)  # a driver statement, as sends run
+
+    try:
+        with pytest.raises(Unavailable) as refused:
+            asyncio.run(committer.run(cut_off))
+        # The loss itself, not an error of the cleanup after it (the log names this type).
+        assert isinstance(refused.value.__cause__, OperationalError)
+        assert asyncio.run(committer.run(_pid)) not in lost
+    finally:
+        committer.close()
 
 
 def test_an_idle_connection_is_checked_and_a_dead_one_replaced(
