@@ -428,10 +428,14 @@ class Database:
     def check_schema(self) -> None:
         """ConfigError unless this code runs on the schema (its own, or a newer expand)."""
         current = current_revision(self.writer)
-        with self.writer.connect() as connection:
-            oldest = connection.execute(
-                select(gateway_state.c.value).where(gateway_state.c.name == SCHEMA_COMPATIBLE_FROM)
-            ).scalar()
+        oldest = None
+        if current is not None and current != head_revision():
+            with self.writer.connect() as connection:
+                oldest = connection.execute(
+                    select(gateway_state.c.value).where(
+                        gateway_state.c.name == SCHEMA_COMPATIBLE_FROM
+                    )
+                ).scalar()
         if not schema_accepts(current, head_revision(), oldest):
             raise ConfigError(
                 [
