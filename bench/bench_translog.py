@@ -22,6 +22,7 @@ ratio); and one SHA-256 call (for proof times).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import random
 import sqlite3
@@ -263,6 +264,33 @@ async def _group_commit(db: Database, count: int, offset: int) -> float:
         committer.close()
 
 
+def _group_commit_process(url: str, count: int, offset: int) -> tuple[float, float]:
+    """One gateway process's sends: (start, end) wall-clock times of its group commits."""
+    db = Database(url)
+    try:
+        started = time.time()
+        asyncio.run(_group_commit(db, count, offset))
+        return started, time.time()
+    finally:
+        db.dispose()
+
+
+def _two_writers(url: str, count: int, offset: int) -> float:
+    """Appends per second with two processes (two gateways) group-committing side by side.
+
+    Each append locks the log's size row first (gateway/translog.py), so the two
+    processes' batches commit one after the other: this against one process's rate is
+    what serialising the log costs.
+    """
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2) as pool:
+        halves = [
+            pool.submit(_group_commit_process, url, count // 2, offset + k * (count // 2))
+            for k in range(2)
+        ]
+        spans = [h.result() for h in halves]
+    return count / (max(e for _s, e in spans) - min(s for s, _e in spans))
+
+
 def _append(connection: Connection, events: Sequence[LogEvent]) -> list[translog.Appended]:
     return translog.append(connection, events)
 
@@ -277,6 +305,8 @@ def _append_rates(
     try:
         load = _loadavg()
         grouped = asyncio.run(_group_commit(db, jobs, offset))
+        offset += jobs
+        two = _two_writers(backend.url, jobs, offset)
         offset += jobs
         events = [_event(i) for i in range(offset, offset + jobs)]
         started = time.perf_counter()
@@ -300,6 +330,14 @@ def _append_rates(
             "appends/s",
             *ref,
             APPEND_TARGET,
+        ),
+        Result(
+            NAME,
+            f"append ({where}), group commit in two processes side by side (two gateways)",
+            two,
+            "appends/s",
+            grouped,
+            "one process's group commit, same run",
         ),
         Result(NAME, f"append ({where}), {MAX_BATCH} events per call", whole, "appends/s", *ref),
         Result(NAME, f"append ({where}), 1 event per commit", single, "appends/s", *ref),
