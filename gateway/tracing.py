@@ -117,7 +117,9 @@ def with_processor(processor: SpanProcessor) -> CallTracer:
     from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
     from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
 
-    resource = Resource.create({"service.name": SERVICE_NAME, "service.version": __version__})
+    resource = Resource.create({"service.version": __version__})  # reads OTEL_SERVICE_NAME
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": SERVICE_NAME}))
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(processor)
     return CallTracer(provider)

@@ -141,3 +141,17 @@ def test_a_call_makes_one_span_with_its_method_and_status_and_no_request_field()
     assert PERSON not in whole
     assert "authorization" not in whole
     assert spans[0].resource.attributes["service.name"] == tracing.SERVICE_NAME
+
+
+def test_the_service_name_is_sealposts_unless_opentelemetry_is_told_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
+    own = tracing.with_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    assert own.provider.resource.attributes["service.name"] == "sealpost-gateway"
+    own.close()
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "gateway-noord")
+    named = tracing.with_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    assert named.provider.resource.attributes["service.name"] == "gateway-noord"
+    named.close()
