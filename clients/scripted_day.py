@@ -675,11 +675,17 @@ def _fresh_head(staff: StaffClient) -> None:
     staff.call("audit", "GetTreeHead", audit_pb2.GetTreeHeadRequest(fresh=True))
 
 
-def play_day(out: Path, *, then: Callable[[Stack, Path], None] | None = None) -> bool:
+def play_day(
+    out: Path,
+    *,
+    then: Callable[[Stack, Path], None] | None = None,
+    gateway_env: dict[str, str] | None = None,
+) -> bool:
     """Start both servers in ``out``, play the day, stop them; True if every expectation held.
 
     ``then`` runs after the day, servers still up (``sealpost demo --hold``); a
     KeyboardInterrupt there is the normal end, one during the day a failure.
+    ``gateway_env`` adds settings to the gateway's (``SEALPOST_METRICS_PORT``, ...).
     """
     if out.exists():
         shutil.rmtree(out)
@@ -708,7 +714,7 @@ def play_day(out: Path, *, then: Callable[[Stack, Path], None] | None = None) ->
             bao,
             keyserver,
             f"sqlite:///{out}/sealpost.db",
-            {"SEALPOST_WEB_APP": str(BUILT_APP) if built else "off"},
+            {"SEALPOST_WEB_APP": str(BUILT_APP) if built else "off", **(gateway_env or {})},
         )
         say(
             f"gateway is up: relatives and staff at {gateway.address} (TLS), terminals at "

@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import grpc
 import structlog
@@ -41,6 +41,27 @@ NOT_A_REQUEST: Final = "the request is not a valid message for this method"
 _REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 _log = get_logger("sealpost.gateway.rpc")
+
+
+#: How an observer is told that a call ended: the status code its caller gets.
+CallEnd = Callable[[grpc.StatusCode], None]
+
+
+class CallObserver(Protocol):
+    """Told of every call, whatever its transport (metrics, traces): method and status only.
+
+    ``method`` is the full name of a method the server serves (``sealpost.v1.Service/Method``),
+    never a path a caller made up; nothing of the request, its caller or its answer is passed.
+    """
+
+    def begin(self, transport: str, method: str, *, streaming: bool) -> CallEnd:
+        """A call of ``method`` over ``transport`` (``grpc``, ``connect``) starts now."""
+        ...
+
+
+def method_name(path: str) -> str:
+    """``sealpost.v1.Service/Method`` for the path ``/sealpost.v1.Service/Method``."""
+    return path.removeprefix("/")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -226,6 +227,16 @@ def serve(
             )
         ),
     ] = None,
+    metrics_port: Annotated[
+        str | None,
+        typer.Option(
+            help=_(
+                "Port of the Prometheus metrics (plain HTTP on --host, GET /metrics); 0: any "
+                "free one, off: none (env SEALPOST_METRICS_PORT, default off). For operators "
+                "only: never expose it publicly. See docs/operations.md, section 13."
+            )
+        ),
+    ] = None,
     state_dir: StateDir = None,
     database_url: DatabaseUrl = None,
     key_server_address: Annotated[
@@ -354,6 +365,7 @@ def serve(
         "web_port": web_port,
         "web_origins": web_origins,
         "web_app": web_app,
+        "metrics_port": metrics_port,
         "state_dir": str(state_dir) if state_dir else None,
         "database_url": database_url,
         "key_server_address": key_server_address,
@@ -374,7 +386,12 @@ def serve(
     }
     config = _load("serve", flags)
     logs.configure(config.log_level)
-    from sealpost.gateway import keystore, tlspolicy  # noqa: PLC0415
+    from sealpost.gateway import keystore, tlspolicy, tracing  # noqa: PLC0415
+
+    try:
+        tracing.endpoint_of(os.environ)  # a bad SEALPOST_OTEL_ENDPOINT stops here, not later
+    except ConfigError as exc:
+        raise _fail("serve", exc) from exc
 
     try:
         server_key = keystore.load_tls(config.state_dir).server_key

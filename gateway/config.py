@@ -68,7 +68,7 @@ def _port(raw: str) -> int:
     return value
 
 
-def _web_port(raw: str) -> int | None:
+def _port_or_off(raw: str) -> int | None:
     return None if raw.strip().lower() == "off" else _port(raw)
 
 
@@ -253,7 +253,7 @@ class GatewayConfig:
     #: ``off`` serves no browser port.
     web_port: int | None = field(
         default=50053,
-        metadata=_meta("WEB_PORT", _web_port, lambda: _("an integer from 0 to 65535, or off")),
+        metadata=_meta("WEB_PORT", _port_or_off, lambda: _("an integer from 0 to 65535, or off")),
     )
     #: Web origins whose pages may call the browser port (CORS); none: no page may.
     web_origins: tuple[str, ...] = field(
@@ -265,6 +265,15 @@ class GatewayConfig:
                 "origins such as https://post.example.nl separated by commas (plain http only "
                 "for localhost, 127.0.0.1 or [::1])"
             ),
+        ),
+    )
+    #: Port of the Prometheus metrics endpoint (plain HTTP on ``host``, GET /metrics; for
+    #: operators only, never exposed publicly: docs/operations.md, section 13); 0 picks
+    #: one, ``off`` (the default) serves none.
+    metrics_port: int | None = field(
+        default=None,
+        metadata=_meta(
+            "METRICS_PORT", _port_or_off, lambda: _("an integer from 0 to 65535, or off")
         ),
     )
     #: The built relatives' web app the browser port serves (docs/web.md); ``off``: none.
@@ -421,7 +430,7 @@ class GatewayConfig:
             if value == getattr(default, f.name):
                 continue
             if value is None:
-                found[f.name] = "off"  # web_port and web_app, the settings that can be None
+                found[f.name] = "off"  # the ports and web_app, the settings that can be None
             elif isinstance(value, tuple):
                 found[f.name] = ",".join(value)
             else:

@@ -12,12 +12,16 @@ method, or text fields holding a NUL character, answer INVALID_ARGUMENT rather
 than grpc's UNKNOWN or a database error. Errors are mapped
 to gRPC status codes by the table in gateway/errors.py; an unexpected
 exception is a bug and answers INTERNAL without detail.
+
+``ObservingInterceptor`` sits outside that one: it tells the call observers (metrics,
+gateway/metrics.py; traces, gateway/tracing.py) each call's method and final status
+code, and nothing else of it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import grpc
@@ -29,9 +33,12 @@ from sealpost.gateway.calls import (
     NOT_A_REQUEST,
     REQUEST_ID_KEY,
     RETRY_AFTER_KEY,
+    CallEnd,
     CallLog,
+    CallObserver,
     Credentials,
     check_request,
+    method_name,
 )
 from sealpost.gateway.errors import InvalidArgument
 from sealpost.gateway.principals import Principal
@@ -247,3 +254,101 @@ class RequestContextInterceptor(aio.ServerInterceptor):
                 response_serializer=handler.response_serializer,
             )
         return handler
+
+
+def _final_code(
+    context: aio.ServicerContext[Any, Any], error: BaseException | None
+) -> grpc.StatusCode:
+    """The status code the caller gets, once the handler has returned or raised."""
+    code: grpc.StatusCode | None = context.code()  # set by an abort; None on success
+    if code is not None:
+        return code
+    if error is None:
+        return grpc.StatusCode.OK
+    if isinstance(error, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN
+
+
+class ObservingInterceptor(aio.ServerInterceptor):
+    """Tells the call observers of every call: its method's full name and its status code.
+
+    Put first, so that it wraps the RequestContextInterceptor and sees the status code
+    that one answered with. Only methods the server serves reach it (grpc answers any
+    other path UNIMPLEMENTED before any interceptor's wrapper runs).
+    """
+
+    def __init__(self, observers: Sequence[CallObserver]) -> None:
+        """Tell ``observers`` (none: wrap nothing)."""
+        self.observers = tuple(observers)
+        self._wrapped: dict[str, tuple[Any, grpc.RpcMethodHandler[Any, Any]]] = {}
+
+    def _begin(self, method: str, *, streaming: bool) -> list[CallEnd]:
+        return [o.begin("grpc", method, streaming=streaming) for o in self.observers]
+
+    def _unary(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+        async def wrapped(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+            ends = self._begin(method, streaming=False)
+            error: BaseException | None = None
+            try:
+                return await _maybe_await(behaviour(request, context))
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                code = _final_code(context, error)
+                for end in ends:
+                    end(code)
+
+        return wrapped
+
+    def _stream(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+        async def wrapped(
+            request: Any, context: aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            ends = self._begin(method, streaming=True)
+            error: BaseException | None = None
+            try:
+                async for item in behaviour(request, context):
+                    yield item
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                code = _final_code(context, error)
+                for end in ends:
+                    end(code)
+
+        return wrapped
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """Wrap the handler of every method the server serves (streamed requests: not observed)."""
+        handler = await continuation(handler_call_details)
+        if handler is None or not self.observers:
+            return handler
+        path = handler_call_details.method
+        cached = self._wrapped.get(path)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        method = method_name(path)
+        wrapped = handler
+        if handler.unary_unary is not None:
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                self._unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        elif handler.unary_stream is not None:
+            wrapped = grpc.unary_stream_rpc_method_handler(
+                self._stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        self._wrapped[path] = (handler, wrapped)
+        return wrapped

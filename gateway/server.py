@@ -6,7 +6,9 @@ the gateway's CA (mutual TLS); browsers to the web port (the Connect protocol
 over HTTPS, gateway/web.py), which serves the relatives' calls from the same
 services. ``serve`` marks every service SERVING once the ports are bound,
 reports NOT_SERVING while the database is unreachable, and on SIGTERM or SIGINT
-lets in-flight calls finish within the grace period.
+lets in-flight calls finish within the grace period. With a metrics port it also
+serves Prometheus metrics (gateway/metrics.py), and with an OTLP endpoint in the
+environment it traces each call (gateway/tracing.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from sealpost import __version__
+from sealpost._internal import exposition
 from sealpost._internal.logs import get_logger
 from sealpost.crypto import logentry, webrelease
 from sealpost.crypto.limits import DEFAULT_LIMITS
@@ -39,19 +42,21 @@ from sealpost.gateway import (
     certreload,
     directory,
     keystore,
+    metrics,
     newsmail,
     store,
+    tracing,
     translog,
     web,
     webapp,
     witnesses,
 )
 from sealpost.gateway.auth import JwksCache, StaffVerifier
-from sealpost.gateway.calls import grpc_servicer
+from sealpost.gateway.calls import CallObserver, grpc_servicer
 from sealpost.gateway.config import GatewayConfig
 from sealpost.gateway.errors import ConfigError, GatewayError
 from sealpost.gateway.guard import Guard
-from sealpost.gateway.interceptors import RequestContextInterceptor
+from sealpost.gateway.interceptors import ObservingInterceptor, RequestContextInterceptor
 from sealpost.gateway.ratelimit import PublicLimits, RateLimiter
 from sealpost.gateway.services.admin import AdminService
 from sealpost.gateway.services.audit import AuditService
@@ -220,14 +225,31 @@ class Gateway:
         services: Sequence[ServiceBinding] | None = None,
         *,
         reuse_port: bool = False,
+        gateway_metrics: metrics.GatewayMetrics | None = None,
+        tracer: tracing.CallTracer | None = None,
     ) -> None:
+        """A gateway over ``ctx``; ``gateway_metrics`` and ``tracer`` observe every call.
+
+        The metrics are served on the metrics port if configured (a worker's are served
+        by its supervisor).
+        """
         self.config = config
         self.ctx = ctx
         self.tls = tls
         self.services = list(services or build_services(ctx, tls.ca_pair()))
         self.guard = Guard(ctx)
+        self.metrics = gateway_metrics
+        self.tracer = tracer
+        observers: list[CallObserver] = []
+        if gateway_metrics is not None:
+            observers.append(gateway_metrics.requests)
+        if tracer is not None:
+            observers.append(tracer)
+        interceptors: list[aio.ServerInterceptor] = [RequestContextInterceptor(self.guard)]
+        if observers:
+            interceptors.insert(0, ObservingInterceptor(observers))
         self.server = aio.server(
-            interceptors=[RequestContextInterceptor(self.guard)],
+            interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -248,6 +270,8 @@ class Gateway:
         self.port = 0
         self.terminal_port = 0
         self.web_port: int | None = None
+        self.metrics_port: int | None = None
+        self.metrics_endpoint: exposition.MetricsEndpoint | None = None
         self.reuse_port = reuse_port
         self.web: web.BrowserPort | None = None
         self.web_context: ssl.SSLContext | None = None
@@ -261,6 +285,7 @@ class Gateway:
                 max_body=MAX_MESSAGE_BYTES,
                 serving=lambda: bool(self._serving),
                 webapp=self.webapp,
+                observers=observers,
             )
             context = web.tls_context(tls.server, tls.server_key, allow_tls12=config.allow_tls12)
             self.web_context = context
@@ -290,6 +315,11 @@ class Gateway:
                 self.config.host, self.config.web_port, reuse_port=self.reuse_port
             )
             self.web_port = await self.web.start(sock)
+        if self.metrics is not None and self.config.metrics_port is not None:
+            self.metrics_endpoint = exposition.MetricsEndpoint(
+                self.metrics.registry, self.config.host, self.config.metrics_port
+            )
+            self.metrics_port = self.metrics_endpoint.start()
         await self.server.start()
         await self.set_health(serving=True)
         return self.port, self.terminal_port
@@ -300,6 +330,8 @@ class Gateway:
         ports = {"port": self.port, "terminal_port": self.terminal_port}
         if self.web_port is not None:
             ports["web_port"] = self.web_port
+        if self.metrics_port is not None:
+            ports["metrics_port"] = self.metrics_port
         return ports
 
     async def stop(self) -> None:
@@ -313,6 +345,10 @@ class Gateway:
         if self.ctx.group_commit is not None:
             await asyncio.to_thread(self.ctx.group_commit.close)
         self.ctx.db.dispose()
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.stop()
+        if self.tracer is not None:
+            await asyncio.to_thread(self.tracer.close)  # exports the spans still buffered
 
     async def set_health(self, *, serving: bool) -> None:
         """Report every service SERVING or NOT_SERVING."""
@@ -335,6 +371,8 @@ class Gateway:
         while True:
             await asyncio.sleep(HEALTH_PROBE_SECONDS)
             up = await asyncio.to_thread(self.ctx.db.ping)
+            if self.metrics is not None and self.metrics.state is not None:
+                self.metrics.state.database(up=up)
             if up != self._serving:
                 _log.warning("gateway.database", status="up" if up else "down")
             await self.set_health(serving=up)
@@ -409,6 +447,25 @@ class Gateway:
             await self.apply_retention()
             await asyncio.sleep(self.config.retention_interval_seconds)
 
+    async def record_state(self) -> bool:
+        """Read the database's figures into the metrics once; False if the read failed."""
+        assert self.metrics is not None
+        assert self.metrics.state is not None
+        try:
+            snapshot = await asyncio.to_thread(self.ctx.db.read, metrics.read_state)
+        except (GatewayError, SQLAlchemyError) as exc:
+            self.metrics.state.refresh_failures.inc()
+            _log.warning("gateway.metrics_failed", error_type=type(exc).__name__)
+            return False
+        self.metrics.state.record(snapshot, self.ctx.clock())
+        return True
+
+    async def refresh_metrics(self) -> None:
+        """Read the database's figures every ``metrics.REFRESH_SECONDS`` (not at scrape time)."""
+        while True:
+            await self.record_state()
+            await asyncio.sleep(metrics.REFRESH_SECONDS)
+
     async def watch_key_server(self, address: str) -> None:
         """Report the key server's state (reachable, unsealed) under KEY_SERVER_HEALTH."""
         config = KeyServerConfig(address, timeout=HEALTH_PROBE_SECONDS)
@@ -419,6 +476,8 @@ class Gateway:
                 status = "ready" if state.ready else ("sealed" if state.sealed else "uninitialised")
             except EscrowError:
                 status = "unreachable"
+            if self.metrics is not None and self.metrics.state is not None:
+                self.metrics.state.key_server_state(status)
             if status != last:
                 log = _log.info if status == "ready" else _log.warning
                 log("gateway.key_server", status=status)
@@ -454,13 +513,21 @@ async def serve(
     *,
     reuse_port: bool = False,
     on_ready: Callable[[dict[str, int]], None] | None = None,
+    gateway_metrics: metrics.GatewayMetrics | None = None,
 ) -> None:
     """Run the gateway until SIGTERM or SIGINT, then shut down gracefully.
 
-    ``reuse_port`` and ``on_ready`` (told the bound ports) are for worker processes.
+    ``reuse_port``, ``on_ready`` (told the bound ports) and ``gateway_metrics`` (recorded
+    for the supervisor to serve) are for worker processes; a single gateway makes its
+    own metrics when it has a metrics port.
     """
     ctx, tls = await asyncio.to_thread(build_context, config)
-    gateway = Gateway(config, ctx, tls, reuse_port=reuse_port)
+    tracer = tracing.from_environment()
+    if gateway_metrics is None and config.metrics_port is not None:
+        gateway_metrics = metrics.GatewayMetrics()
+    gateway = Gateway(
+        config, ctx, tls, reuse_port=reuse_port, gateway_metrics=gateway_metrics, tracer=tracer
+    )
     port, _ = await gateway.start()
     if on_ready is not None:
         on_ready(gateway.ports)
@@ -470,6 +537,7 @@ async def serve(
         address=config.host,
         port=port,
         web_port=gateway.web_port,
+        metrics_port=gateway.metrics_port,
         pid=os.getpid(),
         version=__version__,
         database=ctx.db.dialect,
@@ -478,6 +546,9 @@ async def serve(
         asyncio.create_task(gateway.watch_database()),
         asyncio.create_task(gateway.sign_heads()),
     ]
+    if gateway_metrics is not None and gateway_metrics.state is not None:
+        gateway_metrics.state.database(up=True)  # it answered build_context a moment ago
+        watchers.append(asyncio.create_task(gateway.refresh_metrics()))
     if config.key_server_address:
         watchers.append(asyncio.create_task(gateway.watch_key_server(config.key_server_address)))
     if config.retention_days:

@@ -352,6 +352,22 @@ def newest_head_size(connection: Connection) -> int | None:
     return None if value is None else int(value)
 
 
+def stored_size(connection: Connection) -> int:
+    """The number of leaves as committed, for a read that changes nothing (monitoring)."""
+    value = _Q_SIZE[False].scalar(connection, {})
+    return 0 if value is None else int(value)
+
+
+def newest_head_summary(connection: Connection) -> tuple[int, int] | None:
+    """(tree size, timestamp in ms) of the most recently stored head (None: no head yet)."""
+    row = connection.execute(
+        select(tree_heads.c.tree_size, tree_heads.c.timestamp_ms)
+        .order_by(tree_heads.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
 def needs_head(connection: Connection) -> bool:
     """True when the log holds leaves that no stored head covers (a read; decides nothing)."""
     _flush(connection)

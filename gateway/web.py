@@ -48,9 +48,12 @@ from sealpost.gateway.calls import (
     NOT_A_REQUEST,
     REQUEST_ID_KEY,
     RETRY_AFTER_KEY,
+    CallEnd,
     CallLog,
+    CallObserver,
     Credentials,
     check_request,
+    method_name,
 )
 from sealpost.gateway.webapp import CONTENT_SECURITY_POLICY, WebApp, content_type, served_path
 
@@ -114,9 +117,16 @@ def _failure(log: CallLog, error: Exception, ctx: RequestContext[Any, Any]) -> C
     return ConnectError(_connect_code(result.code), result.message)
 
 
-def _unary(method: str, handler: Callable[[Any], Any], guard: Guard) -> Any:
+def _observe(observers: Sequence[CallObserver], method: str, *, streaming: bool) -> list[CallEnd]:
+    return [o.begin("connect", method_name(method), streaming=streaming) for o in observers]
+
+
+def _unary(
+    method: str, handler: Callable[[Any], Any], guard: Guard, observers: Sequence[CallObserver]
+) -> Any:
     async def call(request: Any, ctx: RequestContext[Any, Any]) -> Any:
         log = _start(method, ctx)
+        ends = _observe(observers, method, streaming=False)
         try:
             await _admit(log, guard, request, ctx)
             return await handler(request)
@@ -127,13 +137,21 @@ def _unary(method: str, handler: Callable[[Any], Any], guard: Guard) -> Any:
             raise _failure(log, exc, ctx) from None
         finally:
             log.finish()
+            for end in ends:
+                end(log.code)
 
     return call
 
 
-def _streaming(method: str, handler: Callable[[Any], AsyncIterator[Any]], guard: Guard) -> Any:
+def _streaming(
+    method: str,
+    handler: Callable[[Any], AsyncIterator[Any]],
+    guard: Guard,
+    observers: Sequence[CallObserver],
+) -> Any:
     async def call(request: Any, ctx: RequestContext[Any, Any]) -> AsyncIterator[Any]:
         log = _start(method, ctx)
+        ends = _observe(observers, method, streaming=True)
         try:
             await _admit(log, guard, request, ctx)
             async for item in handler(request):
@@ -145,12 +163,19 @@ def _streaming(method: str, handler: Callable[[Any], AsyncIterator[Any]], guard:
             raise _failure(log, exc, ctx) from None
         finally:
             log.finish()
+            for end in ends:
+                end(log.code)
 
     return call
 
 
-def endpoints(services: Sequence[ServiceBinding], guard: Guard) -> dict[str, Any]:
-    """The Connect endpoints of ``WEB_METHODS``, by path, over the services' one implementation."""
+def endpoints(
+    services: Sequence[ServiceBinding], guard: Guard, observers: Sequence[CallObserver] = ()
+) -> dict[str, Any]:
+    """The Connect endpoints of ``WEB_METHODS``, by path, over the services' one implementation.
+
+    ``observers`` (metrics, traces) are told each call's method and status code.
+    """
     found: dict[str, Any] = {}
     for binding in services:
         for method in binding.descriptor.methods:
@@ -169,9 +194,11 @@ def endpoints(services: Sequence[ServiceBinding], guard: Guard) -> dict[str, Any
             )
             handler = getattr(binding.service, method.name)
             if method.server_streaming:
-                found[path] = Endpoint.server_stream(info, _streaming(path, handler, guard))
+                found[path] = Endpoint.server_stream(
+                    info, _streaming(path, handler, guard, observers)
+                )
             else:
-                found[path] = Endpoint.unary(info, _unary(path, handler, guard))
+                found[path] = Endpoint.unary(info, _unary(path, handler, guard, observers))
     missing = WEB_METHODS - found.keys()
     if missing:
         raise ValueError(f"no service implements {sorted(missing)}")
@@ -370,9 +397,10 @@ def application(
     max_body: int,
     serving: Callable[[], bool],
     webapp: WebApp | None = None,
+    observers: Sequence[CallObserver] = (),
 ) -> BrowserGate:
     """The browser port's ASGI application over the gateway's services (and the web app)."""
-    table = endpoints(services, guard)
+    table = endpoints(services, guard, observers)
     connect = _Connect(
         service=table,
         endpoints=lambda service: service,

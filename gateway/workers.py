@@ -23,6 +23,13 @@ This process (the supervisor) prepares the database once, picks the ports when
 asked for free ones, starts the workers, writes the port file once all of them
 serve, and on SIGTERM or SIGINT stops them gracefully. If a worker dies, it stops
 the others and exits with an error, for the service manager to restart the whole.
+
+With a metrics port, the supervisor serves the one metrics endpoint for all of them
+(prometheus-client's multiprocess mode): each worker writes its values into files in
+an owner-only temporary folder, and the supervisor adds up the call counters and
+histograms from there at each scrape. Only worker 0 reads the database's figures and
+the probes' findings (gateway/metrics.py), so those are shown once, not added up. The
+folder is removed when the supervisor stops.
 """
 
 from __future__ import annotations
@@ -32,9 +39,11 @@ import json
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from contextlib import ExitStack
@@ -42,7 +51,7 @@ from multiprocessing.connection import wait
 from typing import Any, Final
 
 from sealpost import __version__
-from sealpost._internal import logs
+from sealpost._internal import exposition, logs
 from sealpost._internal.logs import get_logger
 from sealpost.gateway.config import GatewayConfig
 from sealpost.gateway.errors import ConfigError
@@ -86,15 +95,32 @@ def _prepare(config: GatewayConfig) -> None:
     ctx.db.dispose()
 
 
-def _worker(config: GatewayConfig, ready: Any) -> None:
-    """One worker process: the whole gateway, on ports shared with its siblings."""
+def _worker(config: GatewayConfig, ready: Any, index: int, metrics_dir: str | None) -> None:
+    """One worker process: the whole gateway, on ports shared with its siblings.
+
+    With ``metrics_dir`` its metrics are written there for the supervisor to serve; worker
+    0 also reads the database's figures.
+    """
     import asyncio  # noqa: PLC0415
 
+    gateway_metrics = None
+    if metrics_dir is not None:
+        # The supervisor put the folder in the environment this process started with:
+        # prometheus-client picks its kind of values when first imported.
+        assert os.environ.get(exposition.MULTIPROCESS_VARIABLE) == metrics_dir
+        from sealpost.gateway.metrics import GatewayMetrics  # noqa: PLC0415
+
+        gateway_metrics = GatewayMetrics(reads_state=index == 0, process=False)
     from sealpost.gateway.server import serve  # noqa: PLC0415
 
     logs.configure(config.log_level)
     asyncio.run(
-        serve(config, reuse_port=True, on_ready=lambda ports: ready.put((os.getpid(), ports)))
+        serve(
+            config,
+            reuse_port=True,
+            on_ready=lambda ports: ready.put((os.getpid(), ports)),
+            gateway_metrics=gateway_metrics,
+        )
     )
 
 
@@ -116,6 +142,31 @@ def serve_workers(config: GatewayConfig) -> int:
     if preparing.exitcode != 0:
         return 2 if preparing.exitcode == 2 else 1
     ready: Any = spawn.Queue()
+    with ExitStack() as cleanup:
+        metrics_dir = None
+        endpoint = None
+        if config.metrics_port is not None:
+            metrics_dir = tempfile.mkdtemp(prefix="sealpost-metrics-")  # owner-only
+            cleanup.callback(shutil.rmtree, metrics_dir, ignore_errors=True)
+            os.environ[exposition.MULTIPROCESS_VARIABLE] = metrics_dir  # the workers inherit it
+            # Bound before the workers start: a port in use fails the start at once.
+            endpoint = exposition.MetricsEndpoint(
+                exposition.multiprocess_registry(metrics_dir), config.host, config.metrics_port
+            )
+            cleanup.callback(endpoint.stop)
+        return _supervise(config, spawn, ready, stop, received, metrics_dir, endpoint)
+
+
+def _supervise(
+    config: GatewayConfig,
+    spawn: Any,
+    ready: Any,
+    stop: threading.Event,
+    received: list[str],
+    metrics_dir: str | None,
+    endpoint: exposition.MetricsEndpoint | None,
+) -> int:
+    """Start the workers, serve until asked to stop or one dies; the exit code."""
     with ExitStack() as reserved:
         public, port = _reserve(config.host, config.port)
         terminal, terminal_port = _reserve(config.host, config.terminal_port)
@@ -130,26 +181,33 @@ def serve_workers(config: GatewayConfig) -> int:
             port=port,
             terminal_port=terminal_port,
             web_port=web_port,
+            metrics_port=None,  # the supervisor serves the metrics
             port_file=None,
             workers=1,
         )
         processes = [
-            spawn.Process(target=_worker, args=(worker_config, ready), name=f"gateway-{i}")
+            spawn.Process(
+                target=_worker, args=(worker_config, ready, i, metrics_dir), name=f"gateway-{i}"
+            )
             for i in range(config.workers)
         ]
         for process in processes:
             process.start()
         if not _wait_ready(processes, ready, stop):
             return _stop_all(processes, config.grace_seconds, failed=True)
+    metrics_port = None if endpoint is None else endpoint.start()
     if config.port_file is not None:
         ports = {"port": port, "terminal_port": terminal_port}
         if web_port is not None:
             ports["web_port"] = web_port
+        if metrics_port is not None:
+            ports["metrics_port"] = metrics_port
         config.write_port_file(ports)
     _log.info(
         "gateway.serving",
         address=config.host,
         port=port,
+        metrics_port=metrics_port,
         pid=os.getpid(),
         count=config.workers,
         version=__version__,

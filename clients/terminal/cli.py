@@ -42,9 +42,11 @@ from sealpost.i18n import _, _n
 # The desk (PDF fonts), the key-server client and X.509 load on first use, so that every
 # `sealpost` command starts quickly.
 if TYPE_CHECKING:
+    from sealpost._internal.exposition import MetricsEndpoint
     from sealpost.clients.terminal.client import Escrow, TerminalClient
     from sealpost.clients.terminal.desk import DeliveryDesk, DeliveryItem, WithheldItem
-    from sealpost.clients.terminal.intake import BatchReport
+    from sealpost.clients.terminal.intake import BatchReport, Reporter
+    from sealpost.clients.terminal.metrics import TerminalMetrics, Triage
     from sealpost.clients.terminal.profile import TerminalProfile
     from sealpost.clients.terminal.reply import HandedInReply
     from sealpost.clients.terminal.triage import IntakeTriage
@@ -397,6 +399,29 @@ class _Printer:
             typer.echo(_("! {notice}", notice=text))
 
 
+def _metrics_endpoint(metrics: TerminalMetrics, port: int, json_output: bool) -> MetricsEndpoint:
+    """The intake's metrics on 127.0.0.1:``port``, serving; a usage error if it cannot bind."""
+    from sealpost._internal.exposition import MetricsEndpoint  # noqa: PLC0415
+
+    try:
+        endpoint = MetricsEndpoint(metrics.registry, "127.0.0.1", port)
+    except OSError as exc:
+        refuse(
+            _(
+                "cannot serve metrics on 127.0.0.1:{port}: {reason}",
+                port=port,
+                reason=exc.strerror or exc,
+            )
+        )
+    bound = endpoint.start()
+    url = f"http://127.0.0.1:{bound}/metrics"
+    if json_output:
+        typer.echo(json.dumps({"event": "metrics", "url": url}))
+    else:
+        typer.echo(_("metrics at {url}", url=url))
+    return endpoint
+
+
 def _reply_triage(client: TerminalClient, opened: TerminalProfile) -> IntakeTriage | None:
     """Triage for a reply that waits for a screener; None without the triage libraries."""
     try:
@@ -450,6 +475,18 @@ def intake(
             ),
         ),
     ] = True,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            envvar="SEALPOST_TERMINAL_METRICS_PORT",
+            help=_(
+                "Serve Prometheus metrics of the intake on this port of 127.0.0.1 (plain "
+                "HTTP, GET /metrics; 0: any free one). See docs/operations.md, section 13."
+            ),
+        ),
+    ] = None,
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
 ) -> None:
@@ -466,16 +503,35 @@ def intake(
     with _session(profile) as opened:
         client = opened.client()
         escrow_client = opened.escrow_client()
+        escrow = escrow_with(escrow_client)
+        reporter: Reporter = _Printer(json_output)
+        triage_step: Triage | None = _intake_triage(client, opened) if triage else None
+        metrics = None
+        if metrics_port is not None:
+            from sealpost.clients.terminal.metrics import (  # noqa: PLC0415
+                MetricsReporter,
+                TerminalMetrics,
+            )
+
+            metrics = TerminalMetrics()
+            escrow = metrics.timed_escrow(escrow)
+            reporter = MetricsReporter(reporter, metrics)
+            if triage_step is not None:
+                triage_step = metrics.counted_triage(triage_step)
         loop = IntakeLoop(
             client,
-            escrow_with(escrow_client),
+            escrow,
             opened.state_store(),
             settings=IntakeSettings(batch_size=batch_size),
-            reporter=_Printer(json_output),
+            reporter=reporter,
             renew=escrow_client.renew_self,
             witness=for_terminal(client, opened.folder),
-            triage=_intake_triage(client, opened) if triage else None,
+            triage=triage_step,
         )
+        endpoint = None
+        if metrics is not None and metrics_port is not None:
+            metrics.follow(loop)
+            endpoint = _metrics_endpoint(metrics, metrics_port, json_output)
 
         def stop(_signal: int, _frame: FrameType | None) -> None:
             loop.stop()
@@ -487,6 +543,8 @@ def intake(
         finally:
             for sig, handler in zip((signal.SIGINT, signal.SIGTERM), previous, strict=True):
                 signal.signal(sig, handler)
+            if endpoint is not None:
+                endpoint.stop()
             client.close()
             escrow_client.close()
     # JSON lines: one object per batch and notice, then the summary.

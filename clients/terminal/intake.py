@@ -194,6 +194,8 @@ class BatchReport:
     escrowed: int = 0
     privileged: int = 0
     released: int = 0
+    #: Of those released, the privileged ones (no escrow, never screened).
+    released_privileged: int = 0
     queued: int = 0
     rejected: int = 0
     malformed: int = 0
@@ -773,7 +775,7 @@ class IntakeLoop:
         report.triaged = self._triage(results, opened, keys)
         report.privileged = len(privileged)
         report.escrowed = len([s for s in escrowed if s.message_id in results])
-        _count(report, results)
+        _count(report, results, {s.message_id for s in privileged})
         self.state.taken_in += report.submitted
         report.seconds = self._clock() - started
         self.summary.add(report)
@@ -1099,12 +1101,13 @@ class IntakeLoop:
         self.summary.seconds = self._clock() - started
 
 
-def _count(report: BatchReport, results: dict[bytes, int]) -> None:
-    """Count what the gateway did with each submitted message."""
+def _count(report: BatchReport, results: dict[bytes, int], privileged: set[bytes]) -> None:
+    """Count what the gateway did with each submitted message (``privileged``: their ids)."""
     report.submitted = len(results)
-    for state in results.values():
+    for message_id, state in results.items():
         if state in _DELIVERABLE:
             report.released += 1
+            report.released_privileged += message_id in privileged
         elif state == common_pb2.MESSAGE_STATE_QUEUED:
             report.queued += 1
         elif state == common_pb2.MESSAGE_STATE_REJECTED:

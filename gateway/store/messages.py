@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from sealpost.gateway import policy, states
 from sealpost.gateway.errors import FailedPrecondition
@@ -371,3 +371,9 @@ def delete_settled_before(connection: Connection, cutoff_ms: int) -> list[bytes]
         connection.execute(delete(grants).where(grants.c.message_id.in_(chunk)))
         connection.execute(delete(messages).where(messages.c.message_id.in_(chunk)))
     return [bytes(m) for m in found]
+
+
+def count_by_state(connection: Connection) -> dict[states.State, int]:
+    """How many stored messages are in each state (states with none are left out)."""
+    query = select(messages.c.state, func.count()).group_by(messages.c.state)
+    return {state: int(count) for state, count in connection.execute(query)}

@@ -13,6 +13,7 @@ from sealpost.gateway.storage.direct import Direct
 from sealpost.gateway.storage.schema import (
     detainees,
     grants,
+    institutions,
     messages,
     retrospective_requests,
     screening_orders,
@@ -408,3 +409,22 @@ def waiting_since(
     if institution_ids is not None:
         query = query.where(messages.c.institution_id.in_(institution_ids))
     return [(i, int(q or 0)) for i, q in connection.execute(query)]
+
+
+def queue_by_institution(connection: Connection) -> dict[str, tuple[int, int | None]]:
+    """Per institution: (messages waiting for a verdict, when the longest waiting was queued).
+
+    Every institution is named, an empty queue as (0, None).
+    """
+    waiting = and_(
+        messages.c.institution_id == institutions.c.id, messages.c.state == states.QUEUED
+    )
+    query = (
+        select(institutions.c.id, func.count(messages.c.seq), func.min(messages.c.queued_at_ms))
+        .select_from(institutions.outerjoin(messages, waiting))
+        .group_by(institutions.c.id)
+    )
+    return {
+        institution: (int(count), None if oldest is None else int(oldest))
+        for institution, count, oldest in connection.execute(query)
+    }

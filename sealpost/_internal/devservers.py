@@ -258,6 +258,8 @@ class GatewayProcess:
         self.port = 0
         self.terminal_port = 0
         self.web_port = 0
+        #: The Prometheus metrics port, when SEALPOST_METRICS_PORT is set (0: none).
+        self.metrics_port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -274,6 +276,11 @@ class GatewayProcess:
     def web_url(self) -> str:
         """The browser port's base URL (the Connect protocol over HTTPS)."""
         return f"https://127.0.0.1:{self.web_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """The Prometheus metrics endpoint (plain HTTP), when the gateway serves one."""
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     @property
     def ca_pem(self) -> bytes:
@@ -366,6 +373,7 @@ class GatewayProcess:
                 ports = json.loads(self.port_file.read_text())
                 self.port, self.terminal_port = ports["port"], ports["terminal_port"]
                 self.web_port = ports.get("web_port", 0)
+                self.metrics_port = ports.get("metrics_port", 0)
                 try:
                     if gateway_health(self.address, self.ca_pem) == "SERVING":
                         return

@@ -34,6 +34,7 @@ ALLOWED_FIELDS: Final = frozenset(
         "address",
         "port",
         "web_port",
+        "metrics_port",
         "pid",
         "service",
         "version",
