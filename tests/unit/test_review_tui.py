@@ -35,6 +35,7 @@ from sealpost.crypto import logentry
 from sealpost.crypto.envelope import Header, OpenedMessage, Part
 from sealpost.crypto.keyrecords import VerifiedKey
 from sealpost.v1 import common_pb2, keys_pb2, relative_pb2, review_pb2
+from tests.programs import staff_language
 
 MESSAGE_ID = bytes(range(16))
 ARABIC = "اتصل بمحمد على الرقم غدا"
@@ -336,3 +337,28 @@ def test_rtl_paragraphs_are_aligned_right(width: int) -> None:
     content = tui.laid_out(display.lines("שלום עולם", width=width), width)
     assert content.plain.endswith("םלוע םולש")
     assert len(content.plain) == width
+
+
+def test_the_release_question_and_the_signals_in_dutch() -> None:
+    app, client = _app(
+        make_review((Part("text/plain", b"Bel 0612345678"),)),
+        Report((signal("phone", 0, "text", 4, 14, "0612345678", "phone", 0.9, region="NL"),)),
+    )
+
+    async def drive() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await _open(app, pilot)
+            signals = str(screen.query_one("#signals", Static).render())
+            assert "[1] telefoonnummer, de tekst, tekens 4-14" in signals
+            assert "(zekerheid 0.90)" in signals
+            await pilot.press("r")
+            await pilot.pause()
+            question = _top(app)
+            assert isinstance(question, ReleaseScreen)
+            assert str(question.query_one("#confirm", Button).label) == "Vrijgeven"
+            await pilot.press("escape")
+            await _settle(pilot)
+            assert client.verdicts == []
+
+    with staff_language("nl"):
+        asyncio.run(drive())
