@@ -401,7 +401,8 @@ def _attachment_shown(
     if kind.startswith("text/"):
         text = display.part_text(part)
         texts[(index, "text")] = text
-        return [_shown_text(text, display.marks_for(report, index, "text", text), layout)]
+        shown = _shown_text(text, display.marks_for(report, index, "text", text), layout)
+        return [shown, *filter(None, [display.cut_note(part)])]
     if kind == "application/pdf":
         return _pdf_shown(index, part, report, texts, layout)
     if kind.startswith("image/"):
@@ -492,6 +493,8 @@ def _open_text(
         "",
         _shown_text(body, display.marks_for(report, 0, "text", body), layout),
     ]
+    if display.is_body(parts, 0) and display.cut_note(parts[0]):
+        lines.append(display.cut_note(parts[0]))
     if review.attachments:
         lines += ["", _("attachments:")]
         for index, part in enumerate(review.attachments, start=1):

@@ -452,6 +452,21 @@ def part_text(part: Part, limits: Limits | None = None) -> str:
     return part.data.decode("utf-8", errors="replace")[: limits.max_text_chars]
 
 
+def cut_note(part: Part, limits: Limits | None = None) -> str:
+    """When :func:`part_text` leaves the end of a text out, a note saying so; else ""."""
+    limits = limits or Limits()
+    if len(part.data) <= limits.max_text_chars:  # a character takes at least one byte
+        return ""
+    left = len(part.data.decode("utf-8", errors="replace")) - limits.max_text_chars
+    if left <= 0:
+        return ""
+    return _(
+        "The text goes on for {count} more characters, not shown here: --json or "
+        "--save-attachments gives all of it.",
+        count=left,
+    )
+
+
 @dataclass(frozen=True)
 class PdfText:
     """A PDF's text layer, page by page, or why there is none to show."""

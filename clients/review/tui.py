@@ -459,6 +459,7 @@ class MessageScreen(Screen[None]):
                 text = display.part_text(parts[0])
                 self.texts[(0, "text")] = text
                 yield ShownText(text, display.marks_for(self.report, 0, "text", text), id="text")
+                yield from _cut(parts[0])
             else:
                 yield Static(_("No text: the message is only attachments."), classes="note")
             yield Static(self._attachment_list(), id="attachments", markup=False)
@@ -497,6 +498,7 @@ class MessageScreen(Screen[None]):
                 text = display.part_text(part)
                 self.texts[(index, "text")] = text
                 yield ShownText(text, display.marks_for(self.report, index, "text", text))
+                yield from _cut(part)
             elif kind == "application/pdf" or kind.startswith("image/"):
                 yield Static(_("Reading…"), classes="note pending")
             else:
@@ -813,3 +815,9 @@ def _shifted(marks: Sequence[display.Mark], offset: int, length: int) -> list[di
         for m in marks
         if m.end > offset and m.start < offset + length
     ]
+
+
+def _cut(part: Part) -> list[Static]:
+    """A note when a text is longer than is shown."""
+    note = display.cut_note(part)
+    return [Static(note, classes="note", markup=False)] if note else []

@@ -369,3 +369,12 @@ def test_any_text_from_the_public_is_laid_out_without_failing(text: str, width: 
     assert display.plain(shown).count("⟧") <= sum(len(line.segments) for line in shown)
     assert "\x1b" not in display.plain(shown)
     assert display.lines("\u05fc\u0590 שלום", width=width)  # unassigned characters too
+
+
+def test_a_text_longer_than_is_shown_says_so() -> None:
+    limits = Limits(max_text_chars=10)
+    long = Part("text/plain", "é".encode() * 12)
+    assert display.part_text(long, limits) == "é" * 10
+    assert display.cut_note(long, limits).startswith("The text goes on for 2 more characters")
+    assert display.cut_note(Part("text/plain", "é".encode() * 10), limits) == ""
+    assert display.cut_note(Part("text/plain", b"kort")) == ""
