@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from sealpost.clients._cli import (
 )
 from sealpost.clients._problems import problem_of
 from sealpost.clients._text import enum_word, isolate
-from sealpost.clients.review import _format
+from sealpost.clients.review import _format, display
 from sealpost.clients.review.errors import EvidenceCheckError, EvidenceError
 from sealpost.crypto.keyrecords import DirectoryPin
 from sealpost.errors import SealpostError
@@ -50,12 +51,17 @@ if TYPE_CHECKING:
     from sealpost.clients.review.client import Review, ReviewClient
     from sealpost.clients.review.evidence import EvidenceReport
     from sealpost.clients.triage.sealed import Summary
+    from sealpost.clients.triage.signals import Report
+    from sealpost.crypto.envelope import Part
     from sealpost.escrow.client import SealingClient
 
 #: Bytes of a message id (crypto.envelope.MESSAGE_ID_BYTES).
 MESSAGE_ID_BYTES = 16
 #: Longest approval of a retrospective request the gateway accepts (SPEC 3.9).
 MAX_VALID_DAYS = 30
+#: The largest photo ``open`` draws on a terminal, in cells.
+PREVIEW_COLUMNS = 60
+PREVIEW_ROWS = 15
 
 app = cli_app(
     help=_(
@@ -358,9 +364,117 @@ def _open_header(review: Review) -> str:
     )
 
 
-def _open_text(review: Review, saved: list[Path], evidence_file: Path | None) -> str:
+@dataclass(frozen=True)
+class Layout:
+    """How ``open`` lays out a message for people (docs/review.md, "The open command")."""
+
+    #: Keep the text in logical order, unshaped, unwrapped and unmarked (``--raw``).
+    raw: bool = False
+    #: Cells a line of right-to-left text may take (the terminal's width, or 80).
+    width: int = 80
+    #: Draw photos and colour the marks: only when printing to a terminal.
+    terminal: bool = False
+
+
+def _layout(raw: bool) -> Layout:
+    """The layout for this output: the terminal's width; photos only on a terminal."""
+    terminal = sys.stdout.isatty() and not raw
+    return Layout(raw=raw, width=shutil.get_terminal_size((80, 24)).columns, terminal=terminal)
+
+
+def _shown_text(text: str, marks: tuple[display.Mark, ...], layout: Layout) -> str:
+    """A text of the message as the layout wants it: marked and laid out, or as sent."""
+    if layout.raw:
+        return display.visible(text)
+    shown = display.lines(
+        text, marks, layout.width, wrap_ltr=False, decoration=display.plain_decoration
+    )
+    return display.plain(shown, styled=layout.terminal)
+
+
+def _attachment_shown(
+    index: int, part: Part, report: Report | None, texts: dict[tuple[int, str], str],
+    layout: Layout,
+) -> list[str]:  # fmt: skip
+    """What can be shown of one attachment: its text, its PDF text, its photo, or why not."""
+    kind = display.media_type(part)
+    if kind.startswith("text/"):
+        text = display.part_text(part)
+        texts[(index, "text")] = text
+        shown = _shown_text(text, display.marks_for(report, index, "text", text), layout)
+        return [shown, *filter(None, [display.cut_note(part)])]
+    if kind == "application/pdf":
+        return _pdf_shown(index, part, report, texts, layout)
+    if kind.startswith("image/"):
+        columns = min(PREVIEW_COLUMNS, layout.width)
+        picture = display.picture(part.data, columns, PREVIEW_ROWS)
+        lines = [display.picture_words(picture)]
+        if picture is not None and layout.terminal:
+            lines += display.ansi(picture)
+        if display.wants_ocr(report, index):
+            text, why = display.ocr_text(part.data)
+            lines.append(_("Text read in the image (OCR):"))
+            if why:
+                lines.append(why)
+            else:
+                texts[(index, "ocr")] = text
+                lines.append(
+                    _shown_text(text, display.marks_for(report, index, "ocr", text), layout)
+                )
+        return lines
+    return [
+        _(
+            "Not shown here ({type}). To look at it, save it: sealpost review open "
+            "--save-attachments FOLDER.",
+            type=part.content_type,
+        )
+    ]
+
+
+def _pdf_shown(
+    index: int, part: Part, report: Report | None, texts: dict[tuple[int, str], str],
+    layout: Layout,
+) -> list[str]:  # fmt: skip
+    pdf = display.pdf(index, part.data)
+    if pdf.note:
+        return [pdf.note]
+    texts[(index, "pdf")] = pdf.text
+    marks = display.marks_for(report, index, "pdf", pdf.text)
+    count = max(pdf.page_count, len(pdf.pages))
+    lines: list[str] = []
+    if count > len(pdf.pages):
+        lines.append(
+            _("The first {shown} of {count} pages are shown.", shown=len(pdf.pages), count=count)
+        )
+    for number, (offset, text) in enumerate(pdf.pages, start=1):
+        lines.append(_("— page {page} of {count} —", page=number, count=count))
+        page_marks = tuple(
+            display.Mark(max(0, m.start - offset), min(len(text), m.end - offset), m.number)
+            for m in marks
+            if m.end > offset and m.start < offset + len(text)
+        )
+        lines.append(_shown_text(text, page_marks, layout))
+    return lines
+
+
+def _open_text(
+    review: Review,
+    saved: list[Path],
+    evidence_file: Path | None,
+    *,
+    report: Report | None = None,
+    layout: Layout | None = None,
+) -> str:
+    """The opened message for people: header, the text, every attachment, the signals."""
+    layout = layout or Layout()
     grant = review.grant
-    sender = isolate(grant.sender_display_name or review.sender.subject)
+    name = grant.sender_display_name or review.sender.subject
+    sender = isolate(display.visible(name)) if layout.raw else display.visual(name)
+    parts = tuple(review.message.parts)
+    texts: dict[tuple[int, str], str] = {}
+    body = display.part_text(parts[0]) if display.is_body(parts, 0) else ""
+    if display.is_body(parts, 0):
+        texts[(0, "text")] = body
     labels = {
         "message": _("message"),
         "detainee": _("detainee"),
@@ -377,14 +491,29 @@ def _open_text(review: Review, saved: list[Path], evidence_file: Path | None) ->
         labels["sender"].ljust(width) + sender,
         labels["accepted"].ljust(width) + _format.when(grant.accepted_at_ms),
         "",
-        review.text,
+        _shown_text(body, display.marks_for(report, 0, "text", body), layout),
     ]
+    if display.is_body(parts, 0) and display.cut_note(parts[0]):
+        lines.append(display.cut_note(parts[0]))
     if review.attachments:
         lines += ["", _("attachments:")]
         for index, part in enumerate(review.attachments, start=1):
+            filename = part.filename if layout.raw else display.visual(part.filename)
             lines.append(
-                "  " + _attachment_line(index, part.filename, part.content_type, len(part.data))
+                "  " + _attachment_line(index, filename, part.content_type, len(part.data))
             )
+        for index, part in enumerate(parts):
+            if display.is_body(parts, index):
+                continue
+            number = display.attachment_number(parts, index)
+            filename = part.filename if layout.raw else display.visual(part.filename)
+            lines += ["", f"[{number}] {filename or _('(no name)')}"]
+            lines += _attachment_shown(index, part, report, texts, layout)
+    if report is not None:
+        shown = display.visible if layout.raw else display.visual
+        found = display.signal_lines(report, parts, texts, shown)
+        lines += ["", _("triage signals (they point at what may matter; they decide nothing):")]
+        lines += found or [_("none")]
     if saved:
         lines.append(_("saved to {folder}/ (owner-only files)", folder=saved[0].parent))
     if evidence_file is not None:
@@ -411,7 +540,12 @@ def _attachment_line(index: int | None, filename: str, content_type: str, size: 
     return described if index is None else f"[{index}] {described}"
 
 
-def _open_json(review: Review, saved: list[Path], evidence_file: Path | None) -> dict[str, Any]:
+def _open_json(
+    review: Review,
+    saved: list[Path],
+    evidence_file: Path | None,
+    report: Report | None = None,
+) -> dict[str, Any]:
     grant = review.grant
     attachments: list[dict[str, Any]] = [
         {"filename": p.filename, "contentType": p.content_type, "size": len(p.data)}
@@ -434,6 +568,8 @@ def _open_json(review: Review, saved: list[Path], evidence_file: Path | None) ->
     }
     if evidence_file is not None:
         data["evidence"] = str(evidence_file)
+    if report is not None:
+        data["triage"] = json.loads(report.to_json())
     return data
 
 
@@ -472,11 +608,24 @@ def open_message(
             help=_("Also write an evidence bundle (content, data key, signatures, logged grant)."),
         ),
     ] = None,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help=_(
+                "Print the text in logical order as sent: right-to-left text not shaped or "
+                "reordered, nothing wrapped or marked, no photos (for a terminal that lays out "
+                "right-to-left text itself, and for scripts; --json gives the exact text)."
+            ),
+        ),
+    ] = False,
 ) -> None:
     """Open a message: a logged grant, your own decrypt at the key server, checks, the text."""
     options: ReviewOptions = ctx.obj
     raw_id = parse_message_id(message_id)
     pin = options.pin()
+    # Triage's report on the opened message, for its highlights; None shows none.
+    report: Report | None = None
 
     def open_it() -> tuple[Review, list[Path]]:
         review = options.review_client(decrypt=True).open(raw_id, retrospective)
@@ -486,10 +635,28 @@ def open_message(
         return review, saved
 
     review, saved = run(open_it)
+    show_opened(options, review, saved, evidence_file, report=report, raw=raw)
+
+
+def show_opened(
+    options: ReviewOptions,
+    review: Review,
+    saved: list[Path],
+    evidence_file: Path | None,
+    *,
+    report: Report | None = None,
+    raw: bool = False,
+) -> None:
+    """Print an opened message: laid out and marked for people, exact with --json.
+
+    People see every attachment as far as it can be shown and, with ``report``, triage's
+    spans marked and its signals listed; --json has the text exactly as sent, and the
+    report when given.
+    """
     emit(
         options,
-        _open_json(review, saved, evidence_file),
-        _open_text(review, saved, evidence_file),
+        _open_json(review, saved, evidence_file, report),
+        _open_text(review, saved, evidence_file, report=report, layout=_layout(raw)),
     )
 
 

@@ -47,6 +47,8 @@ class Extracted:
 
     text: str
     problem: str = ""
+    #: For a PDF: how many pages it has (text is read from the first max_pdf_pages).
+    pages: int = 0
 
 
 def pdf_text(data: bytes, limits: Limits) -> Extracted:
@@ -55,10 +57,11 @@ def pdf_text(data: bytes, limits: Limits) -> Extracted:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             return Extracted("", "pdf-encrypted")
+        count = len(reader.pages)
         pages = [page.extract_text() or "" for page in reader.pages[: limits.max_pdf_pages]]
     except (PyPdfError, ValueError, KeyError, TypeError, OSError):
         return Extracted("", "pdf-unreadable")
-    return Extracted("\n\f".join(pages)[: limits.max_text_chars])
+    return Extracted("\n\f".join(pages)[: limits.max_text_chars], pages=count)
 
 
 @functools.cache

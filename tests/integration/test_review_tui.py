@@ -10,11 +10,17 @@ import pytest
 from textual.content import Content
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, Select, Static
+from textual.widgets import Button, DataTable, Input, Select, Static
 
 from sealpost._internal.stack import Stack, approve_all, screening_order, setup_institutions
 from sealpost.clients._grpc import ClientError
-from sealpost.clients.review.tui import MessageScreen, ReviewApp, WithholdScreen
+from sealpost.clients.review.tui import (
+    MessageScreen,
+    ReleaseScreen,
+    ReviewApp,
+    ShownText,
+    WithholdScreen,
+)
 from sealpost.crypto.envelope import Part
 from sealpost.v1 import common_pb2
 
@@ -73,7 +79,8 @@ def test_queue_open_release_and_withhold(stack: Stack) -> None:
             assert first.message_id.hex().startswith(row[5])
             assert app.sub_title == "2 waiting"
 
-            # Open the first: the logged-access banner, the text as typed, the attachment.
+            # Open the first: the logged-access banner, the text (never markup; the Hebrew
+            # in visual order), the attachment.
             await pilot.press("enter")
             await _settle(pilot)
             screen = _top(app)
@@ -81,11 +88,26 @@ def test_queue_open_release_and_withhold(stack: Stack) -> None:
             banner = _shown(screen.query_one("#logged", Static))
             assert banner.startswith("ACCESS LOGGED  grant gr")
             assert "legal basis: screening order" in banner
-            assert _shown(screen.query_one("#text", Static)) == "[bold]Geen opmaak[/bold] — שלום"
+            shown = screen.query_one("#text", ShownText).shown
+            assert shown == "[bold]Geen opmaak[/bold] — םולש"
             assert "kaart.png" in _shown(screen.query_one("#attachments", Static))
 
-            # Release: back on the queue, which no longer holds it.
+            # r asks; Enter on the question (Cancel has the focus) records nothing.
             await pilot.press("r")
+            await pilot.pause()
+            assert isinstance(_top(app), ReleaseScreen)
+            await pilot.press("enter")
+            await _settle(pilot)
+            assert isinstance(_top(app), MessageScreen)
+            assert table.row_count == 2
+
+            # Release with the question's button: back on the queue, which no longer holds it.
+            await pilot.press("r")
+            await pilot.pause()
+            question = _top(app)
+            assert isinstance(question, ReleaseScreen)
+            question.query_one("#confirm", Button).focus()
+            await pilot.press("enter")
             await _settle(pilot)
             assert not isinstance(_top(app), MessageScreen)
             assert table.row_count == 1
@@ -111,7 +133,10 @@ def test_queue_open_release_and_withhold(stack: Stack) -> None:
             picker.query_one("#reason", Select).value = common_pb2.WITHHOLD_REASON_PUBLIC_ORDER
             picker.query_one("#note", Input).focus()
             await pilot.press(*"oproep")
-            await pilot.press("enter")  # Enter in the note confirms
+            await pilot.press("enter")  # Enter in the note moves to the Withhold button
+            await pilot.pause()
+            assert _top(app) is picker
+            await pilot.press("enter")  # which confirms
             await _settle(pilot)
             assert not isinstance(_top(app), (MessageScreen, WithholdScreen))
             assert table.row_count == 0
