@@ -635,7 +635,29 @@ def open_message(
         return review, saved
 
     review, saved = run(open_it)
+    if not raw:
+        report = triage_report(options, review)
     show_opened(options, review, saved, evidence_file, report=report, raw=raw)
+
+
+def triage_report(options: ReviewOptions, review: Review) -> Report | None:
+    """Triage of an opened message with its watch lists, for highlights; None if it cannot.
+
+    Only after the logged grant (the message is open). A missing triage library, a key
+    server that cannot open the lists, or any refusal leaves the message shown unmarked,
+    with a warning.
+    """
+    from sealpost.clients.review import triage  # noqa: PLC0415
+
+    try:
+        client = options.review_client(decrypt=False)
+        lists = triage.lists_for(client, options.sealing_client(), "", review.grant.detainee_id)
+        return triage.report_for(review, lists)
+    except (ImportError, SealpostError, typer.BadParameter) as exc:
+        typer.echo(
+            _("warning: triage's marks are not shown ({why})", why=type(exc).__name__), err=True
+        )
+        return None
 
 
 def show_opened(
@@ -931,7 +953,12 @@ def tui(
     options: ReviewOptions = ctx.obj
     client = run(lambda: options.review_client(decrypt=True))
     try:
-        ReviewApp(client, institution=institution, detainee=detainee).run()
+        ReviewApp(
+            client,
+            institution=institution,
+            detainee=detainee,
+            triage_for=lambda review: triage_report(options, review),
+        ).run()
     finally:
         client.staff.close()
         if client.escrow is not None:

@@ -184,7 +184,10 @@ def watch_lists(
 def lists_for(
     client: ReviewClient, sealer: SealingClient, institution_id: str, detainee_id: str
 ) -> list[WatchList]:
-    """The lists triage uses for one detainee's message: the institution's and the detainee's."""
+    """The lists triage uses for one detainee's message: the institution's and the detainee's.
+
+    ``institution_id`` empty: the institution holding the detainee now.
+    """
     return [
         lst
         for record, lst in watch_lists(client, sealer, institution_id, detainee_id)

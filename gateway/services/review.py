@@ -331,10 +331,26 @@ class ReviewService:
     async def GetWatchLists(  # noqa: N802
         self, request: review_pb2.GetWatchListsRequest
     ) -> review_pb2.GetWatchListsResponse:
-        """An institution's sealed watch lists: its own and its detainees' (or one detainee's)."""
-        institution = common.identifier(request.institution_id, "institution_id")
+        """An institution's sealed watch lists: its own and its detainees' (or one detainee's).
+
+        Without ``institution_id``, one detainee's: the lists of the institution holding
+        the detainee now, which must be in the caller's scope.
+        """
+        caller = CALLER.get()
         only = [request.detainee_id] if request.detainee_id else None
-        rows = await self.ctx.db.aread(lambda c: store.watch_lists_of(c, institution, only))
+
+        def read(connection: Connection) -> list[store.WatchListRow]:
+            if request.institution_id:
+                institution = common.identifier(request.institution_id, "institution_id")
+            elif request.detainee_id:
+                institution = store.detainee(connection, request.detainee_id).institution_id
+                if not caller.covers(institution):
+                    raise PermissionDenied("outside your institutions")
+            else:
+                raise InvalidArgument("institution_id or detainee_id is required")
+            return store.watch_lists_of(connection, institution, only)
+
+        rows = await self.ctx.db.aread(read)
         return review_pb2.GetWatchListsResponse(lists=[common.watch_list(r) for r in rows])
 
     async def SetWatchList(  # noqa: N802

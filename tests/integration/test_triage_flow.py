@@ -202,6 +202,16 @@ def test_triage_ranks_the_planted_messages_first_and_never_sees_what_it_may_not(
         queued_ids
     )
 
+    # `review open` marks the spans, with the watch lists of the detainee's institution.
+    opened_cli = as_staff(
+        stack, ["screener"], [A], "review", "open", arabic.message_id.hex(), "--json"
+    )
+    assert opened_cli.returncode == 0, opened_cli.stderr
+    marked = json.loads(opened_cli.stdout)["triage"]["signals"]
+    assert [m["text"] for m in marked if m["detector"] == "watch-list"] == ["محمد العمراني"]
+    shown = as_staff(stack, ["screener"], [A], "review", "open", phone.message_id.hex())
+    assert "⟦06-12345678⟧" in shown.stdout
+
     # Opened under a grant, the spans are found in the plaintext, in the photo by OCR.
     lists = review_triage.lists_for(screener, sealer, A, "d-order")
     spans = {
