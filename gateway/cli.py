@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from sealpost._internal import logs
-from sealpost.clients._cli import cli_app, report
+from sealpost.clients._cli import cli_app, report, table
 from sealpost.clients._problems import ExitCode, Problem
-from sealpost.gateway.config import GatewayConfig
+from sealpost.gateway.config import GatewayConfig, Resolved
 from sealpost.gateway.errors import ConfigError
 from sealpost.i18n import _
 
@@ -33,6 +36,26 @@ DatabaseUrl = Annotated[
         help=_("SQLAlchemy URL (env SEALPOST_DATABASE_URL, default SQLite in the state folder).")
     ),
 ]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help=_(
+            "TOML settings file whose keys are the settings' names, e.g. port = 50051; flags "
+            "and SEALPOST_* variables override it (env SEALPOST_CONFIG). See "
+            "docs/operations.md, section 12."
+        ),
+    ),
+]
+DatabasePasswordFile = Annotated[
+    Path | None,
+    typer.Option(
+        help=_(
+            "File holding the database password, put into the database URL (env "
+            "SEALPOST_DATABASE_PASSWORD_FILE)."
+        )
+    ),
+]
 
 
 def _fail(command: str, exc: ConfigError) -> typer.Exit:
@@ -43,11 +66,15 @@ def _fail(command: str, exc: ConfigError) -> typer.Exit:
     return typer.Exit(int(ExitCode.USAGE))
 
 
-def _load(command: str, flags: dict[str, str | None]) -> GatewayConfig:
+def _load(command: str, flags: dict[str, str | None], config: Path | None) -> GatewayConfig:
     try:
-        return GatewayConfig.load(flags)
+        return GatewayConfig.load(flags, config_file=config)
     except ConfigError as exc:
         raise _fail(command, exc) from exc
+
+
+def _path_flag(value: Path | None) -> str | None:
+    return None if value is None else str(value)
 
 
 @app.command(
@@ -56,6 +83,8 @@ def _load(command: str, flags: dict[str, str | None]) -> GatewayConfig:
 def init(
     state_dir: StateDir = None,
     database_url: DatabaseUrl = None,
+    database_password_file: DatabasePasswordFile = None,
+    config: ConfigFile = None,
     host: Annotated[
         list[str] | None,
         typer.Option("--tls-host", help=_("Name or address in the TLS certificate (repeatable).")),
@@ -65,17 +94,22 @@ def init(
     from sealpost.gateway import keystore  # noqa: PLC0415
     from sealpost.gateway.storage import database  # noqa: PLC0415
 
-    config = _load(
+    settings = _load(
         "init",
-        {"state_dir": str(state_dir) if state_dir else None, "database_url": database_url},
+        {
+            "state_dir": _path_flag(state_dir),
+            "database_url": database_url,
+            "database_password_file": _path_flag(database_password_file),
+        },
+        config,
     )
-    created = keystore.init_state(config.state_dir, host or ["127.0.0.1", "localhost"])
+    created = keystore.init_state(settings.state_dir, host or ["127.0.0.1", "localhost"])
     for path in created:
         typer.echo(_("created {path}", path=path))
     if not created:
-        typer.echo(_("{folder} is complete; nothing created", folder=config.state_dir))
+        typer.echo(_("{folder} is complete; nothing created", folder=settings.state_dir))
     try:
-        engine = database.create_database_engine(config.database)
+        engine = database.create_database_engine(settings.database)
         database.migrate(engine)
         engine.dispose()
     except ConfigError as exc:
@@ -133,6 +167,7 @@ def renew_certificate(
 )
 def pin(
     state_dir: StateDir = None,
+    config: ConfigFile = None,
     json_output: Annotated[bool, typer.Option("--json", help=_("Print a JSON object."))] = False,
 ) -> None:
     """Print the public keys clients and auditors pin: the directory key and the log key.
@@ -144,9 +179,9 @@ def pin(
 
     from sealpost.gateway import keystore  # noqa: PLC0415
 
-    config = _load("pin", {"state_dir": str(state_dir) if state_dir else None})
+    settings = _load("pin", {"state_dir": _path_flag(state_dir)}, config)
     try:
-        keys = keystore.load_keys(config.state_dir)
+        keys = keystore.load_keys(settings.state_dir)
     except ConfigError as exc:
         raise _fail("pin", exc) from exc
     directory, log = keys.directory.signing_key.hex(), keys.log.signing_key.hex()
@@ -158,16 +193,26 @@ def pin(
 
 
 @app.command(help=_("Upgrade the database schema to the newest revision."))
-def migrate(state_dir: StateDir = None, database_url: DatabaseUrl = None) -> None:
+def migrate(
+    state_dir: StateDir = None,
+    database_url: DatabaseUrl = None,
+    database_password_file: DatabasePasswordFile = None,
+    config: ConfigFile = None,
+) -> None:
     """Upgrade the database schema to the newest revision."""
     from sealpost.gateway.storage import database  # noqa: PLC0415
 
-    config = _load(
+    settings = _load(
         "migrate",
-        {"state_dir": str(state_dir) if state_dir else None, "database_url": database_url},
+        {
+            "state_dir": _path_flag(state_dir),
+            "database_url": database_url,
+            "database_password_file": _path_flag(database_password_file),
+        },
+        config,
     )
     try:
-        engine = database.create_database_engine(config.database)
+        engine = database.create_database_engine(settings.database)
         before = database.current_revision(engine)
         database.migrate(engine)
         engine.dispose()
@@ -239,6 +284,7 @@ def serve(
     ] = None,
     state_dir: StateDir = None,
     database_url: DatabaseUrl = None,
+    database_password_file: DatabasePasswordFile = None,
     key_server_address: Annotated[
         str | None,
         typer.Option(
@@ -356,36 +402,11 @@ def serve(
             ),
         ),
     ] = None,
+    config: ConfigFile = None,
 ) -> None:
     """Serve the API until SIGTERM or Ctrl-C, then shut down gracefully."""
-    flags = {
-        "host": host,
-        "port": port,
-        "terminal_port": terminal_port,
-        "web_port": web_port,
-        "web_origins": web_origins,
-        "web_app": web_app,
-        "metrics_port": metrics_port,
-        "state_dir": str(state_dir) if state_dir else None,
-        "database_url": database_url,
-        "key_server_address": key_server_address,
-        "oidc_issuer": oidc_issuer,
-        "oidc_audience": oidc_audience,
-        "send_rate_per_minute": send_rate_per_minute,
-        "log_level": log_level,
-        "grace_seconds": grace_seconds,
-        "port_file": str(port_file) if port_file is not None else None,
-        "workers": workers,
-        "head_interval_seconds": head_interval_seconds,
-        "retention_days": retention_days,
-        "witness_keys": witness_keys,
-        "register_limit": register_limit,
-        "sign_in_limit": sign_in_limit,
-        "directory_limit": directory_limit,
-        "allow_tls12": None if allow_tls12 is None else str(allow_tls12).lower(),
-    }
-    config = _load("serve", flags)
-    logs.configure(config.log_level)
+    settings = _load("serve", _serve_flags(locals()), config)
+    logs.configure(settings.log_level)
     from sealpost.gateway import keystore, tlspolicy, tracing  # noqa: PLC0415
 
     try:
@@ -394,28 +415,192 @@ def serve(
         raise _fail("serve", exc) from exc
 
     try:
-        server_key = keystore.load_tls(config.state_dir).server_key
+        server_key = keystore.load_tls(settings.state_dir).server_key
     except ConfigError as exc:
         raise _fail("serve", exc) from exc
-    tlspolicy.restart_with_tls_policy(server_key, allow_tls12=config.allow_tls12)
+    tlspolicy.restart_with_tls_policy(server_key, allow_tls12=settings.allow_tls12)
     try:
-        if config.workers > 1:
+        if settings.workers > 1:
             from sealpost.gateway.workers import exec_supervisor  # noqa: PLC0415
 
-            exec_supervisor(config)  # does not return
-        asyncio.run(serve_forever(config))
+            exec_supervisor(settings)  # does not return
+        asyncio.run(serve_forever(settings))
     except ConfigError as exc:
         raise _fail("serve", exc) from exc
     except OSError as exc:
         typer.echo(
             _(
                 "sealpost gateway serve: cannot listen on {address}: {reason}",
-                address=config.address,
+                address=settings.address,
                 reason=exc,
             ),
             err=True,
         )
         raise typer.Exit(1) from exc
+
+
+#: The settings ``serve`` takes as flags (every parameter but ``--config``).
+SERVE_SETTINGS: tuple[str, ...] = tuple(
+    name for name in inspect.signature(serve).parameters if name != "config"
+)
+
+
+def _with_serve_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` every option of ``serve`` ahead of its own (one list, not two)."""
+    own = [
+        parameter
+        for parameter in inspect.signature(command, eval_str=True).parameters.values()
+        if parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    serve_options = inspect.signature(serve, eval_str=True).parameters.values()
+    command.__dict__["__signature__"] = inspect.Signature([*serve_options, *own])
+    command.__annotations__ = {**serve.__annotations__, **command.__annotations__}
+    return command
+
+
+@app.command(
+    "check-config",
+    help=_(
+        "Print the configuration serve would use and where each value comes from (flag, "
+        "variable, settings file, default); secrets are masked.\n\n"
+        "Takes the same options as serve. Exit code 1 lists every problem."
+    ),
+)
+@_with_serve_options
+def check_config(
+    json_output: Annotated[bool, typer.Option("--json", help=_("Print a JSON object."))] = False,
+    **given: Any,
+) -> None:
+    """Print the configuration serve would use and where each value comes from.
+
+    Takes the same options as serve. Exit code 1 lists every problem.
+    """
+    try:
+        resolved = GatewayConfig.resolve(_serve_flags(given), config_file=given["config"])
+    except ConfigError as exc:
+        lines = [_("sealpost gateway check-config: invalid configuration:")]
+        lines += [f"  - {problem}" for problem in exc.problems]
+        report(Problem("configuration", "\n".join(lines), ExitCode.FAILED))
+        raise typer.Exit(int(ExitCode.FAILED)) from exc
+    if json_output:
+        typer.echo(json.dumps(_check_json(resolved), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(_check_text(resolved))
+
+
+def _check_json(resolved: Resolved) -> dict[str, Any]:
+    """The effective settings for scripts: value, source, and the flag, variable or line."""
+    return {
+        "configFile": None if resolved.config_file is None else str(resolved.config_file),
+        "settings": {
+            name: {
+                "value": resolved.config.shown(name),
+                "source": source.kind,
+                **({"where": source.where} if source.where else {}),
+                **({"line": source.line} if source.line else {}),
+            }
+            for name, source in resolved.sources.items()
+        },
+    }
+
+
+def _check_text(resolved: Resolved) -> str:
+    """The effective settings as a table, the settings file read above it."""
+    heading = (
+        _("settings file: {file}", file=resolved.config_file)
+        if resolved.config_file is not None
+        else _("settings file: none")
+    )
+    rows = [
+        (name, resolved.config.shown(name), source.describe())
+        for name, source in resolved.sources.items()
+    ]
+    return "\n".join(
+        [heading, "", table((_("setting"), _("value"), _("from")), rows), "", _("no problems")]
+    )
+
+
+def _serve_flags(given: dict[str, Any]) -> dict[str, str | None]:
+    """The settings ``serve``'s flags give, by name, in their text form (None: not given)."""
+    flags: dict[str, str | None] = {}
+    for name in SERVE_SETTINGS:
+        value = given[name]
+        if value is None or isinstance(value, str):
+            flags[name] = value
+        elif isinstance(value, bool):
+            flags[name] = str(value).lower()
+        else:
+            flags[name] = str(value)  # a Path
+    return flags
+
+
+#: A wildcard listen address, and the address of this machine the health check asks instead.
+_LOCAL_FOR: dict[str, str] = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - a mapping
+
+
+@app.command(
+    help=_(
+        "Ask the gateway on this machine whether it serves (gRPC health over TLS): exit 0 "
+        "when it does, 1 when it does not or does not answer.\n\n"
+        "For container health checks: it reads the port and the state folder's CA from the "
+        "same settings as serve (--config, SEALPOST_* variables)."
+    )
+)
+def health(
+    state_dir: StateDir = None,
+    port: Annotated[
+        str | None,
+        typer.Option(help=_("The gateway's public port (env SEALPOST_PORT, default 50051).")),
+    ] = None,
+    service: Annotated[
+        str, typer.Option(help=_("One service's status, e.g. sealpost.v1.Relay; default: all."))
+    ] = "",
+    timeout: Annotated[
+        float, typer.Option(min=0.1, max=60.0, help=_("Seconds to wait for the answer."))
+    ] = 3.0,
+    config: ConfigFile = None,
+) -> None:
+    """Ask the gateway on this machine whether it serves (gRPC health over TLS).
+
+    Exit 0 when it does, 1 when it does not or does not answer (container health checks
+    reserve 2).
+    """
+    import grpc  # noqa: PLC0415
+    from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
+
+    from sealpost.gateway import keystore, pki  # noqa: PLC0415
+
+    try:
+        settings = GatewayConfig.load(
+            {"state_dir": _path_flag(state_dir), "port": port}, config_file=config
+        )
+        tls = keystore.load_tls(settings.state_dir)
+        ca_pem, names = tls.ca.read_bytes(), pki.server_names(tls.server.read_bytes())
+    except ConfigError as exc:
+        _unhealthy("\n".join(exc.problems), exc)
+    except (OSError, ValueError) as exc:
+        _unhealthy(_("cannot read the TLS files: {reason}", reason=exc), exc)
+    host = _LOCAL_FOR.get(settings.host, settings.host)
+    address = f"[{host}]:{settings.port}" if ":" in host else f"{host}:{settings.port}"
+    options = [("grpc.ssl_target_name_override", names[0])] if names else []
+    credentials = grpc.ssl_channel_credentials(ca_pem)
+    with grpc.secure_channel(address, credentials, options=options) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            answer = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.RpcError as exc:
+            why = _("{address} does not answer ({code})", address=address, code=exc.code().name)
+            _unhealthy(why, exc)
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+    typer.echo(status)
+    if answer.status != health_pb2.HealthCheckResponse.SERVING:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _unhealthy(why: str, exc: BaseException) -> NoReturn:
+    """Exit 1 whatever went wrong: container health checks reserve 2 (and 3 is not theirs)."""
+    report(Problem("unhealthy", _("unhealthy: {why}", why=why), ExitCode.FAILED))
+    raise typer.Exit(int(ExitCode.FAILED)) from exc
 
 
 async def serve_forever(config: GatewayConfig) -> None:

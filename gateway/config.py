@@ -1,8 +1,10 @@
-"""Gateway configuration from command-line flags and ``SEALPOST_*`` environment variables.
+"""Gateway configuration from flags, ``SEALPOST_*`` variables and a TOML settings file.
 
-A flag wins over the environment, the environment over the default. Every
-value is validated before the server starts, and all problems are reported
-together so an operator can fix them in one go.
+A flag wins over the environment, the environment over the settings file
+(``--config``, SEALPOST_CONFIG; its keys are the settings' names), the file over
+the default. Every value is validated before the server starts, and all problems
+are reported together so an operator can fix them in one go
+(``sealpost gateway check-config`` shows where each value came from).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from sealpost import settings_file
 from sealpost._internal.files import write_atomic
 from sealpost._internal.logs import LEVELS
 from sealpost.crypto import cosignature
@@ -25,8 +28,13 @@ from sealpost.gateway.errors import ConfigError
 from sealpost.gateway.ratelimit import Limit, parse_limit
 from sealpost.gateway.webapp import BUILT_APP
 from sealpost.i18n import _
+from sealpost.settings_file import Kind, SettingsError
 
 ENV_PREFIX = "SEALPOST_"
+#: The variable naming the settings file when ``--config`` is not given.
+CONFIG_ENV: Final = "SEALPOST_CONFIG"
+#: What the masked part of a secret shows.
+MASK: Final = "***"
 #: Most gateway worker processes on one machine (gateway/workers.py).
 MAX_WORKERS = 64
 #: Bounds of the tree-head signing interval, in seconds (SPEC P13: within seconds).
@@ -291,6 +299,11 @@ class GatewayConfig:
     database_url: str = field(
         default="", metadata=_meta("DATABASE_URL", _text, lambda: _("a database URL"))
     )
+    #: A file holding the database's password (a mounted secret), put into database_url
+    #: when the gateway connects; the URL then carries no password of its own.
+    database_password_file: Path | None = field(
+        default=None, metadata=_meta("DATABASE_PASSWORD_FILE", _path, lambda: _("a file path"))
+    )
     #: The key server (OpenBao or Vault), whose identity tokens staff present; a cluster's
     #: nodes separated by commas (the gateway asks the next one when one does not answer).
     key_server_address: str = field(
@@ -424,18 +437,11 @@ class GatewayConfig:
     def settings(self) -> dict[str, str]:
         """The settings that differ from the defaults, each in the form ``load`` parses."""
         default = GatewayConfig()
-        found: dict[str, str] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value == getattr(default, f.name):
-                continue
-            if value is None:
-                found[f.name] = "off"  # the ports and web_app, the settings that can be None
-            elif isinstance(value, tuple):
-                found[f.name] = ",".join(value)
-            else:
-                found[f.name] = str(value)
-        return found
+        return {
+            f.name: self.settings_text(f.name)
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        }
 
     def write_port_file(self, ports: dict[str, int]) -> None:
         """Write the bound ports to ``port_file`` (if set) as JSON, atomically."""
@@ -472,8 +478,31 @@ class GatewayConfig:
 
     @property
     def database(self) -> str:
-        """The database URL, defaulting to sealpost.db in the state folder."""
-        return self.database_url or f"sqlite:///{self.state_dir.resolve() / 'sealpost.db'}"
+        """The database URL, defaulting to sealpost.db in the state folder.
+
+        With ``database_password_file`` the password is read from that file now and put
+        into the URL; ConfigError when the file cannot be read.
+        """
+        url = self.database_url or f"sqlite:///{self.state_dir.resolve() / 'sealpost.db'}"
+        if self.database_password_file is None:
+            return url
+        return with_password(url, read_password(self.database_password_file))
+
+    def shown(self, name: str) -> str:
+        """A setting's value as ``check-config`` prints it: no secret in it."""
+        value = self.settings_text(name)
+        return mask_secrets(value) if name == "database_url" else value
+
+    def settings_text(self, name: str) -> str:
+        """A setting's value in the text form its flag takes (``off`` for none)."""
+        value = getattr(self, name)
+        if value is None:  # the ports and web_app say off; the files are simply not given
+            return "" if name in ("port_file", "database_password_file") else "off"
+        if isinstance(value, tuple):
+            return ",".join(value)
+        if isinstance(value, bool):
+            return str(value).lower()
+        return str(value)
 
     @property
     def staff_auth_enabled(self) -> bool:
@@ -482,39 +511,193 @@ class GatewayConfig:
 
     @classmethod
     def load(
-        cls, flags: Mapping[str, str | None], environ: Mapping[str, str] | None = None
+        cls,
+        flags: Mapping[str, str | None],
+        environ: Mapping[str, str] | None = None,
+        *,
+        config_file: Path | None = None,
     ) -> GatewayConfig:
-        """Build from flags (``None`` = not given) over ``environ`` over defaults."""
+        """Build from flags (``None`` = not given) over ``environ`` over the file over defaults.
+
+        The file is ``config_file`` (``--config``), else the one SEALPOST_CONFIG names, else
+        none.
+        """
+        return cls.resolve(flags, environ, config_file=config_file).config
+
+    @classmethod
+    def resolve(
+        cls,
+        flags: Mapping[str, str | None],
+        environ: Mapping[str, str] | None = None,
+        *,
+        config_file: Path | None = None,
+    ) -> Resolved:
+        """As ``load``, and where each setting's value came from."""
         environ = os.environ if environ is None else environ
+        if config_file is None and environ.get(CONFIG_ENV):
+            config_file = Path(environ[CONFIG_ENV])
         values: dict[str, Any] = {}
+        sources: dict[str, Source] = {}
         problems: list[str] = []
+        document: settings_file.SettingsFile | None = None
+        if config_file is not None:
+            try:
+                document = settings_file.read(config_file, setting_kinds())
+            except SettingsError as exc:
+                problems += exc.problems
+            else:
+                problems += document.problems
         for f in fields(cls):
             env_name = f.metadata["env"]
             raw = flags.get(f.name)
-            source = "--" + f.name.replace("_", "-")
+            source = Source("flag", "--" + f.name.replace("_", "-"))
+            label = source.where
             if raw is None and env_name in environ:
-                raw, source = environ[env_name], env_name
+                raw, source = environ[env_name], Source("variable", env_name)
+                label = env_name
+            if raw is None and document is not None and f.name in document.values:
+                found = document.values[f.name]
+                raw, source = found.text, Source("file", str(document.path), found.line)
+                label = document.where(f.name)
             if raw is None:
+                sources[f.name] = Source("default", "")
                 continue
+            sources[f.name] = source
             try:
                 values[f.name] = f.metadata["parse"](raw)
             except ValueError:
                 problems.append(
                     _(
                         "{setting}: expected {expect}, got {value}",
-                        setting=source,
+                        setting=label,
                         expect=f.metadata["expect"](),
-                        value=repr(raw),
+                        value=repr(mask_secrets(raw) if f.name == "database_url" else raw),
                     )
                 )
-        staff = [values.get(k) for k in ("key_server_address", "oidc_issuer", "oidc_audience")]
-        if any(staff) and not all(staff):
-            problems.append(
-                _(
-                    "staff sign-in needs all of SEALPOST_KEY_SERVER_ADDRESS, "
-                    "SEALPOST_OIDC_ISSUER and SEALPOST_OIDC_AUDIENCE (or none of them)"
-                )
-            )
+        problems += _consistency(values)
         if problems:
             raise ConfigError(problems)
-        return cls(**values)
+        return Resolved(cls(**values), sources, config_file)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a setting's value came from: a flag, a variable, the settings file, the default."""
+
+    #: "flag", "variable", "file" or "default".
+    kind: str
+    #: The flag, the variable or the file; empty for the default.
+    where: str
+    #: The line in the file (0: not known, or not from a file).
+    line: int = 0
+
+    def describe(self) -> str:
+        """In the staff language, as ``check-config`` prints it."""
+        if self.kind == "flag":
+            return _("flag {flag}", flag=self.where)
+        if self.kind == "variable":
+            return _("variable {variable}", variable=self.where)
+        if self.kind == "file":
+            if self.line:
+                return _("settings file, line {line}", line=self.line)
+            return _("settings file")
+        return _("default")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A configuration, where each of its values came from, and the settings file read."""
+
+    config: GatewayConfig
+    sources: dict[str, Source]
+    config_file: Path | None
+
+
+#: The TOML value each kind of setting takes in a settings file, by its Python type.
+_KINDS: Final = {
+    "str": Kind.TEXT,
+    "Path": Kind.TEXT,
+    "Path | None": Kind.TEXT,
+    "Limit": Kind.TEXT,
+    "int": Kind.INTEGER,
+    "int | None": Kind.INTEGER_OR_OFF,
+    "float": Kind.NUMBER,
+    "bool": Kind.BOOLEAN,
+    "tuple[str, ...]": Kind.TEXT_LIST,
+    "WitnessKeys": Kind.TEXT_TABLE,
+}
+
+
+def setting_kinds() -> dict[str, Kind]:
+    """Every setting a settings file may set, and the TOML value it takes."""
+    return {f.name: _KINDS[str(f.type)] for f in fields(GatewayConfig)}
+
+
+def _consistency(values: Mapping[str, Any]) -> list[str]:
+    """Problems of settings that only make sense together."""
+    problems: list[str] = []
+    staff = [values.get(k) for k in ("key_server_address", "oidc_issuer", "oidc_audience")]
+    if any(staff) and not all(staff):
+        problems.append(
+            _(
+                "staff sign-in needs all of SEALPOST_KEY_SERVER_ADDRESS, "
+                "SEALPOST_OIDC_ISSUER and SEALPOST_OIDC_AUDIENCE (or none of them)"
+            )
+        )
+    if values.get("database_password_file") is not None:
+        url = values.get("database_url", "")
+        if not url:
+            problems.append(
+                _(
+                    "database_password_file needs database_url too: the database's URL, "
+                    "without a password"
+                )
+            )
+        elif urlsplit(url).password is not None:
+            problems.append(
+                _(
+                    "database_url carries a password and database_password_file names "
+                    "another: give the password in one place"
+                )
+            )
+    return problems
+
+
+def mask_secrets(url: str) -> str:
+    """``url`` with its password (in the user part or a ``password=`` parameter) masked."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return MASK  # not a URL a password could be told apart in: show none of it
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    in_query = any(name == "password" for name, _value in query)
+    if password is None and not in_query:
+        return url  # as given: rebuilding would change its form (sqlite:///...)
+    if password is not None:
+        userinfo, _at, host = parts.netloc.rpartition("@")
+        parts = parts._replace(netloc=f"{userinfo.partition(':')[0]}:{MASK}@{host}")
+    if in_query:
+        masked = [(n, MASK if n == "password" else v) for n, v in query]
+        parts = parts._replace(query=urlencode(masked, safe="*"))
+    return urlunsplit(parts)
+
+
+def read_password(path: Path) -> str:
+    """The password in ``path`` (one line; a final newline is not part of it)."""
+    try:
+        password = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            [_("cannot read the database password from {file}: {reason}", file=path, reason=exc)]
+        ) from exc
+    if not password or "\n" in password:
+        raise ConfigError([_("{file} must hold the database password on one line", file=path)])
+    return password
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` set (SQLAlchemy quotes what needs quoting)."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 - keeps --help fast
+
+    return make_url(url).set(password=password).render_as_string(hide_password=False)

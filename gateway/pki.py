@@ -196,3 +196,13 @@ def expiry_ms(certificate_pem: bytes) -> int:
     """The certificate's notAfter in milliseconds since the epoch."""
     certificate = x509.load_pem_x509_certificate(certificate_pem)
     return int(certificate.not_valid_after_utc.timestamp() * 1000)
+
+
+def server_names(certificate_pem: bytes) -> list[str]:
+    """The DNS names and IP addresses a server certificate is for, in its order."""
+    certificate = x509.load_pem_x509_certificate(certificate_pem)
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [str(name.value) for name in names if isinstance(name, x509.DNSName | x509.IPAddress)]
