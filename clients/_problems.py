@@ -246,6 +246,7 @@ _SPECIAL: Final[tuple[tuple[type[SealpostError], str, ExitCode], ...]] = (
     (terminal_errors.LogWitnessError, "log_inconsistent", ExitCode.NOT_VERIFIED),
     (terminal_errors.TerminalRevokedError, "terminal_revoked", ExitCode.FAILED),
     (terminal_errors.NoMailboxKeyError, "no_mailbox_key", ExitCode.FAILED),
+    (terminal_errors.TerminalSettingsError, "configuration", ExitCode.USAGE),
     (review_errors.EvidenceCheckError, "evidence_not_verified", ExitCode.NOT_VERIFIED),
     (review_errors.EvidenceFormatError, "evidence_malformed", ExitCode.USAGE),
     (ConfigError, "configuration", ExitCode.USAGE),

@@ -132,18 +132,19 @@ def renew_certificate(
         list[str] | None,
         typer.Option("--tls-host", help=_("Name or address in the TLS certificate (repeatable).")),
     ] = None,
+    config: ConfigFile = None,
 ) -> None:
     """Issue a new TLS certificate for the gateway from the state folder's own CA."""
     from sealpost.gateway import keystore, pki  # noqa: PLC0415
 
-    config = _load("renew-certificate", {"state_dir": str(state_dir) if state_dir else None})
+    settings = _load("renew-certificate", {"state_dir": _path_flag(state_dir)}, config)
     try:
-        path = keystore.renew_server_certificate(config.state_dir, host or None)
+        path = keystore.renew_server_certificate(settings.state_dir, host or None)
     except OSError as exc:
         report(
             Problem(
                 "renew_failed",
-                _("cannot renew in {folder}: {why}", folder=config.state_dir, why=exc),
+                _("cannot renew in {folder}: {why}", folder=settings.state_dir, why=exc),
                 ExitCode.FAILED,
             )
         )

@@ -44,6 +44,7 @@ from sealpost.i18n import _, _n
 if TYPE_CHECKING:
     from sealpost._internal.exposition import MetricsEndpoint
     from sealpost.clients.terminal.client import Escrow, TerminalClient
+    from sealpost.clients.terminal.config import TerminalConfig
     from sealpost.clients.terminal.desk import DeliveryDesk, DeliveryItem, WithheldItem
     from sealpost.clients.terminal.intake import BatchReport, Reporter
     from sealpost.clients.terminal.metrics import TerminalMetrics, Triage
@@ -78,6 +79,18 @@ ProfileFolder = Annotated[
     ),
 ]
 JsonOutput = Annotated[bool, typer.Option("--json", help=_("Print JSON for scripts."))]
+SettingsFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help=_(
+            "TOML settings file: gateway, key_server, batch_size, triage, max_wait, metrics_port, "
+            "passphrase_file; flags and SEALPOST_TERMINAL_* variables override it, it "
+            "overrides the profile's addresses (env SEALPOST_TERMINAL_CONFIG). See "
+            "docs/operations.md, section 12."
+        ),
+    ),
+]
 
 
 # --------------------------------------------------------------------- plumbing
@@ -115,16 +128,63 @@ def _run(action: Callable[[], T]) -> T:
         raise
 
 
-def _open(folder: Path) -> TerminalProfile:
+def _settings(
+    flags: dict[str, str | None] | None = None, config_file: Path | None = None
+) -> TerminalConfig:
+    """The operator's settings: flags over variables over the settings file (config.py)."""
+    from sealpost.clients.terminal.config import TerminalConfig  # noqa: PLC0415
+
+    return _run(lambda: TerminalConfig.load(flags or {}, config_file=config_file))
+
+
+def _profile_passphrase(config: TerminalConfig) -> str:
+    """SEALPOST_PASSPHRASE, else the passphrase file of the settings, else a prompt."""
+    from sealpost.clients.terminal.errors import TerminalSettingsError  # noqa: PLC0415
+
+    if os.environ.get("SEALPOST_PASSPHRASE") or config.passphrase_file is None:
+        return _passphrase()
+    path = config.passphrase_file
+    try:
+        passphrase = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(
+            TerminalSettingsError(
+                [_("cannot read the passphrase from {file}: {reason}", file=path, reason=exc)]
+            )
+        )
+    if not passphrase:
+        fail(TerminalSettingsError([_("{file} holds no passphrase", file=path)]))
+    return passphrase
+
+
+def _open(folder: Path, config: TerminalConfig) -> TerminalProfile:
     from sealpost.clients.terminal.profile import TerminalProfile  # noqa: PLC0415
 
-    return _run(lambda: TerminalProfile.open(folder.expanduser(), _passphrase()))
+    passphrase = _profile_passphrase(config)
+    return _run(lambda: TerminalProfile.open(folder.expanduser(), passphrase))
 
 
 @contextmanager
-def _session(folder: Path) -> Iterator[TerminalProfile]:
-    opened = _open(folder)
-    remember_where(gateway=opened.settings.gateway, key_server=opened.settings.key_server)
+def _session(folder: Path, config: TerminalConfig | None = None) -> Iterator[TerminalProfile]:
+    """The opened profile, reaching the addresses the operator's settings give, if any."""
+    config = config if config is not None else _settings()
+    opened = _open(folder, config)
+    opened.use_addresses(gateway=config.gateway, key_server=config.key_server)
+    for name, stored, used in (
+        ("gateway", opened.settings.gateway, opened.gateway),
+        ("key_server", opened.settings.key_server, opened.key_server),
+    ):
+        if used != stored:
+            typer.echo(
+                _(
+                    "note: {address} from {source} instead of the profile's {stored}",
+                    address=used,
+                    source=config.sources[name],
+                    stored=stored,
+                ),
+                err=True,
+            )
+    remember_where(gateway=opened.gateway, key_server=opened.key_server)
     yield opened
 
 
@@ -459,34 +519,46 @@ def intake(
         bool, typer.Option("--once", help=_("Take in what is there now, then exit."))
     ] = False,
     max_wait: Annotated[
-        float,
-        typer.Option(help=_("With --once: seconds to keep retrying while the key server is down.")),
-    ] = 60.0,
+        float | None,
+        typer.Option(
+            help=_(
+                "With --once: seconds to keep retrying while the key server is down (env "
+                "SEALPOST_TERMINAL_MAX_WAIT, default 60)."
+            )
+        ),
+    ] = None,
     batch_size: Annotated[
-        int, typer.Option(min=1, max=200, help=_("Messages per escrow batch."))
-    ] = 200,
+        int | None,
+        typer.Option(
+            min=1,
+            max=200,
+            help=_("Messages per escrow batch (env SEALPOST_TERMINAL_BATCH_SIZE, default 200)."),
+        ),
+    ] = None,
     triage: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--triage/--no-triage",
             help=_(
                 "Triage messages that wait for a screener and seal a summary for the "
-                "institution's screeners (needs the triage extra)."
+                "institution's screeners (needs the triage extra; env SEALPOST_TERMINAL_TRIAGE, "
+                "default on)."
             ),
         ),
-    ] = True,
+    ] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(
             min=0,
             max=65535,
-            envvar="SEALPOST_TERMINAL_METRICS_PORT",
             help=_(
                 "Serve Prometheus metrics of the intake on this port of 127.0.0.1 (plain "
-                "HTTP, GET /metrics; 0: any free one). See docs/operations.md, section 13."
+                "HTTP, GET /metrics; 0: any free one; env SEALPOST_TERMINAL_METRICS_PORT). "
+                "See docs/operations.md, section 13."
             ),
         ),
     ] = None,
+    config: SettingsFile = None,
     profile: ProfileFolder = DEFAULT_PROFILE,
     json_output: JsonOutput = False,
 ) -> None:
@@ -500,14 +572,23 @@ def intake(
     from sealpost.clients.terminal.profile import escrow_with  # noqa: PLC0415
     from sealpost.clients.terminal.witness import for_terminal  # noqa: PLC0415
 
-    with _session(profile) as opened:
+    settings = _settings(
+        {
+            "max_wait": None if max_wait is None else str(max_wait),
+            "batch_size": None if batch_size is None else str(batch_size),
+            "triage": None if triage is None else str(triage).lower(),
+            "metrics_port": None if metrics_port is None else str(metrics_port),
+        },
+        config,
+    )
+    with _session(profile, settings) as opened:
         client = opened.client()
         escrow_client = opened.escrow_client()
         escrow = escrow_with(escrow_client)
         reporter: Reporter = _Printer(json_output)
-        triage_step: Triage | None = _intake_triage(client, opened) if triage else None
+        triage_step: Triage | None = _intake_triage(client, opened) if settings.triage else None
         metrics = None
-        if metrics_port is not None:
+        if settings.metrics_port is not None:
             from sealpost.clients.terminal.metrics import (  # noqa: PLC0415
                 MetricsReporter,
                 TerminalMetrics,
@@ -522,16 +603,16 @@ def intake(
             client,
             escrow,
             opened.state_store(),
-            settings=IntakeSettings(batch_size=batch_size),
+            settings=IntakeSettings(batch_size=settings.batch_size),
             reporter=reporter,
             renew=escrow_client.renew_self,
             witness=for_terminal(client, opened.folder),
             triage=triage_step,
         )
         endpoint = None
-        if metrics is not None and metrics_port is not None:
+        if metrics is not None and settings.metrics_port is not None:
             metrics.follow(loop)
-            endpoint = _metrics_endpoint(metrics, metrics_port, json_output)
+            endpoint = _metrics_endpoint(metrics, settings.metrics_port, json_output)
 
         def stop(_signal: int, _frame: FrameType | None) -> None:
             loop.stop()
@@ -539,7 +620,9 @@ def intake(
         previous = [signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)]
         try:
             with opened.intake_lock():
-                summary = _run(lambda: loop.run_once(max_wait=max_wait) if once else loop.run())
+                summary = _run(
+                    lambda: loop.run_once(max_wait=settings.max_wait) if once else loop.run()
+                )
         finally:
             for sig, handler in zip((signal.SIGINT, signal.SIGTERM), previous, strict=True):
                 signal.signal(sig, handler)
@@ -1122,9 +1205,9 @@ def status(
         "profile": str(opened.folder),
         "institutionId": settings.institution_id,
         "terminalId": settings.terminal_id,
-        "gateway": settings.gateway,
+        "gateway": opened.gateway,
         "gatewayStatus": gateway,
-        "keyServer": settings.key_server,
+        "keyServer": opened.key_server,
         "keyServerStatus": key_server,
         "institutionKeyId": settings.institution_key_id.hex(),
         "institutionKeyStatus": institution_key if settings.institution_key_id else "none",
@@ -1140,8 +1223,8 @@ def status(
             institution=settings.institution_id,
             folder=opened.folder,
         ),
-        _("gateway     {address}: {status}", address=settings.gateway, status=gateway_words),
-        _("key server  {address}: {status}", address=settings.key_server, status=key_server_words),
+        _("gateway     {address}: {status}", address=opened.gateway, status=gateway_words),
+        _("key server  {address}: {status}", address=opened.key_server, status=key_server_words),
         _(
             "institution key {key}...: {status}",
             key=settings.institution_key_id.hex()[:16],

@@ -13,6 +13,7 @@
     │   │   ├── WrongPassphraseError     the passphrase does not open it (or it was altered)
     │   │   └── WeakPassphraseError      refused when creating a profile
     │   ├── EnrollmentError              the certificate folder or settings are not usable
+    │   ├── TerminalSettingsError        flags, variables or the settings file cannot be used
     │   ├── InstitutionKeyError          the institution key is missing, revoked or held elsewhere
     │   ├── TerminalRevokedError         the gateway no longer accepts this terminal's certificate
     │   ├── LogWitnessError              the gateway's log shows a fork or was rolled back
@@ -115,6 +116,18 @@ PROFILE_ERRORS: Final = sealedfile.FileErrors(
 
 class EnrollmentError(TerminalError):
     """The certificate folder or the settings given to enrolment cannot be used."""
+
+
+class TerminalSettingsError(TerminalError):
+    """The operator's settings (flags, variables, settings file) cannot be used; lists each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+    def explain(self) -> str:
+        """Every problem on its own line."""
+        return "\n".join([_("invalid settings:"), *(f"  - {p}" for p in self.problems)])
 
 
 class InstitutionKeyError(TerminalError):

@@ -230,6 +230,8 @@ class TerminalProfile:
         self.secrets = secrets_
         self.register = register if register is not None else DetaineeRegister()
         self._key = key
+        self._gateway: str | None = None
+        self._key_server: str | None = None
 
     def __repr__(self) -> str:
         """Folder and institution only."""
@@ -239,6 +241,25 @@ class TerminalProfile:
     def path(self) -> Path:
         """The profile file."""
         return self.folder / PROFILE_NAME
+
+    @property
+    def gateway(self) -> str:
+        """Where this run reaches the gateway: the operator's address, else the profile's."""
+        return self._gateway or self.settings.gateway
+
+    @property
+    def key_server(self) -> str:
+        """Where this run reaches the key server: the operator's URL, else the profile's."""
+        return self._key_server or self.settings.key_server
+
+    def use_addresses(self, *, gateway: str | None, key_server: str | None) -> None:
+        """Connect to these addresses (None: the profile's) for this run; never saved.
+
+        Only the addresses change: the gateway must still present a certificate of the
+        pinned CA and a directory signed by the pinned key, the key server one the
+        profile's CA bundle trusts (config.py).
+        """
+        self._gateway, self._key_server = gateway, key_server
 
     @classmethod
     def create(
@@ -299,7 +320,7 @@ class TerminalProfile:
     def client(self) -> TerminalClient:
         """A TerminalClient with this terminal's certificate and institution key."""
         return TerminalClient(
-            Endpoint(self.settings.gateway, self.settings.ca_pem),
+            Endpoint(self.gateway, self.settings.ca_pem),
             DirectoryPin(self.settings.directory_pin),
             self.secrets.tls_key_pem,
             self.settings.certificate_pem,
@@ -309,7 +330,7 @@ class TerminalProfile:
 
     def key_server_config(self) -> KeyServerConfig:
         """Where the key server is and which CA its certificate chains to."""
-        return KeyServerConfig(self.settings.key_server, verify=self.settings.key_server_ca or True)
+        return KeyServerConfig(self.key_server, verify=self.settings.key_server_ca or True)
 
     def escrow_client(self, retry: RetryPolicy = INTAKE_RETRY) -> EscrowClient:
         """The key-server client with this terminal's encrypt-only token."""
