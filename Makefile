@@ -13,7 +13,7 @@ APP    := clients/web/app
 APP_STAMP := $(APP)/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-unit test-integration mutants lint proto bench clean web-test web-build web-bench web-app browser-deps ocr-deps ha-deps
+.PHONY: help venv demo test test-unit deploy-check test-integration mutants lint proto bench clean web-test web-build web-bench web-app browser-deps ocr-deps ha-deps
 
 help: ## Show the commands.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -46,6 +46,11 @@ test-unit: $(STAMP) ## Run the unit tests only (no servers).
 # app, so both are built first.
 test-integration: $(STAMP) web-app browser-deps ha-deps ## Run the integration and browser tests only (real servers, the built web library and app).
 	$(BIN)/python -m pytest tests/integration tests/browser
+
+# Offline: hadolint, the compose specification's schema and Kubernetes' schemas come with
+# the development tools (pyproject.toml); `make test` runs the same file with the unit tests.
+deploy-check: $(STAMP) ## Check the Containerfiles, compose file and Kubernetes manifests (deploy/).
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_deploy_files.py
 
 mutants: $(STAMP) ## Break each security check in turn; every mutant must be killed.
 	$(BIN)/python -m tests.mutants
