@@ -554,7 +554,10 @@ def health(
         typer.Option(help=_("The gateway's public port (env SEALPOST_PORT, default 50051).")),
     ] = None,
     service: Annotated[
-        str, typer.Option(help=_("One service's status, e.g. sealpost.v1.Relay; default: all."))
+        str,
+        typer.Option(
+            help=_("One service's status, e.g. sealpost.KeyServer; default: the whole gateway.")
+        ),
     ] = "",
     timeout: Annotated[
         float, typer.Option(min=0.1, max=60.0, help=_("Seconds to wait for the answer."))
