@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from sealpost.clients.terminal.config import SETTINGS as TERMINAL_SETTINGS
 from sealpost.clients.terminal.config import TerminalConfig
 from sealpost.gateway.config import GatewayConfig
 
@@ -125,6 +127,16 @@ def test_a_containerfile_keeps_the_rules(path: Path) -> None:
         if word in ("ENV", "ARG"):
             for name, value in re.findall(r"(\w+)=(\S+)", rest):
                 assert not (SECRET_NAME.search(name) and value), f"{path}: {word} {name}"
+
+
+@pytest.mark.parametrize("path", CONTAINERFILES, ids=lambda p: p.parent.name)
+def test_no_image_sets_a_variable_that_would_beat_the_settings_file(path: Path) -> None:
+    settings = {f.metadata["env"] for f in fields(GatewayConfig)}
+    settings |= {setting.env for setting in TERMINAL_SETTINGS.values()}
+    for word, rest in _instructions(path):
+        if word == "ENV":
+            for name in re.findall(r"(\w+)=", rest):
+                assert name not in settings, f"{path}: ENV {name} beats the settings file"
 
 
 def test_the_rules_catch_a_bad_containerfile(tmp_path: Path) -> None:
