@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from google.protobuf.message import Message
@@ -36,6 +36,9 @@ from sealpost.clients.review.cli import parse_moment
 from sealpost.escrow.identity import StaffRole
 from sealpost.i18n import _
 from sealpost.v1 import admin_pb2, common_pb2
+
+if TYPE_CHECKING:
+    from sealpost.escrow.bootstrap import KeyServerBootstrap
 
 # --------------------------------------------------------------------------- command-line enums
 #
@@ -908,6 +911,17 @@ def staff_add(
     )
 
 
+def _operator(options: StaffOptions) -> KeyServerBootstrap:
+    """The key server with your token (an operator's, for changes to staff logins)."""
+    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
+
+    return KeyServerBootstrap(
+        options.key_server_config(),
+        options.key_server_token(),
+        BootstrapSettings(prefix=key_prefix()),
+    )
+
+
 @staff_app.command(
     "list",
     help=_(
@@ -917,15 +931,10 @@ def staff_add(
 )
 def staff_list(ctx: typer.Context) -> None:
     """Staff logins at the key server with their roles and institutions."""
-    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
-
     options: StaffOptions = ctx.obj
-    config = options.key_server_config()
 
     def listed() -> list[Any]:
-        admin = KeyServerBootstrap(
-            config, options.key_server_token(), BootstrapSettings(prefix=key_prefix())
-        )
+        admin = _operator(options)
         try:
             return admin.list_staff_users()
         finally:
@@ -976,17 +985,12 @@ def staff_remove(
     ] = True,
 ) -> None:
     """Remove a staff login and its key-server identity."""
-    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
-
     options: StaffOptions = ctx.obj
-    config = options.key_server_config()
     if not yes:
         typer.confirm(_("Remove the staff login {name}?", name=name), abort=True)
 
     def remove() -> int:
-        admin = KeyServerBootstrap(
-            config, options.key_server_token(), BootstrapSettings(prefix=key_prefix())
-        )
+        admin = _operator(options)
         try:
             admin.remove_staff_user(name)
         finally:
@@ -1030,17 +1034,12 @@ def staff_mfa(
     ] = True,
 ) -> None:
     """Require a TOTP second factor at this person's sign-in."""
-    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
-
     options: StaffOptions = ctx.obj
-    config = options.key_server_config()
     if out.exists():
         raise typer.BadParameter(_("{file} exists: give a new file", file=out), param_hint="--out")
 
     def enrol() -> tuple[str, int]:
-        admin = KeyServerBootstrap(
-            config, options.key_server_token(), BootstrapSettings(prefix=key_prefix())
-        )
+        admin = _operator(options)
         try:
             url = admin.enroll_staff_totp(name, reset=reset)
         finally:
