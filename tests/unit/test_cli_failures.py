@@ -27,7 +27,7 @@ SKIP = {
     ("gateway", "serve"),
     ("gateway", "init"),
     ("gateway", "migrate"),
-    ("review", "tui"),  # a full-screen program: tests/unit/test_review_tui.py
+    ("review", "tui"),  # a full-screen program: tests/unit/test_review_screens.py
 }
 
 
