@@ -10,7 +10,7 @@ from sealpost.clients.review import display
 from sealpost.clients.review.cli import Layout, _open_json, _open_text
 from sealpost.clients.triage.signals import Report, signal
 from sealpost.crypto.envelope import Part
-from tests.unit.test_review_tui import ARABIC, NAME_AT, _pdf, make_review
+from tests.unit.test_review_screens import ARABIC, NAME_AT, _pdf, make_review
 
 TEXT = "Bel 0612345678\n" + ARABIC
 HEBREW = "שלום"
