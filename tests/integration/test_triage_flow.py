@@ -119,6 +119,10 @@ def test_triage_ranks_the_planted_messages_first_and_never_sees_what_it_may_not(
                          "--institution", A)  # fmt: skip
     assert elsewhere.returncode == 1, elsewhere.stderr
     _name, session, _token = stack.staff_login(["screener"], [A])
+    # Nor ask for a detainee's lists without naming the institution (the one holding them).
+    with pytest.raises(ClientError) as outside:
+        stack.reviewer(["screener"], ["pi-elders"]).watch_lists("", "d-order")
+    assert outside.value.code == grpc.StatusCode.PERMISSION_DENIED
     screener = stack.reviewer(["screener"], [A])
     sealer = stack.sealer(session.token)
 
