@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import ssl
 import subprocess
 import time
@@ -29,7 +28,13 @@ from string import Template
 from types import TracebackType
 from typing import Any, Final
 
-from sealpost._internal.devservers import DEPLOY_DIR, DevServerError, bao_binary, free_port
+from sealpost._internal.devservers import (
+    DEPLOY_DIR,
+    DevServerError,
+    bao_binary,
+    free_port,
+    terminate,
+)
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.gateway import pki
 
@@ -156,14 +161,7 @@ class BaoNode:
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM (a graceful step-down and shutdown), SIGKILL after ``timeout``; reaped."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
+        terminate(process, timeout)
 
     def kill(self) -> None:
         """SIGKILL: the node's machine failing, with no step-down."""

@@ -26,6 +26,20 @@ from sealpost.errors import SealpostError
 DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy"
 
 
+def terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> int | None:
+    """SIGTERM, wait ``timeout`` (then SIGKILL), reap; the exit code (None: no process)."""
+    if process is None:
+        return None
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+    return process.returncode
+
+
 class DevServerError(SealpostError):
     """A development server could not be found, started or reached."""
 
@@ -134,14 +148,7 @@ class OpenBaoDevServer:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and reap it."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
+        terminate(process, timeout)
 
     def __enter__(self) -> OpenBaoDevServer:
         self.start()
@@ -386,16 +393,7 @@ class GatewayProcess:
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM, wait for a graceful exit (SIGKILL after ``timeout``); the exit code."""
         process, self._process = self._process, None
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout)
-        return process.returncode
+        return terminate(process, timeout)
 
     def kill(self) -> None:
         """SIGKILL: a crash, for durability tests."""
