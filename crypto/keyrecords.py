@@ -24,7 +24,7 @@ from sealpost.crypto._wire import (
     reject_unknown_fields,
 )
 from sealpost.crypto.errors import FormatError, KeyRecordError, LimitError
-from sealpost.crypto.keys import PrivateKeys
+from sealpost.crypto.keys import Signer
 from sealpost.v1 import keys_pb2
 
 KeyPurpose: TypeAlias = keys_pb2.KeyPurpose.ValueType
@@ -145,7 +145,7 @@ def _check_size(data_size: int, what: str) -> None:
         raise LimitError(f"{what} is larger than {MAX_RECORD_BYTES} bytes")
 
 
-def _sign_record(body: keys_pb2.KeyRecordBody, signer: PrivateKeys) -> keys_pb2.KeyRecord:
+def _sign_record(body: keys_pb2.KeyRecordBody, signer: Signer) -> keys_pb2.KeyRecord:
     _check_body(body)
     body_bytes = canonical_bytes(body)
     _check_size(len(body_bytes), "key record body")
@@ -157,7 +157,7 @@ def _sign_record(body: keys_pb2.KeyRecordBody, signer: PrivateKeys) -> keys_pb2.
 
 
 def issue_directory_record(
-    directory_keys: PrivateKeys, *, subject: str, not_before: int, not_after: int
+    directory_keys: Signer, *, subject: str, not_before: int, not_after: int
 ) -> keys_pb2.KeyRecord:
     """A self-signed directory record (times in seconds since the epoch)."""
     body = keys_pb2.KeyRecordBody(
@@ -179,7 +179,7 @@ def issue_key_record(
     signing_key: bytes,
     not_before: int,
     not_after: int,
-    directory_keys: PrivateKeys,
+    directory_keys: Signer,
     directory_key_id: bytes,
 ) -> keys_pb2.KeyRecord:
     """A record for a device, mailbox, institution or log key, signed by the directory."""
@@ -203,7 +203,7 @@ def issue_revocation(
     key_id: bytes,
     revoked_at: int,
     reason: str,
-    directory_keys: PrivateKeys,
+    directory_keys: Signer,
     directory_key_id: bytes,
 ) -> keys_pb2.KeyRevocation:
     """A directory-signed statement that ``key_id`` is invalid from ``revoked_at`` (seconds)."""

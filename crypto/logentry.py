@@ -22,11 +22,7 @@ from google.protobuf.message import DecodeError
 
 from sealpost.crypto import domains, merkle
 from sealpost.crypto._framing import framed_sha256
-from sealpost.crypto._sodium import (
-    ED25519_SEED_BYTES,
-    ed25519_sign,
-    ed25519_verify,
-)
+from sealpost.crypto._sodium import ed25519_verify
 from sealpost.crypto.errors import (
     FormatError,
     LimitError,
@@ -35,6 +31,7 @@ from sealpost.crypto.errors import (
     VersionTooNewError,
     VersionTooOldError,
 )
+from sealpost.crypto.keys import Signer
 from sealpost.v1 import log_pb2
 
 # --------------------------------------------------------------------------- leaves
@@ -448,14 +445,12 @@ def _check_head_fields(tree_size: int, root: bytes, timestamp_ms: int, log_key_i
 
 
 def sign_tree_head(
-    tree_size: int, root: bytes, timestamp_ms: int, log_key_id: bytes, seed: bytes
+    tree_size: int, root: bytes, timestamp_ms: int, log_key_id: bytes, log_key: Signer
 ) -> log_pb2.SignedTreeHead:
-    """Sign a version-1 tree head with the log key's Ed25519 seed (deterministic bytes)."""
+    """Sign a version-1 tree head with the log key (deterministic bytes)."""
     _check_head_fields(tree_size, root, timestamp_ms, log_key_id)
-    if len(seed) != ED25519_SEED_BYTES:
-        raise FormatError(f"log key seed must be {ED25519_SEED_BYTES} bytes")
     body = _canonical_tree_head(TREE_HEAD_VERSION, tree_size, root, timestamp_ms, log_key_id)
-    signature = ed25519_sign(seed, tree_head_signing_digest(body))
+    signature = log_key.sign(tree_head_signing_digest(body))
     return log_pb2.SignedTreeHead(tree_head=body, signature=signature)
 
 

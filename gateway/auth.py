@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from sealpost.crypto import auth as crypto_auth
 from sealpost.crypto.errors import SignatureError
@@ -66,24 +66,64 @@ class SessionToken:
     expires_at_ms: int
 
 
-def issue_session_token(token_key: bytes, session: SessionToken) -> str:
-    """A bearer token for ``session``, authenticated with the gateway's token key."""
+@dataclass(frozen=True, repr=False)
+class TokenKeys:
+    """The session-token keys in use: the newest makes tokens; it and the one before verify.
+
+    Keeping the previous key lets a token made just before a rotation live out its
+    15 minutes; a key older than that verifies nothing.
+    """
+
+    current: bytes
+    previous: bytes | None = None
+
+    def token_keys(self) -> TokenKeys:
+        """Fixed keys are their own source (the file-kept key of a single host)."""
+        return self
+
+    def __repr__(self) -> str:
+        """Never show secrets."""
+        return "TokenKeys(<secret>)"
+
+
+class TokenKeySource(Protocol):
+    """Where the gateway finds its session-token keys now (a file, or the key server)."""
+
+    def token_keys(self) -> TokenKeys:
+        """The keys in use at this moment; cheap (no call to another server)."""
+        ...
+
+
+def issue_session_token(keys: TokenKeys, session: SessionToken) -> str:
+    """A bearer token for ``session``, authenticated with the newest token key."""
     payload = _TOKEN_HEAD.pack(TOKEN_VERSION, session.expires_at_ms, session.key_id)
     payload += session.account_id.encode()
-    mac = crypto_auth.session_token_mac(token_key, payload)
+    mac = crypto_auth.session_token_mac(keys.current, payload)
     return f"{TOKEN_PREFIX}{_b64(payload)}.{_b64(mac)}"
 
 
-def verify_session_token(token_key: bytes, token: str, now_ms: int) -> SessionToken:
+def _mac_verifies(keys: TokenKeys, payload: bytes, mac: bytes) -> bool:
+    """Whether the newest or the previous key made ``mac``; both are always tried."""
+    verified = False
+    for key in (keys.current, keys.previous):
+        if key is None:
+            continue
+        try:
+            crypto_auth.verify_session_token_mac(key, payload, mac)
+            verified = True
+        except SignatureError:
+            pass
+    return verified
+
+
+def verify_session_token(keys: TokenKeys, token: str, now_ms: int) -> SessionToken:
     """The session of a valid, unexpired token; Unauthenticated otherwise."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 512:
         raise Unauthenticated("not a session token")
     body, _, mac_text = token[len(TOKEN_PREFIX) :].partition(".")
     payload, mac = _unb64(body), _unb64(mac_text)
-    try:
-        crypto_auth.verify_session_token_mac(token_key, payload, mac)
-    except SignatureError:
-        raise Unauthenticated("session token does not verify") from None
+    if not _mac_verifies(keys, payload, mac):
+        raise Unauthenticated("session token does not verify")
     if len(payload) <= _TOKEN_HEAD.size:
         raise Unauthenticated("malformed session token")
     version, expires_at_ms, key_id = _TOKEN_HEAD.unpack_from(payload)

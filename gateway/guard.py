@@ -137,7 +137,7 @@ class Guard:
             return ANONYMOUS
         if token.startswith(auth.TOKEN_PREFIX):
             session = auth.verify_session_token(
-                self.ctx.directory.keys.token_key, token, self.ctx.clock()
+                self.ctx.directory.keys.tokens.token_keys(), token, self.ctx.clock()
             )
             await self.ctx.db.aread(lambda c: self._device_usable(c, session.key_id))
             return principals.relative(session.account_id, session.key_id)

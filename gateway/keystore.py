@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from sealpost.crypto.auth import new_session_token_key
-from sealpost.crypto.keys import PrivateKeys
+from sealpost.crypto.keys import PrivateKeys, Signer
 from sealpost.gateway import pki
+from sealpost.gateway.auth import TokenKeys, TokenKeySource
 from sealpost.gateway.errors import ConfigError
 
 KEYS_FILE: Final = "gateway-keys.json"
@@ -31,11 +32,11 @@ KEYS_VERSION: Final = 1
 
 @dataclass(frozen=True, repr=False)
 class GatewayKeys:
-    """The gateway's signing and token keys."""
+    """The gateway's signing and token keys: in this process, or held by the key server."""
 
-    directory: PrivateKeys
-    log: PrivateKeys
-    token_key: bytes
+    directory: Signer
+    log: Signer
+    tokens: TokenKeySource
 
     def __repr__(self) -> str:
         """Never show secrets."""
@@ -124,7 +125,7 @@ def load_keys(state_dir: Path) -> GatewayKeys:
         return GatewayKeys(
             directory=_keys_from(document["directory"]),
             log=_keys_from(document["log"]),
-            token_key=bytes.fromhex(document["token_key"]),
+            tokens=TokenKeys(bytes.fromhex(document["token_key"])),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError([f"{path} is damaged: {type(exc).__name__}"]) from exc

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from sealpost.crypto import logentry, merkle
-from sealpost.crypto.keys import PrivateKeys
+from sealpost.crypto.keys import Signer
 from sealpost.crypto.logentry import LogEvent
 from sealpost.gateway.errors import InvalidArgument
 from sealpost.gateway.storage.direct import Direct
@@ -328,13 +328,13 @@ def root(connection: Connection, tree_size: int) -> bytes:
 
 
 def sign_head(
-    connection: Connection, log_keys: PrivateKeys, log_key_id: bytes, now_ms: int
+    connection: Connection, log_keys: Signer, log_key_id: bytes, now_ms: int
 ) -> log_pb2.SignedTreeHead:
     """Sign and store a head covering every leaf appended so far."""
     _flush(connection)
     tree_size = size(connection)
     root_hash = merkle.MerkleTree(SqlNodeStore(connection), tree_size).root()
-    head = logentry.sign_tree_head(tree_size, root_hash, now_ms, log_key_id, log_keys.ed25519_seed)
+    head = logentry.sign_tree_head(tree_size, root_hash, now_ms, log_key_id, log_keys)
     connection.execute(
         insert(tree_heads).values(
             tree_size=tree_size,
@@ -377,7 +377,7 @@ def needs_head(connection: Connection) -> bool:
 
 
 def sign_head_if_grown(
-    connection: Connection, log_keys: PrivateKeys, log_key_id: bytes, now_ms: int
+    connection: Connection, log_keys: Signer, log_key_id: bytes, now_ms: int
 ) -> log_pb2.SignedTreeHead | None:
     """Sign and store a head if the log has grown since the newest head; None otherwise.
 

@@ -162,7 +162,7 @@ class RelativeService:
             raise Unauthenticated("the challenge signature does not verify") from exc
         expires = now + auth.TOKEN_TTL_MS
         token = auth.issue_session_token(
-            self.ctx.directory.keys.token_key, auth.SessionToken(account_id, key, expires)
+            self.ctx.directory.keys.tokens.token_keys(), auth.SessionToken(account_id, key, expires)
         )
         return relative_pb2.LoginResponse(
             access_token=token, expires_at=timestamp(expires), account_id=account_id

@@ -38,6 +38,7 @@ from sealpost._internal.stack import (
 )
 from sealpost.clients.staff import StaffClient
 from sealpost.crypto import _sodium, merkle
+from sealpost.crypto.keys import SigningSeed
 from sealpost.crypto.logentry import LogEvent, decode_event, encode_event, sign_tree_head
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap
@@ -254,7 +255,11 @@ def _fork(url: str, stack: Stack) -> None:
     size, signed = query(url, "SELECT tree_size, signed FROM tree_heads ORDER BY id LIMIT 1")[0]
     head = log_pb2.TreeHead.FromString(log_pb2.SignedTreeHead.FromString(signed).tree_head)
     other = sign_tree_head(
-        size, secrets.token_bytes(32), head.timestamp_ms + 1, head.log_key_id, log_seed(stack)
+        size,
+        secrets.token_bytes(32),
+        head.timestamp_ms + 1,
+        head.log_key_id,
+        SigningSeed(log_seed(stack)),
     )
     execute(
         url,

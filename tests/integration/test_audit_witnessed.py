@@ -33,6 +33,7 @@ from sealpost.clients.staff import StaffClient
 from sealpost.clients.terminal.client import TerminalClient
 from sealpost.clients.terminal.witness import STATE_NAME, for_terminal
 from sealpost.crypto import _sodium, merkle
+from sealpost.crypto.keys import SigningSeed
 from sealpost.crypto.logentry import (
     LogEvent,
     decode_event,
@@ -372,7 +373,7 @@ def test_a_head_a_terminal_witnessed_pins_the_log(scene: Scene, tmp_path: Path) 
         merkle.tree_hash(history),
         int(time.time() * 1000),
         log_pb2.TreeHead.FromString(witness_head(witnessed).tree_head).log_key_id,
-        scene.log_seed,
+        SigningSeed(scene.log_seed),
     )
     execute(
         url,

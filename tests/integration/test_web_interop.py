@@ -35,7 +35,7 @@ from sealpost.clients.terminal.desk import DeliveryDesk
 from sealpost.clients.terminal.intake import IntakeLoop, MemoryStateStore
 from sealpost.clients.terminal.reply import send_reply
 from sealpost.crypto.logentry import LogAction
-from sealpost.gateway.auth import SessionToken, issue_session_token
+from sealpost.gateway.auth import SessionToken, TokenKeys, issue_session_token
 from sealpost.v1 import log_pb2
 from tests.conftest import REPO_ROOT
 from tests.integration.test_terminal_desk import png
@@ -274,7 +274,7 @@ def test_the_browser_port_refuses_sends_without_a_valid_session(
     world = enrol(stack, tmp_path)
     document = json.loads((stack.gateway.state_dir / "gateway-keys.json").read_text())
     expired = issue_session_token(
-        bytes.fromhex(document["token_key"]),
+        TokenKeys(bytes.fromhex(document["token_key"])),
         SessionToken(
             world.account_id,
             world.key_id,

@@ -28,7 +28,7 @@ from sealpost.clients.terminal.witness import STATE_NAME, for_terminal
 from sealpost.clients.witness import GatewayLog, MemoryWitnessStore, Witness, WitnessKey
 from sealpost.crypto import cosignature, keyrecords
 from sealpost.crypto.errors import ForkError, RollbackError
-from sealpost.crypto.keys import PrivateKeys
+from sealpost.crypto.keys import PrivateKeys, SigningSeed
 from sealpost.escrow.bootstrap import BootstrapResult
 from sealpost.v1 import admin_pb2, audit_pb2, audit_pb2_grpc, keys_pb2, log_pb2
 
@@ -462,7 +462,7 @@ def test_a_witness_refuses_a_head_the_pinned_directory_does_not_vouch_for(
         signed.root_hash,
         signed.timestamp_ms,
         signed.log_key_id,
-        PrivateKeys.generate().ed25519_seed,
+        PrivateKeys.generate(),
     )
     witness = auditor_witness(witnessed)
     with pytest.raises(CryptoError):
@@ -477,7 +477,7 @@ def test_a_witness_refuses_a_head_the_pinned_directory_does_not_vouch_for(
         signed.root_hash,
         1_000,
         signed.log_key_id,
-        bytes.fromhex(keys["log"]["ed25519_seed"]),
+        SigningSeed(bytes.fromhex(keys["log"]["ed25519_seed"])),
     )
     with pytest.raises(CryptoError, match="validity"):
         witness.observe(backdated)

@@ -15,7 +15,12 @@ from collections.abc import Callable
 import pytest
 
 from sealpost.gateway import auth
-from sealpost.gateway.auth import SessionToken, issue_session_token, verify_session_token
+from sealpost.gateway.auth import (
+    SessionToken,
+    TokenKeys,
+    issue_session_token,
+    verify_session_token,
+)
 from sealpost.gateway.errors import Unauthenticated
 
 KEY = bytes(range(32))
@@ -58,7 +63,7 @@ def _split(token: str) -> tuple[bytes, bytes]:
 def _refused(token: str, now_ms: int = NOW, key: bytes = KEY) -> str:
     """The message of the Unauthenticated error ``token`` gets; fails if anything else happens."""
     with pytest.raises(Unauthenticated) as refused:
-        verify_session_token(key, token, now_ms)
+        verify_session_token(TokenKeys(key), token, now_ms)
     assert type(refused.value) is Unauthenticated
     return str(refused.value)
 
@@ -67,23 +72,23 @@ def _refused(token: str, now_ms: int = NOW, key: bytes = KEY) -> str:
 
 
 def test_an_issued_token_verifies_to_its_session() -> None:
-    token = issue_session_token(KEY, SESSION)
+    token = issue_session_token(TokenKeys(KEY), SESSION)
     assert token.startswith("sp1.")
-    assert verify_session_token(KEY, token, NOW) == SESSION
+    assert verify_session_token(TokenKeys(KEY), token, NOW) == SESSION
     # One millisecond before it expires, it still verifies.
-    assert verify_session_token(KEY, token, SESSION.expires_at_ms - 1) == SESSION
+    assert verify_session_token(TokenKeys(KEY), token, SESSION.expires_at_ms - 1) == SESSION
 
 
 def test_the_token_is_exactly_the_documented_format() -> None:
     """A known answer: the MAC is keyed BLAKE2b-256 personalised "sealpost-token1"."""
-    token = issue_session_token(KEY, SESSION)
+    token = issue_session_token(TokenKeys(KEY), SESSION)
     payload = _payload(1, SESSION.expires_at_ms, KEY_ID, ACCOUNT)
     assert token == _token(payload, _mac(payload))
 
 
 def test_a_token_built_apart_from_the_code_verifies() -> None:
     payload = _payload(1, NOW + 1000, KEY_ID, "acct-other")
-    session = verify_session_token(KEY, _token(payload, _mac(payload)), NOW)
+    session = verify_session_token(TokenKeys(KEY), _token(payload, _mac(payload)), NOW)
     assert session == SessionToken("acct-other", KEY_ID, NOW + 1000)
 
 
@@ -91,12 +96,12 @@ def test_a_token_built_apart_from_the_code_verifies() -> None:
 
 
 def test_a_well_formed_token_with_a_wrong_mac_is_refused() -> None:
-    payload, mac = _split(issue_session_token(KEY, SESSION))
+    payload, mac = _split(issue_session_token(TokenKeys(KEY), SESSION))
     for position in (0, 15, 31):
         forged = bytearray(mac)
         forged[position] ^= 0x01
         token = _token(payload, bytes(forged))
-        assert len(token) == len(issue_session_token(KEY, SESSION))
+        assert len(token) == len(issue_session_token(TokenKeys(KEY), SESSION))
         assert _refused(token) == "session token does not verify"
 
 
@@ -105,7 +110,7 @@ def test_a_token_made_with_another_key_is_refused() -> None:
     assert _refused(_token(payload, _mac(payload, key=OTHER_KEY))) == (
         "session token does not verify"
     )
-    assert _refused(issue_session_token(KEY, SESSION), key=OTHER_KEY) == (
+    assert _refused(issue_session_token(TokenKeys(KEY), SESSION), key=OTHER_KEY) == (
         "session token does not verify"
     )
 
@@ -120,7 +125,7 @@ def test_a_mac_for_another_purpose_is_refused(person: bytes) -> None:
 
 
 def test_a_truncated_or_missing_mac_is_refused() -> None:
-    payload, mac = _split(issue_session_token(KEY, SESSION))
+    payload, mac = _split(issue_session_token(TokenKeys(KEY), SESSION))
     assert _refused(_token(payload, mac[:31])) == "session token does not verify"
     assert _refused(_token(payload, b"")) == "session token does not verify"
     assert _refused(f"sp1.{_b64(payload)}") == "session token does not verify"
@@ -138,7 +143,7 @@ TAMPERINGS: dict[str, Callable[[bytes], bytes]] = {
 
 @pytest.mark.parametrize("tamper", sorted(TAMPERINGS))
 def test_a_tampered_field_under_the_original_mac_is_refused(tamper: str) -> None:
-    payload, mac = _split(issue_session_token(KEY, SESSION))
+    payload, mac = _split(issue_session_token(TokenKeys(KEY), SESSION))
     changed = TAMPERINGS[tamper](payload)
     assert changed != payload
     assert _refused(_token(changed, mac)) == "session token does not verify"
@@ -153,7 +158,7 @@ def test_the_mac_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -
         return constant_time(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
-    payload, mac = _split(issue_session_token(KEY, SESSION))
+    payload, mac = _split(issue_session_token(TokenKeys(KEY), SESSION))
     forged = bytes([mac[0] ^ 1]) + mac[1:]
     assert _refused(_token(payload, forged)) == "session token does not verify"
     assert compared == [(forged, mac)]
@@ -163,7 +168,7 @@ def test_the_mac_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_an_expired_token_is_refused() -> None:
-    token = issue_session_token(KEY, SESSION)
+    token = issue_session_token(TokenKeys(KEY), SESSION)
     assert _refused(token, now_ms=SESSION.expires_at_ms) == "session expired: sign in again"
     assert _refused(token, now_ms=SESSION.expires_at_ms + 1) == "session expired: sign in again"
     payload = _payload(1, NOW - 1, KEY_ID, ACCOUNT)
@@ -197,8 +202,8 @@ def test_a_correctly_signed_token_without_an_account_is_refused() -> None:
     [
         "",
         "Bearer sp1.x.y",
-        "sp2." + issue_session_token(KEY, SESSION).removeprefix("sp1."),
-        "SP1." + issue_session_token(KEY, SESSION).removeprefix("sp1."),
+        "sp2." + issue_session_token(TokenKeys(KEY), SESSION).removeprefix("sp1."),
+        "SP1." + issue_session_token(TokenKeys(KEY), SESSION).removeprefix("sp1."),
         "sp1." + "A" * 600,
     ],
 )
@@ -221,3 +226,24 @@ def test_bearer_token_reads_the_authorization_header() -> None:
     for value in ("Basic dXNlcjpwdw==", "Bearer", "sp1.a.b"):
         with pytest.raises(Unauthenticated, match="authorization must be 'Bearer <token>'"):
             auth.bearer_token(value)
+
+
+def test_a_token_made_before_a_rotation_verifies_until_the_next() -> None:
+    before = issue_session_token(TokenKeys(KEY), SESSION)
+    rotated = TokenKeys(OTHER_KEY, previous=KEY)
+    assert verify_session_token(rotated, before, NOW) == SESSION
+    after = issue_session_token(rotated, SESSION)
+    assert after != before
+    assert verify_session_token(rotated, after, NOW) == SESSION
+    # Two rotations on, the first key verifies nothing; nor does the previous key alone.
+    third = bytes(range(2, 34))
+    with pytest.raises(Unauthenticated, match="does not verify"):
+        verify_session_token(TokenKeys(third, previous=OTHER_KEY), before, NOW)
+    with pytest.raises(Unauthenticated, match="does not verify"):
+        verify_session_token(TokenKeys(KEY), after, NOW)
+
+
+def test_token_keys_never_show_themselves() -> None:
+    keys = TokenKeys(KEY, previous=OTHER_KEY)
+    assert KEY.hex() not in repr(keys)
+    assert OTHER_KEY.hex() not in str(keys)

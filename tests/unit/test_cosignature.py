@@ -20,6 +20,7 @@ from sealpost.crypto.errors import (
     SignatureError,
     VersionTooNewError,
 )
+from sealpost.crypto.keys import SigningSeed
 from sealpost.crypto.logentry import VerifiedTreeHead
 from sealpost.v1 import log_pb2
 
@@ -100,7 +101,9 @@ def test_vectors_valid_and_broken() -> None:
 def _head(
     size: int, timestamp_ms: int = 1_000_000
 ) -> tuple[log_pb2.SignedTreeHead, VerifiedTreeHead]:
-    sth = logentry.sign_tree_head(size, TREE.root(size), timestamp_ms, LOG_KEY_ID, LOG_SEED)
+    sth = logentry.sign_tree_head(
+        size, TREE.root(size), timestamp_ms, LOG_KEY_ID, SigningSeed(LOG_SEED)
+    )
     public = ed25519_public_from_seed(LOG_SEED)
     return sth, logentry.verify_tree_head(sth, public, LOG_KEY_ID)
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from sealpost.crypto import _sodium, logaudit, merkle
 from sealpost.crypto.errors import ProofError
+from sealpost.crypto.keys import SigningSeed
 from sealpost.crypto.logaudit import (
     FindingKind,
     Location,
@@ -49,7 +50,9 @@ def head(
     leaves: Sequence[bytes], size: int, when: int, seed: bytes = SEED, key_id: bytes = KEY_ID
 ) -> bytes:
     root = merkle.tree_hash(list(leaves[:size]))
-    return sign_tree_head(size, root, when, key_id, seed).SerializeToString(deterministic=True)
+    return sign_tree_head(size, root, when, key_id, SigningSeed(seed)).SerializeToString(
+        deterministic=True
+    )
 
 
 @dataclass
@@ -109,7 +112,7 @@ def test_plain_signed_heads_are_accepted_in_order() -> None:
 
 
 def test_an_empty_log_with_an_empty_head_passes() -> None:
-    signed = sign_tree_head(0, merkle.EMPTY_ROOT, T0, KEY_ID, SEED)
+    signed = sign_tree_head(0, merkle.EMPTY_ROOT, T0, KEY_ID, SigningSeed(SEED))
     assert audit_log([], [signed], [KEY]).ok
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sealpost.crypto import _sodium, cosignature, merkle
+from sealpost.crypto.keys import SigningSeed
 from sealpost.crypto.logaudit import (
     FindingKind,
     Location,
@@ -47,7 +48,9 @@ def leaf(i: int, *, at: int | None = None, actor: str = "gateway") -> bytes:
 
 def signed(leaves: Sequence[bytes], size: int, when: int) -> bytes:
     root = merkle.tree_hash(list(leaves[:size]))
-    return sign_tree_head(size, root, when, KEY_ID, SEED).SerializeToString(deterministic=True)
+    return sign_tree_head(size, root, when, KEY_ID, SigningSeed(SEED)).SerializeToString(
+        deterministic=True
+    )
 
 
 def heads(leaves: Sequence[bytes], sizes: Sequence[int]) -> list[StoredHead]:

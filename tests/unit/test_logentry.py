@@ -21,6 +21,7 @@ from sealpost.crypto.errors import (
     VersionTooNewError,
     VersionTooOldError,
 )
+from sealpost.crypto.keys import SigningSeed
 from sealpost.crypto.logentry import (
     LogAction,
     LogEvent,
@@ -312,12 +313,12 @@ def _root(size: int) -> bytes:
 
 
 def test_tree_head_round_trip() -> None:
-    sth = sign_tree_head(8, _root(8), 1_700_000_000_000, KEY_ID, SEED)
+    sth = sign_tree_head(8, _root(8), 1_700_000_000_000, KEY_ID, SigningSeed(SEED))
     head = verify_tree_head(sth, PUBLIC, KEY_ID)
     assert (head.version, head.tree_size, head.root_hash) == (1, 8, _root(8))
     assert (head.timestamp_ms, head.log_key_id) == (1_700_000_000_000, KEY_ID)
     # Deterministic: the same head gives the same bytes and signature.
-    assert sign_tree_head(8, _root(8), 1_700_000_000_000, KEY_ID, SEED) == sth
+    assert sign_tree_head(8, _root(8), 1_700_000_000_000, KEY_ID, SigningSeed(SEED)) == sth
     parsed = log_pb2.TreeHead.FromString(sth.tree_head)
     assert parsed.root_hash == _root(8)
     # The signature is over the framed, domain-separated digest, not over the bare bytes.
@@ -327,7 +328,9 @@ def test_tree_head_round_trip() -> None:
     digest = sha256(framed + sth.tree_head)
     assert logentry.tree_head_signing_digest(sth.tree_head) == digest
     assert sth.signature == ed25519_sign(SEED, digest)
-    empty = verify_tree_head(sign_tree_head(0, merkle.EMPTY_ROOT, 0, KEY_ID, SEED), PUBLIC, KEY_ID)
+    empty = verify_tree_head(
+        sign_tree_head(0, merkle.EMPTY_ROOT, 0, KEY_ID, SigningSeed(SEED)), PUBLIC, KEY_ID
+    )
     assert (empty.tree_size, empty.root_hash) == (0, merkle.EMPTY_ROOT)
 
 
@@ -347,7 +350,7 @@ def _resigned(**fields: Any) -> log_pb2.SignedTreeHead:
 
 
 def test_tree_head_refusals() -> None:
-    good = sign_tree_head(8, _root(8), 5, KEY_ID, SEED)
+    good = sign_tree_head(8, _root(8), 5, KEY_ID, SigningSeed(SEED))
     assert verify_tree_head(_resigned(), PUBLIC, KEY_ID).tree_size == 8
 
     bad_sig = bytearray(good.signature)
@@ -400,15 +403,15 @@ def test_tree_head_refusals() -> None:
 
 def test_signing_refuses_bad_fields() -> None:
     with pytest.raises(FormatError):
-        sign_tree_head(1, b"short", 5, KEY_ID, SEED)
+        sign_tree_head(1, b"short", 5, KEY_ID, SigningSeed(SEED))
     with pytest.raises(FormatError):
-        sign_tree_head(1, _root(1), 5, b"id", SEED)
+        sign_tree_head(1, _root(1), 5, b"id", SigningSeed(SEED))
     with pytest.raises(FormatError):
-        sign_tree_head(1, _root(1), -5, KEY_ID, SEED)
+        sign_tree_head(1, _root(1), -5, KEY_ID, SigningSeed(SEED))
     with pytest.raises(FormatError):
-        sign_tree_head(2**64, _root(1), 5, KEY_ID, SEED)
+        sign_tree_head(2**64, _root(1), 5, KEY_ID, SigningSeed(SEED))
     with pytest.raises(FormatError):
-        sign_tree_head(1, _root(1), 5, KEY_ID, SEED[:16])
+        sign_tree_head(1, _root(1), 5, KEY_ID, SigningSeed(SEED[:16]))
 
 
 # --------------------------------------------------------------------------- entries, receipts
@@ -424,7 +427,7 @@ def _log_with_acceptance(
     ]
     leaf = encode_event(_accepted())
     tree.append_many([*other[:position], leaf, *other[position + 1 :]])
-    sth = sign_tree_head(tree.size, tree.root(), 77, KEY_ID, SEED)
+    sth = sign_tree_head(tree.size, tree.root(), 77, KEY_ID, SigningSeed(SEED))
     return tree, leaf, verify_tree_head(sth, PUBLIC, KEY_ID)
 
 
@@ -454,12 +457,16 @@ def test_entry_inclusion() -> None:
 
 def test_head_consistency() -> None:
     tree, _, head9 = _log_with_acceptance()
-    head6 = verify_tree_head(sign_tree_head(6, tree.root(6), 70, KEY_ID, SEED), PUBLIC, KEY_ID)
+    head6 = verify_tree_head(
+        sign_tree_head(6, tree.root(6), 70, KEY_ID, SigningSeed(SEED)), PUBLIC, KEY_ID
+    )
     proof = log_pb2.ConsistencyProof(first_size=6, second_size=9, path=tree.consistency_proof(6, 9))
     verify_head_consistency(head6, head9, proof)
     with pytest.raises(ProofError, match="sizes 6 -> 9"):
         verify_head_consistency(head9, head9, proof)
-    forged = verify_tree_head(sign_tree_head(6, _root(6), 70, KEY_ID, SEED), PUBLIC, KEY_ID)
+    forged = verify_tree_head(
+        sign_tree_head(6, _root(6), 70, KEY_ID, SigningSeed(SEED)), PUBLIC, KEY_ID
+    )
     with pytest.raises(ProofError):
         verify_head_consistency(forged, head9, proof)
 
@@ -482,7 +489,7 @@ def _log_of(
 ) -> tuple[merkle.MerkleTree, logentry.VerifiedTreeHead]:
     tree = merkle.MerkleTree(merkle.MemoryNodeStore())
     tree.append_many(leaves)
-    sth = sign_tree_head(tree.size, tree.root(), 88, KEY_ID, SEED)
+    sth = sign_tree_head(tree.size, tree.root(), 88, KEY_ID, SigningSeed(SEED))
     return tree, verify_tree_head(sth, PUBLIC, KEY_ID)
 
 
@@ -526,7 +533,7 @@ def _receipt(tree: merkle.MerkleTree, leaf: bytes, index: int = 5) -> log_pb2.Re
         envelope_digest=DIGEST,
         accepted_at_ms=1_000,
         entry=log_pb2.LogEntry(index=index, leaf=leaf),
-        tree_head=sign_tree_head(tree.size, tree.root(), 77, KEY_ID, SEED),
+        tree_head=sign_tree_head(tree.size, tree.root(), 77, KEY_ID, SigningSeed(SEED)),
         inclusion_proof=_proof(tree, index, tree.size),
     )
 

@@ -77,9 +77,7 @@ def _receipt(
         envelope_digest=DIGEST,
         accepted_at_ms=NOW_MS - 5,
         entry=log_pb2.LogEntry(index=INDEX, leaf=leaves[INDEX]),
-        tree_head=sign_tree_head(
-            len(leaves), merkle.tree_hash(leaves), head_at_ms, log.id, signer.ed25519_seed
-        ),
+        tree_head=sign_tree_head(len(leaves), merkle.tree_hash(leaves), head_at_ms, log.id, signer),
         inclusion_proof=log_pb2.InclusionProof(
             leaf_index=INDEX, tree_size=len(leaves), path=merkle.inclusion_path(leaves, INDEX)
         ),

@@ -128,7 +128,7 @@ def _build() -> World:
         logentry.encode_event(LogEvent(action=LogAction.ADMIN_ACTION, actor="a", time_ms=1))
     )
     head = logentry.sign_tree_head(
-        len(leaves), merkle.tree_hash(leaves), GRANTED_MS, log.id, log_keys.ed25519_seed
+        len(leaves), merkle.tree_hash(leaves), GRANTED_MS, log.id, log_keys
     )
     bundle = evidence.EvidenceBundle(
         message_id=message_id,

@@ -13,7 +13,7 @@ from sealpost.crypto import merkle
 from sealpost.crypto._sodium import ed25519_public_from_seed, sha256
 from sealpost.crypto.envelope import Part
 from sealpost.crypto.keyrecords import DirectoryPin, VerifiedKey
-from sealpost.crypto.keys import PrivateKeys
+from sealpost.crypto.keys import PrivateKeys, SigningSeed
 from sealpost.crypto.logentry import LogAction, LogEvent, encode_event, sign_tree_head
 from sealpost.v1 import envelope_pb2, keys_pb2, log_pb2, terminal_pb2
 
@@ -79,7 +79,11 @@ class Page:
             _event(LogAction.MESSAGE_RELEASED, self.second),  # 3
         ]
         self.head = sign_tree_head(
-            len(self.leaves), merkle.tree_hash(self.leaves), NOW_MS, LOG_KEY.id, LOG_SEED
+            len(self.leaves),
+            merkle.tree_hash(self.leaves),
+            NOW_MS,
+            LOG_KEY.id,
+            SigningSeed(LOG_SEED),
         )
 
     def delivery(
@@ -174,7 +178,7 @@ def test_a_head_the_log_key_did_not_sign_proves_nothing() -> None:
         merkle.tree_hash(page.leaves),
         NOW_MS,
         LOG_KEY.id,
-        sha256(b"somebody else's key"),
+        SigningSeed(sha256(b"somebody else's key")),
     )
     reply = page.reply(page.delivery(page.first, page.first_envelope, 1))
     proven, reasons = _reasons(reply)

@@ -33,7 +33,7 @@ from sealpost.crypto import cosignature, keyrecords, logentry, merkle
 from sealpost.crypto._sodium import ed25519_public_from_seed, sha256
 from sealpost.crypto.cosignature import Successor
 from sealpost.crypto.errors import ForkError, ProofError, RollbackError, SignatureError
-from sealpost.crypto.keys import PrivateKeys
+from sealpost.crypto.keys import PrivateKeys, SigningSeed
 from sealpost.crypto.logentry import VerifiedTreeHead
 from sealpost.v1 import keys_pb2, log_pb2
 
@@ -64,7 +64,7 @@ class FakeLog:
         size = len(self.leaves) if size is None else size
         root = merkle.tree_hash(self.leaves[:size]) if root is None else root
         self.clock += 1000
-        head = logentry.sign_tree_head(size, root, self.clock, LOG_KEY_ID, LOG_SEED)
+        head = logentry.sign_tree_head(size, root, self.clock, LOG_KEY_ID, SigningSeed(LOG_SEED))
         self.heads.append(head)
         return head
 
@@ -417,9 +417,9 @@ def test_the_gateway_log_refuses_a_head_signed_outside_its_log_keys_validity() -
     pin, log_key, log_keys = _directory_and_log_key(T0 // 1000 - 3600, T0 // 1000 + 3600)
     gateway = GatewayLog(lambda: cast(grpc.Channel, None), pin, _log_keys={log_key.id: log_key})
     root = merkle.tree_hash([b"leaf"])
-    inside = logentry.sign_tree_head(1, root, T0, log_key.id, log_keys.ed25519_seed)
+    inside = logentry.sign_tree_head(1, root, T0, log_key.id, log_keys)
     assert gateway.verify_head(inside).timestamp_ms == T0
     for at in (T0 + 3600 * 1000, T0 - 3601 * 1000):
-        outside = logentry.sign_tree_head(1, root, at, log_key.id, log_keys.ed25519_seed)
+        outside = logentry.sign_tree_head(1, root, at, log_key.id, log_keys)
         with pytest.raises(ProofError, match="outside the log key's validity"):
             gateway.verify_head(outside)

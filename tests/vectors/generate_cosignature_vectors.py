@@ -17,6 +17,7 @@ from sealpost.crypto import cosignature, logentry, merkle
 from sealpost.crypto._framing import framed_sha256
 from sealpost.crypto._sodium import ed25519_public_from_seed, ed25519_sign, sha256
 from sealpost.crypto.errors import CryptoError
+from sealpost.crypto.keys import SigningSeed
 from sealpost.v1 import log_pb2
 
 VECTOR_DIR = Path(__file__).resolve().parent
@@ -41,7 +42,9 @@ def _leaves(count: int) -> list[bytes]:
 
 def _tree_head(size: int) -> bytes:
     root = merkle.tree_hash(_leaves(size))
-    return logentry.sign_tree_head(size, root, HEAD_TIMESTAMP_MS, LOG_KEY_ID, LOG_SEED).tree_head
+    return logentry.sign_tree_head(
+        size, root, HEAD_TIMESTAMP_MS, LOG_KEY_ID, SigningSeed(LOG_SEED)
+    ).tree_head
 
 
 def _flip(value: bytes, position: int = 0) -> bytes:

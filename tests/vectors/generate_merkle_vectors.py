@@ -17,6 +17,7 @@ from typing import Any
 from sealpost.crypto import logentry, merkle
 from sealpost.crypto._sodium import ed25519_public_from_seed, ed25519_sign, sha256
 from sealpost.crypto.errors import CryptoError
+from sealpost.crypto.keys import SigningSeed
 from sealpost.crypto.logentry import LogAction, LogEvent
 from sealpost.v1 import log_pb2
 
@@ -457,7 +458,7 @@ def tree_head_vectors() -> dict[str, Any]:
     valid = []
     for size in (0, 1, 8):
         root = merkle.tree_hash(ct_leaves[:size])
-        sth = logentry.sign_tree_head(size, root, TIMESTAMP_MS, LOG_KEY_ID, LOG_SEED)
+        sth = logentry.sign_tree_head(size, root, TIMESTAMP_MS, LOG_KEY_ID, SigningSeed(LOG_SEED))
         case = _sth_case(f"tree of the first {size} CT leaves", sth, None)
         case.update({"tree_size": size, "root": root.hex(), "timestamp_ms": TIMESTAMP_MS})
         case["signing_digest"] = logentry.tree_head_signing_digest(sth.tree_head).hex()
