@@ -62,7 +62,11 @@ class StaffClient:
         now = time.time_ns() // 1_000_000
         revocations = list(reply.revocations)
         directory = keyrecords.verify_directory_record(
-            reply.directory_key, pin, now_ms=now, revocations=revocations
+            reply.directory_key,
+            pin,
+            now_ms=now,
+            revocations=revocations,
+            successions=reply.successions,
         )
         log = keyrecords.verify_key_record(
             reply.log_key,

@@ -374,7 +374,11 @@ class GatewayLog:
         )
         revocations = list(reply.revocations)
         directory = keyrecords.verify_directory_record(
-            reply.directory_key, self.pin, now_ms=self.clock(), revocations=revocations
+            reply.directory_key,
+            self.pin,
+            now_ms=self.clock(),
+            revocations=revocations,
+            successions=reply.successions,
         )
         candidates = [reply.log_key]
         if keyrecords.key_record_id(reply.log_key.body) != key_id and key_id:

@@ -22,6 +22,12 @@ KEY_RECORD_ID: Final = b"sealpost/v1/key-record/id"
 KEY_RECORD_SIGNATURE: Final = b"sealpost/v1/key-record/signature"
 #: The digest the directory key signs for a revocation.
 KEY_REVOCATION_SIGNATURE: Final = b"sealpost/v1/key-revocation/signature"
+#: What the previous directory key signs when it hands over to the next one.
+DIRECTORY_SUCCESSION_PREVIOUS: Final = b"sealpost/v1/directory-succession/previous"
+#: What the next directory key signs when it takes over from the previous one.
+DIRECTORY_SUCCESSION_NEXT: Final = b"sealpost/v1/directory-succession/next"
+#: A succession's id, a digest of the serialised succession.
+DIRECTORY_SUCCESSION_ID: Final = b"sealpost/v1/directory-succession/id"
 #: Proof of possession of a signing key when registering it.
 REGISTRATION: Final = b"sealpost/v1/registration"
 #: Login: a device key signs a one-time challenge.
@@ -60,6 +66,9 @@ ALL: Final = (
     KEY_RECORD_ID,
     KEY_RECORD_SIGNATURE,
     KEY_REVOCATION_SIGNATURE,
+    DIRECTORY_SUCCESSION_PREVIOUS,
+    DIRECTORY_SUCCESSION_NEXT,
+    DIRECTORY_SUCCESSION_ID,
     REGISTRATION,
     LOGIN,
     MAILBOX_SECRET,

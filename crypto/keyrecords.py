@@ -7,9 +7,10 @@ trusted by name. Verification is pure: bytes, a pin or a verified directory, and
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
@@ -31,6 +32,11 @@ KeyPurpose: TypeAlias = keys_pb2.KeyPurpose.ValueType
 
 KEY_RECORD_VERSION: Final = CURRENT_VERSION
 KEY_REVOCATION_VERSION: Final = CURRENT_VERSION
+DIRECTORY_SUCCESSION_VERSION: Final = CURRENT_VERSION
+#: Hand-overs a client follows in one chain; a directory key rotates yearly at most.
+MAX_SUCCESSIONS: Final = 64
+#: Bytes of a serialised DirectorySuccession: two records and two signatures.
+MAX_SUCCESSION_BYTES: Final = 5120
 #: A key id is a SHA-256 digest.
 KEY_ID_BYTES: Final = 32
 #: UTF-8 bytes of a record's subject (an opaque account, detainee or institution id).
@@ -74,6 +80,9 @@ class VerifiedKey:
     not_after: int
     #: Id of the directory record that signed this one; empty for the directory itself.
     issuer_key_id: bytes
+    #: For a directory: the directories it succeeded, by successions both keys signed
+    #: (oldest first). Records and revocations they signed verify under this one.
+    predecessors: tuple[VerifiedKey, ...] = ()
 
     def valid_at(self, time_ms: int) -> bool:
         """True when ``time_ms`` (milliseconds since the epoch) lies in the validity window."""
@@ -279,11 +288,26 @@ def _read_revocation(revocation: keys_pb2.KeyRevocation) -> keys_pb2.KeyRevocati
     return body
 
 
+def _issuers(directory: VerifiedKey) -> dict[bytes, bytes]:
+    """Directory record id -> signing key, for a directory and the ones it succeeded."""
+    return {d.id: d.signing_key for d in (*directory.predecessors, directory)}
+
+
+def _issuer(issuers: dict[bytes, bytes], issuer_id: bytes) -> bytes | None:
+    """The signing key of the directory ``issuer_id`` names, compared in constant time."""
+    found = None
+    for known_id, key in issuers.items():
+        if hmac.compare_digest(known_id, issuer_id):
+            found = key
+    return found
+
+
 def _verify_revocation(
-    revocation: keys_pb2.KeyRevocation, issuer_id: bytes, issuer_signing_key: bytes
+    revocation: keys_pb2.KeyRevocation, issuers: dict[bytes, bytes]
 ) -> VerifiedRevocation:
     body = _read_revocation(revocation)
-    if not hmac.compare_digest(body.issuer_key_id, issuer_id):
+    issuer_signing_key = _issuer(issuers, body.issuer_key_id)
+    if issuer_signing_key is None:
         raise KeyRecordError("revocation is not issued by this directory")
     _sodium.ed25519_verify(
         issuer_signing_key, key_revocation_signed_digest(revocation.body), revocation.signature
@@ -302,21 +326,20 @@ def verify_revocation(
     """Check a revocation's version, shape and the directory's signature; raise otherwise."""
     if directory.purpose != DIRECTORY:
         raise KeyRecordError("revocations are verified against the directory record")
-    return _verify_revocation(revocation, directory.id, directory.signing_key)
+    return _verify_revocation(revocation, _issuers(directory))
 
 
 def _check_revocations(
     record_id: bytes,
     revocations: Iterable[keys_pb2.KeyRevocation],
-    issuer_id: bytes,
-    issuer_signing_key: bytes,
+    issuers: dict[bytes, bytes],
     now_ms: int,
 ) -> None:
     for revocation in revocations:
         body = _read_revocation(revocation)
         if not hmac.compare_digest(body.key_id, record_id):
             continue  # about another key: not this record's business
-        verified = _verify_revocation(revocation, issuer_id, issuer_signing_key)
+        verified = _verify_revocation(revocation, issuers)
         if verified.revoked_at * 1000 <= now_ms:
             raise KeyRecordError("key record is revoked")
 
@@ -343,20 +366,23 @@ def verify_key_record(
             raise KeyRecordError("a directory record is verified against the pinned key")
         if not hmac.compare_digest(body.signing_key, directory.signing_key):
             raise KeyRecordError("directory record does not carry the pinned key")
-        issuer_id, issuer_signing_key = record_id, body.signing_key
+        issuers = {record_id: body.signing_key}
+        issuer_signing_key = body.signing_key
     else:
         if not isinstance(directory, VerifiedKey) or directory.purpose != DIRECTORY:
             raise KeyRecordError("a key record is verified against the verified directory record")
-        if not hmac.compare_digest(body.issuer_key_id, directory.id):
+        issuers = _issuers(directory)
+        found = _issuer(issuers, body.issuer_key_id)
+        if found is None:
             raise KeyRecordError("key record is not issued by this directory")
-        issuer_id, issuer_signing_key = directory.id, directory.signing_key
+        issuer_signing_key = found
     signed = key_record_signed_digest(body_bytes)
     _sodium.ed25519_verify(issuer_signing_key, signed, record.signature)
     if now_ms < body.not_before * 1000:
         raise KeyRecordError("key record is not yet valid")
     if now_ms >= body.not_after * 1000:
         raise KeyRecordError("key record has expired")
-    _check_revocations(record_id, revocations, issuer_id, issuer_signing_key, now_ms)
+    _check_revocations(record_id, revocations, issuers, now_ms)
     return VerifiedKey(
         id=record_id,
         purpose=body.purpose,
@@ -369,12 +395,133 @@ def verify_key_record(
     )
 
 
+def parse_succession(data: bytes) -> keys_pb2.DirectorySuccession:
+    """Parse a serialised DirectorySuccession (not verified); FormatError for bad bytes."""
+    if len(data) > MAX_SUCCESSION_BYTES:
+        raise LimitError(f"directory succession is larger than {MAX_SUCCESSION_BYTES} bytes")
+    succession = parse(keys_pb2.DirectorySuccession, data, "directory succession")
+    check_version(succession.version, "directory succession")
+    reject_unknown_fields(succession, "directory succession")
+    return succession
+
+
+def succession_id(succession: bytes) -> bytes:
+    """A succession's id: SHA-256 of the domain and the serialised DirectorySuccession."""
+    return framed_sha256(domains.DIRECTORY_SUCCESSION_ID, [succession])
+
+
+def directory_succession_digests(body: bytes) -> tuple[bytes, bytes]:
+    """What the previous and the next directory key sign for a succession (in that order)."""
+    return (
+        framed_sha256(domains.DIRECTORY_SUCCESSION_PREVIOUS, [body]),
+        framed_sha256(domains.DIRECTORY_SUCCESSION_NEXT, [body]),
+    )
+
+
+def issue_succession(
+    previous: Signer,
+    previous_record: keys_pb2.KeyRecord,
+    following: Signer,
+    next_record: keys_pb2.KeyRecord,
+    *,
+    effective_at: int,
+) -> keys_pb2.DirectorySuccession:
+    """The hand-over from one directory key to the next, signed by both."""
+    body = keys_pb2.DirectorySuccessionBody(
+        version=DIRECTORY_SUCCESSION_VERSION,
+        previous_record=previous_record.SerializeToString(deterministic=True),
+        next_record=next_record.SerializeToString(deterministic=True),
+        effective_at=effective_at,
+    )
+    body_bytes = canonical_bytes(body)
+    previous_digest, next_digest = directory_succession_digests(body_bytes)
+    return keys_pb2.DirectorySuccession(
+        version=DIRECTORY_SUCCESSION_VERSION,
+        body=body_bytes,
+        previous_signature=previous.sign(previous_digest),
+        next_signature=following.sign(next_digest),
+    )
+
+
+def _directory_key_of(record_bytes: bytes, what: str) -> tuple[keys_pb2.KeyRecord, VerifiedKey]:
+    """A directory record inside a succession, checked against its own key (self-signed)."""
+    record = parse_key_record(record_bytes)
+    _, body = _read_record(record)
+    if body.purpose != DIRECTORY:
+        raise KeyRecordError(f"the {what} record of a succession is not a directory record")
+    verified = verify_key_record(
+        record, DirectoryPin(body.signing_key), now_ms=body.not_before * 1000, purpose=DIRECTORY
+    )
+    return record, verified
+
+
+def verify_succession(
+    succession: keys_pb2.DirectorySuccession,
+) -> tuple[VerifiedKey, VerifiedKey, int]:
+    """Check a succession: both records self-signed, both keys signed the hand-over.
+
+    Returns the previous and next directory and when the next took over (seconds).
+    """
+    check_version(succession.version, "directory succession")
+    reject_unknown_fields(succession, "directory succession")
+    if len(succession.body) > MAX_SUCCESSION_BYTES:
+        raise LimitError(f"directory succession body is larger than {MAX_SUCCESSION_BYTES} bytes")
+    body = parse_canonical(
+        keys_pb2.DirectorySuccessionBody, succession.body, "directory succession body"
+    )
+    check_version(body.version, "directory succession body")
+    if body.version != succession.version:
+        raise FormatError("directory succession body version differs from its version")
+    _, previous = _directory_key_of(body.previous_record, "previous")
+    _, following = _directory_key_of(body.next_record, "next")
+    if hmac.compare_digest(previous.signing_key, following.signing_key):
+        raise KeyRecordError("a directory succession hands over to the same key")
+    previous_digest, next_digest = directory_succession_digests(succession.body)
+    _sodium.ed25519_verify(previous.signing_key, previous_digest, succession.previous_signature)
+    _sodium.ed25519_verify(following.signing_key, next_digest, succession.next_signature)
+    return previous, following, body.effective_at
+
+
 def verify_directory_record(
     record: keys_pb2.KeyRecord,
     pin: DirectoryPin,
     *,
     now_ms: int,
     revocations: Iterable[keys_pb2.KeyRevocation] = (),
+    successions: Sequence[keys_pb2.DirectorySuccession] = (),
 ) -> VerifiedKey:
-    """Verify the self-signed directory record against the pinned key."""
-    return verify_key_record(record, pin, now_ms=now_ms, revocations=revocations, purpose=DIRECTORY)
+    """Verify the current directory record against the pinned key, through its successions.
+
+    Without successions the record must carry the pinned key. With them (oldest first,
+    each handing over to the next, the last to ``record``) the pinned key may be any
+    key of the chain: both keys of every hand-over signed it, so a client that pinned an
+    earlier key follows the rotation, and one that pinned the newest still trusts what
+    the earlier keys signed (``VerifiedKey.predecessors``). A chain that does not carry
+    the pinned key, or breaks anywhere, raises KeyRecordError.
+    """
+    if len(successions) > MAX_SUCCESSIONS:
+        raise LimitError(f"more than {MAX_SUCCESSIONS} directory successions")
+    chain: list[VerifiedKey] = []
+    expected_next: bytes | None = None
+    for succession in successions:
+        previous, following, _effective_at = verify_succession(succession)
+        if chain and not hmac.compare_digest(previous.id, chain[-1].id):
+            raise KeyRecordError("the directory successions do not follow one another")
+        if not chain:
+            chain.append(previous)
+        chain.append(following)
+        expected_next = following.id
+    _, body = _read_record(record)
+    current = verify_key_record(
+        record,
+        DirectoryPin(body.signing_key),
+        now_ms=now_ms,
+        revocations=revocations,
+        purpose=DIRECTORY,
+    )
+    if expected_next is not None and not hmac.compare_digest(expected_next, current.id):
+        raise KeyRecordError("the directory successions do not end at the current directory")
+    known = chain or [current]
+    if not any(hmac.compare_digest(d.signing_key, pin.signing_key) for d in known):
+        raise KeyRecordError("directory record does not carry the pinned key")
+    return dataclasses.replace(current, predecessors=tuple(chain[:-1]))

@@ -32,6 +32,11 @@ class Signer(Protocol):
         ...
 
 
+def verify_signature(signing_key: bytes, message: bytes, signature: bytes) -> None:
+    """Raise SignatureError unless ``signature`` is ``signing_key``'s Ed25519 signature."""
+    _sodium.ed25519_verify(signing_key, message, signature)
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class SigningSeed:
     """An Ed25519 key alone, from its 32-byte seed (a log key in a test, a fixed vector)."""

@@ -43,6 +43,7 @@ from sealpost.escrow.identity import (
     discover,
     valid_institution_scope,
 )
+from sealpost.escrow.signing import read_key_info
 
 _log = get_logger("sealpost.escrow.bootstrap")
 
@@ -138,6 +139,21 @@ class BootstrapSettings:
         """The token role that terminal tokens are created through."""
         return f"{self.prefix}-terminal"
 
+    @property
+    def gateway_token_role(self) -> str:
+        """The token role that the gateway's periodic token is created through."""
+        return f"{self.prefix}-gateway"
+
+    @property
+    def signing_mount(self) -> str:
+        """The transit mount holding the directory and log keys (and nothing else)."""
+        return f"{self.prefix}-signing"
+
+    @property
+    def signing_keys(self) -> tuple[str, str]:
+        """The names of the directory key and the log key on ``signing_mount``."""
+        return f"{self.prefix}-directory", f"{self.prefix}-log"
+
     def policy_name(self, role: str) -> str:
         """Key-server policy name for a policy role ("terminal" -> "sealpost-terminal")."""
         return f"{self.prefix}-{role}"
@@ -205,6 +221,9 @@ def render_policies(settings: BootstrapSettings) -> dict[str, str]:
         "triage_key": settings.triage_key.name,
         "oidc_role": settings.identity_role,
         "policy_prefix": settings.prefix,
+        "signing_mount": settings.signing_mount,
+        "directory_key": settings.signing_keys[0],
+        "log_key": settings.signing_keys[1],
     }
     out: dict[str, str] = {}
     for role in POLICY_ROLES:
@@ -275,9 +294,15 @@ class KeyServerBootstrap:
             self._ensure_context_in_clear()
             key = self._ensure_escrow_key()
             self._ensure_triage_key()
+            self._ensure_mount(
+                s.signing_mount, "transit", "sys/mounts", "Sealpost directory and log keys"
+            )
+            for name in s.signing_keys:
+                self._ensure_signing_key(name)
             policies = self._ensure_policies()
             self._ensure_mount(s.userpass_mount, "userpass", "sys/auth", "Sealpost staff logins")
             self._ensure_terminal_role()
+            self._ensure_gateway_role()
             self._ensure_identity()
         found = discover(self.config)
         return BootstrapResult(
@@ -392,6 +417,24 @@ class KeyServerBootstrap:
                 "without plaintext backup"
             )
 
+    def _ensure_signing_key(self, name: str) -> None:
+        """An Ed25519 key that signs at the key server: not exportable, never deleted."""
+        mount = self.settings.signing_mount
+        path = f"/v1/{mount}/keys/{name}"
+        operation = f"read signing key {name}"
+        if self._get(operation, path) is None:
+            self._post(
+                f"create signing key {name}",
+                path,
+                {"type": "ed25519", "exportable": False, "allow_plaintext_backup": False},
+            )
+            self._changed(f"created signing key {mount}/{name}")
+        info = read_key_info(self._conn, mount, name)
+        if info.unsafe():
+            raise BootstrapError(
+                f"existing signing key {mount}/{name} refused: {', '.join(info.unsafe())}"
+            )
+
     def _ensure_policies(self) -> list[str]:
         names = []
         for name, text in render_policies(self.settings).items():
@@ -429,6 +472,25 @@ class KeyServerBootstrap:
         self._ensure_same(
             "token role",
             f"/v1/auth/token/roles/{s.terminal_token_role}",
+            wanted,
+            lambda d: {k: d.get(k) for k in wanted},
+        )
+
+    def _ensure_gateway_role(self) -> None:
+        """Gateway tokens: periodic (renewed by the gateway), orphan, the gateway policy only."""
+        s = self.settings
+        policy = s.policy_name("gateway")
+        wanted = {
+            "allowed_policies": [policy],
+            "orphan": True,
+            "renewable": True,
+            "token_type": "service",
+            "token_period": _seconds(s.terminal_token_period),
+            "token_no_default_policy": True,
+        }
+        self._ensure_same(
+            "token role",
+            f"/v1/auth/token/roles/{s.gateway_token_role}",
             wanted,
             lambda d: {k: d.get(k) for k in wanted},
         )
@@ -707,17 +769,17 @@ class KeyServerBootstrap:
         token = self._service_token(answer, f"terminal-{institution_id}", institution_id)
         return dataclasses.replace(token, action=self._last_action())
 
-    def create_gateway_token(self, ttl: timedelta = timedelta(hours=24)) -> ServiceToken:
-        """An orphan token with only the gateway policy (which denies the escrow key)."""
+    def create_gateway_token(self) -> ServiceToken:
+        """A periodic, orphan token with only the gateway policy (which denies the escrow key).
+
+        The gateway renews it while it runs (gateway/custody.py); a gateway that stops
+        for longer than the period needs a new one.
+        """
+        s = self.settings
         answer = self._post(
             "create gateway token",
-            "/v1/auth/token/create-orphan",
-            {
-                "policies": [self.settings.policy_name("gateway")],
-                "no_default_policy": True,
-                "display_name": "gateway",
-                "ttl": f"{_seconds(ttl)}s",
-            },
+            f"/v1/auth/token/create/{s.gateway_token_role}",
+            {"policies": [s.policy_name("gateway")], "display_name": "gateway"},
         )
         return self._service_token(answer, "gateway", None)
 

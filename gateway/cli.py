@@ -103,7 +103,11 @@ def init(
         },
         config,
     )
-    created = keystore.init_state(settings.state_dir, host or ["127.0.0.1", "localhost"])
+    created = keystore.init_state(
+        settings.state_dir,
+        host or ["127.0.0.1", "localhost"],
+        file_keys=settings.key_custody == "file",
+    )
     for path in created:
         typer.echo(_("created {path}", path=path))
     if not created:
@@ -160,6 +164,101 @@ def renew_certificate(
 
 
 @app.command(
+    "rotate-directory-key",
+    help=_(
+        "Replace the directory key kept in the state folder (key_custody = file) by a new one, "
+        "with a hand-over both keys sign.\n\n"
+        "The hand-over and the new directory record go into the database and the log; then the "
+        "key file is replaced. Relatives, terminals and auditors who pinned the old key follow "
+        "the hand-over, and everything the old key signed stays valid. Restart every gateway "
+        "afterwards: a running gateway serves the directory it started with. With key_custody "
+        "= key-server, use `sealpost admin key rotate-signing-key directory` instead."
+    ),
+)
+def rotate_directory_key(
+    state_dir: StateDir = None,
+    database_url: DatabaseUrl = None,
+    database_password_file: DatabasePasswordFile = None,
+    config: ConfigFile = None,
+) -> None:
+    """Replace the directory key kept in the state folder (the help is above)."""
+    import dataclasses  # noqa: PLC0415
+
+    from sqlalchemy import Connection  # noqa: PLC0415
+
+    from sealpost.crypto.keys import PrivateKeys  # noqa: PLC0415
+    from sealpost.gateway import directory, keystore, store, translog  # noqa: PLC0415
+    from sealpost.gateway.services.context import wall_clock_ms  # noqa: PLC0415
+    from sealpost.gateway.storage.database import Database  # noqa: PLC0415
+
+    settings = _load(
+        "rotate-directory-key",
+        {
+            "state_dir": _path_flag(state_dir),
+            "database_url": database_url,
+            "database_password_file": _path_flag(database_password_file),
+        },
+        config,
+    )
+    if settings.key_custody != "file":
+        raise _fail(
+            "rotate-directory-key",
+            ConfigError(
+                [
+                    "the directory key is kept by the key server: "
+                    "`sealpost admin key rotate-signing-key directory`"
+                ]
+            ),
+        )
+    try:
+        keys = keystore.load_keys(settings.state_dir)
+        new_directory = PrivateKeys.generate()
+        new_keys = dataclasses.replace(keys, directory=new_directory)
+        staged = keystore.stage_directory_key(settings.state_dir, new_directory)
+        db = Database(settings.database)
+        db.check_schema()
+    except ConfigError as exc:
+        raise _fail("rotate-directory-key", exc) from exc
+
+    def hand_over(connection: Connection) -> directory.Directory:
+        now = wall_clock_ms()
+        translog.size(connection, for_update=True)
+        current = directory.load_or_create(connection, keys, now)
+        return directory.rotate_directory(connection, current, new_keys, store.GATEWAY_ACTOR, now)
+
+    try:
+        rotated = db.write(hand_over)
+    finally:
+        db.dispose()
+    keystore.commit_staged(staged)
+    typer.echo(
+        _(
+            "directory key replaced; the new key, to hand to new clients: {key}\n"
+            "restart every gateway now",
+            key=rotated.directory.signing_key.hex(),
+        )
+    )
+
+
+def _key_server_pins(settings: GatewayConfig) -> tuple[str, str]:
+    """The directory and log keys held by the key server, as the gateway would sign with."""
+    from sealpost.escrow.errors import EscrowError  # noqa: PLC0415
+    from sealpost.gateway import custody, directory  # noqa: PLC0415
+    from sealpost.gateway.storage.database import Database  # noqa: PLC0415
+
+    db = Database(settings.database)
+    kept = custody.KeyServerCustody(settings)
+    try:
+        keys = kept.signers(db.read(directory.published_directory_key))
+    except EscrowError as exc:
+        raise ConfigError([f"key server: {exc}"]) from exc
+    finally:
+        kept.close()
+        db.dispose()
+    return keys[0].signing_key.hex(), keys[1].signing_key.hex()
+
+
+@app.command(
     help=_(
         "Print the public keys clients and auditors pin: the directory key and the log key.\n\n"
         "Relatives, terminals, screeners and auditors are given the directory key (64 hex "
@@ -182,10 +281,13 @@ def pin(
 
     settings = _load("pin", {"state_dir": _path_flag(state_dir)}, config)
     try:
-        keys = keystore.load_keys(settings.state_dir)
+        if settings.key_custody == "key-server":
+            directory, log = _key_server_pins(settings)
+        else:
+            keys = keystore.load_keys(settings.state_dir)
+            directory, log = keys.directory.signing_key.hex(), keys.log.signing_key.hex()
     except ConfigError as exc:
         raise _fail("pin", exc) from exc
-    directory, log = keys.directory.signing_key.hex(), keys.log.signing_key.hex()
     if json_output:
         typer.echo(json.dumps({"directoryKey": directory, "logKey": log}))
     else:

@@ -195,6 +195,22 @@ def _head_interval(raw: str) -> float:
     return value
 
 
+#: Where the directory, log and session-token keys are kept.
+KEY_CUSTODIES: Final = ("file", "key-server")
+
+
+def _custody(raw: str) -> str:
+    if raw not in KEY_CUSTODIES:
+        raise ValueError
+    return raw
+
+
+def _prefix(raw: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", raw):
+        raise ValueError
+    return raw
+
+
 def _boolean(raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("true", "1", "yes"):
@@ -313,6 +329,34 @@ class GatewayConfig:
             _urls,
             lambda: _("an http(s) URL, or several separated by commas"),
         ),
+    )
+    #: Where the directory and log keys sign and the session-token key is kept: ``file``
+    #: (gateway-keys.json in the state folder, the single-host default) or ``key-server``
+    #: (transit keys that never leave the key server, docs/operations.md, section 16).
+    key_custody: str = field(
+        default="file",
+        metadata=_meta(
+            "KEY_CUSTODY", _custody, lambda: _("one of {kinds}", kinds=", ".join(KEY_CUSTODIES))
+        ),
+    )
+    #: A file holding the gateway's own key-server token (``sealpost admin gateway-token``),
+    #: with key_custody = key-server; the gateway renews it while it runs.
+    key_server_token_file: Path | None = field(
+        default=None, metadata=_meta("KEY_SERVER_TOKEN_FILE", _path, lambda: _("a file path"))
+    )
+    #: The prefix the key server was bootstrapped with (mounts and key names derive from it).
+    key_server_prefix: str = field(
+        default="sealpost",
+        metadata=_meta(
+            "KEY_SERVER_PREFIX",
+            _prefix,
+            lambda: _("lower-case letters, digits and '-', starting with a letter"),
+        ),
+    )
+    #: Seconds between renewals of the gateway's key-server token, refreshes of the
+    #: session-token keys and looks for a newer log key (key_custody = key-server).
+    key_refresh_seconds: float = field(
+        default=60.0, metadata=_meta("KEY_REFRESH_SECONDS", _positive_float, _seconds)
     )
     #: Expected issuer (``iss``) of staff identity tokens.
     oidc_issuer: str = field(
@@ -637,11 +681,21 @@ def _consistency(values: Mapping[str, Any]) -> list[str]:
     """Problems of settings that only make sense together."""
     problems: list[str] = []
     staff = [values.get(k) for k in ("key_server_address", "oidc_issuer", "oidc_audience")]
-    if any(staff) and not all(staff):
+    custody_only = values.get("key_custody") == "key-server" and not any(staff[1:])
+    if any(staff) and not all(staff) and not custody_only:
         problems.append(
             _(
                 "staff sign-in needs all of SEALPOST_KEY_SERVER_ADDRESS, "
                 "SEALPOST_OIDC_ISSUER and SEALPOST_OIDC_AUDIENCE (or none of them)"
+            )
+        )
+    if values.get("key_custody") == "key-server" and not (
+        values.get("key_server_address") and values.get("key_server_token_file")
+    ):
+        problems.append(
+            _(
+                "key_custody = key-server needs key_server_address and key_server_token_file "
+                "(the gateway's own token)"
             )
         )
     if values.get("database_password_file") is not None:

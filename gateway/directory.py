@@ -18,7 +18,7 @@ from sealpost.crypto.errors import KeyRecordError
 from sealpost.crypto.keyrecords import VerifiedKey
 from sealpost.crypto.logentry import LogAction
 from sealpost.gateway import store, translog
-from sealpost.gateway.errors import FailedPrecondition
+from sealpost.gateway.errors import ConfigError, FailedPrecondition
 from sealpost.gateway.keystore import GatewayKeys
 from sealpost.v1 import keys_pb2
 
@@ -46,6 +46,8 @@ class Directory:
     directory: VerifiedKey
     log_record: keys_pb2.KeyRecord
     log: VerifiedKey
+    #: Every hand-over of the directory key, oldest first (GetDirectory returns them).
+    successions: tuple[keys_pb2.DirectorySuccession, ...] = ()
 
     def issue(
         self,
@@ -121,11 +123,13 @@ def publish(
     now_ms: int,
     *,
     institution: str = "",
+    succeeds: bytes = b"",
 ) -> None:
     """Store a record and log its publication: the key id (a digest of the body), purpose, owner.
 
     Every record the directory signs goes through here, so the key records, too, can
-    be recomputed from the log. ``institution`` is the one that holds a mailbox key.
+    be recomputed from the log. ``institution`` is the one that holds a mailbox key;
+    ``succeeds`` the directory record a new directory record takes over from.
     AlreadyExists for a record stored before.
     """
     store.add_key_record(connection, verified, record.SerializeToString(deterministic=True), now_ms)
@@ -147,6 +151,7 @@ def publish(
         [(OWNER_KINDS[verified.purpose], verified.subject), ("key", verified.id.hex())],
         scope=scope,
         purpose=purpose_name(verified.purpose),
+        **({"succeeds": succeeds.hex()} if succeeds else {}),
     )
 
 
@@ -157,27 +162,57 @@ def _own_record(
     return None if raw is None else keys_pb2.KeyRecord.FromString(raw)
 
 
-def load_or_create(connection: Connection, keys: GatewayKeys, now_ms: int) -> Directory:
-    """The directory and log records for ``keys``, created on first start."""
+def published_directory_key(connection: Connection) -> bytes | None:
+    """The signing key of the newest published directory record (None before the first)."""
+    record = _own_record(connection, keys_pb2.KEY_PURPOSE_DIRECTORY, DIRECTORY_SUBJECT)
+    if record is None:
+        return None
+    return keys_pb2.KeyRecordBody.FromString(record.body).signing_key
+
+
+def _new_directory_record(keys: GatewayKeys, now_ms: int) -> keys_pb2.KeyRecord:
     now_s = now_ms // 1000
+    return keyrecords.issue_directory_record(
+        keys.directory,
+        subject=DIRECTORY_SUBJECT,
+        not_before=now_s - BACKDATE_S,
+        not_after=now_s + VALIDITY_S[keys_pb2.KEY_PURPOSE_DIRECTORY],
+    )
+
+
+def load_or_create(connection: Connection, keys: GatewayKeys, now_ms: int) -> Directory:
+    """The directory and log records for ``keys``, created on first start.
+
+    A directory record is issued when there is none, or when the published one carries
+    this key but has expired. A published record of another key is never replaced here
+    (every client pins it): ConfigError, pointing at ``rotate_directory``.
+    """
     pin = keyrecords.DirectoryPin(keys.directory.signing_key)
+    successions = tuple(store.successions(connection))
     record = _own_record(connection, keys_pb2.KEY_PURPOSE_DIRECTORY, DIRECTORY_SUBJECT)
     directory: VerifiedKey | None = None
     if record is not None:
+        if keys_pb2.KeyRecordBody.FromString(record.body).signing_key != pin.signing_key:
+            raise ConfigError(
+                [
+                    "the directory key is not the one the published directory record carries; "
+                    "every client pins that one. Replace it with `sealpost gateway "
+                    "rotate-directory-key` (docs/operations.md, section 17)"
+                ]
+            )
         try:
-            directory = keyrecords.verify_directory_record(record, pin, now_ms=now_ms)
+            directory = keyrecords.verify_directory_record(
+                record, pin, now_ms=now_ms, successions=successions
+            )
         except KeyRecordError:
-            directory = None  # another key, or expired: issue a new one below
+            directory = None  # expired: issue a new one below
     if record is None or directory is None:
-        record = keyrecords.issue_directory_record(
-            keys.directory,
-            subject=DIRECTORY_SUBJECT,
-            not_before=now_s - BACKDATE_S,
-            not_after=now_s + VALIDITY_S[keys_pb2.KEY_PURPOSE_DIRECTORY],
+        record = _new_directory_record(keys, now_ms)
+        directory = keyrecords.verify_directory_record(
+            record, pin, now_ms=now_ms, successions=successions
         )
-        directory = keyrecords.verify_directory_record(record, pin, now_ms=now_ms)
         publish(connection, record, directory, store.GATEWAY_ACTOR, now_ms)
-    partial = Directory(keys, record, directory, record, directory)
+    partial = Directory(keys, record, directory, record, directory, successions)
     log_record = _own_record(connection, keys_pb2.KEY_PURPOSE_LOG, LOG_SUBJECT)
     log: VerifiedKey | None = None
     if log_record is not None:
@@ -196,7 +231,40 @@ def load_or_create(connection: Connection, keys: GatewayKeys, now_ms: int) -> Di
             now_ms=now_ms,
         )
         publish(connection, log_record, log, store.GATEWAY_ACTOR, now_ms)
-    return Directory(keys, record, directory, log_record, log)
+    return Directory(keys, record, directory, log_record, log, successions)
+
+
+def rotate_directory(
+    connection: Connection, current: Directory, keys: GatewayKeys, actor: str, now_ms: int
+) -> Directory:
+    """Hand the directory over to ``keys.directory``: a succession both keys sign.
+
+    The new directory record is published (KEY_RECORD_PUBLISHED, with the succession's
+    digest) and the succession kept for GetDirectory. Records the old key signed stay
+    valid under the new one; the log key is kept. FailedPrecondition when ``keys`` holds
+    the current directory key. Call with the log's size row locked (one hand-over when
+    several gateways notice the same new key).
+    """
+    if keys.directory.signing_key == current.directory.signing_key:
+        raise FailedPrecondition("the directory key is already the current one")
+    record = _new_directory_record(keys, now_ms)
+    succession = keyrecords.issue_succession(
+        current.keys.directory,
+        current.directory_record,
+        keys.directory,
+        record,
+        effective_at=now_ms // 1000,
+    )
+    successions = (*current.successions, succession)
+    pin = keyrecords.DirectoryPin(keys.directory.signing_key)
+    directory = keyrecords.verify_directory_record(
+        record, pin, now_ms=now_ms, successions=successions
+    )
+    raw = succession.SerializeToString(deterministic=True)
+    digest = keyrecords.succession_id(raw)
+    store.add_succession(connection, digest, current.directory.id, directory.id, raw, now_ms)
+    publish(connection, record, directory, actor, now_ms, succeeds=current.directory.id)
+    return Directory(keys, record, directory, current.log_record, current.log, successions)
 
 
 def withdraw(

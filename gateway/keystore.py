@@ -81,12 +81,16 @@ def _keys_from(data: Any) -> PrivateKeys:
     )
 
 
-def init_state(state_dir: Path, hosts: list[str]) -> list[Path]:
-    """Create whatever is missing in ``state_dir``; returns the files created."""
+def init_state(state_dir: Path, hosts: list[str], *, file_keys: bool = True) -> list[Path]:
+    """Create whatever is missing in ``state_dir``; returns the files created.
+
+    ``file_keys`` False: the directory, log and token keys are kept by the key server
+    (gateway/custody.py) and no key file is made.
+    """
     created: list[Path] = []
     state_dir.mkdir(parents=True, exist_ok=True)
     keys_path = state_dir / KEYS_FILE
-    if not keys_path.exists():
+    if file_keys and not keys_path.exists():
         document = {
             "version": KEYS_VERSION,
             "directory": _keys_json(PrivateKeys.generate()),
@@ -129,6 +133,28 @@ def load_keys(state_dir: Path) -> GatewayKeys:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError([f"{path} is damaged: {type(exc).__name__}"]) from exc
+
+
+def stage_directory_key(state_dir: Path, new: PrivateKeys) -> Path:
+    """Write the key file with ``new`` as the directory key beside the current one.
+
+    Returns the staged file (``gateway-keys.json.new``); ``commit_staged`` puts it in
+    place once the hand-over is in the database, so that a failure in between leaves the
+    old key serving and the new one on disk to finish with.
+    """
+    path = state_dir / KEYS_FILE
+    document = json.loads(path.read_text())
+    document["directory"] = _keys_json(new)
+    staged = path.with_name(path.name + ".new")
+    _write_secret(staged, json.dumps(document, indent=2).encode())
+    return staged
+
+
+def commit_staged(staged: Path) -> Path:
+    """Put a staged key file in place (one rename); the key file's path."""
+    target = staged.with_name(staged.name.removesuffix(".new"))
+    staged.replace(target)
+    return target
 
 
 def load_tls(state_dir: Path) -> TlsFiles:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import ssl
@@ -40,6 +41,7 @@ from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.errors import EscrowError
 from sealpost.gateway import (
     certreload,
+    custody,
     directory,
     keystore,
     metrics,
@@ -133,13 +135,23 @@ def build_services(ctx: Context, ca: Any) -> list[ServiceBinding]:
     ]
 
 
-def build_context(config: GatewayConfig) -> tuple[Context, keystore.TlsFiles]:
+def build_context(
+    config: GatewayConfig,
+) -> tuple[Context, keystore.TlsFiles, custody.KeyServerCustody | None]:
     """Open the database, load the keys, and make the shared context."""
-    keys = keystore.load_keys(config.state_dir)
     tls = keystore.load_tls(config.state_dir)
     db = Database(config.database)
     db.check_schema()
     now = wall_clock_ms()
+    kept: custody.KeyServerCustody | None = None
+    if config.key_custody == "key-server":
+        kept = custody.KeyServerCustody(config)
+        try:
+            keys = kept.keys(db.read(directory.published_directory_key))
+        except EscrowError as exc:
+            raise ConfigError([f"key server: {exc}"]) from exc
+    else:
+        keys = keystore.load_keys(config.state_dir)
 
     def prepare(connection: Connection) -> directory.Directory:
         store.ensure_default_regimes(connection, now)
@@ -148,10 +160,18 @@ def build_context(config: GatewayConfig) -> tuple[Context, keystore.TlsFiles]:
     gateway_directory = db.write(prepare)
 
     def sign_batch_head(connection: Connection) -> object:
-        """One head per batch that asked for one (a send: its answer carries the proof)."""
-        return translog.sign_head_if_grown(
-            connection, gateway_directory.keys.log, gateway_directory.log.id, ctx.clock()
-        )
+        """One head per batch that asked for one (a send: its answer carries the proof).
+
+        A key server that cannot sign now (key_custody = key-server) does not fail the
+        batch: its answers carry no proof, and the next periodic signing covers it.
+        """
+        try:
+            return translog.sign_head_if_grown(
+                connection, ctx.directory.keys.log, ctx.directory.log.id, ctx.clock()
+            )
+        except EscrowError as exc:
+            _log.warning("gateway.sign_head_failed", error_type=type(exc).__name__)
+            return None
 
     staff = None
     if config.staff_auth_enabled:
@@ -167,7 +187,28 @@ def build_context(config: GatewayConfig) -> tuple[Context, keystore.TlsFiles]:
         group_commit=GroupCommit(db, scope=lambda c: translog.Deferred(c, sign_batch_head)),
         auditor_witnesses=witnesses.auditor_witnesses(config.witness_keys.keys),
     )
-    return ctx, tls
+    return ctx, tls, kept
+
+
+async def keep_keys(ctx: Context, kept: custody.KeyServerCustody, interval: float) -> None:
+    """Keep the keys at the key server current, every ``interval`` seconds.
+
+    Renew the gateway's token, refresh the session-token keys, adopt newer signing keys. A
+    failure is logged and tried again next round; the keys in memory go on serving.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(kept.renew_token)
+            await asyncio.to_thread(kept.tokens.refresh)
+            newer = await asyncio.to_thread(kept.newer_keys, ctx.directory.keys)
+            if newer is not None:
+                adopt = functools.partial(
+                    custody.adopt_keys, current=ctx.directory, keys=newer, now_ms=ctx.clock()
+                )
+                ctx.directory = await ctx.write(adopt)
+        except (EscrowError, GatewayError, SQLAlchemyError) as exc:
+            _log.warning("gateway.key_server_chore_failed", error_type=type(exc).__name__)
 
 
 def _load_webapp(config: GatewayConfig, ctx: Context) -> webapp.WebApp | None:
@@ -392,7 +433,7 @@ class Gateway:
             head = await self.ctx.write(
                 lambda c: translog.sign_head_if_grown(c, keys, key_id, self.ctx.clock())
             )
-        except (GatewayError, SQLAlchemyError) as exc:
+        except (GatewayError, SQLAlchemyError, EscrowError) as exc:
             _log.warning("gateway.sign_head_failed", error_type=type(exc).__name__)
             return None
         if head is not None:
@@ -521,13 +562,17 @@ async def serve(
     for the supervisor to serve) are for worker processes; a single gateway makes its
     own metrics when it has a metrics port.
     """
-    ctx, tls = await asyncio.to_thread(build_context, config)
+    ctx, tls, kept = await asyncio.to_thread(build_context, config)
     tracer = tracing.from_environment()
     if gateway_metrics is None and config.metrics_port is not None:
         gateway_metrics = metrics.GatewayMetrics()
     gateway = Gateway(
         config, ctx, tls, reuse_port=reuse_port, gateway_metrics=gateway_metrics, tracer=tracer
     )
+    if kept is not None:
+        watchers_extra = [asyncio.create_task(keep_keys(ctx, kept, config.key_refresh_seconds))]
+    else:
+        watchers_extra = []
     port, _ = await gateway.start()
     if on_ready is not None:
         on_ready(gateway.ports)
@@ -549,6 +594,7 @@ async def serve(
     if gateway_metrics is not None and gateway_metrics.state is not None:
         gateway_metrics.state.database(up=True)  # it answered build_context a moment ago
         watchers.append(asyncio.create_task(gateway.refresh_metrics()))
+    watchers += watchers_extra
     if config.key_server_address:
         watchers.append(asyncio.create_task(gateway.watch_key_server(config.key_server_address)))
     if config.retention_days:

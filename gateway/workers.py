@@ -86,12 +86,14 @@ def _prepare(config: GatewayConfig) -> None:
 
     logs.configure(config.log_level)
     try:
-        ctx, _tls = build_context(config)
+        ctx, _tls, kept = build_context(config)
     except ConfigError as exc:
         print(f"sealpost gateway serve: {exc.explain()}", file=sys.stderr)
         sys.exit(2)
     if ctx.group_commit is not None:
         ctx.group_commit.close()
+    if kept is not None:
+        kept.close()
     ctx.db.dispose()
 
 

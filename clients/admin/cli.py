@@ -570,6 +570,98 @@ def terminal_token(
     )
 
 
+@key_app.command(
+    "gateway-token",
+    help=_(
+        "Make the gateway's key-server token and write it to --out (owner-only), for "
+        "key_custody = key-server.\n\n"
+        "Needs a key-server operator token in SEALPOST_KEY_SERVER_TOKEN. The token signs with "
+        "the directory and log keys, reads and rotates the session-token key, and can neither "
+        "escrow nor decrypt; it is periodic (24 hours) and the gateway renews it while it runs. "
+        "Point the gateway's key_server_token_file at the file. Keep the accessor it prints: "
+        "`sealpost admin terminal revoke-token ACCESSOR` revokes it (a compromised gateway host)."
+    ),
+)
+def key_gateway_token(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help=_("File for the token (written owner-only)."))],
+) -> None:
+    """Make the gateway's key-server token (the help is above)."""
+    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
+
+    options: StaffOptions = ctx.obj
+
+    def create() -> Any:
+        runner = KeyServerBootstrap(
+            options.key_server_config(),
+            options.key_server_token(),
+            BootstrapSettings(prefix=key_prefix()),
+        )
+        try:
+            token = runner.create_gateway_token()
+        finally:
+            runner.close()
+        _write(out, token.token.encode(), 0o600)
+        return token
+
+    token = run(create)
+    emit(
+        options,
+        {"accessor": token.accessor},
+        _(
+            "gateway token written to {file}; accessor {accessor} (keep it to revoke the token)",
+            file=out,
+            accessor=token.accessor,
+        ),
+    )
+
+
+@key_app.command(
+    "rotate-signing-key",
+    help=_(
+        "Start a new version of the directory key or the log key at the key server "
+        "(key_custody = key-server). Needs a key administrator's key-server token.\n\n"
+        "Each gateway takes it up within its key_refresh_seconds. The log key: a new log "
+        "record, signed by the directory key and recorded in the log; later tree heads are "
+        "signed with the new version, earlier ones stay valid under the old record. The "
+        "directory key: a hand-over signed by the old and the new version, published with the "
+        "new directory record and recorded in the log; relatives, terminals and auditors who "
+        "pinned the old key follow it, and what the old key signed stays valid "
+        "(docs/operations.md, section 17)."
+    ),
+)
+def key_rotate_signing_key(
+    ctx: typer.Context,
+    which: Annotated[str, typer.Argument(help=_("directory or log"))],
+) -> None:
+    """Start a new version of the directory or log key (the help is above)."""
+    from sealpost.escrow import signing  # noqa: PLC0415
+    from sealpost.escrow._transport import Connection  # noqa: PLC0415
+    from sealpost.escrow.bootstrap import BootstrapSettings  # noqa: PLC0415
+
+    options: StaffOptions = ctx.obj
+    settings = BootstrapSettings(prefix=key_prefix())
+    names = dict(zip(("directory", "log"), settings.signing_keys, strict=True))
+    if which not in names:
+        refuse(
+            _("name the key to rotate: directory or log"), code="bad_argument", exit=ExitCode.USAGE
+        )
+
+    def rotate() -> int:
+        connection = Connection(options.key_server_config(), options.key_server_token())
+        try:
+            return signing.rotate(connection, settings.signing_mount, names[which])
+        finally:
+            connection.close()
+
+    version = run(rotate)
+    emit(
+        options,
+        {"key": names[which], "latestVersion": version},
+        _("rotated: new version v{version} of {key}", version=version, key=names[which]),
+    )
+
+
 @terminal_app.command(
     "revoke-token",
     help=_("Revoke a terminal's key-server token at once (a lost or compromised terminal)."),

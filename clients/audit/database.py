@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from sqlalchemy import Connection, Engine, create_engine, func, select
+from sqlalchemy import Connection, Engine, create_engine, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -31,6 +31,7 @@ from sealpost.crypto.logentry import LogAction, LogEvent, decode_event
 from sealpost.errors import SealpostError
 from sealpost.gateway.storage.schema import (
     cosignatures,
+    directory_successions,
     key_records,
     log_leaves,
     log_nodes,
@@ -279,18 +280,56 @@ def _record_body(raw: bytes) -> tuple[keys_pb2.KeyRecord, keys_pb2.KeyRecordBody
     return record, body, keyrecords.key_record_id(record.body)
 
 
+def _successions(connection: Connection) -> list[tuple[keyrecords.VerifiedKey, ...]]:
+    """The directory keys' hand-overs as (previous, next) pairs that verify."""
+    pairs: list[tuple[keyrecords.VerifiedKey, ...]] = []
+    if not inspect(connection).has_table(directory_successions.name):
+        return pairs  # a database from before directory keys could be handed over
+    rows = connection.execute(select(directory_successions.c.succession)).scalars()
+    for raw in rows:
+        try:
+            succession = keyrecords.parse_succession(bytes(raw))
+            previous, following, _ = keyrecords.verify_succession(succession)
+        except CryptoError:
+            continue
+        pairs.append((previous, following))
+    return pairs
+
+
+def _chain_keys(connection: Connection, pin: bytes) -> set[bytes]:
+    """The directory keys joined to the pinned one by hand-overs both keys signed."""
+    keys = {pin}
+    pairs = _successions(connection)
+    grown = True
+    while grown:
+        grown = False
+        for previous, following in pairs:
+            linked = {previous.signing_key, following.signing_key}
+            if linked & keys and not linked <= keys:
+                keys |= linked
+                grown = True
+    return keys
+
+
 def _directories(connection: Connection, pin: bytes) -> list[keyrecords.VerifiedKey]:
-    """Directory records carrying the pinned key whose self-signature verifies."""
+    """Directory records whose self-signature verifies, of the pinned key or its chain.
+
+    The chain: keys the pinned one handed over to or took over from, by hand-overs both
+    keys signed (docs/protocol.md, "Rotating the directory key").
+    """
     found: list[keyrecords.VerifiedKey] = []
+    chain = _chain_keys(connection, pin)
     rows = connection.execute(
         select(key_records.c.record).where(key_records.c.purpose == keys_pb2.KEY_PURPOSE_DIRECTORY)
     )
     for row in rows:
         try:
             record, body, _ = _record_body(bytes(row.record))
+            if body.signing_key not in chain:
+                continue
             found.append(
                 keyrecords.verify_directory_record(
-                    record, keyrecords.DirectoryPin(pin), now_ms=body.not_before * 1000
+                    record, keyrecords.DirectoryPin(body.signing_key), now_ms=body.not_before * 1000
                 )
             )
         except CryptoError:

@@ -347,7 +347,11 @@ class RelativeClient:
         revocations = tuple(reply.revocations)
         try:
             directory = keyrecords.verify_directory_record(
-                reply.directory_key, self.pin, now_ms=now, revocations=revocations
+                reply.directory_key,
+                self.pin,
+                now_ms=now,
+                revocations=revocations,
+                successions=reply.successions,
             )
         except CryptoError as exc:
             raise DirectoryMismatchError(exc.explain()) from exc

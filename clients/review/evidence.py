@@ -117,6 +117,8 @@ class EvidenceBundle:
     proof_path: tuple[bytes, ...] = field(repr=False)
     exported_at_ms: int = 0
     version: int = EVIDENCE_VERSION
+    #: The directory key's hand-overs, oldest first (empty before any rotation).
+    successions: tuple[bytes, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,7 @@ def encode_evidence(bundle: EvidenceBundle) -> bytes:
             "log": _b64(bundle.log_record),
             "sender": _b64(bundle.sender_record),
             "revocations": [_b64(r) for r in bundle.revocations],
+            "successions": [_b64(r) for r in bundle.successions],
         },
         "grant": {
             "grant_id": bundle.grant_id,
@@ -241,6 +244,7 @@ def bundle_from_review(review: Review, *, exported_at_ms: int) -> EvidenceBundle
         log_record=review.directory.log_key.SerializeToString(),
         sender_record=grant.sender_key.SerializeToString(),
         revocations=tuple(r.SerializeToString() for r in review.directory.revocations),
+        successions=tuple(r.SerializeToString() for r in review.directory.successions),
         grant_id=grant.grant_id,
         legal_basis=common_pb2.LegalBasis.Name(grant.legal_basis),
         entry_index=grant.grant_entry.index,
@@ -364,6 +368,9 @@ def parse_evidence(data: bytes) -> EvidenceBundle:
             _unb64(r, f"keys.revocations[{i}]")
             for i, r in enumerate(_list(keys, "revocations", "keys"))
         ),
+        successions=tuple(
+            _unb64(r, f"keys.successions[{i}]") for i, r in enumerate(keys.get("successions") or [])
+        ),
         grant_id=_get(grant, "grant_id", str, "grant"),
         legal_basis=_get(grant, "legal_basis", str, "grant"),
         entry_index=_count(entry, "index", "grant.entry"),
@@ -419,8 +426,13 @@ class _Verifier:
 
     def directory(self, when_ms: int) -> VerifiedKey:
         record = keyrecords.parse_key_record(self.bundle.directory_record)
+        successions = [keys_pb2.DirectorySuccession.FromString(r) for r in self.bundle.successions]
         return keyrecords.verify_directory_record(
-            record, self.pin, now_ms=when_ms, revocations=self.revocations()
+            record,
+            self.pin,
+            now_ms=when_ms,
+            revocations=self.revocations(),
+            successions=successions,
         )
 
     def record(

@@ -182,7 +182,11 @@ class TerminalClient:
             raise ClientError.of(exc) from exc
         revocations = list(reply.revocations)
         directory = keyrecords.verify_directory_record(
-            reply.directory_key, self.pin, now_ms=wall_clock_ms(), revocations=revocations
+            reply.directory_key,
+            self.pin,
+            now_ms=wall_clock_ms(),
+            revocations=revocations,
+            successions=reply.successions,
         )
         return directory, revocations
 

@@ -62,12 +62,14 @@ class RelativeService:
     async def GetDirectory(  # noqa: N802 - gRPC method name
         self, request: relative_pb2.GetDirectoryRequest
     ) -> relative_pb2.GetDirectoryResponse:
-        """The directory and log records and every revocation."""
+        """The directory and log records, every revocation and every directory hand-over."""
         revocations = await self.ctx.db.aread(common.revocation_messages)
+        current = self.ctx.directory
         return relative_pb2.GetDirectoryResponse(
-            directory_key=self.ctx.directory.directory_record,
-            log_key=self.ctx.directory.log_record,
+            directory_key=current.directory_record,
+            log_key=current.log_record,
             revocations=revocations,
+            successions=current.successions,
         )
 
     async def RegisterDevice(  # noqa: N802

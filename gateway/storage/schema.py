@@ -96,6 +96,18 @@ key_records = Table(
     Index("ix_key_records_purpose_subject", "purpose", "subject"),
 )
 
+#: Hand-overs of the directory key (docs/protocol.md, "Rotating the directory key"): the
+#: serialised DirectorySuccession, by the ids of the records handed over from and to.
+directory_successions = Table(
+    "directory_successions",
+    metadata,
+    Column("id", KEY_ID, primary_key=True),
+    Column("previous_key_id", KEY_ID, nullable=False, unique=True),
+    Column("next_key_id", KEY_ID, nullable=False, unique=True),
+    Column("succession", LargeBinary, nullable=False),
+    Column("created_at_ms", TIME, nullable=False),
+)
+
 correspondents = Table(
     "correspondents",
     metadata,

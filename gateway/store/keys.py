@@ -10,7 +10,12 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sealpost.crypto.keyrecords import VerifiedKey
 from sealpost.gateway.errors import NotFound
 from sealpost.gateway.storage.direct import Direct
-from sealpost.gateway.storage.schema import challenges, device_links, key_records
+from sealpost.gateway.storage.schema import (
+    challenges,
+    device_links,
+    directory_successions,
+    key_records,
+)
 from sealpost.gateway.store._common import columns, insert_unique, rows
 from sealpost.v1 import keys_pb2
 
@@ -93,6 +98,47 @@ def latest_record(
         .limit(1)
     ).scalar_one_or_none()
     return None if raw is None else bytes(raw)
+
+
+def add_succession(
+    connection: Connection,
+    succession_id: bytes,
+    previous_key_id: bytes,
+    next_key_id: bytes,
+    succession: bytes,
+    now_ms: int,
+) -> None:
+    """Keep a hand-over of the directory key (AlreadyExists if that key was handed over)."""
+    insert_unique(
+        connection,
+        directory_successions,
+        "that directory key was handed over before",
+        id=succession_id,
+        previous_key_id=previous_key_id,
+        next_key_id=next_key_id,
+        succession=succession,
+        created_at_ms=now_ms,
+    )
+
+
+def successions(connection: Connection) -> list[keys_pb2.DirectorySuccession]:
+    """Every hand-over of the directory key, in the order of the chain (oldest first)."""
+    found = connection.execute(
+        select(
+            directory_successions.c.previous_key_id,
+            directory_successions.c.next_key_id,
+            directory_successions.c.succession,
+        )
+    ).all()
+    by_previous = {bytes(row.previous_key_id): row for row in found}
+    taken_over = {bytes(row.next_key_id) for row in found}
+    chain: list[keys_pb2.DirectorySuccession] = []
+    start = [row for row in found if bytes(row.previous_key_id) not in taken_over]
+    row = start[0] if start else None
+    while row is not None and len(chain) < len(found):
+        chain.append(keys_pb2.DirectorySuccession.FromString(bytes(row.succession)))
+        row = by_previous.get(bytes(row.next_key_id))
+    return chain
 
 
 def key_record(connection: Connection, key_id: bytes) -> KeyRecordRow | None:

@@ -327,7 +327,11 @@ class GatewayProcess:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={k: v for k, v in os.environ.items() if not k.startswith("SEALPOST_")},
+                # Only where the keys are kept: init makes a key file for file custody alone.
+                env={
+                    **{k: v for k, v in os.environ.items() if not k.startswith("SEALPOST_")},
+                    **{k: v for k, v in self.env.items() if k == "SEALPOST_KEY_CUSTODY"},
+                },
                 check=False,
                 timeout=120,
             )

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16sealpost/v1/keys.proto\x12\x0bsealpost.v1\"=\n\tKeyRecord\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\xc6\x01\n\rKeyRecordBody\x12\x0f\n\x07version\x18\x01 \x01(\r\x12(\n\x07purpose\x18\x02 \x01(\x0e\x32\x17.sealpost.v1.KeyPurpose\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x16\n\x0e\x65ncryption_key\x18\x04 \x01(\x0c\x12\x13\n\x0bsigning_key\x18\x05 \x01(\x0c\x12\x12\n\nnot_before\x18\x06 \x01(\x03\x12\x11\n\tnot_after\x18\x07 \x01(\x03\x12\x15\n\rissuer_key_id\x18\x08 \x01(\x0c\"A\n\rKeyRevocation\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"o\n\x11KeyRevocationBody\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0e\n\x06key_id\x18\x02 \x01(\x0c\x12\x12\n\nrevoked_at\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x15\n\rissuer_key_id\x18\x05 \x01(\x0c*\xb0\x01\n\nKeyPurpose\x12\x1b\n\x17KEY_PURPOSE_UNSPECIFIED\x10\x00\x12\x19\n\x15KEY_PURPOSE_DIRECTORY\x10\x01\x12\x1f\n\x1bKEY_PURPOSE_RELATIVE_DEVICE\x10\x02\x12\x17\n\x13KEY_PURPOSE_MAILBOX\x10\x03\x12\x1b\n\x17KEY_PURPOSE_INSTITUTION\x10\x04\x12\x13\n\x0fKEY_PURPOSE_LOG\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16sealpost/v1/keys.proto\x12\x0bsealpost.v1\"=\n\tKeyRecord\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\xc6\x01\n\rKeyRecordBody\x12\x0f\n\x07version\x18\x01 \x01(\r\x12(\n\x07purpose\x18\x02 \x01(\x0e\x32\x17.sealpost.v1.KeyPurpose\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x16\n\x0e\x65ncryption_key\x18\x04 \x01(\x0c\x12\x13\n\x0bsigning_key\x18\x05 \x01(\x0c\x12\x12\n\nnot_before\x18\x06 \x01(\x03\x12\x11\n\tnot_after\x18\x07 \x01(\x03\x12\x15\n\rissuer_key_id\x18\x08 \x01(\x0c\"A\n\rKeyRevocation\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"o\n\x11KeyRevocationBody\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0e\n\x06key_id\x18\x02 \x01(\x0c\x12\x12\n\nrevoked_at\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x15\n\rissuer_key_id\x18\x05 \x01(\x0c\"h\n\x13\x44irectorySuccession\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x1a\n\x12previous_signature\x18\x03 \x01(\x0c\x12\x16\n\x0enext_signature\x18\x04 \x01(\x0c\"n\n\x17\x44irectorySuccessionBody\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x17\n\x0fprevious_record\x18\x02 \x01(\x0c\x12\x13\n\x0bnext_record\x18\x03 \x01(\x0c\x12\x14\n\x0c\x65\x66\x66\x65\x63tive_at\x18\x04 \x01(\x03*\xb0\x01\n\nKeyPurpose\x12\x1b\n\x17KEY_PURPOSE_UNSPECIFIED\x10\x00\x12\x19\n\x15KEY_PURPOSE_DIRECTORY\x10\x01\x12\x1f\n\x1bKEY_PURPOSE_RELATIVE_DEVICE\x10\x02\x12\x17\n\x13KEY_PURPOSE_MAILBOX\x10\x03\x12\x1b\n\x17KEY_PURPOSE_INSTITUTION\x10\x04\x12\x13\n\x0fKEY_PURPOSE_LOG\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sealpost.v1.keys_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_KEYPURPOSE']._serialized_start=484
-  _globals['_KEYPURPOSE']._serialized_end=660
+  _globals['_KEYPURPOSE']._serialized_start=702
+  _globals['_KEYPURPOSE']._serialized_end=878
   _globals['_KEYRECORD']._serialized_start=39
   _globals['_KEYRECORD']._serialized_end=100
   _globals['_KEYRECORDBODY']._serialized_start=103
@@ -41,4 +41,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KEYREVOCATION']._serialized_end=368
   _globals['_KEYREVOCATIONBODY']._serialized_start=370
   _globals['_KEYREVOCATIONBODY']._serialized_end=481
+  _globals['_DIRECTORYSUCCESSION']._serialized_start=483
+  _globals['_DIRECTORYSUCCESSION']._serialized_end=587
+  _globals['_DIRECTORYSUCCESSIONBODY']._serialized_start=589
+  _globals['_DIRECTORYSUCCESSIONBODY']._serialized_end=699
 # @@protoc_insertion_point(module_scope)

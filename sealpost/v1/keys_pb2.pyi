@@ -195,3 +195,71 @@ class KeyRevocationBody(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___KeyRevocationBody: _TypeAlias = KeyRevocationBody  # noqa: Y015
+
+@_typing.final
+class DirectorySuccession(_message.Message):
+    """The directory key handing over to its successor (docs/protocol.md, "Rotating the
+    directory key"). Both keys sign the same body: the previous one hands over, the next
+    one accepts, so that a client pinning either trusts the records both have signed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    PREVIOUS_SIGNATURE_FIELD_NUMBER: _builtins.int
+    NEXT_SIGNATURE_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    body: _builtins.bytes
+    """A serialised DirectorySuccessionBody, exactly the bytes both keys signed."""
+    previous_signature: _builtins.bytes
+    """Ed25519 signature of the previous directory key over the previous-key digest."""
+    next_signature: _builtins.bytes
+    """Ed25519 signature of the next directory key over the next-key digest."""
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        body: _builtins.bytes = ...,
+        previous_signature: _builtins.bytes = ...,
+        next_signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "next_signature", b"next_signature", "previous_signature", b"previous_signature", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DirectorySuccession: _TypeAlias = DirectorySuccession  # noqa: Y015
+
+@_typing.final
+class DirectorySuccessionBody(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    PREVIOUS_RECORD_FIELD_NUMBER: _builtins.int
+    NEXT_RECORD_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_AT_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    """Must equal DirectorySuccession.version."""
+    previous_record: _builtins.bytes
+    """The directory record handed over from: a serialised, self-signed KeyRecord."""
+    next_record: _builtins.bytes
+    """The directory record handed over to: a serialised, self-signed KeyRecord."""
+    effective_at: _builtins.int
+    """Seconds since the Unix epoch at which the next key took over."""
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        previous_record: _builtins.bytes = ...,
+        next_record: _builtins.bytes = ...,
+        effective_at: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["effective_at", b"effective_at", "next_record", b"next_record", "previous_record", b"previous_record", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DirectorySuccessionBody: _TypeAlias = DirectorySuccessionBody  # noqa: Y015

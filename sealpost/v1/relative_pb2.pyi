@@ -50,22 +50,30 @@ class GetDirectoryResponse(_message.Message):
     DIRECTORY_KEY_FIELD_NUMBER: _builtins.int
     LOG_KEY_FIELD_NUMBER: _builtins.int
     REVOCATIONS_FIELD_NUMBER: _builtins.int
+    SUCCESSIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def directory_key(self) -> _keys_pb2.KeyRecord: ...
     @_builtins.property
     def log_key(self) -> _keys_pb2.KeyRecord: ...
     @_builtins.property
     def revocations(self) -> _containers.RepeatedCompositeFieldContainer[_keys_pb2.KeyRevocation]: ...
+    @_builtins.property
+    def successions(self) -> _containers.RepeatedCompositeFieldContainer[_keys_pb2.DirectorySuccession]:
+        """Every hand-over of the directory key, oldest first, the last one ending at
+        directory_key; empty while the first directory key serves.
+        """
+
     def __init__(
         self,
         *,
         directory_key: _keys_pb2.KeyRecord | None = ...,
         log_key: _keys_pb2.KeyRecord | None = ...,
         revocations: _abc.Iterable[_keys_pb2.KeyRevocation] | None = ...,
+        successions: _abc.Iterable[_keys_pb2.DirectorySuccession] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["directory_key", b"directory_key", "log_key", b"log_key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["directory_key", b"directory_key", "log_key", b"log_key", "revocations", b"revocations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["directory_key", b"directory_key", "log_key", b"log_key", "revocations", b"revocations", "successions", b"successions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

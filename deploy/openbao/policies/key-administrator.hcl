@@ -30,3 +30,21 @@ path "$transit_mount/keys/$escrow_key/trim" {
     "min_available_version" = []
   }
 }
+
+# The directory and log keys: read their versions, start a new version (rotation,
+# docs/operations.md "Rotating the directory and log keys"). Never sign with them.
+path "$signing_mount/keys/$directory_key" {
+  capabilities = ["read"]
+}
+
+path "$signing_mount/keys/$log_key" {
+  capabilities = ["read"]
+}
+
+path "$signing_mount/keys/$directory_key/rotate" {
+  capabilities = ["update"]
+}
+
+path "$signing_mount/keys/$log_key/rotate" {
+  capabilities = ["update"]
+}

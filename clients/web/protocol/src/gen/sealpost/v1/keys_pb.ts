@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sealpost/v1/keys.proto.
  */
 export const file_sealpost_v1_keys: GenFile = /*@__PURE__*/
-  fileDesc("ChZzZWFscG9zdC92MS9rZXlzLnByb3RvEgtzZWFscG9zdC52MSI9CglLZXlSZWNvcmQSDwoHdmVyc2lvbhgBIAEoDRIMCgRib2R5GAIgASgMEhEKCXNpZ25hdHVyZRgDIAEoDCLGAQoNS2V5UmVjb3JkQm9keRIPCgd2ZXJzaW9uGAEgASgNEigKB3B1cnBvc2UYAiABKA4yFy5zZWFscG9zdC52MS5LZXlQdXJwb3NlEg8KB3N1YmplY3QYAyABKAkSFgoOZW5jcnlwdGlvbl9rZXkYBCABKAwSEwoLc2lnbmluZ19rZXkYBSABKAwSEgoKbm90X2JlZm9yZRgGIAEoAxIRCglub3RfYWZ0ZXIYByABKAMSFQoNaXNzdWVyX2tleV9pZBgIIAEoDCJBCg1LZXlSZXZvY2F0aW9uEg8KB3ZlcnNpb24YASABKA0SDAoEYm9keRgCIAEoDBIRCglzaWduYXR1cmUYAyABKAwibwoRS2V5UmV2b2NhdGlvbkJvZHkSDwoHdmVyc2lvbhgBIAEoDRIOCgZrZXlfaWQYAiABKAwSEgoKcmV2b2tlZF9hdBgDIAEoAxIOCgZyZWFzb24YBCABKAkSFQoNaXNzdWVyX2tleV9pZBgFIAEoDCqwAQoKS2V5UHVycG9zZRIbChdLRVlfUFVSUE9TRV9VTlNQRUNJRklFRBAAEhkKFUtFWV9QVVJQT1NFX0RJUkVDVE9SWRABEh8KG0tFWV9QVVJQT1NFX1JFTEFUSVZFX0RFVklDRRACEhcKE0tFWV9QVVJQT1NFX01BSUxCT1gQAxIbChdLRVlfUFVSUE9TRV9JTlNUSVRVVElPThAEEhMKD0tFWV9QVVJQT1NFX0xPRxAFYgZwcm90bzM");
+  fileDesc("ChZzZWFscG9zdC92MS9rZXlzLnByb3RvEgtzZWFscG9zdC52MSI9CglLZXlSZWNvcmQSDwoHdmVyc2lvbhgBIAEoDRIMCgRib2R5GAIgASgMEhEKCXNpZ25hdHVyZRgDIAEoDCLGAQoNS2V5UmVjb3JkQm9keRIPCgd2ZXJzaW9uGAEgASgNEigKB3B1cnBvc2UYAiABKA4yFy5zZWFscG9zdC52MS5LZXlQdXJwb3NlEg8KB3N1YmplY3QYAyABKAkSFgoOZW5jcnlwdGlvbl9rZXkYBCABKAwSEwoLc2lnbmluZ19rZXkYBSABKAwSEgoKbm90X2JlZm9yZRgGIAEoAxIRCglub3RfYWZ0ZXIYByABKAMSFQoNaXNzdWVyX2tleV9pZBgIIAEoDCJBCg1LZXlSZXZvY2F0aW9uEg8KB3ZlcnNpb24YASABKA0SDAoEYm9keRgCIAEoDBIRCglzaWduYXR1cmUYAyABKAwibwoRS2V5UmV2b2NhdGlvbkJvZHkSDwoHdmVyc2lvbhgBIAEoDRIOCgZrZXlfaWQYAiABKAwSEgoKcmV2b2tlZF9hdBgDIAEoAxIOCgZyZWFzb24YBCABKAkSFQoNaXNzdWVyX2tleV9pZBgFIAEoDCJoChNEaXJlY3RvcnlTdWNjZXNzaW9uEg8KB3ZlcnNpb24YASABKA0SDAoEYm9keRgCIAEoDBIaChJwcmV2aW91c19zaWduYXR1cmUYAyABKAwSFgoObmV4dF9zaWduYXR1cmUYBCABKAwibgoXRGlyZWN0b3J5U3VjY2Vzc2lvbkJvZHkSDwoHdmVyc2lvbhgBIAEoDRIXCg9wcmV2aW91c19yZWNvcmQYAiABKAwSEwoLbmV4dF9yZWNvcmQYAyABKAwSFAoMZWZmZWN0aXZlX2F0GAQgASgDKrABCgpLZXlQdXJwb3NlEhsKF0tFWV9QVVJQT1NFX1VOU1BFQ0lGSUVEEAASGQoVS0VZX1BVUlBPU0VfRElSRUNUT1JZEAESHwobS0VZX1BVUlBPU0VfUkVMQVRJVkVfREVWSUNFEAISFwoTS0VZX1BVUlBPU0VfTUFJTEJPWBADEhsKF0tFWV9QVVJQT1NFX0lOU1RJVFVUSU9OEAQSEwoPS0VZX1BVUlBPU0VfTE9HEAViBnByb3RvMw");
 
 /**
  * A signed key record. Its id is a digest of `body` (docs/protocol.md, "Key records").
@@ -194,6 +194,88 @@ export type KeyRevocationBody = Message<"sealpost.v1.KeyRevocationBody"> & {
  */
 export const KeyRevocationBodySchema: GenMessage<KeyRevocationBody> = /*@__PURE__*/
   messageDesc(file_sealpost_v1_keys, 3);
+
+/**
+ * The directory key handing over to its successor (docs/protocol.md, "Rotating the
+ * directory key"). Both keys sign the same body: the previous one hands over, the next
+ * one accepts, so that a client pinning either trusts the records both have signed.
+ *
+ * @generated from message sealpost.v1.DirectorySuccession
+ */
+export type DirectorySuccession = Message<"sealpost.v1.DirectorySuccession"> & {
+  /**
+   * @generated from field: uint32 version = 1;
+   */
+  version: number;
+
+  /**
+   * A serialised DirectorySuccessionBody, exactly the bytes both keys signed.
+   *
+   * @generated from field: bytes body = 2;
+   */
+  body: Uint8Array;
+
+  /**
+   * Ed25519 signature of the previous directory key over the previous-key digest.
+   *
+   * @generated from field: bytes previous_signature = 3;
+   */
+  previousSignature: Uint8Array;
+
+  /**
+   * Ed25519 signature of the next directory key over the next-key digest.
+   *
+   * @generated from field: bytes next_signature = 4;
+   */
+  nextSignature: Uint8Array;
+};
+
+/**
+ * Describes the message sealpost.v1.DirectorySuccession.
+ * Use `create(DirectorySuccessionSchema)` to create a new message.
+ */
+export const DirectorySuccessionSchema: GenMessage<DirectorySuccession> = /*@__PURE__*/
+  messageDesc(file_sealpost_v1_keys, 4);
+
+/**
+ * @generated from message sealpost.v1.DirectorySuccessionBody
+ */
+export type DirectorySuccessionBody = Message<"sealpost.v1.DirectorySuccessionBody"> & {
+  /**
+   * Must equal DirectorySuccession.version.
+   *
+   * @generated from field: uint32 version = 1;
+   */
+  version: number;
+
+  /**
+   * The directory record handed over from: a serialised, self-signed KeyRecord.
+   *
+   * @generated from field: bytes previous_record = 2;
+   */
+  previousRecord: Uint8Array;
+
+  /**
+   * The directory record handed over to: a serialised, self-signed KeyRecord.
+   *
+   * @generated from field: bytes next_record = 3;
+   */
+  nextRecord: Uint8Array;
+
+  /**
+   * Seconds since the Unix epoch at which the next key took over.
+   *
+   * @generated from field: int64 effective_at = 4;
+   */
+  effectiveAt: bigint;
+};
+
+/**
+ * Describes the message sealpost.v1.DirectorySuccessionBody.
+ * Use `create(DirectorySuccessionBodySchema)` to create a new message.
+ */
+export const DirectorySuccessionBodySchema: GenMessage<DirectorySuccessionBody> = /*@__PURE__*/
+  messageDesc(file_sealpost_v1_keys, 5);
 
 /**
  * @generated from enum sealpost.v1.KeyPurpose

@@ -1,0 +1,242 @@
+"""The directory, log and session-token keys kept by the key server (key_custody = key-server).
+
+On a real OpenBao and a real gateway process: the gateway's state folder holds no key;
+every record and tree head is signed at the key server by a key that cannot be
+exported; a rotated log key is adopted while the gateway runs and followed by a
+relative, a terminal and the auditor; a key server that cannot sign delays proofs and
+loses no send.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hvac
+import hvac.exceptions
+import pytest
+from typer.testing import CliRunner
+
+from sealpost import cli as sealpost_cli
+from sealpost._internal.devservers import OpenBaoDevServer
+from sealpost._internal.stack import (
+    Stack,
+    approve_all,
+    bootstrap_openbao,
+    log_events,
+    setup_institutions,
+    start_gateway,
+)
+from sealpost.crypto import keyrecords
+from sealpost.crypto.keyrecords import DirectoryPin
+from sealpost.crypto.logentry import LogAction
+from sealpost.escrow import signing
+from sealpost.escrow._transport import Connection, KeyServerConfig
+from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap
+from sealpost.v1 import keys_pb2, relative_pb2
+
+pytestmark = pytest.mark.integration
+
+A = "pi-custody"
+SETTINGS = BootstrapSettings()
+DIRECTORY_KEY, LOG_KEY = SETTINGS.signing_keys
+
+
+class CustodyStack(Stack):
+    """A stack whose clients pin the directory key the key server holds."""
+
+    directory_key: bytes = b""
+
+    @property
+    def pin(self) -> DirectoryPin:
+        return DirectoryPin(self.directory_key)
+
+
+def public_keys(bao: OpenBaoDevServer, name: str) -> dict[int, bytes]:
+    client = hvac.Client(url=bao.address, token=bao.root_token)
+    data = client.adapter.get(f"/v1/{SETTINGS.signing_mount}/keys/{name}")["data"]
+    return {int(v): base64.b64decode(e["public_key"]) for v, e in data["keys"].items()}
+
+
+def directory_reply(stack: Stack) -> relative_pb2.GetDirectoryResponse:
+    relative = stack.relative("Reader")
+    reply = relative._call(
+        "GetDirectory", relative_pb2.GetDirectoryRequest(), relative_pb2.GetDirectoryResponse
+    )
+    assert isinstance(reply, relative_pb2.GetDirectoryResponse)
+    return reply
+
+
+def record_key(record: keys_pb2.KeyRecord) -> bytes:
+    return keys_pb2.KeyRecordBody.FromString(record.body).signing_key
+
+
+def audit_verify(database_url: str, directory_key: bytes) -> dict[str, Any]:
+    done = CliRunner(env=dict.fromkeys(k for k in os.environ if k.startswith("SEALPOST_"))).invoke(
+        sealpost_cli.app,
+        [
+            "audit",
+            "verify",
+            "--database-url",
+            database_url,
+            "--directory-key",
+            directory_key.hex(),
+            "-q",
+            "--json",
+        ],
+    )
+    if done.exception is not None and not isinstance(done.exception, SystemExit):
+        raise done.exception
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+@pytest.fixture
+def custody(tmp_path: Path, fresh_openbao: OpenBaoDevServer) -> Iterator[CustodyStack]:
+    keyserver = bootstrap_openbao(fresh_openbao)
+    admin = KeyServerBootstrap(KeyServerConfig(fresh_openbao.address), fresh_openbao.root_token)
+    try:
+        token = admin.create_gateway_token()
+    finally:
+        admin.close()
+    token_file = tmp_path / "gateway-token"
+    token_file.write_text(token.token)
+    token_file.chmod(0o600)
+    url = f"sqlite:///{(tmp_path / 'custody.db').resolve()}"
+    gateway = start_gateway(
+        tmp_path / "gateway",
+        fresh_openbao,
+        keyserver,
+        url,
+        extra_env={
+            "SEALPOST_KEY_CUSTODY": "key-server",
+            "SEALPOST_KEY_SERVER_TOKEN_FILE": str(token_file),
+            "SEALPOST_KEY_REFRESH_SECONDS": "1",
+        },
+    )
+    running = CustodyStack(fresh_openbao, keyserver, gateway)
+    running.directory_key = public_keys(fresh_openbao, DIRECTORY_KEY)[1]
+    try:
+        yield running
+    finally:
+        running.close()
+        gateway.stop()
+
+
+def test_the_key_server_signs_and_the_gateway_holds_no_key(custody: CustodyStack) -> None:
+    state = custody.gateway.state_dir
+    assert not (state / "gateway-keys.json").exists()
+    assert not any("key" in p.name and p.suffix == ".json" for p in state.rglob("*"))
+
+    reply = directory_reply(custody)
+    assert record_key(reply.directory_key) == public_keys(custody.openbao, DIRECTORY_KEY)[1]
+    assert record_key(reply.log_key) == public_keys(custody.openbao, LOG_KEY)[1]
+    # What clients verify: the directory record against the pin, the log record under it.
+    directory = keyrecords.verify_directory_record(
+        reply.directory_key, custody.pin, now_ms=int(time.time() * 1000)
+    )
+    assert directory.signing_key == custody.directory_key
+
+    # Neither the gateway's token nor the root token can take the keys out.
+    gateway_token = Path(custody.gateway.env["SEALPOST_KEY_SERVER_TOKEN_FILE"]).read_text()
+    for token in (gateway_token, custody.openbao.root_token):
+        client = hvac.Client(url=custody.openbao.address, token=token)
+        for name in (DIRECTORY_KEY, LOG_KEY):
+            with pytest.raises(hvac.exceptions.VaultError):
+                client.adapter.get(f"/v1/{SETTINGS.signing_mount}/export/signing-key/{name}")
+    # The gateway's token signs with these two keys and nothing else: not the escrow key.
+    client = hvac.Client(url=custody.openbao.address, token=gateway_token)
+    with pytest.raises(hvac.exceptions.Forbidden):
+        client.adapter.post(
+            f"/v1/{SETTINGS.escrow_key.mount}/encrypt/{SETTINGS.escrow_key.name}",
+            json={"plaintext": "", "context": base64.b64encode(b"x").decode()},
+        )
+    with pytest.raises(hvac.exceptions.Forbidden):
+        client.adapter.post(f"/v1/{SETTINGS.signing_mount}/keys/{LOG_KEY}/rotate")
+
+    # The key server's audit log holds a signing request for the heads and the records.
+    audit = custody.openbao.audit_logs[0].read_text()
+    assert f"{SETTINGS.signing_mount}/sign/{LOG_KEY}" in audit
+    assert f"{SETTINGS.signing_mount}/sign/{DIRECTORY_KEY}" in audit
+
+
+def test_a_rotated_log_key_is_followed_by_relative_terminal_and_auditor(
+    custody: CustodyStack,
+) -> None:
+    admin, terminals = setup_institutions(custody, [("d-cu-1", A, "regular")])
+    relative = custody.relative("Anna")
+    relative.request_contact("d-cu-1")
+    approve_all(admin, A)
+    before = relative.send("d-cu-1", "voor de wissel")
+    old_log = directory_reply(custody).log_key
+
+    connection = Connection(KeyServerConfig(custody.openbao.address), custody.openbao.root_token)
+    try:
+        assert signing.rotate(connection, SETTINGS.signing_mount, LOG_KEY) == 2
+    finally:
+        connection.close()
+    new_public = public_keys(custody.openbao, LOG_KEY)[2]
+    deadline = time.monotonic() + 20
+    while record_key(directory_reply(custody).log_key) != new_public:
+        assert time.monotonic() < deadline, "the gateway did not adopt the new log key"
+        time.sleep(0.5)
+    new_log = directory_reply(custody).log_key
+    assert new_log.body != old_log.body
+
+    # The log records the new log key, published by the gateway.
+    published = [
+        e
+        for e in log_events(custody)
+        if e.action == LogAction.KEY_RECORD_PUBLISHED and e.extra.get("purpose") == "log"
+    ]
+    assert len(published) == 2
+    assert dict(published[-1].subjects)["key"] == keyrecords.key_record_id(new_log.body).hex()
+
+    # The relative's next send is proven under the new key; the old receipt still checks.
+    after = relative.send("d-cu-1", "na de wissel")
+    assert after.log_key_id == keyrecords.key_record_id(new_log.body)
+    assert before.log_key_id == keyrecords.key_record_id(old_log.body)
+    checks = relative.check_receipts()
+    assert [c.error for c in checks] == [None, None]
+    assert {c.record.message_id for c in checks} == {before.message_id, after.message_id}
+
+    # The terminal takes both in: it verifies heads under whichever key signed them.
+    terminal = terminals[A]
+    delivered = terminal.deliveries("d-cu-1")
+    assert len(delivered) == 2
+
+    # The auditor's replay accepts both log keys, both published under the directory.
+    result = audit_verify(custody.gateway.database_url, custody.directory_key)
+    assert result["ok"], result["findings"]
+
+
+def test_a_key_server_that_cannot_sign_delays_proofs_and_loses_no_send(
+    custody: CustodyStack,
+) -> None:
+    admin, _terminals = setup_institutions(custody, [("d-cu-2", A, "regular")])
+    relative = custody.relative("Bram")
+    relative.request_contact("d-cu-2")
+    approve_all(admin, A)
+    relative.send("d-cu-2", "eerst")
+    custody.openbao.seal()
+    try:
+        accepted = relative.send_sealed(
+            relative.seal("d-cu-2", "terwijl de sleutelserver dicht is")
+        )
+        assert not accepted.HasField("tree_head")  # accepted and logged, proof to follow
+    finally:
+        custody.openbao.unseal()
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            proven = relative.confirm(accepted.message_id, accepted.envelope_digest)
+            break
+        except Exception:
+            assert time.monotonic() < deadline, "no head was signed after the key server came back"
+            time.sleep(0.5)
+    assert proven.message_id == accepted.message_id
