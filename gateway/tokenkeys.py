@@ -278,7 +278,7 @@ class KeyServerTokenKeys:
             return self._run("refresh", rotate=0, on_schedule=True)
 
     def rotate(self, *, revoke_issued: bool = False) -> TokenKeyStatus:
-        """Write a new version now (a suspected leak); ``revoke_issued`` writes two.
+        """Write a new version now; after a suspected leak, ``revoke_issued`` writes two.
 
         With one new version, tokens already made still verify for their 15 minutes. With
         ``revoke_issued`` no key from before this call verifies anything: every relative
