@@ -78,6 +78,8 @@ IDENTITY_TEMPLATE: Final = (
 )
 
 ESCROW_KEY_TYPE: Final = "aes256-gcm96"
+#: Versions kept of each secret on the gateway's KV mount: older session-token keys go away.
+GATEWAY_SECRETS_MAX_VERSIONS: Final = 5
 IDENTITY_KEY_ALGORITHM: Final = "EdDSA"
 
 _PREFIX = re.compile(r"[a-z][a-z0-9-]{0,30}")
@@ -123,6 +125,11 @@ class BootstrapSettings:
         so that opening a summary is never mistaken for a message's decrypt.
         """
         return EscrowKeyRef(mount=f"{self.prefix}-transit", name=f"{self.prefix}-triage")
+
+    @property
+    def gateway_secrets_mount(self) -> str:
+        """The KV version 2 mount of the gateway's own secrets (its session-token key)."""
+        return f"{self.prefix}-gateway"
 
     @property
     def identity_role(self) -> str:
@@ -224,6 +231,7 @@ def render_policies(settings: BootstrapSettings) -> dict[str, str]:
         "signing_mount": settings.signing_mount,
         "directory_key": settings.signing_keys[0],
         "log_key": settings.signing_keys[1],
+        "gateway_secrets_mount": settings.gateway_secrets_mount,
     }
     out: dict[str, str] = {}
     for role in POLICY_ROLES:
@@ -299,6 +307,7 @@ class KeyServerBootstrap:
             )
             for name in s.signing_keys:
                 self._ensure_signing_key(name)
+            self._ensure_gateway_secrets()
             policies = self._ensure_policies()
             self._ensure_mount(s.userpass_mount, "userpass", "sys/auth", "Sealpost staff logins")
             self._ensure_terminal_role()
@@ -434,6 +443,29 @@ class KeyServerBootstrap:
             raise BootstrapError(
                 f"existing signing key {mount}/{name} refused: {', '.join(info.unsafe())}"
             )
+
+    def _ensure_gateway_secrets(self) -> None:
+        """The gateway's KV v2 mount: few versions kept, every write check-and-set."""
+        mount = self.settings.gateway_secrets_mount
+        existing = data_of(self._read_mounts("sys/mounts"), "sys/mounts").get(f"{mount}/")
+        if existing is None:
+            self._post(
+                "enable kv",
+                f"/v1/sys/mounts/{mount}",
+                {"type": "kv", "options": {"version": "2"}, "description": "Sealpost gateway"},
+            )
+            self._changed(f"enabled kv at {mount}/")
+        elif not isinstance(existing, dict) or existing.get("type") != "kv":
+            raise BootstrapError(f"{mount}/ is mounted but is not kv")
+        elif (existing.get("options") or {}).get("version") != "2":
+            raise BootstrapError(f"{mount}/ is mounted but is not kv version 2")
+        wanted = {"max_versions": GATEWAY_SECRETS_MAX_VERSIONS, "cas_required": True}
+        self._ensure_same(
+            "gateway secrets config",
+            f"/v1/{mount}/config",
+            wanted,
+            lambda d: {k: d.get(k) for k in wanted},
+        )
 
     def _ensure_policies(self) -> list[str]:
         names = []

@@ -1,7 +1,8 @@
 # Gateway: staff identity tokens are verified against the public JWKS
 # (identity/oidc/.well-known/keys), which needs no token. With its keys in the key
-# server (key_custody = "key-server") it signs with the directory and log keys below.
-# It never holds or uses a key that opens content (spec P1, P9).
+# server (key_custody = "key-server") it signs with the directory and log keys and
+# keeps its session-token key below. It never holds or uses a key that opens content
+# (spec P1, P9).
 #
 # Explicit denials: "deny" wins over any capability another policy might grant
 # to the same token by mistake.
@@ -39,5 +40,16 @@ path "auth/token/renew-self" {
 }
 
 path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}
+
+# The session-token key (gateway/tokenkeys.py), a KV v2 secret: read its
+# versions, create the first, write a new one on rotation (check-and-set).
+# Nothing else on the mount; no delete, no destroy, no metadata writes.
+path "$gateway_secrets_mount/data/session-token-key" {
+  capabilities = ["read", "create", "update"]
+}
+
+path "$gateway_secrets_mount/metadata/session-token-key" {
   capabilities = ["read"]
 }
