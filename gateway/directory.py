@@ -124,12 +124,14 @@ def publish(
     *,
     institution: str = "",
     succeeds: bytes = b"",
+    succession: bytes = b"",
 ) -> None:
     """Store a record and log its publication: the key id (a digest of the body), purpose, owner.
 
     Every record the directory signs goes through here, so the key records, too, can
     be recomputed from the log. ``institution`` is the one that holds a mailbox key;
-    ``succeeds`` the directory record a new directory record takes over from.
+    ``succeeds`` the directory record a new directory record takes over from, and
+    ``succession`` the id of the hand-over both keys signed.
     AlreadyExists for a record stored before.
     """
     store.add_key_record(connection, verified, record.SerializeToString(deterministic=True), now_ms)
@@ -151,7 +153,7 @@ def publish(
         [(OWNER_KINDS[verified.purpose], verified.subject), ("key", verified.id.hex())],
         scope=scope,
         purpose=purpose_name(verified.purpose),
-        **({"succeeds": succeeds.hex()} if succeeds else {}),
+        **({"succeeds": succeeds.hex(), "succession": succession.hex()} if succeeds else {}),
     )
 
 
@@ -263,7 +265,15 @@ def rotate_directory(
     raw = succession.SerializeToString(deterministic=True)
     digest = keyrecords.succession_id(raw)
     store.add_succession(connection, digest, current.directory.id, directory.id, raw, now_ms)
-    publish(connection, record, directory, actor, now_ms, succeeds=current.directory.id)
+    publish(
+        connection,
+        record,
+        directory,
+        actor,
+        now_ms,
+        succeeds=current.directory.id,
+        succession=digest,
+    )
     return Directory(keys, record, directory, current.log_record, current.log, successions)
 
 

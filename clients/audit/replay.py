@@ -560,6 +560,15 @@ class Replay:
         key = s["key"]
         self._keys[key] = (purpose, subject, False)
         self._set("key_records", key, index, purpose=purpose, subject=subject, revoked_at_ms=None)
+        succession = event.extra.get("succession")
+        if purpose == keys_pb2.KEY_PURPOSE_DIRECTORY and succession:
+            self._set(
+                "directory_successions",
+                succession,
+                index,
+                previous_key_id=event.extra.get("succeeds", ""),
+                next_key_id=key,
+            )
         if kind == "account":
             self._set("accounts", subject, index)
         if purpose == keys_pb2.KEY_PURPOSE_MAILBOX:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from google.protobuf.message import DecodeError
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, inspect, select
 
 from sealpost.clients.audit import database
 from sealpost.clients.audit.replay import FindingKind, Replay, StateFinding, compare_table, replay
@@ -174,6 +174,33 @@ def _key_records(
         )
 
 
+def _successions(
+    connection: Connection, findings: list[StateFinding]
+) -> Iterator[tuple[str, Columns]]:
+    """Hand-overs of the directory key, each held to the id the log recorded for it."""
+    if not inspect(connection).has_table(schema.directory_successions.name):
+        return
+    for row in _rows(connection, schema.directory_successions):
+        key = bytes(row.id).hex()
+        if not hmac.compare_digest(keyrecords.succession_id(bytes(row.succession)), bytes(row.id)):
+            findings.append(
+                StateFinding(
+                    FindingKind.COLUMN_DIFFERS,
+                    "the stored hand-over of the directory key is not the one its id names",
+                    table="directory_successions",
+                    row=key,
+                    column="succession",
+                )
+            )
+        yield (
+            key,
+            {
+                "previous_key_id": bytes(row.previous_key_id).hex(),
+                "next_key_id": bytes(row.next_key_id).hex(),
+            },
+        )
+
+
 def _simple(
     connection: Connection, table: Table, key: Callable[[Any], str], columns: Iterable[str]
 ) -> Iterator[tuple[str, Columns]]:
@@ -197,6 +224,7 @@ def _tables(
         ),
         "accounts": _simple(connection, s.accounts, lambda r: r.id, ()),
         "key_records": _key_records(connection, findings),
+        "directory_successions": _successions(connection, findings),
         "mailbox_keys": _simple(
             connection,
             s.mailbox_keys,
