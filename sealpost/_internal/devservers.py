@@ -330,7 +330,11 @@ class GatewayProcess:
                 # Only where the keys are kept: init makes a key file for file custody alone.
                 env={
                     **{k: v for k, v in os.environ.items() if not k.startswith("SEALPOST_")},
-                    **{k: v for k, v in self.env.items() if k == "SEALPOST_KEY_CUSTODY"},
+                    **{
+                        k: v
+                        for k, v in self.env.items()
+                        if k.startswith(("SEALPOST_KEY_", "SEALPOST_OIDC_"))
+                    },
                 },
                 check=False,
                 timeout=120,

@@ -32,8 +32,10 @@ from sealpost._internal.stack import (
     setup_institutions,
     start_gateway,
 )
+from sealpost.clients.relative.errors import DirectoryMismatchError
 from sealpost.crypto import keyrecords
 from sealpost.crypto.keyrecords import DirectoryPin
+from sealpost.crypto.keys import PrivateKeys
 from sealpost.crypto.logentry import LogAction
 from sealpost.escrow import signing
 from sealpost.escrow._transport import Connection, KeyServerConfig
@@ -159,10 +161,13 @@ def test_the_key_server_signs_and_the_gateway_holds_no_key(custody: CustodyStack
     with pytest.raises(hvac.exceptions.Forbidden):
         client.adapter.post(f"/v1/{SETTINGS.signing_mount}/keys/{LOG_KEY}/rotate")
 
-    # The key server's audit log holds a signing request for the heads and the records.
-    audit = custody.openbao.audit_logs[0].read_text()
-    assert f"{SETTINGS.signing_mount}/sign/{LOG_KEY}" in audit
-    assert f"{SETTINGS.signing_mount}/sign/{DIRECTORY_KEY}" in audit
+    # The key server's audit log holds the signing requests: the records', and the heads'
+    # (signed every head interval while the log grows).
+    deadline = time.monotonic() + 20
+    wanted = [f"{SETTINGS.signing_mount}/sign/{name}" for name in (DIRECTORY_KEY, LOG_KEY)]
+    while not all(w in custody.openbao.audit_logs[0].read_text() for w in wanted):
+        assert time.monotonic() < deadline, "no signing request in the key server's audit log"
+        time.sleep(0.5)
 
 
 def test_a_rotated_log_key_is_followed_by_relative_terminal_and_auditor(
@@ -201,14 +206,23 @@ def test_a_rotated_log_key_is_followed_by_relative_terminal_and_auditor(
     after = relative.send("d-cu-1", "na de wissel")
     assert after.log_key_id == keyrecords.key_record_id(new_log.body)
     assert before.log_key_id == keyrecords.key_record_id(old_log.body)
-    checks = relative.check_receipts()
-    assert [c.error for c in checks] == [None, None]
-    assert {c.record.message_id for c in checks} == {before.message_id, after.message_id}
+    # The old receipt, signed by the old key, verifies again (the old record is fetched by
+    # its id and judged at the time the message was accepted); a fresh proof verifies too.
+    again = relative._verify_and_record(
+        before.receipt, before.message_id, before.envelope_digest, None
+    )
+    assert again.log_key_id == before.log_key_id
+    fresh = relative.confirm(before.message_id, before.envelope_digest)
+    assert fresh.log_key_id == after.log_key_id
 
-    # The terminal takes both in: it verifies heads under whichever key signed them.
+    # The terminal takes both in, and verifies the deliveries' heads under whichever log
+    # key signed them.
     terminal = terminals[A]
-    delivered = terminal.deliveries("d-cu-1")
-    assert len(delivered) == 2
+    states = terminal.take_in(terminal.intake(), custody.escrow_for(A))
+    assert {before.message_id, after.message_id} <= set(states)
+    listing = terminal.list_deliveries("d-cu-1")
+    assert {d.message_id for d in listing.proven} == {before.message_id, after.message_id}
+    assert listing.unproven == []
 
     # The auditor's replay accepts both log keys, both published under the directory.
     result = audit_verify(custody.gateway.database_url, custody.directory_key)
@@ -240,3 +254,77 @@ def test_a_key_server_that_cannot_sign_delays_proofs_and_loses_no_send(
             assert time.monotonic() < deadline, "no head was signed after the key server came back"
             time.sleep(0.5)
     assert proven.message_id == accepted.message_id
+
+
+def test_a_rotated_directory_key_is_handed_over_and_every_pin_follows(
+    custody: CustodyStack,
+) -> None:
+    admin, terminals = setup_institutions(custody, [("d-cu-3", A, "regular")])
+    old_pin = custody.directory_key
+    anna = custody.relative("Anna")  # pinned to the first directory key
+    anna.request_contact("d-cu-3")
+    approve_all(admin, A)
+    anna.send("d-cu-3", "voor de overdracht")
+    old_directory = directory_reply(custody).directory_key
+
+    connection = Connection(KeyServerConfig(custody.openbao.address), custody.openbao.root_token)
+    try:
+        assert signing.rotate(connection, SETTINGS.signing_mount, DIRECTORY_KEY) == 2
+    finally:
+        connection.close()
+    new_pin = public_keys(custody.openbao, DIRECTORY_KEY)[2]
+    deadline = time.monotonic() + 20
+    while record_key(directory_reply(custody).directory_key) != new_pin:
+        assert time.monotonic() < deadline, "the gateway did not hand the directory over"
+        time.sleep(0.5)
+    reply = directory_reply(custody)
+    assert len(reply.successions) == 1
+    previous, following, _ = keyrecords.verify_succession(reply.successions[0])
+    assert previous.signing_key == old_pin
+    assert following.signing_key == new_pin
+    assert previous.id == keyrecords.key_record_id(old_directory.body)
+
+    # The log records the hand-over with the new directory record.
+    published = [
+        e
+        for e in log_events(custody)
+        if e.action == LogAction.KEY_RECORD_PUBLISHED and e.extra.get("purpose") == "directory"
+    ]
+    assert len(published) == 2
+    assert published[-1].extra["succeeds"] == previous.id.hex()
+    assert (
+        published[-1].extra["succession"]
+        == keyrecords.succession_id(
+            reply.successions[0].SerializeToString(deterministic=True)
+        ).hex()
+    )
+
+    # Anna keeps her old pin and goes on: the mailbox key the old directory signed still
+    # verifies under the new one.
+    assert anna.send("d-cu-3", "na de overdracht").message_id
+    # A relative given only the new key trusts what the old key signed.
+    custody.directory_key = new_pin
+    bram = custody.relative("Bram")
+    bram.request_contact("d-cu-3")
+    approve_all(admin, A)
+    assert bram.send("d-cu-3", "nieuw hier").message_id
+    # The terminal, pinned to the old key, takes all three in.
+    terminal = terminals[A]
+    assert terminal.pin.signing_key == old_pin
+    states = terminal.take_in(terminal.intake(), custody.escrow_for(A))
+    assert len(states) == 3
+    # A client pinned to a key outside the chain is refused with the pin named as the cause.
+    custody.directory_key = PrivateKeys.generate().signing_key
+    with pytest.raises(DirectoryMismatchError, match="pinned key"):
+        custody.relative("Stranger")
+    custody.directory_key = old_pin
+
+    # The auditor verifies the log and the tables with either pin.
+    for pin in (old_pin, new_pin):
+        result = audit_verify(custody.gateway.database_url, pin)
+        assert result["ok"], result["findings"]
+
+    # A restarted gateway signs with the version the published record carries.
+    custody.gateway.stop()
+    custody.gateway.start()
+    assert record_key(directory_reply(custody).directory_key) == new_pin

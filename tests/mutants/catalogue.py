@@ -37,6 +37,8 @@ _WEB_APP_AUDIT = "tests/unit/test_audit_webapp.py"
 _DEVICES = "tests/integration/test_devices.py"
 _NEWS = "tests/integration/test_news_mail.py"
 _TRIAGE = "tests/unit/test_triage_sealed.py"
+_SUCCESSION = "tests/unit/test_directory_succession.py"
+_TRANSIT = "tests/unit/test_transit_signer.py"
 _RETENTION = (
     "tests/integration/test_row_retention.py"
     "::test_settled_messages_are_deleted_and_the_log_still_verifies[sqlite]"
@@ -1231,5 +1233,39 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         breaks="P12",
         effect="A message deleted before it was settled goes unseen by the auditor.",
         tests=(_RETENTION,),
+    ),
+    # ------------------------------------------------------------------ directory hand-overs
+    Mutant(
+        name="succession-next-key-unchecked",
+        path="crypto/keyrecords.py",
+        original=(
+            "    _sodium.ed25519_verify(following.signing_key, next_digest, "
+            "succession.next_signature)\n"
+        ),
+        replacement="",
+        breaks="P8",
+        effect="Any key can join the directory's chain by signing a hand-over from itself.",
+        tests=(_SUCCESSION,),
+    ),
+    Mutant(
+        name="succession-previous-key-unchecked",
+        path="crypto/keyrecords.py",
+        original=(
+            "    _sodium.ed25519_verify(previous.signing_key, previous_digest, "
+            "succession.previous_signature)\n"
+        ),
+        replacement="",
+        breaks="P8",
+        effect="A client pinned to the directory key follows a hand-over it never signed.",
+        tests=(_SUCCESSION,),
+    ),
+    Mutant(
+        name="transit-signature-unchecked",
+        path="escrow/signing.py",
+        original="            verify_signature(self._public, message, signature)\n",
+        replacement="            pass\n",
+        breaks="P8",
+        effect="A key server answering with another key's signature puts it in clients' hands.",
+        tests=(_TRANSIT,),
     ),
 )

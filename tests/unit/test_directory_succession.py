@@ -1,4 +1,4 @@
-"""Hand-overs of the directory key: both keys sign, clients pinned to any key of the chain follow."""
+"""Hand-overs of the directory key: both keys sign, a pin of any key of the chain follows."""
 
 from __future__ import annotations
 
