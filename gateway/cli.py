@@ -240,6 +240,55 @@ def rotate_directory_key(
     )
 
 
+@app.command(
+    "rotate-token-key",
+    help=_(
+        "Start a new session-token key now (they also rotate daily on their own with "
+        "key_custody = key-server).\n\n"
+        "Tokens made before stay valid until they expire (15 minutes). After a suspected leak "
+        "use --revoke-issued: no earlier key verifies anything and every relative signs in "
+        "again. With key_custody = key-server every gateway takes the new key up within "
+        "key_refresh_seconds; with file custody restart every gateway (and copy the key file to "
+        "each), and every relative signs in again."
+    ),
+)
+def rotate_token_key(
+    state_dir: StateDir = None,
+    config: ConfigFile = None,
+    revoke_issued: Annotated[
+        bool,
+        typer.Option(
+            "--revoke-issued", help=_("Also make every token issued so far stop verifying.")
+        ),
+    ] = False,
+) -> None:
+    """Start a new session-token key now (the help is above)."""
+    from sealpost.escrow.errors import EscrowError  # noqa: PLC0415
+    from sealpost.gateway import custody, keystore  # noqa: PLC0415
+
+    settings = _load("rotate-token-key", {"state_dir": _path_flag(state_dir)}, config)
+    try:
+        if settings.key_custody == "key-server":
+            kept = custody.KeyServerCustody(settings)
+            try:
+                status = kept.tokens.rotate(revoke_issued=revoke_issued)
+            except EscrowError as exc:
+                raise ConfigError([f"key server: {exc}"]) from exc
+            finally:
+                kept.close()
+            typer.echo(
+                _(
+                    "session-token key rotated: version {version} is the newest",
+                    version=status.newest_version,
+                )
+            )
+        else:
+            keystore.replace_token_key(settings.state_dir)
+            typer.echo(_("session-token key replaced; restart every gateway now"))
+    except ConfigError as exc:
+        raise _fail("rotate-token-key", exc) from exc
+
+
 def _key_server_pins(settings: GatewayConfig) -> tuple[str, str]:
     """The directory and log keys held by the key server, as the gateway would sign with."""
     from sealpost.escrow.errors import EscrowError  # noqa: PLC0415

@@ -150,6 +150,16 @@ def stage_directory_key(state_dir: Path, new: PrivateKeys) -> Path:
     return staged
 
 
+def replace_token_key(state_dir: Path) -> None:
+    """A new session-token key in the key file: every token made before stops verifying."""
+    path = state_dir / KEYS_FILE
+    document = json.loads(path.read_text())
+    document["token_key"] = new_session_token_key().hex()
+    staged = path.with_name(path.name + ".new")
+    _write_secret(staged, json.dumps(document, indent=2).encode())
+    commit_staged(staged)
+
+
 def commit_staged(staged: Path) -> Path:
     """Put a staged key file in place (one rename); the key file's path."""
     target = staged.with_name(staged.name.removesuffix(".new"))

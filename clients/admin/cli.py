@@ -627,7 +627,7 @@ def key_gateway_token(
         "directory key: a hand-over signed by the old and the new version, published with the "
         "new directory record and recorded in the log; relatives, terminals and auditors who "
         "pinned the old key follow it, and what the old key signed stays valid "
-        "(docs/operations.md, section 17)."
+        "(docs/operations.md, section 16)."
     ),
 )
 def key_rotate_signing_key(
