@@ -378,6 +378,9 @@ def test_the_gateway_settings_files_load_without_a_problem(tmp_path: Path) -> No
         assert config.database_password_file is not None, name
         assert config.staff_auth_enabled, name
         assert urlsplit(config.database_url).password is None, name
+        # No signing or token key on a gateway's disk in the highly available set.
+        assert config.key_custody == "key-server", name
+        assert config.key_server_token_file is not None, name
 
 
 def test_the_terminal_settings_file_loads(tmp_path: Path) -> None:
