@@ -310,8 +310,8 @@ class KeyServerBootstrap:
             self._ensure_gateway_secrets()
             policies = self._ensure_policies()
             self._ensure_mount(s.userpass_mount, "userpass", "sys/auth", "Sealpost staff logins")
-            self._ensure_terminal_role()
-            self._ensure_gateway_role()
+            self._ensure_token_role(s.terminal_token_role, "terminal")
+            self._ensure_token_role(s.gateway_token_role, "gateway")
             self._ensure_identity()
         found = discover(self.config)
         return BootstrapResult(
@@ -490,11 +490,11 @@ class KeyServerBootstrap:
             self._post(operation, path, wanted)
             self._changed(f"{operation} {path.removeprefix('/v1/')}")
 
-    def _ensure_terminal_role(self) -> None:
+    def _ensure_token_role(self, role: str, policy_role: str) -> None:
+        """A token role for services: periodic (renewed while they run), orphan, one policy."""
         s = self.settings
-        policy = s.policy_name("terminal")
         wanted = {
-            "allowed_policies": [policy],
+            "allowed_policies": [s.policy_name(policy_role)],
             "orphan": True,
             "renewable": True,
             "token_type": "service",
@@ -503,26 +503,7 @@ class KeyServerBootstrap:
         }
         self._ensure_same(
             "token role",
-            f"/v1/auth/token/roles/{s.terminal_token_role}",
-            wanted,
-            lambda d: {k: d.get(k) for k in wanted},
-        )
-
-    def _ensure_gateway_role(self) -> None:
-        """Gateway tokens: periodic (renewed by the gateway), orphan, the gateway policy only."""
-        s = self.settings
-        policy = s.policy_name("gateway")
-        wanted = {
-            "allowed_policies": [policy],
-            "orphan": True,
-            "renewable": True,
-            "token_type": "service",
-            "token_period": _seconds(s.terminal_token_period),
-            "token_no_default_policy": True,
-        }
-        self._ensure_same(
-            "token role",
-            f"/v1/auth/token/roles/{s.gateway_token_role}",
+            f"/v1/auth/token/roles/{role}",
             wanted,
             lambda d: {k: d.get(k) for k in wanted},
         )

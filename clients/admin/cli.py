@@ -177,6 +177,17 @@ def _key_admin(options: StaffOptions) -> Any:
     )
 
 
+def _bootstrap_runner(options: StaffOptions, issuer: str | None = None) -> Any:
+    """The key server's bootstrap client, with the operator's token (tokens, staff logins)."""
+    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
+
+    return KeyServerBootstrap(
+        options.key_server_config(),
+        options.key_server_token(),
+        BootstrapSettings(prefix=key_prefix(), issuer=issuer),
+    )
+
+
 def _key_line(info: Any) -> str:
     versions = ", ".join(f"v{v} ({_day(info.created(v))})" for v in info.available_versions)
     days = info.auto_rotate_period.days
@@ -426,16 +437,10 @@ def key_bootstrap(
     for the occasion). It runs before the gateway exists, so by default it only writes
     the receipt: once an administrator can sign in, record it with `admin key record`.
     """
-    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
-
     options: StaffOptions = ctx.obj
 
     def setup() -> Any:
-        runner = KeyServerBootstrap(
-            options.key_server_config(),
-            options.key_server_token(),
-            BootstrapSettings(prefix=key_prefix(), issuer=issuer),
-        )
+        runner = _bootstrap_runner(options, issuer)
         try:
             result = runner.run()
         finally:
@@ -538,16 +543,10 @@ def terminal_token(
     receipt: Receipt = None,
 ) -> None:
     """Make a terminal's key-server token and record it (the help is above)."""
-    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
-
     options: StaffOptions = ctx.obj
 
     def create() -> Any:
-        runner = KeyServerBootstrap(
-            options.key_server_config(),
-            options.key_server_token(),
-            BootstrapSettings(prefix=key_prefix()),
-        )
+        runner = _bootstrap_runner(options)
         try:
             token = runner.create_terminal_token(institution)
         finally:
@@ -587,16 +586,10 @@ def key_gateway_token(
     out: Annotated[Path, typer.Option(help=_("File for the token (written owner-only)."))],
 ) -> None:
     """Make the gateway's key-server token (the help is above)."""
-    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
-
     options: StaffOptions = ctx.obj
 
     def create() -> Any:
-        runner = KeyServerBootstrap(
-            options.key_server_config(),
-            options.key_server_token(),
-            BootstrapSettings(prefix=key_prefix()),
-        )
+        runner = _bootstrap_runner(options)
         try:
             token = runner.create_gateway_token()
         finally:
@@ -673,16 +666,10 @@ def terminal_revoke_token(
     receipt: Receipt = None,
 ) -> None:
     """Revoke a terminal's key-server token at once (a lost or compromised terminal)."""
-    from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap  # noqa: PLC0415
-
     options: StaffOptions = ctx.obj
 
     def revoke() -> int:
-        runner = KeyServerBootstrap(
-            options.key_server_config(),
-            options.key_server_token(),
-            BootstrapSettings(prefix=key_prefix()),
-        )
+        runner = _bootstrap_runner(options)
         try:
             runner.revoke_token(accessor, target=institution)
         finally:
