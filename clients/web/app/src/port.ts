@@ -79,14 +79,20 @@ export class Port {
     this.audit = createClient(AuditService, transport);
   }
 
-  /** GetDirectory, verified against the pinned directory key (5.3, 5.4). */
+  /**
+   * GetDirectory, verified against the pinned directory key (5.3, 5.4), through every
+   * hand-over of that key (5.7): a pin of an earlier key follows the rotation.
+   */
   async trust(pin: sp.DirectoryPin): Promise<Trust> {
     const reply = await this.relative.getDirectory({});
     if (reply.directoryKey === undefined || reply.logKey === undefined) {
       throw new sp.KeyRecordError("the gateway sent no directory or log key record");
     }
     const check = { nowMs: nowMs(), revocations: reply.revocations };
-    const directory = sp.verifyDirectoryRecord(reply.directoryKey, pin, check);
+    const directory = sp.verifyDirectoryRecord(reply.directoryKey, pin, {
+      ...check,
+      successions: reply.successions,
+    });
     const log = sp.verifyKeyRecord(reply.logKey, directory, {
       ...check,
       purpose: sp.KeyPurpose.LOG,

@@ -22,6 +22,12 @@ export const KEY_RECORD_ID = ascii("sealpost/v1/key-record/id");
 export const KEY_RECORD_SIGNATURE = ascii("sealpost/v1/key-record/signature");
 /** The digest the directory key signs for a revocation (5.5). */
 export const KEY_REVOCATION_SIGNATURE = ascii("sealpost/v1/key-revocation/signature");
+/** What the directory key handing over signs in a succession (5.7). */
+export const DIRECTORY_SUCCESSION_PREVIOUS = ascii("sealpost/v1/directory-succession/previous");
+/** What the directory key taking over signs in a succession (5.7). */
+export const DIRECTORY_SUCCESSION_NEXT = ascii("sealpost/v1/directory-succession/next");
+/** A succession's id, as the transparency log records it (5.7). */
+export const DIRECTORY_SUCCESSION_ID = ascii("sealpost/v1/directory-succession/id");
 /** Proof of possession of a signing key when registering it (6.1). */
 export const REGISTRATION = ascii("sealpost/v1/registration");
 /** Login: a device key signs a one-time challenge (6.2). */
@@ -60,6 +66,9 @@ export const ALL: readonly Uint8Array[] = [
   KEY_RECORD_ID,
   KEY_RECORD_SIGNATURE,
   KEY_REVOCATION_SIGNATURE,
+  DIRECTORY_SUCCESSION_PREVIOUS,
+  DIRECTORY_SUCCESSION_NEXT,
+  DIRECTORY_SUCCESSION_ID,
   REGISTRATION,
   LOGIN,
   MAILBOX_SECRET,

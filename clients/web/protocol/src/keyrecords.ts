@@ -8,11 +8,14 @@
 import * as domains from "./domains.js";
 import { FormatError, KeyRecordError, LimitError } from "./errors.js";
 import {
+  DirectorySuccessionBodySchema,
+  DirectorySuccessionSchema,
   KeyPurpose,
   KeyRecordBodySchema,
   KeyRecordSchema,
   KeyRevocationBodySchema,
   KeyRevocationSchema,
+  type DirectorySuccession,
   type KeyRecord,
   type KeyRecordBody,
   type KeyRevocation,
@@ -37,9 +40,14 @@ import {
 } from "./_internal/wire.js";
 
 export { KeyPurpose };
-export type { KeyRecord, KeyRevocation };
+export type { DirectorySuccession, KeyRecord, KeyRevocation };
 
 export const KEY_RECORD_VERSION = CURRENT_VERSION;
+export const DIRECTORY_SUCCESSION_VERSION = CURRENT_VERSION;
+/** Hand-overs a client follows in one chain; a directory key rotates yearly at most. */
+export const MAX_SUCCESSIONS = 64;
+/** Bytes of a serialised DirectorySuccession: two records and two signatures. */
+export const MAX_SUCCESSION_BYTES = 5120;
 /** A key id is a SHA-256 digest. */
 export const KEY_ID_BYTES = 32;
 /** UTF-8 bytes of a record's subject (an opaque account, detainee or institution id). */
@@ -89,6 +97,11 @@ export class VerifiedKey {
     readonly notAfter: bigint,
     /** Id of the directory record that signed this one; empty for the directory itself. */
     readonly issuerKeyId: Uint8Array,
+    /**
+     * For a directory: the directories it succeeded, by successions both keys signed
+     * (oldest first). Records and revocations they signed verify under this one (5.7).
+     */
+    readonly predecessors: readonly VerifiedKey[] = [],
   ) {}
 
   /** True when `timeMs` (milliseconds since the epoch) lies in the validity window. */
@@ -225,13 +238,30 @@ function readRevocation(revocation: KeyRevocation): KeyRevocationBody {
   return body;
 }
 
+/** A directory record id and its signing key: who may sign records and revocations. */
+type Issuer = readonly [id: Uint8Array, signingKey: Uint8Array];
+
+/** A directory and the ones it succeeded (5.7), as issuers. */
+function issuersOf(directory: VerifiedKey): readonly Issuer[] {
+  return [...directory.predecessors, directory].map((d) => [d.id, d.signingKey] as const);
+}
+
+/** The signing key of the directory `issuerId` names; every id is compared, in constant time. */
+function issuerKey(issuers: readonly Issuer[], issuerId: Uint8Array): Uint8Array | undefined {
+  let found: Uint8Array | undefined;
+  for (const [id, signingKey] of issuers) {
+    if (equal(id, issuerId)) found = signingKey;
+  }
+  return found;
+}
+
 function verifyRevocationWith(
   revocation: KeyRevocation,
-  issuerId: Uint8Array,
-  issuerSigningKey: Uint8Array,
+  issuers: readonly Issuer[],
 ): VerifiedRevocation {
   const body = readRevocation(revocation);
-  if (!equal(body.issuerKeyId, issuerId)) {
+  const issuerSigningKey = issuerKey(issuers, body.issuerKeyId);
+  if (issuerSigningKey === undefined) {
     throw new KeyRecordError("revocation is not issued by this directory");
   }
   ed25519Verify(issuerSigningKey, keyRevocationSignedDigest(revocation.body), revocation.signature);
@@ -251,21 +281,20 @@ export function verifyRevocation(
   if (directory.purpose !== KeyPurpose.DIRECTORY) {
     throw new KeyRecordError("revocations are verified against the directory record");
   }
-  return verifyRevocationWith(revocation, directory.id, directory.signingKey);
+  return verifyRevocationWith(revocation, issuersOf(directory));
 }
 
 /** 5.5: every revocation parses; those naming this record must verify, and revoke from revokedAt. */
 function checkRevocations(
   recordId: Uint8Array,
   revocations: Iterable<KeyRevocation>,
-  issuerId: Uint8Array,
-  issuerSigningKey: Uint8Array,
+  issuers: readonly Issuer[],
   nowMs: bigint,
 ): void {
   for (const revocation of revocations) {
     const body = readRevocation(revocation);
     if (!equal(body.keyId, recordId)) continue; // about another key: not this record's business
-    const verified = verifyRevocationWith(revocation, issuerId, issuerSigningKey);
+    const verified = verifyRevocationWith(revocation, issuers);
     if (verified.revokedAt * 1000n <= nowMs) throw new KeyRecordError("key record is revoked");
   }
 }
@@ -289,7 +318,7 @@ function verifyAgainst(
     throw new KeyRecordError("key record has the wrong purpose for this use");
   }
   const recordId = keyRecordId(record.body);
-  let issuerId: Uint8Array;
+  let issuers: readonly Issuer[];
   let issuerSigningKey: Uint8Array;
   if (body.purpose === KeyPurpose.DIRECTORY) {
     if (!(directory instanceof DirectoryPin)) {
@@ -298,22 +327,23 @@ function verifyAgainst(
     if (!equal(body.signingKey, directory.signingKey)) {
       throw new KeyRecordError("directory record does not carry the pinned key");
     }
-    issuerId = recordId;
+    issuers = [[recordId, body.signingKey]];
     issuerSigningKey = body.signingKey;
   } else {
     if (!(directory instanceof VerifiedKey) || directory.purpose !== KeyPurpose.DIRECTORY) {
       throw new KeyRecordError("a key record is verified against the verified directory record");
     }
-    if (!equal(body.issuerKeyId, directory.id)) {
+    issuers = issuersOf(directory);
+    const found = issuerKey(issuers, body.issuerKeyId);
+    if (found === undefined) {
       throw new KeyRecordError("key record is not issued by this directory");
     }
-    issuerId = directory.id;
-    issuerSigningKey = directory.signingKey;
+    issuerSigningKey = found;
   }
   ed25519Verify(issuerSigningKey, keyRecordSignedDigest(record.body), record.signature);
   if (check.nowMs < body.notBefore * 1000n) throw new KeyRecordError("key record is not yet valid");
   if (check.nowMs >= body.notAfter * 1000n) throw new KeyRecordError("key record has expired");
-  checkRevocations(recordId, check.revocations ?? [], issuerId, issuerSigningKey, check.nowMs);
+  checkRevocations(recordId, check.revocations ?? [], issuers, check.nowMs);
   return new VerifiedKey(
     recordId,
     body.purpose,
@@ -326,16 +356,145 @@ function verifyAgainst(
   );
 }
 
+/** What the directory record's verification takes besides the record and the pin. */
+export interface DirectoryRecordCheck extends KeyRecordCheck {
+  /**
+   * Every hand-over of the directory key, oldest first, the last one ending at the record
+   * (`GetDirectoryResponse.successions`, 5.7); none while the first directory key serves.
+   */
+  readonly successions?: readonly DirectorySuccession[];
+}
+
+/** Parse a serialised DirectorySuccession (not verified); FormatError or LimitError if bad. */
+export function parseSuccession(data: Uint8Array): DirectorySuccession {
+  if (data.length > MAX_SUCCESSION_BYTES) {
+    throw new LimitError(
+      `directory succession is larger than ${String(MAX_SUCCESSION_BYTES)} bytes`,
+    );
+  }
+  const succession = decodeMessage(DirectorySuccessionSchema, data, "directory succession");
+  checkVersion(succession.version, "directory succession");
+  rejectUnknownFields(DirectorySuccessionSchema, succession, "directory succession");
+  return succession;
+}
+
+/** A succession's id: SHA-256(Frame("sealpost/v1/directory-succession/id", succession)). */
+export function successionId(succession: Uint8Array): Uint8Array {
+  return framedSha256(domains.DIRECTORY_SUCCESSION_ID, [succession]);
+}
+
+/** What the previous and the next directory key sign for a succession (in that order). */
+export function directorySuccessionDigests(body: Uint8Array): [Uint8Array, Uint8Array] {
+  return [
+    framedSha256(domains.DIRECTORY_SUCCESSION_PREVIOUS, [body]),
+    framedSha256(domains.DIRECTORY_SUCCESSION_NEXT, [body]),
+  ];
+}
+
+/** A directory record inside a succession, checked against its own key (self-signed). */
+function directoryKeyOf(recordBytes: Uint8Array, what: string): VerifiedKey {
+  const record = parseKeyRecord(recordBytes);
+  const body = readRecord(record);
+  if (body.purpose !== KeyPurpose.DIRECTORY) {
+    throw new KeyRecordError(`the ${what} record of a succession is not a directory record`);
+  }
+  return verifyAgainst(record, new DirectoryPin(body.signingKey), KeyPurpose.DIRECTORY, {
+    nowMs: body.notBefore * 1000n,
+  });
+}
+
+/** A succession that verified: who handed over to whom, and when (seconds since the epoch). */
+export interface VerifiedSuccession {
+  readonly previous: VerifiedKey;
+  readonly next: VerifiedKey;
+  readonly effectiveAt: bigint;
+}
+
 /**
- * Verify the self-signed directory record against the pinned key, in the order of 5.3:
- * format, purpose, pin, signature, validity window, revocations. Throws on the first failure.
+ * Check a succession (5.7 step 1): versions and format, both records self-signed
+ * directory records, two different keys, and both keys signed the hand-over.
+ */
+export function verifySuccession(succession: DirectorySuccession): VerifiedSuccession {
+  checkVersion(succession.version, "directory succession");
+  rejectUnknownFields(DirectorySuccessionSchema, succession, "directory succession");
+  if (succession.body.length > MAX_SUCCESSION_BYTES) {
+    throw new LimitError(
+      `directory succession body is larger than ${String(MAX_SUCCESSION_BYTES)} bytes`,
+    );
+  }
+  const body = parseCanonical(
+    DirectorySuccessionBodySchema,
+    succession.body,
+    "directory succession body",
+  );
+  checkVersion(body.version, "directory succession body");
+  if (body.version !== succession.version) {
+    throw new FormatError("directory succession body version differs from its version");
+  }
+  const previous = directoryKeyOf(body.previousRecord, "previous");
+  const next = directoryKeyOf(body.nextRecord, "next");
+  if (equal(previous.signingKey, next.signingKey)) {
+    throw new KeyRecordError("a directory succession hands over to the same key");
+  }
+  const [previousDigest, nextDigest] = directorySuccessionDigests(succession.body);
+  ed25519Verify(previous.signingKey, previousDigest, succession.previousSignature);
+  ed25519Verify(next.signingKey, nextDigest, succession.nextSignature);
+  return { previous, next, effectiveAt: body.effectiveAt };
+}
+
+/**
+ * Verify the current directory record against the pinned key, through its successions
+ * (5.3 and 5.7). Without successions the record must carry the pinned key. With them
+ * (oldest first, each handing over to the next, the last to `record`) the pin may be any
+ * key of the chain, and the result carries the earlier directories as `predecessors`.
+ * Order: each succession (5.7 step 1) and the links between them, then the record as in
+ * 5.3 against its own key (format, purpose, signature, window, revocations), then that
+ * the chain ends at it, then the pin. Throws on the first failure.
  */
 export function verifyDirectoryRecord(
   record: KeyRecord,
   pin: DirectoryPin,
-  check: KeyRecordCheck,
+  check: DirectoryRecordCheck,
 ): VerifiedKey {
-  return verifyAgainst(record, pin, KeyPurpose.DIRECTORY, check);
+  const successions = check.successions ?? [];
+  if (successions.length > MAX_SUCCESSIONS) {
+    throw new LimitError(`more than ${String(MAX_SUCCESSIONS)} directory successions`);
+  }
+  const chain: VerifiedKey[] = [];
+  let expectedNext: Uint8Array | undefined;
+  for (const succession of successions) {
+    const { previous, next } = verifySuccession(succession);
+    const last = chain.at(-1);
+    if (last !== undefined && !equal(previous.id, last.id)) {
+      throw new KeyRecordError("the directory successions do not follow one another");
+    }
+    if (last === undefined) chain.push(previous);
+    chain.push(next);
+    expectedNext = next.id;
+  }
+  const body = readRecord(record);
+  const current = verifyAgainst(record, new DirectoryPin(body.signingKey), KeyPurpose.DIRECTORY, {
+    nowMs: check.nowMs,
+    revocations: check.revocations ?? [],
+  });
+  if (expectedNext !== undefined && !equal(expectedNext, current.id)) {
+    throw new KeyRecordError("the directory successions do not end at the current directory");
+  }
+  const known = chain.length > 0 ? chain : [current];
+  if (!known.some((d) => equal(d.signingKey, pin.signingKey))) {
+    throw new KeyRecordError("directory record does not carry the pinned key");
+  }
+  return new VerifiedKey(
+    current.id,
+    current.purpose,
+    current.subject,
+    current.encryptionKey,
+    current.signingKey,
+    current.notBefore,
+    current.notAfter,
+    current.issuerKeyId,
+    chain.slice(0, -1),
+  );
 }
 
 /**
