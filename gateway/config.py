@@ -195,6 +195,18 @@ def _head_interval(raw: str) -> float:
     return value
 
 
+#: Seconds between looks at the key server's keys: often enough that every gateway reads
+#: a new session-token key before it makes tokens (3 minutes after it is written).
+MAX_KEY_REFRESH_S: Final = 120.0
+
+
+def _key_refresh(raw: str) -> float:
+    value = float(raw)
+    if not 1.0 <= value <= MAX_KEY_REFRESH_S:
+        raise ValueError
+    return value
+
+
 #: Where the directory, log and session-token keys are kept.
 KEY_CUSTODIES: Final = ("file", "key-server")
 
@@ -356,7 +368,12 @@ class GatewayConfig:
     #: Seconds between renewals of the gateway's key-server token, refreshes of the
     #: session-token keys and looks for a newer log key (key_custody = key-server).
     key_refresh_seconds: float = field(
-        default=60.0, metadata=_meta("KEY_REFRESH_SECONDS", _positive_float, _seconds)
+        default=60.0,
+        metadata=_meta(
+            "KEY_REFRESH_SECONDS",
+            _key_refresh,
+            lambda: _("a number of seconds from 1 to {most:.0f}", most=MAX_KEY_REFRESH_S),
+        ),
     )
     #: Expected issuer (``iss``) of staff identity tokens.
     oidc_issuer: str = field(
