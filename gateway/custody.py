@@ -22,18 +22,19 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from sealpost.gateway.tokenkeys import KeyServerTokenKeys
 from sqlalchemy import Connection
 
 from sealpost._internal.logs import get_logger
+from sealpost.crypto.keys import Signer
 from sealpost.escrow._transport import Connection as KeyServerConnection
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.bootstrap import BootstrapSettings
 from sealpost.escrow.signing import SIGN_RETRY, SigningKeyError, TransitSigner, read_key_info
 from sealpost.gateway import directory, store, translog
 from sealpost.gateway.config import GatewayConfig
-from sealpost.gateway.errors import ConfigError
+from sealpost.gateway.errors import ConfigError, FailedPrecondition
 from sealpost.gateway.keystore import GatewayKeys
+from sealpost.gateway.tokenkeys import KeyServerTokenKeys
 
 _log = get_logger("sealpost.gateway.custody")
 
@@ -104,17 +105,35 @@ class KeyServerCustody:
         log_version = read_key_info(self._connection, mount, log_name).latest_version
         return self._signer(directory_name, version), self._signer(log_name, log_version)
 
-    def newer_keys(self, current: GatewayKeys) -> GatewayKeys | None:
-        """``current`` with the newest version of each signing key, if any is newer."""
+    def newer_keys(self, current: GatewayKeys, published: bytes | None) -> GatewayKeys | None:
+        """The keys to move to, or None when ``current`` holds them already.
+
+        The directory: the version ``published`` carries when another gateway handed over
+        to it, else the newest version (a hand-over for this gateway to make). The log:
+        the newest version.
+        """
         mount = self.settings.signing_mount
         directory_name, log_name = self.settings.signing_keys
-        signers = []
-        for signer, name in ((current.directory, directory_name), (current.log, log_name)):
-            latest = read_key_info(self._connection, mount, name).latest_version
-            if isinstance(signer, TransitSigner) and latest <= signer.version:
+        directory_info = read_key_info(self._connection, mount, directory_name)
+        if published is not None and published != current.directory.signing_key:
+            matching = [v for v, k in directory_info.public_keys.items() if k == published]
+            if not matching:
+                raise SigningKeyError(
+                    f"{mount}/{directory_name} has no version with the published directory key"
+                )
+            target = matching[0]
+        else:
+            target = directory_info.latest_version
+        log_latest = read_key_info(self._connection, mount, log_name).latest_version
+        signers: list[Signer] = []
+        for signer, name, version in (
+            (current.directory, directory_name, target),
+            (current.log, log_name, log_latest),
+        ):
+            if isinstance(signer, TransitSigner) and signer.version == version:
                 signers.append(signer)
             else:
-                signers.append(self._signer(name, latest))
+                signers.append(self._signer(name, version))
         if signers == [current.directory, current.log]:
             return None
         return dataclasses.replace(current, directory=signers[0], log=signers[1])
@@ -143,7 +162,10 @@ def adopt_keys(
     """
     translog.size(connection, for_update=True)
     published = directory.published_directory_key(connection)
-    if keys.directory.signing_key not in (published, current.directory.signing_key):
+    if keys.directory.signing_key != published:
+        if published != current.directory.signing_key:
+            # Another gateway handed over meanwhile: take that up next round.
+            raise FailedPrecondition("the directory was handed over meanwhile")
         rotated = directory.rotate_directory(connection, current, keys, store.GATEWAY_ACTOR, now_ms)
         _log.info("gateway.directory_key_handed_over", key=rotated.directory.id.hex())
     adopted = directory.load_or_create(connection, keys, now_ms)

@@ -201,7 +201,8 @@ async def keep_keys(ctx: Context, kept: custody.KeyServerCustody, interval: floa
         try:
             await asyncio.to_thread(kept.renew_token)
             await asyncio.to_thread(kept.tokens.refresh)
-            newer = await asyncio.to_thread(kept.newer_keys, ctx.directory.keys)
+            published = await ctx.db.aread(directory.published_directory_key)
+            newer = await asyncio.to_thread(kept.newer_keys, ctx.directory.keys, published)
             if newer is not None:
                 adopt = functools.partial(
                     custody.adopt_keys, current=ctx.directory, keys=newer, now_ms=ctx.clock()

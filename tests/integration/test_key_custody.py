@@ -12,18 +12,20 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import hvac
 import hvac.exceptions
 import pytest
 from typer.testing import CliRunner
 
 from sealpost import cli as sealpost_cli
-from sealpost._internal.devservers import OpenBaoDevServer
+from sealpost._internal.devservers import GatewayProcess, OpenBaoDevServer
 from sealpost._internal.stack import (
     Stack,
     approve_all,
@@ -40,7 +42,7 @@ from sealpost.crypto.logentry import LogAction
 from sealpost.escrow import signing
 from sealpost.escrow._transport import Connection, KeyServerConfig
 from sealpost.escrow.bootstrap import BootstrapSettings, KeyServerBootstrap
-from sealpost.v1 import keys_pb2, relative_pb2
+from sealpost.v1 import keys_pb2, relative_pb2, relative_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -328,3 +330,55 @@ def test_a_rotated_directory_key_is_handed_over_and_every_pin_follows(
     custody.gateway.stop()
     custody.gateway.start()
     assert record_key(directory_reply(custody).directory_key) == new_pin
+
+
+def test_two_gateways_adopt_one_rotation_once(custody: CustodyStack, tmp_path: Path) -> None:
+    other_dir = tmp_path / "gateway-b"
+    other_dir.mkdir()
+    shutil.copytree(custody.gateway.state_dir, other_dir / "state")
+    other = GatewayProcess(
+        other_dir, env=custody.gateway.env, database_url=custody.gateway.database_url
+    )
+    other.start()
+    try:
+        connection = Connection(
+            KeyServerConfig(custody.openbao.address), custody.openbao.root_token
+        )
+        try:
+            for name in (DIRECTORY_KEY, LOG_KEY):
+                signing.rotate(connection, SETTINGS.signing_mount, name)
+        finally:
+            connection.close()
+        new_directory = public_keys(custody.openbao, DIRECTORY_KEY)[2]
+        new_log = public_keys(custody.openbao, LOG_KEY)[2]
+        deadline = time.monotonic() + 30
+        for gateway in (custody.gateway, other):
+            while True:
+                reply = gateway_directory(gateway, custody)
+                if (record_key(reply.directory_key), record_key(reply.log_key)) == (
+                    new_directory,
+                    new_log,
+                ):
+                    break
+                assert time.monotonic() < deadline, "a gateway did not adopt the new keys"
+                time.sleep(0.5)
+        assert len(reply.successions) == 1
+        published = [e for e in log_events(custody) if e.action == LogAction.KEY_RECORD_PUBLISHED]
+        purposes = [e.extra.get("purpose") for e in published]
+        assert purposes.count("directory") == 2
+        assert purposes.count("log") == 2
+    finally:
+        other.stop()
+
+
+def gateway_directory(
+    gateway: GatewayProcess, _stack: CustodyStack
+) -> relative_pb2.GetDirectoryResponse:
+    """GetDirectory from one gateway process, unauthenticated."""
+    channel = grpc.secure_channel(gateway.address, grpc.ssl_channel_credentials(gateway.ca_pem))
+    with channel:
+        stub = relative_pb2_grpc.RelativeServiceStub(channel)
+        reply: relative_pb2.GetDirectoryResponse = stub.GetDirectory(
+            relative_pb2.GetDirectoryRequest(), timeout=10
+        )
+        return reply
