@@ -12,6 +12,7 @@ import re
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -316,3 +317,34 @@ def test_the_send_answer_carries_its_proof_so_one_call_proves_it(
             assert verified.message_id == receipt.message_id
         (record, *_) = client.sent()
         assert record.verified_at_ms is not None
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_sends_in_one_batch_each_carry_their_own_proof(stack: Stack) -> None:
+    """The batch signs one head and fills every send's answer with its inclusion proof."""
+    admin, _terminals = setup_institutions(stack, [("d-batch", INSTITUTION, "regular")])
+    senders = [stack.relative(f"Sender {i}") for i in range(6)]
+    for sender in senders:
+        sender.request_contact("d-batch")
+    approve_all(admin, INSTITUTION)
+    sealed = [sender.seal("d-batch", f"bericht {i}") for i, sender in enumerate(senders)]
+    barrier = threading.Barrier(len(senders))
+    answers: list[log_pb2.Receipt] = [log_pb2.Receipt()] * len(senders)
+
+    def send(i: int) -> None:
+        barrier.wait(30)
+        answers[i] = senders[i].send_sealed(sealed[i])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(senders))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert all(a.HasField("tree_head") and a.HasField("inclusion_proof") for a in answers)
+    assert len({a.entry.index for a in answers}) == len(senders)
+    for sender, answer in zip(senders, answers, strict=True):
+        assert answer.inclusion_proof.leaf_index == answer.entry.index
+        verified = sender._verify_and_record(
+            answer, answer.message_id, answer.envelope_digest, answer.entry
+        )
+        assert verified.tree_size == answer.inclusion_proof.tree_size
