@@ -88,10 +88,12 @@ class _Echo:
     cpu_ms: float
 
 
-async def _echo_rate(seconds: float, *, tls: bool) -> _Echo:
+async def _echo_rate(seconds: float, *, tls: bool, threads: bool = False) -> _Echo:
     with tempfile.TemporaryDirectory() as tmp:
         port_file = Path(tmp) / "port"
         command = [sys.executable, "-m", "bench.echo_server", str(port_file)]
+        if threads:
+            command.append("--threads")
         credentials = None
         if tls:
             ca = pki.create_ca("bench echo CA")
@@ -239,12 +241,15 @@ def run(quick: bool) -> list[Result]:
     seconds = 3.0 if quick else 10.0
     echo = asyncio.run(_echo_rate(seconds, tls=True))
     plain = asyncio.run(_echo_rate(seconds, tls=False))
+    pool = asyncio.run(_echo_rate(seconds, tls=True, threads=True))
     results = [
         Result("send", "bare grpcio echo over TLS, 1 KiB, 8 senders", echo.rate, "calls/s"),
         Result("send", "echo p50 (TLS)", _percentile(echo.latencies, 0.5), "ms"),
         Result("send", "echo server CPU per call (TLS)", echo.cpu_ms, "ms"),
         Result("send", "bare grpcio echo in plain text, 1 KiB, 8 senders", plain.rate, "calls/s"),
         Result("send", "echo server CPU per call (plain)", plain.cpu_ms, "ms"),
+        Result("send", "thread-pool echo over TLS, 1 KiB, 8 senders", pool.rate, "calls/s"),
+        Result("send", "thread-pool echo server CPU per call (TLS)", pool.cpu_ms, "ms"),
     ]
     for database, workers in CONFIGURATIONS:
         run = _measure(database, seconds, workers)
