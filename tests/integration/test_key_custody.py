@@ -145,6 +145,17 @@ def test_the_key_server_signs_and_the_gateway_holds_no_key(custody: CustodyStack
         reply.directory_key, custody.pin, now_ms=int(time.time() * 1000)
     )
     assert directory.signing_key == custody.directory_key
+    # `gateway pin` asks the key server for the keys the gateway signs with.
+    env = {k: v for k, v in custody.gateway.env.items() if k.startswith("SEALPOST_KEY_")}
+    env["SEALPOST_DATABASE_URL"] = custody.gateway.database_url
+    pinned = CliRunner(env=env).invoke(
+        sealpost_cli.app, ["gateway", "pin", "--json", "--state-dir", str(state)]
+    )
+    assert pinned.exit_code == 0, pinned.output
+    assert json.loads(pinned.stdout) == {
+        "directoryKey": custody.directory_key.hex(),
+        "logKey": record_key(reply.log_key).hex(),
+    }
 
     # Neither the gateway's token nor the root token can take the keys out.
     gateway_token = Path(custody.gateway.env["SEALPOST_KEY_SERVER_TOKEN_FILE"]).read_text()
