@@ -304,9 +304,20 @@ def test_a_shorter_period_rotates_sooner(kit: Kit) -> None:
 
 def test_two_gateways_refreshing_when_due_write_one_version(kit: Kit) -> None:
     clock = Clock()
-    first, second = kit.gateway(clock), kit.gateway(clock)
+    racing, barrier = threading.Event(), threading.Barrier(2)
+
+    def new_key() -> bytes:
+        if racing.is_set():
+            # Both have read version 1 as the newest before either writes. (Left to the
+            # scheduler, one could finish first; the other, whose shifted clock makes any
+            # version a day old, would then rightly rotate again.)
+            barrier.wait(30)
+        return secrets.token_bytes(32)
+
+    first, second = kit.gateway(clock, new_key=new_key), kit.gateway(clock, new_key=new_key)
     first.load()
     second.load()
+    racing.set()
     clock.offset = DAY.total_seconds() + 1
     results = together(first.refresh, second.refresh)
     assert not [r for r in results if isinstance(r, Exception)], results
