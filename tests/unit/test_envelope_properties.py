@@ -3,9 +3,6 @@ unambiguous split of each part's encrypted plaintext into file name and content.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -32,21 +29,11 @@ from sealpost.crypto.errors import (
 )
 from sealpost.crypto.keys import PrivateKeys
 from sealpost.v1 import envelope_pb2
-
-GENERATOR = Path(__file__).resolve().parents[1] / "vectors" / "generate_envelope_vectors.py"
+from tests.generators import load_generator
 
 
 def _load_generator() -> ModuleType:
-    name = "generate_envelope_vectors"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, GENERATOR)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_generator("generate_envelope_vectors")
 
 
 gen = _load_generator()

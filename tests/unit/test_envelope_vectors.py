@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import json
-import sys
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -33,22 +31,14 @@ from sealpost.crypto.keyrecords import (
 from sealpost.crypto.keys import PrivateKeys
 from sealpost.crypto.limits import DEFAULT_LIMITS, Limits
 from sealpost.v1 import envelope_pb2, keys_pb2
+from tests.generators import load_generator
 
 VECTORS_DIR = Path(__file__).resolve().parents[1] / "vectors"
 VECTORS = VECTORS_DIR / "envelope-v1.json"
 
 
 def _load_generator() -> ModuleType:
-    name = "generate_envelope_vectors"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, VECTORS_DIR / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_generator("generate_envelope_vectors")
 
 
 @cache

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -16,22 +14,14 @@ import pytest
 from sealpost.crypto import domains, errors, keyrecords
 from sealpost.crypto.keyrecords import DirectoryPin, VerifiedKey
 from sealpost.v1 import keys_pb2
+from tests.generators import load_generator
 
 VECTORS_DIR = Path(__file__).resolve().parents[1] / "vectors"
 VECTORS = VECTORS_DIR / "directory-succession-v1.json"
 
 
 def _load_generator() -> ModuleType:
-    name = "generate_succession_vectors"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, VECTORS_DIR / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_generator("generate_succession_vectors")
 
 
 @cache
