@@ -77,6 +77,17 @@ def _path_flag(value: Path | None) -> str | None:
     return None if value is None else str(value)
 
 
+def _database_flags(
+    state_dir: Path | None, database_url: str | None, password_file: Path | None
+) -> dict[str, str | None]:
+    """The flags of a command that opens the database, as settings to load."""
+    return {
+        "state_dir": _path_flag(state_dir),
+        "database_url": database_url,
+        "database_password_file": _path_flag(password_file),
+    }
+
+
 @app.command(
     help=_("Create the state folder (keys, CA, TLS certificate) and migrate the database.")
 )
@@ -96,11 +107,7 @@ def init(
 
     settings = _load(
         "init",
-        {
-            "state_dir": _path_flag(state_dir),
-            "database_url": database_url,
-            "database_password_file": _path_flag(database_password_file),
-        },
+        _database_flags(state_dir, database_url, database_password_file),
         config,
     )
     created = keystore.init_state(
@@ -193,11 +200,7 @@ def rotate_directory_key(
 
     settings = _load(
         "rotate-directory-key",
-        {
-            "state_dir": _path_flag(state_dir),
-            "database_url": database_url,
-            "database_password_file": _path_flag(database_password_file),
-        },
+        _database_flags(state_dir, database_url, database_password_file),
         config,
     )
     if settings.key_custody != "file":
@@ -356,11 +359,7 @@ def migrate(
 
     settings = _load(
         "migrate",
-        {
-            "state_dir": _path_flag(state_dir),
-            "database_url": database_url,
-            "database_password_file": _path_flag(database_password_file),
-        },
+        _database_flags(state_dir, database_url, database_password_file),
         config,
     )
     try:

@@ -29,7 +29,13 @@ from sealpost.crypto.keys import Signer
 from sealpost.escrow._transport import Connection as KeyServerConnection
 from sealpost.escrow._transport import KeyServerConfig
 from sealpost.escrow.bootstrap import BootstrapSettings
-from sealpost.escrow.signing import SIGN_RETRY, SigningKeyError, TransitSigner, read_key_info
+from sealpost.escrow.signing import (
+    SIGN_RETRY,
+    SigningKeyError,
+    TransitKeyInfo,
+    TransitSigner,
+    read_key_info,
+)
 from sealpost.gateway import directory, store, translog
 from sealpost.gateway.config import GatewayConfig
 from sealpost.gateway.errors import ConfigError, FailedPrecondition
@@ -82,6 +88,17 @@ class KeyServerCustody:
         self.tokens.load()
         return GatewayKeys(directory=directory_signer, log=log_signer, tokens=self.tokens)
 
+    def _version_of(self, info: TransitKeyInfo, published: bytes) -> int:
+        """The directory key's version that carries ``published`` (what clients pin)."""
+        for version, key in info.public_keys.items():
+            if key == published:
+                return version
+        raise SigningKeyError(
+            f"the key server's {self.settings.signing_mount}/{info.name} has no version with "
+            "the published directory key; every client pins that key "
+            "(docs/operations.md, section 16)"
+        )
+
     def signers(self, published_directory_key: bytes | None) -> tuple[TransitSigner, TransitSigner]:
         """The directory key's version that ``published_directory_key`` names, and the log's.
 
@@ -94,14 +111,7 @@ class KeyServerCustody:
         if published_directory_key is None:
             version = info.latest_version
         else:
-            matching = [v for v, k in info.public_keys.items() if k == published_directory_key]
-            if not matching:
-                raise SigningKeyError(
-                    f"the key server's {mount}/{directory_name} has no version with the "
-                    "published directory key; every client pins that key "
-                    "(docs/operations.md, section 16)"
-                )
-            version = matching[0]
+            version = self._version_of(info, published_directory_key)
         log_version = read_key_info(self._connection, mount, log_name).latest_version
         return self._signer(directory_name, version), self._signer(log_name, log_version)
 
@@ -116,12 +126,7 @@ class KeyServerCustody:
         directory_name, log_name = self.settings.signing_keys
         directory_info = read_key_info(self._connection, mount, directory_name)
         if published is not None and published != current.directory.signing_key:
-            matching = [v for v, k in directory_info.public_keys.items() if k == published]
-            if not matching:
-                raise SigningKeyError(
-                    f"{mount}/{directory_name} has no version with the published directory key"
-                )
-            target = matching[0]
+            target = self._version_of(directory_info, published)
         else:
             target = directory_info.latest_version
         log_latest = read_key_info(self._connection, mount, log_name).latest_version

@@ -36,7 +36,7 @@ from types import TracebackType
 from typing import Any, Final, LiteralString, TypeAlias
 from urllib.parse import quote
 
-from sealpost._internal.devservers import DevServerError, _postgres_bin, free_port
+from sealpost._internal.devservers import DevServerError, _postgres_bin, free_port, terminate
 
 #: Leader lock and loop timing (seconds). Patroni's minimum ttl is 20: a crashed primary's
 #: lock expires within that, then the synchronous standby takes over. Production keeps
@@ -140,17 +140,6 @@ def _kill(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-
-
-def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGTERM, then SIGKILL after ``timeout``; reaped either way."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
 
 
 @dataclass
@@ -368,13 +357,13 @@ class PatroniCluster:
         """
         for node in self.nodes:
             if node.process is not None:
-                _stop(node.process, timeout)
+                terminate(node.process, timeout)
                 node.process = None
             leftover = node.postmaster_pid()
             if leftover is not None:
                 _kill([leftover, *_descendants(leftover)])
         if self._etcd is not None:
-            _stop(self._etcd, timeout)
+            terminate(self._etcd, timeout)
             self._etcd = None
         deadline = time.monotonic() + timeout
         while (left := self.processes()) and time.monotonic() < deadline:
