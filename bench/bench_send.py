@@ -30,7 +30,7 @@ import grpc
 from grpc import aio
 
 from bench import Result
-from bench.processes import cpu_seconds, family
+from bench.processes import context_switches, cpu_seconds, family
 from bench.profiling import profiled
 from sealpost._internal.devservers import OpenBaoDevServer, PostgresServer
 from sealpost._internal.stack import (
@@ -138,10 +138,14 @@ class _Run:
     latencies: list[float]
     #: CPU milliseconds per send, by who spent them.
     cpu_ms: dict[str, float]
+    #: The gateway's context switches per send, all its threads.
+    switches: float
 
 
 def _cpu(pids: dict[str, list[int]]) -> dict[str, float]:
     used = {name: sum(cpu_seconds(pid) for pid in group) for name, group in pids.items()}
+    gateway = pids["gateway"]
+    used["gateway (kernel)"] = sum(cpu_seconds(pid, system_only=True) for pid in gateway)
     used["senders (this process)"] = time.process_time()
     return used
 
@@ -184,11 +188,13 @@ async def _send_rate(stack: Stack, seconds: float, label: str, postgres_pid: int
         if postgres_pid is not None:
             pids["PostgreSQL"] = family(postgres_pid)
         before = _cpu(pids)
+        switches = sum(context_switches(pid) for pid in pids["gateway"])
         with profiled(stack.gateway.process.pid, label):
             rate, latencies = await _drive(calls, seconds)
         after = _cpu(pids)
+        switched = sum(context_switches(pid) for pid in pids["gateway"]) - switches
         per_send = {name: 1000 * (after[name] - before[name]) / len(latencies) for name in after}
-        return _Run(rate, latencies, per_send)
+        return _Run(rate, latencies, per_send, switched / len(latencies))
 
 
 def _measure(database: str, seconds: float, workers: int) -> _Run:
@@ -275,6 +281,7 @@ def run(quick: bool) -> list[Result]:
             ),
             Result("send", f"send p50 ({where})", _percentile(run.latencies, 0.5), "ms"),
             Result("send", f"send p99 ({where})", _percentile(run.latencies, 0.99), "ms"),
+            Result("send", f"gateway context switches per send ({where})", run.switches, ""),
         ]
         results += [
             Result("send", f"{who} CPU per send ({where})", ms, "ms")

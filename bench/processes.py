@@ -38,3 +38,19 @@ def cpu_seconds(pid: int, *, system_only: bool = False) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     used = fields[12:15:2] if system_only else fields[11:15]  # utime stime cutime cstime
     return sum(int(x) for x in used) / os.sysconf("SC_CLK_TCK")
+
+
+def context_switches(pid: int) -> int:
+    """Context switches of every live thread of ``pid`` (voluntary and not), from /proc.
+
+    A thread that waits (for a lock, a queue, a socket) and is woken costs one; the
+    count per message shows how often work is handed between threads.
+    """
+    switches = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            lines = (task / "status").read_text().splitlines()
+        except OSError:
+            continue  # the thread ended meanwhile
+        switches += sum(int(line.split()[1]) for line in lines if "ctxt_switches:" in line)
+    return switches
