@@ -20,12 +20,14 @@ from sealpost.gateway.services.context import MAX_STORED_INT, Context, timestamp
 from sealpost.v1 import common_pb2, keys_pb2, log_pb2
 
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 MESSAGE_ID_BYTES = 16
 KEY_ID_BYTES = 32
 PUBLIC_KEY_BYTES = 32
-#: Verified key records kept in memory (cleared when full; a miss only costs a verification).
-VERIFIED_CACHE_SIZE = 100_000
+#: Facts kept in each of the context's caches (emptied when full; a miss costs a lookup).
+FACT_CACHE_SIZE = 100_000
 
 
 def text(value: str, what: str, *, max_chars: int = 200, required: bool = True) -> str:
@@ -148,16 +150,34 @@ def verified_record(
     if row.revoked_at_ms is not None:
         raise InvalidArgument("this key has been revoked")
     record = record_of(row)
-    # A record's id is the digest of its body, so a record verified once stays verified;
-    # only its validity window (checked here) and revocation (checked above) can change.
-    cached = ctx.verified_keys.get(key)
-    if cached is not None and cached.purpose == purpose and cached.valid_at(now_ms):
+    cached = known_key(ctx, key, purpose, now_ms)
+    if cached is not None:
         return record, cached
     verified = ctx.directory.verify(record, purpose=purpose, now_ms=now_ms)
-    if len(ctx.verified_keys) > VERIFIED_CACHE_SIZE:
-        ctx.verified_keys.clear()
-    ctx.verified_keys[key] = verified
+    remember(ctx.verified_keys, key, verified)
     return record, verified
+
+
+def known_key(
+    ctx: Context, key: bytes, purpose: keys_pb2.KeyPurpose.ValueType, now_ms: int
+) -> VerifiedKey | None:
+    """The verified record ``key`` from memory, if it is of ``purpose`` and valid now.
+
+    A record's id is the digest of its body, so a record verified once stays verified;
+    only its validity window (checked here) and its revocation can change. This does not
+    look at revocation: the caller must have (``verified_record``, the guard's device check).
+    """
+    cached = ctx.verified_keys.get(key)
+    if cached is not None and cached.purpose == purpose and cached.valid_at(now_ms):
+        return cached
+    return None
+
+
+def remember(cache: dict[K, V], key: K, value: V) -> None:
+    """Keep an immutable fact in one of the context's in-memory caches, emptied when full."""
+    if len(cache) >= FACT_CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
 
 
 def revocation_messages(connection: Connection) -> list[keys_pb2.KeyRevocation]:

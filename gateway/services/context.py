@@ -136,6 +136,9 @@ class Context:
     group_commit: GroupCommit | None = None
     #: Key records whose directory signature was verified, by record id.
     verified_keys: dict[bytes, VerifiedKey] = field(default_factory=dict)
+    #: The detainee of each mailbox key seen, by key id: a record's subject never changes
+    #: (whether the key is still the detainee's current one is read at every send).
+    mailbox_owners: dict[bytes, str] = field(default_factory=dict)
     #: Auditors' witness keys whose cosignatures are accepted, by witness key id.
     auditor_witnesses: Mapping[bytes, Witness] = field(default_factory=dict)
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from sealpost.crypto import auth as crypto_auth
 from sealpost.crypto import envelope as crypto_envelope
 from sealpost.crypto.errors import CryptoError
+from sealpost.crypto.keyrecords import VerifiedKey
 from sealpost.crypto.logentry import LogAction
 from sealpost.gateway import auth, directory, newsmail, policy, states, store, translog
 from sealpost.gateway.errors import (
@@ -247,13 +248,34 @@ class RelativeService:
         if len(header.recipient_key_ids) != 1:
             raise InvalidArgument("a message goes to exactly one detainee mailbox")
         now = self.ctx.clock()
-        checked = await self.ctx.db.aread(lambda c: self._check_send(c, envelope, header, now))
+        recipient_id = header.recipient_key_ids[0]
+        keys = self._known_send_keys(recipient_id, now)
+        if keys is None:
+            keys = await self.ctx.db.aread(lambda c: self._send_keys(c, recipient_id, now))
+        sender, detainee_id = keys
+        verified = crypto_envelope.verify_envelope(
+            envelope, sender, now_ms=now, limits=self.ctx.limits
+        )
+        checked = common.CheckedEnvelope(
+            message_id=header.message_id,
+            detainee_id=detainee_id,
+            sender_key_id=sender.id,
+            envelope=envelope.SerializeToString(deterministic=True),
+            envelope_digest=verified.digest,
+        )
 
         def accept(connection: Connection) -> tuple[log_pb2.Receipt, str]:
             if store.message_exists(connection, checked.message_id):
                 raise AlreadyExists("a message with this id was accepted already")
             # What decides acceptance is read in the transaction that records it, so the
             # log's order is the order the decisions were made in (SPEC P12).
+            current = store.current_key(
+                connection, keys_pb2.KEY_PURPOSE_MAILBOX, detainee_id, now // 1000
+            )
+            if current is None or current.id != recipient_id:
+                raise FailedPrecondition(
+                    "the recipient's mailbox key has changed: list your contacts and send again"
+                )
             new = common.admit_message(connection, checked, caller.account_id, policy.INBOUND, now)
             appended = store.log_acceptance(connection, new, caller.actor)
             translog.want_head(connection)  # the answer then carries its proof
@@ -269,38 +291,32 @@ class RelativeService:
         proven = await asyncio.to_thread(common.with_proof, self.ctx, receipt)
         return relative_pb2.SendMessageResponse(receipt=proven)
 
-    def _check_send(
-        self,
-        connection: Connection,
-        envelope: envelope_pb2.Envelope,
-        header: crypto_envelope.Header,
-        now: int,
-    ) -> common.CheckedEnvelope:
-        caller = CALLER.get()
-        _record, sender = common.verified_record(
-            self.ctx, connection, caller.key_id, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, now
+    def _known_send_keys(self, recipient_id: bytes, now: int) -> tuple[VerifiedKey, str] | None:
+        """``_send_keys`` from memory, if both are there.
+
+        Both facts are immutable once known: the guard found the caller's device key
+        unrevoked in this call, and a mailbox key's detainee never changes.
+        """
+        sender = common.known_key(
+            self.ctx, CALLER.get().key_id, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, now
         )
-        recipient_id = header.recipient_key_ids[0]
+        detainee_id = self.ctx.mailbox_owners.get(recipient_id)
+        if sender is None or detainee_id is None:
+            return None
+        return sender, detainee_id
+
+    def _send_keys(
+        self, connection: Connection, recipient_id: bytes, now: int
+    ) -> tuple[VerifiedKey, str]:
+        """The sender's verified device record and the detainee the recipient key is for."""
+        _record, sender = common.verified_record(
+            self.ctx, connection, CALLER.get().key_id, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, now
+        )
         detainee_id = store.mailbox_key_owner(connection, recipient_id)
         if detainee_id is None:
             raise InvalidArgument("the recipient is not a detainee's mailbox key")
-        current = store.current_key(
-            connection, keys_pb2.KEY_PURPOSE_MAILBOX, detainee_id, now // 1000
-        )
-        if current is None or current.id != recipient_id:
-            raise FailedPrecondition(
-                "the recipient's mailbox key has changed: list your contacts and send again"
-            )
-        verified = crypto_envelope.verify_envelope(
-            envelope, sender, now_ms=now, limits=self.ctx.limits
-        )
-        return common.CheckedEnvelope(
-            message_id=header.message_id,
-            detainee_id=detainee_id,
-            sender_key_id=sender.id,
-            envelope=envelope.SerializeToString(deterministic=True),
-            envelope_digest=verified.digest,
-        )
+        common.remember(self.ctx.mailbox_owners, recipient_id, detainee_id)
+        return sender, detainee_id
 
     # ----------------------------------------------------------------- inbox and status
 

@@ -35,6 +35,7 @@ _WEB_APP = "tests/unit/test_webapp_serving.py"
 _WEB_RELEASE = "tests/unit/test_webrelease.py"
 _WEB_APP_AUDIT = "tests/unit/test_audit_webapp.py"
 _DEVICES = "tests/integration/test_devices.py"
+_KNOWN = "tests/integration/test_send_known_facts.py"
 _NEWS = "tests/integration/test_news_mail.py"
 _TRIAGE = "tests/unit/test_triage_sealed.py"
 _SUCCESSION = "tests/unit/test_directory_succession.py"
@@ -114,6 +115,7 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         tests=(
             "tests/integration/test_hostile_input.py"
             "::test_a_session_of_a_revoked_device_is_refused_at_once",
+            _KNOWN + "::test_a_revoked_device_is_refused_after_it_has_sent[sqlite]",
         ),
     ),
     Mutant(
@@ -1074,6 +1076,18 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         breaks="SPEC 2",
         effect="A link code found later (an old screenshot) still adds a device to the account.",
         tests=(_DEVICES + "::test_codes_expire_and_an_account_holds_a_few[sqlite]",),
+    ),
+    Mutant(
+        name="send-to-a-replaced-mailbox-key",
+        path="gateway/services/relative.py",
+        original="            if current is None or current.id != recipient_id:\n",
+        replacement="            if current is None:\n",
+        breaks="SPEC 3.8",
+        effect=(
+            "A message sealed to a mailbox key the institution replaced (after a loss) is "
+            "accepted, for a key the terminal may no longer hold."
+        ),
+        tests=(_KNOWN + "::test_a_replaced_mailbox_key_is_refused_after_it_was_sent_to[sqlite]",),
     ),
     Mutant(
         name="revoke-device-of-anyone",
