@@ -86,6 +86,8 @@ class _Echo:
     latencies: list[float]
     #: The echo server's CPU milliseconds per call.
     cpu_ms: float
+    #: The server's context switches per call, all its threads.
+    switches: float
 
 
 async def _echo_rate(seconds: float, *, tls: bool, threads: bool = False) -> _Echo:
@@ -122,11 +124,14 @@ async def _echo_rate(seconds: float, *, tls: bool, threads: bool = False) -> _Ec
                 )
                 await echo(body)
                 before = cpu_seconds(server.pid)
+                switches = context_switches(server.pid)
                 rate, latencies = await _drive(
                     [lambda: echo(body) for _ in range(SENDERS)], seconds
                 )
                 used = cpu_seconds(server.pid) - before
-                return _Echo(rate, latencies, 1000 * used / len(latencies))
+                switched = context_switches(server.pid) - switches
+                calls = len(latencies)
+                return _Echo(rate, latencies, 1000 * used / calls, switched / calls)
         finally:
             server.kill()
             server.wait()
@@ -252,10 +257,14 @@ def run(quick: bool) -> list[Result]:
         Result("send", "bare grpcio echo over TLS, 1 KiB, 8 senders", echo.rate, "calls/s"),
         Result("send", "echo p50 (TLS)", _percentile(echo.latencies, 0.5), "ms"),
         Result("send", "echo server CPU per call (TLS)", echo.cpu_ms, "ms"),
+        Result("send", "echo server context switches per call (TLS)", echo.switches, ""),
         Result("send", "bare grpcio echo in plain text, 1 KiB, 8 senders", plain.rate, "calls/s"),
         Result("send", "echo server CPU per call (plain)", plain.cpu_ms, "ms"),
         Result("send", "thread-pool echo over TLS, 1 KiB, 8 senders", pool.rate, "calls/s"),
         Result("send", "thread-pool echo server CPU per call (TLS)", pool.cpu_ms, "ms"),
+        Result(
+            "send", "thread-pool echo server context switches per call (TLS)", pool.switches, ""
+        ),
     ]
     for database, workers in CONFIGURATIONS:
         run = _measure(database, seconds, workers)
