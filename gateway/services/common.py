@@ -283,7 +283,7 @@ def proof_for(ctx: Context, index: int) -> tuple[log_pb2.SignedTreeHead, log_pb2
 HeadAndProof = tuple[log_pb2.SignedTreeHead, log_pb2.InclusionProof]
 
 
-def with_proof(ctx: Context, receipt: log_pb2.Receipt) -> log_pb2.Receipt:
+async def with_proof(ctx: Context, receipt: log_pb2.Receipt) -> log_pb2.Receipt:
     """``receipt`` with the newest signed head and its inclusion proof, if a head covers it.
 
     A send asks its batch for a head (``translog.want_head``), so one normally does by the
@@ -303,7 +303,7 @@ def with_proof(ctx: Context, receipt: log_pb2.Receipt) -> log_pb2.Receipt:
             return None
         return head, translog.inclusion_proof(connection, index, size)
 
-    found = ctx.db.read(read)
+    found = await ctx.db.aread(read)
     if found is not None:
         receipt.tree_head.CopyFrom(found[0])
         receipt.inclusion_proof.CopyFrom(found[1])

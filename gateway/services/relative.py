@@ -288,7 +288,7 @@ class RelativeService:
         # A concurrent replay that wins the race is refused by insert_message alike.
         receipt, institution_id = await self.ctx.write(accept)
         self.ctx.notifier.notify(store.institution_audience(institution_id))
-        proven = await asyncio.to_thread(common.with_proof, self.ctx, receipt)
+        proven = await common.with_proof(self.ctx, receipt)
         return relative_pb2.SendMessageResponse(receipt=proven)
 
     def _known_send_keys(self, recipient_id: bytes, now: int) -> tuple[VerifiedKey, str] | None:
