@@ -1090,6 +1090,17 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         tests=(_KNOWN + "::test_a_replaced_mailbox_key_is_refused_after_it_was_sent_to[sqlite]",),
     ),
     Mutant(
+        name="known-key-any-purpose",
+        path="gateway/services/common.py",
+        original=(
+            "    if cached is not None and cached.purpose == purpose and cached.valid_at(now_ms):\n"
+        ),
+        replacement="    if cached is not None and cached.valid_at(now_ms):\n",
+        breaks="SPEC 2",
+        effect="A key verified once for one purpose is taken from memory for another.",
+        tests=("tests/unit/test_known_facts.py",),
+    ),
+    Mutant(
         name="revoke-device-of-anyone",
         path="gateway/services/relative.py",
         original="                or row.subject != caller.account_id\n",
