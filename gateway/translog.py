@@ -55,6 +55,10 @@ _Q_SET_SIZE = Direct(
 _Q_INSERT_LEAVES = Direct(insert(log_leaves))
 _Q_INSERT_SCOPES = Direct(insert(log_scopes))
 _Q_INSERT_NODES = Direct(insert(log_nodes))
+_Q_INSERT_HEAD = Direct(insert(tree_heads))
+#: A send reads the newest head for its proof, a batch the largest size a head covers.
+_Q_LATEST_HEAD = Direct(select(tree_heads.c.signed).order_by(tree_heads.c.id.desc()).limit(1))
+_Q_NEWEST_HEAD_SIZE = Direct(select(func.max(tree_heads.c.tree_size)))
 #: SQLite's node lookups by the number of keys they take: 1, 2, 4 ... ``_FETCH_CHUNK``.
 _Q_NODES: dict[int, Direct[Any]] = {}
 #: PostgreSQL's node lookup: the keys as two arrays, one statement for any number.
@@ -335,20 +339,21 @@ def sign_head(
     tree_size = size(connection)
     root_hash = merkle.MerkleTree(SqlNodeStore(connection), tree_size).root()
     head = logentry.sign_tree_head(tree_size, root_hash, now_ms, log_key_id, log_keys)
-    connection.execute(
-        insert(tree_heads).values(
-            tree_size=tree_size,
-            root_hash=root_hash,
-            timestamp_ms=now_ms,
-            signed=head.SerializeToString(deterministic=True),
-        )
+    _Q_INSERT_HEAD.execute(
+        connection,
+        {
+            "tree_size": tree_size,
+            "root_hash": root_hash,
+            "timestamp_ms": now_ms,
+            "signed": head.SerializeToString(deterministic=True),
+        },
     )
     return head
 
 
 def newest_head_size(connection: Connection) -> int | None:
     """The largest tree size a stored head covers (None: no head yet)."""
-    value = connection.execute(select(func.max(tree_heads.c.tree_size))).scalar_one_or_none()
+    value = _Q_NEWEST_HEAD_SIZE.scalar(connection, {})
     return None if value is None else int(value)
 
 
@@ -394,9 +399,7 @@ def sign_head_if_grown(
 
 def latest_head(connection: Connection) -> log_pb2.SignedTreeHead | None:
     """The most recently stored signed tree head."""
-    row = connection.execute(
-        select(tree_heads.c.signed).order_by(tree_heads.c.id.desc()).limit(1)
-    ).scalar_one_or_none()
+    row = _Q_LATEST_HEAD.scalar(connection, {})
     return None if row is None else log_pb2.SignedTreeHead.FromString(row)
 
 
