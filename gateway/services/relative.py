@@ -249,9 +249,11 @@ class RelativeService:
             raise InvalidArgument("a message goes to exactly one detainee mailbox")
         now = self.ctx.clock()
         recipient_id = header.recipient_key_ids[0]
-        keys = self._known_send_keys(recipient_id, now)
+        keys = self._known_send_keys(caller.key_id, recipient_id, now)
         if keys is None:
-            keys = await self.ctx.db.aread(lambda c: self._send_keys(c, recipient_id, now))
+            keys = await self.ctx.db.aread(
+                lambda c: self._send_keys(c, caller.key_id, recipient_id, now)
+            )
         sender, detainee_id = keys
         verified = crypto_envelope.verify_envelope(
             envelope, sender, now_ms=now, limits=self.ctx.limits
@@ -291,26 +293,26 @@ class RelativeService:
         proven = await common.with_proof(self.ctx, receipt)
         return relative_pb2.SendMessageResponse(receipt=proven)
 
-    def _known_send_keys(self, recipient_id: bytes, now: int) -> tuple[VerifiedKey, str] | None:
+    def _known_send_keys(
+        self, sender_id: bytes, recipient_id: bytes, now: int
+    ) -> tuple[VerifiedKey, str] | None:
         """``_send_keys`` from memory, if both are there.
 
         Both facts are immutable once known: the guard found the caller's device key
         unrevoked in this call, and a mailbox key's detainee never changes.
         """
-        sender = common.known_key(
-            self.ctx, CALLER.get().key_id, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, now
-        )
+        sender = common.known_key(self.ctx, sender_id, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, now)
         detainee_id = self.ctx.mailbox_owners.get(recipient_id)
         if sender is None or detainee_id is None:
             return None
         return sender, detainee_id
 
     def _send_keys(
-        self, connection: Connection, recipient_id: bytes, now: int
+        self, connection: Connection, sender_id: bytes, recipient_id: bytes, now: int
     ) -> tuple[VerifiedKey, str]:
         """The sender's verified device record and the detainee the recipient key is for."""
         _record, sender = common.verified_record(
-            self.ctx, connection, CALLER.get().key_id, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, now
+            self.ctx, connection, sender_id, keys_pb2.KEY_PURPOSE_RELATIVE_DEVICE, now
         )
         detainee_id = store.mailbox_key_owner(connection, recipient_id)
         if detainee_id is None:
