@@ -10,7 +10,6 @@ bytes out, with the clock and randomness injected.
 from __future__ import annotations
 
 import hmac
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -35,6 +34,7 @@ from sealpost.crypto.errors import (
 from sealpost.crypto.keyrecords import KEY_ID_BYTES, MAILBOX, RELATIVE_DEVICE, VerifiedKey
 from sealpost.crypto.keys import PrivateKeys
 from sealpost.crypto.limits import DEFAULT_LIMITS, Limits
+from sealpost.crypto.text import has_control_character
 from sealpost.v1 import envelope_pb2
 
 ENVELOPE_VERSION: Final = CURRENT_VERSION
@@ -250,9 +250,8 @@ def _check_filename_length(size: int, limits: Limits) -> None:
 def _check_filename_characters(value: str) -> None:
     if value in (".", ".."):
         raise FormatError("file name is a directory reference")
-    for ch in value:
-        if ch in _FILENAME_FORBIDDEN or unicodedata.category(ch) == "Cc":
-            raise FormatError("file name contains a forbidden character")
+    if has_control_character(value) or any(ch in _FILENAME_FORBIDDEN for ch in value):
+        raise FormatError("file name contains a forbidden character")
 
 
 def _filename_bytes(value: str, limits: Limits) -> bytes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeAlias
@@ -26,6 +25,7 @@ from sealpost.crypto._wire import (
 )
 from sealpost.crypto.errors import FormatError, KeyRecordError, LimitError
 from sealpost.crypto.keys import Signer
+from sealpost.crypto.text import has_control_character
 from sealpost.v1 import keys_pb2
 
 KeyPurpose: TypeAlias = keys_pb2.KeyPurpose.ValueType
@@ -121,7 +121,7 @@ def _check_text(value: str, what: str, max_bytes: int, *, allow_empty: bool) -> 
         raise FormatError(f"{what} is empty")
     if size > max_bytes:
         raise FormatError(f"{what} is longer than {max_bytes} bytes")
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
+    if has_control_character(value):
         raise FormatError(f"{what} contains control characters")
 
 

@@ -12,7 +12,6 @@ import enum
 import hmac
 import re
 import struct
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -32,6 +31,7 @@ from sealpost.crypto.errors import (
     VersionTooOldError,
 )
 from sealpost.crypto.keys import Signer
+from sealpost.crypto.text import has_control_character
 from sealpost.v1 import log_pb2
 
 # --------------------------------------------------------------------------- leaves
@@ -151,7 +151,7 @@ def _check_text(what: str, value: object, limit: int, *, empty: bool = False) ->
         raise LimitError(f"{what} is {len(raw)} bytes, at most {limit} allowed")
     if not raw and not empty:
         raise FormatError(f"{what} is empty")
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
+    if has_control_character(value):
         raise FormatError(f"{what} contains a control character")
     return raw
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from sealpost.crypto import keyrecords
 from sealpost.crypto.keyrecords import VerifiedKey
+from sealpost.crypto.text import has_control_character
 from sealpost.gateway import policy, states, store, translog
 from sealpost.gateway.errors import InvalidArgument, NotFound
 from sealpost.gateway.services.context import MAX_STORED_INT, Context, timestamp
@@ -37,7 +38,7 @@ def text(value: str, what: str, *, max_chars: int = 200, required: bool = True) 
         raise InvalidArgument(f"{what} is required")
     if len(value) > max_chars:
         raise InvalidArgument(f"{what} is longer than {max_chars} characters")
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
+    if has_control_character(value):
         raise InvalidArgument(f"{what} contains control characters")
     return value
 
