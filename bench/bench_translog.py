@@ -3,9 +3,10 @@
 Everything measured goes through the gateway's own code (gateway/translog.py on a
 database migrated by Alembic, gateway/storage/groupcommit.py for batching):
 
-- appends as sends make them: one "message accepted" event per job, each job in its
-  own SAVEPOINT, up to ``MAX_BATCH`` jobs per durable commit (group commit, with the
-  batch's appends deferred to its end as the gateway configures it);
+- appends as sends make them: one "message accepted" event per job, up to
+  ``MAX_BATCH`` jobs per durable commit (group commit: the jobs back to back, a
+  SAVEPOINT each only if one of them refuses, and the batch's appends deferred to its
+  end as the gateway configures it);
 - appends of a whole batch of events in one ``translog.append`` call;
 - one event per durable commit (no group commit), for contrast;
 - inclusion and consistency proofs generated from the database (one read

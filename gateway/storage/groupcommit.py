@@ -4,15 +4,24 @@ Every acknowledged send must be durable (SQLite ``synchronous=FULL``,
 PostgreSQL synchronous commit), and a durable commit costs an fsync. Sending
 each message in its own transaction makes the fsync the bottleneck and, on
 SQLite, makes concurrent writers queue on the file lock. A single writer
-thread instead takes whatever jobs are waiting, runs each in its own
-SAVEPOINT (so one job's error undoes only that job) inside one transaction,
-commits once, and then answers every caller, waking each caller's event loop
-once for the whole batch. Nobody is answered before the commit, so an
+thread instead takes whatever jobs are waiting, runs them in one
+transaction, commits once, and then answers every caller, waking each caller's
+event loop once for the whole batch. Nobody is answered before the commit, so an
 acknowledgement still means "on disk".
 
+One job's refusal must undo that job alone. A batch first runs its jobs one after
+the other with nothing between them; if a job raises, the whole transaction is
+rolled back and the batch runs again, each job in its own SAVEPOINT, so that the
+refused job is undone alone and the others commit. Refusals are rare, and on
+PostgreSQL a savepoint and its release are two round trips per job, as many as a
+send's own lookups. So a job may run twice: it must act only through its
+connection and its result (no changes to memory that outlives it, no calls
+elsewhere), which is also what lets a failed commit undo everything it did.
+
 Work that is cheaper done once per batch than once per job (the transparency log's
-appends) joins in through a ``BatchScope``: opened on the batch's connection, told
-before each job's savepoint and after a rolled-back one, and flushed before commit.
+appends) joins in through a ``BatchScope``: opened on the batch's connection (anew
+for a batch run again), told before each job's savepoint and after a rolled-back
+one, and flushed before commit.
 """
 
 from __future__ import annotations
@@ -90,6 +99,20 @@ def _answer(outcomes: list[_Outcome]) -> None:
         loop.call_soon_threadsafe(_resolve, answers)
 
 
+class _Redo(Exception):
+    """A job raised with no savepoint of its own: undo the batch and run it with savepoints."""
+
+
+def _run_alone(connection: Connection, job: _Job) -> tuple[Any, None]:
+    """The job's result; any error of its own becomes ``_Redo`` (OperationalError propagates)."""
+    try:
+        return job.run(connection), None
+    except OperationalError:
+        raise  # the database is gone: the whole batch fails
+    except Exception as exc:  # a refusal or a constraint: the transaction must go
+        raise _Redo from exc
+
+
 def _run_in_savepoint(connection: Connection, job: _Job) -> tuple[Any, BaseException | None]:
     """The job's result, or its error with its changes undone; OperationalError propagates."""
     try:
@@ -152,22 +175,11 @@ class GroupCommit:
                 return
 
     def _commit(self, batch: list[_Job]) -> None:
-        outcomes: list[_Outcome] = []
         try:
-            with self._db.begin_write() as connection:
-                scope = self._scope(connection) if self._scope is not None else None
-                try:
-                    for job in batch:
-                        mark = scope.mark() if scope is not None else None
-                        result, error = _run_in_savepoint(connection, job)
-                        if error is not None and scope is not None:
-                            scope.rewind(mark)
-                        outcomes.append((job, result, error))
-                    if scope is not None:
-                        scope.flush()
-                finally:
-                    if scope is not None:
-                        scope.close()
+            try:
+                outcomes = self._attempt(batch, savepoints=False)
+            except _Redo:
+                outcomes = self._attempt(batch, savepoints=True)
         except Exception as exc:
             _log.warning("groupcommit.failed", error_type=type(exc).__name__, count=len(batch))
             failure = Unavailable("the database is unavailable; try again")
@@ -175,3 +187,25 @@ class GroupCommit:
             _answer([(job, None, failure) for job in batch])
             return
         _answer(outcomes)
+
+    def _attempt(self, batch: list[_Job], *, savepoints: bool) -> list[_Outcome]:
+        """Run the batch in one transaction and commit it; ``_Redo`` if a job raised alone."""
+        outcomes: list[_Outcome] = []
+        with self._db.begin_write() as connection:
+            scope = self._scope(connection) if self._scope is not None else None
+            try:
+                for job in batch:
+                    if not savepoints:
+                        result, error = _run_alone(connection, job)
+                    else:
+                        mark = scope.mark() if scope is not None else None
+                        result, error = _run_in_savepoint(connection, job)
+                        if error is not None and scope is not None:
+                            scope.rewind(mark)
+                    outcomes.append((job, result, error))
+                if scope is not None:
+                    scope.flush()
+            finally:
+                if scope is not None:
+                    scope.close()
+        return outcomes

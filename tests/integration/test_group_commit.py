@@ -3,8 +3,10 @@
 Jobs queued while the writer is busy go into one transaction; each caller gets its
 own job's result or refusal, after the commit, and a refused job's changes are
 undone alone, also when the refusal is a constraint the store turned into
-AlreadyExists. The writer wakes the callers' event loop once per batch, not once
-per job: every wake-up is a system call and a turn of the loop.
+AlreadyExists. A batch runs without savepoints until a job refuses; then it is
+rolled back and run again, each job in a savepoint. The writer wakes the callers'
+event loop once per batch, not once per job: every wake-up is a system call and a
+turn of the loop.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from sqlalchemy import Connection, select, text
 
 from sealpost.gateway import policy, states, store, translog
 from sealpost.gateway.errors import AlreadyExists
+from sealpost.gateway.storage import groupcommit
 from sealpost.gateway.storage.database import Database
+from sealpost.gateway.storage.direct import savepoint
 from sealpost.gateway.storage.groupcommit import GroupCommit
 from sealpost.gateway.storage.schema import feed, messages
 
@@ -80,6 +84,69 @@ def test_a_batch_answers_each_caller_with_one_wake_up(db: Database) -> None:
         lambda c: c.execute(text("SELECT n FROM batch_probe ORDER BY n")).scalars().all()
     )
     assert stored == [n for n in range(20) if n % 4 != 3]
+
+
+def _queued_behind_a_blocker(committer: GroupCommit, jobs: list[Any]) -> list[Any]:
+    """Run ``jobs`` as one batch: queued while the writer holds a blocker's batch."""
+    release = threading.Event()
+
+    def blocker(_connection: Connection) -> None:
+        release.wait(10)
+
+    async def run_all() -> list[Any]:
+        first = asyncio.ensure_future(committer.run(blocker))
+        await asyncio.sleep(0.2)
+        rest = [asyncio.ensure_future(committer.run(job)) for job in jobs]
+        await asyncio.sleep(0.1)
+        release.set()
+        return (await asyncio.gather(first, *rest, return_exceptions=True))[1:]
+
+    try:
+        return asyncio.run(run_all())
+    finally:
+        committer.close()
+
+
+@pytest.mark.parametrize("refused", [None, 0, 5, 9])
+def test_a_refusal_runs_the_batch_again_each_job_in_a_savepoint(
+    db: Database, monkeypatch: pytest.MonkeyPatch, refused: int | None
+) -> None:
+    with db.writer.begin() as connection:
+        connection.execute(text("CREATE TABLE batch_probe (n INTEGER PRIMARY KEY)"))
+    runs = [0] * 10
+    savepoints = 0
+
+    def counted(connection: Connection) -> Any:
+        nonlocal savepoints
+        savepoints += 1
+        return savepoint(connection)
+
+    monkeypatch.setattr(groupcommit, "savepoint", counted)
+
+    def job(n: int, connection: Connection) -> int:
+        runs[n] += 1
+        connection.execute(text("INSERT INTO batch_probe (n) VALUES (:n)"), {"n": n})
+        if n == refused:
+            raise _Refused(n)
+        return n
+
+    outcomes = _queued_behind_a_blocker(GroupCommit(db), [partial(job, n) for n in range(10)])
+    if refused is None:
+        assert outcomes == list(range(10))
+        assert runs == [1] * 10  # once each, and no savepoint at all
+        assert savepoints == 0
+    else:
+        assert isinstance(outcomes[refused], _Refused)
+        assert [o for n, o in enumerate(outcomes) if n != refused] == [
+            n for n in range(10) if n != refused
+        ]
+        # Up to the refusal, then all ten again, each in its savepoint.
+        assert runs == [2] * (refused + 1) + [1] * (9 - refused)
+        assert savepoints == 10
+    stored = db.read(
+        lambda c: c.execute(text("SELECT n FROM batch_probe ORDER BY n")).scalars().all()
+    )
+    assert stored == [n for n in range(10) if n != refused]
 
 
 NOW = 1_767_225_600_000

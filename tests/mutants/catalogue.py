@@ -1293,4 +1293,28 @@ MUTANTS: Final[tuple[Mutant, ...]] = (
         effect="A key server answering with another key's signature puts it in clients' hands.",
         tests=(_TRANSIT,),
     ),
+    Mutant(
+        name="batch-refusal-kept",
+        path="gateway/storage/groupcommit.py",
+        original="        raise _Redo from exc\n",
+        replacement="        return None, exc\n",
+        breaks="P10",
+        effect=(
+            "A job refused inside a group commit keeps what it wrote before the refusal: a "
+            "log leaf for a send that was refused, committed with the rest of the batch."
+        ),
+        tests=(
+            "tests/integration/test_group_commit.py"
+            "::test_a_replayed_message_in_a_batch_is_refused_and_undone_alone[sqlite]",
+        ),
+    ),
+    Mutant(
+        name="c1-control-characters-accepted",
+        path="crypto/text.py",
+        original='_CONTROL: Final = re.compile("[\\x00-\\x1f\\x7f-\\x9f]")\n',
+        replacement='_CONTROL: Final = re.compile("[\\x00-\\x1f\\x7f]")\n',
+        breaks="P10",
+        effect="A NEXT LINE or another C1 control character gets into log leaves and names.",
+        tests=("tests/unit/test_text.py", _LOGENTRY),
+    ),
 )
