@@ -185,26 +185,10 @@ def _send(message_id: bytes, connection: Connection) -> int:
 def test_a_replayed_message_in_a_batch_is_refused_and_undone_alone(db: Database) -> None:
     db.write(_held_detainee)
     first_index = db.read(translog.size)
-    committer = GroupCommit(db, scope=translog.Deferred)
-    release = threading.Event()
     ids = [bytes([n]) * 16 for n in range(6)]
     sends = [*ids[:3], ids[1], *ids[3:]]  # the fourth replays the second
-
-    def blocker(_connection: Connection) -> None:
-        release.wait(10)
-
-    async def run_all() -> list[Any]:
-        first = asyncio.ensure_future(committer.run(blocker))
-        await asyncio.sleep(0.2)  # the writer holds the blocker's batch; the sends queue
-        rest = [asyncio.ensure_future(committer.run(partial(_send, m))) for m in sends]
-        await asyncio.sleep(0.1)
-        release.set()
-        return await asyncio.gather(first, *rest, return_exceptions=True)
-
-    try:
-        outcomes = asyncio.run(run_all())[1:]
-    finally:
-        committer.close()
+    committer = GroupCommit(db, scope=translog.Deferred)
+    outcomes = _queued_behind_a_blocker(committer, [partial(_send, m) for m in sends])
     assert isinstance(outcomes.pop(3), AlreadyExists)
     # The refused job's log entry was undone with it: the others' indices follow on.
     expected = list(range(first_index, first_index + len(ids)))
