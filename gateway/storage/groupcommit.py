@@ -103,10 +103,10 @@ class _Redo(Exception):
     """A job raised with no savepoint of its own: undo the batch and run it with savepoints."""
 
 
-def _run_alone(connection: Connection, job: _Job) -> tuple[Any, None]:
+def _run_alone(connection: Connection, job: _Job) -> Any:
     """The job's result; any error of its own becomes ``_Redo`` (OperationalError propagates)."""
     try:
-        return job.run(connection), None
+        return job.run(connection)
     except OperationalError:
         raise  # the database is gone: the whole batch fails
     except Exception as exc:  # a refusal or a constraint: the transaction must go
@@ -196,7 +196,7 @@ class GroupCommit:
             try:
                 for job in batch:
                     if not savepoints:
-                        result, error = _run_alone(connection, job)
+                        result, error = _run_alone(connection, job), None
                     else:
                         mark = scope.mark() if scope is not None else None
                         result, error = _run_in_savepoint(connection, job)
